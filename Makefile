@@ -1,0 +1,89 @@
+# prefsim — one non-recursive Makefile.
+#   make            build ./prefsim
+#   make demo       install missing packages, build, run the main experiment, verify, plot
+#   make test       install missing packages, build, run every test
+#   make bench      benchmarks against peers (built with -O2 -march=native)
+#   switches: SAN=1 (ASan+UBSan)  DEBUG=1  OPENMP=0
+SHELL := /bin/bash
+CC ?= cc
+OPENMP ?= 1
+BUILD ?= build
+
+PKGS := gsl hdf5 inih
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+HDF5_LIBDIR := $(shell pkg-config --variable=libdir hdf5 2>/dev/null)
+
+WARN := -Wall -Wextra -Wshadow -Wpedantic -Wno-unused-parameter -Werror=implicit-function-declaration
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -I.
+OPT := -O2 -g
+ifeq ($(DEBUG),1)
+  OPT := -O0 -g3
+endif
+ifeq ($(SAN),1)
+  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  BUILD := build-san
+endif
+ifeq ($(BENCH),1)
+  OPT := -O2 -march=native -g
+  BUILD := build-bench
+endif
+ifeq ($(OPENMP),1)
+  OPT += -fopenmp
+endif
+
+GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+CFLAGS := $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS)
+LDLIBS := $(PKG_LIBS) -lhdf5_hl -lm
+LDFLAGS := $(filter -fsanitize% -fopenmp,$(OPT))
+
+LIB_SRC := $(wildcard core/*.c sim/*.c estimators/*.c results/*.c experiments/*.c)
+LIB_SRC := $(filter-out experiments/main.c,$(LIB_SRC))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps demo test unit-tests bench figures clean
+all: prefsim
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/%.o: %.c $(wildcard */*.h) | $(BUILD)/dirs
+	$(CC) $(CFLAGS) -DPS_VERSION='"$(VERSION)"' -DPS_GIT_REV='"$(GIT_REV)"' -c $< -o $@
+
+$(BUILD)/dirs:
+	@mkdir -p $(BUILD)/core $(BUILD)/sim $(BUILD)/estimators $(BUILD)/results $(BUILD)/experiments $(BUILD)/tests $(BUILD)/bench
+	@touch $@
+
+$(BUILD)/libprefsim.a: $(LIB_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/prefsim: $(BUILD)/experiments/main.o $(BUILD)/libprefsim.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+prefsim: $(BUILD)/prefsim
+	@cp $< $@
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libprefsim.a tests/test_util.h
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(BUILD)/libprefsim.a -o $@ $(LDLIBS) -lcmocka
+
+demo: deps
+	$(MAKE) prefsim
+	bash scripts/demo.sh
+
+test: deps
+	$(MAKE) prefsim unit-tests
+	PREFSIM=$(CURDIR)/$(BUILD)/prefsim BUILD=$(BUILD) bash tests/run_all.sh
+
+unit-tests: $(TEST_BIN)
+
+bench: deps
+	$(MAKE) BENCH=1 prefsim
+	$(MAKE) BENCH=1 bench-bins
+	bash bench/run.sh
+
+clean:
+	rm -rf build build-san build-bench prefsim

@@ -1,0 +1,54 @@
+/* prefdata.h — comparison data as struct-of-arrays, and the feature view.
+ *
+ * One comparison is 13 bytes: winner and loser item ids (int32), the annotator
+ * id (int32) and whether the winner was the first-shown item (uint8).  The
+ * context of a comparison is the context of its items (item_context in the
+ * feature view), so it is not stored per comparison.  Features are stored once
+ * per item (n_items x d, row-major) and never materialised per comparison.
+ *
+ * Invariants: 0 <= winner[i], loser[i] < n_items and winner[i] != loser[i];
+ * annotator, first_won and count may be NULL (one annotator, order unknown,
+ * every row counts once); count[i] > 0 when present. */
+#ifndef PS_CORE_PREFDATA_H
+#define PS_CORE_PREFDATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ps.h"
+
+typedef struct {
+  size_t n;              /* number of rows */
+  size_t n_items;        /* item ids are 0..n_items-1 */
+  size_t n_annotators;   /* annotator ids are 0..n_annotators-1 (1 if annotator is NULL) */
+  int32_t *winner;       /* reported preferred item */
+  int32_t *loser;
+  int32_t *annotator;    /* NULL: one annotator */
+  uint8_t *first_won;    /* NULL: presentation order unknown */
+  double *count;         /* NULL: every row has multiplicity 1 */
+} pref_data;
+
+/* Items and their features.  phi == NULL means the item model: one free score per
+ * item (equivalently phi = identity, d = n_items). */
+typedef struct {
+  size_t n_items;
+  size_t d;                    /* feature dimension (n_items for the item model) */
+  const double *phi;           /* n_items x d row-major, or NULL */
+  size_t n_contexts;
+  const int32_t *item_context; /* context of each item, or NULL (one context) */
+} pref_features;
+
+/* Allocate arrays for n rows (annotator / first_won / count only when asked).
+ * Returns PS_OK or PS_ENOMEM; on failure d is left empty. */
+int pref_data_alloc(pref_data *d, size_t n, size_t n_items, int with_annotator,
+                    int with_order, int with_count);
+void pref_data_free(pref_data *d);
+
+/* Total weight sum_i count[i] (n when count is NULL). */
+double pref_data_weight(const pref_data *d);
+
+/* Check the invariants above (ids in range, winner != loser, finite positive
+ * counts).  PS_EINVAL with the offending row otherwise. */
+int pref_data_check(const pref_data *d, ps_msg *m);
+
+#endif

@@ -1,0 +1,66 @@
+/* estimator.h — the common estimator interface and the registry.
+ *
+ * Each estimator is a const table of function pointers (as GSL's minimizer types
+ * and REBOUND's integrators): a name, a one-paragraph doc with its reference, a
+ * hyperparameter table that drives configuration parsing, --help and HDF5
+ * attributes, and alloc / fit / free plus the queries an evaluator may ask of a
+ * fitted model.  Estimators see only the data and the feature view; never the truth.
+ * Adding an estimator is one new file and one line in registry.c. */
+#ifndef PS_ESTIMATORS_ESTIMATOR_H
+#define PS_ESTIMATORS_ESTIMATOR_H
+
+#include <gsl/gsl_rng.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/param.h"
+#include "../core/prefdata.h"
+#include "../core/ps.h"
+
+typedef struct est_model est_model; /* each estimator defines its own */
+
+typedef struct {
+  int status;          /* PS_OK or the failure status of the fit */
+  int iterations;      /* outer iterations */
+  double objective;    /* final objective value */
+  double grad_norm;    /* final gradient norm (NaN if not applicable) */
+} est_fit_info;
+
+typedef struct {
+  const char *name;
+  const char *doc;
+  const ps_param *params; /* hyperparameters, NULL-key terminated */
+
+  /* Allocate with hyperparameter values: hyper[i] is the text for params[i]
+   * (already checked against the table). */
+  int (*alloc)(est_model **out, const char *const *hyper, ps_msg *m);
+
+  /* Fit on data with the feature view; r is the estimator's own random stream
+   * (PS_STREAM_ESTIMATOR) for initialisation and restarts.  The features must
+   * outlive the model.  A failed fit returns its status, fills info and m, and
+   * leaves the model queryable only if info->status is PS_OK. */
+  int (*fit)(est_model *e, const pref_data *d, const pref_features *f, gsl_rng *r,
+             est_fit_info *info, ps_msg *m);
+
+  /* logit P(a preferred to b), a shown first, for items a, b of one context. */
+  double (*logit)(const est_model *e, int32_t a, int32_t b);
+
+  /* The fitted parameter after the model's normalisation (centred item scores or
+   * the feature weights); *dim receives its length.  NULL before a fit. */
+  const double *(*theta)(const est_model *e, size_t *dim);
+
+  void (*free)(est_model *e);
+} est_type;
+
+/* NULL-terminated list of every estimator. */
+extern const est_type *const est_registry[];
+
+/* Look up by name; NULL if absent. */
+const est_type *est_lookup(const char *name);
+
+/* "bt, ..." — the registered names joined by ", " (static buffer). */
+const char *est_names(void);
+
+extern const est_type est_bt;
+
+#endif

@@ -1,0 +1,22 @@
+/* registry.c — the list of estimators by name (see estimator.h). */
+#include "estimator.h"
+
+#include <string.h>
+
+const est_type *const est_registry[] = {&est_bt, NULL};
+
+const est_type *est_lookup(const char *name) {
+  for (size_t i = 0; est_registry[i]; i++)
+    if (!strcmp(est_registry[i]->name, name)) return est_registry[i];
+  return NULL;
+}
+
+const char *est_names(void) {
+  static char buf[512];
+  buf[0] = 0;
+  for (size_t i = 0; est_registry[i]; i++) {
+    if (i) strncat(buf, ", ", sizeof buf - strlen(buf) - 1);
+    strncat(buf, est_registry[i]->name, sizeof buf - strlen(buf) - 1);
+  }
+  return buf;
+}

@@ -1,0 +1,58 @@
+/* config.h — an experiment's configuration as an ordered list of entries.
+ *
+ * Each entry is (section, key, value) plus where it came from: the file and line
+ * that set it, or "command line" for a section.key=value override, or "default".
+ * The store knows nothing of which keys exist; experiment.c validates it against
+ * the schema tables and fills defaults.  Sections may contain dots
+ * ("estimator.bt", "claim.rate"); in an override the key is after the last dot. */
+#ifndef PS_EXPERIMENTS_CONFIG_H
+#define PS_EXPERIMENTS_CONFIG_H
+
+#include <stddef.h>
+
+#include "../core/ps.h"
+
+typedef struct {
+  char *section, *key, *value;
+  char *origin; /* file name, "command line", or "default" */
+  int line;     /* 1-based line in origin, 0 when not from a file */
+} cfg_entry;
+
+typedef struct cfg cfg;
+
+cfg *cfg_alloc(void);
+void cfg_free(cfg *c);
+cfg *cfg_dup(const cfg *c);
+
+/* Parse an INI file and append its entries.  A syntax error or a key given twice
+ * in one section fails with PS_EFORMAT and "FILE:LINE: ..."; an unreadable file
+ * with PS_EIO.  On failure c is unchanged. */
+int cfg_load_file(cfg *c, const char *path, ps_msg *m);
+
+/* Same for text held in memory; name is used in messages. */
+int cfg_load_string(cfg *c, const char *name, const char *text, ps_msg *m);
+
+/* Add or replace (section, key).  Returns PS_ENOMEM or PS_OK. */
+int cfg_set(cfg *c, const char *section, const char *key, const char *value,
+            const char *origin, int line);
+
+/* Apply "section.key=value" (the section may itself contain dots).  PS_EINVAL with a
+ * message on a malformed assignment. */
+int cfg_override(cfg *c, const char *assignment, ps_msg *m);
+
+/* Remove (section, key) if present. */
+void cfg_unset(cfg *c, const char *section, const char *key);
+
+const cfg_entry *cfg_find(const cfg *c, const char *section, const char *key);
+const char *cfg_get(const cfg *c, const char *section, const char *key); /* value or NULL */
+size_t cfg_size(const cfg *c);
+const cfg_entry *cfg_at(const cfg *c, size_t i);
+
+/* "FILE:LINE" or "command line" for messages; written into buf. */
+const char *cfg_where(const cfg_entry *e, char *buf, size_t len);
+
+/* Canonical INI text: sections in first-appearance order, keys in insertion order.
+ * Malloc'ed; caller frees. */
+char *cfg_to_text(const cfg *c);
+
+#endif

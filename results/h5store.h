@@ -1,0 +1,156 @@
+/* h5store.h — the prefsim results file (HDF5), the only code that touches HDF5.
+ *
+ * Layout (schema "prefsim-results/1"; readable by h5py and xarray unaided):
+ *
+ *   /                     attrs (all variable-length UTF-8 strings unless noted):
+ *                         schema, prefsim_version, git_rev, created_utc, finished_utc,
+ *                         status (RUNNING|COMPLETED|INTERRUPTED|FAILED), config (resolved
+ *                         INI text), argv, rng, gsl_version, hdf5_version, experiment;
+ *                         master_seed (uint64 scalar)
+ *   /axes/<axis>          1-D dimension scale per sweep axis, in sweep order, float64 for
+ *                         numeric axes, variable-length UTF-8 strings for text axes;
+ *                         /axes/replicate int32 0..R-1 is always the last dimension
+ *   /metrics/<est>/<metric>  float64 [axis_1, ..., axis_k, replicate], NaN where not
+ *                         (yet) computed or the fit failed; attrs units, long_name;
+ *                         dimension scales attached (H5DS) to every dimension
+ *   /status/<est>         int32 [axes..., replicate]: the fit's PS_* status code per cell
+ *                         (-1 = not run); attr "codes" lists "0=ok,1=invalid,..."
+ *   /messages/<est>       variable-length UTF-8 string [axes..., replicate]: the failure
+ *                         message ("" when the fit succeeded)
+ *   /truth/<quantity>     float64 [axes..., replicate] ground-truth values per cell
+ *   /theory/<quantity>    float64 [axes..., replicate] predicted values per cell
+ *   /cells                compound table, one row per cell in cell-id order:
+ *                         id int64, index int32[k] (axis indices), replicate int32,
+ *                         status enum int8 {PENDING=0, DONE=1, FAILED=2},
+ *                         iterations int32 (summed over estimators), wall_seconds float64
+ *
+ * Cell ids are the C-order linear index over (axis_1, ..., axis_k, replicate), so the
+ * replicate varies fastest.  Datasets of [axes..., replicate] shape are chunked with
+ * shuffle + deflate.  Every write of a cell is followed by H5Fflush, so a crash loses
+ * at most the cells being written.
+ *
+ * Errors: every function returns PS_OK or PS_EIO / PS_EINVAL / PS_ENOMEM with a message
+ * naming the file; HDF5's own error-stack printing is switched off. */
+#ifndef PS_RESULTS_H5STORE_H
+#define PS_RESULTS_H5STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/ps.h"
+
+#define H5STORE_SCHEMA "prefsim-results/1"
+
+enum { H5STORE_CELL_PENDING = 0, H5STORE_CELL_DONE = 1, H5STORE_CELL_FAILED = 2 };
+
+typedef struct {
+  const char *name;          /* axis name, e.g. "n" */
+  size_t n;                  /* number of values, >= 1 */
+  const double *values;      /* numeric values (NULL for a text axis) */
+  const char *const *labels; /* text values (NULL for a numeric axis) */
+} h5store_axis;
+
+typedef struct {
+  const char *name;      /* e.g. "param_err" */
+  const char *units;     /* e.g. "nats", "1", "s" */
+  const char *long_name; /* one line for plots and xarray */
+} h5store_quantity;
+
+typedef struct {
+  const char *label;                  /* estimator instance label, e.g. "bt" */
+  size_t n_metrics;
+  const h5store_quantity *metrics;
+} h5store_estimator;
+
+typedef struct {
+  const char *key, *value;
+} h5store_attr;
+
+/* Everything the writer needs to lay out a new file. */
+typedef struct {
+  size_t n_axes;                 /* sweep axes, not counting replicate */
+  const h5store_axis *axes;
+  size_t n_replicates;
+  size_t n_estimators;
+  const h5store_estimator *estimators;
+  size_t n_truth;
+  const h5store_quantity *truth;
+  size_t n_theory;
+  const h5store_quantity *theory;
+  size_t n_attrs;                /* root string attributes (schema and status are set by the store) */
+  const h5store_attr *attrs;     /* must include "config" (used to check resumes) */
+  uint64_t master_seed;
+} h5store_layout;
+
+/* What one finished cell contributes.  Arrays are indexed like the layout:
+ * metrics[e][j] is metric j of estimator e (NaN if absent); status[e] and
+ * message[e] ("" or NULL when ok); truth[j]; theory[j]. */
+typedef struct {
+  uint64_t cell_id;
+  const double *const *metrics;
+  const int *status;
+  const char *const *message;
+  const double *truth;
+  const double *theory;
+  int cell_status;               /* H5STORE_CELL_DONE or H5STORE_CELL_FAILED */
+  int32_t iterations;
+  double wall_seconds;
+} h5store_cell;
+
+typedef struct h5store h5store;
+
+/* Create (truncate) the file at path with the layout, every array filled with NaN
+ * (status -1, messages ""), every cell PENDING, root status RUNNING.  On success *out
+ * owns an open handle; on failure *out is NULL and no file is left behind. */
+int h5store_create(const char *path, const h5store_layout *layout, h5store **out, ps_msg *m);
+
+/* Reopen an existing file to resume it.  Fails with PS_EINVAL (message says which)
+ * unless its schema, axes, replicate count, estimators/metrics and root "config"
+ * attribute equal the layout's.  Sets root status RUNNING.  *done (allocated, caller
+ * frees) receives one byte per cell: 1 if the cell is DONE, else 0. */
+int h5store_open_resume(const char *path, const h5store_layout *layout, h5store **out,
+                        unsigned char **done, ps_msg *m);
+
+/* Write one cell's values into their hyperslabs and its /cells row, then flush. */
+int h5store_put_cell(h5store *s, const h5store_cell *c, ps_msg *m);
+
+/* Set root attribute status (and finished_utc when status is not RUNNING), flush. */
+int h5store_set_status(h5store *s, const char *status, ps_msg *m);
+
+/* Close the file.  h5store_close(NULL) does nothing. */
+int h5store_close(h5store *s, ps_msg *m);
+
+/* ------------------------------------------------------------------------ reader */
+
+typedef struct h5read h5read;
+
+int h5read_open(const char *path, h5read **out, ps_msg *m);
+void h5read_close(h5read *r);
+
+/* Root string attribute (NULL if absent); the string is owned by the reader. */
+const char *h5read_attr(const h5read *r, const char *key);
+
+/* Sweep axes (replicate excluded), in dimension order.  Owned by the reader. */
+size_t h5read_n_axes(const h5read *r);
+const h5store_axis *h5read_axis(const h5read *r, size_t i);
+size_t h5read_n_replicates(const h5read *r);
+
+/* Names of the groups under /metrics, and of the metrics of one estimator; owned by
+ * the reader, NULL-terminated. */
+const char *const *h5read_estimators(const h5read *r);
+const char *const *h5read_metrics(const h5read *r, const char *estimator);
+
+/* Read a whole [axes..., replicate] array: "metrics/<est>/<metric>", "truth/<q>",
+ * "theory/<q>".  *out is malloc'ed (caller frees), length = product of axis sizes ×
+ * replicates.  PS_EINVAL with a message listing what exists when the path is absent. */
+int h5read_array(const h5read *r, const char *path, double **out, ps_msg *m);
+
+/* String attribute of a dataset (e.g. "units", "long_name"); NULL if absent.  The
+ * returned string is malloc'ed; caller frees. */
+char *h5read_dataset_attr(const h5read *r, const char *path, const char *key);
+
+/* Count cells by status in /cells. */
+int h5read_cell_counts(const h5read *r, size_t *pending, size_t *done, size_t *failed,
+                       ps_msg *m);
+
+#endif

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install every Debian package prefsim's build, demo, tests and benchmarks need.
+# Idempotent: packages already present are skipped; nothing is downloaded outside apt.
+set -euo pipefail
+
+PKGS=(
+  build-essential pkg-config
+  libgsl-dev libhdf5-dev hdf5-tools
+  librandom123-dev libinih-dev libcmocka-dev
+  gnuplot-nox
+  liblinear-dev liblinear-tools
+  python3 python3-numpy python3-sklearn python3-h5py
+  r-base-core r-cran-bradleyterry2
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,93 @@
+/* design.c — query designs and judgements (see sim.h).
+ *
+ * Uniform design: a context uniformly, then an ordered pair of distinct responses
+ * uniformly (presentation order is part of the draw).  Policy design: y ~ pi_ref,
+ * then y' ~ pi_ref restricted to y' != y, i.e. i.i.d. draws conditioned on being
+ * distinct, sampled exactly (no rejection loop that could spin on a near-point
+ * mass).  Labels: Bernoulli(noise_prob(first, second)). */
+#include "sim.h"
+
+#include <gsl/gsl_randist.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "../core/numerics.h"
+
+/* sample index from unnormalised weights wt[0..m-1] excluding `skip` (-1: none) */
+static size_t draw_weighted(gsl_rng *r, const double *wt, size_t m, long skip) {
+  double tot = 0;
+  for (size_t j = 0; j < m; j++)
+    if ((long)j != skip) tot += wt[j];
+  double u = gsl_rng_uniform(r) * tot, acc = 0;
+  size_t last = 0;
+  for (size_t j = 0; j < m; j++) {
+    if ((long)j == skip) continue;
+    last = j;
+    acc += wt[j];
+    if (u < acc) return j;
+  }
+  return last;
+}
+
+int design_simulate(pref_data *out, size_t n, const world *w, const population *p,
+                    const noise_spec *ns, const design_spec *ds, gsl_rng *rq, gsl_rng *rj,
+                    ps_msg *m) {
+  size_t M = w->m;
+  if (M < 2) return ps_fail(m, PS_EINVAL, "a pair design needs at least 2 responses per context");
+  if (!(ns->temperature > 0) || !(ns->flip >= 0 && ns->flip < 0.5))
+    return ps_fail(m, PS_EINVAL, "noise needs temperature > 0 and flip in [0, 0.5)");
+  double *wt = NULL, *sref = NULL;
+  if (ds->kind == DESIGN_POLICY) {
+    if (!(ds->ref_temperature > 0)) return ps_fail(m, PS_EINVAL, "design.ref_temperature must be > 0");
+    wt = malloc(w->n_items * sizeof(double));
+    sref = malloc(w->n_items * sizeof(double));
+    if (!wt || !sref) {
+      free(wt);
+      free(sref);
+      return ps_fail(m, PS_ENOMEM, "out of memory");
+    }
+    if (ds->ref == REF_RANDOM) {
+      /* a random reward of the same spread: a random permutation-free Gaussian score
+       * with the truth's standard deviation, drawn from the query stream */
+      double mu = 0, v = 0;
+      for (size_t i = 0; i < w->n_items; i++) mu += p->reward[i];
+      mu /= (double)w->n_items;
+      for (size_t i = 0; i < w->n_items; i++) v += (p->reward[i] - mu) * (p->reward[i] - mu);
+      double sd = sqrt(v / (double)w->n_items);
+      for (size_t i = 0; i < w->n_items; i++) sref[i] = gsl_ran_gaussian_ziggurat(rq, sd > 0 ? sd : 1.0);
+    } else {
+      for (size_t i = 0; i < w->n_items; i++) sref[i] = p->reward[i];
+    }
+    /* per-context softmax weights, shifted by the context max for stability */
+    for (size_t c = 0; c < w->n_contexts; c++) {
+      double mx = -INFINITY;
+      for (size_t j = 0; j < M; j++) mx = fmax(mx, sref[c * M + j]);
+      for (size_t j = 0; j < M; j++) wt[c * M + j] = exp((sref[c * M + j] - mx) / ds->ref_temperature);
+    }
+    free(sref);
+  }
+  if (pref_data_alloc(out, n, w->n_items, 0, 1, 0) != PS_OK) {
+    free(wt);
+    return ps_fail(m, PS_ENOMEM, "out of memory for %zu comparisons", n);
+  }
+  for (size_t i = 0; i < n; i++) {
+    size_t c = w->n_contexts > 1 ? gsl_rng_uniform_int(rq, w->n_contexts) : 0;
+    size_t a, b;
+    if (ds->kind == DESIGN_POLICY) {
+      a = draw_weighted(rq, wt + c * M, M, -1);
+      b = draw_weighted(rq, wt + c * M, M, (long)a);
+    } else {
+      a = gsl_rng_uniform_int(rq, M);
+      b = gsl_rng_uniform_int(rq, M - 1);
+      if (b >= a) b++;
+    }
+    int32_t ia = (int32_t)(c * M + a), ib = (int32_t)(c * M + b);
+    double q = noise_prob(ns, p, ia, ib);
+    int first_wins = gsl_rng_uniform(rj) < q;
+    out->winner[i] = first_wins ? ia : ib;
+    out->loser[i] = first_wins ? ib : ia;
+    out->first_won[i] = (uint8_t)first_wins;
+  }
+  free(wt);
+  return PS_OK;
+}

@@ -1,0 +1,317 @@
+/* test_bt.c — Bradley-Terry: THEORY.md oracles O1-O4, gradient and Hessian against
+ * central finite differences, existence checks, and recovery of a planted theta*
+ * within a few standard errors at fixed seeds. */
+#include <gsl/gsl_randist.h>
+#include <math.h>
+
+#include "test_util.h"
+#include "../core/numerics.h"
+#include "../estimators/bt.h"
+#include "../sim/rng.h"
+#include "../sim/sim.h"
+
+static void make_data(pref_data *d, size_t n_items, const int32_t *w, const int32_t *l, size_t n) {
+  assert_int_equal(pref_data_alloc(d, n, n_items, 0, 0, 0), PS_OK);
+  memcpy(d->winner, w, n * sizeof *w);
+  memcpy(d->loser, l, n * sizeof *l);
+}
+
+static pref_features items_view(size_t m) {
+  pref_features f = {.n_items = m, .d = m, .phi = NULL, .n_contexts = 1, .item_context = NULL};
+  return f;
+}
+
+/* O1: two items, 7-3.  theta1 - theta2 = log(7/3), SE = sqrt(1/7 + 1/3). */
+static void test_o1_two_items(void **state) {
+  (void)state;
+  pref_data d;
+  int32_t w[2] = {0, 1}, l[2] = {1, 0};
+  make_data(&d, 2, w, l, 2);
+  d.count = malloc(2 * sizeof(double));
+  d.count[0] = 7;
+  d.count[1] = 3;
+  pref_features f = items_view(2);
+  bt_options o = bt_options_default();
+  o.want_hessian = 1;
+  bt_result r;
+  ps_msg m;
+  assert_int_equal(bt_fit(&d, &f, &o, &r, &m), PS_OK);
+  assert_close(r.theta[0] - r.theta[1], log(7.0 / 3.0), 1e-9);
+  assert_close(r.theta[0] + r.theta[1], 0, 1e-12);
+  double cov[4];
+  assert_int_equal(bt_covariance(&r, &f, cov, &m), PS_OK);
+  double var_diff = cov[0] + cov[3] - 2 * cov[1];
+  assert_close(sqrt(var_diff), sqrt(1.0 / 7 + 1.0 / 3), 1e-9);
+  bt_result_free(&r);
+  pref_data_free(&d);
+}
+
+/* O2: (0>1), (0>1), (1>2), (2>0): theta = (a, -a, 0), 2 sigma(2a) + sigma(a) = 2. */
+static void test_o2_cycle_plus_one(void **state) {
+  (void)state;
+  pref_data d;
+  int32_t w[4] = {0, 0, 1, 2}, l[4] = {1, 1, 2, 0};
+  make_data(&d, 3, w, l, 4);
+  pref_features f = items_view(3);
+  bt_options o = bt_options_default();
+  bt_result r;
+  ps_msg m;
+  assert_int_equal(bt_fit(&d, &f, &o, &r, &m), PS_OK);
+  /* solve 2 sigma(2a) + sigma(a) = 2 by bisection for the expected value */
+  double lo = 0, hi = 5;
+  for (int i = 0; i < 200; i++) {
+    double a = 0.5 * (lo + hi);
+    if (2 * ps_sigmoid(2 * a) + ps_sigmoid(a) < 2) lo = a; else hi = a;
+  }
+  double a = 0.5 * (lo + hi);
+  assert_close(a, 0.419617625, 1e-8);
+  assert_close(r.theta[0], a, 1e-9);
+  assert_close(r.theta[1], -a, 1e-9);
+  assert_close(r.theta[2], 0, 1e-9);
+  assert_close(r.loglik, -2.567814, 1e-6);
+  assert_close(ps_sigmoid(r.theta[0] - r.theta[1]), 0.698304, 1e-6);
+  assert_close(ps_sigmoid(r.theta[1] - r.theta[2]), 0.396608, 1e-6);
+  /* O17: KKT residual W_i - sum_j N_ij sigma(theta_i - theta_j) */
+  assert_true(r.grad_norm <= 1e-9);
+  bt_result_free(&r);
+  pref_data_free(&d);
+}
+
+/* O3: balanced 3-cycle: theta = 0, loglik = 3 log 1/2. */
+static void test_o3_balanced_cycle(void **state) {
+  (void)state;
+  pref_data d;
+  int32_t w[3] = {0, 1, 2}, l[3] = {1, 2, 0};
+  make_data(&d, 3, w, l, 3);
+  pref_features f = items_view(3);
+  bt_options o = bt_options_default();
+  bt_result r;
+  assert_int_equal(bt_fit(&d, &f, &o, &r, NULL), PS_OK);
+  for (int i = 0; i < 3; i++) assert_close(r.theta[i], 0, 1e-12);
+  assert_close(r.loglik, 3 * log(0.5), 1e-12);
+  bt_result_free(&r);
+  pref_data_free(&d);
+}
+
+/* O4: a>b, b>c, a>c has no MLE; with l2 > 0 it is finite and centred. */
+static void test_o4_separable_tournament(void **state) {
+  (void)state;
+  pref_data d;
+  int32_t w[3] = {0, 1, 0}, l[3] = {1, 2, 2};
+  make_data(&d, 3, w, l, 3);
+  pref_features f = items_view(3);
+  bt_options o = bt_options_default();
+  bt_result r;
+  ps_msg m = {{0}};
+  assert_int_equal(bt_fit(&d, &f, &o, &r, &m), PS_ENOMLE);
+  assert_non_null(strstr(m.text, "never loses"));
+  bt_result_free(&r);
+  o.l2 = 0.2; /* = alpha 0.1, the choix suggestion */
+  assert_int_equal(bt_fit(&d, &f, &o, &r, &m), PS_OK);
+  assert_true(r.theta[0] > r.theta[1] && r.theta[1] > r.theta[2]);
+  assert_close(r.theta[0] + r.theta[1] + r.theta[2], 0, 1e-12);
+  /* KKT with penalty: W_i - sum_j N_ij sigma(theta_i - theta_j) = l2 theta_i */
+  double W[3] = {2, 1, 0}, kkt = 0;
+  for (int i = 0; i < 3; i++) {
+    double s = 0;
+    for (int k = 0; k < 3; k++) {
+      int a = w[k], b = l[k];
+      if (a == i) s += ps_sigmoid(r.theta[i] - r.theta[b]);
+      if (b == i) s += ps_sigmoid(r.theta[i] - r.theta[a]);
+    }
+    kkt = fmax(kkt, fabs(W[i] - s - o.l2 * r.theta[i]));
+  }
+  assert_true(kkt <= 1e-9);
+  bt_result_free(&r);
+  pref_data_free(&d);
+}
+
+static void test_disconnected(void **state) {
+  (void)state;
+  pref_data d;
+  int32_t w[4] = {0, 1, 2, 3}, l[4] = {1, 0, 3, 2};
+  make_data(&d, 4, w, l, 4);
+  pref_features f = items_view(4);
+  bt_options o = bt_options_default();
+  bt_result r;
+  ps_msg m = {{0}};
+  assert_int_equal(bt_fit(&d, &f, &o, &r, &m), PS_ENOMLE);
+  assert_non_null(strstr(m.text, "disconnected (2 components"));
+  bt_result_free(&r);
+  /* weakly connected but one-directional between two groups */
+  int32_t w2[5] = {0, 1, 2, 3, 0}, l2[5] = {1, 0, 3, 2, 2};
+  pref_data_free(&d);
+  make_data(&d, 4, w2, l2, 5);
+  assert_int_equal(bt_fit(&d, &f, &o, &r, &m), PS_ENOMLE);
+  assert_non_null(strstr(m.text, "not strongly connected"));
+  bt_result_free(&r);
+  pref_data_free(&d);
+}
+
+/* random feature problem used by the gradient, Hessian and recovery tests */
+typedef struct {
+  world w;
+  population p;
+  pref_data d;
+} problem;
+
+static void make_problem(problem *pb, uint64_t seed, size_t n, size_t dim, double norm, link_kind link) {
+  gsl_rng *r = ps_rng_alloc();
+  world_spec ws = {.kind = WORLD_FEATURES, .contexts = 50, .responses = 6, .dim = dim, .feature_scale = 1.0};
+  ps_rng_reset(r, seed, PS_STREAM_WORLD, 0, 0, 0);
+  assert_int_equal(world_alloc(&pb->w, &ws, r, NULL), PS_OK);
+  population_spec ps = {.scale = 1, .norm = norm};
+  ps_rng_reset(r, seed, PS_STREAM_POPULATION, 0, 0, 0);
+  assert_int_equal(population_alloc(&pb->p, &pb->w, &ps, r, NULL), PS_OK);
+  noise_spec ns = {.link = link, .temperature = 1, .flip = 0};
+  design_spec ds = {.kind = DESIGN_UNIFORM};
+  gsl_rng *rj = ps_rng_alloc();
+  ps_rng_reset(r, seed, PS_STREAM_QUERIES, 0, 0, 0);
+  ps_rng_reset(rj, seed, PS_STREAM_JUDGEMENTS, 0, 0, 0);
+  assert_int_equal(design_simulate(&pb->d, n, &pb->w, &pb->p, &ns, &ds, r, rj, NULL), PS_OK);
+  gsl_rng_free(r);
+  gsl_rng_free(rj);
+}
+
+static void free_problem(problem *pb) {
+  pref_data_free(&pb->d);
+  population_free(&pb->p);
+  world_free(&pb->w);
+}
+
+/* Gradient and Hessian against central differences (O17, 1e-6 relative), for
+ * both links, with and without counts and penalty. */
+static void test_gradient_hessian_fd(void **state) {
+  (void)state;
+  for (int link = 0; link < 2; link++) {
+    problem pb;
+    make_problem(&pb, 20261127 + link, 400, 5, 2.385, (link_kind)link);
+    pref_features f = world_features(&pb.w);
+    bt_options o = bt_options_default();
+    o.link = (bt_link)link;
+    o.l2 = 0.37;
+    double th[5] = {0.31, -1.7, 0.05, 2.2, -0.6}, g[5], gp[5], gm[5];
+    double *D = malloc(pb.d.n * sizeof(double));
+    bt_objective(&pb.d, &f, &o, th, g, D, NULL);
+    double H[25];
+    assert_int_equal(bt_design_hessian(&pb.d, &f, D, o.l2, H, NULL), PS_OK);
+    for (int k = 0; k < 5; k++) {
+      double h = 1e-5, t[5];
+      memcpy(t, th, sizeof t);
+      t[k] += h;
+      double fp = bt_objective(&pb.d, &f, &o, t, gp, NULL, NULL);
+      t[k] -= 2 * h;
+      double fm = bt_objective(&pb.d, &f, &o, t, gm, NULL, NULL);
+      double fd = (fp - fm) / (2 * h);
+      assert_close(g[k], fd, 1e-6 * fmax(1, fabs(fd)));
+      for (int j = 0; j < 5; j++) {
+        double hd = (gp[j] - gm[j]) / (2 * h);
+        assert_close(H[j * 5 + k], hd, 1e-6 * fmax(1, fabs(hd)));
+      }
+    }
+    free(D);
+    free_problem(&pb);
+  }
+}
+
+/* Recovery: at fixed seeds the MLE lies within a few standard errors of theta*.
+ * With n = 20000 the normal approximation is accurate; the Mahalanobis distance
+ * (theta-hat - theta*)^T H (theta-hat - theta*) is ~ chi^2_d, and P(chi^2_6 > 22.5)
+ * = 1e-3, so a failure here means a bug, not bad luck. */
+static void test_recovery(void **state) {
+  (void)state;
+  for (int link = 0; link < 2; link++) {
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+      problem pb;
+      make_problem(&pb, seed * 7919, 20000, 6, 1.5, (link_kind)link);
+      pref_features f = world_features(&pb.w);
+      bt_options o = bt_options_default();
+      o.link = (bt_link)link;
+      o.want_hessian = 1;
+      bt_result r;
+      ps_msg m;
+      int s = bt_fit(&pb.d, &f, &o, &r, &m);
+      if (s != PS_OK) print_error("seed %lu: %s\n", (unsigned long)seed, m.text);
+      assert_int_equal(s, PS_OK);
+      double e[6], maha = 0;
+      for (int k = 0; k < 6; k++) e[k] = r.theta[k] - pb.p.theta[k];
+      for (int k = 0; k < 6; k++)
+        for (int j = 0; j < 6; j++) maha += e[k] * r.hessian[k * 6 + j] * e[j];
+      if (!(maha < 22.5)) print_error("link %d seed %lu: Mahalanobis^2 %.3f\n", link, (unsigned long)seed, maha);
+      assert_true(maha < 22.5);
+      assert_true(r.grad_norm <= 1e-10 * 20000);
+      bt_result_free(&r);
+      free_problem(&pb);
+    }
+  }
+}
+
+/* Separable feature data (labels from the sign of theta*^T x, no noise) has no
+ * MLE; rank-deficient features have no unique MLE. */
+static void test_feature_existence(void **state) {
+  (void)state;
+  problem pb;
+  make_problem(&pb, 42, 300, 4, 1.0, LINK_LOGISTIC);
+  for (size_t i = 0; i < pb.d.n; i++) {
+    int32_t a = pb.d.winner[i], b = pb.d.loser[i];
+    if (pb.p.reward[a] < pb.p.reward[b]) {
+      pb.d.winner[i] = b;
+      pb.d.loser[i] = a;
+    }
+  }
+  pref_features f = world_features(&pb.w);
+  bt_options o = bt_options_default();
+  bt_result r;
+  ps_msg m = {{0}};
+  assert_int_equal(bt_fit(&pb.d, &f, &o, &r, &m), PS_ENOMLE);
+  assert_non_null(strstr(m.text, "separable"));
+  for (size_t k = 0; k < r.d; k++) assert_true(isfinite(r.theta[k]));
+  bt_result_free(&r);
+  free_problem(&pb);
+
+  make_problem(&pb, 43, 500, 4, 1.0, LINK_LOGISTIC);
+  for (size_t i = 0; i < pb.w.n_items; i++) pb.w.phi[i * 4 + 3] = 2 * pb.w.phi[i * 4 + 1];
+  f = world_features(&pb.w);
+  assert_int_equal(bt_fit(&pb.d, &f, &o, &r, &m), PS_ESINGULAR);
+  assert_non_null(strstr(m.text, "span"));
+  bt_result_free(&r);
+  o.l2 = 1;
+  assert_int_equal(bt_fit(&pb.d, &f, &o, &r, &m), PS_OK);
+  bt_result_free(&r);
+  free_problem(&pb);
+}
+
+static void test_bad_input(void **state) {
+  (void)state;
+  pref_data d;
+  int32_t w[2] = {0, 5}, l[2] = {1, 0};
+  make_data(&d, 3, w, l, 2);
+  pref_features f = items_view(3);
+  bt_options o = bt_options_default();
+  bt_result r;
+  ps_msg m = {{0}};
+  assert_int_equal(bt_fit(&d, &f, &o, &r, &m), PS_EINVAL);
+  assert_non_null(strstr(m.text, "out of range"));
+  bt_result_free(&r);
+  d.winner[1] = 1;
+  d.count = malloc(2 * sizeof(double));
+  d.count[0] = 1;
+  d.count[1] = NAN;
+  assert_int_equal(bt_fit(&d, &f, &o, &r, &m), PS_EINVAL);
+  bt_result_free(&r);
+  o.l2 = -1;
+  assert_int_equal(bt_fit(&d, &f, &o, &r, &m), PS_EINVAL);
+  bt_result_free(&r);
+  pref_data_free(&d);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_o1_two_items),      cmocka_unit_test(test_o2_cycle_plus_one),
+      cmocka_unit_test(test_o3_balanced_cycle), cmocka_unit_test(test_o4_separable_tournament),
+      cmocka_unit_test(test_disconnected),      cmocka_unit_test(test_gradient_hessian_fd),
+      cmocka_unit_test(test_recovery),          cmocka_unit_test(test_feature_existence),
+      cmocka_unit_test(test_bad_input),
+  };
+  return cmocka_run_group_tests_name("bt", tests, NULL, NULL);
+}
