@@ -41,7 +41,7 @@ LDFLAGS := $(filter -fsanitize% -fopenmp,$(OPT))
 
 LIB_SRC := $(wildcard core/*.c sim/*.c estimators/*.c results/*.c experiments/*.c)
 LIB_SRC := $(filter-out experiments/main.c,$(LIB_SRC))
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/plots_embed.o
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
@@ -57,6 +57,15 @@ $(BUILD)/%.o: %.c $(wildcard */*.h) | $(BUILD)/dirs
 $(BUILD)/dirs:
 	@mkdir -p $(BUILD)/core $(BUILD)/sim $(BUILD)/estimators $(BUILD)/results $(BUILD)/experiments $(BUILD)/tests $(BUILD)/bench
 	@touch $@
+
+# the gnuplot sources are compiled into the binary (plot.c writes them beside figures)
+$(BUILD)/plots_embed.c: plots/style.gp plots/fig_rate.gp plots/fig_line.gp | $(BUILD)/dirs
+	@for f in $^; do n=$$(basename $$f .gp | tr -c 'a-z0-9_\n' '_'); \
+	  printf 'const char plot_%s_gp[] =\n' "$$n"; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/  "/' -e 's/$$/\\n"/' $$f; echo '  ;'; done > $@
+
+$(BUILD)/plots_embed.o: $(BUILD)/plots_embed.c
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libprefsim.a: $(LIB_OBJ)
 	ar rcs $@ $^

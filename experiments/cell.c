@@ -1,0 +1,318 @@
+/* cell.c — simulate, fit, evaluate one (grid point, replicate) cell.
+ *
+ * Streams: world and population are keyed by point 0 when common_world is set
+ * (replicate r sees the same truth at every grid point, so curves along an axis
+ * are paired), else by the point index; queries, judgements and estimator streams
+ * always by (point, replicate).  Training pairs use substream 0, held-out pairs 1.
+ *
+ * Metrics (THEORY.md §4), with theta_star/T the identifiable truth:
+ *   param_err         ||theta-hat - theta_star/T||_2 (items: both centred)
+ *   param_err_sigma   sqrt(mean_i ((theta-hat - theta_star/T)^T x_i)^2), x_i the training
+ *                     differences: the Sigma-hat norm
+ *   heldout_logloss   -mean[p log p-hat + (1-p) log(1-p-hat)], p the true probability
+ *                     that the first-shown item is reported preferred (flips included)
+ *   excess_logloss    heldout_logloss - mean H(p)
+ *   accuracy          mean 1[(p-hat - 1/2)(p - 1/2) > 0], 1/2 for ties
+ *   kendall_tau       tau-b between fitted and true rewards, averaged over contexts
+ * Theory: the Cramer-Rao scale sqrt(tr I^-1) of the well-specified model at the
+ * truth, I = sum_i (1-2eps)^2 F'(z_i)^2 / (P_i (1-P_i)) x_i x_i^T (pseudo-inverse on
+ * sum theta = 0 for items), and sqrt(tr(I^-1 Sigma-hat)) for the Sigma-hat norm. */
+#include "cell.h"
+
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_linalg.h>
+#include <gsl/gsl_matrix.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../core/numerics.h"
+#include "../estimators/bt.h"
+#include "../sim/rng.h"
+
+const h5store_quantity cell_metrics[] = {
+    {"param_err", "1", "||theta-hat - theta*/T||_2 after normalisation"},
+    {"param_err_sigma", "1", "||theta-hat - theta*/T|| in the empirical design norm Sigma-hat"},
+    {"heldout_logloss", "nats", "held-out cross-entropy against the true probabilities"},
+    {"excess_logloss", "nats", "held-out cross-entropy minus the Bayes log-loss"},
+    {"accuracy", "1", "held-out agreement with the truly more likely side"},
+    {"kendall_tau", "1", "Kendall tau-b of fitted vs true rewards, mean over contexts"},
+    {"fit_seconds", "s", "wall-clock fit time (the one metric that is not reproducible)"},
+    {"iterations", "1", "solver iterations"},
+    {"converged", "1", "1 when the fit converged, 0 otherwise"},
+};
+const size_t cell_n_metrics = sizeof cell_metrics / sizeof cell_metrics[0];
+
+const h5store_quantity cell_truth[] = {
+    {"bayes_logloss", "nats", "held-out Bayes log-loss mean H(p)"},
+    {"bayes_accuracy", "1", "held-out Bayes accuracy mean max(p, 1-p)"},
+    {"theta_norm", "1", "||theta*/T||_2 (items: centred scores)"},
+};
+const size_t cell_n_truth = sizeof cell_truth / sizeof cell_truth[0];
+
+const h5store_quantity cell_theory[] = {
+    {"param_err_crlb", "1", "sqrt(tr I^-1): Cramer-Rao scale of ||theta-hat - theta*/T||_2"},
+    {"param_err_sigma_crlb", "1", "sqrt(tr(I^-1 Sigma-hat)): Cramer-Rao scale of the Sigma-hat-norm error"},
+};
+const size_t cell_n_theory = sizeof cell_theory / sizeof cell_theory[0];
+
+enum { M_PARAM, M_SIGMA, M_LOGLOSS, M_EXCESS, M_ACC, M_TAU, M_SECONDS, M_ITER, M_CONV };
+
+int cell_metric_index(const char *name) {
+  for (size_t i = 0; i < cell_n_metrics; i++)
+    if (!strcmp(cell_metrics[i].name, name)) return (int)i;
+  return -1;
+}
+
+int cell_result_alloc(cell_result *r, size_t ne) {
+  memset(r, 0, sizeof *r);
+  r->metrics = malloc((ne ? ne : 1) * cell_n_metrics * sizeof(double));
+  r->status = malloc((ne ? ne : 1) * sizeof(int));
+  r->message = calloc(ne ? ne : 1, sizeof(char *));
+  if (!r->metrics || !r->status || !r->message) goto oom;
+  for (size_t i = 0; i < ne; i++)
+    if (!(r->message[i] = calloc(PS_MSG_LEN, 1))) goto oom;
+  return PS_OK;
+oom:
+  cell_result_free(r, ne);
+  return PS_ENOMEM;
+}
+
+void cell_result_free(cell_result *r, size_t ne) {
+  if (r->message)
+    for (size_t i = 0; i < ne; i++) free(r->message[i]);
+  free(r->message);
+  free(r->metrics);
+  free(r->status);
+  memset(r, 0, sizeof *r);
+}
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Kendall tau-b of x vs y over n values, O(n^2). NaN when either is constant. */
+static double kendall_tau_b(const double *x, const double *y, size_t n) {
+  double conc = 0, disc = 0, tx = 0, ty = 0;
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = i + 1; j < n; j++) {
+      double a = x[i] - x[j], b = y[i] - y[j];
+      if (a == 0 && b == 0) continue;
+      if (a == 0) tx++;
+      else if (b == 0) ty++;
+      else if ((a > 0) == (b > 0)) conc++;
+      else disc++;
+    }
+  double den = sqrt((conc + disc + tx) * (conc + disc + ty));
+  return den > 0 ? (conc - disc) / den : NAN;
+}
+
+/* F'(z)^2 / (P(1-P)) (1-2eps)^2: Fisher weight of one comparison at the truth */
+static double fisher_weight(const noise_spec *ns, double z) {
+  double F, f;
+  if (ns->link == LINK_PROBIT) {
+    F = ps_normal_cdf(z);
+    f = exp(-0.5 * z * z) / sqrt(2 * M_PI);
+  } else {
+    F = ps_sigmoid(z);
+    f = ps_sigmoid_deriv(z);
+  }
+  double P = ns->flip + (1 - 2 * ns->flip) * F;
+  double v = P * (1 - P);
+  double g = (1 - 2 * ns->flip) * f;
+  return v > 0 ? g * g / v : 0;
+}
+
+/* theory values: sqrt(tr I^-1), sqrt(tr(I^-1 Sigma)) */
+static void theory_values(const pref_data *d, const pref_features *f, const population *pop,
+                          const noise_spec *ns, double *out) {
+  size_t dim = f->d, n = d->n;
+  out[0] = out[1] = NAN;
+  if (dim > 4096) return;
+  double *w = malloc(n * sizeof(double)), *I = malloc(dim * dim * sizeof(double));
+  double *S = malloc(dim * dim * sizeof(double));
+  if (!w || !I || !S) goto done;
+  for (size_t i = 0; i < n; i++)
+    w[i] = fisher_weight(ns, (pop->reward[d->winner[i]] - pop->reward[d->loser[i]]) / ns->temperature);
+  if (bt_design_hessian(d, f, w, 0, I, NULL) != PS_OK) goto done;
+  for (size_t i = 0; i < n; i++) w[i] = 1.0 / (double)n;
+  if (bt_design_hessian(d, f, w, 0, S, NULL) != PS_OK) goto done;
+  int items = f->phi == NULL;
+  if (items)
+    for (size_t k = 0; k < dim * dim; k++) I[k] += 1.0 / (double)dim;
+  gsl_matrix_view A = gsl_matrix_view_array(I, dim, dim);
+  if (gsl_linalg_cholesky_decomp1(&A.matrix) != GSL_SUCCESS) goto done;
+  if (gsl_linalg_cholesky_invert(&A.matrix) != GSL_SUCCESS) goto done;
+  if (items)
+    for (size_t k = 0; k < dim * dim; k++) I[k] -= 1.0 / (double)dim;
+  double tr = 0, trS = 0;
+  for (size_t k = 0; k < dim; k++) tr += I[k * dim + k];
+  for (size_t k = 0; k < dim; k++)
+    for (size_t l = 0; l < dim; l++) trS += I[k * dim + l] * S[l * dim + k];
+  out[0] = sqrt(tr);
+  out[1] = sqrt(trS);
+done:
+  free(w);
+  free(I);
+  free(S);
+}
+
+static void eval_metrics(const est_type *t, const est_model *mod, const pref_data *train,
+                         const pref_data *held, const world *w, const population *pop,
+                         const noise_spec *ns, double *out) {
+  size_t dim;
+  const double *th = t->theta(mod, &dim);
+  pref_features f = world_features(w);
+  double T = ns->temperature;
+  /* parameter errors */
+  if (th && dim == pop->d) {
+    double *e = malloc(dim * sizeof(double)), *u = malloc(w->n_items * sizeof(double));
+    if (e && u) {
+      double s2 = 0;
+      for (size_t k = 0; k < dim; k++) {
+        e[k] = th[k] - pop->theta[k] / T;
+        s2 += e[k] * e[k];
+      }
+      out[M_PARAM] = sqrt(s2);
+      for (size_t i = 0; i < w->n_items; i++) {
+        if (!f.phi) {
+          u[i] = e[i];
+          continue;
+        }
+        double acc = 0;
+        for (size_t k = 0; k < dim; k++) acc += f.phi[i * dim + k] * e[k];
+        u[i] = acc;
+      }
+      double q = 0;
+      for (size_t i = 0; i < train->n; i++) {
+        double v = u[train->winner[i]] - u[train->loser[i]];
+        q += v * v;
+      }
+      out[M_SIGMA] = sqrt(q / (double)train->n);
+    }
+    free(e);
+    free(u);
+  }
+  /* held-out predictions against the truth */
+  double ce = 0, bayes = 0, acc = 0;
+  for (size_t i = 0; i < held->n; i++) {
+    int32_t a = pref_first(held, i), b = pref_second(held, i);
+    double p = noise_prob(ns, pop, a, b);
+    double z = t->logit(mod, a, b);
+    ce += ps_cross_entropy_logit(p, z);
+    bayes += ps_bern_entropy(p);
+    if (z == 0 || p == 0.5) acc += 0.5;
+    else acc += (z > 0) == (p > 0.5);
+  }
+  out[M_LOGLOSS] = ce / (double)held->n;
+  out[M_EXCESS] = (ce - bayes) / (double)held->n;
+  out[M_ACC] = acc / (double)held->n;
+  /* Kendall tau per context of fitted vs true reward */
+  double *rh = malloc(w->m * sizeof(double));
+  if (rh) {
+    double tau = 0;
+    size_t k = 0;
+    for (size_t c = 0; c < w->n_contexts; c++) {
+      int32_t base = (int32_t)(c * w->m);
+      for (size_t j = 0; j < w->m; j++) rh[j] = t->logit(mod, base + (int32_t)j, base);
+      double v = kendall_tau_b(rh, pop->reward + base, w->m);
+      if (isfinite(v)) tau += v, k++;
+    }
+    out[M_TAU] = k ? tau / (double)k : NAN;
+    free(rh);
+  }
+}
+
+int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *m) {
+  double t0 = now_seconds();
+  size_t ne = e->n_estimators;
+  for (size_t i = 0; i < ne * cell_n_metrics; i++) r->metrics[i] = NAN;
+  for (size_t i = 0; i < 8; i++) r->truth[i] = r->theory[i] = NAN;
+  for (size_t i = 0; i < ne; i++) {
+    r->status[i] = -1;
+    r->message[i][0] = 0;
+  }
+  r->iterations = 0;
+  exp_point pt;
+  world w = {0};
+  population pop = {0};
+  pref_data train = {0}, held = {0};
+  gsl_rng *rng = ps_rng_alloc(), *rj = ps_rng_alloc();
+  int s = PS_OK;
+  if (!rng || !rj) {
+    s = ps_fail(m, PS_ENOMEM, "out of memory");
+    goto done;
+  }
+  if ((s = experiment_point(e, p, &pt, m))) goto done;
+  uint64_t wp = e->common_world ? 0 : p;
+  ps_rng_reset(rng, e->seed, PS_STREAM_WORLD, wp, rep, 0);
+  if ((s = world_alloc(&w, &pt.world, rng, m))) goto done;
+  ps_rng_reset(rng, e->seed, PS_STREAM_POPULATION, wp, rep, 0);
+  if ((s = population_alloc(&pop, &w, &pt.population, rng, m))) goto done;
+  ps_rng_reset(rng, e->seed, PS_STREAM_QUERIES, p, rep, 0);
+  ps_rng_reset(rj, e->seed, PS_STREAM_JUDGEMENTS, p, rep, 0);
+  if ((s = design_simulate(&train, pt.n_train, &w, &pop, &pt.noise, &pt.design, rng, rj, m))) goto done;
+  ps_rng_reset(rng, e->seed, PS_STREAM_QUERIES, p, rep, 1);
+  ps_rng_reset(rj, e->seed, PS_STREAM_JUDGEMENTS, p, rep, 1);
+  if ((s = design_simulate(&held, pt.n_heldout, &w, &pop, &pt.noise, &pt.design, rng, rj, m))) goto done;
+
+  /* truth and theory */
+  {
+    double bl = 0, ba = 0;
+    for (size_t i = 0; i < held.n; i++) {
+      double q = noise_prob(&pt.noise, &pop, pref_first(&held, i), pref_second(&held, i));
+      bl += ps_bern_entropy(q);
+      ba += fmax(q, 1 - q);
+    }
+    r->truth[0] = bl / (double)held.n;
+    r->truth[1] = ba / (double)held.n;
+    double tn = 0;
+    for (size_t k = 0; k < pop.d; k++) tn += pop.theta[k] * pop.theta[k];
+    r->truth[2] = sqrt(tn) / pt.noise.temperature;
+    pref_features f = world_features(&w);
+    theory_values(&train, &f, &pop, &pt.noise, r->theory);
+  }
+
+  pref_features f = world_features(&w);
+  for (size_t k = 0; k < ne; k++) {
+    const exp_estimator *x = &e->estimators[k];
+    double *out = r->metrics + k * cell_n_metrics;
+    /* hyperparameters may be swept: read them at this point */
+    const char *hyper[32];
+    char sec[300];
+    snprintf(sec, sizeof sec, "estimator.%s", x->label);
+    for (size_t j = 0; x->type->params[j].key && j < 32; j++)
+      hyper[j] = experiment_value(e, p, sec, x->type->params[j].key);
+    est_model *mod = NULL;
+    ps_msg fm = {{0}};
+    int fs = x->type->alloc(&mod, hyper, &fm);
+    est_fit_info info = {0};
+    double ft0 = now_seconds();
+    if (fs == PS_OK) {
+      ps_rng_reset(rng, e->seed, PS_STREAM_ESTIMATOR, p, rep, k);
+      fs = x->type->fit(mod, &train, &f, rng, &info, &fm);
+    }
+    out[M_SECONDS] = now_seconds() - ft0;
+    out[M_ITER] = info.iterations;
+    out[M_CONV] = fs == PS_OK;
+    r->iterations += info.iterations;
+    r->status[k] = fs;
+    if (fs == PS_OK)
+      eval_metrics(x->type, mod, &train, &held, &w, &pop, &pt.noise, out);
+    else
+      snprintf(r->message[k], PS_MSG_LEN, "%s", fm.text);
+    if (mod) x->type->free(mod);
+  }
+done:
+  r->wall_seconds = now_seconds() - t0;
+  pref_data_free(&train);
+  pref_data_free(&held);
+  population_free(&pop);
+  world_free(&w);
+  if (rng) gsl_rng_free(rng);
+  if (rj) gsl_rng_free(rj);
+  return s;
+}

@@ -1,0 +1,384 @@
+/* claims.c — claim evaluation with bootstrap confidence intervals (see claims.h).
+ *
+ * Bootstrap draws come from the PS_STREAM_BOOTSTRAP stream keyed by the file's
+ * master seed and the claim's index, so `prefsim verify` prints the same CIs on
+ * every run and machine. */
+#include "claims.h"
+
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/param.h"
+#include "../sim/rng.h"
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+double claims_statistic(const double *x, size_t n, size_t stride, int median) {
+  double buf[4096], *v = n <= 4096 ? buf : malloc(n * sizeof(double));
+  if (!v) return NAN;
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (isfinite(x[i * stride])) v[k++] = x[i * stride];
+  double s = NAN;
+  if (k && median) {
+    qsort(v, k, sizeof(double), cmp_double);
+    s = k % 2 ? v[k / 2] : 0.5 * (v[k / 2 - 1] + v[k / 2]);
+  } else if (k) {
+    s = 0;
+    for (size_t i = 0; i < k; i++) s += v[i];
+    s /= (double)k;
+  }
+  if (v != buf) free(v);
+  return s;
+}
+
+/* statistic of replicate values x[idx[0..R-1]] (a bootstrap resample) */
+static double stat_resample(const double *x, const size_t *idx, size_t R, int median, double *scratch) {
+  if (!R) return NAN;
+  for (size_t i = 0; i < R; i++) scratch[i] = x[idx[i]];
+  return claims_statistic(scratch, R, 1, median);
+}
+
+typedef struct {
+  size_t n_axes, R;
+  const h5store_axis *axes;
+  size_t *dims;
+} grid;
+
+/* parse "a=v, b=w" into fixed indices (-1 = free) */
+static int parse_at(const grid *g, const char *at, long *fixed, char *note, size_t nlen) {
+  for (size_t a = 0; a < g->n_axes; a++) fixed[a] = -1;
+  if (!at || !*at) return 0;
+  char *copy = strdup(at), *save = NULL;
+  if (!copy) return -1;
+  for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    while (*tok == ' ') tok++;
+    char *eq = strchr(tok, '=');
+    if (!eq) {
+      snprintf(note, nlen, "at: '%s' is not axis=value", tok);
+      free(copy);
+      return -1;
+    }
+    *eq = 0;
+    char *name = tok, *val = eq + 1;
+    for (char *e = eq - 1; e >= name && *e == ' '; e--) *e = 0;
+    while (*val == ' ') val++;
+    for (char *e = val + strlen(val); e > val && e[-1] == ' ';) *--e = 0;
+    size_t a;
+    for (a = 0; a < g->n_axes; a++)
+      if (!strcmp(g->axes[a].name, name)) break;
+    if (a == g->n_axes) {
+      snprintf(note, nlen, "at: no axis '%s'", name);
+      free(copy);
+      return -1;
+    }
+    long hit = -1;
+    for (size_t j = 0; j < g->axes[a].n; j++) {
+      if (g->axes[a].labels ? !strcmp(g->axes[a].labels[j], val) : g->axes[a].values[j] == strtod(val, NULL))
+        hit = (long)j;
+    }
+    if (hit < 0) {
+      snprintf(note, nlen, "at: axis '%s' has no value '%s'", name, val);
+      free(copy);
+      return -1;
+    }
+    fixed[a] = hit;
+  }
+  free(copy);
+  return 0;
+}
+
+static void axis_value_text(const h5store_axis *ax, size_t j, char *buf, size_t len) {
+  if (ax->labels)
+    snprintf(buf, len, "%s", ax->labels[j]);
+  else
+    snprintf(buf, len, "%.6g", ax->values[j]);
+}
+
+/* offset of grid point idx (without replicate) times R */
+static size_t point_offset(const grid *g, const size_t *idx) {
+  size_t off = 0;
+  for (size_t a = 0; a < g->n_axes; a++) off = off * g->dims[a] + idx[a];
+  return off * g->R;
+}
+
+static int metric_path(const char *metric, char *path, size_t len) {
+  if (!strncmp(metric, "truth/", 6) || !strncmp(metric, "theory/", 7))
+    snprintf(path, len, "%s", metric);
+  else
+    snprintf(path, len, "metrics/%s", metric);
+  return 0;
+}
+
+static double percentile(double *v, size_t n, double q) {
+  gsl_sort(v, 1, n);
+  return gsl_stats_quantile_from_sorted_data(v, 1, n, q);
+}
+
+/* Evaluate one claim over one slice (fixed indices for every axis except `free_axis`,
+ * which is -1 for point claims). */
+static void eval_row(const grid *g, const double *A, const double *B, const char *expect, long against,
+                     const size_t *idx_base, int median, size_t nboot, double level, uint64_t seed,
+                     uint64_t claim_index, uint64_t row_index, claim_row *row) {
+  size_t R = g->R;
+  size_t npts = against >= 0 ? g->dims[against] : 1;
+  size_t *idx = malloc(g->n_axes * sizeof(size_t) + 1), *bidx = malloc(R * sizeof(size_t));
+  double *xs = malloc(npts * sizeof(double)), *ys = malloc(npts * sizeof(double));
+  double *scratch = malloc(R * sizeof(double)), *boot = malloc(nboot * sizeof(double));
+  size_t *offs = malloc(npts * sizeof(size_t));
+  gsl_rng *rng = ps_rng_alloc();
+  if (!idx || !bidx || !xs || !ys || !scratch || !boot || !offs || !rng) {
+    snprintf(row->note, sizeof row->note, "out of memory");
+    goto done;
+  }
+  memcpy(idx, idx_base, g->n_axes * sizeof(size_t));
+  row->n_used = row->n_missing = 0;
+  for (size_t j = 0; j < npts; j++) {
+    if (against >= 0) idx[against] = j;
+    offs[j] = point_offset(g, idx);
+    if (against >= 0) xs[j] = g->axes[against].values[j];
+    for (size_t r = 0; r < R; r++) {
+      int fin = isfinite(A[offs[j] + r]) && (!B || isfinite(B[offs[j] + r]));
+      if (fin) row->n_used++;
+      else row->n_missing++;
+    }
+  }
+  int is_slope = !strcmp(expect, "slope");
+  /* the statistic for a given resample (identity when bidx is the identity) */
+#define STAT(J, RES) stat_resample(A + offs[J], (RES), R, median, scratch)
+  for (size_t r = 0; r < R; r++) bidx[r] = r;
+  double point = NAN;
+  if (is_slope) {
+    size_t k = 0;
+    for (size_t j = 0; j < npts; j++) {
+      double s = STAT(j, bidx);
+      if (!(s > 0) || !(xs[j] > 0)) {
+        snprintf(row->note, sizeof row->note, "slope needs positive axis values and statistics (point %zu)", j);
+        goto done;
+      }
+      ys[j] = log(s);
+      k++;
+    }
+    double lx[4096];
+    for (size_t j = 0; j < npts && j < 4096; j++) lx[j] = log(xs[j]);
+    {
+      /* OLS slope of log statistic on log axis */
+      double mx = 0, my = 0;
+      for (size_t j = 0; j < npts; j++) mx += lx[j], my += ys[j];
+      mx /= (double)npts;
+      my /= (double)npts;
+      double sxy = 0, sxx = 0;
+      for (size_t j = 0; j < npts; j++) sxy += (lx[j] - mx) * (ys[j] - my), sxx += (lx[j] - mx) * (lx[j] - mx);
+      point = sxx > 0 ? sxy / sxx : NAN;
+    }
+    ps_rng_reset(rng, seed, PS_STREAM_BOOTSTRAP, claim_index, row_index, 0);
+    size_t nb = 0;
+    for (size_t b = 0; b < nboot; b++) {
+      for (size_t r = 0; r < R; r++) bidx[r] = gsl_rng_uniform_int(rng, R);
+      double mx = 0, my = 0, ok = 1;
+      for (size_t j = 0; j < npts; j++) {
+        double s = STAT(j, bidx);
+        if (!(s > 0)) ok = 0;
+        ys[j] = ok ? log(s) : 0;
+        mx += lx[j];
+        my += ys[j];
+      }
+      if (!ok) continue;
+      mx /= (double)npts;
+      my /= (double)npts;
+      double sxy = 0, sxx = 0;
+      for (size_t j = 0; j < npts; j++) sxy += (lx[j] - mx) * (ys[j] - my), sxx += (lx[j] - mx) * (lx[j] - mx);
+      boot[nb++] = sxy / sxx;
+    }
+    if (npts < 2) {
+      snprintf(row->note, sizeof row->note, "slope needs at least 2 values of the axis");
+      goto done;
+    }
+    row->measured = point;
+    if (nb < nboot / 2) {
+      snprintf(row->note, sizeof row->note, "too many bootstrap resamples had no finite statistic");
+      goto done;
+    }
+    row->lo = percentile(boot, nb, (1 - level) / 2);
+    row->hi = percentile(boot, nb, 1 - (1 - level) / 2);
+  } else {
+    int ratio = !strcmp(expect, "ratio");
+    double sa = STAT(0, bidx), sb = ratio ? stat_resample(B + offs[0], bidx, R, median, scratch) : 1;
+    point = sa / sb;
+    ps_rng_reset(rng, seed, PS_STREAM_BOOTSTRAP, claim_index, row_index, 0);
+    size_t nb = 0;
+    for (size_t b = 0; b < nboot; b++) {
+      for (size_t r = 0; r < R; r++) bidx[r] = gsl_rng_uniform_int(rng, R);
+      double a = STAT(0, bidx), c = ratio ? stat_resample(B + offs[0], bidx, R, median, scratch) : 1;
+      double v = a / c;
+      if (isfinite(v)) boot[nb++] = v;
+    }
+    row->measured = point;
+    if (!isfinite(point) || nb < nboot / 2) {
+      snprintf(row->note, sizeof row->note, "no finite values at this point");
+      goto done;
+    }
+    row->lo = percentile(boot, nb, (1 - level) / 2);
+    row->hi = percentile(boot, nb, 1 - (1 - level) / 2);
+  }
+#undef STAT
+  if (!strcmp(expect, "below"))
+    row->pass = row->hi < row->value;
+  else if (!strcmp(expect, "above"))
+    row->pass = row->lo > row->value;
+  else if (row->tol > 0)
+    row->pass = row->lo >= row->value - row->tol && row->hi <= row->value + row->tol;
+  else
+    row->pass = row->lo <= row->value && row->value <= row->hi;
+done:
+  free(idx);
+  free(bidx);
+  free(xs);
+  free(ys);
+  free(scratch);
+  free(boot);
+  free(offs);
+  if (rng) gsl_rng_free(rng);
+}
+
+static int push_row(claim_row **rows, size_t *n, size_t *cap, const claim_row *r) {
+  if (*n == *cap) {
+    size_t c = *cap ? 2 * *cap : 16;
+    claim_row *nr = realloc(*rows, c * sizeof *nr);
+    if (!nr) return -1;
+    *rows = nr;
+    *cap = c;
+  }
+  (*rows)[(*n)++] = *r;
+  return 0;
+}
+
+int claims_evaluate(const h5read *r, const cfg *config, claim_row **rows_out, size_t *n_out, ps_msg *m) {
+  claim_row *rows = NULL;
+  size_t n = 0, cap = 0;
+  grid g = {.n_axes = h5read_n_axes(r), .R = h5read_n_replicates(r)};
+  h5store_axis *axes = calloc(g.n_axes + 1, sizeof *axes);
+  g.dims = calloc(g.n_axes + 1, sizeof(size_t));
+  long *fixed = calloc(g.n_axes + 1, sizeof(long));
+  size_t *idx = calloc(g.n_axes + 1, sizeof(size_t));
+  if (!axes || !g.dims || !fixed || !idx) goto oom;
+  for (size_t a = 0; a < g.n_axes; a++) {
+    axes[a] = *h5read_axis(r, a);
+    g.dims[a] = axes[a].n;
+  }
+  g.axes = axes;
+  const char *seed_text = h5read_attr(r, "master_seed");
+  uint64_t seed = seed_text ? strtoull(seed_text, NULL, 10) : 0;
+  uint64_t claim_index = 0;
+  for (size_t i = 0; i < cfg_size(config); i++) {
+    const cfg_entry *e = cfg_at(config, i);
+    if (strncmp(e->section, "claim.", 6) || strcmp(e->key, "metric")) continue;
+    const char *sec = e->section;
+    claim_index++;
+    claim_row base;
+    memset(&base, 0, sizeof base);
+    snprintf(base.claim, sizeof base.claim, "%s", sec + 6);
+    const char *expect = cfg_get(config, sec, "expect");
+    const char *against = cfg_get(config, sec, "against");
+    const char *other = cfg_get(config, sec, "other");
+    const char *at = cfg_get(config, sec, "at");
+    snprintf(base.expect, sizeof base.expect, "%s", expect ? expect : "?");
+    base.value = cfg_get(config, sec, "value") ? strtod(cfg_get(config, sec, "value"), NULL) : NAN;
+    base.tol = cfg_get(config, sec, "tol") ? strtod(cfg_get(config, sec, "tol"), NULL) : 0;
+    base.measured = base.lo = base.hi = NAN;
+    int median = cfg_get(config, sec, "statistic") && !strcmp(cfg_get(config, sec, "statistic"), "median");
+    double level = cfg_get(config, sec, "level") ? strtod(cfg_get(config, sec, "level"), NULL) : 0.95;
+    size_t nboot = cfg_get(config, sec, "bootstrap") ? (size_t)strtod(cfg_get(config, sec, "bootstrap"), NULL) : 2000;
+    char path[512];
+    double *A = NULL, *B = NULL;
+    ps_msg sub;
+    metric_path(e->value, path, sizeof path);
+    if (h5read_array(r, path, &A, &sub) != PS_OK) {
+      snprintf(base.note, sizeof base.note, "%.250s", sub.text);
+      if (push_row(&rows, &n, &cap, &base)) goto oom;
+      continue;
+    }
+    int is_ratio = expect && !strcmp(expect, "ratio");
+    if (is_ratio) {
+      if (!other || !*other) {
+        snprintf(base.note, sizeof base.note, "ratio needs 'other = ESTIMATOR/METRIC'");
+        free(A);
+        if (push_row(&rows, &n, &cap, &base)) goto oom;
+        continue;
+      }
+      metric_path(other, path, sizeof path);
+      if (h5read_array(r, path, &B, &sub) != PS_OK) {
+        snprintf(base.note, sizeof base.note, "%.250s", sub.text);
+        free(A);
+        if (push_row(&rows, &n, &cap, &base)) goto oom;
+        continue;
+      }
+    }
+    if (parse_at(&g, at, fixed, base.note, sizeof base.note)) {
+      free(A);
+      free(B);
+      if (push_row(&rows, &n, &cap, &base)) goto oom;
+      continue;
+    }
+    long against_axis = -1;
+    if (expect && !strcmp(expect, "slope")) {
+      for (size_t a = 0; a < g.n_axes; a++)
+        if (against && !strcmp(g.axes[a].name, against)) against_axis = (long)a;
+      if (against_axis < 0 || g.axes[against_axis].labels) {
+        snprintf(base.note, sizeof base.note, "slope: 'against = %s' is not a numeric axis of this file",
+                 against ? against : "");
+        free(A);
+        if (push_row(&rows, &n, &cap, &base)) goto oom;
+        continue;
+      }
+      fixed[against_axis] = -2; /* iterated inside eval_row */
+    }
+    /* iterate over every combination of the free axes */
+    for (size_t a = 0; a < g.n_axes; a++) idx[a] = fixed[a] >= 0 ? (size_t)fixed[a] : 0;
+    uint64_t row_index = 0;
+    for (;;) {
+      claim_row row = base;
+      row.slice[0] = 0;
+      for (size_t a = 0; a < g.n_axes; a++) {
+        if ((long)a == against_axis || g.dims[a] == 1) continue;
+        char v[64], part[160];
+        axis_value_text(&g.axes[a], idx[a], v, sizeof v);
+        snprintf(part, sizeof part, "%s%s=%s", row.slice[0] ? ", " : "", g.axes[a].name, v);
+        strncat(row.slice, part, sizeof row.slice - strlen(row.slice) - 1);
+      }
+      eval_row(&g, A, B, base.expect, against_axis, idx, median, nboot, level, seed, claim_index, row_index++, &row);
+      if (push_row(&rows, &n, &cap, &row)) goto oom;
+      /* advance odometer over free axes (fixed >= 0 and the slope axis stay) */
+      long a;
+      for (a = (long)g.n_axes - 1; a >= 0; a--) {
+        if (fixed[a] != -1) continue;
+        if (++idx[a] < g.dims[a]) break;
+        idx[a] = 0;
+      }
+      if (a < 0) break;
+    }
+    free(A);
+    free(B);
+  }
+  free(axes);
+  free(g.dims);
+  free(fixed);
+  free(idx);
+  *rows_out = rows;
+  *n_out = n;
+  return PS_OK;
+oom:
+  free(axes);
+  free(g.dims);
+  free(fixed);
+  free(idx);
+  free(rows);
+  return ps_fail(m, PS_ENOMEM, "out of memory evaluating claims");
+}

@@ -1,0 +1,463 @@
+/* experiment.c — schema tables, validation, sweep grid, per-point specs.
+ *
+ * Validation order: every section is known; every key of every section is known
+ * and well-typed (defaults are filled in as origin "default"); sweep keys resolve
+ * to exactly one schema key and each listed value is valid for it; estimator
+ * types exist and their hyperparameters are valid; claim and figure sections have
+ * their required keys.  The first error is reported. */
+#include "experiment.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define END {NULL, 0, NULL, 0, 0, NULL, NULL}
+
+static const ps_param p_experiment[] = {
+    {"name", PS_PARAM_TEXT, "", 0, 0, NULL, "experiment name (default: the file name without .ini)"},
+    {"description", PS_PARAM_TEXT, "", 0, 0, NULL, "one line stored in the results file"},
+    {"seed", PS_PARAM_INT, "20261127", 0, 9007199254740991.0, NULL, "master seed of every random stream"},
+    {"replicates", PS_PARAM_INT, "20", 1, 1e6, NULL, "independent replicates per grid point"},
+    {"common_world", PS_PARAM_BOOL, "true", 0, 0, NULL,
+     "replicate r uses the same world and truth at every grid point (common random numbers)"},
+    END};
+
+static const ps_param p_world[] = {
+    {"kind", PS_PARAM_ENUM, "features", 0, 0, "items|features", "item scores, or contexts x responses with features"},
+    {"items", PS_PARAM_INT, "20", 2, 1e7, NULL, "items (kind = items)"},
+    {"contexts", PS_PARAM_INT, "200", 1, 1e8, NULL, "contexts (kind = features)"},
+    {"responses", PS_PARAM_INT, "8", 2, 64, NULL, "responses per context (kind = features)"},
+    {"dim", PS_PARAM_INT, "16", 1, 4096, NULL, "feature dimension d (kind = features)"},
+    {"feature_scale", PS_PARAM_REAL, "1", 1e-12, 1e12, NULL, "standard deviation of each feature"},
+    END};
+
+static const ps_param p_population[] = {
+    {"kind", PS_PARAM_ENUM, "bt", 0, 0, "bt", "annotator population (bt: one Bradley-Terry reward)"},
+    {"scale", PS_PARAM_REAL, "1", 0, 1e6, NULL, "standard deviation of true item scores (items)"},
+    {"norm", PS_PARAM_REAL, "3", 0, 1e6, NULL, "||theta*|| (features)"},
+    END};
+
+static const ps_param p_noise[] = {
+    {"link", PS_PARAM_ENUM, "logistic", 0, 0, "logistic|probit", "logistic (BT) or probit (Thurstone)"},
+    {"temperature", PS_PARAM_REAL, "1", 1e-12, 1e12, NULL, "T in F((r_a - r_b)/T)"},
+    {"flip", PS_PARAM_REAL, "0", 0, 0.4999, NULL, "symmetric label-flip rate epsilon"},
+    END};
+
+static const ps_param p_design[] = {
+    {"kind", PS_PARAM_ENUM, "uniform", 0, 0, "uniform|policy", "uniform pairs, or pairs from pi_ref"},
+    {"ref_temperature", PS_PARAM_REAL, "1", 1e-12, 1e12, NULL,
+     "pi_ref temperature: lower = pairs concentrate on few responses (poorer coverage)"},
+    {"ref_direction", PS_PARAM_ENUM, "reward", 0, 0, "reward|random", "pi_ref scores: the true reward or a random one"},
+    END};
+
+static const ps_param p_data[] = {
+    {"n", PS_PARAM_INT, "1000", 1, 2e9, NULL, "training comparisons"},
+    {"heldout", PS_PARAM_INT, "2000", 1, 2e9, NULL, "held-out comparisons (evaluated against true probabilities)"},
+    END};
+
+const exp_section_schema exp_schema[] = {
+    {"experiment", p_experiment, "name, seed and replicates"},
+    {"world", p_world, "items or contexts x responses with Gaussian features"},
+    {"population", p_population, "the annotators' true preferences"},
+    {"noise", p_noise, "link, temperature and label flips"},
+    {"design", p_design, "which pairs are queried"},
+    {"data", p_data, "sample sizes"},
+    {NULL, NULL, NULL}};
+
+const ps_param exp_claim_params[] = {
+    {"metric", PS_PARAM_TEXT, NULL, 0, 0, NULL, "ESTIMATOR/METRIC, or truth/Q or theory/Q"},
+    {"expect", PS_PARAM_ENUM, NULL, 0, 0, NULL, "slope|below|above|ratio"},
+    {"against", PS_PARAM_TEXT, "", 0, 0, NULL, "slope: the axis x in log(metric) = a + slope log(x)"},
+    {"value", PS_PARAM_REAL, NULL, -1e300, 1e300, NULL, "expected slope or ratio, or the bound"},
+    {"tol", PS_PARAM_REAL, "0", 0, 1e300, NULL,
+     "slope/ratio: PASS when the whole CI lies within value +- tol"},
+    {"other", PS_PARAM_TEXT, "", 0, 0, NULL, "ratio: the denominator ESTIMATOR/METRIC"},
+    {"at", PS_PARAM_TEXT, "", 0, 0, NULL, "restrict to axis values, e.g. 'n=1000, dim=16'"},
+    {"level", PS_PARAM_REAL, "0.95", 0.5, 0.9999, NULL, "confidence level of the bootstrap interval"},
+    {"bootstrap", PS_PARAM_INT, "2000", 100, 1e6, NULL, "bootstrap resamples over replicates"},
+    {"statistic", PS_PARAM_ENUM, "mean", 0, 0, "mean|median", "summary over replicates"},
+    END};
+
+const ps_param exp_figure_params[] = {
+    {"metric", PS_PARAM_TEXT, NULL, 0, 0, NULL, "comma list of ESTIMATOR/METRIC (or truth/Q, theory/Q)"},
+    {"x", PS_PARAM_TEXT, NULL, 0, 0, NULL, "axis on the horizontal"},
+    {"kind", PS_PARAM_ENUM, "rate", 0, 0, "rate|line", "rate: log-log with a slope reference; line: linear"},
+    {"slope", PS_PARAM_REAL, "nan", -1e300, 1e300, NULL, "reference slope drawn on a rate figure"},
+    {"title", PS_PARAM_TEXT, "", 0, 0, NULL, "figure title"},
+    {"ylabel", PS_PARAM_TEXT, "", 0, 0, NULL, "vertical axis label (default: the metric's long name)"},
+    END};
+
+/* claim's expect choices are given here to keep the table above readable */
+static const char *claim_expect_choices = "slope|below|above|ratio";
+
+static const exp_section_schema *find_section(const char *name) {
+  for (size_t i = 0; exp_schema[i].section; i++)
+    if (!strcmp(exp_schema[i].section, name)) return &exp_schema[i];
+  return NULL;
+}
+
+static void keys_list(const ps_param *t, char *buf, size_t len) {
+  buf[0] = 0;
+  for (; t->key; t++) {
+    if (buf[0]) strncat(buf, ", ", len - strlen(buf) - 1);
+    strncat(buf, t->key, len - strlen(buf) - 1);
+  }
+}
+
+static int entry_error(ps_msg *m, const cfg_entry *e, const char *what) {
+  char where[300];
+  return ps_fail(m, PS_EINVAL, "%s: [%s] %s: %s", cfg_where(e, where, sizeof where), e->section, e->key, what);
+}
+
+static int check_entry(const ps_param *p, const cfg_entry *e, ps_msg *m) {
+  ps_msg sub;
+  ps_param pp = *p;
+  if (p == &exp_claim_params[1]) pp.type = PS_PARAM_ENUM, pp.choices = claim_expect_choices;
+  if (ps_param_check(&pp, e->value, &sub) != PS_OK) return entry_error(m, e, sub.text);
+  return PS_OK;
+}
+
+/* fill defaults of table t into section sec */
+static int fill_defaults(cfg *c, const char *sec, const ps_param *t, ps_msg *m) {
+  for (; t->key; t++) {
+    if (cfg_find(c, sec, t->key)) continue;
+    if (!t->def)
+      return ps_fail(m, PS_EINVAL, "[%s] is missing the required key '%s' (%s)", sec, t->key, t->doc);
+    if (cfg_set(c, sec, t->key, t->def, "default", 0) != PS_OK) return ps_fail(m, PS_ENOMEM, "out of memory");
+  }
+  return PS_OK;
+}
+
+/* split "a, b, c" into trimmed strings */
+static char **split_list(const char *s, size_t *n) {
+  size_t cap = 8, k = 0;
+  char **out = malloc(cap * sizeof *out);
+  if (!out) return NULL;
+  const char *p = s;
+  for (;;) {
+    const char *comma = strchr(p, ',');
+    size_t len = comma ? (size_t)(comma - p) : strlen(p);
+    while (len && (*p == ' ' || *p == '\t')) p++, len--;
+    while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
+    if (k == cap) {
+      cap *= 2;
+      char **no = realloc(out, cap * sizeof *no);
+      if (!no) goto oom;
+      out = no;
+    }
+    out[k] = strndup(p, len);
+    if (!out[k]) goto oom;
+    k++;
+    if (!comma) break;
+    p = comma + 1;
+  }
+  *n = k;
+  return out;
+oom:
+  for (size_t i = 0; i < k; i++) free(out[i]);
+  free(out);
+  return NULL;
+}
+
+/* resolve a sweep key: "n" or "data.n" */
+static int resolve_sweep_key(const experiment *ex, const cfg_entry *e, const char **sec, const ps_param **param,
+                             ps_msg *m) {
+  const char *dot = strrchr(e->key, '.');
+  if (dot) {
+    char secname[128];
+    size_t len = (size_t)(dot - e->key);
+    if (len >= sizeof secname) return entry_error(m, e, "section name too long");
+    memcpy(secname, e->key, len);
+    secname[len] = 0;
+    const exp_section_schema *s = find_section(secname);
+    if (s && (*param = ps_param_find(s->params, dot + 1))) {
+      *sec = s->section;
+      return PS_OK;
+    }
+    for (size_t i = 0; i < ex->n_estimators; i++) {
+      const exp_estimator *x = &ex->estimators[i];
+      if (strncmp(secname, "estimator.", 10) || strcmp(secname + 10, x->label)) continue;
+      if ((*param = ps_param_find(x->type->params, dot + 1))) {
+        *sec = x->section;
+        return PS_OK;
+      }
+    }
+    /* estimator hyperparameters are not sweepable by bare name, only by section.key;
+     * they are resolved by the caller */
+    return entry_error(m, e, "not a known section.key (world, population, noise, design, data, or "
+                             "estimator.LABEL.hyperparameter)");
+  }
+  int found = 0;
+  for (size_t i = 0; exp_schema[i].section; i++) {
+    if (!strcmp(exp_schema[i].section, "experiment")) continue;
+    const ps_param *p = ps_param_find(exp_schema[i].params, e->key);
+    if (!p) continue;
+    if (found) {
+      char msg[300];
+      snprintf(msg, sizeof msg, "'%s' is ambiguous (in [%s] and [%s]); write it as section.key", e->key, *sec,
+               exp_schema[i].section);
+      return entry_error(m, e, msg);
+    }
+    found = 1;
+    *sec = exp_schema[i].section;
+    *param = p;
+  }
+  if (!found) {
+    char msg[600], list[400] = "";
+    for (size_t i = 0; exp_schema[i].section; i++) {
+      if (!strcmp(exp_schema[i].section, "experiment")) continue;
+      for (const ps_param *p = exp_schema[i].params; p->key; p++) {
+        if (!strcmp(p->key, "kind")) continue;
+        if (list[0]) strncat(list, ", ", sizeof list - strlen(list) - 1);
+        strncat(list, p->key, sizeof list - strlen(list) - 1);
+      }
+    }
+    snprintf(msg, sizeof msg, "unknown sweep key; allowed: %s (or section.key)", list);
+    return entry_error(m, e, msg);
+  }
+  return PS_OK;
+}
+
+void experiment_free(experiment *e) {
+  if (!e) return;
+  for (size_t i = 0; i < e->n_axes; i++) {
+    exp_axis *a = &e->axes[i];
+    for (size_t j = 0; j < a->n; j++) free(a->text[j]);
+    free(a->text);
+    free(a->value);
+    free(a->name);
+    free(a->section);
+    free(a->key);
+  }
+  free(e->axes);
+  for (size_t i = 0; i < e->n_estimators; i++) {
+    exp_estimator *x = &e->estimators[i];
+    if (x->hyper)
+      for (size_t j = 0; x->type && x->type->params[j].key; j++) free(x->hyper[j]);
+    free(x->hyper);
+    free(x->label);
+    free(x->section);
+  }
+  free(e->estimators);
+  free(e->name);
+  cfg_free(e->config);
+  memset(e, 0, sizeof *e);
+}
+
+static int build_estimator(experiment *e, cfg *c, const char *sec, ps_msg *m) {
+  const char *label = sec + strlen("estimator.");
+  if (!*label) return ps_fail(m, PS_EINVAL, "[%s]: an estimator section needs a label, e.g. [estimator.bt]", sec);
+  for (const char *p = label; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+      return ps_fail(m, PS_EINVAL, "[%s]: the label may use letters, digits, '_' and '-' only", sec);
+  const cfg_entry *te = cfg_find(c, sec, "type");
+  const char *tname = te ? te->value : label;
+  const est_type *t = est_lookup(tname);
+  if (!t) {
+    if (te) {
+      char msg[600];
+      snprintf(msg, sizeof msg, "unknown estimator '%s'; allowed: %s", tname, est_names());
+      return entry_error(m, te, msg);
+    }
+    return ps_fail(m, PS_EINVAL, "[%s]: '%s' is not an estimator name; add 'type = NAME' (allowed: %s)", sec,
+                   label, est_names());
+  }
+  if (!te && cfg_set(c, sec, "type", tname, "default", 0) != PS_OK) return ps_fail(m, PS_ENOMEM, "out of memory");
+  for (size_t i = 0; i < cfg_size(c); i++) {
+    const cfg_entry *x = cfg_at(c, i);
+    if (strcmp(x->section, sec) || !strcmp(x->key, "type")) continue;
+    const ps_param *p = ps_param_find(t->params, x->key);
+    if (!p) {
+      char list[400], msg[600];
+      keys_list(t->params, list, sizeof list);
+      snprintf(msg, sizeof msg, "unknown hyperparameter of estimator '%s'; allowed: type, %s", t->name, list);
+      return entry_error(m, x, msg);
+    }
+    int s = check_entry(p, x, m);
+    if (s) return s;
+  }
+  int s = fill_defaults(c, sec, t->params, m);
+  if (s) return s;
+  exp_estimator *ne = realloc(e->estimators, (e->n_estimators + 1) * sizeof *ne);
+  if (!ne) return ps_fail(m, PS_ENOMEM, "out of memory");
+  e->estimators = ne;
+  exp_estimator *x = &e->estimators[e->n_estimators++];
+  memset(x, 0, sizeof *x);
+  x->type = t;
+  x->label = strdup(label);
+  x->section = strdup(sec);
+  size_t np = 0;
+  while (t->params[np].key) np++;
+  x->hyper = calloc(np + 1, sizeof(char *));
+  if (!x->label || !x->section || !x->hyper) return ps_fail(m, PS_ENOMEM, "out of memory");
+  for (size_t j = 0; j < np; j++)
+    if (!(x->hyper[j] = strdup(cfg_get(c, sec, t->params[j].key)))) return ps_fail(m, PS_ENOMEM, "out of memory");
+  return PS_OK;
+}
+
+int experiment_build(experiment *e, cfg *c, const char *default_name, ps_msg *m) {
+  memset(e, 0, sizeof *e);
+  int s = PS_OK;
+  /* 1. sections and keys */
+  for (size_t i = 0; i < cfg_size(c); i++) {
+    const cfg_entry *x = cfg_at(c, i);
+    const exp_section_schema *sch = find_section(x->section);
+    if (sch) {
+      const ps_param *p = ps_param_find(sch->params, x->key);
+      if (!p) {
+        char list[400], msg[600];
+        keys_list(sch->params, list, sizeof list);
+        snprintf(msg, sizeof msg, "unknown key; allowed in [%s]: %s", x->section, list);
+        s = entry_error(m, x, msg);
+        goto fail;
+      }
+      if ((s = check_entry(p, x, m))) goto fail;
+    } else if (!strncmp(x->section, "claim.", 6) || !strncmp(x->section, "figure.", 7)) {
+      const ps_param *t = x->section[0] == 'c' ? exp_claim_params : exp_figure_params;
+      const ps_param *p = ps_param_find(t, x->key);
+      if (!p) {
+        char list[400], msg[600];
+        keys_list(t, list, sizeof list);
+        snprintf(msg, sizeof msg, "unknown key; allowed: %s", list);
+        s = entry_error(m, x, msg);
+        goto fail;
+      }
+      if ((s = check_entry(p, x, m))) goto fail;
+    } else if (strcmp(x->section, "sweep") && strncmp(x->section, "estimator.", 10)) {
+      char where[300];
+      s = ps_fail(m, PS_EINVAL,
+                  "%s: unknown section [%s]; allowed: [experiment] [world] [population] [noise] [design] "
+                  "[data] [sweep] [estimator.LABEL] [claim.NAME] [figure.NAME]",
+                  cfg_where(x, where, sizeof where), x->section);
+      goto fail;
+    }
+  }
+  for (size_t i = 0; exp_schema[i].section; i++)
+    if ((s = fill_defaults(c, exp_schema[i].section, exp_schema[i].params, m))) goto fail;
+  /* 2. estimators (in order of appearance) and claims / figures defaults */
+  for (size_t i = 0; i < cfg_size(c); i++) {
+    const cfg_entry *x = cfg_at(c, i);
+    int first = 1;
+    for (size_t j = 0; j < i; j++)
+      if (!strcmp(cfg_at(c, j)->section, x->section)) first = 0;
+    if (!first) continue;
+    char sec[256];
+    snprintf(sec, sizeof sec, "%s", x->section);
+    if (!strncmp(sec, "estimator.", 10)) {
+      if ((s = build_estimator(e, c, sec, m))) goto fail;
+    } else if (!strncmp(sec, "claim.", 6)) {
+      if ((s = fill_defaults(c, sec, exp_claim_params, m))) goto fail;
+    } else if (!strncmp(sec, "figure.", 7)) {
+      if ((s = fill_defaults(c, sec, exp_figure_params, m))) goto fail;
+    }
+  }
+  if (e->n_estimators == 0) {
+    if ((s = cfg_set(c, "estimator.bt", "type", "bt", "default", 0))) goto oom;
+    if ((s = build_estimator(e, c, "estimator.bt", m))) goto fail;
+  }
+  /* 3. sweep axes */
+  for (size_t i = 0; i < cfg_size(c); i++) {
+    const cfg_entry *x = cfg_at(c, i);
+    if (strcmp(x->section, "sweep")) continue;
+    const char *sec = NULL;
+    const ps_param *p = NULL;
+    if ((s = resolve_sweep_key(e, x, &sec, &p, m))) goto fail;
+    const char *bare = strrchr(x->key, '.') ? strrchr(x->key, '.') + 1 : x->key;
+    for (size_t a = 0; a < e->n_axes; a++)
+      if (!strcmp(e->axes[a].name, bare) || (!strcmp(e->axes[a].section, sec) && !strcmp(e->axes[a].key, p->key))) {
+        s = entry_error(m, x, "this key is already a sweep axis");
+        goto fail;
+      }
+    exp_axis *na = realloc(e->axes, (e->n_axes + 1) * sizeof *na);
+    if (!na) goto oom;
+    e->axes = na;
+    exp_axis *ax = &e->axes[e->n_axes++];
+    memset(ax, 0, sizeof *ax);
+    ax->name = strdup(bare);
+    ax->section = strdup(sec);
+    ax->key = strdup(p->key);
+    ax->text = split_list(x->value, &ax->n);
+    if (!ax->name || !ax->section || !ax->key || !ax->text) goto oom;
+    ax->value = malloc(ax->n * sizeof(double));
+    if (!ax->value) goto oom;
+    ax->numeric = p->type == PS_PARAM_INT || p->type == PS_PARAM_REAL;
+    for (size_t j = 0; j < ax->n; j++) {
+      ps_msg sub;
+      if (ps_param_check(p, ax->text[j], &sub) != PS_OK) {
+        char msg[700];
+        snprintf(msg, sizeof msg, "value %zu of the sweep ('%s') is invalid for [%s] %s: %s", j + 1, ax->text[j],
+                 sec, p->key, sub.text);
+        s = entry_error(m, x, msg);
+        goto fail;
+      }
+      ax->value[j] = ax->numeric ? ps_param_real(ax->text[j]) : NAN;
+      for (size_t k = 0; k < j; k++)
+        if (!strcmp(ax->text[k], ax->text[j])) {
+          char msg[300];
+          snprintf(msg, sizeof msg, "value '%s' is listed twice", ax->text[j]);
+          s = entry_error(m, x, msg);
+          goto fail;
+        }
+    }
+  }
+  e->n_points = 1;
+  for (size_t a = 0; a < e->n_axes; a++) e->n_points *= e->axes[a].n;
+  /* 4. experiment scalars */
+  e->seed = (uint64_t)ps_param_real(cfg_get(c, "experiment", "seed"));
+  e->replicates = (size_t)ps_param_int(cfg_get(c, "experiment", "replicates"));
+  e->common_world = ps_param_bool(cfg_get(c, "experiment", "common_world"));
+  const char *nm = cfg_get(c, "experiment", "name");
+  e->name = strdup(nm && *nm ? nm : (default_name ? default_name : "experiment"));
+  if (!e->name) goto oom;
+  if (!*cfg_get(c, "experiment", "name") && cfg_set(c, "experiment", "name", e->name, "default", 0)) goto oom;
+  /* 5. claims reference known estimators/metrics syntactically; full checks in verify */
+  e->config = c;
+  return PS_OK;
+oom:
+  s = ps_fail(m, PS_ENOMEM, "out of memory");
+fail:
+  e->config = NULL;
+  experiment_free(e);
+  return s;
+}
+
+void experiment_point_index(const experiment *e, size_t p, size_t *idx) {
+  for (size_t a = e->n_axes; a-- > 0;) {
+    idx[a] = p % e->axes[a].n;
+    p /= e->axes[a].n;
+  }
+}
+
+const char *experiment_value(const experiment *e, size_t p, const char *section, const char *key) {
+  for (size_t a = e->n_axes; a-- > 0;) {
+    size_t i = p % e->axes[a].n;
+    p /= e->axes[a].n;
+    if (!strcmp(e->axes[a].section, section) && !strcmp(e->axes[a].key, key)) return e->axes[a].text[i];
+  }
+  return cfg_get(e->config, section, key);
+}
+
+int experiment_point(const experiment *e, size_t p, exp_point *o, ps_msg *m) {
+#define V(s, k) experiment_value(e, p, s, k)
+  memset(o, 0, sizeof *o);
+  o->world.kind = strcmp(V("world", "kind"), "items") ? WORLD_FEATURES : WORLD_ITEMS;
+  o->world.items = (size_t)ps_param_int(V("world", "items"));
+  o->world.contexts = (size_t)ps_param_int(V("world", "contexts"));
+  o->world.responses = (size_t)ps_param_int(V("world", "responses"));
+  o->world.dim = (size_t)ps_param_int(V("world", "dim"));
+  o->world.feature_scale = ps_param_real(V("world", "feature_scale"));
+  o->population.scale = ps_param_real(V("population", "scale"));
+  o->population.norm = ps_param_real(V("population", "norm"));
+  o->noise.link = strcmp(V("noise", "link"), "probit") ? LINK_LOGISTIC : LINK_PROBIT;
+  o->noise.temperature = ps_param_real(V("noise", "temperature"));
+  o->noise.flip = ps_param_real(V("noise", "flip"));
+  o->design.kind = strcmp(V("design", "kind"), "policy") ? DESIGN_UNIFORM : DESIGN_POLICY;
+  o->design.ref_temperature = ps_param_real(V("design", "ref_temperature"));
+  o->design.ref = strcmp(V("design", "ref_direction"), "random") ? REF_REWARD : REF_RANDOM;
+  o->n_train = (size_t)ps_param_int(V("data", "n"));
+  o->n_heldout = (size_t)ps_param_int(V("data", "heldout"));
+#undef V
+  (void)m;
+  return PS_OK;
+}

@@ -1,0 +1,449 @@
+/* main.c — the prefsim command line: parse, call the library, print.
+ * The only place (with fitcli.c) that prints to the terminal or exits. */
+#include <errno.h>
+#include <gsl/gsl_errno.h>
+#include <hdf5.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../estimators/estimator.h"
+#include "cell.h"
+#include "claims.h"
+#include "config.h"
+#include "experiment.h"
+#include "fitcli.h"
+#include "plot.h"
+#include "run.h"
+
+/* exit codes: 0 ok, 1 claim failed / interrupted run, 2 usage or configuration error,
+ * 3 data or run error */
+enum { EXIT_USAGE = 2, EXIT_DATA = 3 };
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "prefsim %s — a workbench for the theory of learning from human preferences\n"
+          "\n"
+          "usage: prefsim COMMAND [options]\n"
+          "\n"
+          "commands:\n"
+          "  run EXPERIMENT.ini [section.key=value ...] [-o OUT.h5] [-j THREADS] [--resume] [--force]\n"
+          "                      simulate, fit and evaluate every cell of the sweep into an HDF5 file\n"
+          "  verify RESULTS.h5   check the experiment's [claim.*] sections; exit 1 if any fails\n"
+          "  plot RESULTS.h5 [-o DIR] [--format pdf|png|both|cairolatex]\n"
+          "                      TSV export + gnuplot figures beside the results (or in DIR)\n"
+          "  fit --model bt DATA.csv [--l2 LAMBDA] [--reference ITEM]\n"
+          "                      fit real comparisons (CSV winner,loser[,count]) and print scores\n"
+          "  info RESULTS.h5     provenance, axes, metrics and cell status of a results file\n"
+          "  list                estimators, configuration keys, metrics, shipped experiments\n"
+          "  help COMMAND        help on one command (also: prefsim COMMAND --help)\n"
+          "  --version           version and git revision\n"
+          "\n"
+          "exit status: 0 success; 1 a claim failed or the run was interrupted (resume with --resume);\n"
+          "2 usage or configuration error; 3 data, I/O or fit error.\n",
+          run_version());
+}
+
+static void usage_run(FILE *f) {
+  fprintf(f,
+          "usage: prefsim run EXPERIMENT.ini [section.key=value ...] [-o OUT.h5] [-j THREADS]\n"
+          "                   [--resume] [--force] [--quiet]\n"
+          "\n"
+          "Runs every (grid point x replicate) cell of the experiment and writes one HDF5 file\n"
+          "(default out/<experiment>/<experiment>.h5).  Overrides such as data.n=500 or\n"
+          "sweep.n=100,1000 or estimator.bt.l2=1e-3 replace keys of the file (Hydra style).\n"
+          "  -o OUT.h5     results file\n"
+          "  -j THREADS    worker threads over cells (default: all cores); results do not depend on it\n"
+          "  --resume      continue OUT.h5: only cells not yet DONE run (same config required)\n"
+          "  --force       overwrite an existing OUT.h5\n"
+          "  --quiet       no progress line on stderr\n"
+          "Ctrl-C finishes the running cells, flushes, marks the file INTERRUPTED and exits 1.\n");
+}
+
+static void usage_verify(FILE *f) {
+  fprintf(f,
+          "usage: prefsim verify RESULTS.h5\n"
+          "\n"
+          "Evaluates every [claim.NAME] of the stored config and prints one row per claim and slice:\n"
+          "expected value, measured value, bootstrap CI, PASS/FAIL.  Exit status 1 if any claim fails.\n"
+          "Claim keys: metric = EST/METRIC | truth/Q | theory/Q; expect = slope|below|above|ratio;\n"
+          "against = AXIS (slope); value; tol (PASS when the CI lies within value +- tol; tol = 0:\n"
+          "when the CI contains value); other = EST/METRIC (ratio); at = 'axis=v, ...';\n"
+          "level (0.95); bootstrap (2000); statistic = mean|median.\n");
+}
+
+static void usage_plot(FILE *f) {
+  fprintf(f,
+          "usage: prefsim plot RESULTS.h5 [-o DIR] [--format pdf|png|both|cairolatex] [--no-gnuplot]\n"
+          "\n"
+          "Writes, per figure, TSV files (x, mean, CI low, CI high, replicates), a gnuplot driver and\n"
+          "the figure.  Figures: each [figure.NAME] section, each slope claim (with its reference\n"
+          "slope and the Cramer-Rao theory curve when one exists), else param_err per estimator.\n");
+}
+
+static void usage_info(FILE *f) { fprintf(f, "usage: prefsim info RESULTS.h5\n"); }
+
+static int cmd_list(void) {
+  printf("estimators:\n");
+  for (size_t i = 0; est_registry[i]; i++) {
+    const est_type *t = est_registry[i];
+    printf("  %-10s %s\n", t->name, t->doc);
+    for (const ps_param *p = t->params; p->key; p++) {
+      char allowed[200];
+      ps_param_allowed(p, allowed, sizeof allowed);
+      printf("      %-12s default %-10s %s — %s\n", p->key, p->def ? p->def : "(required)", allowed, p->doc);
+    }
+  }
+  printf("\nconfiguration sections and keys:\n");
+  for (size_t i = 0; exp_schema[i].section; i++) {
+    printf("  [%s]  %s\n", exp_schema[i].section, exp_schema[i].doc);
+    for (const ps_param *p = exp_schema[i].params; p->key; p++) {
+      char allowed[200];
+      ps_param_allowed(p, allowed, sizeof allowed);
+      printf("      %-16s default %-10s %s — %s\n", p->key, p->def ? p->def : "(required)", allowed, p->doc);
+    }
+  }
+  printf("  [sweep]  KEY = v1, v2, ...  (KEY: a key above, section.key, or estimator.LABEL.hyperparameter)\n");
+  printf("  [estimator.LABEL]  type = NAME plus NAME's hyperparameters\n");
+  printf("  [claim.NAME]\n");
+  for (const ps_param *p = exp_claim_params; p->key; p++)
+    printf("      %-16s default %-10s %s\n", p->key, p->def ? p->def : "(required)", p->doc);
+  printf("  [figure.NAME]\n");
+  for (const ps_param *p = exp_figure_params; p->key; p++)
+    printf("      %-16s default %-10s %s\n", p->key, p->def ? p->def : "(required)", p->doc);
+  printf("\nmetrics (/metrics/<estimator>/<name>):\n");
+  for (size_t i = 0; i < cell_n_metrics; i++)
+    printf("  %-18s [%s] %s\n", cell_metrics[i].name, cell_metrics[i].units, cell_metrics[i].long_name);
+  printf("truth (/truth/<name>):\n");
+  for (size_t i = 0; i < cell_n_truth; i++) printf("  %-18s %s\n", cell_truth[i].name, cell_truth[i].long_name);
+  printf("theory (/theory/<name>):\n");
+  for (size_t i = 0; i < cell_n_theory; i++) printf("  %-18s %s\n", cell_theory[i].name, cell_theory[i].long_name);
+  printf("\nshipped experiments (experiments/*.ini):\n  bt_rate.ini  linear-feature BT error against n and d\n");
+  return 0;
+}
+
+static char *join_argv(int argc, char **argv) {
+  size_t len = 1;
+  for (int i = 0; i < argc; i++) len += strlen(argv[i]) + 3;
+  char *s = malloc(len);
+  if (!s) return NULL;
+  s[0] = 0;
+  for (int i = 0; i < argc; i++) {
+    if (i) strcat(s, " ");
+    strcat(s, argv[i]);
+  }
+  return s;
+}
+
+static int mkdirs(const char *path) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1; *p; p++)
+    if (*p == '/') {
+      *p = 0;
+      if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
+      *p = '/';
+    }
+  return 0;
+}
+
+static int cmd_run(int argc, char **argv, int full_argc, char **full_argv) {
+  const char *ini = NULL, *out = NULL;
+  run_options o = {.threads = 0, .stop_after = -1};
+  cfg *c = cfg_alloc();
+  ps_msg m = {{0}};
+  int n_over = 0;
+  char **over = calloc((size_t)argc + 1, sizeof(char *));
+  if (!c || !over) {
+    fprintf(stderr, "prefsim run: out of memory\n");
+    return EXIT_DATA;
+  }
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      usage_run(stdout);
+      cfg_free(c);
+      free(over);
+      return 0;
+    } else if (!strcmp(a, "-o") && i + 1 < argc) out = argv[++i];
+    else if ((!strcmp(a, "-j") && i + 1 < argc) || (!strncmp(a, "-j", 2) && a[2])) {
+      const char *jt = a[2] ? a + 2 : argv[++i];
+      char *end;
+      long j = strtol(jt, &end, 10);
+      if (*end || j < 1 || j > 1024) {
+        fprintf(stderr, "prefsim run: -j takes a thread count from 1 to 1024, not '%s'\n", jt);
+        cfg_free(c);
+        free(over);
+        return EXIT_USAGE;
+      }
+      o.threads = (int)j;
+    } else if (!strcmp(a, "--resume")) o.resume = 1;
+    else if (!strcmp(a, "--force")) o.force = 1;
+    else if (!strcmp(a, "--quiet")) o.quiet = 1;
+    else if (!strncmp(a, "--stop-after=", 13)) o.stop_after = strtol(a + 13, NULL, 10);
+    else if (a[0] == '-') {
+      fprintf(stderr, "prefsim run: unknown option '%s'\n\n", a);
+      usage_run(stderr);
+      cfg_free(c);
+      free(over);
+      return EXIT_USAGE;
+    } else if (strchr(a, '=')) over[n_over++] = (char *)a;
+    else if (!ini) ini = a;
+    else {
+      fprintf(stderr, "prefsim run: unexpected argument '%s' (one experiment file; overrides are section.key=value)\n", a);
+      cfg_free(c);
+      free(over);
+      return EXIT_USAGE;
+    }
+  }
+  if (!ini) {
+    fprintf(stderr, "prefsim run: no experiment file given\n\n");
+    usage_run(stderr);
+    cfg_free(c);
+    free(over);
+    return EXIT_USAGE;
+  }
+  if (o.resume && o.force) {
+    fprintf(stderr, "prefsim run: --resume and --force contradict each other\n");
+    cfg_free(c);
+    free(over);
+    return EXIT_USAGE;
+  }
+  int s = cfg_load_file(c, ini, &m);
+  for (int i = 0; s == PS_OK && i < n_over; i++) s = cfg_override(c, over[i], &m);
+  free(over);
+  if (s != PS_OK) {
+    fprintf(stderr, "prefsim run: %s\n", m.text);
+    cfg_free(c);
+    return s == PS_EIO ? EXIT_DATA : EXIT_USAGE;
+  }
+  char stem[256];
+  {
+    char *copy = strdup(ini);
+    char *b = basename(copy);
+    char *dot = strrchr(b, '.');
+    if (dot) *dot = 0;
+    snprintf(stem, sizeof stem, "%s", b);
+    free(copy);
+  }
+  experiment e;
+  if ((s = experiment_build(&e, c, stem, &m)) != PS_OK) {
+    fprintf(stderr, "prefsim run: %s\n", m.text);
+    cfg_free(c);
+    return EXIT_USAGE;
+  }
+  char defout[1024];
+  if (!out) {
+    snprintf(defout, sizeof defout, "out/%s/%s.h5", e.name, e.name);
+    out = defout;
+  }
+  if (mkdirs(out) != 0) {
+    fprintf(stderr, "prefsim run: cannot create the directory of %s: %s\n", out, strerror(errno));
+    experiment_free(&e);
+    return EXIT_DATA;
+  }
+  o.out_path = out;
+  char *argv_text = join_argv(full_argc, full_argv);
+  o.argv_text = argv_text;
+  run_summary sum;
+  s = run_experiment(&e, &o, &sum, &m);
+  free(argv_text);
+  if (s == PS_OK || s == PS_EINTR) {
+    fprintf(stderr, "%s: %zu cells (%zu already done, %zu run, %zu failed fits, %zu failed cells) in %.1fs\n", out,
+            sum.total, sum.skipped, sum.done, sum.failed_fits, sum.failed_cells, sum.seconds);
+  }
+  experiment_free(&e);
+  if (s == PS_EINTR) {
+    fprintf(stderr, "prefsim run: %s\n", m.text);
+    return 1;
+  }
+  if (s != PS_OK) {
+    fprintf(stderr, "prefsim run: %s\n", m.text);
+    return s == PS_EINVAL ? EXIT_USAGE : EXIT_DATA;
+  }
+  printf("%s\n", out);
+  return 0;
+}
+
+static int cmd_verify(int argc, char **argv) {
+  if (argc != 2 || argv[1][0] == '-') {
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+      usage_verify(stdout);
+      return 0;
+    }
+    usage_verify(stderr);
+    return EXIT_USAGE;
+  }
+  ps_msg m = {{0}};
+  h5read *r = NULL;
+  if (h5read_open(argv[1], &r, &m) != PS_OK) {
+    fprintf(stderr, "prefsim verify: %s\n", m.text);
+    return EXIT_DATA;
+  }
+  cfg *c = cfg_alloc();
+  const char *ct = h5read_attr(r, "config");
+  if (!c || !ct || cfg_load_string(c, "stored config", ct, &m) != PS_OK) {
+    fprintf(stderr, "prefsim verify: %s: no readable stored config %s\n", argv[1], ct ? m.text : "");
+    cfg_free(c);
+    h5read_close(r);
+    return EXIT_DATA;
+  }
+  const char *status = h5read_attr(r, "status");
+  if (status && strcmp(status, "COMPLETED"))
+    fprintf(stderr, "prefsim verify: warning: %s is %s; claims use the cells finished so far\n", argv[1], status);
+  claim_row *rows = NULL;
+  size_t n = 0;
+  if (claims_evaluate(r, c, &rows, &n, &m) != PS_OK) {
+    fprintf(stderr, "prefsim verify: %s\n", m.text);
+    cfg_free(c);
+    h5read_close(r);
+    return EXIT_DATA;
+  }
+  printf("%-22s %-22s %-6s %12s %12s  %-27s %5s  %s\n", "claim", "slice", "expect", "expected", "measured",
+         "CI", "n", "result");
+  size_t fails = 0;
+  for (size_t i = 0; i < n; i++) {
+    claim_row *w = &rows[i];
+    char exp[64], ci[64];
+    if (!strcmp(w->expect, "below") || !strcmp(w->expect, "above"))
+      snprintf(exp, sizeof exp, "%s %.4g", !strcmp(w->expect, "below") ? "<" : ">", w->value);
+    else if (w->tol > 0)
+      snprintf(exp, sizeof exp, "%.4g±%.3g", w->value, w->tol);
+    else
+      snprintf(exp, sizeof exp, "%.4g", w->value);
+    snprintf(ci, sizeof ci, "[%.4g, %.4g]", w->lo, w->hi);
+    if (!w->pass) fails++;
+    printf("%-22s %-22s %-6s %12s %12.5g  %-27s %5zu  %s", w->claim, w->slice[0] ? w->slice : "-", w->expect, exp,
+           w->measured, ci, w->n_used, w->pass ? "PASS" : "FAIL");
+    if (w->n_missing) printf(" (%zu NaN dropped)", w->n_missing);
+    if (w->note[0]) printf(" — %s", w->note);
+    printf("\n");
+  }
+  printf("%zu passed, %zu failed\n", n - fails, fails);
+  free(rows);
+  cfg_free(c);
+  h5read_close(r);
+  if (n == 0) fprintf(stderr, "prefsim verify: %s has no [claim.*] sections\n", argv[1]);
+  return fails ? 1 : 0;
+}
+
+static int cmd_plot(int argc, char **argv) {
+  plot_options o = {.format = "both", .run_gnuplot = 1, .log = stdout};
+  const char *in = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      usage_plot(stdout);
+      return 0;
+    } else if (!strcmp(argv[i], "-o") && i + 1 < argc) o.outdir = argv[++i];
+    else if (!strcmp(argv[i], "--format") && i + 1 < argc) {
+      o.format = argv[++i];
+      if (strcmp(o.format, "pdf") && strcmp(o.format, "png") && strcmp(o.format, "both") &&
+          strcmp(o.format, "cairolatex")) {
+        fprintf(stderr, "prefsim plot: --format takes pdf, png, both or cairolatex, not '%s'\n", o.format);
+        return EXIT_USAGE;
+      }
+    } else if (!strcmp(argv[i], "--no-gnuplot")) o.run_gnuplot = 0;
+    else if (argv[i][0] != '-' && !in) in = argv[i];
+    else {
+      usage_plot(stderr);
+      return EXIT_USAGE;
+    }
+  }
+  if (!in) {
+    usage_plot(stderr);
+    return EXIT_USAGE;
+  }
+  ps_msg m = {{0}};
+  if (plot_results(in, &o, &m) != PS_OK) {
+    fprintf(stderr, "prefsim plot: %s\n", m.text);
+    return EXIT_DATA;
+  }
+  return 0;
+}
+
+static int cmd_info(int argc, char **argv) {
+  if (argc != 2 || argv[1][0] == '-') {
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+      usage_info(stdout);
+      return 0;
+    }
+    usage_info(stderr);
+    return EXIT_USAGE;
+  }
+  ps_msg m = {{0}};
+  h5read *r = NULL;
+  if (h5read_open(argv[1], &r, &m) != PS_OK) {
+    fprintf(stderr, "prefsim info: %s\n", m.text);
+    return EXIT_DATA;
+  }
+  const char *keys[] = {"schema", "experiment", "description", "status", "prefsim_version", "git_rev", "created_utc",
+                        "finished_utc", "master_seed", "rng", "gsl_version", "hdf5_version", "argv", NULL};
+  printf("file            %s\n", argv[1]);
+  for (size_t i = 0; keys[i]; i++) {
+    const char *v = h5read_attr(r, keys[i]);
+    if (v) printf("%-15s %s\n", keys[i], v);
+  }
+  printf("axes           ");
+  for (size_t a = 0; a < h5read_n_axes(r); a++) {
+    const h5store_axis *ax = h5read_axis(r, a);
+    printf(" %s[%zu] =", ax->name, ax->n);
+    for (size_t j = 0; j < ax->n; j++) {
+      if (ax->labels) printf(" %s", ax->labels[j]);
+      else printf(" %g", ax->values[j]);
+    }
+    printf(";");
+  }
+  printf(" replicate[%zu]\n", h5read_n_replicates(r));
+  const char *const *est = h5read_estimators(r);
+  for (size_t k = 0; est && est[k]; k++) {
+    printf("metrics/%-7s", est[k]);
+    const char *const *mets = h5read_metrics(r, est[k]);
+    for (size_t j = 0; mets && mets[j]; j++) printf(" %s", mets[j]);
+    printf("\n");
+  }
+  size_t pend = 0, done = 0, failed = 0;
+  if (h5read_cell_counts(r, &pend, &done, &failed, &m) == PS_OK)
+    printf("cells           %zu done, %zu pending, %zu failed\n", done, pend, failed);
+  const char *cfgtext = h5read_attr(r, "config");
+  if (cfgtext) printf("\nresolved config:\n%s", cfgtext);
+  h5read_close(r);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  gsl_set_error_handler_off();
+  if (argc < 2) {
+    usage(stderr);
+    return EXIT_USAGE;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+    usage(stdout);
+    return 0;
+  }
+  if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+    printf("prefsim %s (git %s)\n", run_version(), run_git_rev());
+    return 0;
+  }
+  if (!strcmp(cmd, "help")) {
+    if (argc < 3) usage(stdout);
+    else if (!strcmp(argv[2], "run")) usage_run(stdout);
+    else if (!strcmp(argv[2], "verify")) usage_verify(stdout);
+    else if (!strcmp(argv[2], "plot")) usage_plot(stdout);
+    else if (!strcmp(argv[2], "fit")) fitcli_usage(stdout);
+    else if (!strcmp(argv[2], "info")) usage_info(stdout);
+    else usage(stdout);
+    return 0;
+  }
+  if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1, argc, argv);
+  if (!strcmp(cmd, "verify")) return cmd_verify(argc - 1, argv + 1);
+  if (!strcmp(cmd, "plot")) return cmd_plot(argc - 1, argv + 1);
+  if (!strcmp(cmd, "fit")) return fitcli_main(argc - 1, argv + 1);
+  if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
+  if (!strcmp(cmd, "list")) return cmd_list();
+  fprintf(stderr, "prefsim: unknown command '%s'\n\n", cmd);
+  usage(stderr);
+  return EXIT_USAGE;
+}

@@ -1,0 +1,250 @@
+/* run.c — the sweep driver (see run.h).
+ *
+ * Cells are independent (each draws from its own counter-based streams), so the
+ * order in which threads pick them up cannot change any value: results are
+ * bit-identical for any thread count.  Writes go through one critical section;
+ * each written cell is flushed, so an interruption loses at most running cells. */
+#include "run.h"
+
+#include <gsl/gsl_version.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "../sim/rng.h"
+#include "cell.h"
+
+#ifndef PS_VERSION
+#define PS_VERSION "0.0.0"
+#endif
+#ifndef PS_GIT_REV
+#define PS_GIT_REV "unknown"
+#endif
+
+const char *run_version(void) { return PS_VERSION; }
+const char *run_git_rev(void) { return PS_GIT_REV; }
+
+static volatile sig_atomic_t g_stop = 0;
+static void on_signal(int sig) {
+  (void)sig;
+  g_stop = 1;
+}
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct {
+  h5store_axis *axes;
+  h5store_estimator *est;
+  h5store_attr attrs[12];
+  char *config_text;
+  h5store_layout layout;
+} layout_store;
+
+static void layout_free(layout_store *L) {
+  free(L->axes);
+  free(L->est);
+  free(L->config_text);
+}
+
+static int build_layout(const experiment *e, const run_options *o, layout_store *L, ps_msg *m) {
+  memset(L, 0, sizeof *L);
+  L->axes = calloc(e->n_axes + 1, sizeof *L->axes);
+  L->est = calloc(e->n_estimators + 1, sizeof *L->est);
+  L->config_text = cfg_to_text(e->config);
+  if (!L->axes || !L->est || !L->config_text) {
+    layout_free(L);
+    return ps_fail(m, PS_ENOMEM, "out of memory");
+  }
+  for (size_t a = 0; a < e->n_axes; a++) {
+    L->axes[a].name = e->axes[a].name;
+    L->axes[a].n = e->axes[a].n;
+    if (e->axes[a].numeric)
+      L->axes[a].values = e->axes[a].value;
+    else
+      L->axes[a].labels = (const char *const *)e->axes[a].text;
+  }
+  for (size_t k = 0; k < e->n_estimators; k++) {
+    L->est[k].label = e->estimators[k].label;
+    L->est[k].n_metrics = cell_n_metrics;
+    L->est[k].metrics = cell_metrics;
+  }
+  static char gslv[32];
+  snprintf(gslv, sizeof gslv, "%s", GSL_VERSION);
+  size_t na = 0;
+  L->attrs[na++] = (h5store_attr){"prefsim_version", run_version()};
+  L->attrs[na++] = (h5store_attr){"git_rev", run_git_rev()};
+  L->attrs[na++] = (h5store_attr){"config", L->config_text};
+  L->attrs[na++] = (h5store_attr){"argv", o->argv_text ? o->argv_text : ""};
+  L->attrs[na++] = (h5store_attr){"rng", ps_rng_name()};
+  L->attrs[na++] = (h5store_attr){"gsl_version", gslv};
+  L->attrs[na++] = (h5store_attr){"experiment", e->name};
+  L->attrs[na++] = (h5store_attr){"description", cfg_get(e->config, "experiment", "description")};
+  h5store_layout *y = &L->layout;
+  y->n_axes = e->n_axes;
+  y->axes = L->axes;
+  y->n_replicates = e->replicates;
+  y->n_estimators = e->n_estimators;
+  y->estimators = L->est;
+  y->n_truth = cell_n_truth;
+  y->truth = cell_truth;
+  y->n_theory = cell_n_theory;
+  y->theory = cell_theory;
+  y->n_attrs = na;
+  y->attrs = L->attrs;
+  y->master_seed = e->seed;
+  return PS_OK;
+}
+
+static void progress(const run_options *o, const experiment *e, size_t done, size_t todo, double t0,
+                     double *last) {
+  if (o->quiet) return;
+  double t = now_seconds();
+  int tty = isatty(2);
+  if (!(done == todo || t - *last >= (tty ? 0.2 : 10.0))) return;
+  *last = t;
+  double el = t - t0, eta = done ? el / (double)done * (double)(todo - done) : 0;
+  fprintf(stderr, "%s[%s] %zu/%zu cells  %3.0f%%  %.1fs elapsed  eta %.1fs%s", tty ? "\r" : "", e->name, done,
+          todo, todo ? 100.0 * (double)done / (double)todo : 100.0, el, eta, tty ? "\033[K" : "\n");
+  if (tty && done == todo) fputc('\n', stderr);
+  fflush(stderr);
+}
+
+int run_experiment(const experiment *e, const run_options *o, run_summary *sum, ps_msg *m) {
+  memset(sum, 0, sizeof *sum);
+  double t0 = now_seconds();
+  layout_store L;
+  int s = build_layout(e, o, &L, m);
+  if (s) return s;
+  size_t R = e->replicates, total = e->n_points * R;
+  sum->total = total;
+  h5store *st = NULL;
+  unsigned char *done = NULL;
+  struct stat sb;
+  int exists = stat(o->out_path, &sb) == 0;
+  if (o->resume && exists) {
+    s = h5store_open_resume(o->out_path, &L.layout, &st, &done, m);
+  } else {
+    if (exists && !o->force && !o->resume) {
+      layout_free(&L);
+      return ps_fail(m, PS_EINVAL, "%s already exists: use --resume to finish it or --force to overwrite it",
+                     o->out_path);
+    }
+    s = h5store_create(o->out_path, &L.layout, &st, m);
+  }
+  if (s) {
+    layout_free(&L);
+    return s;
+  }
+  size_t *todo = malloc((total ? total : 1) * sizeof(size_t)), nt = 0;
+  if (!todo) {
+    h5store_close(st, NULL);
+    free(done);
+    layout_free(&L);
+    return ps_fail(m, PS_ENOMEM, "out of memory");
+  }
+  for (size_t c = 0; c < total; c++)
+    if (!done || !done[c]) todo[nt++] = c;
+  sum->skipped = total - nt;
+  free(done);
+
+  g_stop = 0;
+  struct sigaction sa, old_int, old_term;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+
+#ifdef _OPENMP
+  int nthreads = o->threads > 0 ? o->threads : omp_get_max_threads();
+#endif
+  size_t ndone = 0;
+  int write_status = PS_OK;
+  ps_msg write_msg = {{0}};
+  double last = 0;
+  progress(o, e, 0, nt, t0, &last);
+  long started = 0;
+#pragma omp parallel num_threads(nthreads)
+  {
+    cell_result r;
+    int ok = cell_result_alloc(&r, e->n_estimators) == PS_OK;
+#pragma omp for schedule(dynamic, 1)
+    for (size_t i = 0; i < nt; i++) {
+      int skip;
+#pragma omp critical(ps_start)
+      {
+        skip = g_stop || !ok || write_status != PS_OK || (o->stop_after >= 0 && started >= o->stop_after);
+        if (!skip) started++;
+      }
+      if (skip) continue;
+      size_t cell = todo[i], p = cell / R, rep = cell % R;
+      ps_msg cm = {{0}};
+      int cs = cell_run(e, p, rep, &r, &cm);
+      const double *mp[64];
+      const char *msgs[64];
+      for (size_t k = 0; k < e->n_estimators && k < 64; k++) {
+        mp[k] = r.metrics + k * cell_n_metrics;
+        msgs[k] = r.message[k];
+        if (cs != PS_OK) msgs[k] = cm.text;
+      }
+      h5store_cell hc = {.cell_id = cell,
+                         .metrics = mp,
+                         .status = r.status,
+                         .message = msgs,
+                         .truth = r.truth,
+                         .theory = r.theory,
+                         .cell_status = cs == PS_OK ? H5STORE_CELL_DONE : H5STORE_CELL_FAILED,
+                         .iterations = r.iterations,
+                         .wall_seconds = r.wall_seconds};
+#pragma omp critical(ps_write)
+      {
+        if (write_status == PS_OK) {
+          write_status = h5store_put_cell(st, &hc, &write_msg);
+          if (write_status == PS_OK) {
+            ndone++;
+            if (cs != PS_OK) sum->failed_cells++;
+            for (size_t k = 0; k < e->n_estimators; k++)
+              if (r.status[k] != PS_OK) sum->failed_fits++;
+            progress(o, e, ndone, nt, t0, &last);
+          }
+        }
+      }
+    }
+    if (ok) cell_result_free(&r, e->n_estimators);
+  }
+  sigaction(SIGINT, &old_int, NULL);
+  sigaction(SIGTERM, &old_term, NULL);
+  free(todo);
+  sum->done = ndone;
+  sum->interrupted = ndone < nt && write_status == PS_OK;
+  const char *final = write_status != PS_OK ? "FAILED" : sum->interrupted ? "INTERRUPTED" : "COMPLETED";
+  ps_msg cm2;
+  int s2 = h5store_set_status(st, final, &cm2);
+  int s3 = h5store_close(st, write_status == PS_OK && s2 == PS_OK ? &cm2 : NULL);
+  layout_free(&L);
+  sum->seconds = now_seconds() - t0;
+  if (write_status != PS_OK) {
+    if (m) *m = write_msg;
+    return write_status;
+  }
+  if (s2 != PS_OK || s3 != PS_OK) {
+    if (m) *m = cm2;
+    return PS_EIO;
+  }
+  if (sum->interrupted)
+    return ps_fail(m, PS_EINTR, "interrupted after %zu of %zu cells; %s is marked INTERRUPTED: rerun with --resume",
+                   ndone, nt, o->out_path);
+  return PS_OK;
+}
