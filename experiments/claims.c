@@ -20,14 +20,18 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-double claims_statistic(const double *x, size_t n, size_t stride, int median) {
+double claims_statistic(const double *x, size_t n, size_t stride, int kind) {
   double buf[4096], *v = n <= 4096 ? buf : malloc(n * sizeof(double));
   if (!v) return NAN;
   size_t k = 0;
   for (size_t i = 0; i < n; i++)
     if (isfinite(x[i * stride])) v[k++] = x[i * stride];
   double s = NAN;
-  if (k && median) {
+  if (k && kind == CLAIM_STAT_RMS) {
+    s = 0;
+    for (size_t i = 0; i < k; i++) s += v[i] * v[i];
+    s = sqrt(s / (double)k);
+  } else if (k && kind == CLAIM_STAT_MEDIAN) {
     qsort(v, k, sizeof(double), cmp_double);
     s = k % 2 ? v[k / 2] : 0.5 * (v[k / 2 - 1] + v[k / 2]);
   } else if (k) {
@@ -40,10 +44,10 @@ double claims_statistic(const double *x, size_t n, size_t stride, int median) {
 }
 
 /* statistic of replicate values x[idx[0..R-1]] (a bootstrap resample) */
-static double stat_resample(const double *x, const size_t *idx, size_t R, int median, double *scratch) {
+static double stat_resample(const double *x, const size_t *idx, size_t R, int stat, double *scratch) {
   if (!R) return NAN;
   for (size_t i = 0; i < R; i++) scratch[i] = x[idx[i]];
-  return claims_statistic(scratch, R, 1, median);
+  return claims_statistic(scratch, R, 1, stat);
 }
 
 typedef struct {
@@ -125,7 +129,7 @@ static double percentile(double *v, size_t n, double q) {
 /* Evaluate one claim over one slice (fixed indices for every axis except `free_axis`,
  * which is -1 for point claims). */
 static void eval_row(const grid *g, const double *A, const double *B, const char *expect, long against,
-                     const size_t *idx_base, int median, size_t nboot, double level, uint64_t seed,
+                     const size_t *idx_base, int stat, size_t nboot, double level, uint64_t seed,
                      uint64_t claim_index, uint64_t row_index, claim_row *row) {
   size_t R = g->R;
   size_t npts = against >= 0 ? g->dims[against] : 1;
@@ -152,7 +156,7 @@ static void eval_row(const grid *g, const double *A, const double *B, const char
   }
   int is_slope = !strcmp(expect, "slope");
   /* the statistic for a given resample (identity when bidx is the identity) */
-#define STAT(J, RES) stat_resample(A + offs[J], (RES), R, median, scratch)
+#define STAT(J, RES) stat_resample(A + offs[J], (RES), R, stat, scratch)
   for (size_t r = 0; r < R; r++) bidx[r] = r;
   double point = NAN;
   if (is_slope) {
@@ -210,13 +214,13 @@ static void eval_row(const grid *g, const double *A, const double *B, const char
     row->hi = percentile(boot, nb, 1 - (1 - level) / 2);
   } else {
     int ratio = !strcmp(expect, "ratio");
-    double sa = STAT(0, bidx), sb = ratio ? stat_resample(B + offs[0], bidx, R, median, scratch) : 1;
+    double sa = STAT(0, bidx), sb = ratio ? stat_resample(B + offs[0], bidx, R, stat, scratch) : 1;
     point = sa / sb;
     ps_rng_reset(rng, seed, PS_STREAM_BOOTSTRAP, claim_index, row_index, 0);
     size_t nb = 0;
     for (size_t b = 0; b < nboot; b++) {
       for (size_t r = 0; r < R; r++) bidx[r] = gsl_rng_uniform_int(rng, R);
-      double a = STAT(0, bidx), c = ratio ? stat_resample(B + offs[0], bidx, R, median, scratch) : 1;
+      double a = STAT(0, bidx), c = ratio ? stat_resample(B + offs[0], bidx, R, stat, scratch) : 1;
       double v = a / c;
       if (isfinite(v)) boot[nb++] = v;
     }
@@ -293,7 +297,8 @@ int claims_evaluate(const h5read *r, const cfg *config, claim_row **rows_out, si
     base.value = cfg_get(config, sec, "value") ? strtod(cfg_get(config, sec, "value"), NULL) : NAN;
     base.tol = cfg_get(config, sec, "tol") ? strtod(cfg_get(config, sec, "tol"), NULL) : 0;
     base.measured = base.lo = base.hi = NAN;
-    int median = cfg_get(config, sec, "statistic") && !strcmp(cfg_get(config, sec, "statistic"), "median");
+    const char *st = cfg_get(config, sec, "statistic");
+    int stat = !st ? CLAIM_STAT_MEAN : !strcmp(st, "median") ? CLAIM_STAT_MEDIAN : !strcmp(st, "rms") ? CLAIM_STAT_RMS : CLAIM_STAT_MEAN;
     double level = cfg_get(config, sec, "level") ? strtod(cfg_get(config, sec, "level"), NULL) : 0.95;
     size_t nboot = cfg_get(config, sec, "bootstrap") ? (size_t)strtod(cfg_get(config, sec, "bootstrap"), NULL) : 2000;
     char path[512];
@@ -353,7 +358,7 @@ int claims_evaluate(const h5read *r, const cfg *config, claim_row **rows_out, si
         snprintf(part, sizeof part, "%s%s=%s", row.slice[0] ? ", " : "", g.axes[a].name, v);
         strncat(row.slice, part, sizeof row.slice - strlen(row.slice) - 1);
       }
-      eval_row(&g, A, B, base.expect, against_axis, idx, median, nboot, level, seed, claim_index, row_index++, &row);
+      eval_row(&g, A, B, base.expect, against_axis, idx, stat, nboot, level, seed, claim_index, row_index++, &row);
       if (push_row(&rows, &n, &cap, &row)) goto oom;
       /* advance odometer over free axes (fixed >= 0 and the slope axis stay) */
       long a;

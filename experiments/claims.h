@@ -10,7 +10,7 @@
  * Decision: with tol > 0, PASS when the whole CI lies inside [value - tol, value + tol]
  * (an equivalence test: the data show the claim holds to within tol); with tol = 0,
  * PASS when the CI contains value.  below: CI upper end < value; above: lower > value.
- * The statistic is the mean (or median) over finite replicates; NaN (failed fits) are
+ * The statistic is the mean, median or root mean square over finite replicates; NaN (failed fits) are
  * dropped and counted. */
 #ifndef PS_EXPERIMENTS_CLAIMS_H
 #define PS_EXPERIMENTS_CLAIMS_H
@@ -39,7 +39,11 @@ typedef struct {
  * cannot be read or memory runs out. */
 int claims_evaluate(const h5read *r, const cfg *config, claim_row **rows, size_t *n_rows, ps_msg *m);
 
-/* Statistic over the finite values of x[0..n-1] at stride `stride`; NaN if none. */
-double claims_statistic(const double *x, size_t n, size_t stride, int median);
+enum { CLAIM_STAT_MEAN = 0, CLAIM_STAT_MEDIAN = 1, CLAIM_STAT_RMS = 2 };
+
+/* Statistic (CLAIM_STAT_*) over the finite values of x[0..n-1] at stride `stride`;
+ * NaN if none.  rms = sqrt(mean x^2), the natural summary of an error norm whose
+ * square has a known expectation (e.g. tr I^-1). */
+double claims_statistic(const double *x, size_t n, size_t stride, int kind);
 
 #endif

@@ -76,7 +76,7 @@ const ps_param exp_claim_params[] = {
     {"at", PS_PARAM_TEXT, "", 0, 0, NULL, "restrict to axis values, e.g. 'n=1000, dim=16'"},
     {"level", PS_PARAM_REAL, "0.95", 0.5, 0.9999, NULL, "confidence level of the bootstrap interval"},
     {"bootstrap", PS_PARAM_INT, "2000", 100, 1e6, NULL, "bootstrap resamples over replicates"},
-    {"statistic", PS_PARAM_ENUM, "mean", 0, 0, "mean|median", "summary over replicates"},
+    {"statistic", PS_PARAM_ENUM, "mean", 0, 0, "mean|median|rms", "summary over replicates (rms = sqrt(mean x^2))"},
     END};
 
 const ps_param exp_figure_params[] = {

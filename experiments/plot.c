@@ -139,8 +139,28 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
   gp_quote(drv, ylab);
   fprintf(drv, "\ntitle_text = ");
   gp_quote(drv, fg->title);
-  fprintf(drv, "\nload '%s'\nplot \\\n", fg->log_axes ? "fig_rate.gp" : "fig_line.gp");
+  fprintf(drv, "\nload '%s'\n", fg->log_axes ? "fig_rate.gp" : "fig_line.gp");
+  if (X->n <= 8) {
+    /* few sweep values: label each one */
+    fprintf(drv, "set xtics (");
+    for (size_t j = 0; j < X->n; j++) fprintf(drv, "%s%.10g", j ? ", " : "", X->values[j]);
+    fprintf(drv, ")\nunset mxtics\n");
+  }
+  /* the plot command is assembled in memory: tic settings that depend on the data
+   * must precede it in the driver */
+  char *plotcmd = NULL;
+  size_t plotlen = 0;
+  FILE *main_drv = drv;
+  drv = open_memstream(&plotcmd, &plotlen);
+  if (!drv) {
+    fclose(main_drv);
+    s = ps_fail(m, PS_ENOMEM, "out of memory");
+    goto done;
+  }
+  fprintf(drv, "plot \\\n");
   size_t series = 0;
+  int theory_titled = 0;
+  double ymin = INFINITY, ymax = 0;
   double anchor_x = NAN, anchor_y = NAN;
   for (size_t mi = 0; mi < fg->n_metrics; mi++) {
     double *A = NULL, *T = NULL;
@@ -148,8 +168,10 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
     metric_array_path(fg->metrics[mi], ap, sizeof ap);
     ps_msg sub;
     if ((s = h5read_array(r, ap, &A, &sub)) != PS_OK) {
-      s = ps_fail(m, s, "figure %s: %s", fg->name, sub.text);
+      s = ps_fail(m, s, "figure %s: %.300s", fg->name, sub.text);
       fclose(drv);
+      free(plotcmd);
+      fclose(main_drv);
       goto done;
     }
     /* theory curve: theory/<metric>_crlb when it exists */
@@ -182,6 +204,8 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
         free(A);
         free(T);
         fclose(drv);
+        free(plotcmd);
+        fclose(main_drv);
         goto done;
       }
       fprintf(f, "# %s\t%s\n# x\tmean\tci_low\tci_high\treplicates\n", fg->metrics[mi], title);
@@ -205,6 +229,8 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
         summarise(A + off, R, &mu, &lo, &hi, &k);
         fprintf(f, "%.10g\t%.10g\t%.10g\t%.10g\t%zu\n", X->values[j], mu, lo, hi, k);
         if (fg->log_axes && mu > 0 && X->values[j] > 0) gx += log(X->values[j]), gy += log(mu), gk++;
+        if (lo > 0 && lo < ymin) ymin = lo;
+        if (hi > ymax) ymax = hi;
         if (ft) {
           double tm, tl, th;
           size_t tk;
@@ -219,7 +245,11 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
       fprintf(drv, "  '%s' using 1:2:3:4 with yerrorlines ls %zu title ", tsv, series % 8 + 1);
       gp_quote(drv, title);
       fprintf(drv, ", \\\n");
-      if (ft) fprintf(drv, "  '%s' using 1:2 with lines ls %zu dt 3 notitle, \\\n", ttsv, series % 8 + 1);
+      if (ft) {
+        if (!theory_titled) fprintf(drv, "  NaN with lines ls 101 title 'theory (dotted)', \\\n");
+        fprintf(drv, "  '%s' using 1:2 with lines ls %zu dt 3 notitle, \\\n", ttsv, series % 8 + 1);
+        theory_titled = 1;
+      }
       series++;
       long a;
       for (a = (long)na - 1; a >= 0; a--) {
@@ -232,10 +262,41 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
     free(A);
     free(T);
   }
+  {
+    /* the reference line's ends count for the tic range */
+    double xl = X->values[0], xh = X->values[X->n - 1];
+    for (size_t j = 0; j < X->n; j++) xl = fmin(xl, X->values[j]), xh = fmax(xh, X->values[j]);
+    if (fg->log_axes && isfinite(fg->slope) && isfinite(anchor_x) && xl > 0) {
+      double y1 = 0.6 * anchor_y * pow(xl / anchor_x, fg->slope), y2 = 0.6 * anchor_y * pow(xh / anchor_x, fg->slope);
+      ymin = fmin(ymin, fmin(y1, y2));
+      ymax = fmax(ymax, fmax(y1, y2));
+    }
+  }
   if (fg->log_axes && isfinite(fg->slope) && isfinite(anchor_x))
-    fprintf(drv, "  %.10g * (x / %.10g) ** (%.10g) with lines ls 100 title 'slope %g', \\\n", anchor_y, anchor_x,
-            fg->slope, fg->slope);
+    /* drawn 0.6x below the first series so it does not hide the data */
+    fprintf(drv, "  %.10g * (x / %.10g) ** (%.10g) with lines ls 100 title 'reference slope %g', \\\n",
+            0.6 * anchor_y, anchor_x, fg->slope, fg->slope);
   fprintf(drv, "  NaN notitle\n");
+  fclose(drv);
+  drv = main_drv;
+  if (fg->log_axes && ymax > 0 && isfinite(ymin)) {
+    /* label 1-2-5 steps on log axes that span less than a few decades */
+    double lo10 = floor(log10(ymin)), hi10 = ceil(log10(ymax));
+    if (hi10 - lo10 <= 3) {
+      fprintf(drv, "set ytics (");
+      int first = 1;
+      for (double e = lo10; e <= hi10; e++)
+        for (int k = 0; k < 3; k++) {
+          double v = (k == 0 ? 1 : k == 1 ? 2 : 5) * pow(10, e);
+          if (v < ymin / 1.3 || v > ymax * 1.3) continue;
+          fprintf(drv, "%s%.3g", first ? "" : ", ", v);
+          first = 0;
+        }
+      fprintf(drv, ")\nunset mytics\n");
+    }
+  }
+  fputs(plotcmd, drv);
+  free(plotcmd);
   fclose(drv);
   if (o->log) fprintf(o->log, "%s/%s.gp\n", dir, base);
   if (o->run_gnuplot) {

@@ -8,6 +8,9 @@ set format x "%g"
 set format y "%g"
 set mxtics 10
 set mytics 10
+set autoscale xfix
+set autoscale yfix
+set offsets graph 0.04, graph 0.04, graph 0.08, graph 0.08
 set xlabel xlabel_text
 set ylabel ylabel_text
 if (strlen(title_text) > 0) set title title_text

@@ -11,7 +11,7 @@ if (fmt eq "png") {
 set border 3 lw 1
 set tics nomirror out scale 0.6
 set grid back lc rgb "#dddddd" lw 0.5
-set key top right spacing 1.2 samplen 2.5 box lc rgb "#bbbbbb"
+set key outside bottom center horizontal maxrows 3 spacing 1.1 samplen 2.5 noautotitle
 set style line 1 lc rgb "#0072B2" pt 7 ps 0.9 lw 2
 set style line 2 lc rgb "#D55E00" pt 5 ps 0.9 lw 2
 set style line 3 lc rgb "#009E73" pt 9 ps 1.0 lw 2

@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# End-to-end: run tiny experiments through the CLI and read the HDF5 back with an
+# independent reader (h5py).  Checks: schema and dimension scales; -j1 vs -j2
+# bit-identity of every value except wall-clock times; interrupt (--stop-after and
+# a real SIGINT) then --resume equals an uninterrupted run; failed fits recorded as
+# statuses; verify and plot outputs and exit codes; refusing to overwrite.
+set -u
+P=$(realpath "${PREFSIM:-./prefsim}")
+PY=/usr/bin/python3
+T=$(mktemp -d "${TMPDIR:-/tmp}/prefsim-e2e-XXXXXX")
+trap 'rm -rf "$T"' EXIT
+pass=0; fail=0
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+
+# compare two results files: every dataset and attribute except wall-clock ones
+same_results() {
+  $PY - "$1" "$2" <<'PY'
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+skip_attrs = {"created_utc", "finished_utc", "argv", "git_rev"}
+bad = []
+def walk(name, obj):
+    if not isinstance(obj, h5py.Dataset): return
+    if name.endswith("fit_seconds"): return
+    x, y = obj[()], b[name][()]
+    if name == "cells":
+        for f in x.dtype.names:
+            if f == "wall_seconds": continue
+            if not np.array_equal(x[f], y[f]): bad.append(name + "." + f)
+        return
+    if x.dtype.kind == "f":
+        if not np.array_equal(x, y, equal_nan=True) or not np.array_equal(np.signbit(x), np.signbit(y)):
+            bad.append(name)
+    elif not np.array_equal(x, y): bad.append(name)
+a.visititems(walk)
+if set(a.keys()) != set(b.keys()): bad.append("top-level groups")
+for k in a.attrs:
+    if k not in skip_attrs and a.attrs[k] != b.attrs.get(k): bad.append("attr " + k)
+if bad: print("differ:", bad); sys.exit(1)
+PY
+}
+
+cd "$T"
+# 1. a complete run, read back
+$P run "$OLDPWD/tests/data/tiny.ini" -o "$T/a.h5" -j1 --quiet >/dev/null 2>"$T/a.err"
+check "run -j1 exits 0" test $? -eq 0
+check "h5py reads schema, axes, scales, metrics, cells" $PY - "$T/a.h5" <<'PY'
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+assert f.attrs["schema"] == "prefsim-results/1", f.attrs["schema"]
+assert f.attrs["status"] == "COMPLETED"
+assert int(f.attrs["master_seed"]) == 987654321
+for k in ("prefsim_version", "git_rev", "created_utc", "finished_utc", "config", "argv", "rng", "gsl_version", "hdf5_version"):
+    assert k in f.attrs, k
+assert list(f["axes/n"][()]) == [300, 1200, 4800]
+assert [s.decode() if isinstance(s, bytes) else s for s in f["axes/link"][()]] == ["logistic", "probit"]
+assert list(f["axes/replicate"][()]) == list(range(6))
+pe = f["metrics/bt/param_err"]
+assert pe.shape == (3, 2, 6), pe.shape
+assert [d[0].name for d in pe.dims] == ["/axes/n", "/axes/link", "/axes/replicate"]
+assert pe.attrs["units"] in ("1", b"1") and len(pe.attrs["long_name"]) > 0
+x = pe[()]
+assert np.all(np.isfinite(x)) and np.all(x > 0)
+# error falls with n for the unpenalised MLE (means over 6 replicates, both links)
+m = x.mean(axis=2)
+assert np.all(m[0] > m[2]), m
+assert np.all(f["metrics/bt/converged"][()] == 1)
+acc = f["metrics/bt/accuracy"][()]
+assert np.all((acc > 0.5) & (acc <= 1))
+ex = f["metrics/bt/excess_logloss"][()]
+assert np.all(ex > 0)           # KL(p || p-hat) > 0 for an estimate != truth
+ll = f["metrics/bt/heldout_logloss"][()]
+assert np.allclose(ll - ex, f["truth/bayes_logloss"][()], rtol=0, atol=1e-12)
+assert np.all(f["status/bt"][()] == 0)
+c = f["cells"][()]
+assert len(c) == 36 and list(c["id"]) == list(range(36))
+assert set(c["status"]) == {1}
+assert np.all(c["index"][:, 0] == np.repeat([0, 1, 2], 12))
+assert np.all(c["replicate"] == np.tile(range(6), 6))
+t = f["theory/param_err_crlb"][()]
+assert np.all(np.isfinite(t)) and np.all(t > 0)
+# the ridge estimator is shrunk: smaller norm than the MLE at n = 300
+assert f["metrics/ridge/param_err"].shape == (3, 2, 6)
+PY
+
+# 2. -j2 gives the same values
+$P run "$OLDPWD/tests/data/tiny.ini" -o "$T/b.h5" -j2 --quiet >/dev/null 2>&1
+check "run -j2 exits 0" test $? -eq 0
+check "-j1 and -j2 bit-identical" same_results "$T/a.h5" "$T/b.h5"
+check "h5diff agrees on /metrics/bt/param_err" h5diff -q "$T/a.h5" "$T/b.h5" /metrics/bt/param_err
+
+# 3. interrupt after 7 cells, then resume
+$P run "$OLDPWD/tests/data/tiny.ini" -o "$T/c.h5" -j2 --quiet --stop-after=7 >/dev/null 2>"$T/c.err"
+rc=$?
+check "interrupted run exits 1" test $rc -eq 1
+check "interrupted file says INTERRUPTED and keeps 7 cells" $PY - "$T/c.h5" <<'PY'
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+assert f.attrs["status"] == "INTERRUPTED", f.attrs["status"]
+assert (f["cells"]["status"] == 1).sum() == 7
+PY
+check "interrupted message names --resume" grep -q -- "--resume" "$T/c.err"
+$P run "$OLDPWD/tests/data/tiny.ini" -o "$T/c.h5" -j2 --quiet --resume >/dev/null 2>"$T/c2.err"
+check "resume exits 0" test $? -eq 0
+check "resume ran only the 29 missing cells" grep -q "7 already done, 29 run" "$T/c2.err"
+check "interrupt+resume equals uninterrupted" same_results "$T/a.h5" "$T/c.h5"
+
+# 4. a real SIGINT in the middle of a longer run
+$P run "$OLDPWD/tests/data/tiny.ini" experiment.replicates=400 -o "$T/d.h5" -j2 --quiet >/dev/null 2>"$T/d.err" &
+pid=$!
+for _ in $(seq 1 100); do
+  sleep 0.05
+  n=$($PY -c "import h5py,sys; print((h5py.File(sys.argv[1],'r',locking=False)['cells']['status']==1).sum())" "$T/d.h5" 2>/dev/null || echo 0)
+  [ "${n:-0}" -gt 20 ] && break
+done
+kill -INT $pid
+wait $pid
+rc=$?
+check "SIGINT run exits 1" test $rc -eq 1
+check "SIGINT file is INTERRUPTED" $PY -c "import h5py,sys; f=h5py.File(sys.argv[1],'r'); assert f.attrs['status']=='INTERRUPTED'; assert 0 < (f['cells']['status']==1).sum() < 2400" "$T/d.h5"
+$P run "$OLDPWD/tests/data/tiny.ini" experiment.replicates=400 -o "$T/d.h5" -j2 --quiet --resume >/dev/null 2>&1
+check "SIGINT resume exits 0" test $? -eq 0
+$P run "$OLDPWD/tests/data/tiny.ini" experiment.replicates=400 -o "$T/e.h5" -j1 --quiet >/dev/null 2>&1
+check "SIGINT+resume equals an uninterrupted -j1 run" same_results "$T/d.h5" "$T/e.h5"
+
+# 5. refusing to lose results
+before=$(md5sum < "$T/a.h5")
+$P run "$OLDPWD/tests/data/tiny.ini" -o "$T/a.h5" --quiet >/dev/null 2>"$T/f.err"
+rc=$?
+check "existing output without --resume/--force: exit 2" test $rc -eq 2
+check "existing output left untouched" test "$before" = "$(md5sum < "$T/a.h5")"
+$P run "$OLDPWD/tests/data/tiny.ini" data.heldout=501 -o "$T/a.h5" --quiet --resume >/dev/null 2>"$T/g.err"
+check "resume with a different config is refused" test $? -ne 0
+check "refusal names the config" grep -qi "config" "$T/g.err"
+
+# 6. failed fits are recorded, not fatal
+$P run "$OLDPWD/tests/data/items_fail.ini" -o "$T/h.h5" --quiet >/dev/null 2>"$T/h.err"
+check "sweep with failing fits exits 0" test $? -eq 0
+check "no-mle recorded as status 5 with a message, metrics NaN" $PY - "$T/h.h5" <<'PY'
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+st = f["status/bt"][()]; msg = f["messages/bt"][()]; pe = f["metrics/bt/param_err"][()]
+assert (st[0] == 5).any(), st                 # n = 20 < 30 items: some item never wins/loses
+assert np.all(st[1] == 0), st                 # n = 5000: always fine
+for i in np.argwhere(st == 5):
+    m = msg[tuple(i)]; m = m.decode() if isinstance(m, bytes) else m
+    assert "never" in m or "disconnected" in m or "strongly" in m, m
+    assert np.isnan(pe[tuple(i)])
+assert np.all(np.isfinite(pe[1]))
+assert np.all(f["metrics/bt/converged"][()][st != 0] == 0)
+PY
+
+# 7. verify and plot
+$P verify "$T/a.h5" >"$T/v.out"
+check "verify passes tiny claims (exit 0)" test $? -eq 0
+check "verify prints the closing count" grep -q "^2 passed, 0 failed" "$T/v.out"
+$P verify "$T/a.h5" >/dev/null 2>&1   # deterministic bootstrap: same output twice
+$P verify "$T/a.h5" >"$T/v2.out"
+check "verify output is reproducible" cmp -s "$T/v.out" "$T/v2.out"
+cp "$T/a.h5" "$T/fail.h5"
+$PY - "$T/fail.h5" <<'PY'
+import sys, h5py
+f = h5py.File(sys.argv[1], "r+")
+c = f.attrs["config"].replace("value = -0.5", "value = 0.5")
+f.attrs["config"] = c
+PY
+$P verify "$T/fail.h5" >"$T/v3.out"
+check "a false claim fails with exit 1" test $? -eq 1
+check "the false claim's row says FAIL" grep -q "^rate .*FAIL" "$T/v3.out"
+$P plot "$T/a.h5" -o "$T/fig" >"$T/p.out"
+check "plot exits 0" test $? -eq 0
+check "plot wrote PDF and PNG" test -s "$T/fig/a_rate.pdf" -a -s "$T/fig/a_rate.png"
+check "plot wrote the TSV series" test -s "$T/fig/a_rate.s1.tsv"
+check "TSV mean equals the h5py mean" $PY - "$T/a.h5" "$T/fig/a_rate.s1.tsv" <<'PY'
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+x = f["metrics/bt/param_err"][:, 0, :].mean(axis=1)
+t = np.loadtxt(sys.argv[2])
+assert np.allclose(t[:, 1], x, rtol=1e-9), (t[:, 1], x)
+assert np.all(t[:, 2] < t[:, 1]) and np.all(t[:, 3] > t[:, 1])
+PY
+$P info "$T/a.h5" >"$T/i.out"
+check "info shows status and axes" grep -q "COMPLETED" "$T/i.out"
+$P verify "$T/nonexistent.h5" >/dev/null 2>&1
+check "verify of a missing file exits 3" test $? -eq 3
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
