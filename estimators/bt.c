@@ -422,8 +422,24 @@ int bt_covariance(const bt_result *res, const pref_features *f, double *cov, ps_
   if (s != GSL_SUCCESS)
     return ps_fail(m, PS_ESINGULAR,
                    "the Hessian is singular: the comparisons do not determine every parameter");
-  if (items)
-    for (size_t i = 0; i < dim * dim; i++) cov[i] -= 1.0 / (double)dim;
+  if (items) {
+    /* centre rows and columns: P M P with P = I - 11^T/m.  For lambda = 0 this is
+     * M - 11^T/m (M 1 = 1); for lambda > 0 it is the covariance of the centred
+     * scores, which every L2 optimum has. */
+    double grand = 0;
+    double *mean = malloc(dim * sizeof(double));
+    if (!mean) return ps_fail(m, PS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < dim; i++) {
+      double acc = 0;
+      for (size_t j = 0; j < dim; j++) acc += cov[i * dim + j];
+      mean[i] = acc / (double)dim;
+      grand += mean[i];
+    }
+    grand /= (double)dim;
+    for (size_t i = 0; i < dim; i++)
+      for (size_t j = 0; j < dim; j++) cov[i * dim + j] += grand - mean[i] - mean[j];
+    free(mean);
+  }
   return PS_OK;
 }
 

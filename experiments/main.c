@@ -42,7 +42,8 @@ static void usage(FILE *f) {
           "  --version           version and git revision\n"
           "\n"
           "exit status: 0 success; 1 a claim failed or the run was interrupted (resume with --resume);\n"
-          "2 usage or configuration error; 3 data, I/O or fit error.\n",
+          "2 usage or configuration error; 3 data or I/O error.  `prefsim fit` has its own\n"
+          "finer codes (prefsim fit --help).\n",
           run_version());
 }
 

@@ -1,0 +1,513 @@
+/* csv.c — comparison CSV reader (format in csv.h).
+ *
+ * The file is read whole into one buffer and scanned once.  Fields are slices of
+ * that buffer: a quoted field with doubled quotes is unescaped in place (the
+ * result is never longer than the source), so parsing allocates nothing per row.
+ * Names are interned in a name_table: an open-addressing hash table (linear
+ * probing, FNV-1a, load <= 1/2) over an arena holding each distinct name once.
+ * At the end the arena and a pointer array are copied into one block, which is
+ * what csv_comparisons.item_name points at.
+ *
+ * Invariants: r->line is the 1-based line of r->pos; a record never spans lines
+ * (a quote left open at the end of a line is an error, not a multi-line field),
+ * so every message can name the one line at fault. */
+#include "csv.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Longest name or value quoted back in a message. */
+#define SHOW 80
+
+/* ------------------------------------------------------------ name table */
+
+typedef struct {
+  char *arena;         /* distinct names back to back, each NUL-terminated */
+  size_t arena_len, arena_cap;
+  size_t *start;       /* start[id]: offset of name id; start[n] == arena_len */
+  uint64_t *hash;      /* hash[id] */
+  size_t n, cap;       /* names stored; capacity of hash (start has cap + 1) */
+  int32_t *slot;       /* n_slots entries, each an id or -1 */
+  size_t n_slots;      /* 0 or a power of two >= 2 (n + 1) */
+} name_table;
+
+static uint64_t fnv1a(const char *s, size_t len) {
+  uint64_t h = 14695981039346656037u;
+  for (size_t i = 0; i < len; i++) {
+    h ^= (unsigned char)s[i];
+    h *= 1099511628211u;
+  }
+  return h ^ (h >> 29); /* FNV's low bits mix poorly; the slot index uses them */
+}
+
+static void names_free(name_table *t) {
+  free(t->arena);
+  free(t->start);
+  free(t->hash);
+  free(t->slot);
+  memset(t, 0, sizeof *t);
+}
+
+static int names_rehash(name_table *t, size_t n_slots) {
+  int32_t *slot = malloc(n_slots * sizeof *slot);
+  if (!slot) return PS_ENOMEM;
+  for (size_t k = 0; k < n_slots; k++) slot[k] = -1;
+  for (size_t id = 0; id < t->n; id++) {
+    size_t k = t->hash[id] & (n_slots - 1);
+    while (slot[k] >= 0) k = (k + 1) & (n_slots - 1);
+    slot[k] = (int32_t)id;
+  }
+  free(t->slot);
+  t->slot = slot;
+  t->n_slots = n_slots;
+  return PS_OK;
+}
+
+/* realloc p to hold at least need elements of elem bytes (capacity *cap,
+ * doubling); NULL on failure, when p is still valid and *cap unchanged. */
+static void *grow(void *p, size_t *cap, size_t need, size_t elem) {
+  if (need <= *cap) return p;
+  size_t c = *cap ? *cap : 64;
+  while (c < need) c *= 2;
+  void *q = realloc(p, c * elem);
+  if (q) *cap = c;
+  return q;
+}
+
+/* The id of the name s[0..len), adding it if new.  PS_ENOMEM, or PS_EINVAL when
+ * there would be more than INT32_MAX names. */
+static int names_intern(name_table *t, const char *s, size_t len, int32_t *id) {
+  if (2 * (t->n + 1) > t->n_slots && names_rehash(t, t->n_slots ? 2 * t->n_slots : 1024) != PS_OK)
+    return PS_ENOMEM;
+  uint64_t h = fnv1a(s, len);
+  size_t mask = t->n_slots - 1, k = h & mask;
+  for (; t->slot[k] >= 0; k = (k + 1) & mask) {
+    int32_t e = t->slot[k];
+    if (t->hash[e] == h && t->start[e + 1] - t->start[e] == len + 1 &&
+        memcmp(t->arena + t->start[e], s, len) == 0) {
+      *id = e;
+      return PS_OK;
+    }
+  }
+  if (t->n >= INT32_MAX) return PS_EINVAL;
+  if (t->n == t->cap) {
+    size_t cap = t->cap ? 2 * t->cap : 1024;
+    uint64_t *hash = realloc(t->hash, cap * sizeof *hash);
+    if (!hash) return PS_ENOMEM;
+    t->hash = hash;
+    size_t *start = realloc(t->start, (cap + 1) * sizeof *start);
+    if (!start) return PS_ENOMEM;
+    t->start = start;
+    t->cap = cap;
+  }
+  char *arena = grow(t->arena, &t->arena_cap, t->arena_len + len + 1, 1);
+  if (!arena) return PS_ENOMEM;
+  t->arena = arena;
+  memcpy(t->arena + t->arena_len, s, len);
+  t->arena[t->arena_len + len] = 0;
+  t->start[t->n] = t->arena_len;
+  t->arena_len += len + 1;
+  t->start[t->n + 1] = t->arena_len;
+  t->hash[t->n] = h;
+  t->slot[k] = (int32_t)t->n;
+  *id = (int32_t)t->n++;
+  return PS_OK;
+}
+
+/* One block: t->n pointers followed by a copy of the arena they point into, so
+ * that a single free releases both. */
+static char **names_export(const name_table *t) {
+  char **v = malloc(t->n * sizeof(char *) + t->arena_len + 1);
+  if (!v) return NULL;
+  char *text = (char *)(v + t->n);
+  if (t->arena_len) memcpy(text, t->arena, t->arena_len);
+  for (size_t i = 0; i < t->n; i++) v[i] = text + t->start[i];
+  return v;
+}
+
+/* ---------------------------------------------------------------- fields */
+
+typedef struct {
+  char *s; /* not NUL-terminated */
+  size_t len;
+} field;
+
+typedef struct {
+  const char *name; /* file name for messages */
+  char *buf;
+  size_t len, pos;
+  size_t line; /* 1-based line of buf[pos] */
+  field *f;    /* fields of the current record */
+  size_t nf, cap;
+} reader;
+
+static int is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
+/* "'x'" for a printable ASCII byte, "byte 0xNN" otherwise. */
+static const char *show_char(char c, char *b, size_t size) {
+  unsigned char u = (unsigned char)c;
+  if (u >= 0x20 && u < 0x7f)
+    snprintf(b, size, "'%c'", c);
+  else
+    snprintf(b, size, "byte 0x%02x", u);
+  return b;
+}
+
+/* Scan one field at r->pos.  *end is the byte that ended it: ',' '\n' or 0 (end
+ * of input); r->pos moves past that byte. */
+static int next_field(reader *r, field *out, char *end, ps_msg *m) {
+  char *b = r->buf;
+  size_t n = r->len, p = r->pos;
+  while (p < n && (b[p] == ' ' || b[p] == '\t')) p++;
+  if (p < n && b[p] == '"') {
+    size_t q = p + 1, w = p + 1; /* read and write positions: unescape in place */
+    for (;;) {
+      if (q == n || b[q] == '\n')
+        return ps_fail(m, PS_EFORMAT,
+                       "%s:%zu: unterminated quoted field (field %zu opens a \" that is not closed on "
+                       "this line; write a literal \" inside quotes as \"\")",
+                       r->name, r->line, r->nf + 1);
+      if (b[q] == '"') {
+        if (q + 1 < n && b[q + 1] == '"') {
+          b[w++] = '"';
+          q += 2;
+          continue;
+        }
+        q++;
+        break;
+      }
+      if (b[q] == 0)
+        return ps_fail(m, PS_EFORMAT, "%s:%zu: NUL byte in field %zu (is this a text file?)", r->name,
+                       r->line, r->nf + 1);
+      b[w++] = b[q++];
+    }
+    out->s = b + p + 1;
+    out->len = w - (p + 1);
+    while (q < n && is_space(b[q])) q++;
+    if (q < n && b[q] != ',' && b[q] != '\n') {
+      char c[16];
+      return ps_fail(m, PS_EFORMAT,
+                     "%s:%zu: unexpected %s after the closing quote of field %zu (quote the whole "
+                     "field and write a literal \" as \"\")",
+                     r->name, r->line, show_char(b[q], c, sizeof c), r->nf + 1);
+    }
+    p = q;
+  } else {
+    size_t q = p;
+    while (q < n && b[q] != ',' && b[q] != '\n') {
+      if (b[q] == 0)
+        return ps_fail(m, PS_EFORMAT, "%s:%zu: NUL byte in field %zu (is this a text file?)", r->name,
+                       r->line, r->nf + 1);
+      q++;
+    }
+    size_t e = q;
+    while (e > p && is_space(b[e - 1])) e--;
+    out->s = b + p;
+    out->len = e - p;
+    p = q;
+  }
+  *end = 0;
+  if (p < n) {
+    *end = b[p];
+    if (b[p] == '\n') r->line++;
+    p++;
+  }
+  r->pos = p;
+  return PS_OK;
+}
+
+/* Parse the next non-blank line into r->f[0..nf); *line gets its line number
+ * and *got is 0 at the end of the input. */
+static int next_record(reader *r, int *got, size_t *line, ps_msg *m) {
+  *got = 0;
+  for (;;) {
+    size_t p = r->pos;
+    while (p < r->len && is_space(r->buf[p])) p++;
+    if (p == r->len) {
+      r->pos = p;
+      return PS_OK;
+    }
+    if (r->buf[p] != '\n') break;
+    r->pos = p + 1;
+    r->line++;
+  }
+  *line = r->line;
+  r->nf = 0;
+  char end;
+  do {
+    field *f = grow(r->f, &r->cap, r->nf + 1, sizeof *r->f);
+    if (!f) return ps_fail(m, PS_ENOMEM, "%s: out of memory", r->name);
+    r->f = f;
+    int s = next_field(r, &r->f[r->nf], &end, m);
+    if (s != PS_OK) return s;
+    r->nf++;
+  } while (end == ',');
+  *got = 1;
+  return PS_OK;
+}
+
+/* ------------------------------------------------------------ the columns */
+
+static int name_is(const field *f, const char *word) {
+  size_t k = strlen(word);
+  if (f->len != k) return 0;
+  for (size_t i = 0; i < k; i++) {
+    char c = f->s[i];
+    if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+    if (c != word[i]) return 0;
+  }
+  return 1;
+}
+
+/* "winner", "loser", "count" and "annotator" columns, -1 when absent. */
+enum { COL_WINNER, COL_LOSER, COL_COUNT, COL_ANNOTATOR, N_COLS };
+static const char *const col_name[N_COLS] = {"winner", "loser", "count", "annotator"};
+
+static int find_columns(const reader *r, size_t line, long col[N_COLS], ps_msg *m) {
+  for (int c = 0; c < N_COLS; c++) col[c] = -1;
+  for (size_t i = 0; i < r->nf; i++)
+    for (int c = 0; c < N_COLS; c++)
+      if (name_is(&r->f[i], col_name[c])) {
+        if (col[c] >= 0)
+          return ps_fail(m, PS_EFORMAT, "%s:%zu: the header names column '%s' twice (fields %ld and %zu)",
+                         r->name, line, col_name[c], col[c] + 1, i + 1);
+        col[c] = (long)i;
+      }
+  for (int c = COL_WINNER; c <= COL_LOSER; c++) {
+    if (col[c] >= 0) continue;
+    char found[256];
+    size_t k = 0;
+    found[0] = 0;
+    for (size_t i = 0; i < r->nf && k + 8 < sizeof found; i++) {
+      int len = r->f[i].len > 40 ? 40 : (int)r->f[i].len;
+      int w = snprintf(found + k, sizeof found - k, "%s'%.*s'", i ? ", " : "", len, r->f[i].s);
+      if (w < 0) break;
+      k += (size_t)w;
+    }
+    if (k >= sizeof found) snprintf(found + sizeof found - 5, 5, "...");
+    return ps_fail(m, PS_EFORMAT,
+                   "%s:%zu: the header has no '%s' column (required: winner, loser; optional: count, "
+                   "annotator); found %zu column%s: %s",
+                   r->name, line, col_name[c], r->nf, r->nf == 1 ? "" : "s", found);
+  }
+  return PS_OK;
+}
+
+/* A count field: a finite real > 0 written in full. */
+static int parse_count(const reader *r, size_t line, const field *f, double *out, ps_msg *m) {
+  char text[64];
+  int show = f->len > SHOW ? SHOW : (int)f->len;
+  if (f->len == 0) return ps_fail(m, PS_EFORMAT, "%s:%zu: empty count", r->name, line);
+  if (f->len >= sizeof text)
+    return ps_fail(m, PS_EFORMAT, "%s:%zu: count '%.*s' is not a number", r->name, line, show, f->s);
+  memcpy(text, f->s, f->len);
+  text[f->len] = 0;
+  char *rest;
+  errno = 0;
+  double v = strtod(text, &rest);
+  if (rest == text || *rest != 0)
+    return ps_fail(m, PS_EFORMAT, "%s:%zu: count '%s' is not a number", r->name, line, text);
+  if (!isfinite(v))
+    return ps_fail(m, PS_EFORMAT, "%s:%zu: count '%s' is not a finite number", r->name, line, text);
+  if (!(v > 0))
+    return ps_fail(m, PS_EFORMAT, "%s:%zu: count '%s' is not positive (counts are multiplicities > 0)",
+                   r->name, line, text);
+  *out = v;
+  return PS_OK;
+}
+
+static int intern(name_table *t, const reader *r, size_t line, const field *f, const char *what,
+                  int32_t *id, ps_msg *m) {
+  if (f->len == 0) return ps_fail(m, PS_EFORMAT, "%s:%zu: empty %s", r->name, line, what);
+  int s = names_intern(t, f->s, f->len, id);
+  if (s == PS_ENOMEM) return ps_fail(m, PS_ENOMEM, "%s:%zu: out of memory storing names", r->name, line);
+  if (s != PS_OK) return ps_fail(m, PS_EFORMAT, "%s:%zu: more than %d distinct names", r->name, line, INT32_MAX);
+  return PS_OK;
+}
+
+/* --------------------------------------------------------------- parsing */
+
+/* Parse buf[0..len) (modified in place: quoted fields are unescaped). */
+static int parse(const char *name, char *buf, size_t len, csv_comparisons *out, ps_msg *m) {
+  memset(out, 0, sizeof *out);
+  reader r = {.name = name, .buf = buf, .len = len, .line = 1};
+  name_table items = {0}, annotators = {0};
+  pref_data d;
+  memset(&d, 0, sizeof d);
+  int got, status;
+  size_t line = 1, header_line;
+  long col[N_COLS];
+
+  if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) r.pos = 3;
+  status = next_record(&r, &got, &line, m);
+  if (status != PS_OK) goto fail;
+  if (!got) {
+    status = ps_fail(m, PS_EFORMAT,
+                     "%s: the file is empty; expected a header row with columns winner,loser "
+                     "(optionally count, annotator) and one comparison per row",
+                     name);
+    goto fail;
+  }
+  header_line = line;
+  size_t n_fields = r.nf;
+  status = find_columns(&r, line, col, m);
+  if (status != PS_OK) goto fail;
+
+  /* every row ends at a newline or at the end, so this bounds the row count */
+  size_t max_rows = 1;
+  for (const char *p = buf + r.pos; (p = memchr(p, '\n', (size_t)(buf + len - p))) != NULL; p++)
+    max_rows++;
+  if (pref_data_alloc(&d, max_rows, 0, col[COL_ANNOTATOR] >= 0, 0, col[COL_COUNT] >= 0) != PS_OK) {
+    status = ps_fail(m, PS_ENOMEM, "%s: out of memory for %zu rows", name, max_rows);
+    goto fail;
+  }
+  /* intern in the order the two names appear on the line */
+  int first = col[COL_WINNER] < col[COL_LOSER] ? COL_WINNER : COL_LOSER;
+  static const char *const what[2] = {"winner name", "loser name"};
+  size_t n = 0;
+  for (;;) {
+    status = next_record(&r, &got, &line, m);
+    if (status != PS_OK) goto fail;
+    if (!got) break;
+    if (r.nf != n_fields) {
+      status = ps_fail(m, PS_EFORMAT,
+                       "%s:%zu: %zu field%s, but the header (line %zu) has %zu; a name containing a "
+                       "comma must be quoted (\"...\")",
+                       name, line, r.nf, r.nf == 1 ? "" : "s", header_line, n_fields);
+      goto fail;
+    }
+    int32_t id[2];
+    for (int k = 0; k < 2; k++) {
+      int c = k == 0 ? first : 1 - first;
+      status = intern(&items, &r, line, &r.f[col[c]], what[c], &id[c], m);
+      if (status != PS_OK) goto fail;
+    }
+    if (id[0] == id[1]) {
+      const field *f = &r.f[col[COL_WINNER]];
+      status = ps_fail(m, PS_EFORMAT,
+                       "%s:%zu: winner and loser are the same item '%.*s'; an item cannot be compared "
+                       "with itself",
+                       name, line, f->len > SHOW ? SHOW : (int)f->len, f->s);
+      goto fail;
+    }
+    d.winner[n] = id[COL_WINNER];
+    d.loser[n] = id[COL_LOSER];
+    if (col[COL_COUNT] >= 0) {
+      status = parse_count(&r, line, &r.f[col[COL_COUNT]], &d.count[n], m);
+      if (status != PS_OK) goto fail;
+    }
+    if (col[COL_ANNOTATOR] >= 0) {
+      status = intern(&annotators, &r, line, &r.f[col[COL_ANNOTATOR]], "annotator", &d.annotator[n], m);
+      if (status != PS_OK) goto fail;
+    }
+    n++;
+  }
+  if (n == 0) {
+    status = ps_fail(m, PS_EFORMAT, "%s:%zu: the header is not followed by any data rows", name,
+                     header_line);
+    goto fail;
+  }
+  if (items.n < 2) { /* cannot happen with winner != loser, kept as a guard */
+    status = ps_fail(m, PS_EFORMAT, "%s: only %zu distinct item; at least 2 are needed", name, items.n);
+    goto fail;
+  }
+  d.n = n;
+  d.n_items = items.n;
+  d.n_annotators = col[COL_ANNOTATOR] >= 0 ? annotators.n : 1;
+  out->item_name = names_export(&items);
+  if (col[COL_ANNOTATOR] >= 0) out->annotator_name = names_export(&annotators);
+  if (!out->item_name || (col[COL_ANNOTATOR] >= 0 && !out->annotator_name)) {
+    free(out->item_name);
+    free(out->annotator_name);
+    memset(out, 0, sizeof *out);
+    status = ps_fail(m, PS_ENOMEM, "%s: out of memory for the name tables", name);
+    goto fail;
+  }
+  out->data = d;
+  names_free(&items);
+  names_free(&annotators);
+  free(r.f);
+  return PS_OK;
+
+fail:
+  pref_data_free(&d);
+  names_free(&items);
+  names_free(&annotators);
+  free(r.f);
+  return status;
+}
+
+/* Whole stream into a malloc'd buffer (regular files are sized up front). */
+static int read_all(FILE *fp, const char *name, char **buf, size_t *len, ps_msg *m) {
+  size_t cap = 1 << 16, n = 0;
+  struct stat st;
+  if (fstat(fileno(fp), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return ps_fail(m, PS_EIO, "%s: is a directory, not a CSV file", name);
+    if (S_ISREG(st.st_mode) && st.st_size > 0 && (uintmax_t)st.st_size < SIZE_MAX)
+      cap = (size_t)st.st_size + 1;
+  }
+  char *b = malloc(cap);
+  if (!b) return ps_fail(m, PS_ENOMEM, "%s: out of memory reading the file", name);
+  for (;;) {
+    if (n == cap) {
+      char *q = cap <= SIZE_MAX / 2 ? realloc(b, 2 * cap) : NULL;
+      if (!q) {
+        free(b);
+        return ps_fail(m, PS_ENOMEM, "%s: out of memory reading the file", name);
+      }
+      b = q;
+      cap *= 2;
+    }
+    size_t k = fread(b + n, 1, cap - n, fp);
+    n += k;
+    if (k == 0) break;
+  }
+  if (ferror(fp)) {
+    int e = errno;
+    free(b);
+    return ps_fail(m, PS_EIO, "%s: read error: %s", name, strerror(e));
+  }
+  *buf = b;
+  *len = n;
+  return PS_OK;
+}
+
+int csv_read_comparisons(const char *path, csv_comparisons *out, ps_msg *m) {
+  memset(out, 0, sizeof *out);
+  int from_stdin = strcmp(path, "-") == 0;
+  const char *name = from_stdin ? "<stdin>" : path;
+  FILE *fp = from_stdin ? stdin : fopen(path, "rb");
+  if (!fp) return ps_fail(m, PS_EIO, "%s: cannot open: %s", name, strerror(errno));
+  char *buf = NULL;
+  size_t len = 0;
+  int status = read_all(fp, name, &buf, &len, m);
+  if (!from_stdin) fclose(fp);
+  if (status != PS_OK) return status;
+  status = parse(name, buf, len, out, m);
+  free(buf);
+  return status;
+}
+
+int csv_parse_comparisons(const char *name, const char *text, size_t len, csv_comparisons *out,
+                          ps_msg *m) {
+  memset(out, 0, sizeof *out);
+  char *buf = malloc(len ? len : 1);
+  if (!buf) return ps_fail(m, PS_ENOMEM, "%s: out of memory", name);
+  if (len) memcpy(buf, text, len);
+  int status = parse(name, buf, len, out, m);
+  free(buf);
+  return status;
+}
+
+void csv_comparisons_free(csv_comparisons *c) {
+  if (!c) return;
+  pref_data_free(&c->data);
+  free(c->item_name);
+  free(c->annotator_name);
+  memset(c, 0, sizeof *c);
+}
