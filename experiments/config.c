@@ -130,6 +130,7 @@ typedef struct {
   int line;
   ps_msg *m;
   int status;
+  int err_line; /* line of the handler's error */
   /* stream state */
   FILE *fp;
   const char *text;
@@ -157,7 +158,9 @@ static char *read_line_string(char *str, int num, void *stream) {
 
 static int handler(void *user, const char *section, const char *key, const char *value) {
   parse_state *st = user;
+  if (st->status != PS_OK) return 0; /* keep the first error */
   if (!*section) {
+    st->err_line = st->line;
     st->status = ps_fail(st->m, PS_EFORMAT, "%s:%d: key '%s' is outside any [section]", st->name,
                          st->line, key);
     return 0;
@@ -165,6 +168,7 @@ static int handler(void *user, const char *section, const char *key, const char 
   if (!key) return 1; /* section header callback (INI_CALL_HANDLER_ON_NEW_SECTION) */
   const cfg_entry *old = cfg_find(st->c, section, key);
   if (old && old->line > 0 && !strcmp(old->origin, st->name)) {
+    st->err_line = st->line;
     st->status = ps_fail(st->m, PS_EFORMAT, "%s:%d: key '%s' in [%s] is given twice (first at line %d)",
                          st->name, st->line, key, section, old->line);
     return 0;
@@ -177,6 +181,8 @@ static int handler(void *user, const char *section, const char *key, const char 
 }
 
 static int finish_parse(cfg *c, cfg *work, parse_state *st, int rc, ps_msg *m) {
+  /* inih goes on after a syntax error; an earlier syntax error wins */
+  if (rc > 0 && st->status != PS_OK && rc < st->err_line) st->status = PS_OK;
   if (st->status == PS_OK && rc != 0)
     st->status = ps_fail(m, PS_EFORMAT,
                          "%s:%d: syntax error (expected '[section]', 'key = value' or a comment)",

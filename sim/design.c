@@ -1,10 +1,11 @@
 /* design.c — query designs and judgements (see sim.h).
  *
  * Uniform design: a context uniformly, then an ordered pair of distinct responses
- * uniformly (presentation order is part of the draw).  Policy design: y ~ pi_ref,
- * then y' ~ pi_ref restricted to y' != y, i.e. i.i.d. draws conditioned on being
- * distinct, sampled exactly (no rejection loop that could spin on a near-point
- * mass).  Labels: Bernoulli(noise_prob(first, second)). */
+ * uniformly (presentation order is part of the draw).  Policy design: i.i.d. draws
+ * y, y' ~ pi_ref conditioned on y != y', P(a, b) = pi(a) pi(b) / (1 - sum pi^2),
+ * sampled exactly without a rejection loop (which could spin on a near-point
+ * mass): a from its marginal ∝ pi(a)(1 - pi(a)), then b ~ pi restricted to b != a.
+ * Labels: Bernoulli(noise_prob(first, second)). */
 #include "sim.h"
 
 #include <gsl/gsl_randist.h>
@@ -12,6 +13,24 @@
 #include <stdlib.h>
 
 #include "../core/numerics.h"
+
+/* First element of an i.i.d. pair conditioned on being distinct: P(a) ∝ w_a (W - w_a)
+ * with W = sum w, the marginal of a under P(a, b) ∝ w_a w_b (a != b). */
+static size_t draw_first_of_distinct(gsl_rng *r, const double *wt, size_t m) {
+  double W = 0, tot = 0;
+  for (size_t j = 0; j < m; j++) W += wt[j];
+  for (size_t j = 0; j < m; j++) tot += wt[j] * (W - wt[j]);
+  double u = gsl_rng_uniform(r) * tot, acc = 0;
+  size_t last = 0;
+  for (size_t j = 0; j < m; j++) {
+    double v = wt[j] * (W - wt[j]);
+    if (v <= 0) continue;
+    last = j;
+    acc += v;
+    if (u < acc) return j;
+  }
+  return last;
+}
 
 /* sample index from unnormalised weights wt[0..m-1] excluding `skip` (-1: none) */
 static size_t draw_weighted(gsl_rng *r, const double *wt, size_t m, long skip) {
@@ -74,7 +93,7 @@ int design_simulate(pref_data *out, size_t n, const world *w, const population *
     size_t c = w->n_contexts > 1 ? gsl_rng_uniform_int(rq, w->n_contexts) : 0;
     size_t a, b;
     if (ds->kind == DESIGN_POLICY) {
-      a = draw_weighted(rq, wt + c * M, M, -1);
+      a = draw_first_of_distinct(rq, wt + c * M, M);
       b = draw_weighted(rq, wt + c * M, M, (long)a);
     } else {
       a = gsl_rng_uniform_int(rq, M);

@@ -305,13 +305,53 @@ static void test_bad_input(void **state) {
   pref_data_free(&d);
 }
 
+/* Item covariance with a penalty: the covariance of centred scores has rows that
+ * sum to 0 and is the inverse of H on the subspace {sum = 0}: C H C = C. */
+static void test_item_covariance_l2(void **state) {
+  (void)state;
+  pref_data d;
+  int32_t w[6] = {0, 0, 1, 2, 3, 1}, l[6] = {1, 2, 2, 0, 0, 3};
+  make_data(&d, 4, w, l, 6);
+  pref_features f = items_view(4);
+  for (int k = 0; k < 2; k++) {
+    bt_options o = bt_options_default();
+    o.l2 = k ? 0.3 : 0;
+    o.want_hessian = 1;
+    bt_result r;
+    ps_msg m;
+    int s = bt_fit(&d, &f, &o, &r, &m);
+    if (s) print_error("%s\n", m.text);
+    assert_int_equal(s, PS_OK);
+    double C[16], CH[16], CHC[16];
+    assert_int_equal(bt_covariance(&r, &f, C, &m), PS_OK);
+    for (int i = 0; i < 4; i++) {
+      double rs = 0;
+      for (int j = 0; j < 4; j++) rs += C[i * 4 + j];
+      assert_close(rs, 0, 1e-12);
+    }
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 4; j++) {
+        CH[i * 4 + j] = 0;
+        for (int t = 0; t < 4; t++) CH[i * 4 + j] += C[i * 4 + t] * r.hessian[t * 4 + j];
+      }
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 4; j++) {
+        CHC[i * 4 + j] = 0;
+        for (int t = 0; t < 4; t++) CHC[i * 4 + j] += CH[i * 4 + t] * C[t * 4 + j];
+        assert_close(CHC[i * 4 + j], C[i * 4 + j], 1e-12);
+      }
+    bt_result_free(&r);
+  }
+  pref_data_free(&d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_o1_two_items),      cmocka_unit_test(test_o2_cycle_plus_one),
       cmocka_unit_test(test_o3_balanced_cycle), cmocka_unit_test(test_o4_separable_tournament),
       cmocka_unit_test(test_disconnected),      cmocka_unit_test(test_gradient_hessian_fd),
       cmocka_unit_test(test_recovery),          cmocka_unit_test(test_feature_existence),
-      cmocka_unit_test(test_bad_input),
+      cmocka_unit_test(test_bad_input),         cmocka_unit_test(test_item_covariance_l2),
   };
   return cmocka_run_group_tests_name("bt", tests, NULL, NULL);
 }

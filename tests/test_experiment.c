@@ -1,0 +1,161 @@
+/* test_experiment.c — configuration parsing and validation: every error path
+ * names the file, the line, the key and what is allowed; overrides; sweep axes;
+ * defaults; grid indexing. */
+#include "test_util.h"
+#include "../experiments/config.h"
+#include "../experiments/experiment.h"
+
+/* Build an experiment from text; returns status, message in m. */
+static int build(const char *text, const char *const *overrides, experiment *e, ps_msg *m) {
+  cfg *c = cfg_alloc();
+  int s = cfg_load_string(c, "exp.ini", text, m);
+  for (size_t i = 0; s == PS_OK && overrides && overrides[i]; i++) s = cfg_override(c, overrides[i], m);
+  if (s == PS_OK) s = experiment_build(e, c, "exp", m);
+  if (s != PS_OK) cfg_free(c);
+  return s;
+}
+
+typedef struct {
+  const char *text;
+  const char *override;
+  const char *expect[4]; /* substrings the message must contain */
+} error_case;
+
+static const error_case cases[] = {
+    {"[world]\ndim = 4\ncolour = red\n", NULL, {"exp.ini:3", "[world] colour", "unknown key", "allowed in [world]"}},
+    {"[wrold]\ndim = 4\n", NULL, {"exp.ini:2", "unknown section [wrold]", "[estimator.LABEL]"}},
+    {"[world]\ndim = four\n", NULL, {"exp.ini:2", "[world] dim", "not a finite number", "integer in [1, 4096]"}},
+    {"[world]\ndim = 2.5\n", NULL, {"exp.ini:2", "not an integer"}},
+    {"[world]\ndim = 0\n", NULL, {"exp.ini:2", "out of range", "[1, 4096]"}},
+    {"[noise]\nflip = 0.5\n", NULL, {"exp.ini:2", "[noise] flip", "out of range", "0.4999"}},
+    {"[noise]\nlink = cauchy\n", NULL, {"exp.ini:2", "'cauchy'", "one of logistic|probit"}},
+    {"[world]\nkind = graph\n", NULL, {"exp.ini:2", "one of items|features"}},
+    {"[experiment]\ncommon_world = maybe\n", NULL, {"exp.ini:2", "true or false"}},
+    {"[sweep]\nn = 100, abc, 300\n", NULL, {"exp.ini:2", "value 2", "'abc'", "[data] n"}},
+    {"[sweep]\nn = 100, 100\n", NULL, {"exp.ini:2", "listed twice"}},
+    {"[sweep]\nsize = 1, 2\n", NULL, {"exp.ini:2", "unknown sweep key", "allowed:", "dim"}},
+    {"[sweep]\nkind = items, features\n", NULL, {"exp.ini:2", "ambiguous", "section.key"}},
+    {"[sweep]\nn = 1, 2\ndata.n = 3, 4\n", NULL, {"exp.ini:3", "already a sweep axis"}},
+    {"[estimator.bt]\nl2 = -1\n", NULL, {"exp.ini:2", "[estimator.bt] l2", "out of range"}},
+    {"[estimator.bt]\nlambda = 1\n", NULL, {"exp.ini:2", "unknown hyperparameter", "allowed: type, l2"}},
+    {"[estimator.mine]\ntype = svm\n", NULL, {"exp.ini:2", "unknown estimator 'svm'", "allowed: bt"}},
+    {"[estimator.mine]\nl2 = 1\n", NULL, {"[estimator.mine]", "type = NAME"}},
+    {"[claim.x]\nexpect = slope\nvalue = 1\n", NULL, {"[claim.x]", "required key 'metric'"}},
+    {"[claim.x]\nmetric = bt/param_err\nexpect = steep\nvalue = 1\n", NULL, {"exp.ini:3", "one of slope|below|above|ratio"}},
+    {"[figure.f]\nmetric = bt/param_err\nx = n\nkind = bar\n", NULL, {"exp.ini:4", "one of rate|line"}},
+    {"[world]\ndim = 4\ndim = 5\n", NULL, {"exp.ini:3", "given twice", "line 2"}},
+    {"dim = 4\n", NULL, {"exp.ini:1", "outside any [section]"}},
+    {"[world\ndim = 4\n", NULL, {"exp.ini:1", "syntax error"}},
+    {"[world]\nthis line has no equals sign\n", NULL, {"exp.ini:2", "syntax error"}},
+    {"[world]\ndim = 4\n", "world.dim=99999", {"command line", "[world] dim", "out of range"}},
+    {"[world]\ndim = 4\n", "worlddim=3", {"expected section.key=value"}},
+    {"[world]\ndim = 4\n", "world.dim", {"expected section.key=value"}},
+    {"[world]\ndim = 4\n", "world.size=3", {"command line", "unknown key"}},
+};
+
+static void test_error_paths(void **state) {
+  (void)state;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    experiment e;
+    ps_msg m = {{0}};
+    const char *ov[2] = {cases[i].override, NULL};
+    int s = build(cases[i].text, cases[i].override ? ov : NULL, &e, &m);
+    if (s == PS_OK) {
+      print_error("case %zu: accepted invalid config:\n%s\n", i, cases[i].text);
+      experiment_free(&e);
+      fail();
+    }
+    for (size_t k = 0; k < 4 && cases[i].expect[k]; k++)
+      if (!strstr(m.text, cases[i].expect[k])) {
+        print_error("case %zu: message lacks '%s':\n  %s\n", i, cases[i].expect[k], m.text);
+        fail();
+      }
+  }
+}
+
+static void test_unreadable_file(void **state) {
+  (void)state;
+  cfg *c = cfg_alloc();
+  ps_msg m = {{0}};
+  assert_int_equal(cfg_load_file(c, "/nonexistent/dir/x.ini", &m), PS_EIO);
+  assert_non_null(strstr(m.text, "/nonexistent/dir/x.ini"));
+  assert_int_equal(cfg_size(c), 0);
+  cfg_free(c);
+}
+
+static void test_valid_with_defaults_and_overrides(void **state) {
+  (void)state;
+  const char *text =
+      "; a comment\n[experiment]\nseed = 42\nreplicates = 3\n[world]\nkind = items\nitems = 12\n"
+      "[sweep]\nn = 100, 200, 400\nflip = 0, 0.1\nestimator.bt.l2 = 0, 1\n[estimator.bt]\n"
+      "[claim.r]\nmetric = bt/param_err\nexpect = slope\nagainst = n\nvalue = -0.5\n";
+  const char *ov[] = {"data.heldout=77", "noise.temperature=2.5", NULL};
+  experiment e;
+  ps_msg m = {{0}};
+  int s = build(text, ov, &e, &m);
+  if (s) print_error("%s\n", m.text);
+  assert_int_equal(s, PS_OK);
+  assert_int_equal(e.seed, 42);
+  assert_int_equal(e.replicates, 3);
+  assert_int_equal(e.n_axes, 3);
+  assert_string_equal(e.axes[0].name, "n");
+  assert_string_equal(e.axes[0].section, "data");
+  assert_string_equal(e.axes[1].name, "flip");
+  assert_string_equal(e.axes[1].section, "noise");
+  assert_string_equal(e.axes[2].name, "l2");
+  assert_string_equal(e.axes[2].section, "estimator.bt");
+  assert_int_equal(e.n_points, 12);
+  assert_string_equal(e.name, "exp");
+  /* point 7 = (n index 1, flip index 1, l2 index 1) in C order */
+  size_t idx[3];
+  experiment_point_index(&e, 7, idx);
+  assert_int_equal(idx[0], 1);
+  assert_int_equal(idx[1], 1);
+  assert_int_equal(idx[2], 1);
+  exp_point pt;
+  assert_int_equal(experiment_point(&e, 7, &pt, &m), PS_OK);
+  assert_int_equal(pt.n_train, 200);
+  assert_true(pt.noise.flip == 0.1);
+  assert_int_equal(pt.n_heldout, 77);
+  assert_true(pt.noise.temperature == 2.5);
+  assert_int_equal(pt.world.kind, WORLD_ITEMS);
+  assert_int_equal(pt.world.items, 12);
+  assert_string_equal(experiment_value(&e, 7, "estimator.bt", "l2"), "1");
+  assert_string_equal(experiment_value(&e, 6, "estimator.bt", "l2"), "0");
+  /* defaults were filled and are in the resolved text */
+  char *t = cfg_to_text(e.config);
+  assert_non_null(strstr(t, "feature_scale = 1"));
+  assert_non_null(strstr(t, "heldout = 77"));
+  assert_non_null(strstr(t, "tol = 0"));       /* claim default */
+  assert_non_null(strstr(t, "type = bt"));     /* estimator type default */
+  /* the resolved text parses back to the same text (resume compares it) */
+  cfg *c2 = cfg_alloc();
+  assert_int_equal(cfg_load_string(c2, "resolved", t, &m), PS_OK);
+  char *t2 = cfg_to_text(c2);
+  assert_string_equal(t, t2);
+  free(t);
+  free(t2);
+  cfg_free(c2);
+  experiment_free(&e);
+}
+
+static void test_default_estimator(void **state) {
+  (void)state;
+  experiment e;
+  ps_msg m;
+  assert_int_equal(build("[data]\nn = 50\n", NULL, &e, &m), PS_OK);
+  assert_int_equal(e.n_estimators, 1);
+  assert_string_equal(e.estimators[0].label, "bt");
+  assert_int_equal(e.n_points, 1);
+  experiment_free(&e);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_error_paths),
+      cmocka_unit_test(test_unreadable_file),
+      cmocka_unit_test(test_valid_with_defaults_and_overrides),
+      cmocka_unit_test(test_default_estimator),
+  };
+  return cmocka_run_group_tests_name("experiment", tests, NULL, NULL);
+}

@@ -1,0 +1,255 @@
+/* test_sim.c — numerics primitives, counter-based streams, and the simulator:
+ * links and flips (THEORY.md §2.1, §2.3), the pair designs' exact distributions,
+ * truth normalisation.  Frequency checks use chi-square bounds with p < 1e-4 under
+ * a correct simulator, computed from the theory, at fixed seeds. */
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_sf_erf.h>
+#include <math.h>
+
+#include "test_util.h"
+#include "../core/numerics.h"
+#include "../sim/rng.h"
+#include "../sim/sim.h"
+
+static void test_numerics(void **state) {
+  (void)state;
+  double ts[] = {-800, -40, -3.3, -1e-9, 0, 1e-9, 2.385, 37, 800};
+  for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+    double t = ts[i];
+    assert_close(ps_softplus(t) - ps_softplus(-t), t, 1e-12 * fmax(1, fabs(t)));
+    assert_true(isfinite(ps_softplus(t)));
+    assert_close(ps_sigmoid(t) + ps_sigmoid(-t), 1, 1e-15);
+    assert_close(ps_log_sigmoid(t), -ps_softplus(-t), 0);
+    assert_close(ps_sigmoid_deriv(t), ps_sigmoid(t) * ps_sigmoid(-t), 1e-16);
+  }
+  assert_close(ps_softplus(-800), 0, 0);           /* underflows gracefully, exact */
+  assert_close(ps_softplus(-40), exp(-40), 1e-30); /* log1p keeps the tiny value */
+  /* log Phi in the far tail: log Phi(-40) = -804.608442013754 (Mills series) */
+  assert_close(ps_log_normal_cdf(-40), -804.608442013754, 1e-9);
+  assert_close(ps_log_normal_cdf(0), log(0.5), 1e-15);
+  assert_close(ps_log_normal_cdf(3), log(gsl_cdf_ugaussian_P(3)), 1e-14);
+  assert_close(ps_normal_cdf(1.7), gsl_cdf_ugaussian_P(1.7), 1e-15);
+  assert_close(ps_bern_entropy(0.5), log(2), 1e-15);
+  assert_close(ps_bern_entropy(0), 0, 0);
+  assert_close(ps_bern_entropy(1), 0, 0);
+  double p = 0.3, q = 0.8, z = log(q / (1 - q));
+  assert_close(ps_cross_entropy_logit(p, z), -p * log(q) - (1 - p) * log(1 - q), 1e-15);
+  double v[3] = {1000, 1000, 1000 + log(2)};
+  assert_close(ps_log_sum_exp(v, 3), 1000 + log(4), 1e-12);
+}
+
+static void test_rng_streams(void **state) {
+  (void)state;
+  gsl_rng *a = ps_rng_alloc(), *b = ps_rng_alloc();
+  ps_rng_reset(a, 7, PS_STREAM_QUERIES, 3, 5, 0);
+  ps_rng_reset(b, 7, PS_STREAM_QUERIES, 3, 5, 0);
+  for (int i = 0; i < 1000; i++) assert_int_equal(gsl_rng_get(a), gsl_rng_get(b));
+  /* each coordinate of (seed, purpose, point, replicate, substream) changes the stream */
+  unsigned long first[6];
+  ps_rng_reset(a, 7, PS_STREAM_QUERIES, 3, 5, 0), first[0] = gsl_rng_get(a);
+  ps_rng_reset(a, 8, PS_STREAM_QUERIES, 3, 5, 0), first[1] = gsl_rng_get(a);
+  ps_rng_reset(a, 7, PS_STREAM_JUDGEMENTS, 3, 5, 0), first[2] = gsl_rng_get(a);
+  ps_rng_reset(a, 7, PS_STREAM_QUERIES, 4, 5, 0), first[3] = gsl_rng_get(a);
+  ps_rng_reset(a, 7, PS_STREAM_QUERIES, 3, 6, 0), first[4] = gsl_rng_get(a);
+  ps_rng_reset(a, 7, PS_STREAM_QUERIES, 3, 5, 1), first[5] = gsl_rng_get(a);
+  for (int i = 0; i < 6; i++)
+    for (int j = i + 1; j < 6; j++) assert_true(first[i] != first[j]);
+  /* uniformity: chi-square over 20 bins of 200000 draws; P(chi2_19 > 50) < 1e-4 */
+  size_t bins[20] = {0};
+  ps_rng_reset(a, 20261127, PS_STREAM_WORLD, 0, 0, 0);
+  for (int i = 0; i < 200000; i++) bins[(int)(gsl_rng_uniform(a) * 20)]++;
+  double chi = 0;
+  for (int k = 0; k < 20; k++) chi += (bins[k] - 10000.0) * (bins[k] - 10000.0) / 10000.0;
+  assert_true(chi < 50);
+  gsl_rng_free(a);
+  gsl_rng_free(b);
+}
+
+static void test_noise_model(void **state) {
+  (void)state;
+  double reward[2] = {0.9, -0.4};
+  population p = {.d = 2, .theta = reward, .reward = reward};
+  noise_spec bt = {.link = LINK_LOGISTIC, .temperature = 1.0, .flip = 0};
+  assert_close(noise_prob(&bt, &p, 0, 1), ps_sigmoid(1.3), 1e-15);
+  assert_close(noise_prob(&bt, &p, 0, 1) + noise_prob(&bt, &p, 1, 0), 1, 1e-15);
+  noise_spec hot = {.link = LINK_LOGISTIC, .temperature = 2.5, .flip = 0.2};
+  double q = ps_sigmoid(1.3 / 2.5);
+  assert_close(noise_prob(&hot, &p, 0, 1), 0.2 + 0.6 * q, 1e-15);
+  assert_close(noise_prob(&hot, &p, 0, 1), 0.8 * q + 0.2 * (1 - q), 1e-15); /* (1-e)P + e(1-P) */
+  noise_spec th = {.link = LINK_PROBIT, .temperature = 1.7, .flip = 0};
+  assert_close(noise_prob(&th, &p, 0, 1), gsl_cdf_ugaussian_P(1.3 / 1.7), 1e-15);
+}
+
+static void make_world(world *w, population *p, world_kind kind, uint64_t seed) {
+  gsl_rng *r = ps_rng_alloc();
+  world_spec ws = {.kind = kind, .items = 9, .contexts = 30, .responses = 4, .dim = 5, .feature_scale = 0.7};
+  ps_rng_reset(r, seed, PS_STREAM_WORLD, 0, 0, 0);
+  assert_int_equal(world_alloc(w, &ws, r, NULL), PS_OK);
+  population_spec ps = {.scale = 1.3, .norm = 2.385};
+  ps_rng_reset(r, seed, PS_STREAM_POPULATION, 0, 0, 0);
+  assert_int_equal(population_alloc(p, w, &ps, r, NULL), PS_OK);
+  gsl_rng_free(r);
+}
+
+static void test_truth(void **state) {
+  (void)state;
+  world w;
+  population p;
+  make_world(&w, &p, WORLD_ITEMS, 11);
+  double s = 0;
+  for (size_t i = 0; i < 9; i++) s += p.theta[i];
+  assert_close(s, 0, 1e-12);
+  population_free(&p);
+  world_free(&w);
+  make_world(&w, &p, WORLD_FEATURES, 12);
+  double nrm = 0;
+  for (size_t k = 0; k < 5; k++) nrm += p.theta[k] * p.theta[k];
+  assert_close(sqrt(nrm), 2.385, 1e-12);
+  assert_int_equal(w.n_items, 120);
+  for (size_t i = 0; i < w.n_items; i++) {
+    double r = 0;
+    for (size_t k = 0; k < 5; k++) r += p.theta[k] * w.phi[i * 5 + k];
+    assert_close(p.reward[i], r, 1e-12);
+    assert_int_equal(w.item_context[i], (int32_t)(i / 4));
+  }
+  population_free(&p);
+  world_free(&w);
+  /* invalid specs */
+  world_spec bad = {.kind = WORLD_ITEMS, .items = 1};
+  ps_msg m;
+  assert_int_equal(world_alloc(&w, &bad, NULL, &m), PS_EINVAL);
+  world_spec bad2 = {.kind = WORLD_FEATURES, .contexts = 3, .responses = 1, .dim = 2, .feature_scale = 1};
+  assert_int_equal(world_alloc(&w, &bad2, NULL, &m), PS_EINVAL);
+}
+
+/* Uniform design: each ordered pair of distinct responses equally likely (item
+ * world, 9 items: 72 ordered pairs).  Labels: empirical frequency of "first wins"
+ * within a few standard errors of the mean true probability. */
+static void test_uniform_design(void **state) {
+  (void)state;
+  world w;
+  population p;
+  make_world(&w, &p, WORLD_ITEMS, 21);
+  noise_spec ns = {.link = LINK_LOGISTIC, .temperature = 1, .flip = 0.1};
+  design_spec ds = {.kind = DESIGN_UNIFORM};
+  gsl_rng *rq = ps_rng_alloc(), *rj = ps_rng_alloc();
+  ps_rng_reset(rq, 5, PS_STREAM_QUERIES, 0, 0, 0);
+  ps_rng_reset(rj, 5, PS_STREAM_JUDGEMENTS, 0, 0, 0);
+  pref_data d;
+  size_t n = 144000;
+  assert_int_equal(design_simulate(&d, n, &w, &p, &ns, &ds, rq, rj, NULL), PS_OK);
+  size_t cnt[81] = {0};
+  double wins = 0, pmean = 0, pvar = 0;
+  for (size_t i = 0; i < n; i++) {
+    int32_t a = pref_first(&d, i), b = pref_second(&d, i);
+    assert_true(a != b);
+    cnt[a * 9 + b]++;
+    double q = noise_prob(&ns, &p, a, b);
+    pmean += q;
+    pvar += q * (1 - q);
+    wins += d.first_won[i];
+    assert_int_equal(d.first_won[i] ? d.winner[i] : d.loser[i], a);
+  }
+  double chi = 0, e = (double)n / 72;
+  for (int a = 0; a < 9; a++)
+    for (int b = 0; b < 9; b++)
+      if (a != b) chi += (cnt[a * 9 + b] - e) * (cnt[a * 9 + b] - e) / e;
+  /* chi2 with 71 degrees of freedom: P(> 120) ~ 3e-4 */
+  assert_true(chi < gsl_cdf_chisq_Qinv(1e-4, 71));
+  /* labels: sum of independent Bernoulli(q_i); z-score of the total */
+  double zscore = (wins - pmean) / sqrt(pvar);
+  assert_true(fabs(zscore) < 4);
+  pref_data_free(&d);
+  gsl_rng_free(rq);
+  gsl_rng_free(rj);
+  population_free(&p);
+  world_free(&w);
+}
+
+/* Policy design: (y, y') ~ pi_ref x pi_ref conditioned on y != y', so
+ * P(a, b) = pi(a) pi(b) / (1 - sum pi^2) within a context. */
+static void test_policy_design(void **state) {
+  (void)state;
+  world w;
+  population p;
+  make_world(&w, &p, WORLD_ITEMS, 31);
+  noise_spec ns = {.link = LINK_LOGISTIC, .temperature = 1, .flip = 0};
+  design_spec ds = {.kind = DESIGN_POLICY, .ref_temperature = 0.8, .ref = REF_REWARD};
+  gsl_rng *rq = ps_rng_alloc(), *rj = ps_rng_alloc();
+  ps_rng_reset(rq, 6, PS_STREAM_QUERIES, 0, 0, 0);
+  ps_rng_reset(rj, 6, PS_STREAM_JUDGEMENTS, 0, 0, 0);
+  pref_data d;
+  size_t n = 200000;
+  assert_int_equal(design_simulate(&d, n, &w, &p, &ns, &ds, rq, rj, NULL), PS_OK);
+  double pi[9], z = 0, s2 = 0;
+  for (int i = 0; i < 9; i++) z += (pi[i] = exp(p.reward[i] / 0.8));
+  for (int i = 0; i < 9; i++) pi[i] /= z;
+  for (int i = 0; i < 9; i++) s2 += pi[i] * pi[i];
+  size_t cnt[81] = {0};
+  for (size_t i = 0; i < n; i++) cnt[pref_first(&d, i) * 9 + pref_second(&d, i)]++;
+  double chi = 0;
+  int df = -1;
+  for (int a = 0; a < 9; a++)
+    for (int b = 0; b < 9; b++) {
+      if (a == b) {
+        assert_int_equal(cnt[a * 9 + b], 0);
+        continue;
+      }
+      double e = (double)n * pi[a] * pi[b] / (1 - s2);
+      if (e < 5) continue;
+      chi += (cnt[a * 9 + b] - e) * (cnt[a * 9 + b] - e) / e;
+      df++;
+    }
+  assert_true(chi < gsl_cdf_chisq_Qinv(1e-4, df));
+  pref_data_free(&d);
+  /* a low temperature concentrates the pairs (poor coverage) */
+  design_spec cold = {.kind = DESIGN_POLICY, .ref_temperature = 0.05, .ref = REF_REWARD};
+  assert_int_equal(design_simulate(&d, 20000, &w, &p, &ns, &cold, rq, rj, NULL), PS_OK);
+  int best = 0;
+  for (int i = 1; i < 9; i++)
+    if (p.reward[i] > p.reward[best]) best = i;
+  size_t with_best = 0;
+  for (size_t i = 0; i < d.n; i++) with_best += d.winner[i] == best || d.loser[i] == best;
+  assert_true(with_best > 0.95 * (double)d.n);
+  pref_data_free(&d);
+  gsl_rng_free(rq);
+  gsl_rng_free(rj);
+  population_free(&p);
+  world_free(&w);
+}
+
+/* The same counters give the same data: the simulator is a pure function of them. */
+static void test_reproducible(void **state) {
+  (void)state;
+  pref_data d[2];
+  for (int k = 0; k < 2; k++) {
+    world w;
+    population p;
+    make_world(&w, &p, WORLD_FEATURES, 99);
+    noise_spec ns = {.link = LINK_PROBIT, .temperature = 0.7, .flip = 0.05};
+    design_spec ds = {.kind = DESIGN_UNIFORM};
+    gsl_rng *rq = ps_rng_alloc(), *rj = ps_rng_alloc();
+    ps_rng_reset(rq, 1, PS_STREAM_QUERIES, 2, 3, 0);
+    ps_rng_reset(rj, 1, PS_STREAM_JUDGEMENTS, 2, 3, 0);
+    assert_int_equal(design_simulate(&d[k], 5000, &w, &p, &ns, &ds, rq, rj, NULL), PS_OK);
+    gsl_rng_free(rq);
+    gsl_rng_free(rj);
+    population_free(&p);
+    world_free(&w);
+  }
+  assert_memory_equal(d[0].winner, d[1].winner, 5000 * sizeof(int32_t));
+  assert_memory_equal(d[0].loser, d[1].loser, 5000 * sizeof(int32_t));
+  assert_memory_equal(d[0].first_won, d[1].first_won, 5000);
+  pref_data_free(&d[0]);
+  pref_data_free(&d[1]);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_numerics),       cmocka_unit_test(test_rng_streams),
+      cmocka_unit_test(test_noise_model),    cmocka_unit_test(test_truth),
+      cmocka_unit_test(test_uniform_design), cmocka_unit_test(test_policy_design),
+      cmocka_unit_test(test_reproducible),
+  };
+  return cmocka_run_group_tests_name("sim", tests, NULL, NULL);
+}
