@@ -85,6 +85,16 @@ assert np.all(np.isfinite(t)) and np.all(t > 0)
 assert f["metrics/ridge/param_err"].shape == (3, 2, 20)
 PY
 
+check "xarray labels the arrays by their dimension scales (README recipe)" $PY - "$T/a.h5" <<'PY'
+import sys, h5py, xarray as xr
+f = h5py.File(sys.argv[1], "r")
+err = f["metrics/bt/param_err"]
+dims = [d[0].name.split("/")[-1] for d in err.dims]
+da = xr.DataArray(err[()], dims=dims, coords={k: f["axes/" + k][()] for k in dims})
+m = da.mean("replicate").sel(link=b"logistic" if isinstance(f["axes/link"][0], bytes) else "logistic")
+assert list(m["n"].values) == [300, 1200, 4800] and float(m.sel(n=300)) > float(m.sel(n=4800))
+PY
+
 # 2. -j2 gives the same values
 $P run "$OLDPWD/tests/data/tiny.ini" -o "$T/b.h5" -j2 --quiet >/dev/null 2>&1
 check "run -j2 exits 0" test $? -eq 0
