@@ -62,5 +62,9 @@ const est_type *est_lookup(const char *name);
 const char *est_names(void);
 
 extern const est_type est_bt;
+extern const est_type est_mm;
+extern const est_type est_ilsr;
+extern const est_type est_lsr;
+extern const est_type est_rank_centrality;
 
 #endif

@@ -213,7 +213,7 @@ static void eval_row(const grid *g, const double *A, const double *B, const char
     row->lo = percentile(boot, nb, (1 - level) / 2);
     row->hi = percentile(boot, nb, 1 - (1 - level) / 2);
   } else {
-    int ratio = !strcmp(expect, "ratio");
+    int ratio = B != NULL; /* ratio, or below/above applied to metric / other */
     double sa = STAT(0, bidx), sb = ratio ? stat_resample(B + offs[0], bidx, R, stat, scratch) : 1;
     point = sa / sb;
     ps_rng_reset(rng, seed, PS_STREAM_BOOTSTRAP, claim_index, row_index, 0);
@@ -310,7 +310,7 @@ int claims_evaluate(const h5read *r, const cfg *config, claim_row **rows_out, si
       if (push_row(&rows, &n, &cap, &base)) goto oom;
       continue;
     }
-    int is_ratio = expect && !strcmp(expect, "ratio");
+    int is_ratio = expect && (!strcmp(expect, "ratio") || (other && *other && strcmp(expect, "slope")));
     if (is_ratio) {
       if (!other || !*other) {
         snprintf(base.note, sizeof base.note, "ratio needs 'other = ESTIMATOR/METRIC'");

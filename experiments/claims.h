@@ -6,7 +6,8 @@
  *          resampled replicates at every point, matching common random numbers).
  *   below / above   the statistic at each selected grid point, with its bootstrap CI,
  *          is below / above `value`.
- *   ratio  statistic(metric) / statistic(other) at each selected point.
+ *   ratio  statistic(metric) / statistic(other) at each selected point; below and
+ *          above with `other` set bound that ratio instead of the statistic.
  * Decision: with tol > 0, PASS when the whole CI lies inside [value - tol, value + tol]
  * (an equivalence test: the data show the claim holds to within tol); with tol = 0,
  * PASS when the CI contains value.  below: CI upper end < value; above: lower > value.

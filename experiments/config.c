@@ -13,6 +13,8 @@
 struct cfg {
   cfg_entry *e;
   size_t n, cap;
+  cfg_entry *hdr; /* section headers as seen in files (key = "", value = "") */
+  size_t n_hdr;
 };
 
 cfg *cfg_alloc(void) { return calloc(1, sizeof(cfg)); }
@@ -27,6 +29,8 @@ static void entry_free(cfg_entry *e) {
 void cfg_free(cfg *c) {
   if (!c) return;
   for (size_t i = 0; i < c->n; i++) entry_free(&c->e[i]);
+  for (size_t i = 0; i < c->n_hdr; i++) entry_free(&c->hdr[i]);
+  free(c->hdr);
   free(c->e);
   free(c);
 }
@@ -78,9 +82,37 @@ int cfg_set(cfg *c, const char *section, const char *key, const char *value, con
   return PS_OK;
 }
 
+static int add_header(cfg *c, const char *section, const char *origin, int line) {
+  for (size_t i = 0; i < c->n_hdr; i++)
+    if (!strcmp(c->hdr[i].section, section)) return PS_OK;
+  cfg_entry *nh = realloc(c->hdr, (c->n_hdr + 1) * sizeof *nh);
+  if (!nh) return PS_ENOMEM;
+  c->hdr = nh;
+  cfg_entry *h = &c->hdr[c->n_hdr];
+  h->section = strdup(section);
+  h->key = strdup("");
+  h->value = strdup("");
+  h->origin = strdup(origin);
+  h->line = line;
+  if (!h->section || !h->key || !h->value || !h->origin) {
+    entry_free(h);
+    return PS_ENOMEM;
+  }
+  c->n_hdr++;
+  return PS_OK;
+}
+
+size_t cfg_n_headers(const cfg *c) { return c->n_hdr; }
+const cfg_entry *cfg_header_at(const cfg *c, size_t i) { return i < c->n_hdr ? &c->hdr[i] : NULL; }
+
 cfg *cfg_dup(const cfg *c) {
   cfg *d = cfg_alloc();
   if (!d) return NULL;
+  for (size_t i = 0; i < c->n_hdr; i++)
+    if (add_header(d, c->hdr[i].section, c->hdr[i].origin, c->hdr[i].line) != PS_OK) {
+      cfg_free(d);
+      return NULL;
+    }
   for (size_t i = 0; i < c->n; i++) {
     const cfg_entry *e = &c->e[i];
     if (cfg_set(d, e->section, e->key, e->value, e->origin, e->line) != PS_OK) {
@@ -136,10 +168,27 @@ typedef struct {
   const char *text;
 } parse_state;
 
+/* remember "[name]" lines so that sections without keys are known too */
+static void note_header(parse_state *st, const char *line) {
+  while (*line == ' ' || *line == '\t') line++;
+  if (*line != '[') return;
+  const char *end = strchr(line, ']');
+  if (!end || end == line + 1) return;
+  char name[256];
+  size_t len = (size_t)(end - line - 1);
+  if (len >= sizeof name) return;
+  memcpy(name, line + 1, len);
+  name[len] = 0;
+  add_header(st->c, name, st->name, st->line);
+}
+
 static char *read_line_file(char *str, int num, void *stream) {
   parse_state *st = stream;
   char *r = fgets(str, num, st->fp);
-  if (r) st->line++;
+  if (r) {
+    st->line++;
+    note_header(st, r);
+  }
   return r;
 }
 
@@ -153,6 +202,7 @@ static char *read_line_string(char *str, int num, void *stream) {
   str[i] = 0;
   st->text += i;
   st->line++;
+  note_header(st, str);
   return str;
 }
 
@@ -198,6 +248,11 @@ static int finish_parse(cfg *c, cfg *work, parse_state *st, int rc, ps_msg *m) {
       return ps_fail(m, PS_ENOMEM, "out of memory");
     }
   }
+  for (size_t i = 0; i < work->n_hdr; i++)
+    if (add_header(c, work->hdr[i].section, work->hdr[i].origin, work->hdr[i].line) != PS_OK) {
+      cfg_free(work);
+      return ps_fail(m, PS_ENOMEM, "out of memory");
+    }
   cfg_free(work);
   return PS_OK;
 }

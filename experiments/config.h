@@ -48,6 +48,11 @@ const char *cfg_get(const cfg *c, const char *section, const char *key); /* valu
 size_t cfg_size(const cfg *c);
 const cfg_entry *cfg_at(const cfg *c, size_t i);
 
+/* Section headers seen in parsed text, including sections without keys (their key
+ * and value are ""); origin and line say where. */
+size_t cfg_n_headers(const cfg *c);
+const cfg_entry *cfg_header_at(const cfg *c, size_t i);
+
 /* "FILE:LINE" or "command line" for messages; written into buf. */
 const char *cfg_where(const cfg_entry *e, char *buf, size_t len);
 

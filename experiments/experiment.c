@@ -72,7 +72,7 @@ const ps_param exp_claim_params[] = {
     {"value", PS_PARAM_REAL, NULL, -1e300, 1e300, NULL, "expected slope or ratio, or the bound"},
     {"tol", PS_PARAM_REAL, "0", 0, 1e300, NULL,
      "slope/ratio: PASS when the whole CI lies within value +- tol"},
-    {"other", PS_PARAM_TEXT, "", 0, 0, NULL, "ratio: the denominator ESTIMATOR/METRIC"},
+    {"other", PS_PARAM_TEXT, "", 0, 0, NULL, "ratio (and below/above of a ratio): the denominator ESTIMATOR/METRIC"},
     {"at", PS_PARAM_TEXT, "", 0, 0, NULL, "restrict to axis values, e.g. 'n=1000, dim=16'"},
     {"level", PS_PARAM_REAL, "0.95", 0.5, 0.9999, NULL, "confidence level of the bootstrap interval"},
     {"bootstrap", PS_PARAM_INT, "2000", 100, 1e6, NULL, "bootstrap resamples over replicates"},
@@ -299,6 +299,29 @@ static int build_estimator(experiment *e, cfg *c, const char *sec, ps_msg *m) {
 int experiment_build(experiment *e, cfg *c, const char *default_name, ps_msg *m) {
   memset(e, 0, sizeof *e);
   int s = PS_OK;
+  /* 0. sections written without keys: an estimator takes its defaults; anything
+   * else that needs keys is an error naming the line */
+  for (size_t i = 0; i < cfg_n_headers(c); i++) {
+    const cfg_entry *h = cfg_header_at(c, i);
+    int has = 0;
+    for (size_t j = 0; j < cfg_size(c) && !has; j++) has = !strcmp(cfg_at(c, j)->section, h->section);
+    if (has) continue;
+    char where[300];
+    cfg_where(h, where, sizeof where);
+    if (!strncmp(h->section, "estimator.", 10)) {
+      if (cfg_set(c, h->section, "type", h->section + 10, h->origin, h->line)) goto oom;
+    } else if (!strncmp(h->section, "claim.", 6) || !strncmp(h->section, "figure.", 7)) {
+      s = ps_fail(m, PS_EINVAL, "%s: section [%s] is empty; it needs at least metric%s", where, h->section,
+                  h->section[0] == 'c' ? ", expect and value" : " and x");
+      goto fail;
+    } else if (!find_section(h->section) && strcmp(h->section, "sweep")) {
+      s = ps_fail(m, PS_EINVAL,
+                  "%s: unknown section [%s]; allowed: [experiment] [world] [population] [noise] [design] "
+                  "[data] [sweep] [estimator.LABEL] [claim.NAME] [figure.NAME]",
+                  where, h->section);
+      goto fail;
+    }
+  }
   /* 1. sections and keys */
   for (size_t i = 0; i < cfg_size(c); i++) {
     const cfg_entry *x = cfg_at(c, i);

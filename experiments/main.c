@@ -121,7 +121,9 @@ static int cmd_list(void) {
   for (size_t i = 0; i < cell_n_truth; i++) printf("  %-18s %s\n", cell_truth[i].name, cell_truth[i].long_name);
   printf("theory (/theory/<name>):\n");
   for (size_t i = 0; i < cell_n_theory; i++) printf("  %-18s %s\n", cell_theory[i].name, cell_theory[i].long_name);
-  printf("\nshipped experiments (experiments/*.ini):\n  bt_rate.ini  linear-feature BT error against n and d\n");
+  printf("\nshipped experiments (experiments/*.ini):\n"
+         "  bt_rate.ini   linear-feature BT: parameter error against n and d, efficiency\n"
+         "  bt_items.ini  item BT: Newton, MM, I-LSR, LSR and Rank Centrality against n\n");
   return 0;
 }
 
@@ -302,7 +304,12 @@ static int cmd_verify(int argc, char **argv) {
     h5read_close(r);
     return EXIT_DATA;
   }
-  printf("%-22s %-22s %-6s %12s %12s  %-27s %5s  %s\n", "claim", "slice", "expect", "expected", "measured",
+  int wc = 5, ws = 5;
+  for (size_t i = 0; i < n; i++) {
+    if ((int)strlen(rows[i].claim) > wc) wc = (int)strlen(rows[i].claim);
+    if ((int)strlen(rows[i].slice) > ws) ws = (int)strlen(rows[i].slice);
+  }
+  printf("%-*s  %-*s  %-6s %12s %12s  %-27s %5s  %s\n", wc, "claim", ws, "slice", "expect", "expected", "measured",
          "CI", "n", "result");
   size_t fails = 0;
   for (size_t i = 0; i < n; i++) {
@@ -316,7 +323,7 @@ static int cmd_verify(int argc, char **argv) {
       snprintf(exp, sizeof exp, "%.4g", w->value);
     snprintf(ci, sizeof ci, "[%.4g, %.4g]", w->lo, w->hi);
     if (!w->pass) fails++;
-    printf("%-22s %-22s %-6s %12s %12.5g  %-27s %5zu  %s", w->claim, w->slice[0] ? w->slice : "-", w->expect, exp,
+    printf("%-*s  %-*s  %-6s %12s %12.5g  %-27s %5zu  %s", wc, w->claim, ws, w->slice[0] ? w->slice : "-", w->expect, exp,
            w->measured, ci, w->n_used, w->pass ? "PASS" : "FAIL");
     if (w->n_missing) printf(" (%zu NaN dropped)", w->n_missing);
     if (w->note[0]) printf(" — %s", w->note);

@@ -2,11 +2,11 @@
 # Colour-blind-safe palette (Okabe-Ito), thin frame, outward tics, key top right.
 if (!exists("fmt")) fmt = "pdf"
 if (fmt eq "png") {
-    set terminal pngcairo size 1000,700 enhanced font "Helvetica,16" linewidth 2
+    set terminal pngcairo size 1000,700 noenhanced font "Helvetica,16" linewidth 2
 } else { if (fmt eq "cairolatex") {
     set terminal cairolatex pdf size 12cm,8.5cm
 } else {
-    set terminal pdfcairo size 12cm,8.5cm enhanced font "Helvetica,11" linewidth 1.5
+    set terminal pdfcairo size 12cm,8.5cm noenhanced font "Helvetica,11" linewidth 1.5
 } }
 set border 3 lw 1
 set tics nomirror out scale 0.6

@@ -44,6 +44,8 @@ static const error_case cases[] = {
     {"[claim.x]\nmetric = bt/param_err\nexpect = steep\nvalue = 1\n", NULL, {"exp.ini:3", "one of slope|below|above|ratio"}},
     {"[figure.f]\nmetric = bt/param_err\nx = n\nkind = bar\n", NULL, {"exp.ini:4", "one of rate|line"}},
     {"[world]\ndim = 4\ndim = 5\n", NULL, {"exp.ini:3", "given twice", "line 2"}},
+    {"[claim.empty]\n[world]\ndim = 4\n", NULL, {"exp.ini:1", "[claim.empty] is empty", "metric"}},
+    {"[nothing]\n", NULL, {"exp.ini:1", "unknown section [nothing]"}},
     {"dim = 4\n", NULL, {"exp.ini:1", "outside any [section]"}},
     {"[world\ndim = 4\n", NULL, {"exp.ini:1", "syntax error"}},
     {"[world]\nthis line has no equals sign\n", NULL, {"exp.ini:2", "syntax error"}},
@@ -147,6 +149,12 @@ static void test_default_estimator(void **state) {
   assert_int_equal(e.n_estimators, 1);
   assert_string_equal(e.estimators[0].label, "bt");
   assert_int_equal(e.n_points, 1);
+  experiment_free(&e);
+  /* sections without keys: estimators with every default */
+  assert_int_equal(build("[estimator.mm]\n[estimator.rank_centrality]\n[data]\nn = 50\n", NULL, &e, &m), PS_OK);
+  assert_int_equal(e.n_estimators, 2);
+  assert_string_equal(e.estimators[0].label, "mm");
+  assert_string_equal(e.estimators[1].type->name, "rank_centrality");
   experiment_free(&e);
 }
 

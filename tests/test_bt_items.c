@@ -1,0 +1,178 @@
+/* test_bt_items.c — MM, LSR, I-LSR, Rank Centrality against THEORY.md O2-O4 and
+ * O17 (KKT residual of every solver), and agreement with Newton on random data. */
+#include <math.h>
+
+#include "test_util.h"
+#include "../core/numerics.h"
+#include "../estimators/bt.h"
+#include "../estimators/bt_items.h"
+#include "../estimators/estimator.h"
+
+static void make_data(pref_data *d, size_t m, const int32_t *w, const int32_t *l, size_t n) {
+  assert_int_equal(pref_data_alloc(d, n, m, 0, 0, 0), PS_OK);
+  memcpy(d->winner, w, n * sizeof *w);
+  memcpy(d->loser, l, n * sizeof *l);
+}
+
+/* max_i |W_i - sum_j N_ij sigma(theta_i - theta_j)|: the item score equations */
+static double kkt(const pref_data *d, const double *th) {
+  double r[64] = {0};
+  for (size_t k = 0; k < d->n; k++) {
+    int32_t w = d->winner[k], l = d->loser[k];
+    double p = ps_sigmoid(th[w] - th[l]);
+    r[w] += 1 - p;
+    r[l] -= 1 - p;
+  }
+  double mx = 0;
+  for (size_t i = 0; i < d->n_items; i++) mx = fmax(mx, fabs(r[i]));
+  return mx;
+}
+
+static void test_o2(void **state) {
+  (void)state;
+  pref_data d;
+  int32_t w[4] = {0, 0, 1, 2}, l[4] = {1, 1, 2, 0};
+  make_data(&d, 3, w, l, 4);
+  double a = 0.419617625; /* 2 sigma(2a) + sigma(a) = 2, see test_bt */
+  bt_items_options o = {.alpha = 0, .tol = 1e-13, .max_iter = 100000};
+  double pi[3], th[3];
+  int it;
+  assert_int_equal(bt_items_mm(&d, &o, pi, &it, NULL), PS_OK);
+  bt_items_theta(pi, 3, th);
+  assert_close(th[0], a, 1e-8);
+  assert_close(th[1], -a, 1e-8);
+  assert_close(th[2], 0, 1e-8);
+  assert_true(kkt(&d, th) <= 1e-9);
+  o.gauss_seidel = 1;
+  assert_int_equal(bt_items_mm(&d, &o, pi, &it, NULL), PS_OK);
+  bt_items_theta(pi, 3, th);
+  assert_close(th[0], a, 1e-8);
+  o.gauss_seidel = 0;
+  o.max_iter = 100;
+  assert_int_equal(bt_items_ilsr(&d, &o, pi, &it, NULL), PS_OK);
+  bt_items_theta(pi, 3, th);
+  assert_close(th[0], a, 1e-8);
+  assert_close(th[1], -a, 1e-8);
+  assert_true(kkt(&d, th) <= 1e-9);
+  /* one LSR step from uniform: log(2, 1, 2) centred */
+  assert_int_equal(bt_items_lsr_step(&d, 0, NULL, pi, NULL), PS_OK);
+  bt_items_theta(pi, 3, th);
+  assert_close(th[0], 0.231049, 1e-6);
+  assert_close(th[1], -0.462098, 1e-6);
+  assert_close(th[2], 0.231049, 1e-6);
+  assert_close(th[0], log(2) - (2 * log(2)) / 3, 1e-12);
+  /* Rank Centrality: (0, 0, 0) */
+  assert_int_equal(bt_items_rank_centrality(&d, pi, NULL), PS_OK);
+  bt_items_theta(pi, 3, th);
+  for (int i = 0; i < 3; i++) assert_close(th[i], 0, 1e-12);
+  pref_data_free(&d);
+}
+
+static void test_o3(void **state) {
+  (void)state;
+  pref_data d;
+  int32_t w[3] = {0, 1, 2}, l[3] = {1, 2, 0};
+  make_data(&d, 3, w, l, 3);
+  bt_items_options o = {.alpha = 0, .tol = 1e-12, .max_iter = 1000};
+  double pi[3], th[3];
+  int it;
+  assert_int_equal(bt_items_mm(&d, &o, pi, &it, NULL), PS_OK);
+  bt_items_theta(pi, 3, th);
+  for (int i = 0; i < 3; i++) assert_close(th[i], 0, 1e-12);
+  assert_int_equal(bt_items_lsr_step(&d, 0, NULL, pi, NULL), PS_OK);
+  bt_items_theta(pi, 3, th);
+  for (int i = 0; i < 3; i++) assert_close(th[i], 0, 1e-12);
+  assert_int_equal(bt_items_rank_centrality(&d, pi, NULL), PS_OK);
+  bt_items_theta(pi, 3, th);
+  for (int i = 0; i < 3; i++) assert_close(th[i], 0, 1e-12);
+  pref_data_free(&d);
+}
+
+/* O4: a > b, b > c, a > c.  Jacobi MM normalised to sum 1 from uniform. */
+static void test_o4_trajectory(void **state) {
+  (void)state;
+  pref_data d;
+  int32_t w[3] = {0, 1, 0}, l[3] = {1, 2, 2};
+  make_data(&d, 3, w, l, 3);
+  struct {
+    int iters;
+    double p0, p1;
+  } rows[] = {{1, 2.0 / 3, 1.0 / 3}, {2, 16.0 / 21, 5.0 / 21}, {10, 0.934897, 0.065103}, {100, 0.993296, 0.006704}};
+  for (size_t k = 0; k < 4; k++) {
+    bt_items_options o = {.alpha = 0, .tol = 1e-8, .max_iter = rows[k].iters};
+    double pi[3];
+    int it;
+    ps_msg m = {{0}};
+    assert_int_equal(bt_items_mm(&d, &o, pi, &it, &m), PS_ENOCONV);
+    assert_int_equal(it, rows[k].iters);
+    assert_close(pi[0], rows[k].p0, 1e-6);
+    assert_close(pi[1], rows[k].p1, 1e-6);
+    assert_close(pi[2], 0, 1e-15);
+    assert_non_null(strstr(m.text, "did not converge"));
+  }
+  /* through the estimator interface: no MLE, said before iterating */
+  const est_type *t = est_lookup("mm");
+  const char *h[] = {"0", "1e-8", "10000", "jacobi"};
+  est_model *e;
+  assert_int_equal(t->alloc(&e, h, NULL), PS_OK);
+  pref_features f = {.n_items = 3, .d = 3};
+  est_fit_info info;
+  ps_msg m;
+  assert_int_equal(t->fit(e, &d, &f, NULL, &info, &m), PS_ENOMLE);
+  t->free(e);
+  /* alpha > 0 makes it finite and ordered */
+  const char *h2[] = {"0.1", "1e-10", "10000", "jacobi"};
+  assert_int_equal(t->alloc(&e, h2, NULL), PS_OK);
+  assert_int_equal(t->fit(e, &d, &f, NULL, &info, &m), PS_OK);
+  size_t dim;
+  const double *th = t->theta(e, &dim);
+  assert_true(th[0] > th[1] && th[1] > th[2] && isfinite(th[2]));
+  t->free(e);
+  pref_data_free(&d);
+}
+
+/* Random connected data: MM, I-LSR and Newton agree to 1e-7 on centred scores. */
+static void test_agreement_random(void **state) {
+  (void)state;
+  size_t m = 12, n = 600;
+  pref_data d;
+  assert_int_equal(pref_data_alloc(&d, n, m, 0, 0, 0), PS_OK);
+  unsigned long x = 2385;
+  for (size_t k = 0; k < n; k++) {
+    x = x * 6364136223846793005UL + 1442695040888963407UL;
+    int32_t a = (int32_t)((x >> 33) % m), b = (int32_t)((x >> 17) % (m - 1));
+    if (b >= a) b++;
+    double p = ps_sigmoid(0.3 * (double)a - 0.3 * (double)b);
+    x = x * 6364136223846793005UL + 1442695040888963407UL;
+    int win = (double)(x >> 11) / 9007199254740992.0 < p;
+    d.winner[k] = win ? a : b;
+    d.loser[k] = win ? b : a;
+  }
+  pref_features f = {.n_items = m, .d = m};
+  bt_options bo = bt_options_default();
+  bt_result r;
+  assert_int_equal(bt_fit(&d, &f, &bo, &r, NULL), PS_OK);
+  bt_items_options o = {.alpha = 0, .tol = 1e-12, .max_iter = 100000};
+  double pi[12], th[12];
+  int it;
+  assert_int_equal(bt_items_mm(&d, &o, pi, &it, NULL), PS_OK);
+  bt_items_theta(pi, m, th);
+  for (size_t i = 0; i < m; i++) assert_close(th[i], r.theta[i], 1e-7);
+  o.max_iter = 200;
+  assert_int_equal(bt_items_ilsr(&d, &o, pi, &it, NULL), PS_OK);
+  bt_items_theta(pi, m, th);
+  for (size_t i = 0; i < m; i++) assert_close(th[i], r.theta[i], 1e-7);
+  assert_true(kkt(&d, r.theta) <= 1e-9);
+  bt_result_free(&r);
+  pref_data_free(&d);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_o2),
+      cmocka_unit_test(test_o3),
+      cmocka_unit_test(test_o4_trajectory),
+      cmocka_unit_test(test_agreement_random),
+  };
+  return cmocka_run_group_tests_name("bt_items", tests, NULL, NULL);
+}
