@@ -3,6 +3,7 @@
 #   make demo       install missing packages, build, run the main experiment, verify, plot
 #   make test       install missing packages, build, run every test
 #   make bench      benchmarks against peers (built with -O2 -march=native)
+#   make figures    run every shipped experiment, verify, draw, refresh docs/figures
 #   switches: SAN=1 (ASan+UBSan)  DEBUG=1  OPENMP=0
 SHELL := /bin/bash
 CC ?= cc
@@ -45,14 +46,24 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/plots_embed.o
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps demo test unit-tests bench figures clean
+.PHONY: all deps demo test unit-tests bench figures clean FORCE
 all: prefsim
 
 deps:
 	@bash scripts/install-deps.sh
 
 $(BUILD)/%.o: %.c $(wildcard */*.h) | $(BUILD)/dirs
-	$(CC) $(CFLAGS) -DPS_VERSION='"$(VERSION)"' -DPS_GIT_REV='"$(GIT_REV)"' -c $< -o $@
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# version and git revision: rewritten only when they change, so run.o follows HEAD
+$(BUILD)/version.h: FORCE | $(BUILD)/dirs
+	@printf '#define PS_VERSION "%s"\n#define PS_GIT_REV "%s"\n' '$(VERSION)' '$(GIT_REV)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+$(BUILD)/experiments/run.o: experiments/run.c $(BUILD)/version.h $(wildcard */*.h) | $(BUILD)/dirs
+	$(CC) $(CFLAGS) -include $(BUILD)/version.h -c $< -o $@
+
+FORCE:
 
 $(BUILD)/dirs:
 	@mkdir -p $(BUILD)/core $(BUILD)/sim $(BUILD)/estimators $(BUILD)/results $(BUILD)/experiments $(BUILD)/tests $(BUILD)/bench
@@ -89,6 +100,10 @@ test: deps
 
 unit-tests: $(TEST_BIN)
 
+figures: deps
+	$(MAKE) prefsim
+	bash scripts/figures.sh
+
 bench: deps
 	$(MAKE) BENCH=1 prefsim
 	$(MAKE) BENCH=1 bench-bins
@@ -96,3 +111,11 @@ bench: deps
 
 clean:
 	rm -rf build build-san build-bench prefsim
+
+# ---- bench-bins: the benchmark programs of bench/ (make bench builds them with BENCH=1).
+# Linked against the archive, so only the objects they use are pulled in.
+.PHONY: bench-bins
+bench-bins: $(BUILD)/bench/bench_bt
+
+$(BUILD)/bench/bench_bt: bench/bench_bt.c $(BUILD)/libprefsim.a | $(BUILD)/dirs
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(BUILD)/libprefsim.a -o $@ $(LDLIBS) -llinear

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# make figures: run every shipped experiment, verify it, draw its figures under
+# out/<name>/, and refresh the README's figures in docs/figures/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+status=0
+for ini in experiments/*.ini; do
+  name=$(basename "$ini" .ini)
+  echo "== $name"
+  ./prefsim run "$ini" -o "out/$name/$name.h5" --force
+  ./prefsim verify "out/$name/$name.h5" || status=1
+  ./prefsim plot "out/$name/$name.h5"
+done
+mkdir -p docs/figures
+cp out/bt_rate/bt_rate_rate_n.png docs/figures/bt_rate_n.png
+cp out/bt_rate/bt_rate_rate_d.png docs/figures/bt_rate_d.png
+cp out/bt_items/bt_items_rate.png docs/figures/bt_items.png
+exit $status
