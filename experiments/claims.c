@@ -14,6 +14,7 @@
 
 #include "../core/param.h"
 #include "../sim/rng.h"
+#include "experiment.h"
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -133,6 +134,10 @@ static void eval_row(const grid *g, const double *A, const double *B, const char
                      uint64_t claim_index, uint64_t row_index, claim_row *row) {
   size_t R = g->R;
   size_t npts = against >= 0 ? g->dims[against] : 1;
+  if (npts > EXP_MAX_AXIS_VALUES) {
+    snprintf(row->note, sizeof row->note, "axis has more than %d values", EXP_MAX_AXIS_VALUES);
+    return;
+  }
   size_t *idx = malloc(g->n_axes * sizeof(size_t) + 1), *bidx = malloc(R * sizeof(size_t));
   double *xs = malloc(npts * sizeof(double)), *ys = malloc(npts * sizeof(double));
   double *scratch = malloc(R * sizeof(double)), *boot = malloc(nboot * sizeof(double));
@@ -170,8 +175,8 @@ static void eval_row(const grid *g, const double *A, const double *B, const char
       ys[j] = log(s);
       k++;
     }
-    double lx[4096];
-    for (size_t j = 0; j < npts && j < 4096; j++) lx[j] = log(xs[j]);
+    double lx[EXP_MAX_AXIS_VALUES];
+    for (size_t j = 0; j < npts; j++) lx[j] = log(xs[j]);
     {
       /* OLS slope of log statistic on log axis */
       double mx = 0, my = 0;

@@ -424,8 +424,20 @@ int experiment_build(experiment *e, cfg *c, const char *default_name, ps_msg *m)
         }
     }
   }
+  if (e->n_estimators > EXP_MAX_ESTIMATORS) {
+    s = ps_fail(m, PS_EINVAL, "%zu estimator sections; at most %d per experiment", e->n_estimators,
+                EXP_MAX_ESTIMATORS);
+    goto fail;
+  }
   e->n_points = 1;
-  for (size_t a = 0; a < e->n_axes; a++) e->n_points *= e->axes[a].n;
+  for (size_t a = 0; a < e->n_axes; a++) {
+    if (e->axes[a].n > EXP_MAX_AXIS_VALUES || e->n_points > (size_t)1e12 / e->axes[a].n) {
+      s = ps_fail(m, PS_EINVAL, "the sweep is too large (axis '%s' has %zu values; at most %d per axis and 1e12 "
+                  "grid points)", e->axes[a].name, e->axes[a].n, EXP_MAX_AXIS_VALUES);
+      goto fail;
+    }
+    e->n_points *= e->axes[a].n;
+  }
   /* 4. experiment scalars */
   e->seed = (uint64_t)ps_param_real(cfg_get(c, "experiment", "seed"));
   e->replicates = (size_t)ps_param_int(cfg_get(c, "experiment", "replicates"));

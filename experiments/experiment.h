@@ -24,6 +24,9 @@
 #include "../sim/sim.h"
 #include "config.h"
 
+#define EXP_MAX_ESTIMATORS 64
+#define EXP_MAX_AXIS_VALUES 4096
+
 typedef struct {
   char *name;      /* axis name = the key, e.g. "n" */
   char *section;   /* where the key lives, e.g. "data" */

@@ -192,9 +192,9 @@ int run_experiment(const experiment *e, const run_options *o, run_summary *sum, 
       size_t cell = todo[i], p = cell / R, rep = cell % R;
       ps_msg cm = {{0}};
       int cs = cell_run(e, p, rep, &r, &cm);
-      const double *mp[64];
-      const char *msgs[64];
-      for (size_t k = 0; k < e->n_estimators && k < 64; k++) {
+      const double *mp[EXP_MAX_ESTIMATORS];
+      const char *msgs[EXP_MAX_ESTIMATORS];
+      for (size_t k = 0; k < e->n_estimators; k++) {
         mp[k] = r.metrics + k * cell_n_metrics;
         msgs[k] = r.message[k];
         if (cs != PS_OK) msgs[k] = cm.text;
