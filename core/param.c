@@ -51,7 +51,8 @@ static int parse_bool(const char *v, int *out) {
 int ps_param_check(const ps_param *p, const char *v, ps_msg *m) {
   char allowed[256];
   ps_param_allowed(p, allowed, sizeof allowed);
-  if (!v || !*v) return ps_fail(m, PS_EINVAL, "empty value; allowed: %s", allowed);
+  if (!v || (!*v && (p->type != PS_PARAM_TEXT || !p->def)))
+    return ps_fail(m, PS_EINVAL, "empty value; allowed: %s", allowed);
   switch (p->type) {
   case PS_PARAM_INT:
   case PS_PARAM_REAL: {

@@ -15,12 +15,15 @@
 #include "config.h"
 #include "experiment.h"
 #include "fitcli.h"
+#include "merge.h"
 #include "plot.h"
 #include "run.h"
 
 /* exit codes: 0 ok, 1 claim failed / interrupted run, 2 usage or configuration error,
  * 3 data or run error */
 enum { EXIT_USAGE = 2, EXIT_DATA = 3 };
+
+static char *join_argv(int argc, char **argv);
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -30,7 +33,10 @@ static void usage(FILE *f) {
           "\n"
           "commands:\n"
           "  run EXPERIMENT.ini [section.key=value ...] [-o OUT.h5] [-j THREADS] [--resume] [--force]\n"
+          "                      [--shard K/N]\n"
           "                      simulate, fit and evaluate every cell of the sweep into an HDF5 file\n"
+          "  merge OUT.h5 SHARD.h5 ...\n"
+          "                      join the files of `run --shard K/N` into one, equal to a single run\n"
           "  verify RESULTS.h5   check the experiment's [claim.*] sections; exit 1 if any fails\n"
           "  plot RESULTS.h5 [-o DIR] [--format pdf|png|both|cairolatex]\n"
           "                      TSV export + gnuplot figures beside the results (or in DIR)\n"
@@ -50,7 +56,7 @@ static void usage(FILE *f) {
 static void usage_run(FILE *f) {
   fprintf(f,
           "usage: prefsim run EXPERIMENT.ini [section.key=value ...] [-o OUT.h5] [-j THREADS]\n"
-          "                   [--resume] [--force] [--quiet]\n"
+          "                   [--resume] [--force] [--quiet] [--shard K/N]\n"
           "\n"
           "Runs every (grid point x replicate) cell of the experiment and writes one HDF5 file\n"
           "(default out/<experiment>/<experiment>.h5).  Overrides such as data.n=500 or\n"
@@ -60,6 +66,8 @@ static void usage_run(FILE *f) {
           "  --resume      continue OUT.h5: only cells not yet DONE run (same config required)\n"
           "  --force       overwrite an existing OUT.h5\n"
           "  --quiet       no progress line on stderr\n"
+          "  --shard K/N   run only shard K of N (1 <= K <= N; cells with id %% N == K-1: every shard\n"
+          "                gets an equal share of every grid point); join the N files with prefsim merge\n"
           "Ctrl-C finishes the running cells, flushes, marks the file INTERRUPTED and exits 1.\n");
 }
 
@@ -85,6 +93,61 @@ static void usage_plot(FILE *f) {
 }
 
 static void usage_info(FILE *f) { fprintf(f, "usage: prefsim info RESULTS.h5\n"); }
+
+static void usage_merge(FILE *f) {
+  fprintf(f,
+          "usage: prefsim merge OUT.h5 SHARD.h5 ... [--force]\n"
+          "\n"
+          "Joins the files of `prefsim run --shard K/N` (or any runs of one config whose finished\n"
+          "cells do not overlap) into OUT.h5, whose /axes, /metrics, /status, /truth, /theory and\n"
+          "/cells equal a single-machine run's (but for wall-clock times).  Refuses shards of\n"
+          "different configs, a cell finished twice, a cell finished nowhere (naming the shard to\n"
+          "resume or the shards not given), and an OUT.h5 that is one of the inputs.  An existing\n"
+          "OUT.h5 of the same config is completed, not rewritten: rerun an interrupted merge as is.\n"
+          "  --force   overwrite an OUT.h5 that holds another config\n");
+}
+
+static int cmd_merge(int argc, char **argv, int full_argc, char **full_argv) {
+  const char *out = NULL;
+  const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
+  size_t n = 0;
+  merge_options o = {0};
+  if (!inputs) return EXIT_DATA;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      usage_merge(stdout);
+      free(inputs);
+      return 0;
+    } else if (!strcmp(argv[i], "--force")) o.force = 1;
+    else if (argv[i][0] == '-') {
+      fprintf(stderr, "prefsim merge: unknown option '%s'\n\n", argv[i]);
+      usage_merge(stderr);
+      free(inputs);
+      return EXIT_USAGE;
+    } else if (!out) out = argv[i];
+    else inputs[n++] = argv[i];
+  }
+  if (!out || n == 0) {
+    usage_merge(stderr);
+    free(inputs);
+    return EXIT_USAGE;
+  }
+  char *argv_text = join_argv(full_argc, full_argv);
+  o.argv_text = argv_text;
+  merge_summary sum;
+  ps_msg m = {{0}};
+  int s = merge_files(out, inputs, n, &o, &sum, &m);
+  free(argv_text);
+  free(inputs);
+  if (s != PS_OK) {
+    fprintf(stderr, "prefsim merge: %s\n", m.text);
+    return s == PS_EINTR ? 1 : s == PS_EINVAL ? EXIT_USAGE : EXIT_DATA;
+  }
+  fprintf(stderr, "%s: %zu cells (%zu copied from %zu shard files, %zu already there)\n", out, sum.cells, sum.copied,
+          n, sum.kept);
+  printf("%s\n", out);
+  return 0;
+}
 
 static int cmd_list(void) {
   printf("estimators:\n");
@@ -186,6 +249,19 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv) {
     else if (!strcmp(a, "--force")) o.force = 1;
     else if (!strcmp(a, "--quiet")) o.quiet = 1;
     else if (!strncmp(a, "--stop-after=", 13)) o.stop_after = strtol(a + 13, NULL, 10);
+    else if ((!strcmp(a, "--shard") && i + 1 < argc) || !strncmp(a, "--shard=", 8)) {
+      const char *v = a[7] == '=' ? a + 8 : argv[++i];
+      int k, nn;
+      char tail;
+      if (sscanf(v, "%d/%d%c", &k, &nn, &tail) != 2 || nn < 1 || k < 1 || k > nn) {
+        fprintf(stderr, "prefsim run: --shard takes K/N with 1 <= K <= N (e.g. --shard 2/8), not '%s'\n", v);
+        cfg_free(c);
+        free(over);
+        return EXIT_USAGE;
+      }
+      o.shard_k = k;
+      o.shard_n = nn;
+    }
     else if (a[0] == '-') {
       fprintf(stderr, "prefsim run: unknown option '%s'\n\n", a);
       usage_run(stderr);
@@ -442,11 +518,13 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[2], "plot")) usage_plot(stdout);
     else if (!strcmp(argv[2], "fit")) fitcli_usage(stdout);
     else if (!strcmp(argv[2], "info")) usage_info(stdout);
+    else if (!strcmp(argv[2], "merge")) usage_merge(stdout);
     else usage(stdout);
     return 0;
   }
   if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1, argc, argv);
   if (!strcmp(cmd, "verify")) return cmd_verify(argc - 1, argv + 1);
+  if (!strcmp(cmd, "merge")) return cmd_merge(argc - 1, argv + 1, argc, argv);
   if (!strcmp(cmd, "plot")) return cmd_plot(argc - 1, argv + 1);
   if (!strcmp(cmd, "fit")) return fitcli_main(argc - 1, argv + 1);
   if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);

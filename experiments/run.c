@@ -44,27 +44,33 @@ static double now_seconds(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-typedef struct {
+struct run_layout {
   h5store_axis *axes;
   h5store_estimator *est;
   h5store_attr attrs[12];
   char *config_text;
+  char gslv[32];
   h5store_layout layout;
-} layout_store;
+};
 
-static void layout_free(layout_store *L) {
+void run_layout_free(run_layout *L) {
+  if (!L) return;
   free(L->axes);
   free(L->est);
   free(L->config_text);
+  free(L);
 }
 
-static int build_layout(const experiment *e, const run_options *o, layout_store *L, ps_msg *m) {
-  memset(L, 0, sizeof *L);
+const h5store_layout *run_layout_get(const run_layout *L) { return &L->layout; }
+
+int run_layout_build(const experiment *e, const char *argv_text, const char *shard, run_layout **out, ps_msg *m) {
+  run_layout *L = calloc(1, sizeof *L);
+  if (!L) return ps_fail(m, PS_ENOMEM, "out of memory");
   L->axes = calloc(e->n_axes + 1, sizeof *L->axes);
   L->est = calloc(e->n_estimators + 1, sizeof *L->est);
   L->config_text = cfg_to_text(e->config);
   if (!L->axes || !L->est || !L->config_text) {
-    layout_free(L);
+    run_layout_free(L);
     return ps_fail(m, PS_ENOMEM, "out of memory");
   }
   for (size_t a = 0; a < e->n_axes; a++) {
@@ -80,17 +86,17 @@ static int build_layout(const experiment *e, const run_options *o, layout_store 
     L->est[k].n_metrics = cell_n_metrics;
     L->est[k].metrics = cell_metrics;
   }
-  static char gslv[32];
-  snprintf(gslv, sizeof gslv, "%s", GSL_VERSION);
+  snprintf(L->gslv, sizeof L->gslv, "%s", GSL_VERSION);
   size_t na = 0;
   L->attrs[na++] = (h5store_attr){"prefsim_version", run_version()};
   L->attrs[na++] = (h5store_attr){"git_rev", run_git_rev()};
   L->attrs[na++] = (h5store_attr){"config", L->config_text};
-  L->attrs[na++] = (h5store_attr){"argv", o->argv_text ? o->argv_text : ""};
+  L->attrs[na++] = (h5store_attr){"argv", argv_text ? argv_text : ""};
   L->attrs[na++] = (h5store_attr){"rng", ps_rng_name()};
-  L->attrs[na++] = (h5store_attr){"gsl_version", gslv};
+  L->attrs[na++] = (h5store_attr){"gsl_version", L->gslv};
   L->attrs[na++] = (h5store_attr){"experiment", e->name};
   L->attrs[na++] = (h5store_attr){"description", cfg_get(e->config, "experiment", "description")};
+  if (shard && *shard) L->attrs[na++] = (h5store_attr){"shard", shard};
   h5store_layout *y = &L->layout;
   y->n_axes = e->n_axes;
   y->axes = L->axes;
@@ -104,6 +110,7 @@ static int build_layout(const experiment *e, const run_options *o, layout_store 
   y->n_attrs = na;
   y->attrs = L->attrs;
   y->master_seed = e->seed;
+  *out = L;
   return PS_OK;
 }
 
@@ -124,8 +131,14 @@ static void progress(const run_options *o, const experiment *e, size_t done, siz
 int run_experiment(const experiment *e, const run_options *o, run_summary *sum, ps_msg *m) {
   memset(sum, 0, sizeof *sum);
   double t0 = now_seconds();
-  layout_store L;
-  int s = build_layout(e, o, &L, m);
+  char shard[64] = "";
+  if (o->shard_n > 0) {
+    if (o->shard_k < 1 || o->shard_k > o->shard_n)
+      return ps_fail(m, PS_EINVAL, "shard %d/%d: K must be in 1..%d", o->shard_k, o->shard_n, o->shard_n);
+    snprintf(shard, sizeof shard, "%d/%d", o->shard_k, o->shard_n);
+  }
+  run_layout *L = NULL;
+  int s = run_layout_build(e, o->argv_text, shard, &L, m);
   if (s) return s;
   size_t R = e->replicates, total = e->n_points * R;
   sum->total = total;
@@ -134,29 +147,43 @@ int run_experiment(const experiment *e, const run_options *o, run_summary *sum, 
   struct stat sb;
   int exists = stat(o->out_path, &sb) == 0;
   if (o->resume && exists) {
-    s = h5store_open_resume(o->out_path, &L.layout, &st, &done, m);
+    /* a shard file resumes only as the same shard */
+    h5read *rd = NULL;
+    if ((s = h5read_open(o->out_path, &rd, m)) == PS_OK) {
+      const char *was = h5read_attr(rd, "shard");
+      if (strcmp(was ? was : "", shard))
+        s = ps_fail(m, PS_EINVAL, "%s was written as shard '%s', not '%s': resume it with the same --shard",
+                    o->out_path, was ? was : "(none)", shard[0] ? shard : "(none)");
+      h5read_close(rd);
+    }
+    if (s == PS_OK) s = h5store_open_resume(o->out_path, &L->layout, &st, &done, m);
   } else {
     if (exists && !o->force && !o->resume) {
-      layout_free(&L);
+      run_layout_free(L);
       return ps_fail(m, PS_EINVAL, "%s already exists: use --resume to finish it or --force to overwrite it",
                      o->out_path);
     }
-    s = h5store_create(o->out_path, &L.layout, &st, m);
+    s = h5store_create(o->out_path, &L->layout, &st, m);
   }
   if (s) {
-    layout_free(&L);
+    run_layout_free(L);
     return s;
   }
   size_t *todo = malloc((total ? total : 1) * sizeof(size_t)), nt = 0;
   if (!todo) {
     h5store_close(st, NULL);
     free(done);
-    layout_free(&L);
+    run_layout_free(L);
     return ps_fail(m, PS_ENOMEM, "out of memory");
   }
-  for (size_t c = 0; c < total; c++)
+  size_t mine = 0;
+  for (size_t c = 0; c < total; c++) {
+    if (!run_cell_in_shard(c, o->shard_k, o->shard_n)) continue;
+    mine++;
     if (!done || !done[c]) todo[nt++] = c;
-  sum->skipped = total - nt;
+  }
+  sum->total = mine;
+  sum->skipped = mine - nt;
   free(done);
 
   g_stop = 0;
@@ -233,7 +260,7 @@ int run_experiment(const experiment *e, const run_options *o, run_summary *sum, 
   ps_msg cm2;
   int s2 = h5store_set_status(st, final, &cm2);
   int s3 = h5store_close(st, write_status == PS_OK && s2 == PS_OK ? &cm2 : NULL);
-  layout_free(&L);
+  run_layout_free(L);
   sum->seconds = now_seconds() - t0;
   if (write_status != PS_OK) {
     if (m) *m = write_msg;

@@ -25,6 +25,7 @@
  */
 #include "h5store.h"
 
+#include <stddef.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -769,32 +770,11 @@ static int write_layout(h5store *s, const h5store_layout *L, ps_msg *m) {
   hid_t str = H5I_INVALID_HID, ftype = H5I_INVALID_HID, mtype = H5I_INVALID_HID;
   hid_t space = H5I_INVALID_HID, ds = H5I_INVALID_HID, attr = H5I_INVALID_HID;
   const char *dim_names[H5S_MAX_RANK];
-  const char *fail_what = "cannot write root attributes";
+  const char *fail_what = "cannot write the layout";
   int rc = PS_OK, k = s->rank - 1;
   char buf[PATH_LEN];
   int32_t *replicates = NULL;
   for (int d = 0; d < s->rank; d++) scales[d] = H5I_INVALID_HID;
-
-  /* Root attributes. */
-  utc_now(buf, sizeof buf);
-  if (attr_put_string(s->file, "schema", H5STORE_SCHEMA) < 0 ||
-      attr_put_string(s->file, "created_utc", buf) < 0 ||
-      attr_put_string(s->file, "finished_utc", "") < 0 ||
-      attr_put_string(s->file, "status", "RUNNING") < 0)
-    goto fail;
-  for (size_t i = 0; i < L->n_attrs; i++)
-    if (attr_put_string(s->file, L->attrs[i].key, L->attrs[i].value) < 0) goto fail;
-  unsigned major, minor, release;
-  if (H5get_libversion(&major, &minor, &release) < 0) goto fail;
-  snprintf(buf, sizeof buf, "%u.%u.%u", major, minor, release);
-  if (attr_put_string(s->file, "hdf5_version", buf) < 0) goto fail;
-  if ((space = H5Screate(H5S_SCALAR)) < 0 ||
-      (attr = H5Acreate2(s->file, "master_seed", H5T_STD_U64LE, space, H5P_DEFAULT,
-                         H5P_DEFAULT)) < 0 ||
-      H5Awrite(attr, H5T_NATIVE_UINT64, &L->master_seed) < 0)
-    goto fail;
-  close_attr(&attr);
-  close_space(&space);
 
   /* /axes: one dimension scale per sweep axis, then replicate. */
   fail_what = "cannot write /axes";
@@ -886,6 +866,32 @@ static int write_layout(h5store *s, const h5store_layout *L, ps_msg *m) {
                        H5P_DEFAULT)) < 0 ||
       init_cells(s, ds, mtype) < 0)
     goto fail;
+  close_space(&space);
+
+  /* Root attributes, last: their variable-length values go to the global heap, so
+   * writing them after every dataset keeps dataset addresses (and with them the
+   * dimension-scale references that h5diff compares) independent of their text. */
+  fail_what = "cannot write root attributes";
+  utc_now(buf, sizeof buf);
+  if (attr_put_string(s->file, "schema", H5STORE_SCHEMA) < 0 ||
+      attr_put_string(s->file, "created_utc", buf) < 0 ||
+      attr_put_string(s->file, "finished_utc", "") < 0 ||
+      attr_put_string(s->file, "status", "RUNNING") < 0)
+    goto fail;
+  for (size_t i = 0; i < L->n_attrs; i++)
+    if (attr_put_string(s->file, L->attrs[i].key, L->attrs[i].value) < 0) goto fail;
+  unsigned major, minor, release;
+  if (H5get_libversion(&major, &minor, &release) < 0) goto fail;
+  snprintf(buf, sizeof buf, "%u.%u.%u", major, minor, release);
+  if (attr_put_string(s->file, "hdf5_version", buf) < 0) goto fail;
+  if ((space = H5Screate(H5S_SCALAR)) < 0 ||
+      (attr = H5Acreate2(s->file, "master_seed", H5T_STD_U64LE, space, H5P_DEFAULT,
+                         H5P_DEFAULT)) < 0 ||
+      H5Awrite(attr, H5T_NATIVE_UINT64, &L->master_seed) < 0)
+    goto fail;
+  close_attr(&attr);
+  close_space(&space);
+
   goto done;
 fail:
   rc = io_fail(m, s->path, fail_what);
@@ -1665,3 +1671,131 @@ int h5read_cell_counts(const h5read *r, size_t *pending, size_t *done, size_t *f
   if (failed) *failed = counts[H5STORE_CELL_FAILED];
   return PS_OK;
 }
+
+/* ------------------------------------------------------------- whole-file reads
+ * used by `prefsim merge`: every cell's row of /cells, and /status, /messages. */
+
+int h5read_cells(const h5read *r, int8_t **status, int32_t **iterations, double **wall,
+                 ps_msg *m) {
+  typedef struct {
+    int8_t status;
+    int32_t iterations;
+    double wall;
+  } row;
+  h5_quiet();
+  *status = NULL;
+  *iterations = NULL;
+  *wall = NULL;
+  hid_t ds = H5I_INVALID_HID, type = H5I_INVALID_HID, st = H5I_INVALID_HID;
+  row *rows = NULL;
+  int rc = PS_OK;
+  size_t n = r->n_cells;
+  if ((ds = H5Dopen2(r->file, "cells", H5P_DEFAULT)) < 0) {
+    rc = io_fail(m, r->path, "cannot open /cells");
+    goto done;
+  }
+  if ((type = H5Tcreate(H5T_COMPOUND, sizeof(row))) < 0 || (st = cell_status_enum(1)) < 0 ||
+      H5Tinsert(type, "status", offsetof(row, status), st) < 0 ||
+      H5Tinsert(type, "iterations", offsetof(row, iterations), H5T_NATIVE_INT32) < 0 ||
+      H5Tinsert(type, "wall_seconds", offsetof(row, wall), H5T_NATIVE_DOUBLE) < 0) {
+    rc = io_fail(m, r->path, "cannot describe /cells");
+    goto done;
+  }
+  rows = malloc((n ? n : 1) * sizeof *rows);
+  *status = malloc(n ? n : 1);
+  *iterations = malloc((n ? n : 1) * sizeof(int32_t));
+  *wall = malloc((n ? n : 1) * sizeof(double));
+  if (!rows || !*status || !*iterations || !*wall) {
+    rc = ps_fail(m, PS_ENOMEM, "%s: no memory for /cells", r->path);
+    goto done;
+  }
+  if (n && H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) < 0) {
+    rc = io_fail(m, r->path, "cannot read /cells");
+    goto done;
+  }
+  for (size_t i = 0; i < n; i++) {
+    (*status)[i] = rows[i].status;
+    (*iterations)[i] = rows[i].iterations;
+    (*wall)[i] = rows[i].wall;
+  }
+done:
+  if (rc) {
+    free(*status);
+    free(*iterations);
+    free(*wall);
+    *status = NULL;
+    *iterations = NULL;
+    *wall = NULL;
+  }
+  free(rows);
+  close_type(&st);
+  close_type(&type);
+  close_dataset(&ds);
+  return rc;
+}
+
+int h5read_status(const h5read *r, const char *estimator, int **out, ps_msg *m) {
+  char path[PATH_LEN];
+  h5_quiet();
+  *out = NULL;
+  snprintf(path, sizeof path, "status/%s", estimator);
+  hid_t ds = H5Dopen2(r->file, path, H5P_DEFAULT);
+  if (ds < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return ps_fail(m, PS_EINVAL, "%s: no /%s", r->path, path);
+  }
+  int *v = malloc((r->n_cells ? r->n_cells : 1) * sizeof *v);
+  int rc = PS_OK;
+  if (!v)
+    rc = ps_fail(m, PS_ENOMEM, "%s: no memory for /%s", r->path, path);
+  else if (H5Dread(ds, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0)
+    rc = io_fail(m, r->path, "cannot read a status array");
+  H5Dclose(ds);
+  if (rc) {
+    free(v);
+    return rc;
+  }
+  *out = v;
+  return PS_OK;
+}
+
+int h5read_messages(const h5read *r, const char *estimator, char ***out, ps_msg *m) {
+  char path[PATH_LEN];
+  h5_quiet();
+  *out = NULL;
+  snprintf(path, sizeof path, "messages/%s", estimator);
+  hid_t ds = H5Dopen2(r->file, path, H5P_DEFAULT);
+  if (ds < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return ps_fail(m, PS_EINVAL, "%s: no /%s", r->path, path);
+  }
+  hid_t t = vstring_type(H5T_CSET_UTF8), space = H5Dget_space(ds);
+  char **v = calloc(r->n_cells ? r->n_cells : 1, sizeof *v);
+  int rc = PS_OK;
+  if (!v)
+    rc = ps_fail(m, PS_ENOMEM, "%s: no memory for /%s", r->path, path);
+  else if (t < 0 || H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0)
+    rc = io_fail(m, r->path, "cannot read a message array");
+  if (!rc) {
+    /* copy into malloc'ed strings the caller can free, then let HDF5 reclaim its own */
+    char **copy = calloc(r->n_cells ? r->n_cells : 1, sizeof *copy);
+    for (size_t i = 0; copy && i < r->n_cells; i++)
+      if (!(copy[i] = strdup(v[i] ? v[i] : ""))) {
+        for (size_t j = 0; j < i; j++) free(copy[j]);
+        free(copy);
+        copy = NULL;
+      }
+    H5Dvlen_reclaim(t, space, H5P_DEFAULT, v);
+    if (!copy)
+      rc = ps_fail(m, PS_ENOMEM, "%s: no memory for /%s", r->path, path);
+    else
+      *out = copy;
+  }
+  free(v);
+  close_type(&t);
+  close_space(&space);
+  H5Dclose(ds);
+  return rc;
+}
+
+size_t h5read_n_cells(const h5read *r) { return r ? r->n_cells : 0; }

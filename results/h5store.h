@@ -153,4 +153,18 @@ char *h5read_dataset_attr(const h5read *r, const char *path, const char *key);
 int h5read_cell_counts(const h5read *r, size_t *pending, size_t *done, size_t *failed,
                        ps_msg *m);
 
+/* Total cells (grid points x replicates). */
+size_t h5read_n_cells(const h5read *r);
+
+/* Every /cells row: status (H5STORE_CELL_*), iterations and wall seconds, each an array
+ * of h5read_n_cells() values (malloc'ed; the caller frees all three). */
+int h5read_cells(const h5read *r, int8_t **status, int32_t **iterations, double **wall,
+                 ps_msg *m);
+
+/* /status/<estimator> as ints (malloc'ed, h5read_n_cells() values). */
+int h5read_status(const h5read *r, const char *estimator, int **out, ps_msg *m);
+
+/* /messages/<estimator>: h5read_n_cells() malloc'ed strings in a malloc'ed array. */
+int h5read_messages(const h5read *r, const char *estimator, char ***out, ps_msg *m);
+
 #endif
