@@ -12,7 +12,9 @@ BUILD ?= build
 
 PKGS := gsl hdf5 inih
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# GSL's CBLAS calls go to OpenBLAS (its blocked Cholesky is what the standard
+# errors of `prefsim fit` cost); sweeps pin OpenBLAS to one thread (run.c)
+PKG_LIBS := $(filter-out -lgslcblas,$(shell pkg-config --libs $(PKGS) 2>/dev/null)) -lopenblas
 HDF5_LIBDIR := $(shell pkg-config --variable=libdir hdf5 2>/dev/null)
 
 WARN := -Wall -Wextra -Wshadow -Wpedantic -Wno-unused-parameter -Werror=implicit-function-declaration

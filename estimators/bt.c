@@ -135,17 +135,51 @@ static double eval(bt_work *w, bt_link link, double l2, const double *theta, dou
 }
 
 /* out = H v = Phi^T scatter(D_i (u_w - u_l)) + l2 v */
-static void hess_vec(bt_work *w, const double *D, double l2, const double *v, double *out) {
+static void hess_vec(bt_work *w, const float *D, double l2, const double *v, double *out) {
   const pref_data *d = w->d;
   to_items(w, v, w->u);
   memset(w->a, 0, w->n_items * sizeof(double));
   for (size_t i = 0; i < d->n; i++) {
-    double t = D[i] * (w->u[d->winner[i]] - w->u[d->loser[i]]);
+    double t = (double)D[i] * (w->u[d->winner[i]] - w->u[d->loser[i]]);
     w->a[d->winner[i]] += t;
     w->a[d->loser[i]] -= t;
   }
   from_items(w, w->a, out);
   for (size_t k = 0; k < w->dim; k++) out[k] += l2 * v[k];
+}
+
+/* One pass over the comparisons at item scores s, without the loss: the gradient
+ * scatter a (zeroed here; += c l'(z) at the winner, -= at the loser) and the
+ * curvature weights D.  The logistic path needs one exp per comparison and no log:
+ * with e = exp(-|z|), sigma(-z) = e/(1+e) (z >= 0) or 1/(1+e), sigma'(z) = e/(1+e)^2.
+ * Returns the number of margins <= 0 (none: the data are separated by theta). */
+static size_t grad_pass(const bt_work *w, bt_link link, const double *s, double *a, float *D) {
+  const pref_data *d = w->d;
+  const int32_t *win = d->winner, *los = d->loser;
+  size_t nonpos = 0;
+  memset(a, 0, w->n_items * sizeof(double));
+  if (link == BT_LINK_LOGISTIC && !d->count) {
+    for (size_t i = 0; i < d->n; i++) {
+      double z = s[win[i]] - s[los[i]];
+      double e = exp(-fabs(z)), inv = 1.0 / (1.0 + e);
+      double sig_neg = z >= 0 ? e * inv : inv;
+      a[win[i]] -= sig_neg;
+      a[los[i]] += sig_neg;
+      D[i] = (float)(e * inv * inv);
+      nonpos += z <= 0;
+    }
+  } else {
+    for (size_t i = 0; i < d->n; i++) {
+      double c = d->count ? d->count[i] : 1.0;
+      double z = s[win[i]] - s[los[i]], l, dl, d2l;
+      link_eval(link, z, &l, &dl, &d2l);
+      a[win[i]] += c * dl;
+      a[los[i]] -= c * dl;
+      D[i] = (float)(c * d2l);
+      nonpos += z <= 0;
+    }
+  }
+  return nonpos;
 }
 
 static double dot(const double *x, const double *y, size_t n) {
@@ -491,9 +525,12 @@ int bt_fit(const pref_data *d, const pref_features *f, const bt_options *o, bt_r
   double *g = malloc(dim * sizeof(double)), *p = malloc(dim * sizeof(double));
   double *r = malloc(dim * sizeof(double)), *z = malloc(dim * sizeof(double));
   double *q = malloc(dim * sizeof(double)), *Hp = malloc(dim * sizeof(double));
-  double *trial = malloc(dim * sizeof(double)), *D = malloc(d->n * sizeof(double));
+  double *trial = malloc(dim * sizeof(double));
+  float *D = malloc(d->n * sizeof(float));
   double *prec = malloc(dim * sizeof(double));
-  if (!res->theta || !w.s || !w.a || !w.u || !g || !p || !r || !z || !q || !Hp || !trial || !D || !prec) {
+  double *up = malloc(N * sizeof(double)), *st = malloc(N * sizeof(double));
+  if (!res->theta || !w.s || !w.a || !w.u || !g || !p || !r || !z || !q || !Hp || !trial || !D || !prec || !up ||
+      !st) {
     status = ps_fail(m, PS_ENOMEM, "out of memory fitting BT (%zu comparisons, dimension %zu)", d->n, dim);
     goto done;
   }
@@ -503,12 +540,20 @@ int bt_fit(const pref_data *d, const pref_features *f, const bt_options *o, bt_r
   }
   double W = pref_data_weight(d);
   double tol_abs = o->tol * (W > 1 ? W : 1);
-  double *theta = res->theta, loglik = 0;
-  double fval = eval(&w, o->link, o->l2, theta, g, D, &loglik);
+  double *theta = res->theta, loglik = 0, fval = NAN;
+  /* s = Phi theta (w.s), a = gradient scatter (w.a), D, g = Phi^T a + l2 theta */
+  to_items(&w, theta, w.s);
+  size_t nonpos = grad_pass(&w, o->link, w.s, w.a, D);
+  from_items(&w, w.a, g);
+  for (size_t k = 0; k < dim; k++) g[k] += o->l2 * theta[k];
   double gnorm = sqrt(dot(g, g, dim));
   status = PS_ENOCONV;
   int it;
   for (it = 0; it < o->max_iter; it++) {
+    if (!isfinite(gnorm)) {
+      status = ps_fail(m, PS_EDOM, "the gradient became non-finite at iteration %d", it);
+      goto done;
+    }
     if (gnorm <= tol_abs) {
       status = PS_OK;
       break;
@@ -553,54 +598,65 @@ int bt_fit(const pref_data *d, const pref_features *f, const bt_options *o, bt_r
     }
     if (dot(p, p, dim) == 0)
       for (size_t k = 0; k < dim; k++) p[k] = -prec[k] * g[k];
-    /* Armijo backtracking */
-    double slope = dot(g, p, dim), step = 1.0, fnew = fval, llnew = loglik;
+    /* Line search on phi(t) = f(theta + t p), convex, through its derivative only:
+     * phi'(t) = sum_items a_t u + l2 (theta + t p).p with u = Phi p, so each trial is
+     * one exp-only pass whose scatter and curvature are exactly what the next Newton
+     * step needs.  phi'(t) <= 0 means t is at or before the line minimum: accepted
+     * (f decreased).  Otherwise regula falsi towards the root of phi'.  At the
+     * rounding floor near the optimum, where phi'(1)'s sign is noise, the full step
+     * is kept when it does not overshoot by more than |phi'(0)| and shrinks the
+     * gradient. */
+    to_items(&w, p, up);
+    double d0 = dot(g, p, dim), t = 1.0, pp = dot(p, p, dim), thp = dot(theta, p, dim);
     int accepted = 0;
-    for (int ls = 0; ls < 60; ls++) {
-      for (size_t k = 0; k < dim; k++) trial[k] = theta[k] + step * p[k];
-      fnew = eval(&w, o->link, o->l2, trial, ls == 0 ? z : NULL, NULL, &llnew);
-      if (isfinite(fnew) && fnew <= fval + 1e-4 * step * slope) {
+    for (int ls = 0; ls < 40 && d0 < 0; ls++) {
+      for (size_t i = 0; i < N; i++) st[i] = w.s[i] + t * up[i];
+      nonpos = grad_pass(&w, o->link, st, w.a, D);
+      double dphi = dot(w.a, up, N) + o->l2 * (thp + t * pp);
+      if (!isfinite(dphi)) break;
+      if (dphi <= 1e-6 * -d0) {
         accepted = 1;
         break;
       }
-      /* Near the optimum the predicted decrease (~ g^T H^-1 g / 2) falls below the
-       * rounding noise of a sum of n losses; there the full Newton step is judged
-       * by the gradient norm it reaches instead. */
-      if (ls == 0 && isfinite(fnew) && fabs(fnew - fval) <= 1e-11 * (fabs(fval) + 1) &&
-          dot(z, z, dim) < gnorm * gnorm) {
-        accepted = 1;
-        break;
+      if (ls == 0 && dphi <= -d0) {
+        from_items(&w, w.a, trial);
+        for (size_t k = 0; k < dim; k++) trial[k] += o->l2 * (theta[k] + p[k]);
+        if (dot(trial, trial, dim) < gnorm * gnorm) {
+          accepted = 1;
+          break;
+        }
       }
-      step *= 0.5;
+      double tn = t * -d0 / (dphi - d0);
+      t = fmin(fmax(tn, 0.1 * t), 0.9 * t);
     }
     if (!accepted) {
-      /* no decrease possible at double precision: stationary up to rounding */
+      /* no descent is measurable at double precision: stationary up to rounding */
       if (gnorm <= 1e3 * tol_abs) status = PS_OK;
+      /* restore a, D at theta for the Hessian below */
+      nonpos = grad_pass(&w, o->link, w.s, w.a, D);
       break;
     }
-    memcpy(theta, trial, dim * sizeof(double));
-    if (items) centre(theta, dim);
-    fval = eval(&w, o->link, o->l2, theta, g, D, &loglik);
-    gnorm = sqrt(dot(g, g, dim));
-    if (!isfinite(fval)) {
-      status = ps_fail(m, PS_EDOM, "the objective became non-finite at iteration %d", it + 1);
-      goto done;
+    for (size_t k = 0; k < dim; k++) theta[k] += t * p[k];
+    memcpy(w.s, st, N * sizeof(double));
+    if (items) {
+      centre(theta, dim); /* a shift of every score: margins, a and D are unchanged */
+      memcpy(w.s, theta, N * sizeof(double));
     }
+    from_items(&w, w.a, g);
+    for (size_t k = 0; k < dim; k++) g[k] += o->l2 * theta[k];
+    gnorm = sqrt(dot(g, g, dim));
     /* separation certificate: every margin positive with no penalty means the
      * likelihood keeps increasing along theta: no MLE */
-    if (o->l2 == 0 && !items) {
-      int all_pos = 1;
-      for (size_t i = 0; i < d->n && all_pos; i++) all_pos = w.s[d->winner[i]] - w.s[d->loser[i]] > 0;
-      if (all_pos) {
-        status = ps_fail(m, PS_ENOMLE,
-                         "the comparisons are separable: a direction orders every pair as observed, so "
-                         "the likelihood has no maximum (add l2 > 0)");
-        it++;
-        goto done_iter;
-      }
+    if (o->l2 == 0 && !items && nonpos == 0) {
+      status = ps_fail(m, PS_ENOMLE,
+                       "the comparisons are separable: a direction orders every pair as observed, so "
+                       "the likelihood has no maximum (add l2 > 0)");
+      it++;
+      goto done_iter;
     }
   }
 done_iter:
+  fval = eval(&w, o->link, o->l2, theta, NULL, NULL, &loglik); /* the one pass with logs */
   res->iterations = it;
   res->objective = fval;
   res->loglik = loglik;
@@ -621,7 +677,15 @@ done_iter:
       status = ps_fail(m, PS_ENOMEM, "out of memory for the %zux%zu Hessian", dim, dim);
       goto done;
     }
-    status = bt_design_hessian(d, f, D, o->l2, res->hessian, m);
+    /* the exact Hessian wants double curvature weights: one more pass at theta */
+    double *Dd = malloc(d->n * sizeof(double));
+    if (!Dd) {
+      status = ps_fail(m, PS_ENOMEM, "out of memory for the Hessian");
+      goto done;
+    }
+    eval(&w, o->link, o->l2, theta, NULL, Dd, NULL);
+    status = bt_design_hessian(d, f, Dd, o->l2, res->hessian, m);
+    free(Dd);
     if (status == PS_OK && o->l2 == 0 && !items) {
       /* uniqueness: the Hessian must be positive definite */
       double *tmp = malloc(dim * dim * sizeof(double));
@@ -666,5 +730,7 @@ done:
   free(trial);
   free(D);
   free(prec);
+  free(up);
+  free(st);
   return status;
 }

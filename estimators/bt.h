@@ -11,10 +11,13 @@
  * alpha ||theta||^2 is lambda = 2 alpha.  Item scores are reported centred
  * (sum theta = 0); every L2 optimum already is.
  *
- * Solver: Newton-CG with exact Hessian-vector products computed through item
- * space (Phi v, a scatter over comparisons, Phi^T b), so one pass costs
- * O(n + n_items d) and features are never materialised per comparison; Jacobi
- * preconditioning for items; Armijo backtracking; stop at
+ * Solver: Newton-CG with Hessian-vector products computed through item space
+ * (Phi v, a scatter over comparisons, Phi^T b), so one pass costs O(n + n_items d)
+ * and features are never materialised per comparison.  The curvature weights are
+ * kept in single precision (4 bytes per comparison): they only steer the inexact
+ * Newton direction, while the gradient and the stopping test are in double.
+ * Jacobi preconditioning for items; a line search on the directional derivative
+ * (exp-only passes; the loss with its logs is evaluated once, at the end); stop at
  * ||grad|| <= tol * (total weight).  Existence (lambda = 0): the item MLE exists
  * iff the directed win graph is strongly connected, checked before fitting; a
  * feature fit that reaches all-positive margins has a separating direction (a

@@ -32,6 +32,11 @@
 const char *run_version(void) { return PS_VERSION; }
 const char *run_git_rev(void) { return PS_GIT_REV; }
 
+/* OpenBLAS (behind GSL's CBLAS calls) runs single-threaded inside sweeps: cells are
+ * already parallel, and one thread per call keeps BLAS results independent of the
+ * thread count. */
+void openblas_set_num_threads(int n);
+
 static volatile sig_atomic_t g_stop = 0;
 static void on_signal(int sig) {
   (void)sig;
@@ -131,6 +136,7 @@ static void progress(const run_options *o, const experiment *e, size_t done, siz
 int run_experiment(const experiment *e, const run_options *o, run_summary *sum, ps_msg *m) {
   memset(sum, 0, sizeof *sum);
   double t0 = now_seconds();
+  openblas_set_num_threads(1);
   char shard[64] = "";
   if (o->shard_n > 0) {
     if (o->shard_k < 1 || o->shard_k > o->shard_n)

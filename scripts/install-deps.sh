@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
   build-essential pkg-config
-  libgsl-dev libhdf5-dev hdf5-tools
+  libgsl-dev libopenblas-dev libhdf5-dev hdf5-tools
   librandom123-dev libinih-dev libcmocka-dev
   gnuplot-nox
   liblinear-dev liblinear-tools
