@@ -47,7 +47,7 @@ static void usage(FILE *f) {
           "  help COMMAND        help on one command (also: prefsim COMMAND --help)\n"
           "  --version           version and git revision\n"
           "\n"
-          "exit status: 0 success; 1 a claim failed or the run was interrupted (resume with --resume);\n"
+          "exit status: 0 success; 1 a claim failed or the run was interrupted (rerun to resume);\n"
           "2 usage or configuration error; 3 data or I/O error.  `prefsim fit` has its own\n"
           "finer codes (prefsim fit --help).\n",
           run_version());
@@ -63,12 +63,14 @@ static void usage_run(FILE *f) {
           "sweep.n=100,1000 or estimator.bt.l2=1e-3 replace keys of the file (Hydra style).\n"
           "  -o OUT.h5     results file\n"
           "  -j THREADS    worker threads over cells (default: all cores); results do not depend on it\n"
-          "  --resume      continue OUT.h5: only cells not yet DONE run (same config required)\n"
-          "  --force       overwrite an existing OUT.h5\n"
+          "  --resume      continue OUT.h5 (the default: an existing OUT.h5 of the same config is\n"
+          "                always resumed, running only cells not yet DONE; a COMPLETED one is left as is)\n"
+          "  --force       overwrite an existing OUT.h5 (needed when it holds another config)\n"
           "  --quiet       no progress line on stderr\n"
           "  --shard K/N   run only shard K of N (1 <= K <= N; cells with id %% N == K-1: every shard\n"
           "                gets an equal share of every grid point); join the N files with prefsim merge\n"
-          "Ctrl-C finishes the running cells, flushes, marks the file INTERRUPTED and exits 1.\n");
+          "Ctrl-C finishes the running cells, flushes, marks the file INTERRUPTED and exits 1;\n"
+          "the same command finishes the rest.\n");
 }
 
 static void usage_verify(FILE *f) {

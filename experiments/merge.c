@@ -215,7 +215,7 @@ int merge_files(const char *out, const char *const *paths, size_t n, const merge
       if (!run_cell_in_shard(first_missing, k, NN)) continue;
       s = ps_fail(m, PS_EINVAL,
                   "%zu of %zu cells are finished in no input; e.g. cell %zu belongs to shard %s (%s), which "
-                  "is not finished: rerun that shard with --resume, then merge again",
+                  "is not finished: run that shard's command again (it resumes), then merge again",
                   missing, nc, first_missing, in[i].shard, paths[i]);
       goto done;
     }

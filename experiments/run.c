@@ -133,82 +133,198 @@ static void progress(const run_options *o, const experiment *e, size_t done, siz
   fflush(stderr);
 }
 
-int run_experiment(const experiment *e, const run_options *o, run_summary *sum, ps_msg *m) {
+/* ------------------------------------------------------------------ pieces
+ * shared with the MPI driver (run_mpi.c) */
+
+int run_open(const experiment *e, const run_options *o, run_session *ss, run_summary *sum, ps_msg *m) {
+  memset(ss, 0, sizeof *ss);
   memset(sum, 0, sizeof *sum);
-  double t0 = now_seconds();
-  openblas_set_num_threads(1);
+  ss->t0 = now_seconds();
   char shard[64] = "";
   if (o->shard_n > 0) {
     if (o->shard_k < 1 || o->shard_k > o->shard_n)
       return ps_fail(m, PS_EINVAL, "shard %d/%d: K must be in 1..%d", o->shard_k, o->shard_n, o->shard_n);
     snprintf(shard, sizeof shard, "%d/%d", o->shard_k, o->shard_n);
   }
-  run_layout *L = NULL;
-  int s = run_layout_build(e, o->argv_text, shard, &L, m);
+  int s = run_layout_build(e, o->argv_text, shard, &ss->layout, m);
   if (s) return s;
   size_t R = e->replicates, total = e->n_points * R;
-  sum->total = total;
-  h5store *st = NULL;
   unsigned char *done = NULL;
   struct stat sb;
   int exists = stat(o->out_path, &sb) == 0;
-  if (o->resume && exists) {
-    /* a shard file resumes only as the same shard */
+  if (exists && !o->force) {
+    /* an existing file of the same config (and shard) is resumed; anything else is
+     * refused, so no finished cell is ever lost */
     h5read *rd = NULL;
-    if ((s = h5read_open(o->out_path, &rd, m)) == PS_OK) {
-      const char *was = h5read_attr(rd, "shard");
-      if (strcmp(was ? was : "", shard))
-        s = ps_fail(m, PS_EINVAL, "%s was written as shard '%s', not '%s': resume it with the same --shard",
-                    o->out_path, was ? was : "(none)", shard[0] ? shard : "(none)");
-      h5read_close(rd);
+    if ((s = h5read_open(o->out_path, &rd, m)) != PS_OK) {
+      ps_msg_prefix(m, "%s exists and is not a readable results file (use --force to overwrite it)", o->out_path);
+      goto fail;
     }
-    if (s == PS_OK) s = h5store_open_resume(o->out_path, &L->layout, &st, &done, m);
+    const char *cfg_was = h5read_attr(rd, "config"), *was = h5read_attr(rd, "shard");
+    if (!cfg_was || strcmp(cfg_was, ss->layout->config_text)) {
+      s = ps_fail(m, PS_EINVAL,
+                  "%s holds results of another config (experiment file, overrides or seed differ): write to "
+                  "another file with -o, or overwrite it with --force",
+                  o->out_path);
+    } else if (strcmp(was ? was : "", shard)) {
+      s = ps_fail(m, PS_EINVAL, "%s was written as shard '%s', not '%s': resume it with the same --shard",
+                  o->out_path, was ? was : "(none)", shard[0] ? shard : "(none)");
+    } else {
+      /* nothing left to do: leave the file untouched */
+      int8_t *cs = NULL;
+      int32_t *ci = NULL;
+      double *cw = NULL;
+      size_t left = 0;
+      if ((s = h5read_cells(rd, &cs, &ci, &cw, m)) == PS_OK) {
+        for (size_t c = 0; c < total; c++)
+          if (run_cell_in_shard(c, o->shard_k, o->shard_n) && cs[c] == H5STORE_CELL_PENDING) left++;
+        const char *st_was = h5read_attr(rd, "status");
+        if (left == 0 && st_was && !strcmp(st_was, "COMPLETED")) ss->nothing_to_do = 1;
+      }
+      free(cs);
+      free(ci);
+      free(cw);
+    }
+    h5read_close(rd);
+    if (s) goto fail;
+    if (ss->nothing_to_do) {
+      for (size_t c = 0; c < total; c++) sum->total += run_cell_in_shard(c, o->shard_k, o->shard_n);
+      sum->skipped = sum->total;
+      return PS_OK;
+    }
+    ss->resumed = 1;
+    s = h5store_open_resume(o->out_path, &ss->layout->layout, &ss->store, &done, m);
   } else {
-    if (exists && !o->force && !o->resume) {
-      run_layout_free(L);
-      return ps_fail(m, PS_EINVAL, "%s already exists: use --resume to finish it or --force to overwrite it",
-                     o->out_path);
-    }
-    s = h5store_create(o->out_path, &L->layout, &st, m);
+    s = h5store_create(o->out_path, &ss->layout->layout, &ss->store, m);
   }
-  if (s) {
-    run_layout_free(L);
-    return s;
+  if (s) goto fail;
+  ss->todo = malloc((total ? total : 1) * sizeof(size_t));
+  if (!ss->todo) {
+    s = ps_fail(m, PS_ENOMEM, "out of memory");
+    goto fail;
   }
-  size_t *todo = malloc((total ? total : 1) * sizeof(size_t)), nt = 0;
-  if (!todo) {
-    h5store_close(st, NULL);
-    free(done);
-    run_layout_free(L);
-    return ps_fail(m, PS_ENOMEM, "out of memory");
-  }
-  size_t mine = 0;
   for (size_t c = 0; c < total; c++) {
     if (!run_cell_in_shard(c, o->shard_k, o->shard_n)) continue;
-    mine++;
-    if (!done || !done[c]) todo[nt++] = c;
+    sum->total++;
+    if (!done || !done[c]) ss->todo[ss->n_todo++] = c;
   }
-  sum->total = mine;
-  sum->skipped = mine - nt;
+  sum->skipped = sum->total - ss->n_todo;
   free(done);
+  return PS_OK;
+fail:
+  free(done);
+  if (ss->store) h5store_close(ss->store, NULL);
+  run_layout_free(ss->layout);
+  memset(ss, 0, sizeof *ss);
+  return s;
+}
 
-  g_stop = 0;
-  struct sigaction sa, old_int, old_term;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
+int run_compute_cell(const experiment *e, size_t cell, cell_result *r) {
+  size_t R = e->replicates;
+  ps_msg cm = {{0}};
+  int cs = cell_run(e, cell / R, cell % R, r, &cm);
+  if (cs != PS_OK)
+    for (size_t k = 0; k < e->n_estimators; k++) snprintf(r->message[k], PS_MSG_LEN, "%s", cm.text);
+  return cs == PS_OK ? H5STORE_CELL_DONE : H5STORE_CELL_FAILED;
+}
 
+int run_write_cell(const experiment *e, run_session *ss, size_t cell, int cell_status, const cell_result *r,
+                   run_summary *sum, ps_msg *m) {
+  const double *mp[EXP_MAX_ESTIMATORS];
+  const char *msgs[EXP_MAX_ESTIMATORS];
+  for (size_t k = 0; k < e->n_estimators; k++) {
+    mp[k] = r->metrics + k * cell_n_metrics;
+    msgs[k] = r->message[k];
+  }
+  h5store_cell hc = {.cell_id = cell,
+                     .metrics = mp,
+                     .status = r->status,
+                     .message = msgs,
+                     .truth = r->truth,
+                     .theory = r->theory,
+                     .cell_status = cell_status,
+                     .iterations = r->iterations,
+                     .wall_seconds = r->wall_seconds};
+  int s = h5store_put_cell(ss->store, &hc, m);
+  if (s == PS_OK) {
+    ss->n_written++;
+    if (cell_status != H5STORE_CELL_DONE) sum->failed_cells++;
+    for (size_t k = 0; k < e->n_estimators; k++)
+      if (r->status[k] != PS_OK) sum->failed_fits++;
+  }
+  return s;
+}
+
+void run_progress(const run_options *o, const experiment *e, run_session *ss) {
+  progress(o, e, ss->n_written, ss->n_todo, ss->t0, &ss->last_progress);
+}
+
+int run_close(const run_options *o, run_session *ss, int write_status, const ps_msg *write_msg, run_summary *sum,
+              ps_msg *m) {
+  if (ss->nothing_to_do) {
+    sum->seconds = now_seconds() - ss->t0;
+    return PS_OK;
+  }
+  free(ss->todo);
+  sum->done = ss->n_written;
+  sum->interrupted = ss->n_written < ss->n_todo && write_status == PS_OK;
+  const char *final = write_status != PS_OK ? "FAILED" : sum->interrupted ? "INTERRUPTED" : "COMPLETED";
+  ps_msg cm2;
+  int s2 = h5store_set_status(ss->store, final, &cm2);
+  int s3 = h5store_close(ss->store, write_status == PS_OK && s2 == PS_OK ? &cm2 : NULL);
+  run_layout_free(ss->layout);
+  sum->seconds = now_seconds() - ss->t0;
+  size_t nt = ss->n_todo, nw = ss->n_written;
+  memset(ss, 0, sizeof *ss);
+  if (write_status != PS_OK) {
+    if (m && write_msg) *m = *write_msg;
+    return write_status;
+  }
+  if (s2 != PS_OK || s3 != PS_OK) {
+    if (m) *m = cm2;
+    return PS_EIO;
+  }
+  if (sum->interrupted)
+    return ps_fail(m, PS_EINTR,
+                   "interrupted after %zu of %zu cells; %s is marked INTERRUPTED: run the same command again "
+                   "to finish it",
+                   nw, nt, o->out_path);
+  return PS_OK;
+}
+
+void run_signals(int install) {
+  static struct sigaction old_int, old_term;
+  if (install) {
+    g_stop = 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+  } else {
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+  }
+}
+
+int run_stopping(void) { return g_stop != 0; }
+
+int run_experiment(const experiment *e, const run_options *o, run_summary *sum, ps_msg *m) {
+  openblas_set_num_threads(1);
+  run_session ss;
+  int s = run_open(e, o, &ss, sum, m);
+  if (s) return s;
+  if (ss.nothing_to_do) return run_close(o, &ss, PS_OK, NULL, sum, m);
+  run_signals(1);
 #ifdef _OPENMP
   int nthreads = o->threads > 0 ? o->threads : omp_get_max_threads();
 #endif
-  size_t ndone = 0;
   int write_status = PS_OK;
   ps_msg write_msg = {{0}};
-  double last = 0;
-  progress(o, e, 0, nt, t0, &last);
+  run_progress(o, e, &ss);
   long started = 0;
+  size_t nt = ss.n_todo;
 #pragma omp parallel num_threads(nthreads)
   {
     cell_result r;
@@ -222,62 +338,18 @@ int run_experiment(const experiment *e, const run_options *o, run_summary *sum, 
         if (!skip) started++;
       }
       if (skip) continue;
-      size_t cell = todo[i], p = cell / R, rep = cell % R;
-      ps_msg cm = {{0}};
-      int cs = cell_run(e, p, rep, &r, &cm);
-      const double *mp[EXP_MAX_ESTIMATORS];
-      const char *msgs[EXP_MAX_ESTIMATORS];
-      for (size_t k = 0; k < e->n_estimators; k++) {
-        mp[k] = r.metrics + k * cell_n_metrics;
-        msgs[k] = r.message[k];
-        if (cs != PS_OK) msgs[k] = cm.text;
-      }
-      h5store_cell hc = {.cell_id = cell,
-                         .metrics = mp,
-                         .status = r.status,
-                         .message = msgs,
-                         .truth = r.truth,
-                         .theory = r.theory,
-                         .cell_status = cs == PS_OK ? H5STORE_CELL_DONE : H5STORE_CELL_FAILED,
-                         .iterations = r.iterations,
-                         .wall_seconds = r.wall_seconds};
+      size_t cell = ss.todo[i];
+      int cs = run_compute_cell(e, cell, &r);
 #pragma omp critical(ps_write)
       {
         if (write_status == PS_OK) {
-          write_status = h5store_put_cell(st, &hc, &write_msg);
-          if (write_status == PS_OK) {
-            ndone++;
-            if (cs != PS_OK) sum->failed_cells++;
-            for (size_t k = 0; k < e->n_estimators; k++)
-              if (r.status[k] != PS_OK) sum->failed_fits++;
-            progress(o, e, ndone, nt, t0, &last);
-          }
+          write_status = run_write_cell(e, &ss, cell, cs, &r, sum, &write_msg);
+          if (write_status == PS_OK) run_progress(o, e, &ss);
         }
       }
     }
     if (ok) cell_result_free(&r, e->n_estimators);
   }
-  sigaction(SIGINT, &old_int, NULL);
-  sigaction(SIGTERM, &old_term, NULL);
-  free(todo);
-  sum->done = ndone;
-  sum->interrupted = ndone < nt && write_status == PS_OK;
-  const char *final = write_status != PS_OK ? "FAILED" : sum->interrupted ? "INTERRUPTED" : "COMPLETED";
-  ps_msg cm2;
-  int s2 = h5store_set_status(st, final, &cm2);
-  int s3 = h5store_close(st, write_status == PS_OK && s2 == PS_OK ? &cm2 : NULL);
-  run_layout_free(L);
-  sum->seconds = now_seconds() - t0;
-  if (write_status != PS_OK) {
-    if (m) *m = write_msg;
-    return write_status;
-  }
-  if (s2 != PS_OK || s3 != PS_OK) {
-    if (m) *m = cm2;
-    return PS_EIO;
-  }
-  if (sum->interrupted)
-    return ps_fail(m, PS_EINTR, "interrupted after %zu of %zu cells; %s is marked INTERRUPTED: rerun with --resume",
-                   ndone, nt, o->out_path);
-  return PS_OK;
+  run_signals(0);
+  return run_close(o, &ss, write_status, &write_msg, sum, m);
 }

@@ -5,12 +5,13 @@
 #define PS_EXPERIMENTS_RUN_H
 
 #include "../results/h5store.h"
+#include "cell.h"
 #include "experiment.h"
 
 typedef struct {
   const char *out_path;   /* results file */
   int threads;            /* 0: OpenMP default */
-  int resume;             /* continue an existing file */
+  int resume;             /* accepted for clarity: an existing file of the same config is always resumed */
   int force;              /* overwrite an existing file */
   const char *argv_text;  /* command line, stored in the file */
   int quiet;              /* no progress output */
@@ -25,8 +26,38 @@ typedef struct {
 } run_summary;
 
 /* Returns PS_OK when every cell ran, PS_EINTR when interrupted (the file is
- * consistent and resumable), or an error (PS_EIO, PS_EINVAL) with a message. */
+ * consistent and resumable), or an error (PS_EIO, PS_EINVAL) with a message.
+ * An existing output of the same config (and shard) is resumed: only cells not yet
+ * DONE run, and a COMPLETED file is left untouched; an output of another config is
+ * refused unless o->force. */
 int run_experiment(const experiment *e, const run_options *o, run_summary *sum, ps_msg *m);
+
+/* ---- the pieces run_experiment is made of, shared with the MPI driver ---- */
+typedef struct run_layout run_layout;
+typedef struct {
+  run_layout *layout;
+  h5store *store;
+  size_t *todo, n_todo;  /* cell ids this run (or shard) still has to do */
+  size_t n_written;
+  int resumed, nothing_to_do;
+  double t0, last_progress;
+} run_session;
+
+/* Open or create the output and list the cells to do. */
+int run_open(const experiment *e, const run_options *o, run_session *ss, run_summary *sum, ps_msg *m);
+/* Simulate and fit one cell; returns H5STORE_CELL_DONE or H5STORE_CELL_FAILED. */
+int run_compute_cell(const experiment *e, size_t cell, cell_result *r);
+/* Write one cell (single writer: the caller serialises calls). */
+int run_write_cell(const experiment *e, run_session *ss, size_t cell, int cell_status, const cell_result *r,
+                   run_summary *sum, ps_msg *m);
+void run_progress(const run_options *o, const experiment *e, run_session *ss);
+/* Set the final status (COMPLETED / INTERRUPTED / FAILED) and close. */
+int run_close(const run_options *o, run_session *ss, int write_status, const ps_msg *write_msg, run_summary *sum,
+              ps_msg *m);
+/* Install (1) or restore (0) the SIGINT/SIGTERM handlers; run_stopping() says
+ * whether one has arrived. */
+void run_signals(int install);
+int run_stopping(void);
 
 /* The cells of shard k of n (1-based k): c % n == k - 1.  Consecutive cell ids are
  * replicates of one grid point, so every shard gets an equal share of every grid
@@ -36,7 +67,6 @@ static inline int run_cell_in_shard(size_t cell, int k, int n) { return n <= 0 |
 
 /* The file layout of an experiment (axes, estimators, metrics, root attributes).
  * `shard` is "" or "K/N".  Free with run_layout_free. */
-typedef struct run_layout run_layout;
 int run_layout_build(const experiment *e, const char *argv_text, const char *shard, run_layout **out, ps_msg *m);
 const h5store_layout *run_layout_get(const run_layout *l);
 void run_layout_free(run_layout *l);

@@ -111,8 +111,8 @@ f = h5py.File(sys.argv[1], "r")
 assert f.attrs["status"] == "INTERRUPTED", f.attrs["status"]
 assert (f["cells"]["status"] == 1).sum() == 7
 PY
-check "interrupted message names --resume" grep -q -- "--resume" "$T/c.err"
-$P run "$OLDPWD/tests/data/tiny.ini" -o "$T/c.h5" -j2 --quiet --resume >/dev/null 2>"$T/c2.err"
+check "interrupted message says how to finish" grep -q "run the same command again" "$T/c.err"
+$P run "$OLDPWD/tests/data/tiny.ini" -o "$T/c.h5" -j2 --quiet >/dev/null 2>"$T/c2.err"
 check "resume exits 0" test $? -eq 0
 check "resume ran only the 113 missing cells" grep -q "7 already done, 113 run" "$T/c2.err"
 check "interrupt+resume equals uninterrupted" same_results "$T/a.h5" "$T/c.h5"
@@ -139,11 +139,16 @@ check "SIGINT+resume equals an uninterrupted -j1 run" same_results "$T/d.h5" "$T
 before=$(md5sum < "$T/a.h5")
 $P run "$OLDPWD/tests/data/tiny.ini" -o "$T/a.h5" --quiet >/dev/null 2>"$T/f.err"
 rc=$?
-check "existing output without --resume/--force: exit 2" test $rc -eq 2
-check "existing output left untouched" test "$before" = "$(md5sum < "$T/a.h5")"
-$P run "$OLDPWD/tests/data/tiny.ini" data.heldout=501 -o "$T/a.h5" --quiet --resume >/dev/null 2>"$T/g.err"
-check "resume with a different config is refused" test $? -ne 0
-check "refusal names the config" grep -qi "config" "$T/g.err"
+check "rerunning a completed run: exit 0, nothing run" sh -c "test $rc -eq 0 && grep -q '120 already done, 0 run' '$T/f.err'"
+check "a completed output is left untouched" test "$before" = "$(md5sum < "$T/a.h5")"
+$P run "$OLDPWD/tests/data/tiny.ini" data.heldout=501 -o "$T/a.h5" --quiet >/dev/null 2>"$T/g.err"
+rc=$?
+check "an output of another config is refused (exit 2)" test $rc -eq 2
+check "refusal names the config and --force" sh -c "grep -q 'another config' '$T/g.err' && grep -q -- '--force' '$T/g.err'"
+check "the refused output is untouched" test "$before" = "$(md5sum < "$T/a.h5")"
+$P run "$OLDPWD/tests/data/tiny.ini" data.heldout=501 -o "$T/a.h5" --quiet --force >/dev/null 2>&1
+check "--force overwrites" test $? -eq 0 -a "$before" != "$(md5sum < "$T/a.h5")"
+cp "$T/b.h5" "$T/a.h5"
 
 # 6. failed fits are recorded, not fatal
 $P run "$OLDPWD/tests/data/items_fail.ini" -o "$T/h.h5" --quiet >/dev/null 2>"$T/h.err"

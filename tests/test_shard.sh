@@ -68,7 +68,7 @@ check "inputs untouched" test "$before" = "$(md5sum < s1.h5)"
 $P run "$INI" --shard 2/3 -o d2.h5 --quiet --stop-after=9 >/dev/null 2>&1; rc=$?
 check "interrupted shard exits 1" test $rc -eq 1
 $P merge bad.h5 s1.h5 d2.h5 s3.h5 >/dev/null 2>err6; rc=$?
-check "merging an unfinished shard names it and --resume" sh -c "test $rc -eq 2 && grep -q 'shard 2/3' err6 && grep -q -- '--resume' err6"
+check "merging an unfinished shard names it and how to finish it" sh -c "test $rc -eq 2 && grep -q 'shard 2/3' err6 && grep -q 'command again' err6"
 $P run "$INI" --shard 3/3 -o d2.h5 --quiet --resume >/dev/null 2>err7; rc=$?
 check "resuming as another shard is refused" sh -c "test $rc -ne 0 && grep -q 'same --shard' err7"
 $P run "$INI" --shard 2/3 -o d2.h5 --quiet --resume >/dev/null 2>err8; rc=$?
