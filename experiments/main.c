@@ -18,6 +18,9 @@
 #include "merge.h"
 #include "plot.h"
 #include "run.h"
+#ifdef PS_MPI
+#include <mpi.h>
+#endif
 
 /* exit codes: 0 ok, 1 claim failed / interrupted run, 2 usage or configuration error,
  * 3 data or run error */
@@ -217,7 +220,28 @@ static int mkdirs(const char *path) {
   return 0;
 }
 
+static int cmd_run_inner(int argc, char **argv, int full_argc, char **full_argv);
+
+/* Under MPI=1 a run is an MPI program: every rank parses the same command line and
+ * builds the same experiment; only rank 0 writes and prints. */
 static int cmd_run(int argc, char **argv, int full_argc, char **full_argv) {
+#ifdef PS_MPI
+  int provided = 0;
+  MPI_Init_thread(&full_argc, &full_argv, MPI_THREAD_SERIALIZED, &provided);
+  int rank = run_mpi_rank();
+  if (rank != 0) {
+    /* quiet ranks: their errors are rank 0's errors */
+    if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) return EXIT_DATA;
+  }
+  int rc = cmd_run_inner(argc, argv, full_argc, full_argv);
+  MPI_Finalize();
+  return rc;
+#else
+  return cmd_run_inner(argc, argv, full_argc, full_argv);
+#endif
+}
+
+static int cmd_run_inner(int argc, char **argv, int full_argc, char **full_argv) {
   const char *ini = NULL, *out = NULL;
   run_options o = {.threads = 0, .stop_after = -1};
   cfg *c = cfg_alloc();
@@ -329,7 +353,11 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv) {
   char *argv_text = join_argv(full_argc, full_argv);
   o.argv_text = argv_text;
   run_summary sum;
+#ifdef PS_MPI
+  s = run_experiment_mpi(&e, &o, &sum, &m);
+#else
   s = run_experiment(&e, &o, &sum, &m);
+#endif
   free(argv_text);
   if (s == PS_OK || s == PS_EINTR) {
     fprintf(stderr, "%s: %zu cells (%zu already done, %zu run, %zu failed fits, %zu failed cells) in %.1fs\n", out,

@@ -59,6 +59,13 @@ int run_close(const run_options *o, run_session *ss, int write_status, const ps_
 void run_signals(int install);
 int run_stopping(void);
 
+#ifdef PS_MPI
+/* The same sweep over MPI ranks (run_mpi.c); every rank calls it, rank 0 writes.
+ * With one rank it is run_experiment. */
+int run_experiment_mpi(const experiment *e, const run_options *o, run_summary *sum, ps_msg *m);
+int run_mpi_rank(void);
+#endif
+
 /* The cells of shard k of n (1-based k): c % n == k - 1.  Consecutive cell ids are
  * replicates of one grid point, so every shard gets an equal share of every grid
  * point: the assignment balances work whatever the cost of each point, and is stable

@@ -8,6 +8,7 @@ PKGS=(
   libgsl-dev libopenblas-dev libhdf5-dev hdf5-tools
   librandom123-dev libinih-dev libcmocka-dev
   gnuplot-nox
+  libopenmpi-dev openmpi-bin
   liblinear-dev liblinear-tools
   python3 python3-numpy python3-sklearn python3-h5py python3-xarray
   r-base-core r-cran-bradleyterry2
