@@ -190,6 +190,8 @@ int run_open(const experiment *e, const run_options *o, run_session *ss, run_sum
     if (ss->nothing_to_do) {
       for (size_t c = 0; c < total; c++) sum->total += run_cell_in_shard(c, o->shard_k, o->shard_n);
       sum->skipped = sum->total;
+      run_layout_free(ss->layout);
+      ss->layout = NULL;
       return PS_OK;
     }
     ss->resumed = 1;

@@ -14,7 +14,9 @@ if ! command -v mpirun >/dev/null || [ ! -x "$PM" ]; then
 fi
 PM=$(realpath "$PM")
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-MPIRUN="mpirun --oversubscribe"
+# under SAN=1, Open MPI's own allocations held until exit are suppressed (not prefsim's)
+export LSAN_OPTIONS="suppressions=$(realpath tests/lsan-mpi.supp):fast_unwind_on_malloc=0:print_suppressions=0"
+MPIRUN="mpirun --oversubscribe -x LSAN_OPTIONS"
 T=$(mktemp -d "${TMPDIR:-/tmp}/prefsim-mpi-XXXXXX")
 trap 'rm -rf "$T"' EXIT
 cd "$T"
