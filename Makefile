@@ -113,12 +113,13 @@ figures: deps
 	bash scripts/figures.sh
 
 bench: deps
-	$(MAKE) BENCH=1 prefsim
 	$(MAKE) BENCH=1 bench-bins
+	$(MAKE) BENCH=1 MPI=1 build-bench-mpi/prefsim
 	bash bench/run.sh
+	bash bench/sweep.sh
 
 clean:
-	rm -rf build build-san build-bench prefsim
+	rm -rf build build-san build-bench build-mpi build-san-mpi build-bench-mpi prefsim
 
 # ---- bench-bins: the benchmark programs of bench/ (make bench builds them with BENCH=1).
 # Linked against the archive, so only the objects they use are pulled in.

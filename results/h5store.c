@@ -594,8 +594,34 @@ fail:
 }
 
 /* Open dataset path, checking it has the [axes..., replicate] extent. */
+/* File access for the writer: a bounded metadata cache (HDF5 grows it adaptively up
+ * to 32 MiB, which for a long sweep means memory growing with the number of cells).
+ * Returns H5P_DEFAULT if the property list cannot be made. */
+static hid_t writer_fapl(void) {
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  if (fapl < 0) return H5P_DEFAULT;
+  H5AC_cache_config_t c;
+  memset(&c, 0, sizeof c);
+  c.version = H5AC__CURR_CACHE_CONFIG_VERSION;
+  if (H5Pget_mdc_config(fapl, &c) >= 0) {
+    c.set_initial_size = 1;
+    c.initial_size = 1 << 20;
+    c.min_size = 1 << 19;
+    c.max_size = 2 << 20;
+    H5Pset_mdc_config(fapl, &c);
+  }
+  H5Eclear2(H5E_DEFAULT);
+  return fapl;
+}
+
 static int open_array(h5store *s, const char *dpath, hid_t *out, ps_msg *m) {
-  hid_t ds = H5Dopen2(s->file, dpath, H5P_DEFAULT), space = H5I_INVALID_HID;
+  /* A small chunk cache per dataset: every written cell is flushed anyway, and cells
+   * arrive nearly in order, so a few chunks per dataset suffice.  HDF5's default
+   * (1 MiB per open dataset) would let memory grow with the number of cells. */
+  hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+  if (dapl >= 0) H5Pset_chunk_cache(dapl, 31, 16 * 1024, 1.0);
+  hid_t ds = H5Dopen2(s->file, dpath, dapl >= 0 ? dapl : H5P_DEFAULT), space = H5I_INVALID_HID;
+  if (dapl >= 0) H5Pclose(dapl);
   hsize_t dims[H5S_MAX_RANK];
   char what[PATH_LEN + 64];
   if (ds < 0) {
@@ -925,7 +951,10 @@ int h5store_create(const char *path, const h5store_layout *layout, h5store **out
     rc = io_fail(m, path, "cannot set up file creation properties");
     goto fail;
   }
-  if ((s->file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT)) < 0) {
+  hid_t fapl = writer_fapl();
+  s->file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
+  if (fapl != H5P_DEFAULT) H5Pclose(fapl);
+  if (s->file < 0) {
     rc = io_fail(m, path, "cannot create results file");
     goto fail;
   }
@@ -1148,7 +1177,10 @@ int h5store_open_resume(const char *path, const h5store_layout *layout, h5store 
   if ((rc = check_layout(path, layout, m))) return rc;
   if (!(s = store_alloc(path, layout)))
     return ps_fail(m, PS_ENOMEM, "%s: no memory for the store", path);
-  if ((s->file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT)) < 0) {
+  hid_t fapl = writer_fapl();
+  s->file = H5Fopen(path, H5F_ACC_RDWR, fapl);
+  if (fapl != H5P_DEFAULT) H5Pclose(fapl);
+  if (s->file < 0) {
     rc = io_fail(m, path, "cannot open results file to resume");
     goto fail;
   }

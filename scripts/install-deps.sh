@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(
-  build-essential pkg-config
+  build-essential pkg-config time bc
   libgsl-dev libopenblas-dev libhdf5-dev hdf5-tools
   librandom123-dev libinih-dev libcmocka-dev
   gnuplot-nox
