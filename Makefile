@@ -95,7 +95,7 @@ prefsim: $(BUILD)/prefsim
 	@cp $< $@
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libprefsim.a tests/test_util.h
-	$(CC) $(CFLAGS) $(LDFLAGS) $< $(BUILD)/libprefsim.a -o $@ $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(BUILD)/libprefsim.a -o $@ $(LDLIBS) -lcmocka -llinear
 
 demo: deps
 	$(MAKE) prefsim

@@ -492,7 +492,7 @@ static int cmd_info(int argc, char **argv) {
     fprintf(stderr, "prefsim info: %s\n", m.text);
     return EXIT_DATA;
   }
-  const char *keys[] = {"schema", "experiment", "description", "status", "prefsim_version", "git_rev", "created_utc",
+  const char *keys[] = {"schema", "experiment", "description", "status", "shard", "prefsim_version", "git_rev", "created_utc",
                         "finished_utc", "master_seed", "rng", "gsl_version", "hdf5_version", "argv", NULL};
   printf("file            %s\n", argv[1]);
   for (size_t i = 0; keys[i]; i++) {
