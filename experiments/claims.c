@@ -84,9 +84,21 @@ static int parse_at(const grid *g, const char *at, long *fixed, char *note, size
       free(copy);
       return -1;
     }
+    if (fixed[a] >= 0) {
+      snprintf(note, nlen, "at: axis '%s' is given twice", name);
+      free(copy);
+      return -1;
+    }
     long hit = -1;
+    char *end = NULL;
+    double num = g->axes[a].labels ? 0 : strtod(val, &end);
+    if (!g->axes[a].labels && (end == val || *end)) {
+      snprintf(note, nlen, "at: '%s' is not a number for axis '%s'", val, name);
+      free(copy);
+      return -1;
+    }
     for (size_t j = 0; j < g->axes[a].n; j++) {
-      if (g->axes[a].labels ? !strcmp(g->axes[a].labels[j], val) : g->axes[a].values[j] == strtod(val, NULL))
+      if (g->axes[a].labels ? !strcmp(g->axes[a].labels[j], val) : g->axes[a].values[j] == num)
         hit = (long)j;
     }
     if (hit < 0) {
@@ -131,7 +143,7 @@ static double percentile(double *v, size_t n, double q) {
  * which is -1 for point claims). */
 static void eval_row(const grid *g, const double *A, const double *B, const char *expect, long against,
                      const size_t *idx_base, int stat, size_t nboot, double level, uint64_t seed,
-                     uint64_t claim_index, uint64_t row_index, claim_row *row) {
+                     uint64_t claim_index, uint64_t row_index, size_t max_missing, claim_row *row) {
   size_t R = g->R;
   size_t npts = against >= 0 ? g->dims[against] : 1;
   if (npts > EXP_MAX_AXIS_VALUES) {
@@ -149,15 +161,32 @@ static void eval_row(const grid *g, const double *A, const double *B, const char
   }
   memcpy(idx, idx_base, g->n_axes * sizeof(size_t));
   row->n_used = row->n_missing = 0;
+  size_t min_point = R;
   for (size_t j = 0; j < npts; j++) {
     if (against >= 0) idx[against] = j;
     offs[j] = point_offset(g, idx);
     if (against >= 0) xs[j] = g->axes[against].values[j];
+    size_t here = 0;
     for (size_t r = 0; r < R; r++) {
       int fin = isfinite(A[offs[j] + r]) && (!B || isfinite(B[offs[j] + r]));
-      if (fin) row->n_used++;
+      if (fin) row->n_used++, here++;
       else row->n_missing++;
     }
+    if (here < min_point) min_point = here;
+  }
+  /* a claim is evidence only when its replicates are there: failed fits and
+   * unfinished cells are NaN, and dropping them silently could turn a FAIL into a
+   * PASS measured on a handful of survivors */
+  if (row->n_missing > max_missing) {
+    snprintf(row->note, sizeof row->note,
+             "%zu of %zu values are missing (failed fits or unfinished cells); allowed: max_missing = %zu",
+             row->n_missing, row->n_missing + row->n_used, max_missing);
+    goto done;
+  }
+  if (min_point < 2) {
+    snprintf(row->note, sizeof row->note, "a point has %zu finite replicate value(s); a CI needs at least 2",
+             min_point);
+    goto done;
   }
   int is_slope = !strcmp(expect, "slope");
   /* the statistic for a given resample (identity when bidx is the identity) */
@@ -306,6 +335,8 @@ int claims_evaluate(const h5read *r, const cfg *config, claim_row **rows_out, si
     int stat = !st ? CLAIM_STAT_MEAN : !strcmp(st, "median") ? CLAIM_STAT_MEDIAN : !strcmp(st, "rms") ? CLAIM_STAT_RMS : CLAIM_STAT_MEAN;
     double level = cfg_get(config, sec, "level") ? strtod(cfg_get(config, sec, "level"), NULL) : 0.95;
     size_t nboot = cfg_get(config, sec, "bootstrap") ? (size_t)strtod(cfg_get(config, sec, "bootstrap"), NULL) : 2000;
+    size_t max_missing =
+        cfg_get(config, sec, "max_missing") ? (size_t)strtod(cfg_get(config, sec, "max_missing"), NULL) : 0;
     char path[512];
     double *A = NULL, *B = NULL;
     ps_msg sub;
@@ -331,6 +362,19 @@ int claims_evaluate(const h5read *r, const cfg *config, claim_row **rows_out, si
         continue;
       }
     }
+    if (B) {
+      /* a ratio pairs replicates: both values must be there, or neither is used */
+      size_t ncell = h5read_n_cells(r);
+      for (size_t k = 0; k < ncell; k++)
+        if (!isfinite(A[k]) || !isfinite(B[k])) A[k] = B[k] = NAN;
+    }
+    if (expect && !strcmp(expect, "slope") && other && *other) {
+      snprintf(base.note, sizeof base.note, "slope takes no 'other' (the slope of a ratio is not supported)");
+      free(A);
+      free(B);
+      if (push_row(&rows, &n, &cap, &base)) goto oom;
+      continue;
+    }
     if (parse_at(&g, at, fixed, base.note, sizeof base.note)) {
       free(A);
       free(B);
@@ -341,6 +385,12 @@ int claims_evaluate(const h5read *r, const cfg *config, claim_row **rows_out, si
     if (expect && !strcmp(expect, "slope")) {
       for (size_t a = 0; a < g.n_axes; a++)
         if (against && !strcmp(g.axes[a].name, against)) against_axis = (long)a;
+      if (against_axis >= 0 && fixed[against_axis] >= 0) {
+        snprintf(base.note, sizeof base.note, "slope against '%s' cannot also fix it with at", against);
+        free(A);
+        if (push_row(&rows, &n, &cap, &base)) goto oom;
+        continue;
+      }
       if (against_axis < 0 || g.axes[against_axis].labels) {
         snprintf(base.note, sizeof base.note, "slope: 'against = %s' is not a numeric axis of this file",
                  against ? against : "");
@@ -363,7 +413,8 @@ int claims_evaluate(const h5read *r, const cfg *config, claim_row **rows_out, si
         snprintf(part, sizeof part, "%s%s=%s", row.slice[0] ? ", " : "", g.axes[a].name, v);
         strncat(row.slice, part, sizeof row.slice - strlen(row.slice) - 1);
       }
-      eval_row(&g, A, B, base.expect, against_axis, idx, stat, nboot, level, seed, claim_index, row_index++, &row);
+      eval_row(&g, A, B, base.expect, against_axis, idx, stat, nboot, level, seed, claim_index, row_index++,
+               max_missing, &row);
       if (push_row(&rows, &n, &cap, &row)) goto oom;
       /* advance odometer over free axes (fixed >= 0 and the slope axis stay) */
       long a;

@@ -257,7 +257,12 @@ static int finish_parse(cfg *c, cfg *work, parse_state *st, int rc, ps_msg *m) {
   return PS_OK;
 }
 
+/* Indented lines are not continuations of the previous value: an indented
+ * "key = value" is a key of its own (inih's multi-line mode would glue it on). */
+static void ini_settings(void) { ini_allow_multiline = false; }
+
 int cfg_load_file(cfg *c, const char *path, ps_msg *m) {
+  ini_settings();
   FILE *fp = fopen(path, "r");
   if (!fp) return ps_fail(m, PS_EIO, "%s: cannot open experiment file", path);
   cfg *work = cfg_alloc();
@@ -272,6 +277,7 @@ int cfg_load_file(cfg *c, const char *path, ps_msg *m) {
 }
 
 int cfg_load_string(cfg *c, const char *name, const char *text, ps_msg *m) {
+  ini_settings();
   cfg *work = cfg_alloc();
   if (!work) return ps_fail(m, PS_ENOMEM, "out of memory");
   parse_state st = {.c = work, .name = name, .m = m, .status = PS_OK, .text = text};
@@ -287,7 +293,9 @@ int cfg_override(cfg *c, const char *a, ps_msg *m) {
   if (!name) return ps_fail(m, PS_ENOMEM, "out of memory");
   /* trim */
   while (lhs && (name[lhs - 1] == ' ')) name[--lhs] = 0;
-  char *dot = strrchr(name, '.');
+  /* the section may contain dots (estimator.bt.l2 = section estimator.bt), except
+   * for the sweep, whose keys do (sweep.noise.flip = key noise.flip of [sweep]) */
+  char *dot = !strncmp(name, "sweep.", 6) ? name + 5 : strrchr(name, '.');
   if (!dot || dot == name || !dot[1]) {
     int s = ps_fail(m, PS_EINVAL, "override '%s': expected section.key=value (e.g. world.dim=16)", a);
     free(name);
@@ -322,7 +330,15 @@ static int sb_put(strbuf *b, const char *s) {
   return 0;
 }
 
-char *cfg_to_text(const cfg *c) {
+static int skipped(const char *sec, const char *const *skip) {
+  for (size_t i = 0; skip && skip[i]; i++)
+    if (!strncmp(sec, skip[i], strlen(skip[i]))) return 1;
+  return 0;
+}
+
+char *cfg_to_text(const cfg *c) { return cfg_to_text_without(c, NULL); }
+
+char *cfg_to_text_without(const cfg *c, const char *const *skip) {
   strbuf b = {0};
   if (sb_put(&b, "")) return NULL;
   unsigned char *seen = calloc(c->n + 1, 1);
@@ -333,6 +349,7 @@ char *cfg_to_text(const cfg *c) {
   for (size_t i = 0; i < c->n; i++) {
     if (seen[i]) continue;
     const char *sec = c->e[i].section;
+    if (skipped(sec, skip)) continue;
     if ((b.n && sb_put(&b, "\n")) || sb_put(&b, "[") || sb_put(&b, sec) || sb_put(&b, "]\n")) goto oom;
     for (size_t j = i; j < c->n; j++) {
       if (seen[j] || strcmp(c->e[j].section, sec)) continue;

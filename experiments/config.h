@@ -60,4 +60,8 @@ const char *cfg_where(const cfg_entry *e, char *buf, size_t len);
  * Malloc'ed; caller frees. */
 char *cfg_to_text(const cfg *c);
 
+/* The same, leaving out sections whose names start with any of the NULL-terminated
+ * prefixes (e.g. "claim.", "figure."). */
+char *cfg_to_text_without(const cfg *c, const char *const *skip_prefixes);
+
 #endif

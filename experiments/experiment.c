@@ -7,6 +7,8 @@
  * their required keys.  The first error is reported. */
 #include "experiment.h"
 
+#include "cell.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +79,8 @@ const ps_param exp_claim_params[] = {
     {"level", PS_PARAM_REAL, "0.95", 0.5, 0.9999, NULL, "confidence level of the bootstrap interval"},
     {"bootstrap", PS_PARAM_INT, "2000", 100, 1e6, NULL, "bootstrap resamples over replicates"},
     {"statistic", PS_PARAM_ENUM, "mean", 0, 0, "mean|median|rms", "summary over replicates (rms = sqrt(mean x^2))"},
+    {"max_missing", PS_PARAM_INT, "0", 0, 1e12, NULL,
+     "values (failed fits, unfinished cells) that may be missing before the claim FAILs"},
     END};
 
 const ps_param exp_figure_params[] = {
@@ -296,6 +300,174 @@ static int build_estimator(experiment *e, cfg *c, const char *sec, ps_msg *m) {
   return PS_OK;
 }
 
+static int label_ok(const char *label) {
+  if (!*label) return 0;
+  for (const char *p = label; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+      return 0;
+  return 1;
+}
+
+static long axis_find(const experiment *e, const char *name) {
+  for (size_t a = 0; a < e->n_axes; a++)
+    if (!strcmp(e->axes[a].name, name)) return (long)a;
+  return -1;
+}
+
+static void axis_names(const experiment *e, char *buf, size_t len) {
+  buf[0] = 0;
+  for (size_t a = 0; a < e->n_axes; a++) {
+    if (a) strncat(buf, ", ", len - strlen(buf) - 1);
+    strncat(buf, e->axes[a].name, len - strlen(buf) - 1);
+  }
+  if (!buf[0]) snprintf(buf, len, "(none: the experiment has no [sweep])");
+}
+
+/* "EST/METRIC", "truth/Q" or "theory/Q" naming something this experiment stores */
+static int metric_ok(const experiment *e, const char *path, char *why, size_t len) {
+  const char *slash = strchr(path, '/');
+  if (!slash || strchr(slash + 1, '/')) {
+    snprintf(why, len, "'%s' is not ESTIMATOR/METRIC, truth/QUANTITY or theory/QUANTITY", path);
+    return 0;
+  }
+  size_t hl = (size_t)(slash - path);
+  const char *tail = slash + 1;
+  if (hl == 5 && !strncmp(path, "truth", 5)) {
+    for (size_t i = 0; i < cell_n_truth; i++)
+      if (!strcmp(cell_truth[i].name, tail)) return 1;
+    snprintf(why, len, "no truth quantity '%s' (see prefsim list)", tail);
+    return 0;
+  }
+  if (hl == 6 && !strncmp(path, "theory", 6)) {
+    for (size_t i = 0; i < cell_n_theory; i++)
+      if (!strcmp(cell_theory[i].name, tail)) return 1;
+    snprintf(why, len, "no theory quantity '%s' (see prefsim list)", tail);
+    return 0;
+  }
+  int est = 0;
+  for (size_t k = 0; k < e->n_estimators; k++)
+    if (strlen(e->estimators[k].label) == hl && !strncmp(e->estimators[k].label, path, hl)) est = 1;
+  if (!est) {
+    char list[300] = "";
+    for (size_t k = 0; k < e->n_estimators; k++) {
+      if (k) strncat(list, ", ", sizeof list - strlen(list) - 1);
+      strncat(list, e->estimators[k].label, sizeof list - strlen(list) - 1);
+    }
+    snprintf(why, len, "no estimator '%.*s' in this experiment (estimators: %s; or truth/, theory/)", (int)hl, path,
+             list);
+    return 0;
+  }
+  if (cell_metric_index(tail) < 0) {
+    snprintf(why, len, "no metric '%s' (see prefsim list)", tail);
+    return 0;
+  }
+  return 1;
+}
+
+/* Claims and figures name axes, values and metrics: check them now, not when the
+ * sweep has run. */
+static int validate_outputs(const experiment *e, const cfg *c, ps_msg *m) {
+  char why[600], list[400];
+  for (size_t i = 0; i < cfg_size(c); i++) {
+    const cfg_entry *x = cfg_at(c, i);
+    int claim = !strncmp(x->section, "claim.", 6), fig = !strncmp(x->section, "figure.", 7);
+    if (!claim && !fig) continue;
+    if (!strcmp(x->key, "metric") || !strcmp(x->key, "other")) {
+      if (!*x->value && !strcmp(x->key, "other")) continue;
+      /* figures take a comma list */
+      char *copy = strdup(x->value), *save = NULL;
+      if (!copy) return ps_fail(m, PS_ENOMEM, "out of memory");
+      for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ') t++;
+        char *end = t + strlen(t);
+        while (end > t && end[-1] == ' ') *--end = 0;
+        if ((claim && strchr(x->value, ',')) || !metric_ok(e, t, why, sizeof why)) {
+          if (claim && strchr(x->value, ',')) snprintf(why, sizeof why, "a claim takes one metric");
+          free(copy);
+          return entry_error(m, x, why);
+        }
+      }
+      free(copy);
+    } else if ((claim && !strcmp(x->key, "against") && *x->value) || (fig && !strcmp(x->key, "x"))) {
+      long a = axis_find(e, x->value);
+      if (a < 0) {
+        axis_names(e, list, sizeof list);
+        snprintf(why, sizeof why, "no sweep axis '%s'; axes: %s", x->value, list);
+        return entry_error(m, x, why);
+      }
+      if (!e->axes[a].numeric) {
+        snprintf(why, sizeof why, "axis '%s' is not numeric", x->value);
+        return entry_error(m, x, why);
+      }
+      const char *kind = fig ? cfg_get(c, x->section, "kind") : "rate";
+      for (size_t j = 0; (!kind || !strcmp(kind, "rate")) && j < e->axes[a].n; j++)
+        if (!(e->axes[a].value[j] > 0)) {
+          snprintf(why, sizeof why, "axis '%s' has the value %s, which a log-log %s cannot show%s", x->value,
+                   e->axes[a].text[j], fig ? "figure" : "slope", fig ? " (use kind = line)" : "");
+          return entry_error(m, x, why);
+        }
+    } else if (claim && !strcmp(x->key, "at") && *x->value) {
+      char *copy = strdup(x->value), *save = NULL;
+      unsigned char seen[EXP_MAX_AXIS_VALUES] = {0};
+      if (!copy) return ps_fail(m, PS_ENOMEM, "out of memory");
+      for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ') t++;
+        char *eq = strchr(t, '=');
+        if (!eq) {
+          snprintf(why, sizeof why, "'%s' is not axis=value", t);
+          free(copy);
+          return entry_error(m, x, why);
+        }
+        *eq = 0;
+        char *val = eq + 1;
+        for (char *q = eq - 1; q >= t && *q == ' '; q--) *q = 0;
+        while (*val == ' ') val++;
+        for (char *q = val + strlen(val); q > val && q[-1] == ' ';) *--q = 0;
+        long a = axis_find(e, t);
+        if (a < 0 || seen[a]) {
+          axis_names(e, list, sizeof list);
+          if (a < 0) snprintf(why, sizeof why, "no sweep axis '%s'; axes: %s", t, list);
+          else snprintf(why, sizeof why, "axis '%s' is given twice", t);
+          free(copy);
+          return entry_error(m, x, why);
+        }
+        seen[a] = 1;
+        const char *ag = cfg_get(c, x->section, "against");
+        if (ag && !strcmp(ag, t)) {
+          snprintf(why, sizeof why, "'%s' is the slope's own axis: it cannot be fixed", t);
+          free(copy);
+          return entry_error(m, x, why);
+        }
+        int hit = 0;
+        char *end = NULL;
+        double num = e->axes[a].numeric ? strtod(val, &end) : 0;
+        for (size_t j = 0; j < e->axes[a].n; j++)
+          if (e->axes[a].numeric ? (end != val && !*end && e->axes[a].value[j] == num) : !strcmp(e->axes[a].text[j], val))
+            hit = 1;
+        if (!hit) {
+          snprintf(why, sizeof why, "axis '%s' has no value '%s'", t, val);
+          free(copy);
+          return entry_error(m, x, why);
+        }
+      }
+      free(copy);
+    }
+  }
+  /* per claim: what its kind needs */
+  for (size_t i = 0; i < cfg_size(c); i++) {
+    const cfg_entry *x = cfg_at(c, i);
+    if (strncmp(x->section, "claim.", 6) || strcmp(x->key, "expect")) continue;
+    const char *other = cfg_get(c, x->section, "other"), *against = cfg_get(c, x->section, "against");
+    if (!strcmp(x->value, "ratio") && (!other || !*other))
+      return entry_error(m, x, "a ratio needs 'other = ESTIMATOR/METRIC' (the denominator)");
+    if (!strcmp(x->value, "slope") && (!against || !*against))
+      return entry_error(m, x, "a slope needs 'against = AXIS'");
+    if (!strcmp(x->value, "slope") && other && *other)
+      return entry_error(m, x, "a slope takes no 'other' (the slope of a ratio is not supported)");
+  }
+  return PS_OK;
+}
+
 int experiment_build(experiment *e, cfg *c, const char *default_name, ps_msg *m) {
   memset(e, 0, sizeof *e);
   int s = PS_OK;
@@ -337,6 +509,13 @@ int experiment_build(experiment *e, cfg *c, const char *default_name, ps_msg *m)
       }
       if ((s = check_entry(p, x, m))) goto fail;
     } else if (!strncmp(x->section, "claim.", 6) || !strncmp(x->section, "figure.", 7)) {
+      const char *label = strchr(x->section, '.') + 1;
+      if (!label_ok(label)) {
+        char where[300];
+        s = ps_fail(m, PS_EINVAL, "%s: [%s]: the name after the dot may use letters, digits, '_' and '-' only",
+                    cfg_where(x, where, sizeof where), x->section);
+        goto fail;
+      }
       const ps_param *t = x->section[0] == 'c' ? exp_claim_params : exp_figure_params;
       const ps_param *p = ps_param_find(t, x->key);
       if (!p) {
@@ -386,12 +565,22 @@ int experiment_build(experiment *e, cfg *c, const char *default_name, ps_msg *m)
     const char *sec = NULL;
     const ps_param *p = NULL;
     if ((s = resolve_sweep_key(e, x, &sec, &p, m))) goto fail;
+    if (!strcmp(sec, "experiment")) {
+      s = entry_error(m, x, "[experiment] keys (seed, replicates, ...) cannot be swept; replicates are the "
+                            "last axis already");
+      goto fail;
+    }
+    /* the axis is named by its bare key, or section.key when that name is taken */
     const char *bare = strrchr(x->key, '.') ? strrchr(x->key, '.') + 1 : x->key;
-    for (size_t a = 0; a < e->n_axes; a++)
-      if (!strcmp(e->axes[a].name, bare) || (!strcmp(e->axes[a].section, sec) && !strcmp(e->axes[a].key, p->key))) {
+    char fullname[300];
+    snprintf(fullname, sizeof fullname, "%s.%s", sec, p->key);
+    for (size_t a = 0; a < e->n_axes; a++) {
+      if (!strcmp(e->axes[a].section, sec) && !strcmp(e->axes[a].key, p->key)) {
         s = entry_error(m, x, "this key is already a sweep axis");
         goto fail;
       }
+      if (!strcmp(e->axes[a].name, bare)) bare = fullname;
+    }
     exp_axis *na = realloc(e->axes, (e->n_axes + 1) * sizeof *na);
     if (!na) goto oom;
     e->axes = na;
@@ -416,7 +605,7 @@ int experiment_build(experiment *e, cfg *c, const char *default_name, ps_msg *m)
       }
       ax->value[j] = ax->numeric ? ps_param_real(ax->text[j]) : NAN;
       for (size_t k = 0; k < j; k++)
-        if (!strcmp(ax->text[k], ax->text[j])) {
+        if (ax->numeric ? ax->value[k] == ax->value[j] : !strcmp(ax->text[k], ax->text[j])) {
           char msg[300];
           snprintf(msg, sizeof msg, "value '%s' is listed twice", ax->text[j]);
           s = entry_error(m, x, msg);
@@ -446,7 +635,17 @@ int experiment_build(experiment *e, cfg *c, const char *default_name, ps_msg *m)
   e->name = strdup(nm && *nm ? nm : (default_name ? default_name : "experiment"));
   if (!e->name) goto oom;
   if (!*cfg_get(c, "experiment", "name") && cfg_set(c, "experiment", "name", e->name, "default", 0)) goto oom;
-  /* 5. claims reference known estimators/metrics syntactically; full checks in verify */
+  /* 5. a command-line override of a swept key would be silently ignored */
+  for (size_t a = 0; a < e->n_axes; a++) {
+    const cfg_entry *x = cfg_find(c, e->axes[a].section, e->axes[a].key);
+    if (x && !strcmp(x->origin, "command line")) {
+      s = ps_fail(m, PS_EINVAL, "command line: %s.%s=%s is swept by [sweep]; override the axis instead, e.g. "
+                  "sweep.%s=%s", e->axes[a].section, e->axes[a].key, x->value, e->axes[a].name, x->value);
+      goto fail;
+    }
+  }
+  /* 6. claims and figures name axes, values and metrics that exist */
+  if ((s = validate_outputs(e, c, m))) goto fail;
   e->config = c;
   return PS_OK;
 oom:

@@ -155,7 +155,8 @@ int merge_files(const char *out, const char *const *paths, size_t n, const merge
       break;
     }
     in[i].shard = h5read_attr(in[i].r, "shard");
-    const char *c0 = h5read_attr(in[0].r, "config"), *ci = h5read_attr(in[i].r, "config");
+    /* the data's identity: the config without claims and figures, which may differ */
+    const char *c0 = h5read_attr(in[0].r, "config_data"), *ci = h5read_attr(in[i].r, "config_data");
     if (!ci || strcmp(c0 ? c0 : "", ci)) {
       s = ps_fail(m, PS_EINVAL,
                   "%s and %s come from different resolved configs (experiment file, overrides or seed "
@@ -250,14 +251,15 @@ int merge_files(const char *out, const char *const *paths, size_t n, const merge
   have_e = 1;
   if ((s = run_layout_build(&e, o->argv_text, "", &L, m))) goto done;
   struct stat sb;
+  int reopened = 0;
   if (stat(out, &sb) == 0 && !o->force) {
     h5read *ro = NULL;
     if ((s = h5read_open(out, &ro, m))) {
       ps_msg_prefix(m, "%s exists and cannot be read as results (use --force to overwrite)", out);
       goto done;
     }
-    const char *oc = h5read_attr(ro, "config");
-    int same = oc && !strcmp(oc, h5read_attr(in[0].r, "config"));
+    const char *oc = h5read_attr(ro, "config_data");
+    int same = oc && !strcmp(oc, h5read_attr(in[0].r, "config_data"));
     h5read_close(ro);
     if (!same) {
       s = ps_fail(m, PS_EINVAL, "%s exists with another config: it is not a partial merge of these shards "
@@ -265,6 +267,7 @@ int merge_files(const char *out, const char *const *paths, size_t n, const merge
       goto done;
     }
     if ((s = h5store_open_resume(out, run_layout_get(L), &st, &outdone, m))) goto done;
+    reopened = 1;
   } else {
     if ((s = h5store_create(out, run_layout_get(L), &st, m))) goto done;
     outdone = calloc(nc ? nc : 1, 1);
@@ -273,6 +276,7 @@ int merge_files(const char *out, const char *const *paths, size_t n, const merge
       goto done;
     }
   }
+  if (reopened && (s = h5store_set_attr(st, "config", run_layout_config(L), m))) goto done;
   sum->cells = nc;
   for (size_t cell = 0; cell < nc; cell++) sum->kept += outdone[cell] != 0;
   g_merge_stop = 0;

@@ -1,7 +1,8 @@
 /* merge.h — join shard files (prefsim run --shard K/N, one per machine or array
  * task) into one results file equal to a single-machine run.
  *
- * Checks: every input is a prefsim results file with the same resolved config (so
+ * Checks: every input is a prefsim results file with the same resolved config (claims
+ * and figures aside: the output takes the first input's; so
  * the same seed, axes, estimators); together the inputs finish every cell exactly
  * once (a cell DONE or FAILED in two inputs is a duplicate; in none, missing; an
  * input's own unfinished cells are reported with its shard so it can be resumed).

@@ -54,6 +54,7 @@ struct run_layout {
   h5store_estimator *est;
   h5store_attr attrs[12];
   char *config_text;
+  char *data_text;   /* config_text without [claim.*] and [figure.*]: the data's identity */
   char gslv[32];
   h5store_layout layout;
 };
@@ -63,7 +64,16 @@ void run_layout_free(run_layout *L) {
   free(L->axes);
   free(L->est);
   free(L->config_text);
+  free(L->data_text);
   free(L);
+}
+
+const char *run_layout_data_config(const run_layout *L) { return L->data_text; }
+const char *run_layout_config(const run_layout *L) { return L->config_text; }
+
+char *run_data_config(const cfg *c) {
+  static const char *const skip[] = {"claim.", "figure.", NULL};
+  return cfg_to_text_without(c, skip);
 }
 
 const h5store_layout *run_layout_get(const run_layout *L) { return &L->layout; }
@@ -74,7 +84,8 @@ int run_layout_build(const experiment *e, const char *argv_text, const char *sha
   L->axes = calloc(e->n_axes + 1, sizeof *L->axes);
   L->est = calloc(e->n_estimators + 1, sizeof *L->est);
   L->config_text = cfg_to_text(e->config);
-  if (!L->axes || !L->est || !L->config_text) {
+  L->data_text = run_data_config(e->config);
+  if (!L->axes || !L->est || !L->config_text || !L->data_text) {
     run_layout_free(L);
     return ps_fail(m, PS_ENOMEM, "out of memory");
   }
@@ -96,6 +107,7 @@ int run_layout_build(const experiment *e, const char *argv_text, const char *sha
   L->attrs[na++] = (h5store_attr){"prefsim_version", run_version()};
   L->attrs[na++] = (h5store_attr){"git_rev", run_git_rev()};
   L->attrs[na++] = (h5store_attr){"config", L->config_text};
+  L->attrs[na++] = (h5store_attr){"config_data", L->data_text};
   L->attrs[na++] = (h5store_attr){"argv", argv_text ? argv_text : ""};
   L->attrs[na++] = (h5store_attr){"rng", ps_rng_name()};
   L->attrs[na++] = (h5store_attr){"gsl_version", L->gslv};
@@ -150,6 +162,8 @@ int run_open(const experiment *e, const run_options *o, run_session *ss, run_sum
   if (s) return s;
   size_t R = e->replicates, total = e->n_points * R;
   unsigned char *done = NULL;
+  int8_t *finished = NULL; /* /cells status of an existing file */
+  int same_claims = 1;
   struct stat sb;
   int exists = stat(o->out_path, &sb) == 0;
   if (exists && !o->force) {
@@ -160,8 +174,8 @@ int run_open(const experiment *e, const run_options *o, run_session *ss, run_sum
       ps_msg_prefix(m, "%s exists and is not a readable results file (use --force to overwrite it)", o->out_path);
       goto fail;
     }
-    const char *cfg_was = h5read_attr(rd, "config"), *was = h5read_attr(rd, "shard");
-    if (!cfg_was || strcmp(cfg_was, ss->layout->config_text)) {
+    const char *cfg_was = h5read_attr(rd, "config_data"), *was = h5read_attr(rd, "shard");
+    if (!cfg_was || strcmp(cfg_was, ss->layout->data_text)) {
       s = ps_fail(m, PS_EINVAL,
                   "%s holds results of another config (experiment file, overrides or seed differ): write to "
                   "another file with -o, or overwrite it with --force",
@@ -170,18 +184,19 @@ int run_open(const experiment *e, const run_options *o, run_session *ss, run_sum
       s = ps_fail(m, PS_EINVAL, "%s was written as shard '%s', not '%s': resume it with the same --shard",
                   o->out_path, was ? was : "(none)", shard[0] ? shard : "(none)");
     } else {
-      /* nothing left to do: leave the file untouched */
-      int8_t *cs = NULL;
+      /* cells already finished (DONE or FAILED: a failed simulation fails again)
+       * are kept; a COMPLETED file of the same config, claims and figures included,
+       * is left untouched */
       int32_t *ci = NULL;
       double *cw = NULL;
-      size_t left = 0;
-      if ((s = h5read_cells(rd, &cs, &ci, &cw, m)) == PS_OK) {
+      if ((s = h5read_cells(rd, &finished, &ci, &cw, m)) == PS_OK) {
+        size_t left = 0;
         for (size_t c = 0; c < total; c++)
-          if (run_cell_in_shard(c, o->shard_k, o->shard_n) && cs[c] == H5STORE_CELL_PENDING) left++;
-        const char *st_was = h5read_attr(rd, "status");
-        if (left == 0 && st_was && !strcmp(st_was, "COMPLETED")) ss->nothing_to_do = 1;
+          if (run_cell_in_shard(c, o->shard_k, o->shard_n) && finished[c] == H5STORE_CELL_PENDING) left++;
+        const char *st_was = h5read_attr(rd, "status"), *full_was = h5read_attr(rd, "config");
+        same_claims = full_was && !strcmp(full_was, ss->layout->config_text);
+        if (left == 0 && st_was && !strcmp(st_was, "COMPLETED") && same_claims) ss->nothing_to_do = 1;
       }
-      free(cs);
       free(ci);
       free(cw);
     }
@@ -192,10 +207,15 @@ int run_open(const experiment *e, const run_options *o, run_session *ss, run_sum
       sum->skipped = sum->total;
       run_layout_free(ss->layout);
       ss->layout = NULL;
+      free(finished);
       return PS_OK;
     }
     ss->resumed = 1;
     s = h5store_open_resume(o->out_path, &ss->layout->layout, &ss->store, &done, m);
+    /* the claims and figures may have changed: store the current ones for verify and plot */
+    if (s == PS_OK && !same_claims) s = h5store_set_attr(ss->store, "config", ss->layout->config_text, m);
+    free(done);
+    done = NULL;
   } else {
     s = h5store_create(o->out_path, &ss->layout->layout, &ss->store, m);
   }
@@ -208,13 +228,14 @@ int run_open(const experiment *e, const run_options *o, run_session *ss, run_sum
   for (size_t c = 0; c < total; c++) {
     if (!run_cell_in_shard(c, o->shard_k, o->shard_n)) continue;
     sum->total++;
-    if (!done || !done[c]) ss->todo[ss->n_todo++] = c;
+    if (!finished || finished[c] == H5STORE_CELL_PENDING) ss->todo[ss->n_todo++] = c;
   }
   sum->skipped = sum->total - ss->n_todo;
-  free(done);
+  free(finished);
   return PS_OK;
 fail:
   free(done);
+  free(finished);
   if (ss->store) h5store_close(ss->store, NULL);
   run_layout_free(ss->layout);
   memset(ss, 0, sizeof *ss);

@@ -76,6 +76,12 @@ static inline int run_cell_in_shard(size_t cell, int k, int n) { return n <= 0 |
  * `shard` is "" or "K/N".  Free with run_layout_free. */
 int run_layout_build(const experiment *e, const char *argv_text, const char *shard, run_layout **out, ps_msg *m);
 const h5store_layout *run_layout_get(const run_layout *l);
+const char *run_layout_config(const run_layout *l);      /* the resolved config */
+const char *run_layout_data_config(const run_layout *l); /* without claims and figures */
+
+/* The resolved config text without [claim.*] and [figure.*]: what identifies a results
+ * file's data for resume and merge (malloc'ed). */
+char *run_data_config(const cfg *c);
 void run_layout_free(run_layout *l);
 
 /* Root attributes every results file carries (version, git revision, library

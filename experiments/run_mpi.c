@@ -162,7 +162,10 @@ int run_experiment_mpi(const experiment *e, const run_options *o, run_summary *s
   if (!todo) MPI_Abort(MPI_COMM_WORLD, 3);
   if (rank == 0)
     for (size_t i = 0; i < nt; i++) todo[i] = ss.todo[i];
-  MPI_Bcast(todo, (int)nt, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+  for (size_t off = 0; off < nt; off += (size_t)1 << 28) { /* int counts: in chunks */
+    size_t cnt = nt - off < ((size_t)1 << 28) ? nt - off : ((size_t)1 << 28);
+    MPI_Bcast(todo + off, (int)cnt, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+  }
 
   mpi_state st = {.e = e, .o = o, .ss = &ss, .sum = sum, .write_status = PS_OK};
   long *counter = NULL;
@@ -182,6 +185,9 @@ int run_experiment_mpi(const experiment *e, const run_options *o, run_summary *s
   int stopped = 0;
 #ifdef _OPENMP
   int nthreads = o->threads > 0 ? o->threads : omp_get_max_threads();
+  int provided = MPI_THREAD_SINGLE;
+  MPI_Query_thread(&provided);
+  if (provided < MPI_THREAD_SERIALIZED) nthreads = 1; /* the MPI library cannot take calls from threads */
 #endif
 #pragma omp parallel num_threads(nthreads)
   {

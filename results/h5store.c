@@ -378,9 +378,19 @@ static int check_layout(const char *path, const h5store_layout *L, ps_msg *m) {
   return PS_OK;
 }
 
-static const char *layout_config(const h5store_layout *L) {
+/* The attribute that identifies the results' data: "config_data" when the layout
+ * has it (the config without the claims and figures, which may change between runs
+ * of the same data), else "config". */
+static const char *identity_key(const h5store_layout *L) {
   for (size_t i = 0; i < L->n_attrs; i++)
-    if (strcmp(L->attrs[i].key, "config") == 0) return L->attrs[i].value;
+    if (strcmp(L->attrs[i].key, "config_data") == 0) return "config_data";
+  return "config";
+}
+
+static const char *layout_config(const h5store_layout *L) {
+  const char *key = identity_key(L);
+  for (size_t i = 0; i < L->n_attrs; i++)
+    if (strcmp(L->attrs[i].key, key) == 0) return L->attrs[i].value;
   return "";
 }
 
@@ -1155,10 +1165,11 @@ static int check_file_matches(hid_t file, const char *path, const h5store_layout
                                      L->theory, m);
   if (rc) return rc;
 
-  text = attr_get_string(file, "config");
+  const char *key = identity_key(L);
+  text = attr_get_string(file, key);
   if (!text || strcmp(text, layout_config(L)) != 0)
-    rc = ps_fail(m, PS_EINVAL, "%s: root attribute \"config\" %s the resolved configuration "
-                 "of this run", path, text ? "differs from" : "is missing, unlike");
+    rc = ps_fail(m, PS_EINVAL, "%s: root attribute \"%s\" %s the resolved configuration "
+                 "of this run", path, key, text ? "differs from" : "is missing, unlike");
   free(text);
   return rc;
 }
@@ -1288,6 +1299,17 @@ int h5store_put_cell(h5store *s, const h5store_cell *c, ps_msg *m) {
   return PS_OK;
 fail:
   return io_fail(m, s->path, "cannot write a cell");
+}
+
+int h5store_set_attr(h5store *s, const char *key, const char *value, ps_msg *m) {
+  h5_quiet();
+  if (!s || !key || !value) return ps_fail(m, PS_EINVAL, "h5store_set_attr: NULL argument");
+  for (size_t j = 0; RESERVED_ATTRS[j]; j++)
+    if (strcmp(key, RESERVED_ATTRS[j]) == 0)
+      return ps_fail(m, PS_EINVAL, "%s: root attribute '%s' is set by the store itself", s->path, key);
+  if (attr_put_string(s->file, key, value) < 0 || H5Fflush(s->file, H5F_SCOPE_GLOBAL) < 0)
+    return io_fail(m, s->path, "cannot write a root attribute");
+  return PS_OK;
 }
 
 int h5store_set_status(h5store *s, const char *status, ps_msg *m) {

@@ -105,14 +105,18 @@ typedef struct h5store h5store;
 int h5store_create(const char *path, const h5store_layout *layout, h5store **out, ps_msg *m);
 
 /* Reopen an existing file to resume it.  Fails with PS_EINVAL (message says which)
- * unless its schema, axes, replicate count, estimators/metrics and root "config"
- * attribute equal the layout's.  Sets root status RUNNING.  *done (allocated, caller
+ * unless its schema, axes, replicate count, estimators/metrics and root "config_data"
+ * attribute (or "config" when the layout has no config_data) equal the layout's.  Sets root status RUNNING.  *done (allocated, caller
  * frees) receives one byte per cell: 1 if the cell is DONE, else 0. */
 int h5store_open_resume(const char *path, const h5store_layout *layout, h5store **out,
                         unsigned char **done, ps_msg *m);
 
 /* Write one cell's values into their hyperslabs and its /cells row, then flush. */
 int h5store_put_cell(h5store *s, const h5store_cell *c, ps_msg *m);
+
+/* Set (create or replace) a root string attribute, flush.  Not for the store's own
+ * attributes (schema, status, created_utc, ...). */
+int h5store_set_attr(h5store *s, const char *key, const char *value, ps_msg *m);
 
 /* Set root attribute status (and finished_utc when status is not RUNNING), flush. */
 int h5store_set_status(h5store *s, const char *status, ps_msg *m);

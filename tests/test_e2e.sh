@@ -150,6 +150,12 @@ $P run "$OLDPWD/tests/data/tiny.ini" data.heldout=501 -o "$T/a.h5" --quiet --for
 check "--force overwrites" test $? -eq 0 -a "$before" != "$(md5sum < "$T/a.h5")"
 cp "$T/b.h5" "$T/a.h5"
 
+# 5b. claims and figures are not part of the data's identity: changing one reruns nothing
+$P run "$OLDPWD/tests/data/tiny.ini" claim.rate.tol=0.3 -o "$T/a.h5" --quiet >/dev/null 2>"$T/k.err"
+check "changing a claim reruns no cell" grep -q "120 already done, 0 run" "$T/k.err"
+$P verify "$T/a.h5" > "$T/k.out"
+check "verify uses the changed claim" grep -q "0.5±0.3" "$T/k.out"
+
 # 6. failed fits are recorded, not fatal
 $P run "$OLDPWD/tests/data/items_fail.ini" -o "$T/h.h5" --quiet >/dev/null 2>"$T/h.err"
 check "sweep with failing fits exits 0" test $? -eq 0
@@ -166,6 +172,35 @@ for i in np.argwhere(st == 5):
 assert np.all(np.isfinite(pe[1]))
 assert np.all(f["metrics/bt/converged"][()][st != 0] == 0)
 PY
+
+# a claim over values that are missing (failed fits) fails and says why
+cat > "$T/missing.ini" <<'INI'
+[experiment]
+name = missing
+seed = 5
+replicates = 4
+[world]
+kind = items
+items = 30
+[population]
+scale = 2.5
+[data]
+heldout = 200
+[sweep]
+n = 20, 5000
+[estimator.bt]
+l2 = 0
+[claim.small_error]
+metric = bt/param_err
+expect = below
+value = 100
+INI
+$P run "$T/missing.ini" -o "$T/miss.h5" --quiet >/dev/null 2>&1
+$P verify "$T/miss.h5" > "$T/miss.out"
+rc=$?
+check "a claim with failed fits among its values FAILs (exit 1)" test $rc -eq 1
+check "and says which values are missing" grep -q "values are missing (failed fits or unfinished cells)" "$T/miss.out"
+check "the point without failures passes" grep -q "n=5000 .*PASS" "$T/miss.out"
 
 # 7. verify and plot
 $P verify "$T/a.h5" >"$T/v.out"

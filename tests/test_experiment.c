@@ -46,6 +46,25 @@ static const error_case cases[] = {
     {"[world]\ndim = 4\ndim = 5\n", NULL, {"exp.ini:3", "given twice", "line 2"}},
     {"[claim.empty]\n[world]\ndim = 4\n", NULL, {"exp.ini:1", "[claim.empty] is empty", "metric"}},
     {"[nothing]\n", NULL, {"exp.ini:1", "unknown section [nothing]"}},
+    {"[sweep]\nexperiment.seed = 1, 2\n", NULL, {"exp.ini:2", "cannot be swept"}},
+    {"[sweep]\nn = 100, 1e2\n", NULL, {"exp.ini:2", "listed twice"}},
+    {"[sweep]\nn = 100, 200\n", "data.n=50", {"command line", "swept", "sweep.n=50"}},
+    {"[sweep]\nn = 100, 200\n[claim.c]\nmetric = bt/param_err\nexpect = slope\nagainst = dim\nvalue = 1\n", NULL,
+     {"exp.ini:6", "no sweep axis 'dim'", "axes: n"}},
+    {"[sweep]\nn = 100, 200\n[claim.c]\nmetric = bt/param_error\nexpect = below\nvalue = 1\n", NULL,
+     {"exp.ini:4", "no metric 'param_error'"}},
+    {"[sweep]\nn = 100, 200\n[claim.c]\nmetric = ridge/param_err\nexpect = below\nvalue = 1\n", NULL,
+     {"exp.ini:4", "no estimator 'ridge'", "estimators: bt"}},
+    {"[sweep]\nn = 100, 200\n[claim.c]\nmetric = bt/param_err\nexpect = ratio\nvalue = 1\n", NULL,
+     {"exp.ini:5", "needs 'other"}},
+    {"[sweep]\nn = 100, 200\n[claim.c]\nmetric = bt/param_err\nexpect = below\nvalue = 1\nat = n=100, n=200\n", NULL,
+     {"exp.ini:7", "given twice"}},
+    {"[sweep]\nn = 100, 200\n[claim.c]\nmetric = bt/param_err\nexpect = below\nvalue = 1\nat = n=150\n", NULL,
+     {"exp.ini:7", "no value '150'"}},
+    {"[sweep]\nn = 100, 200\n[claim.c]\nmetric = bt/param_err\nexpect = slope\nagainst = n\nvalue = 1\nat = n=100\n", NULL,
+     {"exp.ini:8", "own axis"}},
+    {"[claim.x' . system('id') . ']\nmetric = bt/param_err\n", NULL, {"exp.ini:2", "letters, digits"}},
+    {"[sweep]\nflip = 0, 0.1\n[figure.f]\nmetric = bt/param_err\nx = flip\n", NULL, {"exp.ini:5", "use kind = line"}},
     {"dim = 4\n", NULL, {"exp.ini:1", "outside any [section]"}},
     {"[world\ndim = 4\n", NULL, {"exp.ini:1", "syntax error"}},
     {"[world]\nthis line has no equals sign\n", NULL, {"exp.ini:2", "syntax error"}},
@@ -141,6 +160,22 @@ static void test_valid_with_defaults_and_overrides(void **state) {
   experiment_free(&e);
 }
 
+static void test_sweep_names(void **state) {
+  (void)state;
+  experiment e;
+  ps_msg m = {{0}};
+  const char *ov[] = {"sweep.noise.flip=0, 0.1", NULL};
+  int s = build("[sweep]\nworld.kind = items, features\ndesign.kind = uniform, policy\n", ov, &e, &m);
+  if (s) print_error("%s\n", m.text);
+  assert_int_equal(s, PS_OK);
+  assert_int_equal(e.n_axes, 3);
+  assert_string_equal(e.axes[0].name, "kind");
+  assert_string_equal(e.axes[1].name, "design.kind"); /* the bare name was taken */
+  assert_string_equal(e.axes[2].name, "flip");         /* from the command line */
+  assert_int_equal(e.n_points, 8);
+  experiment_free(&e);
+}
+
 static void test_default_estimator(void **state) {
   (void)state;
   experiment e;
@@ -164,6 +199,7 @@ int main(void) {
       cmocka_unit_test(test_unreadable_file),
       cmocka_unit_test(test_valid_with_defaults_and_overrides),
       cmocka_unit_test(test_default_estimator),
+      cmocka_unit_test(test_sweep_names),
   };
   return cmocka_run_group_tests_name("experiment", tests, NULL, NULL);
 }
