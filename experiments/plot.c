@@ -48,6 +48,42 @@ static void gp_quote(FILE *f, const char *s) {
   fputc('"', f);
 }
 
+/* A label: plain text for pdf/png, LaTeX-escaped text for cairolatex (where the
+ * label goes through LaTeX: _ % & # $ ^ { } ~ \ are special there). */
+static void gp_label(FILE *f, const char *s) {
+  char tex[2048];
+  size_t k = 0;
+  for (const char *p = s; *p && k + 24 < sizeof tex; p++) {
+    const char *rep = NULL;
+    switch (*p) {
+    case '_': rep = "\\_"; break;
+    case '%': rep = "\\%"; break;
+    case '&': rep = "\\&"; break;
+    case '#': rep = "\\#"; break;
+    case '$': rep = "\\$"; break;
+    case '{': rep = "\\{"; break;
+    case '}': rep = "\\}"; break;
+    case '^': rep = "\\textasciicircum{}"; break;
+    case '~': rep = "\\textasciitilde{}"; break;
+    case '\\': rep = "\\textbackslash{}"; break;
+    default: break;
+    }
+    if (rep) {
+      size_t l = strlen(rep);
+      memcpy(tex + k, rep, l);
+      k += l;
+    } else {
+      tex[k++] = *p;
+    }
+  }
+  tex[k] = 0;
+  fprintf(f, "(fmt eq 'cairolatex' ? ");
+  gp_quote(f, tex);
+  fprintf(f, " : ");
+  gp_quote(f, s);
+  fprintf(f, ")");
+}
+
 /* a gnuplot single-quoted string: only ' needs escaping, as '' */
 static void gp_squote(FILE *f, const char *s) {
   fputc('\'', f);
@@ -136,7 +172,7 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
   gp_quote(drv, base);
   fprintf(drv, " . '.' . (fmt eq 'cairolatex' ? 'tex' : fmt)\n");
   fprintf(drv, "xlabel_text = ");
-  gp_quote(drv, fg->x);
+  gp_label(drv, fg->x);
   char ylab[300] = "";
   if (fg->ylabel[0])
     snprintf(ylab, sizeof ylab, "%s", fg->ylabel);
@@ -148,9 +184,9 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
     free(ln);
   }
   fprintf(drv, "\nylabel_text = ");
-  gp_quote(drv, ylab);
+  gp_label(drv, ylab);
   fprintf(drv, "\ntitle_text = ");
-  gp_quote(drv, fg->title);
+  gp_label(drv, fg->title);
   fprintf(drv, "\nload '%s'\n", fg->log_axes ? "fig_rate.gp" : "fig_line.gp");
   if (X->n <= 8) {
     /* few sweep values: label each one */
@@ -257,7 +293,7 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
       fprintf(drv, "  ");
       gp_squote(drv, tsv);
       fprintf(drv, " using 1:2:3:4 with yerrorlines ls %zu title ", series % 8 + 1);
-      gp_quote(drv, title);
+      gp_label(drv, title);
       fprintf(drv, ", \\\n");
       if (ft) {
         if (!theory_titled) fprintf(drv, "  NaN with lines ls 101 title 'theory (dotted)', \\\n");
