@@ -43,6 +43,7 @@ static int bt_est_fit(est_model *e, const pref_data *d, const pref_features *f, 
   int s = bt_fit(d, f, &e->opt, &e->res, m);
   e->fitted = s == PS_OK;
   info->status = s;
+  info->converged = s == PS_OK;
   info->iterations = e->res.iterations;
   info->objective = e->res.objective;
   info->grad_norm = e->res.grad_norm;

@@ -101,6 +101,7 @@ static int items_fit(est_model *e, const pref_data *d, const pref_features *f, g
   free(pi);
   info->iterations = it;
   info->status = s;
+  info->converged = s == PS_OK;
   return s;
 }
 

@@ -21,6 +21,8 @@ typedef struct est_model est_model; /* each estimator defines its own */
 
 typedef struct {
   int status;          /* PS_OK or the failure status of the fit */
+  int converged;       /* 1 when the optimiser met its tolerance (0 for a usable estimate
+                        * that ran out of iterations, as a non-convex fit may) */
   int iterations;      /* outer iterations */
   double objective;    /* final objective value */
   double grad_norm;    /* final gradient norm (NaN if not applicable) */
@@ -66,5 +68,6 @@ extern const est_type est_mm;
 extern const est_type est_ilsr;
 extern const est_type est_lsr;
 extern const est_type est_rank_centrality;
+extern const est_type est_gpm;
 
 #endif

@@ -297,7 +297,7 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
     }
     out[M_SECONDS] = now_seconds() - ft0;
     out[M_ITER] = info.iterations;
-    out[M_CONV] = fs == PS_OK;
+    out[M_CONV] = fs == PS_OK && info.converged;
     r->iterations += info.iterations;
     r->status[k] = fs;
     if (fs == PS_OK)

@@ -16,9 +16,19 @@
  *                       BradleyTerry2's convention (BTabilities with refcat r).
  * Applying P explicitly makes the centred SEs independent of how the covariance
  * routine fixes the component along 1 (which the contrasts never see).  With
- * lambda > 0, C is the Laplace (Gaussian-posterior) covariance of the penalised fit. */
+ * lambda > 0, C is the Laplace (Gaussian-posterior) covariance of the penalised fit.
+ *
+ * --model gpm (THEORY.md §3.7, gpm.h): item embeddings fitted with Adam from the
+ * stream (seed, PS_STREAM_ESTIMATOR, 0, 0, 0); the only identified output is the logit
+ * matrix S_ij = s(i,j)/tau, printed in full.
+ *
+ * --model minimax (THEORY.md §3.13, minimax.h): the minimax winner of the empirical
+ * margin matrix M_ij = n_ij / N_ij - 1/2, where a pair never compared gets M = 0
+ * (P = 1/2: no information, favouring neither side) and is listed. */
 #include "fitcli.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +36,9 @@
 
 #include "../core/ps.h"
 #include "../estimators/bt.h"
+#include "../estimators/gpm.h"
+#include "../estimators/minimax.h"
+#include "../sim/rng.h"
 #include "csv.h"
 
 typedef struct {
@@ -36,6 +49,11 @@ typedef struct {
   int want_se;           /* 0 with --no-se */
   int verbose;           /* -v: timings on stderr */
   int help;              /* --help */
+  gpm_options gpm;       /* --k --tau --lr --iterations --restarts (and --l2) for gpm */
+  unsigned long long seed; /* --seed for gpm's initial embeddings */
+  const char *gpm_option;  /* the first gpm-only option given, for the misuse message */
+  const char *bt_option;   /* the first bt-only option given (--reference, --no-se) */
+  int l2_given;
 } fit_args;
 
 /* Standard errors keep the m x m Hessian and its inverse: 2 x 3.2 GB at this
@@ -43,14 +61,27 @@ typedef struct {
  * overcommit and then be killed while it is filled. */
 #define MAX_SE_ITEMS 20000
 
-static const char *const model_names[] = {"bt"};
+static const char *const model_names[] = {"bt", "gpm", "minimax"};
+#define MODEL_LIST "bt, gpm, minimax"
+
+/* The minimax LP is dense (m^2 nonzeros); GLPK's simplex takes minutes beyond this. */
+#define MAX_MINIMAX_ITEMS 2000
+
+/* Never-compared pairs listed by --model minimax (the count is always printed). */
+#define MAX_LISTED_PAIRS 100
 #define N_MODELS (sizeof model_names / sizeof model_names[0])
 
 void fitcli_usage(FILE *out) {
   fputs(
       "usage: prefsim fit --model bt DATA.csv [--l2 LAMBDA] [--reference ITEM] [--no-se] [-v]\n"
+      "       prefsim fit --model gpm DATA.csv [--k K] [--tau TAU] [--seed S] [--lr LR]\n"
+      "                   [--iterations N] [--restarts R] [--l2 LAMBDA] [-v]\n"
+      "       prefsim fit --model minimax DATA.csv [-v]\n"
       "\n"
-      "Fit a Bradley-Terry model to pairwise comparisons; print item scores and standard errors.\n"
+      "Fit a preference model to pairwise comparisons and print it: Bradley-Terry item scores\n"
+      "and standard errors (bt); the logit matrix of a general (possibly intransitive)\n"
+      "preference model (gpm); or the minimax winner of the empirical preference matrix\n"
+      "(minimax).\n"
       "\n"
       "DATA.csv  a header row, then one comparison per row.  Columns, found by name in any order:\n"
       "          winner, loser (required), count (optional: positive real multiplicity), annotator\n"
@@ -59,18 +90,32 @@ void fitcli_usage(FILE *out) {
       "          and a UTF-8 BOM are skipped.  \"-\" reads standard input.\n"
       "\n"
       "options:\n"
-      "  --model bt        the model; allowed: bt (Bradley-Terry, logistic link)\n"
-      "  --l2 LAMBDA       add (LAMBDA/2)||theta||^2 to the summed negative log-likelihood;\n"
-      "                    LAMBDA finite and >= 0 (default 0: maximum likelihood).  A small\n"
-      "                    LAMBDA (e.g. 0.1) gives finite scores when no MLE exists\n"
+      "  --model MODEL     bt (Bradley-Terry, logistic link), gpm (general preference model,\n"
+      "                    skew-symmetric embeddings) or minimax (minimax winner by LP)\n"
+      "  --l2 LAMBDA       bt, gpm: add (LAMBDA/2)||theta||^2 (gpm: ||V||^2) to the summed\n"
+      "                    negative log-likelihood; LAMBDA finite and >= 0 (default 0: maximum\n"
+      "                    likelihood).  A small LAMBDA (e.g. 0.1) gives finite bt scores when\n"
+      "                    no MLE exists\n"
       "  --reference ITEM  report theta_i - theta_ITEM, so ITEM scores 0 with SE 0, and the SEs\n"
       "                    of those differences (BradleyTerry2's convention); default: scores\n"
       "                    centred to sum 0 with the SEs of the centred scores\n"
       "  --no-se           skip standard errors (they need two items x items matrices;\n"
       "                    required above 20000 items)\n"
+      "                    (--reference and --no-se are for bt only)\n"
+      "  --k K             gpm: embedding dimension 2K, K integer in [1, 4096] (default 2)\n"
+      "  --tau TAU         gpm: temperature, P = sigma(s/TAU), TAU > 0 (default 0.1); it\n"
+      "                    scales only the embeddings, not the fitted logits\n"
+      "  --seed S          gpm: seed of the initial embeddings V ~ N(0, 0.1^2), an integer\n"
+      "                    >= 0 (default 1); the fit is a deterministic function of it\n"
+      "  --lr LR           gpm: Adam step size (default 0.01)\n"
+      "  --iterations N    gpm: full-batch Adam steps per restart (default 2000); the run\n"
+      "                    stops earlier when ||gradient|| <= 1e-8 x total weight\n"
+      "  --restarts R      gpm: random starts; the lowest objective is kept (default 1)\n"
       "  -v, --verbose     print the time spent in each step on stderr\n"
       "  -h, --help        this text\n"
-      "\n"
+      "\n",
+      out);
+  fputs(
       "output (stdout, tab-separated):\n"
       "  item<TAB>score<TAB>se    header, then one row per item in order of first appearance\n"
       "                           in DATA (tabs in names are written as spaces; se is NA when\n"
@@ -80,17 +125,50 @@ void fitcli_usage(FILE *out) {
       "                           reference), items, rows, weight (sum of counts)\n"
       "  se = sqrt of the diagonal of the inverse Hessian of the objective on the sum-zero\n"
       "  space, transformed to the reported scale.\n"
+      "\n",
+      out);
+  fputs(
+      "output of gpm:\n"
+      "  item<TAB>NAME_1<TAB>...<TAB>NAME_m   header, then one row per item: row i, column j\n"
+      "                           holds S_ij = s(i,j)/TAU = logit P(i preferred to j), a\n"
+      "                           skew-symmetric matrix (S_ii = 0); the embeddings themselves\n"
+      "                           are not identified (rotations, scale) and not printed\n"
+      "  # key<TAB>value          loss (sum of counts x -log P(winner > loser)), objective (loss\n"
+      "                           + ridge), status, converged (yes: the gradient tolerance was\n"
+      "                           met; no: the step budget ran out, which is normal when the\n"
+      "                           data are perfectly cyclic; the fit is still the estimate),\n"
+      "                           iterations, grad_norm, best_restart, model, k, tau, lr,\n"
+      "                           max_iterations, restarts, l2, seed, items, rows, weight\n"
       "\n"
+      "output of minimax:\n"
+      "  item<TAB>probability     header, then one row per item: a minimax (von Neumann)\n"
+      "                           winner p of the empirical margin matrix M = P - 1/2, with\n"
+      "                           P_ij = (wins of i over j) / (comparisons of i and j), by\n"
+      "                           GLPK's simplex: p^T M >= 0; a vertex when not unique\n"
+      "  # key<TAB>value          value (the LP's game value, 0 up to rounding),\n"
+      "                           exploitability (max_y P(y > p) - 1/2, 0 up to rounding),\n"
+      "                           condorcet_winner (the item beating every other with P > 1/2,\n"
+      "                           or NA), never_compared (number of unordered pairs with no\n"
+      "                           comparison: they are given P = 1/2, a tie, so they also block\n"
+      "                           a Condorcet winner), then up to 100 lines\n"
+      "                           \"# never_compared_pair<TAB>A<TAB>B\", then model, items,\n"
+      "                           rows, weight\n"
+      "\n",
+      out);
+  fputs(
       "exit status:\n"
       "  0 ok\n"
-      "  1 out of memory (or too many items for standard errors), internal error\n"
-      "  2 usage error (unknown option or model, bad --l2, missing DATA)\n"
+      "  1 out of memory (or too many items for standard errors, or above 2000 items for\n"
+      "    minimax), internal error\n"
+      "  2 usage error (unknown option or model, an option of another model, a bad value,\n"
+      "    missing DATA)\n"
       "  3 bad data (malformed CSV, with file and line; unknown --reference item)\n"
       "  4 no maximum-likelihood estimate (e.g. a disconnected comparison graph, an item that\n"
       "    never wins or never loses); use --l2 LAMBDA\n"
       "  5 I/O error (DATA unreadable, stdout not writable)\n"
-      "  6 the fit failed numerically (no convergence, singular Hessian); the table is still\n"
-      "    printed, with its status\n",
+      "  6 the fit failed numerically: bt (no convergence, singular Hessian) still prints the\n"
+      "    table with its status; gpm (a non-finite objective, e.g. too large --lr) and minimax\n"
+      "    (the LP solver did not reach an optimum) print nothing\n",
       out);
 }
 
@@ -121,12 +199,32 @@ static int is_option(const char *a, const char *name) {
   return strncmp(a, name, k) == 0 && (a[k] == 0 || a[k] == '=');
 }
 
+/* The value of integer option name: decimal digits only, in [lo, hi].  Returns the
+ * text, or NULL with the message in m. */
+static const char *int_option(int argc, char **argv, int *i, const char *name, unsigned long long lo,
+                              unsigned long long hi, unsigned long long *out, ps_msg *m) {
+  const char *v = option_value(argc, argv, i, name, m);
+  if (!v) return NULL;
+  char *end;
+  errno = 0;
+  unsigned long long x = *v >= '0' && *v <= '9' ? strtoull(v, &end, 10) : 0;
+  if (!(*v >= '0' && *v <= '9') || errno || *end != 0 || x < lo || x > hi) {
+    ps_fail(m, PS_EINVAL, "%s must be an integer in [%llu, %llu], not '%s'", name, lo, hi, v);
+    return NULL;
+  }
+  *out = x;
+  return v;
+}
+
 static int parse_args(int argc, char **argv, fit_args *a, ps_msg *m) {
   memset(a, 0, sizeof *a);
   a->want_se = 1;
+  a->gpm = gpm_options_default();
+  a->seed = 1;
   int only_files = 0;
   for (int i = 1; i < argc; i++) {
     const char *s = argv[i], *v;
+    unsigned long long x;
     if (only_files || s[0] != '-' || strcmp(s, "-") == 0) {
       if (a->data) return ps_fail(m, PS_EINVAL, "more than one data file ('%s' and '%s')", a->data, s);
       a->data = s;
@@ -138,25 +236,59 @@ static int parse_args(int argc, char **argv, fit_args *a, ps_msg *m) {
       a->verbose = 1;
     } else if (strcmp(s, "--no-se") == 0) {
       a->want_se = 0;
+      if (!a->bt_option) a->bt_option = "--no-se";
     } else if (is_option(s, "--model")) {
       if (!(v = option_value(argc, argv, &i, "--model", m))) return PS_EINVAL;
       a->model = v;
     } else if (is_option(s, "--reference")) {
       if (!(v = option_value(argc, argv, &i, "--reference", m))) return PS_EINVAL;
       a->reference = v;
+      if (!a->bt_option) a->bt_option = "--reference";
     } else if (is_option(s, "--l2")) {
       if (!(v = option_value(argc, argv, &i, "--l2", m))) return PS_EINVAL;
       if (!parse_number(v, &a->l2) || !isfinite(a->l2) || !(a->l2 >= 0))
         return ps_fail(m, PS_EINVAL, "--l2 must be a finite number >= 0, not '%s'", v);
+      a->l2_given = 1;
+    } else if (is_option(s, "--k")) {
+      if (!(v = int_option(argc, argv, &i, "--k", 1, 4096, &x, m))) return PS_EINVAL;
+      a->gpm.k = (size_t)x;
+      if (!a->gpm_option) a->gpm_option = "--k";
+    } else if (is_option(s, "--iterations")) {
+      if (!(v = int_option(argc, argv, &i, "--iterations", 1, 10000000, &x, m))) return PS_EINVAL;
+      a->gpm.iterations = (int)x;
+      if (!a->gpm_option) a->gpm_option = "--iterations";
+    } else if (is_option(s, "--restarts")) {
+      if (!(v = int_option(argc, argv, &i, "--restarts", 1, 1000, &x, m))) return PS_EINVAL;
+      a->gpm.restarts = (int)x;
+      if (!a->gpm_option) a->gpm_option = "--restarts";
+    } else if (is_option(s, "--seed")) {
+      if (!(v = int_option(argc, argv, &i, "--seed", 0, ULLONG_MAX, &a->seed, m))) return PS_EINVAL;
+      if (!a->gpm_option) a->gpm_option = "--seed";
+    } else if (is_option(s, "--tau") || is_option(s, "--lr")) {
+      const char *name = is_option(s, "--tau") ? "--tau" : "--lr";
+      double r;
+      if (!(v = option_value(argc, argv, &i, name, m))) return PS_EINVAL;
+      if (!parse_number(v, &r) || !isfinite(r) || !(r > 0))
+        return ps_fail(m, PS_EINVAL, "%s must be a finite number > 0, not '%s'", name, v);
+      if (strcmp(name, "--tau") == 0) a->gpm.tau = r;
+      else a->gpm.lr = r;
+      if (!a->gpm_option) a->gpm_option = name;
     } else {
       return ps_fail(m, PS_EINVAL, "unknown option '%s'", s);
     }
   }
   if (a->help) return PS_OK;
-  if (!a->model) return ps_fail(m, PS_EINVAL, "missing --model (allowed: bt)");
+  if (!a->model) return ps_fail(m, PS_EINVAL, "missing --model (allowed: " MODEL_LIST ")");
   int known = 0;
   for (size_t k = 0; k < N_MODELS; k++) known |= strcmp(a->model, model_names[k]) == 0;
-  if (!known) return ps_fail(m, PS_EINVAL, "unknown model '%s' (allowed: bt)", a->model);
+  if (!known) return ps_fail(m, PS_EINVAL, "unknown model '%s' (allowed: " MODEL_LIST ")", a->model);
+  if (a->bt_option && strcmp(a->model, "bt") != 0)
+    return ps_fail(m, PS_EINVAL, "%s applies to --model bt only, not %s", a->bt_option, a->model);
+  if (a->gpm_option && strcmp(a->model, "gpm") != 0)
+    return ps_fail(m, PS_EINVAL, "%s applies to --model gpm only, not %s", a->gpm_option, a->model);
+  if (a->l2_given && strcmp(a->model, "minimax") == 0)
+    return ps_fail(m, PS_EINVAL, "--l2 applies to --model bt and gpm, not minimax");
+  a->gpm.l2 = a->l2;
   if (!a->data) return ps_fail(m, PS_EINVAL, "missing the data file (DATA.csv, or - for stdin)");
   return PS_OK;
 }
@@ -238,6 +370,137 @@ static void print_table(FILE *out, const csv_comparisons *c, const fit_args *a, 
   fprintf(out, "# weight\t%.12g\n", pref_data_weight(&c->data));
 }
 
+/* ------------------------------------------------------ gpm and minimax */
+
+/* The fitted logit matrix of --model gpm and its summary.  Returns an exit status. */
+static int run_gpm(const fit_args *a, const csv_comparisons *c, const char *file, double t0) {
+  size_t m = c->data.n_items;
+  ps_msg msg = {{0}};
+  gpm_result res;
+  gsl_rng *r = ps_rng_alloc();
+  if (!r) {
+    fprintf(stderr, "prefsim fit: out of memory\n");
+    return FITCLI_EXIT_INTERNAL;
+  }
+  ps_rng_reset(r, (uint64_t)a->seed, PS_STREAM_ESTIMATOR, 0, 0, 0);
+  int s = gpm_fit(&c->data, &a->gpm, r, &res, &msg);
+  gsl_rng_free(r);
+  double t_fit = now_seconds();
+  if (s != PS_OK) {
+    fprintf(stderr, "prefsim fit: %s: %s\n", file, msg.text);
+    return s == PS_EDOM ? FITCLI_EXIT_NUMERIC : s == PS_EINVAL ? FITCLI_EXIT_DATA : FITCLI_EXIT_INTERNAL;
+  }
+  FILE *out = stdout;
+  fputs("item", out);
+  for (size_t j = 0; j < m; j++) {
+    fputc('\t', out);
+    put_cell(out, c->item_name[j]);
+  }
+  fputc('\n', out);
+  for (size_t i = 0; i < m; i++) {
+    put_cell(out, c->item_name[i]);
+    for (size_t j = 0; j < m; j++) fprintf(out, "\t%.12g", gpm_logit(&res, i, j));
+    fputc('\n', out);
+  }
+  fprintf(out, "# loss\t%.12g\n", res.loss);
+  fprintf(out, "# objective\t%.12g\n", res.objective);
+  fprintf(out, "# status\t%s\n", ps_status_name(PS_OK));
+  fprintf(out, "# converged\t%s\n", res.converged ? "yes" : "no");
+  fprintf(out, "# iterations\t%d\n", res.iterations);
+  fprintf(out, "# grad_norm\t%.3g\n", res.grad_norm);
+  fprintf(out, "# best_restart\t%d\n", res.best_restart);
+  fprintf(out, "# model\tgpm\n");
+  fprintf(out, "# k\t%zu\n", a->gpm.k);
+  fprintf(out, "# tau\t%.12g\n", a->gpm.tau);
+  fprintf(out, "# lr\t%.12g\n", a->gpm.lr);
+  fprintf(out, "# max_iterations\t%d\n", a->gpm.iterations);
+  fprintf(out, "# restarts\t%d\n", a->gpm.restarts);
+  fprintf(out, "# l2\t%.12g\n", a->gpm.l2);
+  fprintf(out, "# seed\t%llu\n", a->seed);
+  fprintf(out, "# items\t%zu\n", m);
+  fprintf(out, "# rows\t%zu\n", c->data.n);
+  fprintf(out, "# weight\t%.12g\n", pref_data_weight(&c->data));
+  gpm_result_free(&res);
+  if (fflush(out) != 0 || ferror(out)) {
+    fprintf(stderr, "prefsim fit: error writing the results to standard output\n");
+    return FITCLI_EXIT_IO;
+  }
+  if (a->verbose)
+    fprintf(stderr, "prefsim fit: %zu rows, %zu items: fit %.3f s (%d Adam steps x %d restarts), total %.3f s\n",
+            c->data.n, m, t_fit - t0, a->gpm.iterations, a->gpm.restarts, now_seconds() - t0);
+  return FITCLI_EXIT_OK;
+}
+
+/* The minimax winner of the empirical margin matrix.  Returns an exit status. */
+static int run_minimax(const fit_args *a, const csv_comparisons *c, const char *file, double t0) {
+  size_t m = c->data.n_items;
+  ps_msg msg = {{0}};
+  if (m > MAX_MINIMAX_ITEMS) {
+    fprintf(stderr, "prefsim fit: %s: %zu items exceed the minimax limit of %d (a dense %zux%zu LP)\n", file, m,
+            MAX_MINIMAX_ITEMS, m, m);
+    return FITCLI_EXIT_INTERNAL;
+  }
+  double *M = malloc(m * m * sizeof *M), *p = malloc(m * sizeof *p);
+  unsigned char *seen = malloc(m * m);
+  int rc = FITCLI_EXIT_OK;
+  if (!M || !p || !seen) {
+    fprintf(stderr, "prefsim fit: out of memory for the %zux%zu preference matrix\n", m, m);
+    rc = FITCLI_EXIT_INTERNAL;
+    goto done;
+  }
+  size_t missing = 0;
+  double value = NAN;
+  int s = minimax_empirical(&c->data, M, seen, &missing, &msg);
+  if (s == PS_OK) s = minimax_lp(M, m, p, &value, &msg);
+  if (s != PS_OK) {
+    fprintf(stderr, "prefsim fit: %s: %s\n", file, msg.text);
+    rc = s == PS_ENOMEM ? FITCLI_EXIT_INTERNAL : s == PS_ENOCONV ? FITCLI_EXIT_NUMERIC : FITCLI_EXIT_DATA;
+    goto done;
+  }
+  double t_fit = now_seconds();
+  FILE *out = stdout;
+  fputs("item\tprobability\n", out);
+  for (size_t i = 0; i < m; i++) {
+    put_cell(out, c->item_name[i]);
+    fprintf(out, "\t%.12g\n", p[i]);
+  }
+  long cw = minimax_condorcet_winner(M, m);
+  fprintf(out, "# value\t%.3g\n", value);
+  fprintf(out, "# exploitability\t%.3g\n", minimax_exploitability(M, m, p));
+  fputs("# condorcet_winner\t", out);
+  if (cw >= 0) put_cell(out, c->item_name[cw]);
+  else fputs("NA", out);
+  fputc('\n', out);
+  fprintf(out, "# never_compared\t%zu\n", missing);
+  size_t listed = 0;
+  for (size_t i = 0; i < m && listed < MAX_LISTED_PAIRS; i++)
+    for (size_t j = i + 1; j < m && listed < MAX_LISTED_PAIRS; j++)
+      if (!seen[i * m + j]) {
+        fputs("# never_compared_pair\t", out);
+        put_cell(out, c->item_name[i]);
+        fputc('\t', out);
+        put_cell(out, c->item_name[j]);
+        fputc('\n', out);
+        listed++;
+      }
+  fprintf(out, "# model\tminimax\n");
+  fprintf(out, "# items\t%zu\n", m);
+  fprintf(out, "# rows\t%zu\n", c->data.n);
+  fprintf(out, "# weight\t%.12g\n", pref_data_weight(&c->data));
+  if (fflush(out) != 0 || ferror(out)) {
+    fprintf(stderr, "prefsim fit: error writing the results to standard output\n");
+    rc = FITCLI_EXIT_IO;
+  }
+  if (a->verbose)
+    fprintf(stderr, "prefsim fit: %zu rows, %zu items: matrix and LP %.3f s, total %.3f s\n", c->data.n, m,
+            t_fit - t0, now_seconds() - t0);
+done:
+  free(M);
+  free(p);
+  free(seen);
+  return rc;
+}
+
 /* ----------------------------------------------------------------- main */
 
 static int exit_for_read(int status) {
@@ -288,6 +551,10 @@ int fitcli_main(int argc, char **argv) {
   t_read = now_seconds();
   size_t m = c.data.n_items;
   const char *file = strcmp(a.data, "-") == 0 ? "<stdin>" : a.data;
+  if (strcmp(a.model, "gpm") == 0 || strcmp(a.model, "minimax") == 0) {
+    rc = strcmp(a.model, "gpm") == 0 ? run_gpm(&a, &c, file, t0) : run_minimax(&a, &c, file, t0);
+    goto done;
+  }
 
   long ref = -1;
   if (a.reference) {

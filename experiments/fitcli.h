@@ -2,6 +2,8 @@
  * and print the scores with standard errors as a TSV table.
  *
  *     prefsim fit --model bt DATA.csv [--l2 LAMBDA] [--reference ITEM] [--no-se] [-v]
+ *     prefsim fit --model gpm DATA.csv [--k K] [--tau T] [--seed S] [...]
+ *     prefsim fit --model minimax DATA.csv
  *
  * The input format is csv.h's; the output format and exit codes are in
  * fitcli_usage's text (and the enum below). */

@@ -10,6 +10,7 @@ PKGS=(
   gnuplot-nox
   libopenmpi-dev openmpi-bin
   liblinear-dev liblinear-tools
+  libglpk-dev
   python3 python3-numpy python3-sklearn python3-h5py python3-xarray
   r-base-core r-cran-bradleyterry2
 )
