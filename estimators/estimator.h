@@ -51,6 +51,12 @@ typedef struct {
    * the feature weights); *dim receives its length.  NULL before a fit. */
   const double *(*theta)(const est_model *e, size_t *dim);
 
+  /* Optional: the model's policy over the m items of the context starting at item
+   * `first` (a probability vector p).  NULL: the evaluator uses the minimax winner
+   * of the model's own predicted preference matrix (for a transitive model, its
+   * best item). */
+  int (*policy)(const est_model *e, int32_t first, size_t m, double *p);
+
   void (*free)(est_model *e);
 } est_type;
 
@@ -69,5 +75,6 @@ extern const est_type est_ilsr;
 extern const est_type est_lsr;
 extern const est_type est_rank_centrality;
 extern const est_type est_gpm;
+extern const est_type est_minimax;
 
 #endif

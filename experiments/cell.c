@@ -29,6 +29,7 @@
 
 #include "../core/numerics.h"
 #include "../estimators/bt.h"
+#include "../estimators/minimax.h"
 #include "../sim/rng.h"
 
 const h5store_quantity cell_metrics[] = {
@@ -38,6 +39,8 @@ const h5store_quantity cell_metrics[] = {
     {"excess_logloss", "nats", "held-out cross-entropy minus the Bayes log-loss"},
     {"accuracy", "1", "held-out agreement with the truly more likely side"},
     {"kendall_tau", "1", "Kendall tau-b of fitted vs true rewards, mean over contexts"},
+    {"exploitability", "1", "max_y P(y > policy) - 1/2 under the truth; policy = minimax winner of the model (item worlds)"},
+    {"lp_distance", "1", "||policy - minimax winner of the truth||_1 (item worlds)"},
     {"fit_seconds", "s", "wall-clock fit time (the one metric that is not reproducible)"},
     {"iterations", "1", "solver iterations"},
     {"converged", "1", "1 when the fit converged, 0 otherwise"},
@@ -47,17 +50,22 @@ const size_t cell_n_metrics = sizeof cell_metrics / sizeof cell_metrics[0];
 const h5store_quantity cell_truth[] = {
     {"bayes_logloss", "nats", "held-out Bayes log-loss mean H(p)"},
     {"bayes_accuracy", "1", "held-out Bayes accuracy mean max(p, 1-p)"},
-    {"theta_norm", "1", "||theta*/T||_2 (items: centred scores)"},
+    {"theta_norm", "1", "||theta*/T||_2 (items: centred scores); NaN without a parameter"},
+    {"has_condorcet_winner", "1", "1 when one item beats every other with P > 1/2 (item worlds)"},
 };
 const size_t cell_n_truth = sizeof cell_truth / sizeof cell_truth[0];
 
 const h5store_quantity cell_theory[] = {
     {"param_err_crlb", "1", "sqrt(tr I^-1): Cramer-Rao scale of ||theta-hat - theta*/T||_2"},
     {"param_err_sigma_crlb", "1", "sqrt(tr(I^-1 Sigma-hat)): Cramer-Rao scale of the Sigma-hat-norm error"},
+    {"excess_of_half", "nats", "log 2 - Bayes log-loss: the excess of predicting 1/2 everywhere (the best BT on a symmetric cycle)"},
+    {"deterministic_exploitability", "1", "min over items y of max_j P(j > y) - 1/2: the least exploitable pure policy"},
 };
 const size_t cell_n_theory = sizeof cell_theory / sizeof cell_theory[0];
 
-enum { M_PARAM, M_SIGMA, M_LOGLOSS, M_EXCESS, M_ACC, M_TAU, M_SECONDS, M_ITER, M_CONV };
+#define GAME_MAX_ITEMS 300 /* the exploitability metrics solve an LP over the items */
+
+enum { M_PARAM, M_SIGMA, M_LOGLOSS, M_EXCESS, M_ACC, M_TAU, M_EXPL, M_LPDIST, M_SECONDS, M_ITER, M_CONV };
 
 int cell_metric_index(const char *name) {
   for (size_t i = 0; i < cell_n_metrics; i++)
@@ -226,6 +234,37 @@ static void eval_metrics(const est_type *t, const est_model *mod, const pref_dat
   }
 }
 
+/* The model's policy over the items (its own, or the minimax winner of its predicted
+ * matrix), judged against the true game: exploitability and distance to the true
+ * minimax winner (THEORY §3.13, §4). */
+static void eval_policy(const est_type *t, const est_model *mod, const double *game, const double *game_p,
+                        size_t Mn, double *out) {
+  double *ph = malloc(Mn * sizeof(double)), *Mh = NULL;
+  if (!ph) return;
+  int ok = t->policy && t->policy(mod, 0, Mn, ph) == PS_OK;
+  if (!ok && (Mh = malloc(Mn * Mn * sizeof(double)))) {
+    for (size_t a = 0; a < Mn; a++) Mh[a * Mn + a] = 0;
+    for (size_t a = 0; a < Mn; a++)
+      for (size_t b = a + 1; b < Mn; b++) {
+        double v = 0.5 * ((ps_sigmoid(t->logit(mod, (int32_t)a, (int32_t)b)) - 0.5) -
+                          (ps_sigmoid(t->logit(mod, (int32_t)b, (int32_t)a)) - 0.5));
+        Mh[a * Mn + b] = v;
+        Mh[b * Mn + a] = -v;
+      }
+    ok = minimax_lp(Mh, Mn, ph, NULL, NULL) == PS_OK;
+  }
+  if (ok) {
+    out[M_EXPL] = minimax_exploitability(game, Mn, ph);
+    if (game_p) {
+      double dist = 0;
+      for (size_t y = 0; y < Mn; y++) dist += fabs(ph[y] - game_p[y]);
+      out[M_LPDIST] = dist;
+    }
+  }
+  free(Mh);
+  free(ph);
+}
+
 int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *m) {
   double t0 = now_seconds();
   size_t ne = e->n_estimators;
@@ -237,6 +276,7 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
   }
   r->iterations = 0;
   exp_point pt;
+  double *game = NULL, *game_p = NULL;
   world w = {0};
   population pop = {0};
   pref_data train = {0}, held = {0};
@@ -271,9 +311,40 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
     r->truth[1] = ba / (double)held.n;
     double tn = 0;
     for (size_t k = 0; k < pop.d; k++) tn += pop.theta[k] * pop.theta[k];
-    r->truth[2] = sqrt(tn) / pt.noise.temperature;
+    r->truth[2] = pop.d ? sqrt(tn) / pt.noise.temperature : NAN;
     pref_features f = world_features(&w);
-    theory_values(&train, &f, &pop, &pt.noise, r->theory);
+    if (pop.kind == POP_BT) theory_values(&train, &f, &pop, &pt.noise, r->theory);
+    r->theory[2] = log(2.0) - r->truth[0];
+  }
+  /* item worlds: the true game M = P - 1/2 (clean preferences), its minimax winner */
+  if (w.spec.kind == WORLD_ITEMS && w.n_items <= GAME_MAX_ITEMS) {
+    size_t Mn = w.n_items;
+    game = malloc(Mn * Mn * sizeof(double));
+    game_p = malloc(Mn * sizeof(double));
+    if (game && game_p) {
+      for (size_t a = 0; a < Mn; a++)
+        for (size_t b = 0; b < Mn; b++)
+          game[a * Mn + b] = a == b ? 0 : noise_prob_clean(&pt.noise, &pop, (int32_t)a, (int32_t)b) - 0.5;
+      /* exact skew-symmetry against rounding in P(a,b) + P(b,a) = 1 */
+      for (size_t a = 0; a < Mn; a++)
+        for (size_t b = a + 1; b < Mn; b++) {
+          double v = 0.5 * (game[a * Mn + b] - game[b * Mn + a]);
+          game[a * Mn + b] = v;
+          game[b * Mn + a] = -v;
+        }
+      if (minimax_lp(game, Mn, game_p, NULL, NULL) != PS_OK) {
+        free(game_p);
+        game_p = NULL;
+      }
+      r->truth[3] = minimax_condorcet_winner(game, Mn) >= 0;
+      double best = INFINITY;
+      for (size_t y = 0; y < Mn; y++) {
+        double worst = 0;
+        for (size_t j = 0; j < Mn; j++) worst = fmax(worst, game[j * Mn + y]);
+        best = fmin(best, worst);
+      }
+      r->theory[3] = best;
+    }
   }
 
   pref_features f = world_features(&w);
@@ -300,13 +371,16 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
     out[M_CONV] = fs == PS_OK && info.converged;
     r->iterations += info.iterations;
     r->status[k] = fs;
-    if (fs == PS_OK)
+    if (fs == PS_OK) {
       eval_metrics(x->type, mod, &train, &held, &w, &pop, &pt.noise, out);
-    else
+      if (game) eval_policy(x->type, mod, game, game_p, w.n_items, out);
+    } else
       snprintf(r->message[k], PS_MSG_LEN, "%s", fm.text);
     if (mod) x->type->free(mod);
   }
 done:
+  free(game);
+  free(game_p);
   r->wall_seconds = now_seconds() - t0;
   pref_data_free(&train);
   pref_data_free(&held);

@@ -6,6 +6,7 @@
  *          resampled replicates at every point, matching common random numbers).
  *   below / above   the statistic at each selected grid point, with its bootstrap CI,
  *          is below / above `value`.
+ *   equal  the statistic at each selected point equals `value` (within tol).
  *   ratio  statistic(metric) / statistic(other) at each selected point; below and
  *          above with `other` set bound that ratio instead of the statistic.
  * Decision: with tol > 0, PASS when the whole CI lies inside [value - tol, value + tol]

@@ -35,9 +35,14 @@ static const ps_param p_world[] = {
     END};
 
 static const ps_param p_population[] = {
-    {"kind", PS_PARAM_ENUM, "bt", 0, 0, "bt", "annotator population (bt: one Bradley-Terry reward)"},
-    {"scale", PS_PARAM_REAL, "1", 0, 1e6, NULL, "standard deviation of true item scores (items)"},
+    {"kind", PS_PARAM_ENUM, "bt", 0, 0, "bt|gpm|cycle|condorcet",
+     "bt: one reward; gpm: skew-symmetric embeddings; cycle: items around a circle, each beating the "
+     "next; condorcet: three transitive annotator types whose mixture cycles (items worlds)"},
+    {"scale", PS_PARAM_REAL, "1", 0, 1e6, NULL, "standard deviation of true item scores (bt) or embeddings (gpm)"},
     {"norm", PS_PARAM_REAL, "3", 0, 1e6, NULL, "||theta*|| (features)"},
+    {"k", PS_PARAM_INT, "1", 1, 64, NULL, "gpm: 2-D blocks of the embedding"},
+    {"tau", PS_PARAM_REAL, "1", 1e-6, 1e6, NULL, "gpm, cycle: P = sigma(s / tau)"},
+    {"delta", PS_PARAM_REAL, "2", 0, 1e6, NULL, "condorcet: reward step of each annotator type"},
     END};
 
 static const ps_param p_noise[] = {
@@ -69,11 +74,11 @@ const exp_section_schema exp_schema[] = {
 
 const ps_param exp_claim_params[] = {
     {"metric", PS_PARAM_TEXT, NULL, 0, 0, NULL, "ESTIMATOR/METRIC, or truth/Q or theory/Q"},
-    {"expect", PS_PARAM_ENUM, NULL, 0, 0, NULL, "slope|below|above|ratio"},
+    {"expect", PS_PARAM_ENUM, NULL, 0, 0, NULL, "slope|below|above|ratio|equal"},
     {"against", PS_PARAM_TEXT, "", 0, 0, NULL, "slope: the axis x in log(metric) = a + slope log(x)"},
     {"value", PS_PARAM_REAL, NULL, -1e300, 1e300, NULL, "expected slope or ratio, or the bound"},
     {"tol", PS_PARAM_REAL, "0", 0, 1e300, NULL,
-     "slope/ratio: PASS when the whole CI lies within value +- tol"},
+     "slope/ratio/equal: PASS when the whole CI lies within value +- tol"},
     {"other", PS_PARAM_TEXT, "", 0, 0, NULL, "ratio (and below/above of a ratio): the denominator ESTIMATOR/METRIC"},
     {"at", PS_PARAM_TEXT, "", 0, 0, NULL, "restrict to axis values, e.g. 'n=1000, dim=16'"},
     {"level", PS_PARAM_REAL, "0.95", 0.5, 0.9999, NULL, "confidence level of the bootstrap interval"},
@@ -93,7 +98,7 @@ const ps_param exp_figure_params[] = {
     END};
 
 /* claim's expect choices are given here to keep the table above readable */
-static const char *claim_expect_choices = "slope|below|above|ratio";
+static const char *claim_expect_choices = "slope|below|above|ratio|equal";
 
 static const exp_section_schema *find_section(const char *name) {
   for (size_t i = 0; exp_schema[i].section; i++)
@@ -681,6 +686,12 @@ int experiment_point(const experiment *e, size_t p, exp_point *o, ps_msg *m) {
   o->world.responses = (size_t)ps_param_int(V("world", "responses"));
   o->world.dim = (size_t)ps_param_int(V("world", "dim"));
   o->world.feature_scale = ps_param_real(V("world", "feature_scale"));
+  const char *pk = V("population", "kind");
+  o->population.kind = !strcmp(pk, "gpm") ? POP_GPM : !strcmp(pk, "cycle") ? POP_CYCLE
+                       : !strcmp(pk, "condorcet") ? POP_CONDORCET : POP_BT;
+  o->population.k = (size_t)ps_param_int(V("population", "k"));
+  o->population.tau = ps_param_real(V("population", "tau"));
+  o->population.delta = ps_param_real(V("population", "delta"));
   o->population.scale = ps_param_real(V("population", "scale"));
   o->population.norm = ps_param_real(V("population", "norm"));
   o->noise.link = strcmp(V("noise", "link"), "probit") ? LINK_LOGISTIC : LINK_PROBIT;

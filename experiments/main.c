@@ -83,7 +83,7 @@ static void usage_verify(FILE *f) {
           "\n"
           "Evaluates every [claim.NAME] of the stored config and prints one row per claim and slice:\n"
           "expected value, measured value, bootstrap CI, PASS/FAIL.  Exit status 1 if any claim fails.\n"
-          "Claim keys: metric = EST/METRIC | truth/Q | theory/Q; expect = slope|below|above|ratio;\n"
+          "Claim keys: metric = EST/METRIC | truth/Q | theory/Q; expect = slope|below|above|ratio|equal;\n"
           "against = AXIS (slope); value; tol (PASS when the CI lies within value +- tol; tol = 0:\n"
           "when the CI contains value); other = EST/METRIC (ratio); at = 'axis=v, ...';\n"
           "level (0.95); bootstrap (2000); statistic = mean|median|rms; max_missing (0: a claim\n"
@@ -193,7 +193,9 @@ static int cmd_list(void) {
   for (size_t i = 0; i < cell_n_theory; i++) printf("  %-18s %s\n", cell_theory[i].name, cell_theory[i].long_name);
   printf("\nshipped experiments (experiments/*.ini):\n"
          "  bt_rate.ini   linear-feature BT: parameter error against n and d, efficiency\n"
-         "  bt_items.ini  item BT: Newton, MM, I-LSR, LSR and Rank Centrality against n\n");
+         "  bt_items.ini  item BT: Newton, MM, I-LSR, LSR and Rank Centrality against n\n"
+         "  cyclic.ini    a 3-cycle: BT a coin flip, GPM exact, BT's excess log-loss log 2 - H(p)\n"
+         "  condorcet.ini mixtures of transitive annotators: BT's policy exploitable, minimax not\n");
   return 0;
 }
 

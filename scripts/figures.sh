@@ -15,4 +15,5 @@ mkdir -p docs/figures
 cp out/bt_rate/bt_rate_rate_n.png docs/figures/bt_rate_n.png
 cp out/bt_rate/bt_rate_rate_d.png docs/figures/bt_rate_d.png
 cp out/bt_items/bt_items_rate.png docs/figures/bt_items.png
+cp out/condorcet/condorcet_exploitability.png docs/figures/condorcet.png
 exit $status

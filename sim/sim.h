@@ -47,15 +47,39 @@ typedef struct {
   int32_t *item_context; /* n_items; item i is response i % m of context i / m */
 } world;
 
+/* The annotators' true preferences (THEORY.md §2.2, §2.8, §2.9):
+ *   bt         one reward: item scores or linear features
+ *   gpm        skew-symmetric general preference: embeddings v_y ~ N(0, scale^2 I_2k),
+ *              s(a,b) = sum_l v_a[2l-1] v_b[2l] - v_a[2l] v_b[2l-1], P = F(s/(tau T))
+ *   cycle      the GPM with k = 1 and unit vectors at angles 2 pi y / m: every item
+ *              beats the next one around the circle (m = 3: the 3-cycle, s = sqrt(3)/2)
+ *   condorcet  three equal-weight BT annotator types with rewards
+ *              r_k(y) = delta ((m-1-y + k ceil(m/3)) mod m): each is transitive, the
+ *              population is not (m = 3: the Condorcet mixture of §2.9)
+ * The last three are item worlds only; they have no parameter theta (d = 0) and
+ * their `reward` is the Borda score mean_j P(y > j) (used by policy designs and
+ * Kendall's tau). */
+typedef enum { POP_BT = 0, POP_GPM = 1, POP_CYCLE = 2, POP_CONDORCET = 3 } population_kind;
+
 typedef struct {
-  double scale;          /* item worlds: sd of the true scores */
+  population_kind kind;
+  double scale;          /* item worlds: sd of the true scores (bt) or embeddings (gpm) */
   double norm;           /* feature worlds: ||theta*|| */
+  size_t k;              /* gpm: 2-D blocks of the embedding */
+  double tau;            /* gpm, cycle: tau in sigma(s / tau) */
+  double delta;          /* condorcet: reward step */
 } population_spec;
 
 typedef struct {
+  population_kind kind;
+  size_t n_items;
   size_t d;
-  double *theta;         /* true parameter; item scores are centred (sum 0) */
-  double *reward;        /* n_items: r(y) = theta*_y or theta*^T phi(y) */
+  double *theta;         /* true parameter; item scores are centred (sum 0); NULL when d = 0 */
+  double *reward;        /* n_items: r(y) = theta*_y or theta*^T phi(y); Borda score otherwise */
+  size_t k;              /* gpm / cycle */
+  double *embed;         /* n_items x 2k */
+  double tau;
+  double *mix;           /* condorcet: 3 x n_items rewards */
 } population;
 
 typedef struct {

@@ -41,7 +41,7 @@ static const error_case cases[] = {
     {"[estimator.mine]\ntype = svm\n", NULL, {"exp.ini:2", "unknown estimator 'svm'", "allowed: bt"}},
     {"[estimator.mine]\nl2 = 1\n", NULL, {"[estimator.mine]", "type = NAME"}},
     {"[claim.x]\nexpect = slope\nvalue = 1\n", NULL, {"[claim.x]", "required key 'metric'"}},
-    {"[claim.x]\nmetric = bt/param_err\nexpect = steep\nvalue = 1\n", NULL, {"exp.ini:3", "one of slope|below|above|ratio"}},
+    {"[claim.x]\nmetric = bt/param_err\nexpect = steep\nvalue = 1\n", NULL, {"exp.ini:3", "one of slope|below|above|ratio|equal"}},
     {"[figure.f]\nmetric = bt/param_err\nx = n\nkind = bar\n", NULL, {"exp.ini:4", "one of rate|line"}},
     {"[world]\ndim = 4\ndim = 5\n", NULL, {"exp.ini:3", "given twice", "line 2"}},
     {"[claim.empty]\n[world]\ndim = 4\n", NULL, {"exp.ini:1", "[claim.empty] is empty", "metric"}},

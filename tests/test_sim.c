@@ -244,12 +244,61 @@ static void test_reproducible(void **state) {
   pref_data_free(&d[1]);
 }
 
+/* O6 / O7 through the simulator's populations: the cycle's consecutive
+ * probabilities are sigma(sqrt(3)/2 / tau); the Condorcet mixture's are
+ * p(Delta) = [2 sigma(Delta) + sigma(-2 Delta)]/3 in the cyclic direction. */
+static void test_intransitive_populations(void **state) {
+  (void)state;
+  world w;
+  world_spec ws = {.kind = WORLD_ITEMS, .items = 3};
+  assert_int_equal(world_alloc(&w, &ws, NULL, NULL), PS_OK);
+  noise_spec ns = {.link = LINK_LOGISTIC, .temperature = 1, .flip = 0};
+  double taus[2] = {0.1, 1.0}, want[2] = {0.999827, 0.703918};
+  for (int k = 0; k < 2; k++) {
+    population p;
+    population_spec ps = {.kind = POP_CYCLE, .tau = taus[k]};
+    assert_int_equal(population_alloc(&p, &w, &ps, NULL, NULL), PS_OK);
+    for (int a = 0; a < 3; a++) {
+      assert_close(noise_prob_clean(&ns, &p, a, (a + 1) % 3), ps_sigmoid(sqrt(3) / 2 / taus[k]), 1e-12);
+      assert_close(noise_prob_clean(&ns, &p, a, (a + 1) % 3), want[k], 1e-6);
+      assert_close(noise_prob_clean(&ns, &p, a, (a + 1) % 3) + noise_prob_clean(&ns, &p, (a + 1) % 3, a), 1, 1e-15);
+    }
+    assert_null(p.theta);
+    population_free(&p);
+  }
+  double deltas[3] = {1, 2, 5}, pd[3] = {0.527107, 0.593193, 0.662220};
+  for (int k = 0; k < 3; k++) {
+    population p;
+    population_spec ps = {.kind = POP_CONDORCET, .delta = deltas[k]};
+    assert_int_equal(population_alloc(&p, &w, &ps, NULL, NULL), PS_OK);
+    double want_p = (2 * ps_sigmoid(deltas[k]) + ps_sigmoid(-2 * deltas[k])) / 3;
+    /* rewards (2D, D, 0): item 0 beats 1, 1 beats 2, 2 beats 0 */
+    assert_close(noise_prob_clean(&ns, &p, 0, 1), want_p, 1e-12);
+    assert_close(noise_prob_clean(&ns, &p, 1, 2), want_p, 1e-12);
+    assert_close(noise_prob_clean(&ns, &p, 2, 0), want_p, 1e-12);
+    assert_close(want_p, pd[k], 1e-6);
+    population_free(&p);
+  }
+  /* non-BT populations need an item world */
+  world fw;
+  world_spec fs = {.kind = WORLD_FEATURES, .contexts = 2, .responses = 3, .dim = 2, .feature_scale = 1};
+  gsl_rng *r = ps_rng_alloc();
+  assert_int_equal(world_alloc(&fw, &fs, r, NULL), PS_OK);
+  population p;
+  population_spec ps = {.kind = POP_GPM, .k = 1, .tau = 1, .scale = 1};
+  ps_msg m;
+  assert_int_equal(population_alloc(&p, &fw, &ps, r, &m), PS_EINVAL);
+  world_free(&fw);
+  world_free(&w);
+  gsl_rng_free(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_numerics),       cmocka_unit_test(test_rng_streams),
       cmocka_unit_test(test_noise_model),    cmocka_unit_test(test_truth),
       cmocka_unit_test(test_uniform_design), cmocka_unit_test(test_policy_design),
-      cmocka_unit_test(test_reproducible),
+      cmocka_unit_test(test_reproducible),  cmocka_unit_test(test_intransitive_populations),
   };
   return cmocka_run_group_tests_name("sim", tests, NULL, NULL);
 }
