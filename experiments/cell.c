@@ -41,6 +41,7 @@ const h5store_quantity cell_metrics[] = {
     {"kendall_tau", "1", "Kendall tau-b of fitted vs true rewards, mean over contexts"},
     {"exploitability", "1", "max_y P(y > policy) - 1/2 under the truth; policy = minimax winner of the model (item worlds)"},
     {"lp_distance", "1", "||policy - minimax winner of the truth||_1 (item worlds)"},
+    {"exploitability_model", "1", "max_y P-hat(y > policy) - 1/2 under the model's own predictions: the solver's error (item worlds)"},
     {"fit_seconds", "s", "wall-clock fit time (the one metric that is not reproducible)"},
     {"iterations", "1", "solver iterations"},
     {"converged", "1", "1 when the fit converged, 0 otherwise"},
@@ -65,7 +66,7 @@ const size_t cell_n_theory = sizeof cell_theory / sizeof cell_theory[0];
 
 #define GAME_MAX_ITEMS 300 /* the exploitability metrics solve an LP over the items */
 
-enum { M_PARAM, M_SIGMA, M_LOGLOSS, M_EXCESS, M_ACC, M_TAU, M_EXPL, M_LPDIST, M_SECONDS, M_ITER, M_CONV };
+enum { M_PARAM, M_SIGMA, M_LOGLOSS, M_EXCESS, M_ACC, M_TAU, M_EXPL, M_LPDIST, M_EXPL_MODEL, M_SECONDS, M_ITER, M_CONV };
 
 int cell_metric_index(const char *name) {
   for (size_t i = 0; i < cell_n_metrics; i++)
@@ -239,22 +240,26 @@ static void eval_metrics(const est_type *t, const est_model *mod, const pref_dat
  * minimax winner (THEORY §3.13, §4). */
 static void eval_policy(const est_type *t, const est_model *mod, const double *game, const double *game_p,
                         size_t Mn, double *out) {
-  double *ph = malloc(Mn * sizeof(double)), *Mh = NULL;
-  if (!ph) return;
-  int ok = t->policy && t->policy(mod, 0, Mn, ph) == PS_OK;
-  if (!ok && (Mh = malloc(Mn * Mn * sizeof(double)))) {
-    for (size_t a = 0; a < Mn; a++) Mh[a * Mn + a] = 0;
-    for (size_t a = 0; a < Mn; a++)
-      for (size_t b = a + 1; b < Mn; b++) {
-        double v = 0.5 * ((ps_sigmoid(t->logit(mod, (int32_t)a, (int32_t)b)) - 0.5) -
-                          (ps_sigmoid(t->logit(mod, (int32_t)b, (int32_t)a)) - 0.5));
-        Mh[a * Mn + b] = v;
-        Mh[b * Mn + a] = -v;
-      }
-    ok = minimax_lp(Mh, Mn, ph, NULL, NULL) == PS_OK;
+  double *ph = malloc(Mn * sizeof(double)), *Mh = malloc(Mn * Mn * sizeof(double));
+  if (!ph || !Mh) {
+    free(ph);
+    free(Mh);
+    return;
   }
+  /* the model's own game, from its predictions (made exactly skew-symmetric) */
+  for (size_t a = 0; a < Mn; a++) Mh[a * Mn + a] = 0;
+  for (size_t a = 0; a < Mn; a++)
+    for (size_t b = a + 1; b < Mn; b++) {
+      double v = 0.5 * ((ps_sigmoid(t->logit(mod, (int32_t)a, (int32_t)b)) - 0.5) -
+                        (ps_sigmoid(t->logit(mod, (int32_t)b, (int32_t)a)) - 0.5));
+      Mh[a * Mn + b] = v;
+      Mh[b * Mn + a] = -v;
+    }
+  int ok = t->policy && t->policy(mod, 0, Mn, ph) == PS_OK;
+  if (!ok) ok = minimax_lp(Mh, Mn, ph, NULL, NULL) == PS_OK;
   if (ok) {
     out[M_EXPL] = minimax_exploitability(game, Mn, ph);
+    out[M_EXPL_MODEL] = minimax_exploitability(Mh, Mn, ph);
     if (game_p) {
       double dist = 0;
       for (size_t y = 0; y < Mn; y++) dist += fabs(ph[y] - game_p[y]);
