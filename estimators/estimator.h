@@ -76,5 +76,7 @@ extern const est_type est_lsr;
 extern const est_type est_rank_centrality;
 extern const est_type est_gpm;
 extern const est_type est_minimax;
+extern const est_type est_regret_model;
+extern const est_type est_partial_return;
 
 #endif

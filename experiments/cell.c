@@ -30,6 +30,8 @@
 #include "../core/numerics.h"
 #include "../estimators/bt.h"
 #include "../estimators/minimax.h"
+#include "../estimators/regret.h"
+#include "../sim/mdp.h"
 #include "../sim/rng.h"
 
 const h5store_quantity cell_metrics[] = {
@@ -41,6 +43,8 @@ const h5store_quantity cell_metrics[] = {
     {"kendall_tau", "1", "Kendall tau-b of fitted vs true rewards, mean over contexts"},
     {"exploitability", "1", "max_y P(y > policy) - 1/2 under the truth; policy = minimax winner of the model (item worlds)"},
     {"lp_distance", "1", "||policy - minimax winner of the truth||_1 (item worlds)"},
+    {"return_policy", "1", "MDP worlds: scaled true return of the optimal policy of the learned reward (1 optimal, 0 random)"},
+    {"return_greedy", "1", "MDP worlds: scaled true return of argmax_a of the learned reward, used as an advantage"},
     {"exploitability_model", "1", "max_y P-hat(y > policy) - 1/2 under the model's own predictions: the solver's error (item worlds)"},
     {"fit_seconds", "s", "wall-clock fit time (the one metric that is not reproducible)"},
     {"iterations", "1", "solver iterations"},
@@ -66,7 +70,8 @@ const size_t cell_n_theory = sizeof cell_theory / sizeof cell_theory[0];
 
 #define GAME_MAX_ITEMS 300 /* the exploitability metrics solve an LP over the items */
 
-enum { M_PARAM, M_SIGMA, M_LOGLOSS, M_EXCESS, M_ACC, M_TAU, M_EXPL, M_LPDIST, M_EXPL_MODEL, M_SECONDS, M_ITER, M_CONV };
+enum { M_PARAM, M_SIGMA, M_LOGLOSS, M_EXCESS, M_ACC, M_TAU, M_EXPL, M_LPDIST, M_RET_POLICY, M_RET_GREEDY, M_EXPL_MODEL,
+       M_SECONDS, M_ITER, M_CONV };
 
 int cell_metric_index(const char *name) {
   for (size_t i = 0; i < cell_n_metrics; i++)
@@ -270,6 +275,83 @@ static void eval_policy(const est_type *t, const est_model *mod, const double *g
   free(ph);
 }
 
+#define MDP_HORIZON 1000 /* steps of the returns that score a learned reward's policies */
+
+/* MDP worlds (THEORY §2.10, §3.8): n pairs of trajectory segments from the uniform
+ * behaviour policy, judged by the configured labeller; the regret and
+ * partial-return models learn w, and each learned reward is scored by the true
+ * scaled return of its optimal policy and of its one-step greedy use. */
+static int cell_run_mdp(const experiment *e, size_t p, size_t rep, const exp_point *pt, cell_result *r,
+                        ps_msg *m) {
+  mdp env = {0};
+  mdp_solution sol = {0};
+  mdp_features feat = {0};
+  mdp_segments seg = {0};
+  pref_data data = {0};
+  gsl_rng *rng = ps_rng_alloc();
+  int s = PS_OK;
+  if (!rng) return ps_fail(m, PS_ENOMEM, "out of memory");
+  s = pt->world.kind == WORLD_CORRIDOR ? mdp_corridor_alloc(&env, m) : mdp_delivery_alloc(&env, m);
+  if (!s) s = mdp_solve(&env, NULL, env.gamma, NULL, &sol, m);
+  if (!s) s = mdp_features_alloc(&feat, &env, (mdp_feature_kind)pt->world.features, m);
+  if (s) goto done;
+  mdp_segment_spec ss = {.n = 2 * pt->n_train, .len = pt->world.segment_length, .behaviour = MDP_BEHAVIOUR_UNIFORM,
+                         .drop_absorbing = pt->world.drop_absorbing};
+  ps_rng_reset(rng, e->seed, PS_STREAM_QUERIES, p, rep, 0);
+  if ((s = mdp_segments_draw(&env, &ss, rng, &seg, m))) goto done;
+  mdp_label_spec ls = {.model = (mdp_label_model)pt->world.labeller, .temperature = pt->noise.temperature};
+  ps_rng_reset(rng, e->seed, PS_STREAM_JUDGEMENTS, p, rep, 0);
+  if ((s = mdp_label_pairs(&env, NULL, &sol, &ls, &seg, rng, &data, NULL, m))) goto done;
+  regret_problem prob = {.m = &env, .f = &feat, .seg = &seg, .d = &data, .temperature = pt->noise.temperature};
+  for (size_t k = 0; k < e->n_estimators; k++) {
+    const exp_estimator *x = &e->estimators[k];
+    double *out = r->metrics + k * cell_n_metrics;
+    char sec[300];
+    snprintf(sec, sizeof sec, "estimator.%s", x->label);
+    regret_options o = regret_options_default();
+    regret_result res = {0};
+    ps_msg fm = {{0}};
+    double ft0 = now_seconds();
+    int fs;
+    if (x->type == &est_regret_model) {
+      o.learning_rate = ps_param_real(experiment_value(e, p, sec, "learning_rate"));
+      o.iterations = (int)ps_param_int(experiment_value(e, p, sec, "iterations"));
+      o.restarts = (int)ps_param_int(experiment_value(e, p, sec, "restarts"));
+      o.gamma = ps_param_real(experiment_value(e, p, sec, "gamma"));
+      ps_rng_reset(rng, e->seed, PS_STREAM_ESTIMATOR, p, rep, k);
+      fs = regret_fit_regret(&prob, &o, rng, &res, &fm);
+    } else if (x->type == &est_partial_return) {
+      o.l2 = ps_param_real(experiment_value(e, p, sec, "l2"));
+      o.gamma = ps_param_real(experiment_value(e, p, sec, "gamma"));
+      fs = regret_fit_partial_return(&prob, &o, &res, &fm);
+    } else {
+      fs = ps_fail(&fm, PS_EINVAL, "estimator '%s' does not learn from trajectory segments (use regret_model or "
+                   "partial_return in MDP worlds)", x->type->name);
+    }
+    out[M_SECONDS] = now_seconds() - ft0;
+    out[M_ITER] = res.iterations;
+    out[M_CONV] = fs == PS_OK;
+    r->iterations += res.iterations;
+    r->status[k] = fs;
+    if (fs == PS_OK) {
+      mdp_scaled sc;
+      if (mdp_scaled_return(&env, res.policy, MDP_HORIZON, &sc, NULL) == PS_OK) out[M_RET_POLICY] = sc.scaled;
+      if (mdp_scaled_return(&env, res.greedy, MDP_HORIZON, &sc, NULL) == PS_OK) out[M_RET_GREEDY] = sc.scaled;
+    } else {
+      snprintf(r->message[k], PS_MSG_LEN, "%s", fm.text);
+    }
+    regret_result_free(&res);
+  }
+done:
+  pref_data_free(&data);
+  mdp_segments_free(&seg);
+  mdp_features_free(&feat);
+  mdp_solution_free(&sol);
+  mdp_free(&env);
+  gsl_rng_free(rng);
+  return s;
+}
+
 int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *m) {
   double t0 = now_seconds();
   size_t ne = e->n_estimators;
@@ -292,6 +374,10 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
     goto done;
   }
   if ((s = experiment_point(e, p, &pt, m))) goto done;
+  if (pt.world.kind == WORLD_CORRIDOR || pt.world.kind == WORLD_DELIVERY) {
+    s = cell_run_mdp(e, p, rep, &pt, r, m);
+    goto done;
+  }
   uint64_t wp = e->common_world ? 0 : p;
   ps_rng_reset(rng, e->seed, PS_STREAM_WORLD, wp, rep, 0);
   if ((s = world_alloc(&w, &pt.world, rng, m))) goto done;

@@ -26,12 +26,18 @@ static const ps_param p_experiment[] = {
     END};
 
 static const ps_param p_world[] = {
-    {"kind", PS_PARAM_ENUM, "features", 0, 0, "items|features", "item scores, or contexts x responses with features"},
+    {"kind", PS_PARAM_ENUM, "features", 0, 0, "items|features|corridor|delivery",
+     "item scores; contexts x responses with features; or a small MDP whose trajectory segments are compared"},
     {"items", PS_PARAM_INT, "20", 2, 1e7, NULL, "items (kind = items)"},
     {"contexts", PS_PARAM_INT, "200", 1, 1e8, NULL, "contexts (kind = features)"},
     {"responses", PS_PARAM_INT, "8", 2, 64, NULL, "responses per context (kind = features)"},
     {"dim", PS_PARAM_INT, "16", 1, 4096, NULL, "feature dimension d (kind = features)"},
     {"feature_scale", PS_PARAM_REAL, "1", 1e-12, 1e12, NULL, "standard deviation of each feature"},
+    {"segment_length", PS_PARAM_INT, "3", 1, 100, NULL, "MDP worlds: transitions per compared segment"},
+    {"reward_features", PS_PARAM_ENUM, "cell_type", 0, 0, "cell_type|state|state_action",
+     "MDP worlds: psi of the learned reward r_w = w^T psi"},
+    {"drop_absorbing", PS_PARAM_BOOL, "true", 0, 0, NULL,
+     "MDP worlds: redraw segments that would step out of a terminal (THEORY §2.10)"},
     END};
 
 static const ps_param p_population[] = {
@@ -49,6 +55,8 @@ static const ps_param p_noise[] = {
     {"link", PS_PARAM_ENUM, "logistic", 0, 0, "logistic|probit", "logistic (BT) or probit (Thurstone)"},
     {"temperature", PS_PARAM_REAL, "1", 1e-12, 1e12, NULL, "T in F((r_a - r_b)/T)"},
     {"flip", PS_PARAM_REAL, "0", 0, 0.4999, NULL, "symmetric label-flip rate epsilon"},
+    {"labeller", PS_PARAM_ENUM, "regret", 0, 0, "regret|partial_return",
+     "MDP worlds: segments judged by regret or by partial return"},
     END};
 
 static const ps_param p_design[] = {
@@ -93,6 +101,7 @@ const ps_param exp_figure_params[] = {
     {"x", PS_PARAM_TEXT, NULL, 0, 0, NULL, "axis on the horizontal"},
     {"kind", PS_PARAM_ENUM, "rate", 0, 0, "rate|line", "rate: log-log with a slope reference; line: linear"},
     {"slope", PS_PARAM_REAL, "nan", -1e300, 1e300, NULL, "reference slope drawn on a rate figure"},
+    {"xscale", PS_PARAM_ENUM, "linear", 0, 0, "linear|log", "line figures: horizontal axis scale"},
     {"title", PS_PARAM_TEXT, "", 0, 0, NULL, "figure title"},
     {"ylabel", PS_PARAM_TEXT, "", 0, 0, NULL, "vertical axis label (default: the metric's long name)"},
     END};
@@ -405,10 +414,12 @@ static int validate_outputs(const experiment *e, const cfg *c, ps_msg *m) {
         return entry_error(m, x, why);
       }
       const char *kind = fig ? cfg_get(c, x->section, "kind") : "rate";
-      for (size_t j = 0; (!kind || !strcmp(kind, "rate")) && j < e->axes[a].n; j++)
+      const char *xs = fig ? cfg_get(c, x->section, "xscale") : NULL;
+      int logx = !kind || !strcmp(kind, "rate") || (xs && !strcmp(xs, "log"));
+      for (size_t j = 0; logx && j < e->axes[a].n; j++)
         if (!(e->axes[a].value[j] > 0)) {
-          snprintf(why, sizeof why, "axis '%s' has the value %s, which a log-log %s cannot show%s", x->value,
-                   e->axes[a].text[j], fig ? "figure" : "slope", fig ? " (use kind = line)" : "");
+          snprintf(why, sizeof why, "axis '%s' has the value %s, which a log %s cannot show%s", x->value,
+                   e->axes[a].text[j], fig ? "axis" : "slope", fig ? " (use kind = line, xscale = linear)" : "");
           return entry_error(m, x, why);
         }
     } else if (claim && !strcmp(x->key, "at") && *x->value) {
@@ -680,7 +691,14 @@ const char *experiment_value(const experiment *e, size_t p, const char *section,
 int experiment_point(const experiment *e, size_t p, exp_point *o, ps_msg *m) {
 #define V(s, k) experiment_value(e, p, s, k)
   memset(o, 0, sizeof *o);
-  o->world.kind = strcmp(V("world", "kind"), "items") ? WORLD_FEATURES : WORLD_ITEMS;
+  const char *wk = V("world", "kind");
+  o->world.kind = !strcmp(wk, "items") ? WORLD_ITEMS : !strcmp(wk, "corridor") ? WORLD_CORRIDOR
+                  : !strcmp(wk, "delivery") ? WORLD_DELIVERY : WORLD_FEATURES;
+  o->world.segment_length = (size_t)ps_param_int(V("world", "segment_length"));
+  const char *rf = V("world", "reward_features");
+  o->world.features = !strcmp(rf, "state") ? 1 : !strcmp(rf, "state_action") ? 2 : 0;
+  o->world.drop_absorbing = ps_param_bool(V("world", "drop_absorbing"));
+  o->world.labeller = strcmp(V("noise", "labeller"), "partial_return") ? 1 : 0;
   o->world.items = (size_t)ps_param_int(V("world", "items"));
   o->world.contexts = (size_t)ps_param_int(V("world", "contexts"));
   o->world.responses = (size_t)ps_param_int(V("world", "responses"));

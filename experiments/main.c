@@ -196,7 +196,8 @@ static int cmd_list(void) {
          "  bt_items.ini  item BT: Newton, MM, I-LSR, LSR and Rank Centrality against n\n"
          "  cyclic.ini    a 3-cycle: BT a coin flip, GPM exact, BT's excess log-loss log 2 - H(p)\n"
          "  condorcet.ini mixtures of transitive annotators: BT's policy exploitable, minimax not\n"
-         "  minimax.ini   Hedge self-play: averaged exploitability ~ T^-1/2, the last iterate cycles\n");
+         "  minimax.ini   Hedge self-play: averaged exploitability ~ T^-1/2, the last iterate cycles\n"
+         "  regret_identifiability.ini  regret labels in MDPs: regret model optimal, partial return not\n");
   return 0;
 }
 

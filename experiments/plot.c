@@ -25,6 +25,7 @@ typedef struct {
   size_t n_metrics;
   char x[64];
   int log_axes;
+  int log_x; /* line figures with xscale = log */
   double slope;
   char title[256], ylabel[256];
 } figure;
@@ -188,6 +189,7 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
   fprintf(drv, "\ntitle_text = ");
   gp_label(drv, fg->title);
   fprintf(drv, "\nload '%s'\n", fg->log_axes ? "fig_rate.gp" : "fig_line.gp");
+  if (!fg->log_axes && fg->log_x) fprintf(drv, "set logscale x\nset format x '%%g'\n");
   if (X->n <= 8) {
     /* few sweep values: label each one */
     fprintf(drv, "set xtics (");
@@ -416,6 +418,7 @@ int plot_results(const char *h5path, const plot_options *o, ps_msg *m) {
     snprintf(fg->x, sizeof fg->x, "%s", (v = cfg_get(c, e->section, "x")) ? v : "");
     fg->log_axes = !((v = cfg_get(c, e->section, "kind")) && !strcmp(v, "line"));
     fg->slope = (v = cfg_get(c, e->section, "slope")) ? strtod(v, NULL) : NAN;
+    fg->log_x = (v = cfg_get(c, e->section, "xscale")) && !strcmp(v, "log");
     snprintf(fg->title, sizeof fg->title, "%s", (v = cfg_get(c, e->section, "title")) ? v : "");
     snprintf(fg->ylabel, sizeof fg->ylabel, "%s", (v = cfg_get(c, e->section, "ylabel")) ? v : "");
   }

@@ -16,4 +16,7 @@ cp out/bt_rate/bt_rate_rate_n.png docs/figures/bt_rate_n.png
 cp out/bt_rate/bt_rate_rate_d.png docs/figures/bt_rate_d.png
 cp out/bt_items/bt_items_rate.png docs/figures/bt_items.png
 cp out/condorcet/condorcet_exploitability.png docs/figures/condorcet.png
+cp out/cyclic/cyclic_accuracy.png docs/figures/cyclic.png
+cp out/minimax/minimax_hedge.png docs/figures/minimax.png
+cp out/regret_identifiability/regret_identifiability_returns.png docs/figures/regret_identifiability.png
 exit $status

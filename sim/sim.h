@@ -23,7 +23,7 @@
 #include "../core/prefdata.h"
 #include "../core/ps.h"
 
-typedef enum { WORLD_ITEMS = 0, WORLD_FEATURES = 1 } world_kind;
+typedef enum { WORLD_ITEMS = 0, WORLD_FEATURES = 1, WORLD_CORRIDOR = 2, WORLD_DELIVERY = 3 } world_kind;
 typedef enum { LINK_LOGISTIC = 0, LINK_PROBIT = 1 } link_kind;
 typedef enum { DESIGN_UNIFORM = 0, DESIGN_POLICY = 1 } design_kind;
 typedef enum { REF_REWARD = 0, REF_RANDOM = 1 } ref_direction;
@@ -35,6 +35,11 @@ typedef struct {
   size_t responses;      /* WORLD_FEATURES: responses per context >= 2 */
   size_t dim;            /* WORLD_FEATURES: feature dimension d >= 1 */
   double feature_scale;  /* standard deviation of each feature entry, > 0 */
+  /* MDP worlds (corridor, delivery: sim/mdp.h): comparisons of trajectory segments */
+  size_t segment_length; /* transitions per segment */
+  int features;          /* mdp_feature_kind of the learned reward r_w = w^T psi */
+  int drop_absorbing;    /* redraw segments that step out of a terminal */
+  int labeller;          /* mdp_label_model: partial return or regret */
 } world_spec;
 
 typedef struct {

@@ -202,6 +202,36 @@ check "a claim with failed fits among its values FAILs (exit 1)" test $rc -eq 1
 check "and says which values are missing" grep -q "values are missing (failed fits or unfinished cells)" "$T/miss.out"
 check "the point without failures passes" grep -q "n=5000 .*PASS" "$T/miss.out"
 
+# 6b. MDP worlds: segment comparisons, regret and partial-return learners
+cat > "$T/mdp.ini" <<'INI'
+[experiment]
+name = mdp
+seed = 11
+replicates = 2
+[world]
+kind = corridor
+reward_features = state
+[data]
+n = 300
+heldout = 10
+[estimator.regret_model]
+iterations = 400
+[estimator.partial_return]
+[estimator.bt]
+INI
+$P run "$T/mdp.ini" -o "$T/mdp.h5" --quiet >/dev/null 2>&1
+check "an MDP sweep runs" test $? -eq 0
+check "MDP metrics: regret model optimal, BT refused with a status" $PY - "$T/mdp.h5" <<'PY'
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+rp = f["metrics/regret_model/return_policy"][()]
+assert np.all(rp == 1.0), rp                    # corridor: the optimal policy, exactly
+assert np.all(np.isfinite(f["metrics/partial_return/return_policy"][()]))
+assert np.all(f["status/bt"][()] == 1)          # PS_EINVAL: BT does not learn from segments
+m = f["messages/bt"][()].reshape(-1)[0]; m = m.decode() if isinstance(m, bytes) else m
+assert "segments" in m, m
+PY
+
 # 7. verify and plot
 $P verify "$T/a.h5" >"$T/v.out"
 check "verify passes tiny claims (exit 0)" test $? -eq 0
