@@ -45,6 +45,7 @@ const h5store_quantity cell_metrics[] = {
     {"lp_distance", "1", "||policy - minimax winner of the truth||_1 (item worlds)"},
     {"return_policy", "1", "MDP worlds: scaled true return of the optimal policy of the learned reward (1 optimal, 0 random)"},
     {"return_greedy", "1", "MDP worlds: scaled true return of argmax_a of the learned reward, used as an advantage"},
+    {"policy_agreement", "1", "MDP worlds: share of states where the learned reward's optimal action is optimal (reward recovery up to its equivalence class)"},
     {"exploitability_model", "1", "max_y P-hat(y > policy) - 1/2 under the model's own predictions: the solver's error (item worlds)"},
     {"fit_seconds", "s", "wall-clock fit time (the one metric that is not reproducible)"},
     {"iterations", "1", "solver iterations"},
@@ -70,7 +71,7 @@ const size_t cell_n_theory = sizeof cell_theory / sizeof cell_theory[0];
 
 #define GAME_MAX_ITEMS 300 /* the exploitability metrics solve an LP over the items */
 
-enum { M_PARAM, M_SIGMA, M_LOGLOSS, M_EXCESS, M_ACC, M_TAU, M_EXPL, M_LPDIST, M_RET_POLICY, M_RET_GREEDY, M_EXPL_MODEL,
+enum { M_PARAM, M_SIGMA, M_LOGLOSS, M_EXCESS, M_ACC, M_TAU, M_EXPL, M_LPDIST, M_RET_POLICY, M_RET_GREEDY, M_AGREE, M_EXPL_MODEL,
        M_SECONDS, M_ITER, M_CONV };
 
 int cell_metric_index(const char *name) {
@@ -291,11 +292,41 @@ static int cell_run_mdp(const experiment *e, size_t p, size_t rep, const exp_poi
   gsl_rng *rng = ps_rng_alloc();
   int s = PS_OK;
   if (!rng) return ps_fail(m, PS_ENOMEM, "out of memory");
-  s = pt->world.kind == WORLD_CORRIDOR ? mdp_corridor_alloc(&env, m) : mdp_delivery_alloc(&env, m);
+  if (pt->world.kind == WORLD_GRID) {
+    /* a width x height grid: the goal is the last cell; bad terminal cells are placed
+     * at random (world stream, shared by every grid point with common_world) */
+    size_t W = pt->world.grid_width, H = pt->world.grid_height, C = W * H;
+    double *cr = malloc(C * sizeof(double));
+    uint8_t *term = calloc(C, 1);
+    if (!cr || !term) {
+      free(cr);
+      free(term);
+      gsl_rng_free(rng);
+      return ps_fail(m, PS_ENOMEM, "out of memory");
+    }
+    for (size_t c = 0; c < C; c++) cr[c] = pt->world.step_reward;
+    cr[C - 1] = pt->world.goal_reward;
+    term[C - 1] = 1;
+    ps_rng_reset(rng, e->seed, PS_STREAM_WORLD, e->common_world ? 0 : p, rep, 0);
+    size_t nbad = (size_t)floor(pt->world.bad_fraction * (double)C);
+    for (size_t b = 0; b < nbad; b++) {
+      size_t c = gsl_rng_uniform_int(rng, C - 1); /* never the goal */
+      cr[c] = pt->world.bad_reward;
+      term[c] = 1;
+    }
+    mdp_grid_spec gs = {.width = W, .height = H, .cell_reward = cr, .terminal = term, .gamma = 1};
+    s = mdp_grid_alloc(&env, &gs, m);
+    free(cr);
+    free(term);
+  } else {
+    s = pt->world.kind == WORLD_CORRIDOR ? mdp_corridor_alloc(&env, m) : mdp_delivery_alloc(&env, m);
+  }
   if (!s) s = mdp_solve(&env, NULL, env.gamma, NULL, &sol, m);
   if (!s) s = mdp_features_alloc(&feat, &env, (mdp_feature_kind)pt->world.features, m);
   if (s) goto done;
-  mdp_segment_spec ss = {.n = 2 * pt->n_train, .len = pt->world.segment_length, .behaviour = MDP_BEHAVIOUR_UNIFORM,
+  mdp_segment_spec ss = {.n = 2 * pt->n_train, .len = pt->world.segment_length,
+                         .behaviour = pt->world.behaviour ? MDP_BEHAVIOUR_EPS_GREEDY : MDP_BEHAVIOUR_UNIFORM,
+                         .eps = pt->world.behaviour_eps, .greedy = sol.policy,
                          .drop_absorbing = pt->world.drop_absorbing};
   ps_rng_reset(rng, e->seed, PS_STREAM_QUERIES, p, rep, 0);
   if ((s = mdp_segments_draw(&env, &ss, rng, &seg, m))) goto done;
@@ -337,6 +368,14 @@ static int cell_run_mdp(const experiment *e, size_t p, size_t rep, const exp_poi
       mdp_scaled sc;
       if (mdp_scaled_return(&env, res.policy, MDP_HORIZON, &sc, NULL) == PS_OK) out[M_RET_POLICY] = sc.scaled;
       if (mdp_scaled_return(&env, res.greedy, MDP_HORIZON, &sc, NULL) == PS_OK) out[M_RET_GREEDY] = sc.scaled;
+      /* reward recovery up to the class of rewards with the same optimal policies */
+      size_t live = 0, agree = 0;
+      for (size_t st = 0; st < env.n_states; st++) {
+        if (env.terminal[st] || env.wall[st]) continue;
+        live++;
+        agree += sol.adv[st * env.n_actions + (size_t)res.policy[st]] >= -1e-9;
+      }
+      if (live) out[M_AGREE] = (double)agree / (double)live;
     } else {
       snprintf(r->message[k], PS_MSG_LEN, "%s", fm.text);
     }
@@ -374,7 +413,7 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
     goto done;
   }
   if ((s = experiment_point(e, p, &pt, m))) goto done;
-  if (pt.world.kind == WORLD_CORRIDOR || pt.world.kind == WORLD_DELIVERY) {
+  if (pt.world.kind == WORLD_CORRIDOR || pt.world.kind == WORLD_DELIVERY || pt.world.kind == WORLD_GRID) {
     s = cell_run_mdp(e, p, rep, &pt, r, m);
     goto done;
   }

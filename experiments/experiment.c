@@ -26,7 +26,7 @@ static const ps_param p_experiment[] = {
     END};
 
 static const ps_param p_world[] = {
-    {"kind", PS_PARAM_ENUM, "features", 0, 0, "items|features|corridor|delivery",
+    {"kind", PS_PARAM_ENUM, "features", 0, 0, "items|features|corridor|delivery|grid",
      "item scores; contexts x responses with features; or a small MDP whose trajectory segments are compared"},
     {"items", PS_PARAM_INT, "20", 2, 1e7, NULL, "items (kind = items)"},
     {"contexts", PS_PARAM_INT, "200", 1, 1e8, NULL, "contexts (kind = features)"},
@@ -38,6 +38,15 @@ static const ps_param p_world[] = {
      "MDP worlds: psi of the learned reward r_w = w^T psi"},
     {"drop_absorbing", PS_PARAM_BOOL, "true", 0, 0, NULL,
      "MDP worlds: redraw segments that would step out of a terminal (THEORY §2.10)"},
+    {"behaviour", PS_PARAM_ENUM, "uniform", 0, 0, "uniform|eps_greedy",
+     "MDP worlds: policy that draws the segments (eps_greedy: greedy in A* with prob. 1 - eps)"},
+    {"behaviour_eps", PS_PARAM_REAL, "0.3", 0, 1, NULL, "MDP worlds: eps of the eps-greedy behaviour"},
+    {"grid_width", PS_PARAM_INT, "5", 1, 64, NULL, "grid worlds: width (the goal is the last cell)"},
+    {"grid_height", PS_PARAM_INT, "5", 1, 64, NULL, "grid worlds: height"},
+    {"step_reward", PS_PARAM_REAL, "-1", -1e6, 1e6, NULL, "grid worlds: reward of landing in an ordinary cell"},
+    {"goal_reward", PS_PARAM_REAL, "10", -1e6, 1e6, NULL, "grid worlds: reward of reaching the goal (terminal)"},
+    {"bad_reward", PS_PARAM_REAL, "-20", -1e6, 1e6, NULL, "grid worlds: reward of a bad cell (terminal)"},
+    {"bad_fraction", PS_PARAM_REAL, "0.1", 0, 0.5, NULL, "grid worlds: share of cells that are bad, placed at random"},
     END};
 
 static const ps_param p_population[] = {
@@ -693,7 +702,15 @@ int experiment_point(const experiment *e, size_t p, exp_point *o, ps_msg *m) {
   memset(o, 0, sizeof *o);
   const char *wk = V("world", "kind");
   o->world.kind = !strcmp(wk, "items") ? WORLD_ITEMS : !strcmp(wk, "corridor") ? WORLD_CORRIDOR
-                  : !strcmp(wk, "delivery") ? WORLD_DELIVERY : WORLD_FEATURES;
+                  : !strcmp(wk, "delivery") ? WORLD_DELIVERY : !strcmp(wk, "grid") ? WORLD_GRID : WORLD_FEATURES;
+  o->world.behaviour = strcmp(V("world", "behaviour"), "eps_greedy") ? 0 : 1;
+  o->world.behaviour_eps = ps_param_real(V("world", "behaviour_eps"));
+  o->world.grid_width = (size_t)ps_param_int(V("world", "grid_width"));
+  o->world.grid_height = (size_t)ps_param_int(V("world", "grid_height"));
+  o->world.step_reward = ps_param_real(V("world", "step_reward"));
+  o->world.goal_reward = ps_param_real(V("world", "goal_reward"));
+  o->world.bad_reward = ps_param_real(V("world", "bad_reward"));
+  o->world.bad_fraction = ps_param_real(V("world", "bad_fraction"));
   o->world.segment_length = (size_t)ps_param_int(V("world", "segment_length"));
   const char *rf = V("world", "reward_features");
   o->world.features = !strcmp(rf, "state") ? 1 : !strcmp(rf, "state_action") ? 2 : 0;

@@ -23,7 +23,7 @@
 #include "../core/prefdata.h"
 #include "../core/ps.h"
 
-typedef enum { WORLD_ITEMS = 0, WORLD_FEATURES = 1, WORLD_CORRIDOR = 2, WORLD_DELIVERY = 3 } world_kind;
+typedef enum { WORLD_ITEMS = 0, WORLD_FEATURES = 1, WORLD_CORRIDOR = 2, WORLD_DELIVERY = 3, WORLD_GRID = 4 } world_kind;
 typedef enum { LINK_LOGISTIC = 0, LINK_PROBIT = 1 } link_kind;
 typedef enum { DESIGN_UNIFORM = 0, DESIGN_POLICY = 1 } design_kind;
 typedef enum { REF_REWARD = 0, REF_RANDOM = 1 } ref_direction;
@@ -40,6 +40,11 @@ typedef struct {
   int features;          /* mdp_feature_kind of the learned reward r_w = w^T psi */
   int drop_absorbing;    /* redraw segments that step out of a terminal */
   int labeller;          /* mdp_label_model: partial return or regret */
+  int behaviour;         /* mdp_behaviour of the segments: uniform or eps-greedy in A* */
+  double behaviour_eps;  /* eps of the eps-greedy behaviour */
+  size_t grid_width, grid_height; /* grid worlds: size; goal (terminal) in the last cell */
+  double step_reward, goal_reward, bad_reward; /* grid worlds: landing rewards */
+  double bad_fraction;   /* grid worlds: share of cells that are bad terminals (placed at random) */
 } world_spec;
 
 typedef struct {

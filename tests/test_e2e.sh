@@ -232,6 +232,14 @@ m = f["messages/bt"][()].reshape(-1)[0]; m = m.decode() if isinstance(m, bytes) 
 assert "segments" in m, m
 PY
 
+$P run "$T/mdp.ini" world.kind=grid world.grid_width=4 world.grid_height=3 world.behaviour=eps_greedy -o "$T/grid.h5" --quiet >/dev/null 2>&1
+check "a random grid world with eps-greedy segments: the regret model recovers the optimal policy" $PY - "$T/grid.h5" <<'PY'
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+assert np.all(f["metrics/regret_model/policy_agreement"][()] == 1.0), f["metrics/regret_model/policy_agreement"][()]
+assert np.all(f["metrics/regret_model/return_policy"][()] == 1.0)
+PY
+
 # 7. verify and plot
 $P verify "$T/a.h5" >"$T/v.out"
 check "verify passes tiny claims (exit 0)" test $? -eq 0
