@@ -131,17 +131,17 @@ int run_layout_build(const experiment *e, const char *argv_text, const char *sha
   return PS_OK;
 }
 
-static void progress(const run_options *o, const experiment *e, size_t done, size_t todo, double t0,
+static void progress(const run_options *o, const experiment *e, size_t done, size_t to_run, double t0,
                      double *last) {
   if (o->quiet) return;
   double t = now_seconds();
   int tty = isatty(2);
-  if (!(done == todo || t - *last >= (tty ? 0.2 : 10.0))) return;
+  if (!(done == to_run || t - *last >= (tty ? 0.2 : 10.0))) return;
   *last = t;
-  double el = t - t0, eta = done ? el / (double)done * (double)(todo - done) : 0;
+  double el = t - t0, eta = done ? el / (double)done * (double)(to_run - done) : 0;
   fprintf(stderr, "%s[%s] %zu/%zu cells  %3.0f%%  %.1fs elapsed  eta %.1fs%s", tty ? "\r" : "", e->name, done,
-          todo, todo ? 100.0 * (double)done / (double)todo : 100.0, el, eta, tty ? "\033[K" : "\n");
-  if (tty && done == todo) fputc('\n', stderr);
+          to_run, to_run ? 100.0 * (double)done / (double)to_run : 100.0, el, eta, tty ? "\033[K" : "\n");
+  if (tty && done == to_run) fputc('\n', stderr);
   fflush(stderr);
 }
 
@@ -220,17 +220,17 @@ int run_open(const experiment *e, const run_options *o, run_session *ss, run_sum
     s = h5store_create(o->out_path, &ss->layout->layout, &ss->store, m);
   }
   if (s) goto fail;
-  ss->todo = malloc((total ? total : 1) * sizeof(size_t));
-  if (!ss->todo) {
+  ss->to_run = malloc((total ? total : 1) * sizeof(size_t));
+  if (!ss->to_run) {
     s = ps_fail(m, PS_ENOMEM, "out of memory");
     goto fail;
   }
   for (size_t c = 0; c < total; c++) {
     if (!run_cell_in_shard(c, o->shard_k, o->shard_n)) continue;
     sum->total++;
-    if (!finished || finished[c] == H5STORE_CELL_PENDING) ss->todo[ss->n_todo++] = c;
+    if (!finished || finished[c] == H5STORE_CELL_PENDING) ss->to_run[ss->n_to_run++] = c;
   }
-  sum->skipped = sum->total - ss->n_todo;
+  sum->skipped = sum->total - ss->n_to_run;
   free(finished);
   return PS_OK;
 fail:
@@ -279,7 +279,7 @@ int run_write_cell(const experiment *e, run_session *ss, size_t cell, int cell_s
 }
 
 void run_progress(const run_options *o, const experiment *e, run_session *ss) {
-  progress(o, e, ss->n_written, ss->n_todo, ss->t0, &ss->last_progress);
+  progress(o, e, ss->n_written, ss->n_to_run, ss->t0, &ss->last_progress);
 }
 
 int run_close(const run_options *o, run_session *ss, int write_status, const ps_msg *write_msg, run_summary *sum,
@@ -288,16 +288,16 @@ int run_close(const run_options *o, run_session *ss, int write_status, const ps_
     sum->seconds = now_seconds() - ss->t0;
     return PS_OK;
   }
-  free(ss->todo);
+  free(ss->to_run);
   sum->done = ss->n_written;
-  sum->interrupted = ss->n_written < ss->n_todo && write_status == PS_OK;
+  sum->interrupted = ss->n_written < ss->n_to_run && write_status == PS_OK;
   const char *final = write_status != PS_OK ? "FAILED" : sum->interrupted ? "INTERRUPTED" : "COMPLETED";
   ps_msg cm2;
   int s2 = h5store_set_status(ss->store, final, &cm2);
   int s3 = h5store_close(ss->store, write_status == PS_OK && s2 == PS_OK ? &cm2 : NULL);
   run_layout_free(ss->layout);
   sum->seconds = now_seconds() - ss->t0;
-  size_t nt = ss->n_todo, nw = ss->n_written;
+  size_t nt = ss->n_to_run, nw = ss->n_written;
   memset(ss, 0, sizeof *ss);
   if (write_status != PS_OK) {
     if (m && write_msg) *m = *write_msg;
@@ -347,7 +347,7 @@ int run_experiment(const experiment *e, const run_options *o, run_summary *sum, 
   ps_msg write_msg = {{0}};
   run_progress(o, e, &ss);
   long started = 0;
-  size_t nt = ss.n_todo;
+  size_t nt = ss.n_to_run;
 #pragma omp parallel num_threads(nthreads)
   {
     cell_result r;
@@ -361,7 +361,7 @@ int run_experiment(const experiment *e, const run_options *o, run_summary *sum, 
         if (!skip) started++;
       }
       if (skip) continue;
-      size_t cell = ss.todo[i];
+      size_t cell = ss.to_run[i];
       int cs = run_compute_cell(e, cell, &r);
 #pragma omp critical(ps_write)
       {

@@ -37,7 +37,7 @@ typedef struct run_layout run_layout;
 typedef struct {
   run_layout *layout;
   h5store *store;
-  size_t *todo, n_todo;  /* cell ids this run (or shard) still has to do */
+  size_t *to_run, n_to_run;  /* cell ids this run (or shard) still has to do */
   size_t n_written;
   int resumed, nothing_to_do;
   double t0, last_progress;

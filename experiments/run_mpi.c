@@ -149,7 +149,7 @@ int run_experiment_mpi(const experiment *e, const run_options *o, run_summary *s
   if (rank == 0) {
     s = run_open(e, o, &ss, sum, m);
     hdr[0] = s;
-    hdr[1] = s == PS_OK && !ss.nothing_to_do ? (long)ss.n_todo : -1;
+    hdr[1] = s == PS_OK && !ss.nothing_to_do ? (long)ss.n_to_run : -1;
   }
   MPI_Bcast(hdr, 2, MPI_LONG, 0, MPI_COMM_WORLD);
   if (hdr[0] != PS_OK) {
@@ -158,13 +158,13 @@ int run_experiment_mpi(const experiment *e, const run_options *o, run_summary *s
   }
   if (hdr[1] < 0) return rank == 0 ? run_close(o, &ss, PS_OK, NULL, sum, m) : PS_OK;
   size_t nt = (size_t)hdr[1];
-  uint64_t *todo = malloc((nt ? nt : 1) * sizeof *todo);
-  if (!todo) MPI_Abort(MPI_COMM_WORLD, 3);
+  uint64_t *to_run = malloc((nt ? nt : 1) * sizeof *to_run);
+  if (!to_run) MPI_Abort(MPI_COMM_WORLD, 3);
   if (rank == 0)
-    for (size_t i = 0; i < nt; i++) todo[i] = ss.todo[i];
+    for (size_t i = 0; i < nt; i++) to_run[i] = ss.to_run[i];
   for (size_t off = 0; off < nt; off += (size_t)1 << 28) { /* int counts: in chunks */
     size_t cnt = nt - off < ((size_t)1 << 28) ? nt - off : ((size_t)1 << 28);
-    MPI_Bcast(todo + off, (int)cnt, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+    MPI_Bcast(to_run + off, (int)cnt, MPI_UINT64_T, 0, MPI_COMM_WORLD);
   }
 
   mpi_state st = {.e = e, .o = o, .ss = &ss, .sum = sum, .write_status = PS_OK};
@@ -218,7 +218,7 @@ int run_experiment_mpi(const experiment *e, const run_options *o, run_summary *s
         if (rank == 0) poll_results(&st);
       }
       if (idx < 0 || (size_t)idx >= nt) break;
-      size_t cell = (size_t)todo[idx];
+      size_t cell = (size_t)to_run[idx];
       int cs = run_compute_cell(e, cell, &r);
 #pragma omp critical(ps_mpi)
       {
@@ -255,7 +255,7 @@ int run_experiment_mpi(const experiment *e, const run_options *o, run_summary *s
   }
   MPI_Win_unlock_all(st.win);
   MPI_Win_free(&st.win);
-  free(todo);
+  free(to_run);
   int final = PS_OK;
   if (rank == 0) {
     cell_result_free(&st.rr, ne);
