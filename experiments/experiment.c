@@ -669,7 +669,22 @@ int experiment_build(experiment *e, cfg *c, const char *default_name, ps_msg *m)
       goto fail;
     }
   }
-  /* 6. claims and figures name axes, values and metrics that exist */
+  /* 6. combinations that no grid point may have */
+  e->config = c;
+  for (size_t pt = 0; pt < e->n_points && pt < 100000; pt++) {
+    const char *pk = experiment_value(e, pt, "population", "kind"), *wk = experiment_value(e, pt, "world", "kind");
+    if (strcmp(pk, "bt") && strcmp(wk, "items")) {
+      e->config = NULL;
+      const cfg_entry *x = cfg_find(c, "population", "kind");
+      char where[300] = "default";
+      if (x) cfg_where(x, where, sizeof where);
+      s = ps_fail(m, PS_EINVAL, "%s: [population] kind = %s needs [world] kind = items (a grid point has kind = %s)",
+                  where, pk, wk);
+      goto fail;
+    }
+  }
+  e->config = NULL;
+  /* 7. claims and figures name axes, values and metrics that exist */
   if ((s = validate_outputs(e, c, m))) goto fail;
   e->config = c;
   return PS_OK;

@@ -47,6 +47,7 @@ static const error_case cases[] = {
     {"[claim.empty]\n[world]\ndim = 4\n", NULL, {"exp.ini:1", "[claim.empty] is empty", "metric"}},
     {"[nothing]\n", NULL, {"exp.ini:1", "unknown section [nothing]"}},
     {"[sweep]\nexperiment.seed = 1, 2\n", NULL, {"exp.ini:2", "cannot be swept"}},
+    {"[population]\nkind = cycle\n[sweep]\nworld.kind = items, features\n", NULL, {"exp.ini:2", "needs [world] kind = items"}},
     {"[sweep]\nn = 100, 1e2\n", NULL, {"exp.ini:2", "listed twice"}},
     {"[sweep]\nn = 100, 200\n", "data.n=50", {"command line", "swept", "sweep.n=50"}},
     {"[sweep]\nn = 100, 200\n[claim.c]\nmetric = bt/param_err\nexpect = slope\nagainst = dim\nvalue = 1\n", NULL,
