@@ -1,7 +1,7 @@
 /* regret_est.c — the regret and partial-return preference models in the estimator
  * registry.  They learn a reward from comparisons of trajectory SEGMENTS in a small
- * MDP, so they need the MDP world's data (world.kind = corridor | delivery), which
- * experiments/cell_mdp.c gives them through regret.h directly; this table supplies
+ * MDP, so they need the MDP world's data (world.kind = corridor | delivery | grid),
+ * which experiments/cell.c (cell_run_mdp) gives them through regret.h directly; this table supplies
  * their names, documentation and hyperparameters (validated with the config).
  * Called on item or feature data they report PS_EINVAL. */
 #include <stdlib.h>
@@ -35,7 +35,7 @@ static int seg_fit(est_model *e, const pref_data *d, const pref_features *f, gsl
                    ps_msg *m) {
   (void)e, (void)d, (void)f, (void)r;
   return info->status = ps_fail(m, PS_EINVAL,
-                                "this estimator learns from trajectory segments: use world.kind = corridor or delivery");
+                                "this estimator learns from trajectory segments: use world.kind = corridor, delivery or grid");
 }
 
 static double seg_logit(const est_model *e, int32_t a, int32_t b) {

@@ -42,7 +42,7 @@ const h5store_quantity cell_metrics[] = {
     {"accuracy", "1", "held-out agreement with the truly more likely side"},
     {"kendall_tau", "1", "Kendall tau-b of fitted vs true rewards, mean over contexts"},
     {"exploitability", "1", "max_y P(y > policy) - 1/2 under the truth; policy = minimax winner of the model (item worlds)"},
-    {"lp_distance", "1", "||policy - minimax winner of the truth||_1 (item worlds)"},
+    {"lp_distance", "1", "||policy - minimax winner of the truth||_1 (item worlds; meaningful when that winner is unique, e.g. odd cycles)"},
     {"return_policy", "1", "MDP worlds: scaled true return of the optimal policy of the learned reward (1 optimal, 0 random)"},
     {"return_greedy", "1", "MDP worlds: scaled true return of argmax_a of the learned reward, used as an advantage"},
     {"policy_agreement", "1", "MDP worlds: share of states where the learned reward's optimal action is optimal (reward recovery up to its equivalence class)"},

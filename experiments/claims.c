@@ -28,7 +28,10 @@ double claims_statistic(const double *x, size_t n, size_t stride, int kind) {
   for (size_t i = 0; i < n; i++)
     if (isfinite(x[i * stride])) v[k++] = x[i * stride];
   double s = NAN;
-  if (k && kind == CLAIM_STAT_RMS) {
+  if (k && kind == CLAIM_STAT_MAX) {
+    s = v[0];
+    for (size_t i = 1; i < k; i++) s = fmax(s, v[i]);
+  } else if (k && kind == CLAIM_STAT_RMS) {
     s = 0;
     for (size_t i = 0; i < k; i++) s += v[i] * v[i];
     s = sqrt(s / (double)k);
@@ -332,7 +335,7 @@ int claims_evaluate(const h5read *r, const cfg *config, claim_row **rows_out, si
     base.tol = cfg_get(config, sec, "tol") ? strtod(cfg_get(config, sec, "tol"), NULL) : 0;
     base.measured = base.lo = base.hi = NAN;
     const char *st = cfg_get(config, sec, "statistic");
-    int stat = !st ? CLAIM_STAT_MEAN : !strcmp(st, "median") ? CLAIM_STAT_MEDIAN : !strcmp(st, "rms") ? CLAIM_STAT_RMS : CLAIM_STAT_MEAN;
+    int stat = !st ? CLAIM_STAT_MEAN : !strcmp(st, "median") ? CLAIM_STAT_MEDIAN : !strcmp(st, "rms") ? CLAIM_STAT_RMS : !strcmp(st, "max") ? CLAIM_STAT_MAX : CLAIM_STAT_MEAN;
     double level = cfg_get(config, sec, "level") ? strtod(cfg_get(config, sec, "level"), NULL) : 0.95;
     size_t nboot = cfg_get(config, sec, "bootstrap") ? (size_t)strtod(cfg_get(config, sec, "bootstrap"), NULL) : 2000;
     size_t max_missing =

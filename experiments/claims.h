@@ -41,7 +41,7 @@ typedef struct {
  * cannot be read or memory runs out. */
 int claims_evaluate(const h5read *r, const cfg *config, claim_row **rows, size_t *n_rows, ps_msg *m);
 
-enum { CLAIM_STAT_MEAN = 0, CLAIM_STAT_MEDIAN = 1, CLAIM_STAT_RMS = 2 };
+enum { CLAIM_STAT_MEAN = 0, CLAIM_STAT_MEDIAN = 1, CLAIM_STAT_RMS = 2, CLAIM_STAT_MAX = 3 };
 
 /* Statistic (CLAIM_STAT_*) over the finite values of x[0..n-1] at stride `stride`;
  * NaN if none.  rms = sqrt(mean x^2), the natural summary of an error norm whose

@@ -100,7 +100,8 @@ const ps_param exp_claim_params[] = {
     {"at", PS_PARAM_TEXT, "", 0, 0, NULL, "restrict to axis values, e.g. 'n=1000, dim=16'"},
     {"level", PS_PARAM_REAL, "0.95", 0.5, 0.9999, NULL, "confidence level of the bootstrap interval"},
     {"bootstrap", PS_PARAM_INT, "2000", 100, 1e6, NULL, "bootstrap resamples over replicates"},
-    {"statistic", PS_PARAM_ENUM, "mean", 0, 0, "mean|median|rms", "summary over replicates (rms = sqrt(mean x^2))"},
+    {"statistic", PS_PARAM_ENUM, "mean", 0, 0, "mean|median|rms|max",
+     "summary over replicates (rms = sqrt(mean x^2); max: a bound that must hold for every replicate)"},
     {"max_missing", PS_PARAM_INT, "0", 0, 1e12, NULL,
      "values (failed fits, unfinished cells) that may be missing before the claim FAILs"},
     END};

@@ -86,7 +86,7 @@ static void usage_verify(FILE *f) {
           "Claim keys: metric = EST/METRIC | truth/Q | theory/Q; expect = slope|below|above|ratio|equal;\n"
           "against = AXIS (slope); value; tol (PASS when the CI lies within value +- tol; tol = 0:\n"
           "when the CI contains value); other = EST/METRIC (ratio); at = 'axis=v, ...';\n"
-          "level (0.95); bootstrap (2000); statistic = mean|median|rms; max_missing (0: a claim\n"
+          "level (0.95); bootstrap (2000); statistic = mean|median|rms|max; max_missing (0: a claim\n"
           "with any failed fit or unfinished cell among its values FAILs, with a note saying so).\n");
 }
 

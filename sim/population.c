@@ -30,15 +30,19 @@ static int population_general(population *p, const world *w, const population_sp
   size_t M = w->n_items;
   if (w->spec.kind != WORLD_ITEMS)
     return ps_fail(m, PS_EINVAL, "population kinds gpm, cycle and condorcet need world.kind = items");
+  if (M > 20000)
+    return ps_fail(m, PS_EINVAL, "population kinds gpm, cycle and condorcet take at most 20000 items (%zu)", M);
+  if (spec->kind != POP_GPM && M < 3)
+    return ps_fail(m, PS_EINVAL, "a cycle or a Condorcet mixture needs at least 3 items");
   p->d = 0;
   p->reward = malloc(M * sizeof(double));
   if (!p->reward) return ps_fail(m, PS_ENOMEM, "out of memory");
   if (spec->kind == POP_CONDORCET) {
     p->mix = malloc(3 * M * sizeof(double));
     if (!p->mix) return ps_fail(m, PS_ENOMEM, "out of memory");
-    size_t shift = (M + 2) / 3;
+    /* type k's order is rotated by floor(k M / 3): distinct rotations for every M >= 3 */
     for (size_t k = 0; k < 3; k++)
-      for (size_t y = 0; y < M; y++) p->mix[k * M + y] = spec->delta * (double)((M - 1 - y + k * shift) % M);
+      for (size_t y = 0; y < M; y++) p->mix[k * M + y] = spec->delta * (double)((M - 1 - y + (k * M) / 3) % M);
   } else {
     p->k = spec->kind == POP_CYCLE ? 1 : spec->k;
     if (p->k < 1) return ps_fail(m, PS_EINVAL, "population.k must be >= 1");
@@ -130,8 +134,13 @@ void population_free(population *p) {
 
 double noise_prob_clean(const noise_spec *ns, const population *p, int32_t a, int32_t b) {
   switch (p->kind) {
-  case POP_GPM:
-  case POP_CYCLE: return link_cdf(ns, gpm_score(p, a, b) / (p->tau * ns->temperature));
+  case POP_GPM: return link_cdf(ns, gpm_score(p, a, b) / (p->tau * ns->temperature));
+  case POP_CYCLE: {
+    /* antipodal items are an exact tie; sin(pi) is 1.2e-16 in floating point */
+    double sc = gpm_score(p, a, b);
+    if (fabs(sc) < 1e-12) sc = 0;
+    return link_cdf(ns, sc / (p->tau * ns->temperature));
+  }
   case POP_CONDORCET: {
     /* marginal of the per-comparison mixture: the mean of the three types' links */
     size_t M = p->n_items;

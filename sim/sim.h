@@ -64,8 +64,8 @@ typedef struct {
  *   cycle      the GPM with k = 1 and unit vectors at angles 2 pi y / m: every item
  *              beats the next one around the circle (m = 3: the 3-cycle, s = sqrt(3)/2)
  *   condorcet  three equal-weight BT annotator types with rewards
- *              r_k(y) = delta ((m-1-y + k ceil(m/3)) mod m): each is transitive, the
- *              population is not (m = 3: the Condorcet mixture of §2.9)
+ *              r_k(y) = delta ((m-1-y + floor(k m/3)) mod m): each is transitive, the
+ *              population is not (m = 3: the Condorcet mixture of §2.9); m >= 3
  * The last three are item worlds only; they have no parameter theta (d = 0) and
  * their `reward` is the Borda score mean_j P(y > j) (used by policy designs and
  * Kendall's tau). */
