@@ -58,6 +58,36 @@ typedef struct {
   int (*policy)(const est_model *e, int32_t first, size_t m, double *p);
 
   void (*free)(est_model *e);
+
+  /* ---- Optional queries of annotator-aware models (NULL when not supported). ---- */
+
+  /* Per-annotator estimates: annotator_columns names them (NULL-terminated, e.g.
+   * "competence", "bias"); annotator() writes one value per column for annotator h
+   * of the training data (0 <= h < d->n_annotators).  PS_EINVAL when h is out of
+   * range.  `prefsim fit` prints them as TSV. */
+  const char *const *annotator_columns;
+  int (*annotator)(const est_model *e, size_t h, double *vals);
+
+  /* logit P(a preferred to b | annotator h of the training data), a shown first:
+   * the model's own prediction for that annotator (its posterior type, its
+   * competence and bias, its ideal point). */
+  double (*logit_annotator)(const est_model *e, int32_t h, int32_t a, int32_t b);
+
+  /* Group rewards: *K groups, reward[k * n_items + y] the fitted reward of item y
+   * for group k (on the logit scale), weight[k] the group's estimated share.  The
+   * arrays belong to the model.  Used by group-aware policies (MaxMin). */
+  int (*groups)(const est_model *e, size_t *K, const double **reward, const double **weight);
+
+  /* New-user adaptation (few-shot): fit only a new user's own parameters (the
+   * shared ones fixed) from `shots` (annotator ids ignored) into state[0 ..
+   * user_state_len - 1]; logit_user then predicts for that user. */
+  size_t (*user_state_len)(const est_model *e);
+  int (*adapt)(const est_model *e, const pref_data *shots, gsl_rng *r, double *state, ps_msg *m);
+  double (*logit_user)(const est_model *e, const double *state, int32_t a, int32_t b);
+
+  /* Trace of the objective over outer iterations (EM: log-likelihood per iteration
+   * of the best restart); *len receives its length.  The array belongs to the model. */
+  const double *(*trace)(const est_model *e, size_t *len);
 } est_type;
 
 /* NULL-terminated list of every estimator. */

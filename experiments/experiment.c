@@ -80,6 +80,11 @@ static const ps_param p_data[] = {
     {"heldout", PS_PARAM_INT, "2000", 1, 2e9, NULL, "held-out comparisons (evaluated against true probabilities)"},
     END};
 
+static const ps_param p_policy[] = {
+    {"beta", PS_PARAM_REAL, "1", 1e-6, 1e6, NULL,
+     "KL weight of the regularised policies pi ∝ pi_ref exp(r / beta) built from rewards (per-group values, MaxMin)"},
+    END};
+
 const exp_section_schema exp_schema[] = {
     {"experiment", p_experiment, "name, seed and replicates"},
     {"world", p_world, "items or contexts x responses with Gaussian features"},
@@ -87,6 +92,7 @@ const exp_section_schema exp_schema[] = {
     {"noise", p_noise, "link, temperature and label flips"},
     {"design", p_design, "which pairs are queried"},
     {"data", p_data, "sample sizes"},
+    {"policy", p_policy, "policies built from fitted rewards and their KL anchor"},
     {NULL, NULL, NULL}};
 
 const ps_param exp_claim_params[] = {
@@ -515,7 +521,7 @@ int experiment_build(experiment *e, cfg *c, const char *default_name, ps_msg *m)
     } else if (!find_section(h->section) && strcmp(h->section, "sweep")) {
       s = ps_fail(m, PS_EINVAL,
                   "%s: unknown section [%s]; allowed: [experiment] [world] [population] [noise] [design] "
-                  "[data] [sweep] [estimator.LABEL] [claim.NAME] [figure.NAME]",
+                  "[data] [policy] [sweep] [estimator.LABEL] [claim.NAME] [figure.NAME]",
                   where, h->section);
       goto fail;
     }
@@ -556,7 +562,7 @@ int experiment_build(experiment *e, cfg *c, const char *default_name, ps_msg *m)
       char where[300];
       s = ps_fail(m, PS_EINVAL,
                   "%s: unknown section [%s]; allowed: [experiment] [world] [population] [noise] [design] "
-                  "[data] [sweep] [estimator.LABEL] [claim.NAME] [figure.NAME]",
+                  "[data] [policy] [sweep] [estimator.LABEL] [claim.NAME] [figure.NAME]",
                   cfg_where(x, where, sizeof where), x->section);
       goto fail;
     }
@@ -753,6 +759,7 @@ int experiment_point(const experiment *e, size_t p, exp_point *o, ps_msg *m) {
   o->design.ref = strcmp(V("design", "ref_direction"), "random") ? REF_REWARD : REF_RANDOM;
   o->n_train = (size_t)ps_param_int(V("data", "n"));
   o->n_heldout = (size_t)ps_param_int(V("data", "heldout"));
+  o->beta = ps_param_real(V("policy", "beta"));
 #undef V
   (void)m;
   return PS_OK;

@@ -70,6 +70,7 @@ typedef struct {
   noise_spec noise;
   design_spec design;
   size_t n_train, n_heldout;
+  double beta;            /* [policy] beta: KL weight of reward-derived policies */
 } exp_point;
 
 /* Validate c (which the experiment takes over on success, and leaves to the caller
