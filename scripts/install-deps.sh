@@ -9,7 +9,7 @@ PKGS=(
   librandom123-dev libinih-dev libcmocka-dev
   gnuplot-nox
   libopenmpi-dev openmpi-bin
-  liblinear-dev liblinear-tools
+  liblinear-dev liblinear-tools liblbfgs-dev
   libglpk-dev
   python3 python3-numpy python3-sklearn python3-h5py python3-xarray
   r-base-core r-cran-bradleyterry2
