@@ -182,7 +182,7 @@ static int population_users(population *p, const world *w, const population_spec
     return PS_OK;
   }
   if (!(spec->careless >= 0 && spec->careless <= 1)) return ps_fail(m, PS_EINVAL, "population.careless must be in [0, 1]");
-  if (!(comp > 0 && comp <= 1) || !(spec->careless_competence > 0 && spec->careless_competence <= 1))
+  if (!(comp > 0 && comp <= 1) || (spec->careless > 0 && !(spec->careless_competence > 0 && spec->careless_competence <= 1)))
     return ps_fail(m, PS_EINVAL, "competences must be in (0, 1]");
   p->n_users = U;
   p->n_train_users = H;
