@@ -144,7 +144,7 @@ static double percentile(double *v, size_t n, double q) {
 
 /* Evaluate one claim over one slice (fixed indices for every axis except `free_axis`,
  * which is -1 for point claims). */
-static void eval_row(const grid *g, const double *A, const double *B, const char *expect, long against,
+static void eval_row(const grid *g, const double *A, const double *B, int diff, const char *expect, long against,
                      const size_t *idx_base, int stat, size_t nboot, double level, uint64_t seed,
                      uint64_t claim_index, uint64_t row_index, size_t max_missing, claim_row *row) {
   size_t R = g->R;
@@ -192,11 +192,41 @@ static void eval_row(const grid *g, const double *A, const double *B, const char
     goto done;
   }
   int is_slope = !strcmp(expect, "slope");
+  int is_order = !strcmp(expect, "increasing") || !strcmp(expect, "decreasing");
+  int incr = !strcmp(expect, "increasing");
   /* the statistic for a given resample (identity when bidx is the identity) */
 #define STAT(J, RES) stat_resample(A + offs[J], (RES), R, stat, scratch)
   for (size_t r = 0; r < R; r++) bidx[r] = r;
   double point = NAN;
-  if (is_slope) {
+  if (is_order) {
+    /* the smallest step along the axis (largest for decreasing) of the paired
+     * statistic: every consecutive difference must have the sign */
+    if (npts < 2) {
+      snprintf(row->note, sizeof row->note, "an ordering needs at least 2 values of the axis");
+      goto done;
+    }
+    ps_rng_reset(rng, seed, PS_STREAM_BOOTSTRAP, claim_index, row_index, 0);
+    size_t nb = 0;
+    for (size_t b = 0; b <= nboot; b++) {
+      if (b > 0)
+        for (size_t r = 0; r < R; r++) bidx[r] = gsl_rng_uniform_int(rng, R);
+      double ext = incr ? INFINITY : -INFINITY, prev = STAT(0, bidx);
+      for (size_t j = 1; j < npts; j++) {
+        double cur = STAT(j, bidx), d = cur - prev;
+        ext = incr ? fmin(ext, d) : fmax(ext, d);
+        prev = cur;
+      }
+      if (b == 0) point = ext;
+      else if (isfinite(ext)) boot[nb++] = ext;
+    }
+    row->measured = point;
+    if (!isfinite(point) || nb < nboot / 2) {
+      snprintf(row->note, sizeof row->note, "no finite values along the axis");
+      goto done;
+    }
+    row->lo = percentile(boot, nb, (1 - level) / 2);
+    row->hi = percentile(boot, nb, 1 - (1 - level) / 2);
+  } else if (is_slope) {
     size_t k = 0;
     for (size_t j = 0; j < npts; j++) {
       double s = STAT(j, bidx);
@@ -251,14 +281,14 @@ static void eval_row(const grid *g, const double *A, const double *B, const char
     row->hi = percentile(boot, nb, 1 - (1 - level) / 2);
   } else {
     int ratio = B != NULL; /* ratio, or below/above applied to metric / other */
-    double sa = STAT(0, bidx), sb = ratio ? stat_resample(B + offs[0], bidx, R, stat, scratch) : 1;
-    point = sa / sb;
+    double sa = STAT(0, bidx), sb = ratio ? stat_resample(B + offs[0], bidx, R, stat, scratch) : diff ? 0 : 1;
+    point = diff ? sa - sb : sa / sb;
     ps_rng_reset(rng, seed, PS_STREAM_BOOTSTRAP, claim_index, row_index, 0);
     size_t nb = 0;
     for (size_t b = 0; b < nboot; b++) {
       for (size_t r = 0; r < R; r++) bidx[r] = gsl_rng_uniform_int(rng, R);
-      double a = STAT(0, bidx), c = ratio ? stat_resample(B + offs[0], bidx, R, stat, scratch) : 1;
-      double v = a / c;
+      double a = STAT(0, bidx), c = ratio ? stat_resample(B + offs[0], bidx, R, stat, scratch) : diff ? 0 : 1;
+      double v = diff ? a - c : a / c;
       if (isfinite(v)) boot[nb++] = v;
     }
     row->measured = point;
@@ -270,7 +300,9 @@ static void eval_row(const grid *g, const double *A, const double *B, const char
     row->hi = percentile(boot, nb, 1 - (1 - level) / 2);
   }
 #undef STAT
-  if (!strcmp(expect, "below"))
+  if (is_order)
+    row->pass = incr ? row->lo > 0 : row->hi < 0;
+  else if (!strcmp(expect, "below"))
     row->pass = row->hi < row->value;
   else if (!strcmp(expect, "above"))
     row->pass = row->lo > row->value;
@@ -385,7 +417,9 @@ int claims_evaluate(const h5read *r, const cfg *config, claim_row **rows_out, si
       continue;
     }
     long against_axis = -1;
-    if (expect && !strcmp(expect, "slope")) {
+    int diff = cfg_get(config, sec, "compare") && !strcmp(cfg_get(config, sec, "compare"), "difference");
+    int ordering = expect && (!strcmp(expect, "increasing") || !strcmp(expect, "decreasing"));
+    if (expect && (!strcmp(expect, "slope") || ordering)) {
       for (size_t a = 0; a < g.n_axes; a++)
         if (against && !strcmp(g.axes[a].name, against)) against_axis = (long)a;
       if (against_axis >= 0 && fixed[against_axis] >= 0) {
@@ -394,9 +428,9 @@ int claims_evaluate(const h5read *r, const cfg *config, claim_row **rows_out, si
         if (push_row(&rows, &n, &cap, &base)) goto oom;
         continue;
       }
-      if (against_axis < 0 || g.axes[against_axis].labels) {
-        snprintf(base.note, sizeof base.note, "slope: 'against = %s' is not a numeric axis of this file",
-                 against ? against : "");
+      if (against_axis < 0 || (g.axes[against_axis].labels && !ordering)) {
+        snprintf(base.note, sizeof base.note, "%s: 'against = %s' is not a numeric axis of this file",
+                 expect, against ? against : "");
         free(A);
         if (push_row(&rows, &n, &cap, &base)) goto oom;
         continue;
@@ -416,7 +450,7 @@ int claims_evaluate(const h5read *r, const cfg *config, claim_row **rows_out, si
         snprintf(part, sizeof part, "%s%s=%s", row.slice[0] ? ", " : "", g.axes[a].name, v);
         strncat(row.slice, part, sizeof row.slice - strlen(row.slice) - 1);
       }
-      eval_row(&g, A, B, base.expect, against_axis, idx, stat, nboot, level, seed, claim_index, row_index++,
+      eval_row(&g, A, B, diff, base.expect, against_axis, idx, stat, nboot, level, seed, claim_index, row_index++,
                max_missing, &row);
       if (push_row(&rows, &n, &cap, &row)) goto oom;
       /* advance odometer over free axes (fixed >= 0 and the slope axis stay) */

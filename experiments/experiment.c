@@ -121,12 +121,16 @@ const exp_section_schema exp_schema[] = {
 
 const ps_param exp_claim_params[] = {
     {"metric", PS_PARAM_TEXT, NULL, 0, 0, NULL, "ESTIMATOR/METRIC, or truth/Q or theory/Q"},
-    {"expect", PS_PARAM_ENUM, NULL, 0, 0, NULL, "slope|below|above|ratio|equal"},
-    {"against", PS_PARAM_TEXT, "", 0, 0, NULL, "slope: the axis x in log(metric) = a + slope log(x)"},
-    {"value", PS_PARAM_REAL, NULL, -1e300, 1e300, NULL, "expected slope or ratio, or the bound"},
+    {"expect", PS_PARAM_ENUM, NULL, 0, 0, NULL, "slope|below|above|ratio|equal|increasing|decreasing"},
+    {"against", PS_PARAM_TEXT, "", 0, 0, NULL,
+     "slope: the axis x in log(metric) = a + slope log(x); increasing/decreasing: the axis along which every "
+     "step of the statistic (paired over replicates) must have that sign"},
+    {"value", PS_PARAM_REAL, NULL, -1e300, 1e300, NULL, "expected slope or ratio, or the bound (not used by orderings)"},
     {"tol", PS_PARAM_REAL, "0", 0, 1e300, NULL,
      "slope/ratio/equal: PASS when the whole CI lies within value +- tol"},
     {"other", PS_PARAM_TEXT, "", 0, 0, NULL, "ratio (and below/above of a ratio): the denominator ESTIMATOR/METRIC"},
+    {"compare", PS_PARAM_ENUM, "ratio", 0, 0, "ratio|difference",
+     "with other: compare statistic(metric) / statistic(other), or their difference (paired replicates)"},
     {"at", PS_PARAM_TEXT, "", 0, 0, NULL, "restrict to axis values, e.g. 'n=1000, dim=16'"},
     {"level", PS_PARAM_REAL, "0.95", 0.5, 0.9999, NULL, "confidence level of the bootstrap interval"},
     {"bootstrap", PS_PARAM_INT, "2000", 100, 1e6, NULL, "bootstrap resamples over replicates"},
@@ -147,7 +151,7 @@ const ps_param exp_figure_params[] = {
     END};
 
 /* claim's expect choices are given here to keep the table above readable */
-static const char *claim_expect_choices = "slope|below|above|ratio|equal";
+static const char *claim_expect_choices = "slope|below|above|ratio|equal|increasing|decreasing";
 
 static const exp_section_schema *find_section(const char *name) {
   for (size_t i = 0; exp_schema[i].section; i++)
@@ -449,11 +453,13 @@ static int validate_outputs(const experiment *e, const cfg *c, ps_msg *m) {
         snprintf(why, sizeof why, "no sweep axis '%s'; axes: %s", x->value, list);
         return entry_error(m, x, why);
       }
-      if (!e->axes[a].numeric) {
+      const char *cex = claim ? cfg_get(c, x->section, "expect") : NULL;
+      int order = cex && (!strcmp(cex, "increasing") || !strcmp(cex, "decreasing"));
+      if (!e->axes[a].numeric && !order) {
         snprintf(why, sizeof why, "axis '%s' is not numeric", x->value);
         return entry_error(m, x, why);
       }
-      const char *kind = fig ? cfg_get(c, x->section, "kind") : "rate";
+      const char *kind = fig ? cfg_get(c, x->section, "kind") : order ? "line" : "rate";
       const char *xs = fig ? cfg_get(c, x->section, "xscale") : NULL;
       int logx = !kind || !strcmp(kind, "rate") || (xs && !strcmp(xs, "log"));
       for (size_t j = 0; logx && j < e->axes[a].n; j++)
@@ -520,6 +526,11 @@ static int validate_outputs(const experiment *e, const cfg *c, ps_msg *m) {
       return entry_error(m, x, "a slope needs 'against = AXIS'");
     if (!strcmp(x->value, "slope") && other && *other)
       return entry_error(m, x, "a slope takes no 'other' (the slope of a ratio is not supported)");
+    int ordering = !strcmp(x->value, "increasing") || !strcmp(x->value, "decreasing");
+    if (ordering && (!against || !*against))
+      return entry_error(m, x, "an ordering needs 'against = AXIS'");
+    if (ordering && other && *other)
+      return entry_error(m, x, "an ordering takes no 'other'");
   }
   return PS_OK;
 }
@@ -605,6 +616,10 @@ int experiment_build(experiment *e, cfg *c, const char *default_name, ps_msg *m)
     if (!strncmp(sec, "estimator.", 10)) {
       if ((s = build_estimator(e, c, sec, m))) goto fail;
     } else if (!strncmp(sec, "claim.", 6)) {
+      const char *ex = cfg_get(c, sec, "expect");
+      if (ex && (!strcmp(ex, "increasing") || !strcmp(ex, "decreasing")) && !cfg_find(c, sec, "value") &&
+          cfg_set(c, sec, "value", "0", "default", 0))
+        goto oom;
       if ((s = fill_defaults(c, sec, exp_claim_params, m))) goto fail;
     } else if (!strncmp(sec, "figure.", 7)) {
       if ((s = fill_defaults(c, sec, exp_figure_params, m))) goto fail;
@@ -717,6 +732,11 @@ int experiment_build(experiment *e, cfg *c, const char *default_name, ps_msg *m)
                   where, pk, item_only ? "items" : feat_only ? "features" : "items or features", wk);
       goto fail;
     }
+    exp_point xp;
+    if ((s = experiment_point(e, pt, &xp, m))) {
+      e->config = NULL;
+      goto fail;
+    }
   }
   e->config = NULL;
   /* 7. claims and figures name axes, values and metrics that exist */
@@ -804,9 +824,11 @@ int experiment_point(const experiment *e, size_t p, exp_point *o, ps_msg *m) {
   o->n_train = (size_t)ps_param_int(V("data", "n"));
   o->n_heldout = (size_t)ps_param_int(V("data", "heldout"));
   size_t per = (size_t)ps_param_int(V("data", "per_annotator"));
+  char where[300];
   if (per > 0) {
     if (!o->population.annotators)
-      return ps_fail(m, PS_EINVAL, "[data] per_annotator = %zu needs [population] annotators >= 1", per);
+      return ps_fail(m, PS_EINVAL, "%s: [data] per_annotator = %zu needs [population] annotators >= 1",
+                     cfg_find(e->config, "data", "per_annotator") ? cfg_where(cfg_find(e->config, "data", "per_annotator"), where, sizeof where) : "config", per);
     o->n_train = per * o->population.annotators;
   }
   o->shots = (size_t)ps_param_int(V("data", "shots"));
