@@ -76,9 +76,8 @@ mixture_options mixture_options_default(void);
  * item or feature view; r: the estimator's stream (random initial partitions).  Each
  * EM run starts from a partition of the users with data into K non-empty clusters,
  * fits one BT per cluster, then iterates E- and M-steps; the M-step for theta_k is
- * bt_fit with counts gamma_{h(i)k} c_i (soft; floored at 1e-300 since bt_fit needs
- * positive counts) or on the rows of cluster k (hard), warm-started at the previous
- * theta_k.  Hard EM reseeds an empty cluster with the user whose comparisons are worst
+ * bt_fit with counts gamma_{h(i)k} c_i over the rows with gamma >= 1e-12 (soft) or on
+ * the rows of cluster k (hard), warm-started at the previous theta_k.  Hard EM reseeds an empty cluster with the user whose comparisons are worst
  * fitted (lowest mean log-likelihood under its own cluster) and counts it in reseeds.
  * The objective is checked to be non-decreasing (except across a reseed).
  * Returns PS_OK; PS_EINVAL for an invalid option, empty or invalid data, or K larger
