@@ -365,6 +365,45 @@ static void test_opposite_groups(void **state) {
   gsl_rng_free(g);
 }
 
+/* Hard EM with more clusters (4) than types (2, opposite): a cluster sometimes loses
+ * all its users and is reseeded with the worst-fitted user.  Over 20 random starts at
+ * least one reseed must happen (observed: several), and every run must end with K
+ * non-empty clusters, monotone apart from the reseed iterations, and converged. */
+static void test_hard_reseed(void **state) {
+  (void)state;
+  gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(g, 424242);
+  planted p;
+  memset(&p, 0, sizeof p);
+  p.n_items = p.d = 12;
+  p.K = 2;
+  p.H = 100;
+  p.per_user = 25;
+  p.theta = malloc(2 * 12 * sizeof(double));
+  for (size_t y = 0; y < 12; y++) {
+    p.theta[y] = 1.5 * gsl_ran_gaussian(g, 1);
+    p.theta[12 + y] = -p.theta[y];
+  }
+  p.weight = malloc(2 * sizeof(double));
+  p.weight[0] = p.weight[1] = 0.5;
+  planted_sample(&p, g);
+  int reseeds = 0;
+  for (int rep = 0; rep < 20; rep++) {
+    mixture_options o = opts(4, MIXTURE_HARD, 1);
+    mixture_result r;
+    assert_int_equal(mixture_fit(&p.data, &p.f, &o, g, &r, NULL), PS_OK);
+    reseeds += r.reseeds;
+    assert_true(r.converged);
+    assert_int_equal(r.monotone_violations, 0); /* the trace may dip at a reseed */
+    for (size_t k = 0; k < 4; k++) assert_true(r.weight[k] > 0);
+    mixture_result_free(&r);
+  }
+  if (getenv("PS_VERBOSE")) fprintf(stderr, "reseeds over 20 runs: %d\n", reseeds);
+  assert_true(reseeds > 0);
+  planted_free(&p);
+  gsl_rng_free(g);
+}
+
 /* BIC picks K = 2 on the planted two-type data over K = 1 and K = 3. */
 static void test_bic(void **state) {
   (void)state;
@@ -617,6 +656,7 @@ int main(void) {
       cmocka_unit_test(test_recovery),
       cmocka_unit_test(test_label_switching),
       cmocka_unit_test(test_opposite_groups),
+      cmocka_unit_test(test_hard_reseed),
       cmocka_unit_test(test_bic),
       cmocka_unit_test(test_monotone_misc),
       cmocka_unit_test(test_est_interface),
