@@ -36,6 +36,11 @@ typedef struct {
   const double *phi;           /* n_items x d row-major, or NULL */
   size_t n_contexts;
   const int32_t *item_context; /* context of each item, or NULL (one context) */
+  /* Policy learners only (DPO and relatives, THEORY §3.9-3.15): log pi_ref(y|x) of
+   * every item, normalised within its context, or NULL for the uniform reference.
+   * Items of one context are contiguous: item i is response i % m of context i / m
+   * with m = n_items / n_contexts. */
+  const double *log_ref;
 } pref_features;
 
 /* Allocate arrays for n rows (annotator / first_won / count only when asked).

@@ -47,6 +47,18 @@ const h5store_quantity cell_metrics[] = {
     {"return_greedy", "1", "MDP worlds: scaled true return of argmax_a of the learned reward, used as an advantage"},
     {"policy_agreement", "1", "MDP worlds: share of states where the learned reward's optimal action is optimal (reward recovery up to its equivalence class)"},
     {"exploitability_model", "1", "max_y P-hat(y > policy) - 1/2 under the model's own predictions: the solver's error (item worlds)"},
+    {"user_excess_logloss", "nats", "held-out cross-entropy against each comparison's own annotator's truth, minus its Bayes log-loss; the model's per-annotator prediction when it has one"},
+    {"user_accuracy", "1", "held-out agreement with the side the comparison's own annotator more likely prefers"},
+    {"group_accuracy_min", "1", "min over true annotator types of user_accuracy on that type's comparisons (mixture populations)"},
+    {"minority_accuracy", "1", "user_accuracy on the comparisons of minority-type annotators (types 1..K-1)"},
+    {"ari", "1", "adjusted Rand index of the model's annotator clusters vs the true types"},
+    {"competence_err", "1", "mean over training annotators of |competence-hat - competence| (NoisyBT sigma(gamma))"},
+    {"flip_err", "1", "mean over training annotators of |flip-hat - flip|, flip = eps + (1-2eps)(1-competence)/2"},
+    {"flip_rate", "1", "mean over training annotators of the estimated flip rate"},
+    {"fewshot_accuracy", "1", "accuracy for new users after adapting to `shots` of their comparisons, against their truth"},
+    {"worst_group_value", "1", "min over true types u of F_u(pi) = E_x[E_pi r_u/T - beta KL(pi||pi_ref)] of the model's policy"},
+    {"minority_gap", "1", "max over minority types u of F_u(pi*_u) - F_u(pi): the minority's alignment gap"},
+    {"max_group_gap", "1", "max over types u of F_u(pi*_u) - F_u(pi)"},
     {"fit_seconds", "s", "wall-clock fit time (the one metric that is not reproducible)"},
     {"iterations", "1", "solver iterations"},
     {"converged", "1", "1 when the fit converged, 0 otherwise"},
@@ -58,6 +70,11 @@ const h5store_quantity cell_truth[] = {
     {"bayes_accuracy", "1", "held-out Bayes accuracy mean max(p, 1-p)"},
     {"theta_norm", "1", "||theta*/T||_2 (items: centred scores); NaN without a parameter"},
     {"has_condorcet_winner", "1", "1 when one item beats every other with P > 1/2 (item worlds)"},
+    {"user_bayes_logloss", "nats", "held-out mean H(p) with p each comparison's own annotator's truth"},
+    {"user_bayes_accuracy", "1", "held-out mean max(p, 1-p) with p each comparison's own annotator's truth"},
+    {"flip_rate", "1", "mean over training annotators of eps + (1-2eps)(1-competence)/2"},
+    {"minority_share", "1", "share of training annotators of minority types (1..K-1)"},
+    {"fewshot_bayes_accuracy", "1", "new users' held-out Bayes accuracy: the full-information ceiling of few-shot accuracy"},
 };
 const size_t cell_n_truth = sizeof cell_truth / sizeof cell_truth[0];
 
@@ -72,7 +89,8 @@ const size_t cell_n_theory = sizeof cell_theory / sizeof cell_theory[0];
 #define GAME_MAX_ITEMS 300 /* the exploitability metrics solve an LP over the items */
 
 enum { M_PARAM, M_SIGMA, M_LOGLOSS, M_EXCESS, M_ACC, M_TAU, M_EXPL, M_LPDIST, M_RET_POLICY, M_RET_GREEDY, M_AGREE, M_EXPL_MODEL,
-       M_SECONDS, M_ITER, M_CONV };
+       M_USER_EXCESS, M_USER_ACC, M_GROUP_ACC_MIN, M_MINORITY_ACC, M_ARI, M_COMP_ERR, M_FLIP_ERR, M_FLIP_RATE, M_FEWSHOT,
+       M_WORST_VALUE, M_MINORITY_GAP, M_MAX_GAP, M_SECONDS, M_ITER, M_CONV };
 
 int cell_metric_index(const char *name) {
   for (size_t i = 0; i < cell_n_metrics; i++)
@@ -176,7 +194,7 @@ done:
 }
 
 static void eval_metrics(const est_type *t, const est_model *mod, const pref_data *train,
-                         const pref_data *held, const world *w, const population *pop,
+                         const pref_data *held, const double *held_p, const world *w, const population *pop,
                          const noise_spec *ns, double *out) {
   size_t dim;
   const double *th = t->theta(mod, &dim);
@@ -215,7 +233,7 @@ static void eval_metrics(const est_type *t, const est_model *mod, const pref_dat
   double ce = 0, bayes = 0, acc = 0;
   for (size_t i = 0; i < held->n; i++) {
     int32_t a = pref_first(held, i), b = pref_second(held, i);
-    double p = noise_prob(ns, pop, a, b);
+    double p = held_p[i];
     double z = t->logit(mod, a, b);
     ce += ps_cross_entropy_logit(p, z);
     bayes += ps_bern_entropy(p);
@@ -239,6 +257,217 @@ static void eval_metrics(const est_type *t, const est_model *mod, const pref_dat
     out[M_TAU] = k ? tau / (double)k : NAN;
     free(rh);
   }
+}
+
+static void kl_policy(const double *r, const double *log_ref, size_t m, double beta, double *pi);
+
+/* MaxMin and its variants over K group rewards R (K x n_items) with weights wt */
+static int cell_group_policy(const double *R, const double *wt, size_t K, size_t C, size_t m, const double *log_ref,
+                             double beta, const char *mode, double *pi) {
+  size_t M = C * m;
+  double *r = calloc(M, sizeof(double));
+  if (!r) return PS_ENOMEM;
+  int s = PS_OK;
+  if (!mode || !strcmp(mode, "pooled")) {
+    for (size_t k = 0; k < K; k++)
+      for (size_t i = 0; i < M; i++) r[i] += wt[k] * R[k * M + i];
+  } else if (!strcmp(mode, "per_sample_min")) {
+    for (size_t i = 0; i < M; i++) {
+      r[i] = INFINITY;
+      for (size_t k = 0; k < K; k++) r[i] = fmin(r[i], R[k * M + i]);
+    }
+  } else {
+    s = PS_EINVAL;
+  }
+  if (!s)
+    for (size_t c = 0; c < C; c++) kl_policy(r + c * m, log_ref + c * m, m, beta, pi + c * m);
+  free(r);
+  return s;
+}
+
+/* Per-annotator evaluation (THEORY §4): held-out predictions against each
+ * comparison's own annotator's truth pu, with the model's per-annotator prediction
+ * when it has one; accuracy per true type; estimated competences and flip rates
+ * against the truth. */
+static void eval_user_metrics(const est_type *t, const est_model *mod, const pref_data *held, const double *pu,
+                              const population *pop, const noise_spec *ns, double *out) {
+  size_t K = pop->n_types ? pop->n_types : 1;
+  double ce = 0, ent = 0, acc = 0, *tacc = calloc(2 * K, sizeof(double));
+  double macc = 0, mcnt = 0;
+  if (!tacc) return;
+  for (size_t i = 0; i < held->n; i++) {
+    int32_t a = pref_first(held, i), b = pref_second(held, i);
+    size_t h = held->annotator ? (size_t)held->annotator[i] : 0;
+    double z = t->logit_annotator && held->annotator ? t->logit_annotator(mod, (int32_t)h, a, b) : t->logit(mod, a, b);
+    double p = pu[i];
+    ce += ps_cross_entropy_logit(p, z);
+    ent += ps_bern_entropy(p);
+    double hit = (z == 0 || p == 0.5) ? 0.5 : ((z > 0) == (p > 0.5) ? 1.0 : 0.0);
+    acc += hit;
+    if (pop->n_users && pop->user_type && pop->user_type[h] >= 0) {
+      size_t k = (size_t)pop->user_type[h];
+      tacc[2 * k] += hit;
+      tacc[2 * k + 1] += 1;
+      if (k >= 1) macc += hit, mcnt += 1;
+    }
+  }
+  out[M_USER_EXCESS] = (ce - ent) / (double)held->n;
+  out[M_USER_ACC] = acc / (double)held->n;
+  if (pop->n_types >= 1 && pop->user_type) {
+    double mn = INFINITY;
+    for (size_t k = 0; k < K; k++)
+      if (tacc[2 * k + 1] > 0) mn = fmin(mn, tacc[2 * k] / tacc[2 * k + 1]);
+    if (isfinite(mn)) out[M_GROUP_ACC_MIN] = mn;
+    if (mcnt > 0) out[M_MINORITY_ACC] = macc / mcnt;
+  }
+  free(tacc);
+  /* per-annotator estimates against the truth */
+  if (!t->annotator || !t->annotator_columns || !pop->n_users) return;
+  long ccomp = -1, cflip = -1;
+  size_t nc = 0;
+  for (; t->annotator_columns[nc]; nc++) {
+    if (!strcmp(t->annotator_columns[nc], "competence")) ccomp = (long)nc;
+    if (!strcmp(t->annotator_columns[nc], "flip")) cflip = (long)nc;
+  }
+  double *v = malloc((nc ? nc : 1) * sizeof(double));
+  if (!v) return;
+  double ec = 0, ef = 0, fr = 0;
+  size_t H = pop->n_train_users, ok = 0;
+  for (size_t h = 0; h < H; h++) {
+    if (t->annotator(mod, h, v) != PS_OK) continue;
+    ok++;
+    double truth_flip = ns->flip + (1 - 2 * ns->flip) * (1 - pop->competence[h]) / 2;
+    if (ccomp >= 0) ec += fabs(v[ccomp] - pop->competence[h]);
+    if (cflip >= 0) ef += fabs(v[cflip] - truth_flip), fr += v[cflip];
+  }
+  if (ok && ccomp >= 0) out[M_COMP_ERR] = ec / (double)ok;
+  if (ok && cflip >= 0) out[M_FLIP_ERR] = ef / (double)ok, out[M_FLIP_RATE] = fr / (double)ok;
+  free(v);
+}
+
+/* pi(.|x) ∝ pi_ref exp(r / beta) on one context of m items */
+static void kl_policy(const double *r, const double *log_ref, size_t m, double beta, double *pi) {
+  double mx = -INFINITY, z = 0;
+  for (size_t y = 0; y < m; y++) mx = fmax(mx, log_ref[y] + r[y] / beta);
+  for (size_t y = 0; y < m; y++) z += (pi[y] = exp(log_ref[y] + r[y] / beta - mx));
+  for (size_t y = 0; y < m; y++) pi[y] /= z;
+}
+
+/* F_u(pi) = mean_x [sum_y pi r_u - beta KL(pi || pi_ref)] for the reward table r (n_items) */
+static double group_value(const double *pi, const double *r, const double *log_ref, size_t C, size_t m, double beta) {
+  double F = 0;
+  for (size_t c = 0; c < C; c++)
+    for (size_t y = 0; y < m; y++) {
+      double p = pi[c * m + y];
+      if (p > 0) F += p * r[c * m + y] - beta * p * (log(p) - log_ref[c * m + y]);
+    }
+  return F / (double)C;
+}
+
+/* F_u(pi*_u) = mean_x beta log sum_y pi_ref exp(r_u / beta): the group's own optimum */
+static double group_optimum(const double *r, const double *log_ref, size_t C, size_t m, double beta) {
+  double F = 0;
+  for (size_t c = 0; c < C; c++) {
+    double mx = -INFINITY, z = 0;
+    for (size_t y = 0; y < m; y++) mx = fmax(mx, log_ref[c * m + y] + r[c * m + y] / beta);
+    for (size_t y = 0; y < m; y++) z += exp(log_ref[c * m + y] + r[c * m + y] / beta - mx);
+    F += beta * (mx + log(z));
+  }
+  return F / (double)C;
+}
+
+/* The true group rewards on the logit scale (r_u / T): the mixture types, or the one
+ * population reward.  Returns a malloc'd K x n_items table. */
+static double *true_groups(const population *pop, const noise_spec *ns, size_t *K) {
+  size_t M = pop->n_items, k = pop->n_types ? pop->n_types : 1;
+  const double *src = pop->n_types ? pop->type_reward : pop->reward;
+  double *g = malloc(k * M * sizeof(double));
+  if (!g) return NULL;
+  for (size_t i = 0; i < k * M; i++) g[i] = src[i] / ns->temperature;
+  *K = k;
+  return g;
+}
+
+/* The model's KL-regularised policy pi (n_items): MaxMin over its group rewards when
+ * it has groups; its own policy when it is a policy learner (feature worlds); else
+ * pi ∝ pi_ref exp(r-hat / beta) of its reward, r-hat(y) = logit(y, first item). */
+static int model_kl_policy(const est_type *t, const est_model *mod, const world *w, const double *log_ref,
+                           double beta, const char *mode, double *pi) {
+  size_t C = w->n_contexts, m = w->m, M = w->n_items;
+  if (t->groups) {
+    size_t K;
+    const double *R, *wt;
+    if (t->groups(mod, &K, &R, &wt) != PS_OK) return PS_EINVAL;
+    return cell_group_policy(R, wt, K, C, m, log_ref, beta, mode, pi);
+  }
+  if (t->policy && w->spec.kind == WORLD_FEATURES) {
+    for (size_t c = 0; c < C; c++)
+      if (t->policy(mod, (int32_t)(c * m), m, pi + c * m) != PS_OK) return PS_EINVAL;
+    return PS_OK;
+  }
+  double *r = malloc(M * sizeof(double));
+  if (!r) return PS_ENOMEM;
+  for (size_t c = 0; c < C; c++) {
+    int32_t base = (int32_t)(c * m);
+    for (size_t y = 0; y < m; y++) r[c * m + y] = t->logit(mod, base + (int32_t)y, base);
+    kl_policy(r + c * m, log_ref + c * m, m, beta, pi + c * m);
+  }
+  free(r);
+  return PS_OK;
+}
+
+/* Per-group values of the model's policy (THEORY §4): worst-group value, the
+ * minority's alignment gap and the largest gap. */
+static void eval_group_values(const est_type *t, const est_model *mod, const world *w, const double *groups, size_t K,
+                              const double *log_ref, double beta, const char *mode, double *out) {
+  size_t C = w->n_contexts, m = w->m, M = w->n_items;
+  double *pi = malloc(M * sizeof(double));
+  if (!pi) return;
+  if (model_kl_policy(t, mod, w, log_ref, beta, mode, pi) == PS_OK) {
+    double worst = INFINITY, mgap = -INFINITY, gap = -INFINITY;
+    for (size_t u = 0; u < K; u++) {
+      double F = group_value(pi, groups + u * M, log_ref, C, m, beta);
+      double g = group_optimum(groups + u * M, log_ref, C, m, beta) - F;
+      worst = fmin(worst, F);
+      gap = fmax(gap, g);
+      if (u >= 1) mgap = fmax(mgap, g);
+    }
+    out[M_WORST_VALUE] = worst;
+    out[M_MAX_GAP] = gap;
+    if (K >= 2) out[M_MINORITY_GAP] = mgap;
+  }
+  free(pi);
+}
+
+/* Few-shot (THEORY §3.6, §5 row 27): adapt to each new user's shots (its own
+ * parameters only; the estimator stream, substream 1000 + new user), then accuracy
+ * of its predictions against the user's truth on held-out comparisons. */
+static void eval_fewshot(const est_type *t, const est_model *mod, const pref_data *shots, const pref_data *held,
+                         size_t n_new, size_t n_shots, const population *pop, const noise_spec *ns, gsl_rng *rng,
+                         uint64_t seed, size_t p, size_t rep, size_t k, double *out) {
+  size_t L = t->user_state_len(mod);
+  double *state = malloc((L ? L : 1) * sizeof(double)), acc = 0, cnt = 0;
+  pref_data none = {0};
+  if (!state) return;
+  for (size_t j = 0; j < n_new; j++) {
+    ps_msg am = {{0}};
+    ps_rng_reset(rng, seed, PS_STREAM_ESTIMATOR, p, rep, 1000 + 64 * j + k);
+    none.n_items = held[j].n_items;
+    none.n_annotators = 1;
+    if (t->adapt(mod, n_shots ? &shots[j] : &none, rng, state, &am) != PS_OK) {
+      free(state);
+      return;
+    }
+    size_t h = pop->n_train_users + j;
+    for (size_t i = 0; i < held[j].n; i++) {
+      int32_t a = pref_first(&held[j], i), b = pref_second(&held[j], i);
+      double q = noise_prob_user(ns, pop, h, a, b), z = t->logit_user(mod, state, a, b);
+      acc += (z == 0 || q == 0.5) ? 0.5 : ((z > 0) == (q > 0.5));
+      cnt += 1;
+    }
+  }
+  free(state);
+  if (cnt > 0) out[M_FEWSHOT] = acc / cnt;
 }
 
 /* The model's policy over the items (its own, or the minimax winner of its predicted
@@ -395,14 +624,16 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
   double t0 = now_seconds();
   size_t ne = e->n_estimators;
   for (size_t i = 0; i < ne * cell_n_metrics; i++) r->metrics[i] = NAN;
-  for (size_t i = 0; i < 8; i++) r->truth[i] = r->theory[i] = NAN;
+  for (size_t i = 0; i < CELL_MAX_Q; i++) r->truth[i] = r->theory[i] = NAN;
   for (size_t i = 0; i < ne; i++) {
     r->status[i] = -1;
     r->message[i][0] = 0;
   }
   r->iterations = 0;
   exp_point pt;
-  double *game = NULL, *game_p = NULL;
+  double *game = NULL, *game_p = NULL, *log_ref = NULL, *held_p = NULL, *held_pu = NULL, *groups = NULL;
+  size_t n_groups = 0, n_new = 0;
+  pref_data *shots = NULL, *shot_held = NULL;
   world w = {0};
   population pop = {0};
   pref_data train = {0}, held = {0};
@@ -428,17 +659,77 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
   ps_rng_reset(rng, e->seed, PS_STREAM_QUERIES, p, rep, 1);
   ps_rng_reset(rj, e->seed, PS_STREAM_JUDGEMENTS, p, rep, 1);
   if ((s = design_simulate(&held, pt.n_heldout, &w, &pop, &pt.noise, &pt.design, rng, rj, m))) goto done;
+  /* the reference policy (KL anchor of reward-derived policies; what policy learners see) */
+  log_ref = malloc(w.n_items * sizeof(double));
+  held_p = malloc(held.n * sizeof(double));
+  held_pu = malloc(held.n * sizeof(double));
+  if (!log_ref || !held_p || !held_pu) {
+    s = ps_fail(m, PS_ENOMEM, "out of memory");
+    goto done;
+  }
+  ps_rng_reset(rng, e->seed, PS_STREAM_QUERIES, p, rep, 0); /* the training design's reference draws */
+  if ((s = design_log_ref(&w, &pop, &pt.design, rng, log_ref, m))) goto done;
+  /* held-out truths: unknown annotator (the population mean) and the comparison's own */
+  for (size_t i = 0; i < held.n; i++) {
+    int32_t a = pref_first(&held, i), b = pref_second(&held, i);
+    held_p[i] = noise_prob(&pt.noise, &pop, a, b);
+    held_pu[i] = held.annotator ? noise_prob_user(&pt.noise, &pop, (size_t)held.annotator[i], a, b) : held_p[i];
+  }
+  /* few-shot data: each new user's shots (a prefix of the same draws for every
+   * `shots`) and held-out comparisons, substreams 16 + 2j and 17 + 2j */
+  if (pop.n_users > pop.n_train_users) {
+    n_new = pop.n_users - pop.n_train_users;
+    shots = calloc(n_new, sizeof(pref_data));
+    shot_held = calloc(n_new, sizeof(pref_data));
+    if (!shots || !shot_held) {
+      s = ps_fail(m, PS_ENOMEM, "out of memory");
+      goto done;
+    }
+    double fb = 0, fn = 0;
+    for (size_t j = 0; j < n_new && !s; j++) {
+      size_t h = pop.n_train_users + j;
+      ps_rng_reset(rng, e->seed, PS_STREAM_QUERIES, p, rep, 16 + 2 * j);
+      ps_rng_reset(rj, e->seed, PS_STREAM_JUDGEMENTS, p, rep, 16 + 2 * j);
+      if (pt.shots) s = design_simulate_users(&shots[j], pt.shots, &w, &pop, &pt.noise, &pt.design, h, 1, rng, rj, m);
+      ps_rng_reset(rng, e->seed, PS_STREAM_QUERIES, p, rep, 17 + 2 * j);
+      ps_rng_reset(rj, e->seed, PS_STREAM_JUDGEMENTS, p, rep, 17 + 2 * j);
+      if (!s) s = design_simulate_users(&shot_held[j], pt.shot_heldout, &w, &pop, &pt.noise, &pt.design, h, 1, rng, rj, m);
+      for (size_t i = 0; !s && i < shot_held[j].n; i++) {
+        double q = noise_prob_user(&pt.noise, &pop, h, pref_first(&shot_held[j], i), pref_second(&shot_held[j], i));
+        fb += fmax(q, 1 - q);
+        fn += 1;
+      }
+    }
+    if (s) goto done;
+    r->truth[8] = fn > 0 ? fb / fn : NAN;
+  }
+  groups = true_groups(&pop, &pt.noise, &n_groups);
 
   /* truth and theory */
   {
-    double bl = 0, ba = 0;
+    double bl = 0, ba = 0, ul = 0, ua = 0;
     for (size_t i = 0; i < held.n; i++) {
-      double q = noise_prob(&pt.noise, &pop, pref_first(&held, i), pref_second(&held, i));
+      double q = held_p[i], qu = held_pu[i];
       bl += ps_bern_entropy(q);
       ba += fmax(q, 1 - q);
+      ul += ps_bern_entropy(qu);
+      ua += fmax(qu, 1 - qu);
     }
     r->truth[0] = bl / (double)held.n;
     r->truth[1] = ba / (double)held.n;
+    r->truth[4] = ul / (double)held.n;
+    r->truth[5] = ua / (double)held.n;
+    if (pop.n_users) {
+      double fr = 0, minority = 0;
+      for (size_t h = 0; h < pop.n_train_users; h++) {
+        fr += pt.noise.flip + (1 - 2 * pt.noise.flip) * (1 - pop.competence[h]) / 2;
+        minority += pop.user_type[h] >= 1;
+      }
+      r->truth[6] = fr / (double)pop.n_train_users;
+      if (pop.kind == POP_MIXTURE && !pop.per_comparison) r->truth[7] = minority / (double)pop.n_train_users;
+    } else {
+      r->truth[6] = pt.noise.flip;
+    }
     double tn = 0;
     for (size_t k = 0; k < pop.d; k++) tn += pop.theta[k] * pop.theta[k];
     r->truth[2] = pop.d ? sqrt(tn) / pt.noise.temperature : NAN;
@@ -478,6 +769,7 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
   }
 
   pref_features f = world_features(&w);
+  f.log_ref = log_ref;
   for (size_t k = 0; k < ne; k++) {
     const exp_estimator *x = &e->estimators[k];
     double *out = r->metrics + k * cell_n_metrics;
@@ -502,7 +794,14 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
     r->iterations += info.iterations;
     r->status[k] = fs;
     if (fs == PS_OK) {
-      eval_metrics(x->type, mod, &train, &held, &w, &pop, &pt.noise, out);
+      eval_metrics(x->type, mod, &train, &held, held_p, &w, &pop, &pt.noise, out);
+      eval_user_metrics(x->type, mod, &held, held_pu, &pop, &pt.noise, out);
+      if (groups && w.spec.kind == WORLD_FEATURES) {
+        const char *mode = ps_param_find(x->type->params, "policy") ? experiment_value(e, p, sec, "policy") : NULL;
+        eval_group_values(x->type, mod, &w, groups, n_groups, log_ref, pt.beta, mode, out);
+      }
+      if (n_new && x->type->adapt && x->type->logit_user && x->type->user_state_len)
+        eval_fewshot(x->type, mod, shots, shot_held, n_new, pt.shots, &pop, &pt.noise, rng, e->seed, p, rep, k, out);
       if (game) eval_policy(x->type, mod, game, game_p, w.n_items, out);
     } else
       snprintf(r->message[k], PS_MSG_LEN, "%s", fm.text);
@@ -511,6 +810,16 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
 done:
   free(game);
   free(game_p);
+  free(log_ref);
+  free(held_p);
+  free(held_pu);
+  free(groups);
+  for (size_t j = 0; j < n_new; j++) {
+    if (shots) pref_data_free(&shots[j]);
+    if (shot_held) pref_data_free(&shot_held[j]);
+  }
+  free(shots);
+  free(shot_held);
   r->wall_seconds = now_seconds() - t0;
   pref_data_free(&train);
   pref_data_free(&held);

@@ -18,12 +18,14 @@ extern const size_t cell_n_theory;
 /* Index of metric `name` in cell_metrics, or -1. */
 int cell_metric_index(const char *name);
 
+#define CELL_MAX_Q 24 /* capacity for truth and theory quantities */
+
 typedef struct {
   double *metrics;   /* n_estimators x cell_n_metrics */
   int *status;       /* n_estimators */
   char **message;    /* n_estimators, each PS_MSG_LEN bytes */
-  double truth[8];
-  double theory[8];
+  double truth[CELL_MAX_Q];
+  double theory[CELL_MAX_Q];
   int iterations;    /* summed over estimators */
   double wall_seconds;
 } cell_result;

@@ -264,9 +264,9 @@ static int name_is(const field *f, const char *word) {
   return 1;
 }
 
-/* "winner", "loser", "count" and "annotator" columns, -1 when absent. */
-enum { COL_WINNER, COL_LOSER, COL_COUNT, COL_ANNOTATOR, N_COLS };
-static const char *const col_name[N_COLS] = {"winner", "loser", "count", "annotator"};
+/* "winner", "loser", "count", "annotator" and "first" columns, -1 when absent. */
+enum { COL_WINNER, COL_LOSER, COL_COUNT, COL_ANNOTATOR, COL_FIRST, N_COLS };
+static const char *const col_name[N_COLS] = {"winner", "loser", "count", "annotator", "first"};
 
 static int find_columns(const reader *r, size_t line, long col[N_COLS], ps_msg *m) {
   for (int c = 0; c < N_COLS; c++) col[c] = -1;
@@ -292,7 +292,7 @@ static int find_columns(const reader *r, size_t line, long col[N_COLS], ps_msg *
     if (k >= sizeof found) snprintf(found + sizeof found - 5, 5, "...");
     return ps_fail(m, PS_EFORMAT,
                    "%s:%zu: the header has no '%s' column (required: winner, loser; optional: count, "
-                   "annotator); found %zu column%s: %s",
+                   "annotator, first); found %zu column%s: %s",
                    r->name, line, col_name[c], r->nf, r->nf == 1 ? "" : "s", found);
   }
   return PS_OK;
@@ -362,7 +362,7 @@ static int parse(const char *name, char *buf, size_t len, csv_comparisons *out, 
   size_t max_rows = 1;
   for (const char *p = buf + r.pos; (p = memchr(p, '\n', (size_t)(buf + len - p))) != NULL; p++)
     max_rows++;
-  if (pref_data_alloc(&d, max_rows, 0, col[COL_ANNOTATOR] >= 0, 0, col[COL_COUNT] >= 0) != PS_OK) {
+  if (pref_data_alloc(&d, max_rows, 0, col[COL_ANNOTATOR] >= 0, col[COL_FIRST] >= 0, col[COL_COUNT] >= 0) != PS_OK) {
     status = ps_fail(m, PS_ENOMEM, "%s: out of memory for %zu rows", name, max_rows);
     goto fail;
   }
@@ -404,6 +404,17 @@ static int parse(const char *name, char *buf, size_t len, csv_comparisons *out, 
     if (col[COL_ANNOTATOR] >= 0) {
       status = intern(&annotators, &r, line, &r.f[col[COL_ANNOTATOR]], "annotator", &d.annotator[n], m);
       if (status != PS_OK) goto fail;
+    }
+    if (col[COL_FIRST] >= 0) {
+      /* the first-shown item, for position-bias models: the winner's or the loser's name */
+      const field *f = &r.f[col[COL_FIRST]], *w = &r.f[col[COL_WINNER]], *l = &r.f[col[COL_LOSER]];
+      if (f->len == w->len && !memcmp(f->s, w->s, f->len)) d.first_won[n] = 1;
+      else if (f->len == l->len && !memcmp(f->s, l->s, f->len)) d.first_won[n] = 0;
+      else {
+        status = ps_fail(m, PS_EFORMAT, "%s:%zu: first '%.*s' is neither the winner nor the loser of the row", name,
+                         line, f->len > SHOW ? SHOW : (int)f->len, f->s);
+        goto fail;
+      }
     }
     n++;
   }

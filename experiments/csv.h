@@ -1,10 +1,11 @@
-/* csv.h — pairwise comparisons from a CSV file ("winner,loser[,count][,annotator]").
+/* csv.h — pairwise comparisons from a CSV file ("winner,loser[,count][,annotator][,first]").
  *
  * Format (RFC 4180 with a few relaxations):
  *   - The first non-blank line is a header.  Columns are found by name, in any
  *     order, case-insensitively: `winner` and `loser` are required; `count` (a
- *     positive finite real: the row's multiplicity) and `annotator` (any label)
- *     are optional; every other column is ignored.
+ *     positive finite real: the row's multiplicity), `annotator` (any label) and
+ *     `first` (the name of the item shown first: the winner's or the loser's; for
+ *     position-bias models) are optional; every other column is ignored.
  *   - Fields are separated by commas.  A field may be quoted with "..."; inside
  *     quotes a doubled "" stands for one ", and commas, spaces, apostrophes and
  *     any UTF-8 are kept verbatim.  A quoted field must close on its own line.
@@ -26,7 +27,7 @@
 typedef struct {
   pref_data data;        /* winner, loser; count when the file has a count column (else NULL);
                             annotator and n_annotators when it has an annotator column (else
-                            NULL and 1); first_won is NULL */
+                            NULL and 1); first_won when it has a first column (else NULL) */
   char **item_name;      /* data.n_items NUL-terminated names, indexed by item id */
   char **annotator_name; /* data.n_annotators labels by annotator id, or NULL */
 } csv_comparisons;

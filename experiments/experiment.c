@@ -50,14 +50,34 @@ static const ps_param p_world[] = {
     END};
 
 static const ps_param p_population[] = {
-    {"kind", PS_PARAM_ENUM, "bt", 0, 0, "bt|gpm|cycle|condorcet",
+    {"kind", PS_PARAM_ENUM, "bt", 0, 0, "bt|gpm|cycle|condorcet|mixture|idealpoint|lowrank",
      "bt: one reward; gpm: skew-symmetric embeddings; cycle: items around a circle, each beating the "
-     "next; condorcet: three transitive annotator types whose mixture cycles (items worlds)"},
+     "next; condorcet: three transitive annotator types whose mixture cycles (items worlds); mixture: K "
+     "reward types of users; idealpoint: users with ideal points among prototypes (PAL-A); lowrank: "
+     "per-user weights over a shared reward basis (features worlds)"},
     {"scale", PS_PARAM_REAL, "1", 0, 1e6, NULL, "standard deviation of true item scores (bt) or embeddings (gpm)"},
     {"norm", PS_PARAM_REAL, "3", 0, 1e6, NULL, "||theta*|| (features)"},
     {"k", PS_PARAM_INT, "1", 1, 64, NULL, "gpm: 2-D blocks of the embedding"},
     {"tau", PS_PARAM_REAL, "1", 1e-6, 1e6, NULL, "gpm, cycle: P = sigma(s / tau)"},
     {"delta", PS_PARAM_REAL, "2", 0, 1e6, NULL, "condorcet: reward step of each annotator type"},
+    {"annotators", PS_PARAM_INT, "0", 0, 1e8, NULL,
+     "training annotators H (0: no annotator ids); each comparison is judged by one, in turn"},
+    {"new_annotators", PS_PARAM_INT, "0", 0, 1e6, NULL, "users never in the training data (few-shot metrics)"},
+    {"types", PS_PARAM_INT, "2", 1, 64, NULL, "mixture: reward types K"},
+    {"minority", PS_PARAM_REAL, "0.3", 0, 0.9999, NULL, "mixture: total weight of types 1..K-1 (type 0 is the majority)"},
+    {"angle", PS_PARAM_REAL, "90", 0, 180, NULL, "mixture: degrees between the majority type's parameter and each minority type's"},
+    {"assignment", PS_PARAM_ENUM, "user", 0, 0, "user|comparison",
+     "mixture: a type per user, or per comparison (MiCRo: the same marginal, no user structure)"},
+    {"prototypes", PS_PARAM_INT, "3", 1, 64, NULL, "idealpoint: prototypes K"},
+    {"concentration", PS_PARAM_REAL, "1", 1e-6, 1e6, NULL, "idealpoint, lowrank simplex: Dirichlet concentration of user weights"},
+    {"distance", PS_PARAM_ENUM, "squared", 0, 0, "squared|euclidean",
+     "idealpoint: r_h(y) = -||phi(y) - a_h||^2 (exactly BT) or -||phi(y) - a_h|| (the PAL reference)"},
+    {"rank", PS_PARAM_INT, "2", 1, 4096, NULL, "lowrank: basis size B"},
+    {"weights", PS_PARAM_ENUM, "simplex", 0, 0, "simplex|free", "lowrank: user weights on the simplex (LoRe) or free (RFM)"},
+    {"careless", PS_PARAM_REAL, "0", 0, 1, NULL, "share of careless annotators (NoisyBT competence, THEORY §2.4)"},
+    {"careless_competence", PS_PARAM_REAL, "0.6", 1e-6, 1, NULL, "competence sigma(gamma) of careless annotators"},
+    {"competence", PS_PARAM_REAL, "1", 1e-6, 1, NULL, "competence sigma(gamma) of the other annotators"},
+    {"bias", PS_PARAM_REAL, "0", 0, 100, NULL, "standard deviation of the annotators' position bias q"},
     END};
 
 static const ps_param p_noise[] = {
@@ -78,6 +98,10 @@ static const ps_param p_design[] = {
 static const ps_param p_data[] = {
     {"n", PS_PARAM_INT, "1000", 1, 2e9, NULL, "training comparisons"},
     {"heldout", PS_PARAM_INT, "2000", 1, 2e9, NULL, "held-out comparisons (evaluated against true probabilities)"},
+    {"per_annotator", PS_PARAM_INT, "0", 0, 1e9, NULL,
+     "training comparisons per annotator; when > 0, n = annotators x per_annotator"},
+    {"shots", PS_PARAM_INT, "10", 0, 1e6, NULL, "few-shot: comparisons of each new user used to adapt to it"},
+    {"shot_heldout", PS_PARAM_INT, "100", 1, 1e6, NULL, "few-shot: held-out comparisons of each new user"},
     END};
 
 static const ps_param p_policy[] = {
@@ -680,13 +704,17 @@ int experiment_build(experiment *e, cfg *c, const char *default_name, ps_msg *m)
   e->config = c;
   for (size_t pt = 0; pt < e->n_points && pt < 100000; pt++) {
     const char *pk = experiment_value(e, pt, "population", "kind"), *wk = experiment_value(e, pt, "world", "kind");
-    if (strcmp(pk, "bt") && strcmp(wk, "items")) {
+    int item_only = !strcmp(pk, "gpm") || !strcmp(pk, "cycle") || !strcmp(pk, "condorcet");
+    int feat_only = !strcmp(pk, "idealpoint") || !strcmp(pk, "lowrank");
+    int mdp = !strcmp(wk, "corridor") || !strcmp(wk, "delivery") || !strcmp(wk, "grid");
+    if ((item_only && strcmp(wk, "items")) || (feat_only && strcmp(wk, "features")) ||
+        (mdp && strcmp(pk, "bt"))) {
       e->config = NULL;
       const cfg_entry *x = cfg_find(c, "population", "kind");
       char where[300] = "default";
       if (x) cfg_where(x, where, sizeof where);
-      s = ps_fail(m, PS_EINVAL, "%s: [population] kind = %s needs [world] kind = items (a grid point has kind = %s)",
-                  where, pk, wk);
+      s = ps_fail(m, PS_EINVAL, "%s: [population] kind = %s needs [world] kind = %s (a grid point has kind = %s)",
+                  where, pk, item_only ? "items" : feat_only ? "features" : "items or features", wk);
       goto fail;
     }
   }
@@ -745,7 +773,23 @@ int experiment_point(const experiment *e, size_t p, exp_point *o, ps_msg *m) {
   o->world.feature_scale = ps_param_real(V("world", "feature_scale"));
   const char *pk = V("population", "kind");
   o->population.kind = !strcmp(pk, "gpm") ? POP_GPM : !strcmp(pk, "cycle") ? POP_CYCLE
-                       : !strcmp(pk, "condorcet") ? POP_CONDORCET : POP_BT;
+                       : !strcmp(pk, "condorcet") ? POP_CONDORCET : !strcmp(pk, "mixture") ? POP_MIXTURE
+                       : !strcmp(pk, "idealpoint") ? POP_IDEALPOINT : !strcmp(pk, "lowrank") ? POP_LOWRANK : POP_BT;
+  o->population.annotators = (size_t)ps_param_int(V("population", "annotators"));
+  o->population.new_annotators = (size_t)ps_param_int(V("population", "new_annotators"));
+  o->population.types = (size_t)ps_param_int(V("population", "types"));
+  o->population.minority = ps_param_real(V("population", "minority"));
+  o->population.angle = ps_param_real(V("population", "angle"));
+  o->population.per_comparison = !strcmp(V("population", "assignment"), "comparison");
+  o->population.prototypes = (size_t)ps_param_int(V("population", "prototypes"));
+  o->population.concentration = ps_param_real(V("population", "concentration"));
+  o->population.euclidean = !strcmp(V("population", "distance"), "euclidean");
+  o->population.rank = (size_t)ps_param_int(V("population", "rank"));
+  o->population.free_weights = !strcmp(V("population", "weights"), "free");
+  o->population.careless = ps_param_real(V("population", "careless"));
+  o->population.careless_competence = ps_param_real(V("population", "careless_competence"));
+  o->population.competence = ps_param_real(V("population", "competence"));
+  o->population.bias = ps_param_real(V("population", "bias"));
   o->population.k = (size_t)ps_param_int(V("population", "k"));
   o->population.tau = ps_param_real(V("population", "tau"));
   o->population.delta = ps_param_real(V("population", "delta"));
@@ -759,8 +803,15 @@ int experiment_point(const experiment *e, size_t p, exp_point *o, ps_msg *m) {
   o->design.ref = strcmp(V("design", "ref_direction"), "random") ? REF_REWARD : REF_RANDOM;
   o->n_train = (size_t)ps_param_int(V("data", "n"));
   o->n_heldout = (size_t)ps_param_int(V("data", "heldout"));
+  size_t per = (size_t)ps_param_int(V("data", "per_annotator"));
+  if (per > 0) {
+    if (!o->population.annotators)
+      return ps_fail(m, PS_EINVAL, "[data] per_annotator = %zu needs [population] annotators >= 1", per);
+    o->n_train = per * o->population.annotators;
+  }
+  o->shots = (size_t)ps_param_int(V("data", "shots"));
+  o->shot_heldout = (size_t)ps_param_int(V("data", "shot_heldout"));
   o->beta = ps_param_real(V("policy", "beta"));
 #undef V
-  (void)m;
   return PS_OK;
 }

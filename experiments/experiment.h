@@ -71,6 +71,7 @@ typedef struct {
   design_spec design;
   size_t n_train, n_heldout;
   double beta;            /* [policy] beta: KL weight of reward-derived policies */
+  size_t shots, shot_heldout; /* few-shot: per new user */
 } exp_point;
 
 /* Validate c (which the experiment takes over on success, and leaves to the caller

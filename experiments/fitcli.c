@@ -36,6 +36,7 @@
 
 #include "../core/ps.h"
 #include "../estimators/bt.h"
+#include "../estimators/estimator.h"
 #include "../estimators/gpm.h"
 #include "../estimators/minimax.h"
 #include "../sim/rng.h"
@@ -54,6 +55,12 @@ typedef struct {
   const char *gpm_option;  /* the first gpm-only option given, for the misuse message */
   const char *bt_option;   /* the first bt-only option given (--reference, --no-se) */
   int l2_given;
+  /* annotator-aware models (noisybt, flipem, mixture, idealpoint, lowrank) */
+  const char *k_text;      /* --k as written (mixture: an integer or "auto") */
+  unsigned long long k_max; /* --k-max for --k auto */
+  const char *annotators_path; /* --annotators FILE: the per-annotator table goes there */
+  const char *param[32];   /* --param KEY=VALUE, in order */
+  size_t n_param;
 } fit_args;
 
 /* Standard errors keep the m x m Hessian and its inverse: 2 x 3.2 GB at this
@@ -61,8 +68,15 @@ typedef struct {
  * overcommit and then be killed while it is filled. */
 #define MAX_SE_ITEMS 20000
 
-static const char *const model_names[] = {"bt", "gpm", "minimax"};
-#define MODEL_LIST "bt, gpm, minimax"
+static const char *const model_names[] = {"bt", "gpm", "minimax", "noisybt", "flipem", "mixture", "idealpoint",
+                                          "lowrank"};
+#define MODEL_LIST "bt, gpm, minimax, noisybt, flipem, mixture, idealpoint, lowrank"
+
+/* models fitted through the estimator interface, with per-annotator output */
+static int annotator_model(const char *name) {
+  return name && (!strcmp(name, "noisybt") || !strcmp(name, "flipem") || !strcmp(name, "mixture") ||
+                  !strcmp(name, "idealpoint") || !strcmp(name, "lowrank"));
+}
 
 /* The minimax LP is dense (m^2 nonzeros); GLPK's simplex takes minutes beyond this. */
 #define MAX_MINIMAX_ITEMS 2000
@@ -250,9 +264,23 @@ static int parse_args(int argc, char **argv, fit_args *a, ps_msg *m) {
         return ps_fail(m, PS_EINVAL, "--l2 must be a finite number >= 0, not '%s'", v);
       a->l2_given = 1;
     } else if (is_option(s, "--k")) {
+      if (i + 1 < argc && !strcmp(argv[i + 1], "auto")) {
+        a->k_text = argv[++i];
+        continue;
+      }
       if (!(v = int_option(argc, argv, &i, "--k", 1, 4096, &x, m))) return PS_EINVAL;
       a->gpm.k = (size_t)x;
-      if (!a->gpm_option) a->gpm_option = "--k";
+      a->k_text = v;
+    } else if (is_option(s, "--k-max")) {
+      if (!(v = int_option(argc, argv, &i, "--k-max", 1, 64, &a->k_max, m))) return PS_EINVAL;
+    } else if (is_option(s, "--annotators")) {
+      if (!(v = option_value(argc, argv, &i, "--annotators", m))) return PS_EINVAL;
+      a->annotators_path = v;
+    } else if (is_option(s, "--param")) {
+      if (!(v = option_value(argc, argv, &i, "--param", m))) return PS_EINVAL;
+      if (!strchr(v, '=')) return ps_fail(m, PS_EINVAL, "--param needs KEY=VALUE, not '%s'", v);
+      if (a->n_param == sizeof a->param / sizeof a->param[0]) return ps_fail(m, PS_EINVAL, "too many --param options");
+      a->param[a->n_param++] = v;
     } else if (is_option(s, "--iterations")) {
       if (!(v = int_option(argc, argv, &i, "--iterations", 1, 10000000, &x, m))) return PS_EINVAL;
       a->gpm.iterations = (int)x;
@@ -263,7 +291,6 @@ static int parse_args(int argc, char **argv, fit_args *a, ps_msg *m) {
       if (!a->gpm_option) a->gpm_option = "--restarts";
     } else if (is_option(s, "--seed")) {
       if (!(v = int_option(argc, argv, &i, "--seed", 0, ULLONG_MAX, &a->seed, m))) return PS_EINVAL;
-      if (!a->gpm_option) a->gpm_option = "--seed";
     } else if (is_option(s, "--tau") || is_option(s, "--lr")) {
       const char *name = is_option(s, "--tau") ? "--tau" : "--lr";
       double r;
@@ -286,6 +313,19 @@ static int parse_args(int argc, char **argv, fit_args *a, ps_msg *m) {
     return ps_fail(m, PS_EINVAL, "%s applies to --model bt only, not %s", a->bt_option, a->model);
   if (a->gpm_option && strcmp(a->model, "gpm") != 0)
     return ps_fail(m, PS_EINVAL, "%s applies to --model gpm only, not %s", a->gpm_option, a->model);
+  int am = annotator_model(a->model);
+  if (a->k_text && strcmp(a->model, "gpm") && strcmp(a->model, "mixture") && strcmp(a->model, "idealpoint") &&
+      strcmp(a->model, "lowrank"))
+    return ps_fail(m, PS_EINVAL, "--k applies to --model gpm, mixture, idealpoint and lowrank, not %s", a->model);
+  if (a->k_text && !strcmp(a->k_text, "auto") && strcmp(a->model, "mixture"))
+    return ps_fail(m, PS_EINVAL, "--k auto (K chosen by BIC) applies to --model mixture only");
+  if (a->k_max && !(a->k_text && !strcmp(a->k_text, "auto")))
+    return ps_fail(m, PS_EINVAL, "--k-max applies to --model mixture --k auto only");
+  if ((a->annotators_path || a->n_param) && !am)
+    return ps_fail(m, PS_EINVAL, "%s applies to --model noisybt, flipem, mixture, idealpoint and lowrank, not %s",
+                   a->annotators_path ? "--annotators" : "--param", a->model);
+  if (am && !est_lookup(a->model))
+    return ps_fail(m, PS_EINVAL, "model '%s' is not built into this prefsim", a->model);
   if (a->l2_given && strcmp(a->model, "minimax") == 0)
     return ps_fail(m, PS_EINVAL, "--l2 applies to --model bt and gpm, not minimax");
   a->gpm.l2 = a->l2;
@@ -431,6 +471,209 @@ static int run_gpm(const fit_args *a, const csv_comparisons *c, const char *file
   return FITCLI_EXIT_OK;
 }
 
+/* ------------------------------------------- annotator-aware models */
+
+/* The hyperparameter texts of estimator t: its defaults, then --l2, --k and the
+ * --param KEY=VALUE options, each checked against the table.  hyper[] points into
+ * t's defaults and into argv. */
+static int annotator_hyper(const fit_args *a, const est_type *t, const char **hyper, char *kbuf, size_t kcap, ps_msg *m) {
+  size_t np = 0;
+  while (t->params[np].key) np++;
+  if (np > 63) return ps_fail(m, PS_EINVAL, "too many hyperparameters");
+  for (size_t j = 0; j < np; j++) hyper[j] = t->params[j].def;
+  char list[600] = "";
+  for (size_t j = 0; j < np; j++) {
+    if (j) strncat(list, ", ", sizeof list - strlen(list) - 1);
+    strncat(list, t->params[j].key, sizeof list - strlen(list) - 1);
+  }
+  static char l2buf[64];
+  const char *set_key[40], *set_val[40];
+  size_t ns = 0;
+  if (a->l2_given) {
+    snprintf(l2buf, sizeof l2buf, "%.17g", a->l2);
+    set_key[ns] = "l2", set_val[ns++] = l2buf;
+  }
+  if (a->k_text) {
+    const char *kkey = !strcmp(t->name, "idealpoint") ? "prototypes" : !strcmp(t->name, "lowrank") ? "rank" : "k";
+    if (!strcmp(a->k_text, "auto")) {
+      snprintf(kbuf, kcap, "%llu", a->k_max ? a->k_max : 6ULL);
+      set_key[ns] = "select", set_val[ns++] = "bic";
+      set_key[ns] = kkey, set_val[ns++] = kbuf;
+    } else {
+      set_key[ns] = kkey, set_val[ns++] = a->k_text;
+    }
+  }
+  static char keybuf[32][64];
+  for (size_t i = 0; i < a->n_param && ns < 40; i++) {
+    const char *eq = strchr(a->param[i], '=');
+    size_t len = (size_t)(eq - a->param[i]);
+    if (len >= sizeof keybuf[0]) return ps_fail(m, PS_EINVAL, "--param %s: key too long", a->param[i]);
+    memcpy(keybuf[i], a->param[i], len);
+    keybuf[i][len] = 0;
+    set_key[ns] = keybuf[i], set_val[ns++] = eq + 1;
+  }
+  for (size_t i = 0; i < ns; i++) {
+    const ps_param *p = ps_param_find(t->params, set_key[i]);
+    if (!p) {
+      if (!strcmp(set_key[i], "select") || !strcmp(set_key[i], "l2") || !strcmp(set_key[i], "k") ||
+          !strcmp(set_key[i], "prototypes") || !strcmp(set_key[i], "rank"))
+        return ps_fail(m, PS_EINVAL, "--model %s has no hyperparameter '%s' (its hyperparameters: %s)", t->name,
+                       set_key[i], list);
+      return ps_fail(m, PS_EINVAL, "--param %s: unknown hyperparameter of --model %s; allowed: %s", set_key[i],
+                     t->name, list);
+    }
+    ps_msg sub;
+    if (ps_param_check(p, set_val[i], &sub) != PS_OK)
+      return ps_fail(m, PS_EINVAL, "%s = %s: %s", set_key[i], set_val[i], sub.text);
+    hyper[p - t->params] = set_val[i];
+  }
+  return PS_OK;
+}
+
+/* Item scores of a fitted model: its parameter when it has one (centred item
+ * scores), else the centred mean logit against every other item (at most 5000
+ * items: quadratic). */
+static int model_item_scores(const est_type *t, const est_model *mod, size_t m, double *score) {
+  size_t dim = 0;
+  const double *th = t->theta(mod, &dim);
+  if (th && dim == m) {
+    for (size_t i = 0; i < m; i++) score[i] = th[i];
+  } else if (m <= 5000) {
+    for (size_t i = 0; i < m; i++) {
+      double acc = 0;
+      for (size_t j = 0; j < m; j++)
+        if (j != i) acc += t->logit(mod, (int32_t)i, (int32_t)j);
+      score[i] = acc / (double)(m - 1);
+    }
+  } else {
+    return PS_EINVAL;
+  }
+  double mean = 0;
+  for (size_t i = 0; i < m; i++) mean += score[i];
+  mean /= (double)m;
+  for (size_t i = 0; i < m; i++) score[i] -= mean;
+  return PS_OK;
+}
+
+/* --model noisybt|flipem|mixture|idealpoint|lowrank: fit through the estimator
+ * interface on the item model, print item scores (and group scores), then the
+ * per-annotator table.  Returns an exit status. */
+static int run_annotator_model(const fit_args *a, const csv_comparisons *c, const char *file, double t0) {
+  const est_type *t = est_lookup(a->model);
+  const char *hyper[64];
+  char kbuf[32];
+  ps_msg msg = {{0}};
+  size_t m = c->data.n_items;
+  if (annotator_hyper(a, t, hyper, kbuf, sizeof kbuf, &msg) != PS_OK) {
+    fprintf(stderr, "prefsim fit: %s\n", msg.text);
+    return FITCLI_EXIT_USAGE;
+  }
+  est_model *mod = NULL;
+  est_fit_info info = {0};
+  pref_features items = {.n_items = m, .d = m, .phi = NULL, .n_contexts = 1, .item_context = NULL};
+  gsl_rng *r = ps_rng_alloc();
+  double *score = malloc(m * sizeof(double));
+  int rc = FITCLI_EXIT_OK, s;
+  FILE *ann = NULL;
+  if (!r || !score) {
+    fprintf(stderr, "prefsim fit: out of memory\n");
+    rc = FITCLI_EXIT_INTERNAL;
+    goto done;
+  }
+  ps_rng_reset(r, (uint64_t)a->seed, PS_STREAM_ESTIMATOR, 0, 0, 0);
+  s = t->alloc(&mod, hyper, &msg);
+  if (s == PS_OK) s = t->fit(mod, &c->data, &items, r, &info, &msg);
+  double t_fit = now_seconds();
+  if (s != PS_OK) {
+    fprintf(stderr, "prefsim fit: %s: %s\n", file, msg.text);
+    rc = s == PS_ENOMLE ? FITCLI_EXIT_NOMLE : s == PS_EINVAL ? FITCLI_EXIT_DATA : s == PS_ENOMEM ? FITCLI_EXIT_INTERNAL
+                                                                                                : FITCLI_EXIT_NUMERIC;
+    goto done;
+  }
+  FILE *out = stdout;
+  size_t K = 0;
+  const double *R = NULL, *W = NULL;
+  if (t->groups && t->groups(mod, &K, &R, &W) != PS_OK) K = 0;
+  int have_scores = model_item_scores(t, mod, m, score) == PS_OK;
+  fputs("item	score", out);
+  for (size_t k = 0; k < K; k++) fprintf(out, "	score_%zu", k + 1);
+  fputc('\n', out);
+  for (size_t i = 0; i < m; i++) {
+    put_cell(out, c->item_name[i]);
+    if (have_scores) fprintf(out, "	%.12g", score[i]);
+    else fputs("	NA", out);
+    for (size_t k = 0; k < K; k++) {
+      double mean = 0;
+      for (size_t j = 0; j < m; j++) mean += R[k * m + j];
+      fprintf(out, "	%.12g", R[k * m + i] - mean / (double)m);
+    }
+    fputc('\n', out);
+  }
+  /* the per-annotator table: to --annotators FILE, or after a blank line */
+  FILE *at = out;
+  if (a->annotators_path) {
+    if (!(ann = fopen(a->annotators_path, "w"))) {
+      fprintf(stderr, "prefsim fit: cannot write %s: %s\n", a->annotators_path, strerror(errno));
+      rc = FITCLI_EXIT_IO;
+      goto done;
+    }
+    at = ann;
+  } else {
+    fputc('\n', out);
+  }
+  size_t nc = 0;
+  while (t->annotator_columns && t->annotator_columns[nc]) nc++;
+  if (t->annotator && nc) {
+    double *v = malloc(nc * sizeof(double));
+    if (!v) {
+      rc = FITCLI_EXIT_INTERNAL;
+      goto done;
+    }
+    fputs("annotator", at);
+    for (size_t j = 0; j < nc; j++) fprintf(at, "	%s", t->annotator_columns[j]);
+    fputc('\n', at);
+    for (size_t h = 0; h < c->data.n_annotators; h++) {
+      if (c->annotator_name) put_cell(at, c->annotator_name[h]);
+      else fputs("(all)", at);
+      if (t->annotator(mod, h, v) != PS_OK) {
+        for (size_t j = 0; j < nc; j++) fputs("	NA", at);
+      } else {
+        for (size_t j = 0; j < nc; j++) fprintf(at, "	%.12g", v[j]);
+      }
+      fputc('\n', at);
+    }
+    free(v);
+  }
+  if (K) {
+    for (size_t k = 0; k < K; k++) fprintf(out, "# weight_%zu	%.12g\n", k + 1, W[k]);
+  }
+  fprintf(out, "# objective	%.12g\n", info.objective);
+  fprintf(out, "# status	%s\n", ps_status_name(PS_OK));
+  fprintf(out, "# converged	%s\n", info.converged ? "yes" : "no");
+  fprintf(out, "# iterations	%d\n", info.iterations);
+  fprintf(out, "# grad_norm	%.3g\n", info.grad_norm);
+  fprintf(out, "# model	%s\n", t->name);
+  for (size_t j = 0; t->params[j].key; j++) fprintf(out, "# %s	%s\n", t->params[j].key, hyper[j]);
+  fprintf(out, "# seed	%llu\n", a->seed);
+  fprintf(out, "# items	%zu\n", m);
+  fprintf(out, "# annotators	%zu\n", c->data.n_annotators);
+  fprintf(out, "# rows	%zu\n", c->data.n);
+  fprintf(out, "# weight	%.12g\n", pref_data_weight(&c->data));
+  if (fflush(out) != 0 || ferror(out) || (ann && (fflush(ann) != 0 || ferror(ann)))) {
+    fprintf(stderr, "prefsim fit: error writing the results\n");
+    rc = FITCLI_EXIT_IO;
+  }
+  if (a->verbose)
+    fprintf(stderr, "prefsim fit: %zu rows, %zu items, %zu annotators: fit %.3f s (%d iterations), total %.3f s\n",
+            c->data.n, m, c->data.n_annotators, t_fit - t0, info.iterations, now_seconds() - t0);
+done:
+  if (ann) fclose(ann);
+  if (mod) t->free(mod);
+  if (r) gsl_rng_free(r);
+  free(score);
+  return rc;
+}
+
 /* The minimax winner of the empirical margin matrix.  Returns an exit status. */
 static int run_minimax(const fit_args *a, const csv_comparisons *c, const char *file, double t0) {
   size_t m = c->data.n_items;
@@ -553,6 +796,10 @@ int fitcli_main(int argc, char **argv) {
   const char *file = strcmp(a.data, "-") == 0 ? "<stdin>" : a.data;
   if (strcmp(a.model, "gpm") == 0 || strcmp(a.model, "minimax") == 0) {
     rc = strcmp(a.model, "gpm") == 0 ? run_gpm(&a, &c, file, t0) : run_minimax(&a, &c, file, t0);
+    goto done;
+  }
+  if (annotator_model(a.model)) {
+    rc = run_annotator_model(&a, &c, file, t0);
     goto done;
   }
 

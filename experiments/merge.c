@@ -42,7 +42,7 @@ static int copy_cells(const experiment *e, input *in, h5store *st, const unsigne
   double **met = calloc(ne * cell_n_metrics + 1, sizeof *met);
   int **status = calloc(ne + 1, sizeof *status);
   char ***msg = calloc(ne + 1, sizeof *msg);
-  double *truth[8] = {0}, *theory[8] = {0};
+  double *truth[CELL_MAX_Q] = {0}, *theory[CELL_MAX_Q] = {0};
   int s = PS_OK;
   if (!met || !status || !msg) {
     s = ps_fail(m, PS_ENOMEM, "out of memory");
@@ -84,7 +84,7 @@ static int copy_cells(const experiment *e, input *in, h5store *st, const unsigne
       s = ps_fail(m, PS_EINTR, "interrupted");
       break;
     }
-    double tv[8], th[8];
+    double tv[CELL_MAX_Q], th[CELL_MAX_Q];
     for (size_t k = 0; k < ne; k++) {
       for (size_t j = 0; j < cell_n_metrics; j++) mv[k * cell_n_metrics + j] = met[k * cell_n_metrics + j][c];
       mp[k] = mv + k * cell_n_metrics;
@@ -118,7 +118,7 @@ done:
       free(msg[k]);
     }
   }
-  for (size_t j = 0; j < 8; j++) free(truth[j]), free(theory[j]);
+  for (size_t j = 0; j < CELL_MAX_Q; j++) free(truth[j]), free(theory[j]);
   free(met);
   free(status);
   free(msg);

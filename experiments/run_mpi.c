@@ -37,7 +37,7 @@ typedef struct {
 } msg_header;
 
 static size_t msg_bytes(size_t ne) {
-  return sizeof(msg_header) + ne * cell_n_metrics * sizeof(double) + ne * sizeof(int32_t) + 16 * sizeof(double) +
+  return sizeof(msg_header) + ne * cell_n_metrics * sizeof(double) + ne * sizeof(int32_t) + 2 * CELL_MAX_Q * sizeof(double) +
          ne * PS_MSG_LEN;
 }
 
@@ -52,10 +52,10 @@ static void pack(char *buf, size_t ne, size_t cell, int cs, const cell_result *r
     memcpy(buf, &v, sizeof v);
     buf += sizeof v;
   }
-  memcpy(buf, r->truth, 8 * sizeof(double));
-  buf += 8 * sizeof(double);
-  memcpy(buf, r->theory, 8 * sizeof(double));
-  buf += 8 * sizeof(double);
+  memcpy(buf, r->truth, CELL_MAX_Q * sizeof(double));
+  buf += CELL_MAX_Q * sizeof(double);
+  memcpy(buf, r->theory, CELL_MAX_Q * sizeof(double));
+  buf += CELL_MAX_Q * sizeof(double);
   for (size_t k = 0; k < ne; k++) memcpy(buf + k * PS_MSG_LEN, r->message[k], PS_MSG_LEN);
 }
 
@@ -75,10 +75,10 @@ static void unpack(const char *buf, size_t ne, size_t *cell, int *cs, cell_resul
     buf += sizeof v;
     r->status[k] = v;
   }
-  memcpy(r->truth, buf, 8 * sizeof(double));
-  buf += 8 * sizeof(double);
-  memcpy(r->theory, buf, 8 * sizeof(double));
-  buf += 8 * sizeof(double);
+  memcpy(r->truth, buf, CELL_MAX_Q * sizeof(double));
+  buf += CELL_MAX_Q * sizeof(double);
+  memcpy(r->theory, buf, CELL_MAX_Q * sizeof(double));
+  buf += CELL_MAX_Q * sizeof(double);
   for (size_t k = 0; k < ne; k++) {
     memcpy(r->message[k], buf + k * PS_MSG_LEN, PS_MSG_LEN);
     r->message[k][PS_MSG_LEN - 1] = 0;

@@ -48,47 +48,77 @@ static size_t draw_weighted(gsl_rng *r, const double *wt, size_t m, long skip) {
   return last;
 }
 
-int design_simulate(pref_data *out, size_t n, const world *w, const population *p,
-                    const noise_spec *ns, const design_spec *ds, gsl_rng *rq, gsl_rng *rj,
-                    ps_msg *m) {
+/* pi_ref weights (unnormalised, max 1 per context) of the policy design */
+static int reference_weights(const world *w, const population *p, const design_spec *ds, gsl_rng *rq, double *wt,
+                             ps_msg *m) {
+  size_t M = w->m;
+  if (!(ds->ref_temperature > 0)) return ps_fail(m, PS_EINVAL, "design.ref_temperature must be > 0");
+  double *sref = malloc(w->n_items * sizeof(double));
+  if (!sref) return ps_fail(m, PS_ENOMEM, "out of memory");
+  if (ds->ref == REF_RANDOM) {
+    /* a random reward of the same spread: a Gaussian score with the truth's standard
+     * deviation, drawn from the query stream */
+    double mu = 0, v = 0;
+    for (size_t i = 0; i < w->n_items; i++) mu += p->reward[i];
+    mu /= (double)w->n_items;
+    for (size_t i = 0; i < w->n_items; i++) v += (p->reward[i] - mu) * (p->reward[i] - mu);
+    double sd = sqrt(v / (double)w->n_items);
+    for (size_t i = 0; i < w->n_items; i++) sref[i] = gsl_ran_gaussian_ziggurat(rq, sd > 0 ? sd : 1.0);
+  } else {
+    for (size_t i = 0; i < w->n_items; i++) sref[i] = p->reward[i];
+  }
+  /* per-context softmax weights, shifted by the context max for stability */
+  for (size_t c = 0; c < w->n_contexts; c++) {
+    double mx = -INFINITY;
+    for (size_t j = 0; j < M; j++) mx = fmax(mx, sref[c * M + j]);
+    for (size_t j = 0; j < M; j++) wt[c * M + j] = exp((sref[c * M + j] - mx) / ds->ref_temperature);
+  }
+  free(sref);
+  return PS_OK;
+}
+
+int design_log_ref(const world *w, const population *p, const design_spec *ds, gsl_rng *rq, double *log_ref,
+                   ps_msg *m) {
+  size_t M = w->m;
+  if (ds->kind != DESIGN_POLICY) {
+    for (size_t i = 0; i < w->n_items; i++) log_ref[i] = -log((double)M);
+    return PS_OK;
+  }
+  int s = reference_weights(w, p, ds, rq, log_ref, m);
+  if (s) return s;
+  for (size_t c = 0; c < w->n_contexts; c++) {
+    double z = 0;
+    for (size_t j = 0; j < M; j++) z += log_ref[c * M + j];
+    for (size_t j = 0; j < M; j++) log_ref[c * M + j] = log(log_ref[c * M + j] / z);
+  }
+  return PS_OK;
+}
+
+int design_simulate_users(pref_data *out, size_t n, const world *w, const population *p,
+                          const noise_spec *ns, const design_spec *ds, size_t first, size_t count,
+                          gsl_rng *rq, gsl_rng *rj, ps_msg *m) {
   size_t M = w->m;
   if (M < 2) return ps_fail(m, PS_EINVAL, "a pair design needs at least 2 responses per context");
   if (!(ns->temperature > 0) || !(ns->flip >= 0 && ns->flip < 0.5))
     return ps_fail(m, PS_EINVAL, "noise needs temperature > 0 and flip in [0, 0.5)");
-  double *wt = NULL, *sref = NULL;
+  if (count && first + count > p->n_users)
+    return ps_fail(m, PS_EINVAL, "annotators %zu..%zu do not exist (the population has %zu)", first,
+                   first + count - 1, p->n_users);
+  double *wt = NULL;
   if (ds->kind == DESIGN_POLICY) {
-    if (!(ds->ref_temperature > 0)) return ps_fail(m, PS_EINVAL, "design.ref_temperature must be > 0");
     wt = malloc(w->n_items * sizeof(double));
-    sref = malloc(w->n_items * sizeof(double));
-    if (!wt || !sref) {
+    if (!wt) return ps_fail(m, PS_ENOMEM, "out of memory");
+    int s = reference_weights(w, p, ds, rq, wt, m);
+    if (s) {
       free(wt);
-      free(sref);
-      return ps_fail(m, PS_ENOMEM, "out of memory");
+      return s;
     }
-    if (ds->ref == REF_RANDOM) {
-      /* a random reward of the same spread: a random permutation-free Gaussian score
-       * with the truth's standard deviation, drawn from the query stream */
-      double mu = 0, v = 0;
-      for (size_t i = 0; i < w->n_items; i++) mu += p->reward[i];
-      mu /= (double)w->n_items;
-      for (size_t i = 0; i < w->n_items; i++) v += (p->reward[i] - mu) * (p->reward[i] - mu);
-      double sd = sqrt(v / (double)w->n_items);
-      for (size_t i = 0; i < w->n_items; i++) sref[i] = gsl_ran_gaussian_ziggurat(rq, sd > 0 ? sd : 1.0);
-    } else {
-      for (size_t i = 0; i < w->n_items; i++) sref[i] = p->reward[i];
-    }
-    /* per-context softmax weights, shifted by the context max for stability */
-    for (size_t c = 0; c < w->n_contexts; c++) {
-      double mx = -INFINITY;
-      for (size_t j = 0; j < M; j++) mx = fmax(mx, sref[c * M + j]);
-      for (size_t j = 0; j < M; j++) wt[c * M + j] = exp((sref[c * M + j] - mx) / ds->ref_temperature);
-    }
-    free(sref);
   }
-  if (pref_data_alloc(out, n, w->n_items, 0, 1, 0) != PS_OK) {
+  if (pref_data_alloc(out, n, w->n_items, count > 0, 1, 0) != PS_OK) {
     free(wt);
     return ps_fail(m, PS_ENOMEM, "out of memory for %zu comparisons", n);
   }
+  if (count) out->n_annotators = first + count;
   for (size_t i = 0; i < n; i++) {
     size_t c = w->n_contexts > 1 ? gsl_rng_uniform_int(rq, w->n_contexts) : 0;
     size_t a, b;
@@ -101,12 +131,20 @@ int design_simulate(pref_data *out, size_t n, const world *w, const population *
       if (b >= a) b++;
     }
     int32_t ia = (int32_t)(c * M + a), ib = (int32_t)(c * M + b);
-    double q = noise_prob(ns, p, ia, ib);
+    size_t h = count ? first + i % count : 0;
+    double q = count ? noise_prob_user(ns, p, h, ia, ib) : noise_prob(ns, p, ia, ib);
     int first_wins = gsl_rng_uniform(rj) < q;
     out->winner[i] = first_wins ? ia : ib;
     out->loser[i] = first_wins ? ib : ia;
     out->first_won[i] = (uint8_t)first_wins;
+    if (count) out->annotator[i] = (int32_t)h;
   }
   free(wt);
   return PS_OK;
+}
+
+int design_simulate(pref_data *out, size_t n, const world *w, const population *p,
+                    const noise_spec *ns, const design_spec *ds, gsl_rng *rq, gsl_rng *rj,
+                    ps_msg *m) {
+  return design_simulate_users(out, n, w, p, ns, ds, 0, p->n_train_users, rq, rj, m);
 }

@@ -69,7 +69,31 @@ typedef struct {
  * The last three are item worlds only; they have no parameter theta (d = 0) and
  * their `reward` is the Borda score mean_j P(y > j) (used by policy designs and
  * Kendall's tau). */
-typedef enum { POP_BT = 0, POP_GPM = 1, POP_CYCLE = 2, POP_CONDORCET = 3 } population_kind;
+typedef enum {
+  POP_BT = 0, POP_GPM = 1, POP_CYCLE = 2, POP_CONDORCET = 3,
+  POP_MIXTURE = 4, POP_IDEALPOINT = 5, POP_LOWRANK = 6
+} population_kind;
+
+/* Heterogeneous annotators (THEORY §2.4-2.7).  A population may have H annotators
+ * (ids 0..H-1, the training users) plus new users (ids H..H+H_new-1, for few-shot
+ * evaluation); every comparison is judged by one of them.  Each user h is a BT
+ * judge with its own reward r_h (P_h(a > b) = F((r_h(a) - r_h(b))/T)):
+ *   bt         r_h = r for every user (one reward)
+ *   mixture    K types; type 0 (the majority) has weight 1 - minority, types 1..K-1
+ *              share `minority`; type k >= 1 has parameter theta_k at `angle` degrees
+ *              from theta_0 (orthonormal directions, equal norms); z_h ~ Cat(w) per
+ *              user, or per comparison (assignment = comparison, MiCRo style: the
+ *              label then follows the marginal sum_k w_k F(.) and users are alike)
+ *   idealpoint K prototypes p_k ~ N(0, scale^2 I_d) in feature space, user weights
+ *              w_h ~ Dirichlet(concentration), ideal point a_h = sum_k w_hk p_k,
+ *              r_h(y) = -||phi(y) - a_h||^2 (squared: exactly BT with 2 a^T phi - ||phi||^2)
+ *              or -||phi(y) - a_h|| (euclidean, the PAL reference)
+ *   lowrank    r_h(y) = phi(y)^T V w_h, V in R^{d x B} with orthonormal columns scaled by
+ *              `norm`, w_h ~ Dirichlet (simplex, LoRe) or N(0, I_B/B) (free, RFM)
+ * Then the NoisyBT layer (§2.4) per annotator: competence c_h = sigma(gamma_h) and
+ * position bias q_h, P(first wins | h) = c_h P_h(first > second) + (1 - c_h) sigma(q_h);
+ * a share `careless` of the annotators has competence careless_competence, the others
+ * `competence`; q_h ~ N(0, bias^2).  Finally symmetric flips eps (§2.3). */
 
 typedef struct {
   population_kind kind;
@@ -78,6 +102,21 @@ typedef struct {
   size_t k;              /* gpm: 2-D blocks of the embedding */
   double tau;            /* gpm, cycle: tau in sigma(s / tau) */
   double delta;          /* condorcet: reward step */
+  size_t annotators;     /* H training annotators (0: no annotator ids) */
+  size_t new_annotators; /* extra users never in the training data (few-shot) */
+  size_t types;          /* mixture: K >= 1 reward types */
+  double minority;       /* mixture: total weight of types 1..K-1, in [0, 1) */
+  double angle;          /* mixture: degrees between theta_0 and each minority type */
+  int per_comparison;    /* mixture: type drawn per comparison (MiCRo) instead of per user */
+  size_t prototypes;     /* idealpoint: K >= 1 */
+  double concentration;  /* idealpoint, lowrank simplex: Dirichlet concentration > 0 */
+  int euclidean;         /* idealpoint: r = -||phi - a|| instead of -||phi - a||^2 */
+  size_t rank;           /* lowrank: B >= 1 */
+  int free_weights;      /* lowrank: w_h ~ N(0, I/B) (RFM) instead of Dirichlet (LoRe) */
+  double careless;       /* share of annotators that are careless, in [0, 1] */
+  double careless_competence; /* their competence sigma(gamma) in (0, 1] */
+  double competence;     /* the others' competence in (0, 1] (0 = unset: 1) */
+  double bias;           /* sd of the position bias q_h */
 } population_spec;
 
 typedef struct {
@@ -90,6 +129,24 @@ typedef struct {
   double *embed;         /* n_items x 2k */
   double tau;
   double *mix;           /* condorcet: 3 x n_items rewards */
+  /* users (n_users = 0 when the population has no annotators) */
+  size_t n_users;        /* training annotators + new users */
+  size_t n_train_users;  /* ids 0..n_train_users-1 judge the training data */
+  size_t n_types;        /* mixture: K; bt with users: 1; 0 when users have their own rewards */
+  double *type_reward;   /* n_types x n_items (bt with users: a copy of reward) */
+  double *type_theta;    /* n_types x d (mixture in feature or item space) */
+  double *type_weight;   /* n_types: population weights w_k */
+  int32_t *user_type;    /* n_users: z_h, or -1 (per-comparison mixture; own rewards) */
+  double *user_vec;      /* idealpoint: a_h (n_users x d); lowrank: theta_h = V w_h (n_users x d) */
+  double *user_weight;   /* idealpoint: n_users x prototypes; lowrank: n_users x rank */
+  double *competence;    /* n_users: c_h = sigma(gamma_h) in (0, 1] */
+  double *bias;          /* n_users: q_h */
+  double *type_comp;     /* n_types: mean over training users of type k of c_h, times their share */
+  double bias_term;      /* mean over training users of (1 - c_h) sigma(q_h) */
+  int per_comparison;
+  int euclidean;
+  const double *phi;     /* the world's features (idealpoint, lowrank), not owned */
+  size_t feat_dim;
 } population;
 
 typedef struct {
@@ -112,16 +169,31 @@ void world_free(world *w);
 /* The feature view an estimator may see (no truth in it). */
 pref_features world_features(const world *w);
 
-/* Draw the BT truth (stream PS_STREAM_POPULATION). */
+/* Draw the truth (stream PS_STREAM_POPULATION): rewards, then users and their types
+ * or weights, then competences and biases.  PS_EINVAL names the bad key. */
 int population_alloc(population *p, const world *w, const population_spec *spec, gsl_rng *r,
                      ps_msg *m);
+
+/* Reward of item y for user h (THEORY §2.4-2.7), before the temperature. */
+double population_user_reward(const population *p, size_t h, int32_t y);
 void population_free(population *p);
 
-/* True probability that item a (shown first) is reported preferred over b. */
+/* True probability that item a (shown first) is reported preferred over b: for a
+ * population with annotators, the mean over the training annotators (the Bayes
+ * predictor for a comparison by an unknown training annotator), with the NoisyBT
+ * layer and flips. */
 double noise_prob(const noise_spec *ns, const population *p, int32_t a, int32_t b);
 
-/* Clean link probability F((r_a - r_b)/T), without flips. */
+/* Clean link probability F((r_a - r_b)/T), without flips or annotator noise; the
+ * mean over the training annotators' own links for a population with annotators. */
 double noise_prob_clean(const noise_spec *ns, const population *p, int32_t a, int32_t b);
+
+/* The probability for annotator h (0 <= h < n_users), with its competence, bias and
+ * the flips: the truth of one recorded comparison.  Without users it is noise_prob. */
+double noise_prob_user(const noise_spec *ns, const population *p, size_t h, int32_t a, int32_t b);
+
+/* Clean link of user h alone: F((r_h(a) - r_h(b))/T). */
+double noise_prob_user_clean(const noise_spec *ns, const population *p, size_t h, int32_t a, int32_t b);
 
 /* Simulate n comparisons into out (allocated here, with annotator = NULL and
  * first_won set): pairs from the design (stream rq), labels from the noise model
@@ -129,6 +201,20 @@ double noise_prob_clean(const noise_spec *ns, const population *p, int32_t a, in
 int design_simulate(pref_data *out, size_t n, const world *w, const population *p,
                     const noise_spec *ns, const design_spec *ds, gsl_rng *rq, gsl_rng *rj,
                     ps_msg *m);
+
+/* As design_simulate, judged by users first..first+count-1 in turn (row i by user
+ * first + i % count), with an annotator column (n_annotators = first + count).  The
+ * plain design_simulate uses the training annotators 0..n_train_users-1 when the
+ * population has users (and then also fills the annotator column). */
+int design_simulate_users(pref_data *out, size_t n, const world *w, const population *p,
+                          const noise_spec *ns, const design_spec *ds, size_t first, size_t count,
+                          gsl_rng *rq, gsl_rng *rj, ps_msg *m);
+
+/* log pi_ref(y|x) of the design's reference policy for every item (normalised per
+ * context): uniform for the uniform design, the softmax of the reward (or of a
+ * random score drawn from rq) over ref_temperature for the policy design. */
+int design_log_ref(const world *w, const population *p, const design_spec *ds, gsl_rng *rq,
+                   double *log_ref, ps_msg *m);
 
 /* First-shown and second-shown item of row i (from winner/loser and first_won). */
 static inline int32_t pref_first(const pref_data *d, size_t i) {

@@ -104,6 +104,23 @@ static void test_counts_and_annotators(void **state) {
 }
 
 /* CRLF, blank (and whitespace-only) lines, BOM, no final newline. */
+/* the optional `first` column: which of the two was shown first (position bias) */
+static void test_first_column(void **state) {
+  (void)state;
+  csv_comparisons c;
+  ps_msg m = {{0}};
+  assert_int_equal(parse("winner,loser,first,annotator\nb,a,b,w1\na,c,c,w2\n\"x y\",a,\"x y\",w1\n", &c, &m), PS_OK);
+  assert_non_null(c.data.first_won);
+  assert_int_equal(c.data.first_won[0], 1);
+  assert_int_equal(c.data.first_won[1], 0);
+  assert_int_equal(c.data.first_won[2], 1);
+  assert_int_equal(c.data.n_annotators, 2);
+  csv_comparisons_free(&c);
+  assert_int_equal(parse("winner,loser,first\nb,a,z\n", &c, &m), PS_EFORMAT);
+  assert_non_null(strstr(m.text, "t.csv:2: first 'z' is neither the winner nor the loser"));
+  assert_all_zero(&c);
+}
+
 static void test_line_ends_bom_blank(void **state) {
   (void)state;
   const char *text = "\xef\xbb\xbf\r\nwinner,loser\r\n\r\n  \r\na,b\r\n\n\tb , a \r\nc,a";
@@ -320,6 +337,7 @@ int main(void) {
       cmocka_unit_test(test_minimal),
       cmocka_unit_test(test_quoted_names),
       cmocka_unit_test(test_counts_and_annotators),
+      cmocka_unit_test(test_first_column),
       cmocka_unit_test(test_line_ends_bom_blank),
       cmocka_unit_test(test_column_order),
       cmocka_unit_test(test_fixture_file),

@@ -192,7 +192,7 @@ expect_fail "unreadable file" 5 "no_such.csv: cannot open" fit --model bt "$DATA
 expect_fail "disconnected graph" 4 "disconnected.*--l2" fit --model bt "$DATA/disconnected.csv"
 expect_fail "item never loses" 4 "item 'a' never loses.*--l2" fit --model bt "$DATA/never_loses.csv"
 expect_fail "not strongly connected" 4 "not strongly connected.*--l2" fit --model bt "$DATA/not_strongly_connected.csv"
-expect_fail "unknown model" 2 "unknown model 'plackett' (allowed: bt, gpm, minimax)" fit --model plackett "$DATA/small.csv"
+expect_fail "unknown model" 2 "unknown model 'plackett' (allowed: bt, gpm, minimax, noisybt, flipem, mixture, idealpoint, lowrank)" fit --model plackett "$DATA/small.csv"
 expect_fail "missing model" 2 "missing --model" fit "$DATA/small.csv"
 expect_fail "negative --l2" 2 "l2 must be a finite number >= 0" fit --model bt "$DATA/small.csv" --l2 -0.5
 expect_fail "non-numeric --l2" 2 "l2 must be a finite number >= 0, not 'abc'" fit --model bt "$DATA/small.csv" --l2 abc

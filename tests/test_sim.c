@@ -3,6 +3,7 @@
  * truth normalisation.  Frequency checks use chi-square bounds with p < 1e-4 under
  * a correct simulator, computed from the theory, at fixed seeds. */
 #include <gsl/gsl_cdf.h>
+#include <gsl/gsl_linalg.h>
 #include <gsl/gsl_sf_erf.h>
 #include <math.h>
 
@@ -293,12 +294,205 @@ static void test_intransitive_populations(void **state) {
   gsl_rng_free(r);
 }
 
+
+/* ---- heterogeneous annotators (THEORY §2.4-2.7) ---- */
+
+static void user_world(world *w, population *p, population_spec *ps, size_t dim, int expect) {
+  gsl_rng *r = ps_rng_alloc();
+  world_spec ws = {.kind = WORLD_FEATURES, .contexts = 40, .responses = 6, .dim = dim, .feature_scale = 0.8};
+  ps_rng_reset(r, 2385, PS_STREAM_WORLD, 0, 0, 0);
+  assert_int_equal(world_alloc(w, &ws, r, NULL), PS_OK);
+  ps_msg m = {{0}};
+  ps_rng_reset(r, 2385, PS_STREAM_POPULATION, 0, 0, 0);
+  int s = population_alloc(p, w, ps, r, &m);
+  if (s != expect) fail_msg("population_alloc: %d (%s), expected %d", s, m.text, expect);
+  gsl_rng_free(r);
+}
+
+/* mixture types at the configured angle, weights, and the marginal = the mean of the
+ * annotators' own probabilities (exactly: it is computed by type) */
+static void test_mixture_population(void **state) {
+  (void)state;
+  world w;
+  population p;
+  population_spec ps = {.kind = POP_MIXTURE, .norm = 2.385, .annotators = 300, .types = 3, .minority = 0.4,
+                        .angle = 70, .competence = 1, .careless = 0.2, .careless_competence = 0.6, .bias = 0.3};
+  user_world(&w, &p, &ps, 7, PS_OK);
+  assert_int_equal(p.n_types, 3);
+  assert_close(p.type_weight[0], 0.6, 1e-15);
+  assert_close(p.type_weight[1], 0.2, 1e-15);
+  for (size_t k = 0; k < 3; k++) {
+    double n2 = 0;
+    for (size_t i = 0; i < 7; i++) n2 += p.type_theta[k * 7 + i] * p.type_theta[k * 7 + i];
+    assert_close(sqrt(n2), 2.385, 1e-12);
+  }
+  double c01 = 0, c12 = 0;
+  for (size_t i = 0; i < 7; i++) {
+    c01 += p.type_theta[i] * p.type_theta[7 + i];
+    c12 += p.type_theta[7 + i] * p.type_theta[14 + i];
+  }
+  assert_close(c01 / (2.385 * 2.385), cos(70 * M_PI / 180), 1e-12);
+  assert_close(c12 / (2.385 * 2.385), cos(70 * M_PI / 180) * cos(70 * M_PI / 180), 1e-12); /* orthonormal v_k */
+  /* exactly 60 careless annotators (20% of 300) */
+  size_t careless = 0, minority = 0;
+  for (size_t h = 0; h < 300; h++) careless += p.competence[h] == 0.6, minority += p.user_type[h] >= 1;
+  assert_int_equal(careless, 60);
+  /* types drawn ~ Cat(w): minority share 0.4 +- 4 sd (sd = sqrt(0.24/300) = 0.028) */
+  assert_true(fabs((double)minority / 300 - 0.4) < 4 * 0.0283);
+  noise_spec ns = {.link = LINK_LOGISTIC, .temperature = 1.3, .flip = 0.07};
+  for (int32_t a = 0; a < 6; a++)
+    for (int32_t b = 0; b < 6; b++) {
+      if (a == b) continue;
+      double mean = 0, mean_clean = 0;
+      for (size_t h = 0; h < 300; h++) {
+        mean += noise_prob_user(&ns, &p, h, a, b);
+        mean_clean += noise_prob_user_clean(&ns, &p, h, a, b);
+      }
+      assert_close(noise_prob(&ns, &p, a, b), mean / 300, 1e-13);
+      assert_close(noise_prob_clean(&ns, &p, a, b), mean_clean / 300, 1e-13);
+    }
+  population_free(&p);
+  world_free(&w);
+}
+
+/* O5: the NoisyBT layer with competence sigma(0) = 1/2, no bias, a reward gap of 1 is
+ * P = 0.615529 = (1 - eps) sigma(1) + eps sigma(-1), eps = 1/4 (§5 row 23) */
+static void test_noisybt_layer(void **state) {
+  (void)state;
+  world w;
+  population p;
+  population_spec ps = {.kind = POP_BT, .norm = 1, .annotators = 4, .competence = 0.5};
+  user_world(&w, &p, &ps, 3, PS_OK);
+  noise_spec ns = {.link = LINK_LOGISTIC, .temperature = 1, .flip = 0};
+  /* set a reward gap of exactly 1 between items 0 and 1 */
+  p.type_reward[0] = 0.5, p.type_reward[1] = -0.5;
+  double P = noise_prob_user(&ns, &p, 2, 0, 1);
+  assert_close(P, 0.615529, 5e-7);
+  assert_close(P, 0.75 * ps_sigmoid(1) + 0.25 * ps_sigmoid(-1), 1e-15);
+  /* a position bias: the careless half prefers the first-shown item with sigma(q) */
+  p.bias[2] = 1.1;
+  assert_close(noise_prob_user(&ns, &p, 2, 0, 1), 0.5 * ps_sigmoid(1) + 0.5 * ps_sigmoid(1.1), 1e-15);
+  assert_close(noise_prob_user(&ns, &p, 2, 1, 0), 0.5 * ps_sigmoid(-1) + 0.5 * ps_sigmoid(1.1), 1e-15);
+  population_free(&p);
+  world_free(&w);
+}
+
+/* O16: the squared ideal-point reward differences are 2 a^T (f - f') - (||f||^2 - ||f'||^2);
+ * the low-rank user x item reward matrix has rank <= B */
+static void test_idealpoint_lowrank(void **state) {
+  (void)state;
+  world w;
+  population p;
+  population_spec ps = {.kind = POP_IDEALPOINT, .scale = 1.7, .annotators = 20, .new_annotators = 5, .prototypes = 3,
+                        .concentration = 0.5};
+  user_world(&w, &p, &ps, 4, PS_OK);
+  assert_int_equal(p.n_users, 25);
+  for (size_t h = 0; h < 25; h++) {
+    double ws = 0;
+    for (size_t k = 0; k < 3; k++) ws += p.user_weight[h * 3 + k];
+    assert_close(ws, 1, 1e-12); /* Dirichlet weights on the simplex */
+    const double *a = p.user_vec + h * 4;
+    for (int32_t y = 0; y < 6; y++) {
+      const double *f = w.phi + y * 4, *g = w.phi + (y + 1) * 4;
+      double lin = 0, nf = 0, ng = 0;
+      for (size_t k = 0; k < 4; k++) lin += 2 * a[k] * (f[k] - g[k]), nf += f[k] * f[k], ng += g[k] * g[k];
+      assert_close(population_user_reward(&p, h, y) - population_user_reward(&p, h, y + 1), lin - (nf - ng), 1e-12);
+    }
+  }
+  population_free(&p);
+  world_free(&w);
+  population_spec pl = {.kind = POP_LOWRANK, .norm = 2, .annotators = 12, .rank = 2, .concentration = 1};
+  user_world(&w, &p, &pl, 6, PS_OK);
+  gsl_matrix *R = gsl_matrix_alloc(24, 12), *V = gsl_matrix_alloc(12, 12);
+  gsl_vector *sv = gsl_vector_alloc(12), *work = gsl_vector_alloc(12);
+  for (size_t y = 0; y < 24; y++)
+    for (size_t h = 0; h < 12; h++) gsl_matrix_set(R, y, h, population_user_reward(&p, h, (int32_t)y));
+  assert_int_equal(gsl_linalg_SV_decomp(R, V, sv, work), 0);
+  assert_true(gsl_vector_get(sv, 1) > 1e-3);
+  assert_true(gsl_vector_get(sv, 2) < 1e-12 * gsl_vector_get(sv, 0));
+  gsl_matrix_free(R), gsl_matrix_free(V), gsl_vector_free(sv), gsl_vector_free(work);
+  population_free(&p);
+  world_free(&w);
+}
+
+/* annotator columns of the designs: row i is judged by user first + i % count */
+static void test_user_design(void **state) {
+  (void)state;
+  world w;
+  population p;
+  population_spec ps = {.kind = POP_MIXTURE, .norm = 2, .annotators = 7, .new_annotators = 2, .types = 2,
+                        .minority = 0.5, .angle = 180};
+  user_world(&w, &p, &ps, 3, PS_OK);
+  noise_spec ns = {.link = LINK_LOGISTIC, .temperature = 1};
+  design_spec ds = {.kind = DESIGN_UNIFORM};
+  gsl_rng *rq = ps_rng_alloc(), *rj = ps_rng_alloc();
+  pref_data d;
+  ps_msg m = {{0}};
+  ps_rng_reset(rq, 1, PS_STREAM_QUERIES, 0, 0, 0);
+  ps_rng_reset(rj, 1, PS_STREAM_JUDGEMENTS, 0, 0, 0);
+  assert_int_equal(design_simulate(&d, 30, &w, &p, &ns, &ds, rq, rj, &m), PS_OK);
+  assert_non_null(d.annotator);
+  assert_int_equal(d.n_annotators, 7);
+  for (size_t i = 0; i < 30; i++) assert_int_equal(d.annotator[i], (int32_t)(i % 7));
+  assert_int_equal(pref_data_check(&d, &m), PS_OK);
+  pref_data_free(&d);
+  assert_int_equal(design_simulate_users(&d, 5, &w, &p, &ns, &ds, 8, 1, rq, rj, &m), PS_OK);
+  for (size_t i = 0; i < 5; i++) assert_int_equal(d.annotator[i], 8);
+  assert_int_equal(d.n_annotators, 9);
+  pref_data_free(&d);
+  assert_int_equal(design_simulate_users(&d, 5, &w, &p, &ns, &ds, 8, 2, rq, rj, &m), PS_EINVAL);
+  assert_non_null(strstr(m.text, "do not exist"));
+  /* opposite types (angle 180): the two types' probabilities are complementary */
+  int32_t t0 = -1, t1 = -1;
+  for (size_t h = 0; h < 7; h++) {
+    if (p.user_type[h] == 0) t0 = (int32_t)h;
+    if (p.user_type[h] == 1) t1 = (int32_t)h;
+  }
+  if (t0 >= 0 && t1 >= 0)
+    assert_close(noise_prob_user_clean(&ns, &p, (size_t)t0, 0, 1) + noise_prob_user_clean(&ns, &p, (size_t)t1, 0, 1), 1,
+                 1e-12);
+  gsl_rng_free(rq), gsl_rng_free(rj);
+  population_free(&p);
+  world_free(&w);
+}
+
+static void test_user_population_errors(void **state) {
+  (void)state;
+  world w;
+  population p;
+  population_spec a = {.kind = POP_MIXTURE, .norm = 1, .types = 2, .minority = 0.3};
+  user_world(&w, &p, &a, 3, PS_EINVAL); /* no annotators */
+  world_free(&w);
+  population_spec b = {.kind = POP_LOWRANK, .norm = 1, .annotators = 5, .rank = 9, .concentration = 1};
+  user_world(&w, &p, &b, 3, PS_EINVAL); /* rank > d */
+  world_free(&w);
+  population_spec c = {.kind = POP_BT, .norm = 1, .careless = 0.3, .careless_competence = 0.6};
+  user_world(&w, &p, &c, 3, PS_EINVAL); /* careless annotators without annotators */
+  world_free(&w);
+  population_spec d = {.kind = POP_MIXTURE, .norm = 1, .annotators = 5, .types = 5, .minority = 0.3};
+  user_world(&w, &p, &d, 3, PS_EINVAL); /* 5 types need d >= 5 */
+  world_free(&w);
+  /* item worlds: no ideal points */
+  gsl_rng *r = ps_rng_alloc();
+  world_spec ws = {.kind = WORLD_ITEMS, .items = 5};
+  assert_int_equal(world_alloc(&w, &ws, r, NULL), PS_OK);
+  population_spec e = {.kind = POP_IDEALPOINT, .annotators = 3, .prototypes = 2, .concentration = 1};
+  ps_msg m = {{0}};
+  assert_int_equal(population_alloc(&p, &w, &e, r, &m), PS_EINVAL);
+  assert_non_null(strstr(m.text, "world.kind = features"));
+  world_free(&w);
+  gsl_rng_free(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_numerics),       cmocka_unit_test(test_rng_streams),
       cmocka_unit_test(test_noise_model),    cmocka_unit_test(test_truth),
       cmocka_unit_test(test_uniform_design), cmocka_unit_test(test_policy_design),
       cmocka_unit_test(test_reproducible),  cmocka_unit_test(test_intransitive_populations),
+      cmocka_unit_test(test_mixture_population), cmocka_unit_test(test_noisybt_layer),
+      cmocka_unit_test(test_idealpoint_lowrank), cmocka_unit_test(test_user_design),
+      cmocka_unit_test(test_user_population_errors),
   };
   return cmocka_run_group_tests_name("sim", tests, NULL, NULL);
 }
