@@ -28,7 +28,8 @@
 #endif
 
 bt_options bt_options_default(void) {
-  bt_options o = {.l2 = 0, .link = BT_LINK_LOGISTIC, .tol = 1e-10, .max_iter = 100, .want_hessian = 0};
+  bt_options o = {.l2 = 0, .link = BT_LINK_LOGISTIC, .tol = 1e-10, .max_iter = 100, .want_hessian = 0,
+                   .theta0 = NULL};
   return o;
 }
 
@@ -569,6 +570,18 @@ int bt_fit(const pref_data *d, const pref_features *f, const bt_options *o, bt_r
   double W = pref_data_weight(d);
   double tol_abs = o->tol * (W > 1 ? W : 1);
   double *theta = res->theta, loglik = 0, fval = NAN;
+  if (o->theta0) {
+    /* warm start (an EM M-step from the previous component): any finite point is a
+     * valid Newton start; item scores are centred as every iterate is */
+    for (size_t k = 0; k < dim; k++) {
+      if (!isfinite(o->theta0[k])) {
+        status = ps_fail(m, PS_EDOM, "warm start theta0[%zu] is not finite", k);
+        goto done;
+      }
+      theta[k] = o->theta0[k];
+    }
+    if (items) centre(theta, dim);
+  }
   /* s = Phi theta (w.s), a = gradient scatter (w.a), D, g = Phi^T a + l2 theta */
   to_items(&w, theta, w.s);
   size_t nonpos = grad_pass(&w, o->link, w.s, w.a, D);

@@ -39,6 +39,7 @@ typedef struct {
   double tol;       /* gradient tolerance relative to the total weight (1e-10) */
   int max_iter;     /* Newton iterations (100) */
   int want_hessian; /* keep the exact Hessian at the solution (for standard errors) */
+  const double *theta0; /* warm start (length d, copied; centred for items), NULL = zeros */
 } bt_options;
 
 typedef struct {
@@ -53,7 +54,7 @@ typedef struct {
   int cg_iterations; /* total conjugate-gradient iterations */
 } bt_result;
 
-/* Default options: lambda 0, logistic, tol 1e-10, 100 iterations, no Hessian. */
+/* Default options: lambda 0, logistic, tol 1e-10, 100 iterations, no Hessian, start at 0. */
 bt_options bt_options_default(void);
 
 /* Fit.  Returns PS_OK, or the failure status (also in res->status) with a message

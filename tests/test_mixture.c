@@ -1,0 +1,666 @@
+/* test_mixture.c — cluster matching and the adjusted Rand index (hand-computed
+ * values), and the user-level mixture of BT types (THEORY.md §3.4): K = 1 = BT (O16),
+ * monotone EM (soft and hard, §5 row 25), recovery of planted types, opposite groups
+ * after one EM iteration, BIC choosing the planted K, label-switching invariance of
+ * the matched metrics, the est_type queries, and error paths. */
+#include <gsl/gsl_permutation.h>
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+#include <math.h>
+
+#include "test_util.h"
+#include "../core/numerics.h"
+#include "../estimators/bt.h"
+#include "../estimators/cluster.h"
+#include "../estimators/estimator.h"
+#include "../estimators/mixture.h"
+
+/* ------------------------------------------------------------ cluster.c */
+
+static void test_ari_values(void **state) {
+  (void)state;
+  int32_t a[6] = {0, 0, 0, 1, 1, 1}, b[6] = {0, 0, 1, 1, 2, 2}, p[6] = {7, 7, 7, -3, -3, -3};
+  assert_close(cluster_ari(6, a, a), 1, 1e-15);
+  assert_close(cluster_ari(6, a, p), 1, 1e-15); /* renamed labels */
+  /* by hand: sum_ij C(n_ij,2) = 2, sum C(a_i,2) = 6, sum C(b_j,2) = 3, C(6,2) = 15:
+   * E = 6*3/15 = 1.2, max = 4.5, ARI = 0.8/3.3 = 8/33 */
+  assert_close(cluster_ari(6, a, b), 8.0 / 33.0, 1e-15);
+  assert_close(cluster_ari(6, b, a), 8.0 / 33.0, 1e-15);
+  /* sklearn's documented example [0,0,1,1] vs [0,0,1,2]: (1 - 1/3)/(3/2 - 1/3) = 4/7 */
+  int32_t c[4] = {0, 0, 1, 1}, e[4] = {0, 0, 1, 2}, f[4] = {0, 1, 0, 1};
+  assert_close(cluster_ari(4, c, e), 4.0 / 7.0, 1e-15);
+  /* crossed: sum C(n_ij,2) = 0, E = 2*2/6, max = 2: ARI = -(2/3)/(4/3) = -1/2 */
+  assert_close(cluster_ari(4, c, f), -0.5, 1e-15);
+  /* trivial partitions: all in one cluster vs itself, all singletons vs itself */
+  int32_t one[3] = {4, 4, 4}, sing[3] = {0, 1, 2};
+  assert_close(cluster_ari(3, one, one), 1, 0);
+  assert_close(cluster_ari(3, sing, sing), 1, 0);
+  assert_true(isnan(cluster_ari(1, one, one)));
+}
+
+static void test_match(void **state) {
+  (void)state;
+  /* optimum 1 + 2 + 2 = 5 with perm (1, 0, 2); the greedy row-by-row choice gives 1+5+2 */
+  double cost[9] = {4, 1, 3, 2, 0, 5, 3, 2, 2};
+  size_t perm[3];
+  double tot;
+  assert_int_equal(cluster_match(3, cost, perm, &tot, NULL), PS_OK);
+  assert_int_equal(perm[0], 1);
+  assert_int_equal(perm[1], 0);
+  assert_int_equal(perm[2], 2);
+  assert_close(tot, 5, 0);
+  /* random 6 x 6 against enumeration of all 720 permutations */
+  gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(g, 4242);
+  double c6[36];
+  for (int rep = 0; rep < 5; rep++) {
+    for (int i = 0; i < 36; i++) c6[i] = gsl_ran_gaussian(g, 2.385);
+    size_t p6[6];
+    assert_int_equal(cluster_match(6, c6, p6, &tot, NULL), PS_OK);
+    double got = 0;
+    for (int i = 0; i < 6; i++) got += c6[i * 6 + p6[i]];
+    assert_close(got, tot, 1e-12);
+    gsl_permutation *q = gsl_permutation_calloc(6);
+    double best = INFINITY;
+    do {
+      double s = 0;
+      for (int i = 0; i < 6; i++) s += c6[i * 6 + gsl_permutation_get(q, i)];
+      best = fmin(best, s);
+    } while (gsl_permutation_next(q) == GSL_SUCCESS);
+    gsl_permutation_free(q);
+    assert_close(tot, best, 1e-12);
+  }
+  gsl_rng_free(g);
+  ps_msg m;
+  assert_int_equal(cluster_match(0, cost, perm, NULL, &m), PS_EINVAL);
+  assert_int_equal(cluster_match(CLUSTER_MATCH_MAX + 1, cost, perm, NULL, &m), PS_EINVAL);
+  cost[4] = NAN;
+  assert_int_equal(cluster_match(3, cost, perm, NULL, &m), PS_EINVAL);
+}
+
+/* ------------------------------------------------------- planted mixtures */
+
+typedef struct {
+  size_t n_items, d, K, H, per_user;
+  double *phi;      /* n_items x d, NULL: items */
+  double *theta;    /* K x d */
+  double *weight;   /* K */
+  int32_t *z;       /* H planted types */
+  pref_data data;
+  pref_features f;
+} planted;
+
+static void planted_free(planted *p) {
+  free(p->phi);
+  free(p->theta);
+  free(p->weight);
+  free(p->z);
+  pref_data_free(&p->data);
+}
+
+/* Items in one context; user h draws z_h ~ Cat(weight), then per_user uniform pairs
+ * of distinct items labelled by BT with the type's reward. */
+static void planted_sample(planted *p, gsl_rng *g) {
+  size_t n = p->H * p->per_user;
+  assert_int_equal(pref_data_alloc(&p->data, n, p->n_items, 1, 0, 0), PS_OK);
+  p->data.n_annotators = p->H;
+  p->z = malloc(p->H * sizeof(int32_t));
+  double *r = malloc(p->K * p->n_items * sizeof(double));
+  for (size_t k = 0; k < p->K; k++)
+    for (size_t y = 0; y < p->n_items; y++) {
+      double s = 0;
+      if (p->phi)
+        for (size_t j = 0; j < p->d; j++) s += p->phi[y * p->d + j] * p->theta[k * p->d + j];
+      else
+        s = p->theta[k * p->d + y];
+      r[k * p->n_items + y] = s;
+    }
+  size_t i = 0;
+  for (size_t h = 0; h < p->H; h++) {
+    double u = gsl_rng_uniform(g), acc = 0;
+    size_t k = 0;
+    for (; k + 1 < p->K; k++)
+      if (u < (acc += p->weight[k])) break;
+    p->z[h] = (int32_t)k;
+    for (size_t t = 0; t < p->per_user; t++, i++) {
+      int32_t a = (int32_t)gsl_rng_uniform_int(g, p->n_items), b;
+      do b = (int32_t)gsl_rng_uniform_int(g, p->n_items); while (b == a);
+      double pa = ps_sigmoid(r[k * p->n_items + a] - r[k * p->n_items + b]);
+      int aw = gsl_rng_uniform(g) < pa;
+      p->data.winner[i] = aw ? a : b;
+      p->data.loser[i] = aw ? b : a;
+      p->data.annotator[i] = (int32_t)h;
+    }
+  }
+  free(r);
+  p->f = (pref_features){.n_items = p->n_items, .d = p->d, .phi = p->phi, .n_contexts = 1, .item_context = NULL};
+}
+
+/* Two feature types at 90 degrees: theta_1 = 2 e_1, theta_2 = 2 e_2 in d = 4, 40 items
+ * with phi ~ N(0, I), w = (0.4, 0.6), H users x per_user comparisons. */
+static void planted_orthogonal(planted *p, gsl_rng *g, size_t H, size_t per_user) {
+  memset(p, 0, sizeof *p);
+  p->n_items = 40;
+  p->d = 4;
+  p->K = 2;
+  p->H = H;
+  p->per_user = per_user;
+  p->phi = malloc(p->n_items * p->d * sizeof(double));
+  for (size_t i = 0; i < p->n_items * p->d; i++) p->phi[i] = gsl_ran_gaussian(g, 1);
+  p->theta = calloc(p->K * p->d, sizeof(double));
+  p->theta[0] = 2;
+  p->theta[p->d + 1] = 2;
+  p->weight = malloc(2 * sizeof(double));
+  p->weight[0] = 0.4;
+  p->weight[1] = 0.6;
+  planted_sample(p, g);
+}
+
+/* Hungarian-matched parameter distance and ARI of a fit against the planted truth
+ * (truth relabelled by `relabel`, or as is when NULL). */
+static void matched_metrics(const planted *p, const mixture_result *r, const int32_t *relabel, double *err,
+                            double *ari, size_t *match) {
+  size_t K = p->K;
+  double cost[64];
+  double th[16 * 16];
+  int32_t *z = malloc(p->H * sizeof(int32_t));
+  for (size_t k = 0; k < K; k++) {
+    size_t to = relabel ? (size_t)relabel[k] : k;
+    memcpy(th + to * p->d, p->theta + k * p->d, p->d * sizeof(double));
+  }
+  for (size_t h = 0; h < p->H; h++) z[h] = relabel ? relabel[p->z[h]] : p->z[h];
+  for (size_t a = 0; a < K; a++)
+    for (size_t b = 0; b < K; b++) {
+      double s = 0;
+      for (size_t j = 0; j < p->d; j++) {
+        double e = th[a * p->d + j] - r->theta[b * p->d + j];
+        s += e * e;
+      }
+      cost[a * K + b] = s;
+    }
+  size_t perm[16];
+  double tot;
+  assert_int_equal(cluster_match(K, cost, perm, &tot, NULL), PS_OK);
+  *err = sqrt(tot);
+  *ari = cluster_ari(p->H, z, r->assign);
+  if (match)
+    for (size_t k = 0; k < K; k++) match[k] = perm[relabel ? (size_t)relabel[k] : k];
+  free(z);
+}
+
+static mixture_options opts(size_t K, mixture_assignment a, int restarts) {
+  mixture_options o = mixture_options_default();
+  o.K = K;
+  o.assignment = a;
+  o.restarts = restarts;
+  return o;
+}
+
+/* O16: K = 1 is BT — the one component is bt_fit on all the data. */
+static void test_k1_is_bt(void **state) {
+  (void)state;
+  gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(g, 1913);
+  planted p;
+  planted_orthogonal(&p, g, 60, 20);
+  for (int hard = 0; hard < 2; hard++) {
+    mixture_options o = opts(1, hard ? MIXTURE_HARD : MIXTURE_SOFT, 3);
+    mixture_result r;
+    ps_msg m;
+    assert_int_equal(mixture_fit(&p.data, &p.f, &o, g, &r, &m), PS_OK);
+    bt_options bo = bt_options_default();
+    bo.l2 = o.l2;
+    bt_result b;
+    assert_int_equal(bt_fit(&p.data, &p.f, &bo, &b, &m), PS_OK);
+    for (size_t j = 0; j < p.d; j++) assert_close(r.theta[j], b.theta[j], 1e-8);
+    assert_close(r.loglik, b.loglik, 1e-8 * fabs(b.loglik));
+    assert_close(r.objective, -b.objective, 1e-8 * fabs(b.objective));
+    assert_close(r.weight[0], 1, 0);
+    /* the marginal logit is the BT logit */
+    assert_close(mixture_logit(&r, r.weight, 3, 17), r.reward[3] - r.reward[17], 1e-12);
+    assert_int_equal(r.n_params, p.d);
+    bt_result_free(&b);
+    mixture_result_free(&r);
+  }
+  planted_free(&p);
+  gsl_rng_free(g);
+}
+
+static void assert_monotone(const mixture_result *r) {
+  assert_int_equal(r->monotone_violations, 0);
+  for (size_t t = 1; t < r->trace_len; t++)
+    if (r->trace[t] < r->trace[t - 1] - 1e-9 * fmax(1, fabs(r->trace[t]))) {
+      print_error("objective fell at iteration %zu: %.15g -> %.15g\n", t, r->trace[t - 1], r->trace[t]);
+      fail();
+    }
+}
+
+/* Recovery of two orthogonal types, 200 users x 50 comparisons, seed 2385.
+ * ARI: the log-likelihood ratio of the true type over the other has mean 0.96 and sd
+ * 1.67 nats per comparison on this design (Monte Carlo), so over 50 comparisons
+ * 48 +- 12 nats: a user is misassigned with probability ~ Phi(-4) ~ 3e-5 (with
+ * near-true parameters), and ARI >= 0.95 still allows two misassigned users of 200.
+ * Parameters: each matched theta_k must lie within 4 standard errors (per coordinate)
+ * of the truth, the SE taken from the BT Hessian on the planted cluster's own data
+ * (the oracle-assignment fit the mixture should match when assignments are right). */
+static void test_recovery(void **state) {
+  (void)state;
+  gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(g, 2385);
+  planted p;
+  planted_orthogonal(&p, g, 200, 50);
+  for (int hard = 0; hard < 2; hard++) {
+    mixture_options o = opts(2, hard ? MIXTURE_HARD : MIXTURE_SOFT, 5);
+    mixture_result r;
+    ps_msg m;
+    int s = mixture_fit(&p.data, &p.f, &o, g, &r, &m);
+    if (s != PS_OK) print_error("%s\n", m.text);
+    assert_int_equal(s, PS_OK);
+    assert_monotone(&r);
+    assert_true(r.converged);
+    double err, ari;
+    size_t match[2];
+    matched_metrics(&p, &r, NULL, &err, &ari, match);
+    if (getenv("PS_VERBOSE"))
+      fprintf(stderr, "%s: ARI %.4f, matched ||theta err|| %.4f, w = (%.3f, %.3f), iters %d\n",
+              hard ? "hard" : "soft", ari, err, r.weight[0], r.weight[1], r.iterations);
+    assert_true(ari >= 0.95);
+    for (size_t k = 0; k < 2; k++) {
+      /* oracle BT on the planted cluster, with its standard errors */
+      size_t nk = 0;
+      pref_data dk;
+      assert_int_equal(pref_data_alloc(&dk, p.data.n, p.n_items, 0, 0, 0), PS_OK);
+      for (size_t i = 0; i < p.data.n; i++)
+        if (p.z[p.data.annotator[i]] == (int32_t)k) {
+          dk.winner[nk] = p.data.winner[i];
+          dk.loser[nk++] = p.data.loser[i];
+        }
+      dk.n = nk;
+      bt_options bo = bt_options_default();
+      bo.l2 = o.l2;
+      bo.want_hessian = 1;
+      bt_result b;
+      assert_int_equal(bt_fit(&dk, &p.f, &bo, &b, &m), PS_OK);
+      double cov[16];
+      assert_int_equal(bt_covariance(&b, &p.f, cov, &m), PS_OK);
+      for (size_t j = 0; j < p.d; j++) {
+        double se = sqrt(cov[j * p.d + j]);
+        assert_true(se > 0.01 && se < 0.2);
+        assert_close(r.theta[match[k] * p.d + j], p.theta[k * p.d + j], 4 * se);
+      }
+      /* and the weight within 4 binomial SEs of the planted share */
+      assert_close(r.weight[match[k]], p.weight[k], 4 * sqrt(0.24 / 200));
+      bt_result_free(&b);
+      pref_data_free(&dk);
+    }
+    mixture_result_free(&r);
+  }
+  planted_free(&p);
+  gsl_rng_free(g);
+}
+
+/* Label switching: the matched metrics are the same whatever the names of the
+ * planted types (here swapped). */
+static void test_label_switching(void **state) {
+  (void)state;
+  gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(g, 77);
+  planted p;
+  planted_orthogonal(&p, g, 80, 30);
+  mixture_options o = opts(2, MIXTURE_SOFT, 3);
+  mixture_result r;
+  assert_int_equal(mixture_fit(&p.data, &p.f, &o, g, &r, NULL), PS_OK);
+  int32_t swap[2] = {1, 0};
+  double e0, a0, e1, a1;
+  matched_metrics(&p, &r, NULL, &e0, &a0, NULL);
+  matched_metrics(&p, &r, swap, &e1, &a1, NULL);
+  assert_close(e0, e1, 1e-14);
+  assert_close(a0, a1, 1e-14);
+  assert_true(a0 > 0.8);
+  mixture_result_free(&r);
+  planted_free(&p);
+  gsl_rng_free(g);
+}
+
+/* Opposite groups, r_2 = -r_1 (items, 12 scores): after a single EM iteration from a
+ * random partition (max_iter = 1: init M-step, one E-step, one M-step) every user is
+ * already on the right side (§5 row 25), because any imbalance of the random partition
+ * tilts each cluster's fit toward one of +-r_1 and the E-step then separates users by
+ * the sign of their own data, whose evidence (25 comparisons) is large. */
+static void test_opposite_groups(void **state) {
+  (void)state;
+  gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(g, 31337);
+  planted p;
+  memset(&p, 0, sizeof p);
+  p.n_items = p.d = 12;
+  p.K = 2;
+  p.H = 100;
+  p.per_user = 25;
+  p.theta = malloc(2 * 12 * sizeof(double));
+  for (size_t y = 0; y < 12; y++) {
+    p.theta[y] = 1.5 * gsl_ran_gaussian(g, 1);
+    p.theta[12 + y] = -p.theta[y];
+  }
+  p.weight = malloc(2 * sizeof(double));
+  p.weight[0] = p.weight[1] = 0.5;
+  planted_sample(&p, g);
+  for (int hard = 0; hard < 2; hard++) {
+    int correct_runs = 0;
+    for (int rep = 0; rep < 5; rep++) {
+      mixture_options o = opts(2, hard ? MIXTURE_HARD : MIXTURE_SOFT, 1);
+      o.max_iter = 1;
+      mixture_result r;
+      assert_int_equal(mixture_fit(&p.data, &p.f, &o, g, &r, NULL), PS_OK);
+      size_t agree = 0;
+      for (size_t h = 0; h < p.H; h++) agree += r.assign[h] == p.z[h];
+      size_t acc = agree > p.H - agree ? agree : p.H - agree;
+      if (getenv("PS_VERBOSE")) fprintf(stderr, "%s rep %d: %zu/%zu correct\n", hard ? "hard" : "soft", rep, acc, p.H);
+      correct_runs += acc >= p.H - 1;
+      mixture_result_free(&r);
+    }
+    assert_true(correct_runs >= 4);
+  }
+  planted_free(&p);
+  gsl_rng_free(g);
+}
+
+/* Hard EM with more clusters (4) than types (2, opposite): a cluster sometimes loses
+ * all its users and is reseeded with the worst-fitted user.  Over 20 random starts at
+ * least one reseed must happen (observed: several), and every run must end with K
+ * non-empty clusters, monotone apart from the reseed iterations, and converged. */
+static void test_hard_reseed(void **state) {
+  (void)state;
+  gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(g, 424242);
+  planted p;
+  memset(&p, 0, sizeof p);
+  p.n_items = p.d = 12;
+  p.K = 2;
+  p.H = 100;
+  p.per_user = 25;
+  p.theta = malloc(2 * 12 * sizeof(double));
+  for (size_t y = 0; y < 12; y++) {
+    p.theta[y] = 1.5 * gsl_ran_gaussian(g, 1);
+    p.theta[12 + y] = -p.theta[y];
+  }
+  p.weight = malloc(2 * sizeof(double));
+  p.weight[0] = p.weight[1] = 0.5;
+  planted_sample(&p, g);
+  int reseeds = 0;
+  for (int rep = 0; rep < 20; rep++) {
+    mixture_options o = opts(4, MIXTURE_HARD, 1);
+    mixture_result r;
+    assert_int_equal(mixture_fit(&p.data, &p.f, &o, g, &r, NULL), PS_OK);
+    reseeds += r.reseeds;
+    assert_true(r.converged);
+    assert_int_equal(r.monotone_violations, 0); /* the trace may dip at a reseed */
+    for (size_t k = 0; k < 4; k++) assert_true(r.weight[k] > 0);
+    mixture_result_free(&r);
+  }
+  if (getenv("PS_VERBOSE")) fprintf(stderr, "reseeds over 20 runs: %d\n", reseeds);
+  assert_true(reseeds > 0);
+  planted_free(&p);
+  gsl_rng_free(g);
+}
+
+/* BIC picks K = 2 on the planted two-type data over K = 1 and K = 3. */
+static void test_bic(void **state) {
+  (void)state;
+  gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(g, 555);
+  planted p;
+  planted_orthogonal(&p, g, 120, 30);
+  mixture_options o = opts(3, MIXTURE_SOFT, 3);
+  o.select = MIXTURE_SELECT_BIC;
+  mixture_result r;
+  ps_msg m;
+  assert_int_equal(mixture_fit(&p.data, &p.f, &o, g, &r, &m), PS_OK);
+  assert_int_equal(r.K, 2);
+  assert_int_equal(r.n_bic, 3);
+  if (getenv("PS_VERBOSE")) fprintf(stderr, "BIC %.2f %.2f %.2f\n", r.bic_by_k[0], r.bic_by_k[1], r.bic_by_k[2]);
+  assert_true(r.bic_by_k[1] < r.bic_by_k[0] - 10);
+  assert_true(r.bic_by_k[1] < r.bic_by_k[2]);
+  assert_close(r.bic, r.bic_by_k[1], 0);
+  assert_int_equal(r.n_params, 1 + 2 * 4);
+  assert_close(r.bic, -2 * r.loglik + 9 * log((double)p.data.n), 1e-9);
+  mixture_result_free(&r);
+  planted_free(&p);
+  gsl_rng_free(g);
+}
+
+/* Monotone EM with three types, hard EM from the reference's h mod K start (which
+ * exercises reseeding when a cluster empties), and per-comparison users. */
+static void test_monotone_misc(void **state) {
+  (void)state;
+  gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(g, 8080);
+  planted p;
+  planted_orthogonal(&p, g, 90, 20);
+  for (int hard = 0; hard < 2; hard++) {
+    mixture_options o = opts(4, hard ? MIXTURE_HARD : MIXTURE_SOFT, 2);
+    o.init = MIXTURE_INIT_MOD;
+    mixture_result r;
+    ps_msg m;
+    assert_int_equal(mixture_fit(&p.data, &p.f, &o, g, &r, &m), PS_OK);
+    assert_monotone(&r);
+    double ws = 0;
+    for (size_t k = 0; k < 4; k++) ws += r.weight[k];
+    assert_close(ws, 1, 1e-12);
+    for (size_t h = 0; h < p.H; h++) {
+      double s = 0;
+      for (size_t k = 0; k < 4; k++) s += r.resp[h * 4 + k];
+      assert_close(s, 1, 1e-12);
+    }
+    mixture_result_free(&r);
+  }
+  /* per-comparison users (no annotator ids): H = n, still monotone */
+  pref_data d2 = p.data;
+  d2.annotator = NULL;
+  d2.n_annotators = 1;
+  mixture_options o = opts(2, MIXTURE_SOFT, 2);
+  mixture_result r;
+  assert_int_equal(mixture_fit(&d2, &p.f, &o, g, &r, NULL), PS_OK);
+  assert_int_equal(r.H, d2.n);
+  assert_monotone(&r);
+  mixture_result_free(&r);
+  planted_free(&p);
+  gsl_rng_free(g);
+}
+
+/* The est_type: hyperparameters, the marginal logit against a direct computation,
+ * annotator queries, groups, few-shot adaptation of a new user, the trace. */
+static void test_est_interface(void **state) {
+  (void)state;
+  gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(g, 6021);
+  planted p;
+  planted_orthogonal(&p, g, 100, 40);
+  const est_type *t = est_lookup("mixture");
+  assert_non_null(t);
+  const char *hyper[8];
+  size_t np = 0;
+  for (const ps_param *q = t->params; q->key; q++) hyper[np++] = q->def;
+  assert_int_equal(np, 8);
+  hyper[3] = "3"; /* restarts */
+  est_model *e;
+  ps_msg m;
+  assert_int_equal(t->alloc(&e, hyper, &m), PS_OK);
+  est_fit_info info;
+  assert_int_equal(t->fit(e, &p.data, &p.f, g, &info, &m), PS_OK);
+  assert_true(info.converged);
+  size_t dim = 99;
+  assert_null(t->theta(e, &dim));
+  assert_int_equal(dim, 0);
+  size_t K;
+  const double *R, *W;
+  assert_int_equal(t->groups(e, &K, &R, &W), PS_OK);
+  assert_int_equal(K, 2);
+  for (int32_t a = 0; a < 5; a++) {
+    int32_t b = a + 7;
+    double pm = 0;
+    for (size_t k = 0; k < K; k++) pm += W[k] * ps_sigmoid(R[k * p.n_items + a] - R[k * p.n_items + b]);
+    assert_close(t->logit(e, a, b), log(pm / (1 - pm)), 1e-12);
+  }
+  double vals[3];
+  for (int c = 0; c < 3; c++) assert_non_null(t->annotator_columns[c]);
+  assert_null(t->annotator_columns[3]);
+  assert_int_equal(t->annotator(e, 5, vals), PS_OK);
+  assert_true(vals[0] == 0 || vals[0] == 1);
+  assert_true(vals[1] >= 0.5 && vals[1] <= 1);
+  assert_close(vals[2], 40, 0);
+  assert_int_equal(t->annotator(e, 100, vals), PS_EINVAL);
+  assert_true(isnan(t->logit_annotator(e, 100, 0, 1)));
+  /* a user's logit follows its (near-certain) posterior type */
+  int32_t z5 = (int32_t)vals[0];
+  assert_close(t->logit_annotator(e, 5, 2, 9), R[z5 * p.n_items + 2] - R[z5 * p.n_items + 9], 1e-3);
+  /* few-shot: a new type-0 user (planted theta_1) with 30 shots */
+  size_t tk = 0;
+  {
+    /* which fitted component is planted type 0 */
+    double d0 = 0, d1 = 0;
+    for (size_t y = 0; y < p.n_items; y++) {
+      double r0 = 0;
+      for (size_t j = 0; j < p.d; j++) r0 += p.phi[y * p.d + j] * p.theta[j];
+      d0 += (R[y] - r0) * (R[y] - r0);
+      d1 += (R[p.n_items + y] - r0) * (R[p.n_items + y] - r0);
+    }
+    tk = d0 < d1 ? 0 : 1;
+  }
+  pref_data shots;
+  assert_int_equal(pref_data_alloc(&shots, 30, p.n_items, 0, 0, 0), PS_OK);
+  for (size_t i = 0; i < 30; i++) {
+    int32_t a = (int32_t)gsl_rng_uniform_int(g, p.n_items), b;
+    do b = (int32_t)gsl_rng_uniform_int(g, p.n_items); while (b == a);
+    double ra = 0, rb = 0;
+    for (size_t j = 0; j < p.d; j++) ra += p.phi[a * p.d + j] * p.theta[j], rb += p.phi[b * p.d + j] * p.theta[j];
+    int aw = gsl_rng_uniform(g) < ps_sigmoid(ra - rb);
+    shots.winner[i] = aw ? a : b;
+    shots.loser[i] = aw ? b : a;
+  }
+  assert_int_equal(t->user_state_len(e), 2);
+  double st[2];
+  assert_int_equal(t->adapt(e, &shots, g, st, &m), PS_OK);
+  assert_close(st[0] + st[1], 1, 1e-14);
+  /* the log-likelihood ratio of the two types per comparison has mean 0.96 and sd
+   * 1.67 nats here (Monte Carlo over this design), so 30 shots give 29 +- 9 nats and
+   * P(posterior < 0.95) ~ P(LLR < 3.4) ~ 0.2%; this draw gives 0.989 */
+  if (!(st[tk] > 0.95)) print_error("posterior %g %g, true component %zu\n", st[0], st[1], tk);
+  assert_true(st[tk] > 0.95);
+  /* and it is Bayes' rule with the fitted rewards */
+  {
+    double l0 = log(W[0]), l1 = log(W[1]);
+    for (size_t i = 0; i < 30; i++) {
+      int32_t a = shots.winner[i], b = shots.loser[i];
+      l0 += ps_log_sigmoid(R[a] - R[b]);
+      l1 += ps_log_sigmoid(R[p.n_items + a] - R[p.n_items + b]);
+    }
+    assert_close(st[1], 1 / (1 + exp(l0 - l1)), 1e-12);
+  }
+  { /* logit_user = logit of sum_k gamma_k sigma(r_k(a) - r_k(b)) */
+    double pm = st[0] * ps_sigmoid(R[1] - R[4]) + st[1] * ps_sigmoid(R[p.n_items + 1] - R[p.n_items + 4]);
+    assert_close(t->logit_user(e, st, 1, 4), log(pm / (1 - pm)), 1e-12);
+  }
+  /* no shots: the posterior is the prior w */
+  pref_data none = shots;
+  none.n = 0;
+  assert_int_equal(t->adapt(e, &none, g, st, &m), PS_OK);
+  assert_close(st[0], W[0], 1e-14);
+  shots.winner[0] = 1000;
+  assert_int_equal(t->adapt(e, &shots, g, st, &m), PS_EINVAL);
+  size_t len;
+  const double *tr = t->trace(e, &len);
+  assert_true(len >= 2);
+  for (size_t i = 1; i < len; i++) assert_true(tr[i] >= tr[i - 1] - 1e-9 * fabs(tr[i]));
+  pref_data_free(&shots);
+  t->free(e);
+  planted_free(&p);
+  gsl_rng_free(g);
+}
+
+static void test_errors(void **state) {
+  (void)state;
+  gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(g, 99);
+  planted p;
+  planted_orthogonal(&p, g, 6, 5);
+  mixture_result r;
+  ps_msg m;
+  mixture_options o = opts(7, MIXTURE_SOFT, 2);
+  assert_int_equal(mixture_fit(&p.data, &p.f, &o, g, &r, &m), PS_EINVAL); /* k > users */
+  assert_non_null(strstr(m.text, "users"));
+  mixture_result_free(&r);
+  o = opts(2, MIXTURE_SOFT, 0);
+  assert_int_equal(mixture_fit(&p.data, &p.f, &o, g, &r, &m), PS_EINVAL);
+  mixture_result_free(&r);
+  o = opts(0, MIXTURE_SOFT, 2);
+  assert_int_equal(mixture_fit(&p.data, &p.f, &o, g, &r, &m), PS_EINVAL);
+  mixture_result_free(&r);
+  o = opts(2, MIXTURE_SOFT, 2);
+  o.l2 = NAN;
+  assert_int_equal(mixture_fit(&p.data, &p.f, &o, g, &r, &m), PS_EINVAL);
+  mixture_result_free(&r);
+  o = opts(2, MIXTURE_SOFT, 2);
+  assert_int_equal(mixture_fit(&p.data, &p.f, &o, NULL, &r, &m), PS_EINVAL); /* random init, no stream */
+  mixture_result_free(&r);
+  /* bad counts */
+  p.data.count = malloc(p.data.n * sizeof(double));
+  for (size_t i = 0; i < p.data.n; i++) p.data.count[i] = 1;
+  p.data.count[3] = -1;
+  assert_int_equal(mixture_fit(&p.data, &p.f, &o, g, &r, &m), PS_EINVAL);
+  assert_non_null(strstr(m.text, "count"));
+  mixture_result_free(&r);
+  p.data.count[3] = NAN;
+  assert_int_equal(mixture_fit(&p.data, &p.f, &o, g, &r, &m), PS_EINVAL);
+  mixture_result_free(&r);
+  p.data.count[3] = 1;
+  /* annotator id out of range */
+  p.data.annotator[2] = 6;
+  assert_int_equal(mixture_fit(&p.data, &p.f, &o, g, &r, &m), PS_EINVAL);
+  mixture_result_free(&r);
+  p.data.annotator[2] = 0;
+  /* empty data */
+  pref_data empty = p.data;
+  empty.n = 0;
+  assert_int_equal(mixture_fit(&empty, &p.f, &o, g, &r, &m), PS_EINVAL);
+  assert_non_null(strstr(m.text, "no comparisons"));
+  mixture_result_free(&r);
+  /* features for another item count */
+  pref_features f2 = p.f;
+  f2.n_items = 39;
+  assert_int_equal(mixture_fit(&p.data, &f2, &o, g, &r, &m), PS_EINVAL);
+  mixture_result_free(&r);
+  /* the est_type refuses queries before a fit */
+  const est_type *t = est_lookup("mixture");
+  const char *hyper[8];
+  size_t np = 0;
+  for (const ps_param *q = t->params; q->key; q++) hyper[np++] = q->def;
+  est_model *e;
+  assert_int_equal(t->alloc(&e, hyper, &m), PS_OK);
+  size_t K;
+  const double *R, *W;
+  assert_int_equal(t->groups(e, &K, &R, &W), PS_EINVAL);
+  double st[2];
+  assert_int_equal(t->adapt(e, &p.data, g, st, &m), PS_EINVAL);
+  t->free(e);
+  mixture_result_free(NULL);
+  planted_free(&p);
+  gsl_rng_free(g);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_ari_values),
+      cmocka_unit_test(test_match),
+      cmocka_unit_test(test_k1_is_bt),
+      cmocka_unit_test(test_recovery),
+      cmocka_unit_test(test_label_switching),
+      cmocka_unit_test(test_opposite_groups),
+      cmocka_unit_test(test_hard_reseed),
+      cmocka_unit_test(test_bic),
+      cmocka_unit_test(test_monotone_misc),
+      cmocka_unit_test(test_est_interface),
+      cmocka_unit_test(test_errors),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
