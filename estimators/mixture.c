@@ -591,6 +591,10 @@ static const ps_param mixture_params[] = {
      "comparisons are separable"},
     {"max_iter", PS_PARAM_INT, "500", 1, 100000, NULL, "EM iterations per run"},
     {"tol", PS_PARAM_REAL, "1e-8", 1e-15, 1e-2, NULL, "soft EM: stop at relative objective change <= tol"},
+    {"policy", PS_PARAM_ENUM, "maxmin", 0, 0, "maxmin|maxmin_iterative|per_sample_min|pooled",
+     "the KL-regularised policy built from the fitted group rewards (experiments' policy metrics): MaxMin by "
+     "its dual, the paper's iterative MaxMin, the reference code's per-sample minimum, or the weighted mean "
+     "reward (single-reward RLHF on the mixture)"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
 static int mix_alloc(est_model **out, const char *const *h, ps_msg *m) {

@@ -29,6 +29,8 @@
 
 #include "../core/numerics.h"
 #include "../estimators/bt.h"
+#include "../estimators/cluster.h"
+#include "../estimators/maxmin.h"
 #include "../estimators/minimax.h"
 #include "../estimators/regret.h"
 #include "../sim/mdp.h"
@@ -83,6 +85,11 @@ const h5store_quantity cell_theory[] = {
     {"param_err_sigma_crlb", "1", "sqrt(tr(I^-1 Sigma-hat)): Cramer-Rao scale of the Sigma-hat-norm error"},
     {"excess_of_half", "nats", "log 2 - Bayes log-loss: the excess of predicting 1/2 everywhere (the best BT on a symmetric cycle)"},
     {"deterministic_exploitability", "1", "min over items y of max_j P(j > y) - 1/2: the least exploitable pure policy"},
+    {"maxmin_value", "1", "min_u F_u of the MaxMin policy of the true group rewards, by the dual (THEORY §3.5)"},
+    {"maxmin_value_iterative", "1", "min_u F_u of the paper's iterative MaxMin on the true group rewards (20000 steps)"},
+    {"per_sample_min_value", "1", "min_u F_u of pi ∝ pi_ref exp(min_u r_u / beta), the reference code's variant"},
+    {"pooled_minority_gap", "1", "minority gap of the KL optimum of the share-weighted mean true reward (idealised single-reward RLHF)"},
+    {"maxmin_minority_gap", "1", "minority gap of the true MaxMin policy"},
 };
 const size_t cell_n_theory = sizeof cell_theory / sizeof cell_theory[0];
 
@@ -165,7 +172,7 @@ static void theory_values(const pref_data *d, const pref_features *f, const popu
   size_t dim = f->d, n = d->n;
   out[0] = out[1] = NAN;
   if (dim > 4096) return;
-  double *w = malloc(n * sizeof(double)), *I = malloc(dim * dim * sizeof(double));
+  double *w = calloc(n ? n : 1, sizeof(double)), *I = malloc(dim * dim * sizeof(double));
   double *S = malloc(dim * dim * sizeof(double));
   if (!w || !I || !S) goto done;
   for (size_t i = 0; i < n; i++)
@@ -261,28 +268,74 @@ static void eval_metrics(const est_type *t, const est_model *mod, const pref_dat
 
 static void kl_policy(const double *r, const double *log_ref, size_t m, double beta, double *pi);
 
-/* MaxMin and its variants over K group rewards R (K x n_items) with weights wt */
+static double group_value(const double *pi, const double *r, const double *log_ref, size_t C, size_t m, double beta);
+static double group_optimum(const double *r, const double *log_ref, size_t C, size_t m, double beta);
+
+#define MAXMIN_ITERATIONS 20000 /* steps of the iterative MaxMin (Frank-Wolfe on the dual) */
+
+/* MaxMin and its variants (THEORY §3.5) over K group rewards R (K x n_items, logit
+ * scale) with weights wt: mode maxmin (the dual), maxmin_iterative, per_sample_min,
+ * or pooled (the KL optimum of the weighted mean reward).  pi receives the policy. */
 static int cell_group_policy(const double *R, const double *wt, size_t K, size_t C, size_t m, const double *log_ref,
                              double beta, const char *mode, double *pi) {
   size_t M = C * m;
-  double *r = calloc(M, sizeof(double));
-  if (!r) return PS_ENOMEM;
-  int s = PS_OK;
+  maxmin_problem mp = {.U = K, .n_contexts = C, .m = m, .reward = R, .log_ref = log_ref, .beta = beta};
+  maxmin_result res = {0};
+  ps_msg msg;
+  int s;
   if (!mode || !strcmp(mode, "pooled")) {
+    double *r = calloc(M, sizeof(double));
+    if (!r) return PS_ENOMEM;
     for (size_t k = 0; k < K; k++)
       for (size_t i = 0; i < M; i++) r[i] += wt[k] * R[k * M + i];
-  } else if (!strcmp(mode, "per_sample_min")) {
-    for (size_t i = 0; i < M; i++) {
-      r[i] = INFINITY;
-      for (size_t k = 0; k < K; k++) r[i] = fmin(r[i], R[k * M + i]);
-    }
-  } else {
-    s = PS_EINVAL;
+    s = maxmin_kl_policy(&mp, r, pi, &msg);
+    free(r);
+    return s;
   }
-  if (!s)
-    for (size_t c = 0; c < C; c++) kl_policy(r + c * m, log_ref + c * m, m, beta, pi + c * m);
-  free(r);
-  return s;
+  if ((s = maxmin_result_alloc(&res, K, M, &msg))) return s;
+  if (!strcmp(mode, "per_sample_min")) s = maxmin_per_sample_min(&mp, &res, &msg);
+  else if (!strcmp(mode, "maxmin_iterative")) s = maxmin_iterative(&mp, MAXMIN_ITERATIONS, &res, &msg);
+  else s = maxmin_dual(&mp, &res, &msg);
+  if (s == PS_OK || s == PS_ENOCONV) memcpy(pi, res.pi, M * sizeof(double));
+  maxmin_result_free(&res);
+  return s == PS_ENOCONV ? PS_OK : s;
+}
+
+/* min_u F_u and the minority gap max_{u >= 1} F_u(pi*_u) - F_u(pi) of a policy */
+static void policy_group_summary(const double *pi, const double *groups, size_t K, const double *log_ref, size_t C,
+                                 size_t m, double beta, double *worst, double *mgap) {
+  *worst = INFINITY;
+  *mgap = -INFINITY;
+  for (size_t u = 0; u < K; u++) {
+    double F = group_value(pi, groups + u * C * m, log_ref, C, m, beta);
+    *worst = fmin(*worst, F);
+    if (u >= 1) *mgap = fmax(*mgap, group_optimum(groups + u * C * m, log_ref, C, m, beta) - F);
+  }
+}
+
+/* MaxMin on the truth (theory values 4..8): dual, iterative, per-sample minimum, and
+ * the gaps of the pooled single reward and of MaxMin */
+static void theory_groups(const world *w, const population *pop, const double *groups, size_t K, const double *log_ref,
+                          double beta, double *theory) {
+  size_t C = w->n_contexts, m = w->m, M = w->n_items, H = pop->n_train_users;
+  double *share = calloc(K, sizeof(double)), *pi = malloc(M * sizeof(double)), mgap;
+  if (!share || !pi) goto done;
+  for (size_t h = 0; h < H; h++)
+    if (pop->user_type[h] >= 0) share[pop->user_type[h]] += 1.0 / (double)H;
+  if (pop->per_comparison)
+    for (size_t k = 0; k < K; k++) share[k] = pop->type_weight[k];
+  static const char *const modes[] = {"maxmin", "maxmin_iterative", "per_sample_min", "pooled"};
+  for (int i = 0; i < 4; i++) {
+    double worst;
+    if (cell_group_policy(groups, share, K, C, m, log_ref, beta, modes[i], pi) != PS_OK) continue;
+    policy_group_summary(pi, groups, K, log_ref, C, m, beta, &worst, &mgap);
+    if (i < 3) theory[4 + i] = worst;
+    if (i == 0) theory[8] = mgap;
+    if (i == 3) theory[7] = mgap;
+  }
+done:
+  free(share);
+  free(pi);
 }
 
 /* Per-annotator evaluation (THEORY §4): held-out predictions against each
@@ -323,26 +376,39 @@ static void eval_user_metrics(const est_type *t, const est_model *mod, const pre
   free(tacc);
   /* per-annotator estimates against the truth */
   if (!t->annotator || !t->annotator_columns || !pop->n_users) return;
-  long ccomp = -1, cflip = -1;
+  long ccomp = -1, cflip = -1, cclus = -1;
   size_t nc = 0;
   for (; t->annotator_columns[nc]; nc++) {
     if (!strcmp(t->annotator_columns[nc], "competence")) ccomp = (long)nc;
     if (!strcmp(t->annotator_columns[nc], "flip")) cflip = (long)nc;
+    if (!strcmp(t->annotator_columns[nc], "cluster")) cclus = (long)nc;
   }
-  double *v = malloc((nc ? nc : 1) * sizeof(double));
-  if (!v) return;
-  double ec = 0, ef = 0, fr = 0;
   size_t H = pop->n_train_users, ok = 0;
+  double *v = malloc((nc ? nc : 1) * sizeof(double));
+  int32_t *clus = cclus >= 0 ? malloc(H * sizeof(int32_t)) : NULL;
+  if (!v || (cclus >= 0 && !clus)) {
+    free(v);
+    free(clus);
+    return;
+  }
+  double ec = 0, ef = 0, fr = 0;
+  int clus_ok = cclus >= 0 && pop->n_types >= 1 && !pop->per_comparison;
   for (size_t h = 0; h < H; h++) {
-    if (t->annotator(mod, h, v) != PS_OK) continue;
+    if (t->annotator(mod, h, v) != PS_OK) {
+      clus_ok = 0;
+      continue;
+    }
     ok++;
+    if (clus) clus[h] = isfinite(v[cclus]) ? (int32_t)v[cclus] : -1;
     double truth_flip = ns->flip + (1 - 2 * ns->flip) * (1 - pop->competence[h]) / 2;
     if (ccomp >= 0) ec += fabs(v[ccomp] - pop->competence[h]);
     if (cflip >= 0) ef += fabs(v[cflip] - truth_flip), fr += v[cflip];
   }
   if (ok && ccomp >= 0) out[M_COMP_ERR] = ec / (double)ok;
   if (ok && cflip >= 0) out[M_FLIP_ERR] = ef / (double)ok, out[M_FLIP_RATE] = fr / (double)ok;
+  if (clus_ok) out[M_ARI] = cluster_ari(H, clus, pop->user_type);
   free(v);
+  free(clus);
 }
 
 /* pi(.|x) ∝ pi_ref exp(r / beta) on one context of m items */
@@ -704,6 +770,7 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
     r->truth[8] = fn > 0 ? fb / fn : NAN;
   }
   groups = true_groups(&pop, &pt.noise, &n_groups);
+  if (groups && n_groups >= 2 && w.spec.kind == WORLD_FEATURES) theory_groups(&w, &pop, groups, n_groups, log_ref, pt.beta, r->theory);
 
   /* truth and theory */
   {
@@ -734,7 +801,8 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
     for (size_t k = 0; k < pop.d; k++) tn += pop.theta[k] * pop.theta[k];
     r->truth[2] = pop.d ? sqrt(tn) / pt.noise.temperature : NAN;
     pref_features f = world_features(&w);
-    if (pop.kind == POP_BT) theory_values(&train, &f, &pop, &pt.noise, r->theory);
+    /* the well-specified Cramer-Rao scale: one BT reward, no annotator noise */
+    if (pop.kind == POP_BT && !pop.n_users) theory_values(&train, &f, &pop, &pt.noise, r->theory);
     r->theory[2] = log(2.0) - r->truth[0];
   }
   /* item worlds: the true game M = P - 1/2 (clean preferences), its minimax winner */
