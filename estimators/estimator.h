@@ -109,5 +109,7 @@ extern const est_type est_minimax;
 extern const est_type est_regret_model;
 extern const est_type est_partial_return;
 extern const est_type est_mixture;
+extern const est_type est_noisybt;
+extern const est_type est_flipem;
 
 #endif
