@@ -108,5 +108,7 @@ extern const est_type est_gpm;
 extern const est_type est_minimax;
 extern const est_type est_regret_model;
 extern const est_type est_partial_return;
+extern const est_type est_idealpoint;
+extern const est_type est_lowrank;
 
 #endif
