@@ -56,6 +56,22 @@ static void test_o16_squared_is_bt(void **state) {
     ry += 2 * a[j] * emb[P + j] - emb[P + j] * emb[P + j];
   }
   assert_true(fabs(idealpoint_logit_ideal(&mod, a, 0, 1) - (rx - ry)) > 1e-3);
+  /* THEORY.md §2.6: with a = t u (|u| = 1) and t -> infinity the euclidean score tends
+   * to u^T (f(x) - f(y)), linear BT.  d(f, t u) = t - u^T f + (|f|^2 - (u^T f)^2) / (2t)
+   * + O(1/t^2), so at t = 1e7 the error is <= |f|^2 / t ~ 1e-5 and the rounding of
+   * d ~ 1e7 costs ~1e-9. */
+  double u[P], un = 0;
+  for (int j = 0; j < P; j++) {
+    u[j] = gsl_ran_gaussian(r, 1);
+    un += u[j] * u[j];
+  }
+  for (int j = 0; j < P; j++) a[j] = 1e7 * u[j] / sqrt(un);
+  for (int x = 0; x < N; x++)
+    for (int y = 0; y < N; y++) {
+      double lin = 0;
+      for (int j = 0; j < P; j++) lin += u[j] / sqrt(un) * (emb[x * P + j] - emb[y * P + j]);
+      assert_close(idealpoint_logit_ideal(&mod, a, x, y), lin, 1e-4);
+    }
   gsl_rng_free(r);
 }
 
@@ -568,6 +584,10 @@ static void test_est_type(void **state) {
     hi = fmax(hi, zh);
   }
   assert_true(z >= lo - 1e-12 && z <= hi + 1e-12);
+  /* and it is exactly the logit of the users' mean probability (all users have data) */
+  double pbar = 0;
+  for (size_t h = 0; h < H; h++) pbar += ps_sigmoid(t->logit_annotator(e, (int32_t)h, 3, 11)) / (double)H;
+  assert_close(z, log(pbar / (1 - pbar)), 1e-10);
   double vals[3];
   assert_int_equal(t->annotator(e, 2, vals), PS_OK);
   assert_true(vals[0] >= 0 && vals[0] < 3 && vals[1] >= 1.0 / 3 && vals[1] <= 1);
