@@ -111,5 +111,7 @@ extern const est_type est_partial_return;
 extern const est_type est_mixture;
 extern const est_type est_noisybt;
 extern const est_type est_flipem;
+extern const est_type est_idealpoint;
+extern const est_type est_lowrank;
 
 #endif

@@ -7,7 +7,7 @@ const est_type *const est_registry[] = {
     &est_bt, &est_mm, &est_ilsr, &est_lsr, &est_rank_centrality, &est_gpm, &est_minimax, &est_regret_model,
     &est_partial_return,
     /* heterogeneous annotators */
-    &est_mixture, &est_noisybt, &est_flipem,
+    &est_mixture, &est_noisybt, &est_flipem, &est_idealpoint, &est_lowrank,
     NULL};
 
 const est_type *est_lookup(const char *name) {
