@@ -478,10 +478,10 @@ static void test_est_interface(void **state) {
   planted_orthogonal(&p, g, 100, 40);
   const est_type *t = est_lookup("mixture");
   assert_non_null(t);
-  const char *hyper[8];
+  const char *hyper[12];
   size_t np = 0;
   for (const ps_param *q = t->params; q->key; q++) hyper[np++] = q->def;
-  assert_int_equal(np, 8);
+  assert_int_equal(np, 9); /* ... and policy, read by the experiments' policy metrics */
   hyper[3] = "3"; /* restarts */
   est_model *e;
   ps_msg m;
