@@ -615,7 +615,9 @@ static int mix_fit(est_model *e, const pref_data *d, const pref_features *f, gsl
   int s = mixture_fit(d, f, &e->opt, r, &e->res, m);
   e->fitted = s == PS_OK;
   info->status = s;
-  info->converged = s == PS_OK && e->res.converged;
+  /* an objective that fell (beyond 1e-9 relative) means an inexact M-step: flagged as
+   * not converged, with the count in the result */
+  info->converged = s == PS_OK && e->res.converged && e->res.monotone_violations == 0;
   info->iterations = e->res.iterations;
   info->objective = e->res.objective;
   info->grad_norm = NAN;
