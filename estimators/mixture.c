@@ -7,9 +7,14 @@
  *   M-step w_k = mean_h gamma_hk,
  *          theta_k = argmax sum_i gamma_{h(i)k} c_i log sigma(.) - (lambda/2)||theta_k||^2
  *
- * The theta_k step is exactly one weighted BT fit (bt_fit with count = gamma c), so
- * there is one BT solver in the project; it is warm-started at the previous theta_k,
- * which makes a late EM iteration cost a Newton step or two per component.  Features
+ * The theta_k step is exactly one weighted BT fit (bt_fit with count = gamma c over the
+ * rows with gamma >= 1e-12; hard EM: the rows of cluster k), so there is one BT solver
+ * in the project; it is warm-started at the previous theta_k, which makes a late EM
+ * iteration cost a Newton step or two per component.  Measured (K = 4, 1000 users x
+ * 200 comparisons, d = 32, one core): per component, the first soft iteration costs
+ * ~1.5-1.9 cold full-data BT fits (diffuse posteriors: every row, 5-6 Newton steps),
+ * the second ~0.4, later ones ~0.05; a whole run averages ~1.0-1.4 including the
+ * initial fits.  Features
  * are never materialised per comparison: rewards r_k = Phi theta_k are formed once per
  * component (n_items x d) and every comparison reads two of them.
  *
