@@ -578,6 +578,92 @@ static void test_est_interface(void **state) {
   gsl_rng_free(g);
 }
 
+/* bt_options.theta0: a warm start at the optimum takes no Newton step and returns the
+ * same fit; from elsewhere it converges to the same optimum (strictly convex with
+ * l2 > 0); a non-finite start is refused. */
+static void test_bt_warm_start(void **state) {
+  (void)state;
+  gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(g, 1234);
+  planted p;
+  planted_orthogonal(&p, g, 30, 20);
+  bt_options bo = bt_options_default();
+  bo.l2 = 0.1;
+  bt_result a, b, c;
+  ps_msg m;
+  assert_int_equal(bt_fit(&p.data, &p.f, &bo, &a, &m), PS_OK);
+  bo.theta0 = a.theta;
+  assert_int_equal(bt_fit(&p.data, &p.f, &bo, &b, &m), PS_OK);
+  assert_int_equal(b.iterations, 0);
+  double start[4] = {5.5, -3.25, 0.5, 2};
+  bo.theta0 = start;
+  assert_int_equal(bt_fit(&p.data, &p.f, &bo, &c, &m), PS_OK);
+  for (size_t j = 0; j < 4; j++) {
+    assert_close(b.theta[j], a.theta[j], 0);
+    assert_close(c.theta[j], a.theta[j], 1e-8);
+  }
+  bt_result_free(&a);
+  bt_result_free(&b);
+  bt_result_free(&c);
+  start[2] = NAN;
+  assert_int_equal(bt_fit(&p.data, &p.f, &bo, &c, &m), PS_EDOM);
+  bt_result_free(&c);
+  planted_free(&p);
+  gsl_rng_free(g);
+}
+
+/* Counts are multiplicities: every row twice with count 1 equals once with count 2
+ * (same users), and annotators without comparisons get the prior w and do not count
+ * as users (k may not exceed the users with data). */
+static void test_counts_and_silent_users(void **state) {
+  (void)state;
+  gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(g, 2718);
+  planted p;
+  planted_orthogonal(&p, g, 40, 15);
+  size_t n = p.data.n;
+  pref_data twice, counted;
+  assert_int_equal(pref_data_alloc(&twice, 2 * n, p.n_items, 1, 0, 0), PS_OK);
+  assert_int_equal(pref_data_alloc(&counted, n, p.n_items, 1, 0, 1), PS_OK);
+  twice.n_annotators = counted.n_annotators = p.H + 3; /* three silent annotators */
+  for (size_t i = 0; i < 2 * n; i++) {
+    twice.winner[i] = p.data.winner[i % n];
+    twice.loser[i] = p.data.loser[i % n];
+    twice.annotator[i] = p.data.annotator[i % n];
+  }
+  for (size_t i = 0; i < n; i++) {
+    counted.winner[i] = p.data.winner[i];
+    counted.loser[i] = p.data.loser[i];
+    counted.annotator[i] = p.data.annotator[i];
+    counted.count[i] = 2;
+  }
+  mixture_options o = opts(2, MIXTURE_SOFT, 1);
+  o.init = MIXTURE_INIT_MOD; /* the same start for both */
+  mixture_result a, b;
+  assert_int_equal(mixture_fit(&twice, &p.f, &o, NULL, &a, NULL), PS_OK);
+  assert_int_equal(mixture_fit(&counted, &p.f, &o, NULL, &b, NULL), PS_OK);
+  for (size_t j = 0; j < 2 * p.d; j++) assert_close(a.theta[j], b.theta[j], 1e-7);
+  assert_close(a.loglik, b.loglik, 1e-7 * fabs(a.loglik));
+  assert_close(a.bic, b.bic, 1e-6 * fabs(a.bic));
+  for (size_t h = p.H; h < p.H + 3; h++) {
+    assert_close(b.resp[h * 2], b.weight[0], 1e-15);
+    assert_close(b.user_weight[h], 0, 0);
+  }
+  /* weights are means over the 40 users with data, not the 43 annotators */
+  double s = 0;
+  for (size_t h = 0; h < p.H; h++) s += b.resp[h * 2];
+  assert_close(b.weight[0], s / (double)p.H, 1e-6);
+  mixture_result_free(&a);
+  mixture_result_free(&b);
+  o.K = 41;
+  assert_int_equal(mixture_fit(&counted, &p.f, &o, g, &b, NULL), PS_EINVAL);
+  mixture_result_free(&b);
+  pref_data_free(&twice);
+  pref_data_free(&counted);
+  planted_free(&p);
+  gsl_rng_free(g);
+}
+
 static void test_errors(void **state) {
   (void)state;
   gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
@@ -660,6 +746,8 @@ int main(void) {
       cmocka_unit_test(test_bic),
       cmocka_unit_test(test_monotone_misc),
       cmocka_unit_test(test_est_interface),
+      cmocka_unit_test(test_bt_warm_start),
+      cmocka_unit_test(test_counts_and_silent_users),
       cmocka_unit_test(test_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
