@@ -494,7 +494,7 @@ static int annotator_hyper(const fit_args *a, const est_type *t, const char **hy
     set_key[ns] = "l2", set_val[ns++] = l2buf;
   }
   if (a->k_text) {
-    const char *kkey = !strcmp(t->name, "idealpoint") ? "prototypes" : !strcmp(t->name, "lowrank") ? "rank" : "k";
+    const char *kkey = !strcmp(t->name, "idealpoint") ? "K" : !strcmp(t->name, "lowrank") ? "B" : "k";
     if (!strcmp(a->k_text, "auto")) {
       snprintf(kbuf, kcap, "%llu", a->k_max ? a->k_max : 6ULL);
       set_key[ns] = "select", set_val[ns++] = "bic";
@@ -516,7 +516,7 @@ static int annotator_hyper(const fit_args *a, const est_type *t, const char **hy
     const ps_param *p = ps_param_find(t->params, set_key[i]);
     if (!p) {
       if (!strcmp(set_key[i], "select") || !strcmp(set_key[i], "l2") || !strcmp(set_key[i], "k") ||
-          !strcmp(set_key[i], "prototypes") || !strcmp(set_key[i], "rank"))
+          !strcmp(set_key[i], "K") || !strcmp(set_key[i], "B"))
         return ps_fail(m, PS_EINVAL, "--model %s has no hyperparameter '%s' (its hyperparameters: %s)", t->name,
                        set_key[i], list);
       return ps_fail(m, PS_EINVAL, "--param %s: unknown hyperparameter of --model %s; allowed: %s", set_key[i],
