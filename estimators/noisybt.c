@@ -529,7 +529,7 @@ static const ps_param noisybt_params[] = {
     {"l2", PS_PARAM_REAL, "1e-5", 0, 1e12, NULL, "lambda: (lambda/2)||theta||^2 on feature weights (feature model)"},
     {"l2_skill", PS_PARAM_REAL, "1", 0, 1e12, NULL,
      "precision of the Gaussian prior on each skill gamma (it holds the score scale, see noisybt.c)"},
-    {"skill_mean", PS_PARAM_REAL, "2.1972245773362196", -50, 50, NULL, "prior mean of gamma (default logit 0.9)"},
+    {"skill_mean", PS_PARAM_REAL, "2.197225", -50, 50, NULL, "prior mean of gamma (default 2.197225 = logit 0.9)"},
     {"l2_bias", PS_PARAM_REAL, "0.1", 0, 1e12, NULL, "precision of the N(0, 1/l2_bias) prior on each position bias q"},
     {"bias", PS_PARAM_BOOL, "true", 0, 0, NULL,
      "fit the position bias q (needs the presentation order; fixed at 0 when it is unknown)"},
