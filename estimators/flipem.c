@@ -473,8 +473,8 @@ const est_type est_flipem = {
     .doc = "Flip-rate EM (THEORY.md 2.3, 3.3b; LCPO style): BT scores (items or features) with "
            "per-annotator (or shared) reliability eta = 1 - eps; E step gamma = sigma(logit eta + "
            "Delta), M step eta = mean gamma (clamped to (1/2, 1)) and theta = soft-label BT (bt_fit on "
-           "duplicated weighted rows). variant = exact is EM (monotone marginal likelihood); lcpo drops "
-           "the flipped term (not EM). logit() is the clean BT model; trace() the penalised marginal "
+           "duplicated weighted rows). variant = exact is EM (monotone marginal likelihood; SQUAREM-"
+           "accelerated with a monotone safeguard); lcpo drops the flipped term (not EM). logit() is the clean BT model; trace() the penalised marginal "
            "log-likelihood per iteration.",
     .params = flipem_params,
     .alloc = flipem_alloc,

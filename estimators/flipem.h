@@ -25,7 +25,12 @@
  * is identified, and EM stops wherever on that ridge it arrives from eta_init
  * (tests/test_flipem.c shows it).  Per-annotator eta needs tens of labels each; the
  * clamp above 1/2 and eta_init = 0.9 choose the mode with better-than-chance annotators
- * (eta <-> 1 - eta with theta <-> -theta is the other). */
+ * (eta <-> 1 - eta with theta <-> -theta is the other).
+ *
+ * Cost: each EM map is a bt_fit from zero on 2n weighted rows; EM needs many maps when
+ * annotators have few labels each (measured, 2 busy cores: 20 annotators x 300 labels,
+ * 69 maps with SQUAREM vs 167 plain; 10^5 rows from 3000 annotators, 162 maps, 18 s at
+ * tol 1e-8).  A warm start in bt_fit would cut the per-map cost. */
 #ifndef PS_ESTIMATORS_FLIPEM_H
 #define PS_ESTIMATORS_FLIPEM_H
 

@@ -377,6 +377,56 @@ static void test_shared_confounding(void **state) {
   pref_data_free(&d);
 }
 
+/* One annotator column absent = one annotator = shared: the fits coincide, and counts
+ * act as multiplicities (count 3 = the row three times).  Plain EM (accelerate = 0), so
+ * that the iterates are the same maps in the same order: SQUAREM's step length weighs
+ * the H copies of a shared eta H times and would stop elsewhere on the flat ridge. */
+static void test_shared_equals_single(void **state) {
+  (void)state;
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 3141);
+  size_t m = 12, H = 3;
+  double s[12], eps[3] = {0.1, 0.2, 0.15};
+  for (size_t i = 0; i < m; i++) s[i] = gsl_ran_gaussian(r, 1.3);
+  pref_data d;
+  simulate(&d, r, s, m, eps, H, 150);
+  pref_features f = items_view(m);
+  flipem_options o = flipem_options_default();
+  o.shared = 1;
+  o.accelerate = 0;
+  flipem_result a, b, c;
+  assert_int_equal(flipem_fit(&d, &f, &o, &a, NULL), PS_OK);
+  int32_t *ann = d.annotator;
+  d.annotator = NULL;
+  o.shared = 0;
+  assert_int_equal(flipem_fit(&d, &f, &o, &b, NULL), PS_OK);
+  assert_int_equal(b.n_annotators, 1);
+  /* the same rows three times as one row with count 3 */
+  pref_data t3;
+  assert_int_equal(pref_data_alloc(&t3, d.n, m, 0, 0, 1), PS_OK);
+  memcpy(t3.winner, d.winner, d.n * sizeof(int32_t));
+  memcpy(t3.loser, d.loser, d.n * sizeof(int32_t));
+  for (size_t i = 0; i < d.n; i++) t3.count[i] = 3;
+  assert_int_equal(flipem_fit(&t3, &f, &o, &c, NULL), PS_OK);
+  /* a and b: identical arithmetic; c: the theta steps agree to bt_fit's tolerance */
+  assert_int_equal(a.iterations, b.iterations);
+  for (size_t h = 0; h < H; h++) assert_close(a.eta[h], b.eta[0], 1e-12);
+  assert_close(a.loglik, b.loglik, 1e-12 * fabs(b.loglik));
+  assert_close(c.eta[0], b.eta[0], 1e-6);
+  assert_close(c.loglik, 3 * b.loglik, 1e-8 * fabs(c.loglik));
+  for (size_t i = 0; i < m; i++) {
+    assert_close(a.theta[i], b.theta[i], 1e-12);
+    assert_close(c.theta[i], b.theta[i], 1e-6);
+  }
+  d.annotator = ann;
+  flipem_result_free(&a);
+  flipem_result_free(&b);
+  flipem_result_free(&c);
+  pref_data_free(&t3);
+  pref_data_free(&d);
+  gsl_rng_free(r);
+}
+
 /* The est_type interface. */
 static void test_estimator_interface(void **state) {
   (void)state;
@@ -549,6 +599,7 @@ int main(void) {
       cmocka_unit_test(test_recovery),
       cmocka_unit_test(test_features),
       cmocka_unit_test(test_shared_confounding),
+      cmocka_unit_test(test_shared_equals_single),
       cmocka_unit_test(test_estimator_interface),
       cmocka_unit_test(test_errors),
   };
