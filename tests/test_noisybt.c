@@ -744,6 +744,47 @@ static void test_features_recovery(void **state) {
   gsl_rng_free(r);
 }
 
+/* An item nobody compared and an annotator with no labels: the priors alone decide
+ * them, and the variable scaling's floor keeps L-BFGS well posed.  With raw scores x
+ * (theta = x - mean x), the unseen item's x_9 solves anchor * tanh(x_9 / 2) = 0, so
+ * x = theta - theta_9; and the likelihood is shift invariant, so the anchor's own
+ * gradient sums to zero: sum_i tanh((theta_i - theta_9)/2) = 0.  The anchor is raised
+ * to 0.5 and tol lowered to 1e-9 so that the final gradient (<= 1e-6) pins these to
+ * ~1e-5: each residual is bounded by the gradient over the prior's curvature.  (tol
+ * 1e-10 is below what the line search resolves here: f ~ 300, and a step that lowers
+ * the gradient to 1e-7 changes f by ~1e-14, its rounding.)  The unseen annotator sits at the
+ * prior: gamma = skill_mean, q = 0. */
+static void test_unseen(void **state) {
+  (void)state;
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 1618);
+  size_t m = 10, H = 4;
+  double s[10], skill[4] = {3, 3, 0.5, 0}, bias[4] = {0.3, -0.3, 0.8, 0};
+  for (size_t i = 0; i < m; i++) s[i] = gsl_ran_gaussian(r, 1.0);
+  pref_data d;
+  simulate(&d, r, s, m - 1, skill, bias, H - 1, 200); /* item 9 and annotator 3 unseen */
+  d.n_items = m;
+  d.n_annotators = H;
+  pref_features f = items_view(m);
+  noisybt_options o = noisybt_options_default();
+  o.anchor = 0.5;
+  o.tol = 1e-9;
+  noisybt_result res;
+  ps_msg msg = {{0}};
+  assert_int_equal(noisybt_fit(&d, &f, &o, &res, &msg), PS_OK);
+  assert_true(res.grad_norm <= 1e-6);
+  /* each residual is a gradient component over its prior's curvature */
+  double resid = 0, g = res.grad_norm;
+  for (size_t i = 0; i < m; i++) resid += tanh((res.theta[i] - res.theta[m - 1]) / 2);
+  assert_close(resid, 0, 2 * sqrt((double)m) * g / o.anchor + 1e-12);
+  assert_close(res.skill[H - 1], o.skill_mean, g / o.l2_skill + 1e-12);
+  assert_close(res.bias[H - 1], 0, g / o.l2_bias + 1e-12);
+  assert_close(res.comparisons[H - 1], 0, 0);
+  noisybt_result_free(&res);
+  pref_data_free(&d);
+  gsl_rng_free(r);
+}
+
 /* Not converged: one L-BFGS iteration on the recovery design stops with a large
  * gradient: PS_ENOCONV, converged = 0, and a finite last iterate. */
 static void test_enoconv(void **state) {
@@ -783,7 +824,7 @@ int main(void) {
       cmocka_unit_test(test_recovery),           cmocka_unit_test(test_order_unknown),
       cmocka_unit_test(test_estimator_interface), cmocka_unit_test(test_errors),
       cmocka_unit_test(test_enoconv),            cmocka_unit_test(test_counts_and_determinism),
-      cmocka_unit_test(test_features_recovery),
+      cmocka_unit_test(test_features_recovery),  cmocka_unit_test(test_unseen),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
