@@ -17,9 +17,19 @@
  * expectation (THEORY.md O16): E[gamma] = p~ (1 - eps) p / p~ + (1 - p~)(1 - eps)(1 - p)
  * / (1 - p~) = 1 - eps with p~ = eps + (1 - 2 eps) p.
  *
- * Cost per iteration: one pass over the rows for the E step and one for the
- * likelihood, plus one bt_fit (Newton-CG) on 2n weighted rows (n for lcpo); the
- * duplicated rows are built once and only their weights change. */
+ * Cost per EM map: one pass over the rows for the E step and one for the
+ * likelihood, plus one bt_fit (Newton-CG, from zero) on 2n weighted rows (n for lcpo);
+ * the duplicated rows are built once and only their weights change.
+ *
+ * Acceleration: EM is slow here when the labels leave much of the "which label is
+ * correct" information missing (many annotators with few labels each).  SQUAREM
+ * (Varadhan & Roland, Scand. J. Statist. 35, 2008, scheme S3) takes two EM maps
+ * x1 = F(x0), x2 = F(x1) in x = (theta, logit eta), extrapolates
+ * x' = x0 - 2 alpha r + alpha^2 v (r = x1 - x0, v = x2 - 2 x1 + x0,
+ * alpha = -||r||/||v|| <= -1), stabilises with x'' = F(x') and keeps x'' only if its
+ * objective is no worse than x2's, else x2: every accepted cycle is at least as good as
+ * two EM steps, so the trace stays monotone.  Used for the exact variant only (lcpo
+ * has no objective it is guaranteed to improve). */
 #include "flipem.h"
 
 #include <float.h>
@@ -35,7 +45,8 @@
 #define ETA_HI (1.0 - 1e-9)
 
 flipem_options flipem_options_default(void) {
-  flipem_options o = {.variant = FLIPEM_EXACT, .shared = 0, .eta_init = 0.9, .l2 = 0, .tol = 1e-10, .max_iter = 1000};
+  flipem_options o = {.variant = FLIPEM_EXACT, .shared = 0, .eta_init = 0.9, .l2 = 0, .tol = 1e-10, .max_iter = 1000,
+                      .accelerate = 1};
   return o;
 }
 
@@ -47,6 +58,8 @@ int flipem_options_check(const flipem_options *o, ps_msg *m) {
   if (!(o->l2 >= 0) || !isfinite(o->l2)) return ps_fail(m, PS_EINVAL, "flipem: l2 = %g must be finite and >= 0", o->l2);
   if (!(o->tol > 0) || !isfinite(o->tol)) return ps_fail(m, PS_EINVAL, "flipem: tol = %g must be finite and > 0", o->tol);
   if (o->max_iter < 1) return ps_fail(m, PS_EINVAL, "flipem: max_iter = %d must be >= 1", o->max_iter);
+  if (o->accelerate != 0 && o->accelerate != 1)
+    return ps_fail(m, PS_EINVAL, "flipem: accelerate = %d must be 0 or 1", o->accelerate);
   return PS_OK;
 }
 
@@ -179,6 +192,66 @@ static double sq_norm(const double *x, size_t n) {
   return v;
 }
 
+/* The fit's state: data, the duplicated soft-label rows, scratch. */
+typedef struct {
+  const pref_data *d;
+  const pref_features *f;
+  const flipem_options *o;
+  size_t H, dim;
+  pref_data soft;
+  bt_options bo;
+  double *s, *num, *den;
+} fe_work;
+
+/* Objective -loglik + (lambda/2)||theta||^2 at (theta, eta). */
+static double fe_objective(fe_work *w, const double *theta, const double *eta) {
+  fe_scores(w->f, theta, w->s);
+  return -fe_loglik_s(w->d, w->s, eta) + 0.5 * w->o->l2 * sq_norm(theta, w->dim);
+}
+
+/* One EM map (theta, eta) -> (theta_out, eta_out): E step, eta step, theta step. */
+static int fe_em_map(fe_work *w, const double *theta, const double *eta, double *theta_out, double *eta_out,
+                     int step, ps_msg *m) {
+  fe_scores(w->f, theta, w->s);
+  fe_e_step(w->d, w->s, eta, w->o->shared, w->o->variant, &w->soft, w->num, w->den, w->H, eta_out);
+  bt_result bt;
+  int bs = bt_fit(&w->soft, w->f, &w->bo, &bt, m);
+  if (bs == PS_OK) memcpy(theta_out, bt.theta, w->dim * sizeof(double));
+  else ps_msg_prefix(m, "flipem: theta step %d", step);
+  bt_result_free(&bt);
+  return bs;
+}
+
+/* SQUAREM extrapolation (Varadhan & Roland 2008, scheme S3) in (theta, logit eta):
+ * r = x1 - x0, v = x2 - 2 x1 + x0, alpha = -||r|| / ||v|| (at most -1), and
+ * x' = x0 - 2 alpha r + alpha^2 v; eta is mapped back and clamped. */
+static void fe_extrapolate(size_t dim, size_t H, const double *t0, const double *e0, const double *t1,
+                           const double *e1, const double *t2, const double *e2, double *tx, double *ex) {
+  double rr = 0, vv = 0;
+  for (size_t k = 0; k < dim; k++) {
+    double r = t1[k] - t0[k], v = t2[k] - 2 * t1[k] + t0[k];
+    rr += r * r;
+    vv += v * v;
+  }
+  for (size_t k = 0; k < H; k++) {
+    double l0 = log(e0[k] / (1 - e0[k])), l1 = log(e1[k] / (1 - e1[k])), l2 = log(e2[k] / (1 - e2[k]));
+    double r = l1 - l0, v = l2 - 2 * l1 + l0;
+    rr += r * r;
+    vv += v * v;
+  }
+  double alpha = vv > 0 ? -sqrt(rr / vv) : -1;
+  if (alpha > -1) alpha = -1;
+  for (size_t k = 0; k < dim; k++) {
+    double r = t1[k] - t0[k], v = t2[k] - 2 * t1[k] + t0[k];
+    tx[k] = t0[k] - 2 * alpha * r + alpha * alpha * v;
+  }
+  for (size_t k = 0; k < H; k++) {
+    double l0 = log(e0[k] / (1 - e0[k])), l1 = log(e1[k] / (1 - e1[k])), l2 = log(e2[k] / (1 - e2[k]));
+    double r = l1 - l0, v = l2 - 2 * l1 + l0, e = ps_sigmoid(l0 - 2 * alpha * r + alpha * alpha * v);
+    ex[k] = e < ETA_LO ? ETA_LO : (e > ETA_HI ? ETA_HI : e);
+  }
+}
+
 int flipem_fit(const pref_data *d, const pref_features *f, const flipem_options *o, flipem_result *res, ps_msg *m) {
   memset(res, 0, sizeof *res);
   int status = fe_check_input(d, f, o, m);
@@ -188,60 +261,78 @@ int flipem_fit(const pref_data *d, const pref_features *f, const flipem_options 
   }
   size_t H = d->annotator ? d->n_annotators : 1, dim = f->d, N = f->n_items;
   int exact = o->variant == FLIPEM_EXACT;
-  pref_data soft;
-  memset(&soft, 0, sizeof soft);
+  fe_work w = {.d = d, .f = f, .o = o, .H = H, .dim = dim};
   double obj = NAN;
-  bt_result bt;
-  double *s = malloc(N * sizeof(double)), *num = malloc(H * sizeof(double)), *den = malloc(H * sizeof(double));
-  double *eta_new = malloc(H * sizeof(double));
+  w.s = malloc(N * sizeof(double));
+  w.num = malloc(H * sizeof(double));
+  w.den = malloc(H * sizeof(double));
+  /* three more points of (theta, eta): x1, x2, and the extrapolated / stabilised one */
+  double *buf = malloc(4 * (dim + H) * sizeof(double));
   res->d = dim;
   res->n_annotators = H;
   res->theta = calloc(dim, sizeof(double));
   res->eta = malloc(H * sizeof(double));
   res->comparisons = calloc(H, sizeof(double));
   res->trace = malloc(((size_t)o->max_iter + 1) * sizeof(double));
-  int soft_ok = pref_data_alloc(&soft, exact ? 2 * d->n : d->n, N, 0, 0, 1) == PS_OK;
-  if (!s || !num || !den || !eta_new || !res->theta || !res->eta || !res->comparisons || !res->trace || !soft_ok) {
+  int soft_ok = pref_data_alloc(&w.soft, exact ? 2 * d->n : d->n, N, 0, 0, 1) == PS_OK;
+  if (!w.s || !w.num || !w.den || !buf || !res->theta || !res->eta || !res->comparisons || !res->trace ||
+      !soft_ok) {
     status = ps_fail(m, PS_ENOMEM, "flipem: out of memory (%zu comparisons)", d->n);
     goto done;
   }
+  double *t1 = buf, *e1 = t1 + dim, *t2 = e1 + H, *e2 = t2 + dim, *tx = e2 + H, *ex = tx + dim, *ty = ex + H,
+         *ey = ty + dim;
   for (size_t i = 0; i < d->n; i++) {
     res->comparisons[d->annotator ? (size_t)d->annotator[i] : 0] += d->count ? d->count[i] : 1.0;
     if (exact) {
-      soft.winner[2 * i] = soft.loser[2 * i + 1] = d->winner[i];
-      soft.loser[2 * i] = soft.winner[2 * i + 1] = d->loser[i];
+      w.soft.winner[2 * i] = w.soft.loser[2 * i + 1] = d->winner[i];
+      w.soft.loser[2 * i] = w.soft.winner[2 * i + 1] = d->loser[i];
     } else {
-      soft.winner[i] = d->winner[i];
-      soft.loser[i] = d->loser[i];
+      w.soft.winner[i] = d->winner[i];
+      w.soft.loser[i] = d->loser[i];
     }
   }
   for (size_t k = 0; k < H; k++) res->eta[k] = o->eta_init;
   double W = pref_data_weight(d), tol_abs = o->tol * (W > 1 ? W : 1);
-  bt_options bo = bt_options_default();
-  bo.l2 = o->l2;
+  w.bo = bt_options_default();
+  w.bo.l2 = o->l2;
 
   /* objective at the start: theta = 0 */
-  fe_scores(f, res->theta, s);
-  obj = -fe_loglik_s(d, s, res->eta);
+  obj = fe_objective(&w, res->theta, res->eta);
   res->trace[res->trace_len++] = -obj;
   status = PS_ENOCONV;
-  int it;
-  for (it = 0; it < o->max_iter; it++) {
-    fe_e_step(d, s, res->eta, o->shared, o->variant, &soft, num, den, H, eta_new);
-    int bs = bt_fit(&soft, f, &bo, &bt, m);
-    if (bs != PS_OK) {
-      bt_result_free(&bt);
-      ps_msg_prefix(m, "flipem: theta step of iteration %d", it + 1);
-      status = bs;
-      goto done;
+  int steps = 0;
+  size_t bytes_t = dim * sizeof(double), bytes_e = H * sizeof(double);
+  while (steps < o->max_iter) {
+    double obj_new;
+    int bs;
+    if (o->accelerate && exact && o->max_iter - steps >= 3) {
+      /* x1 = F(x0), x2 = F(x1), x' extrapolated, x'' = F(x'); keep x'' if it is no
+       * worse than x2 (itself monotone: two EM steps), else x2 */
+      if ((bs = fe_em_map(&w, res->theta, res->eta, t1, e1, steps + 1, m)) != PS_OK) goto theta_failed;
+      if ((bs = fe_em_map(&w, t1, e1, t2, e2, steps + 2, m)) != PS_OK) goto theta_failed;
+      fe_extrapolate(dim, H, res->theta, res->eta, t1, e1, t2, e2, tx, ex);
+      if ((bs = fe_em_map(&w, tx, ex, ty, ey, steps + 3, m)) != PS_OK) goto theta_failed;
+      steps += 3;
+      double obj2 = fe_objective(&w, t2, e2), objy = fe_objective(&w, ty, ey);
+      if (isfinite(objy) && objy <= obj2) {
+        memcpy(res->theta, ty, bytes_t);
+        memcpy(res->eta, ey, bytes_e);
+        obj_new = objy;
+      } else {
+        memcpy(res->theta, t2, bytes_t);
+        memcpy(res->eta, e2, bytes_e);
+        obj_new = obj2;
+      }
+    } else {
+      if ((bs = fe_em_map(&w, res->theta, res->eta, t1, e1, steps + 1, m)) != PS_OK) goto theta_failed;
+      steps += 1;
+      memcpy(res->theta, t1, bytes_t);
+      memcpy(res->eta, e1, bytes_e);
+      obj_new = fe_objective(&w, res->theta, res->eta);
     }
-    memcpy(res->theta, bt.theta, dim * sizeof(double));
-    bt_result_free(&bt);
-    memcpy(res->eta, eta_new, H * sizeof(double));
-    fe_scores(f, res->theta, s);
-    double obj_new = -fe_loglik_s(d, s, res->eta) + 0.5 * o->l2 * sq_norm(res->theta, dim);
     if (!isfinite(obj_new)) {
-      status = ps_fail(m, PS_EDOM, "flipem: the objective became non-finite at iteration %d", it + 1);
+      status = ps_fail(m, PS_EDOM, "flipem: the objective became non-finite after %d theta steps", steps);
       goto done;
     }
     res->trace[res->trace_len++] = -obj_new;
@@ -249,26 +340,29 @@ int flipem_fit(const pref_data *d, const pref_features *f, const flipem_options 
     obj = obj_new;
     if (change <= tol_abs) {
       status = PS_OK;
-      it++;
       break;
     }
+    continue;
+  theta_failed:
+    status = bs;
+    goto done;
   }
-  res->iterations = it;
+  res->iterations = steps;
   if (status == PS_ENOCONV)
     ps_fail(m, PS_ENOCONV, "flipem: %d EM iterations reached before the objective settled to %.3g", o->max_iter,
             tol_abs);
 done:
-  if (res->theta && res->eta && s && (status == PS_OK || status == PS_ENOCONV)) {
+  if (status == PS_OK || status == PS_ENOCONV) {
     res->converged = status == PS_OK;
     res->objective = obj;
     res->loglik = -obj + 0.5 * o->l2 * sq_norm(res->theta, dim);
   }
   res->status = status;
-  pref_data_free(&soft);
-  free(s);
-  free(num);
-  free(den);
-  free(eta_new);
+  pref_data_free(&w.soft);
+  free(w.s);
+  free(w.num);
+  free(w.den);
+  free(buf);
   return status;
 }
 
@@ -289,7 +383,8 @@ static const ps_param flipem_params[] = {
     {"eta_init", PS_PARAM_REAL, "0.9", 0.5000001, 0.9999999, NULL, "starting reliability 1 - eps"},
     {"l2", PS_PARAM_REAL, "0", 0, 1e12, NULL, "lambda of the theta step, (lambda/2)||theta||^2 on the summed loss"},
     {"tol", PS_PARAM_REAL, "1e-10", 1e-15, 1e-2, NULL, "stop when the objective changes by <= tol x total weight"},
-    {"max_iter", PS_PARAM_INT, "1000", 1, 1000000, NULL, "EM iterations before reporting not-converged"},
+    {"max_iter", PS_PARAM_INT, "1000", 1, 1000000, NULL, "EM maps (theta steps) before reporting not-converged"},
+    {"accelerate", PS_PARAM_BOOL, "true", 0, 0, NULL, "SQUAREM acceleration of exact EM (monotone; false: plain EM)"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
 static int flipem_alloc(est_model **out, const char *const *h, ps_msg *m) {
@@ -302,6 +397,7 @@ static int flipem_alloc(est_model **out, const char *const *h, ps_msg *m) {
   e->opt.l2 = ps_param_real(h[3]);
   e->opt.tol = ps_param_real(h[4]);
   e->opt.max_iter = (int)ps_param_int(h[5]);
+  e->opt.accelerate = ps_param_bool(h[6]);
   int s = flipem_options_check(&e->opt, m);
   if (s != PS_OK) {
     free(e);
@@ -377,8 +473,8 @@ const est_type est_flipem = {
     .doc = "Flip-rate EM (THEORY.md 2.3, 3.3b; LCPO style): BT scores (items or features) with "
            "per-annotator (or shared) reliability eta = 1 - eps; E step gamma = sigma(logit eta + "
            "Delta), M step eta = mean gamma (clamped to (1/2, 1)) and theta = soft-label BT (bt_fit on "
-           "duplicated weighted rows). variant = exact is EM (monotone marginal likelihood); lcpo drops "
-           "the flipped term (not EM). logit() is the clean BT model; trace() the penalised marginal "
+           "duplicated weighted rows). variant = exact is EM (monotone marginal likelihood; SQUAREM-"
+           "accelerated with a monotone safeguard); lcpo drops the flipped term (not EM). logit() is the clean BT model; trace() the penalised marginal "
            "log-likelihood per iteration.",
     .params = flipem_params,
     .alloc = flipem_alloc,

@@ -21,7 +21,13 @@
  * The annotator priors are real priors: without them an annotator whose few labels all
  * agree with the scores has gamma -> +inf, one whose labels all go against them
  * gamma -> -inf, and q of a careful annotator is unidentified (it multiplies
- * 1 - sigma(gamma) ~ 0). */
+ * 1 - sigma(gamma) ~ 0).  The skill prior also holds the score scale, which trades off
+ * against competence: with one annotator (or a few) that trade-off is a nearly flat
+ * ridge and the scores can stretch several-fold (8 items x 300 labels of one annotator:
+ * scores ~10 under the default prior); use BT there, or pin gamma with a stiff prior.
+ * With many annotators the scale is over-corrected by an amount that falls with the
+ * labels per annotator (measured 1.18x at 200, 1.13x at 800 where plain BT gives 0.80x);
+ * rankings and the ordering of competences are reliable. */
 #ifndef PS_ESTIMATORS_NOISYBT_H
 #define PS_ESTIMATORS_NOISYBT_H
 
