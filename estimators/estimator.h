@@ -108,5 +108,9 @@ extern const est_type est_gpm;
 extern const est_type est_minimax;
 extern const est_type est_regret_model;
 extern const est_type est_partial_return;
+extern const est_type est_drpo;
+extern const est_type est_grpo;
+extern const est_type est_pessimistic;
+extern const est_type est_greedy_mle;
 
 #endif
