@@ -370,6 +370,55 @@ static double grpo_barrier(const grpo_problem *p, const grpo_spec *s, double B, 
   return v;
 }
 
+/* The central path's alpha_g = 1/(s (t - L_g)) loses digits once t - L_g nears the
+ * rounding of t.  Polish it on the active set A = {alpha_g > 1e-6} by the KKT
+ * conditions at theta: minimise ||sum_A alpha_g grad L_g + 2 mu theta||^2 subject to
+ * sum alpha = 1 (mu >= 0 only when the ball is active), by least squares with the
+ * constraint as a heavily weighted row.  Kept only if every alpha stays >= 0. */
+static void grpo_polish_alpha(const grpo_problem *p, const grpo_spec *s, double B, const double *theta,
+                              double *alpha) {
+  size_t d = p->d, K = p->K, na = 0;
+  double nrm = 0;
+  for (size_t k = 0; k < d; k++) nrm += theta[k] * theta[k];
+  int ball = isfinite(B) && B * B - nrm < 1e-6 * B * B;
+  size_t *act = malloc(K * sizeof *act);
+  double *L = malloc(K * sizeof *L), *G = malloc(K * d * sizeof *G);
+  double *N = NULL, *r = NULL;
+  if (!act || !L || !G || grpo_group_losses(p, s, theta, L, G)) goto done;
+  for (size_t g = 0; g < K; g++)
+    if (alpha[g] > 1e-6) act[na++] = g;
+  size_t u = na + (size_t)ball;
+  N = calloc(u * u, sizeof *N);
+  r = calloc(u, sizeof *r);
+  if (!N || !r) goto done;
+  /* columns: grad L_g (g in A), then 2 theta; plus the row (1..1, 0) weighted by W */
+  const double W = 1e3;
+  for (size_t a = 0; a < u; a++)
+    for (size_t b = 0; b < u; b++) {
+      double v = 0;
+      for (size_t k = 0; k < d; k++) {
+        double ca = a < na ? G[act[a] * d + k] : 2 * theta[k], cb = b < na ? G[act[b] * d + k] : 2 * theta[k];
+        v += ca * cb;
+      }
+      if (a < na && b < na) v += W * W;
+      N[a * u + b] = v;
+    }
+  for (size_t a = 0; a < na; a++) r[a] = W * W;
+  if (grpo_chol_solve(N, r, u)) goto done;
+  for (size_t a = 0; a < u; a++)
+    if (!(r[a] >= 0)) goto done;
+  double tot = 0;
+  for (size_t a = 0; a < na; a++) tot += r[a];
+  for (size_t g = 0; g < K; g++) alpha[g] = 0;
+  for (size_t a = 0; a < na; a++) alpha[act[a]] = r[a] / tot;
+done:
+  free(act);
+  free(L);
+  free(G);
+  free(N);
+  free(r);
+}
+
 int grpo_minmax_exact(const grpo_problem *p, const grpo_spec *s, double B, double *theta, double *alpha,
                       double *value, ps_msg *m) {
   size_t d = p->d, K = p->K, D = d + 1, Kne = 0;
@@ -393,7 +442,7 @@ int grpo_minmax_exact(const grpo_problem *p, const grpo_spec *s, double B, doubl
   for (int outer = 0; outer < 60; outer++) {
     for (int it = 0;; it++) {
       if (it == 200) {
-        st = ps_fail(m, PS_ENOCONV, "grpo: barrier Newton did not converge (s = %g)", sc);
+        st = ps_fail(m, PS_ENOCONV, "grpo: barrier Newton did not converge (s = %g, outer %d)", sc, outer);
         goto done;
       }
       grpo_group_losses(p, s, z, L, G);
@@ -442,9 +491,11 @@ int grpo_minmax_exact(const grpo_problem *p, const grpo_spec *s, double B, doubl
       }
       double dec = 0;
       for (size_t k = 0; k < D; k++) dec -= gr[k] * dz[k];
-      if (dec / 2 <= 1e-14) break;
-      /* backtracking (Armijo) inside the domain */
+      /* Newton decrement: the barrier suboptimality is ~ dec/2; below 1e-13 |f| the
+       * decrease is lost in the rounding of f ~ s t (large s), so stop there too */
       double f0 = grpo_barrier(p, s, B, sc, z, L), step = 1;
+      if (dec / 2 <= 1e-12 || dec / 2 <= 1e-13 * fabs(f0)) break;
+      /* backtracking (Armijo) inside the domain */
       for (int ls = 0; ls < 60; ls++, step *= 0.5) {
         for (size_t k = 0; k < D; k++) zn[k] = z[k] + step * dz[k];
         double f1 = grpo_barrier(p, s, B, sc, zn, L);
@@ -453,7 +504,7 @@ int grpo_minmax_exact(const grpo_problem *p, const grpo_spec *s, double B, doubl
       if (step < 1e-15) break; /* no progress possible at machine precision */
       memcpy(z, zn, D * sizeof *z);
     }
-    if ((double)ncons / sc < 1e-13) break;
+    if ((double)ncons / sc < 1e-11) break; /* duality gap ncons/s on the central path */
     sc *= 10;
   }
   grpo_group_losses(p, s, z, L, NULL);
@@ -468,6 +519,7 @@ int grpo_minmax_exact(const grpo_problem *p, const grpo_spec *s, double B, doubl
     double tot = 0;
     for (size_t g = 0; g < K; g++) tot += alpha[g] = p->ng[g] > 0 ? 1 / (sc * (z[d] - L[g])) : 0;
     for (size_t g = 0; g < K; g++) alpha[g] /= tot;
+    grpo_polish_alpha(p, s, B, z, alpha);
   }
 done:
   free(z);

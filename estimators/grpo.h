@@ -95,7 +95,7 @@ int grpo_run(const grpo_problem *p, const grpo_spec *s, const grpo_options *o, d
 /* The exact min-max value min_{||theta|| <= B} max_g L_g(theta) by a log-barrier
  * interior-point method on the epigraph form (minimise t subject to L_g(theta) <= t
  * and ||theta||^2 <= B^2; Newton with the exact Hessian), to a duality gap below
- * 1e-12 (B = INFINITY: no ball constraint).  theta (d), alpha (K, the dual weights
+ * 1e-11 (B = INFINITY: no ball constraint).  theta (d), alpha (K, the dual weights
  * from the central path) and value may be NULL.  Meant for small d (dense d x d
  * Newton systems).  PS_ENOCONV if Newton stalls. */
 int grpo_minmax_exact(const grpo_problem *p, const grpo_spec *s, double B, double *theta, double *alpha,
