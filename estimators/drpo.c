@@ -28,12 +28,17 @@
  *
  * Nuisances.  ghat: `bt` (feature or item BT, bt_fit with l2 = g_l2) or `constant`
  * (ghat = 1/2: the deliberately wrong model).  pihat: `known` (log_ref), `tabular`
- * (the distinct-design MLE with pseudo_count added to every response) or `uniform`
- * (wrong unless pi_ref is uniform).  Cross-fitting: rows split at random into two
+ * (the distinct-design MLE with pseudo_count added to every response), `loglinear`
+ * (pi(y|x) proportional to e^{eta^T phi(x,y)}, eta by L-BFGS on the same distinct-pair
+ * likelihood with the ridge (pseudo_count/2)||eta||^2; right when log pi_ref is linear
+ * in phi, e.g. tabular on one-hot items; the likelihood need not be concave, the
+ * fit starts at eta = 0) or `uniform` (wrong unless pi_ref is uniform).  Cross-fitting: rows split at random into two
  * folds, each fold's scores use nuisances fitted on the other fold. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <lbfgs.h>
 
 #include "../core/numerics.h"
 #include "bt.h"
@@ -163,11 +168,105 @@ int drpo_distinct_reference(size_t n_ctx, size_t m, const double *cnt, double *p
   return s;
 }
 
+/* Log-linear reference on the distinct-pair design: maximise
+ *   sum_x [ sum_y cnt_xy log pi_eta(y|x) - N_x log(1 - q_x(eta)) ] - (l2/2)||eta||^2,
+ * q_x = sum_y pi_eta(y|x)^2, N_x = pairs at x = sum_y cnt_xy / 2.  Gradient: with
+ * phibar_x = E_pi phi, sum_x sum_y [cnt_xy + 2 N_x pi_y^2 / (1 - q_x)](phi_xy - phibar_x) - l2 eta. */
+typedef struct {
+  const pref_features *f;
+  size_t n_ctx, m;
+  const double *cnt;
+  double l2;
+  double *pi, *phibar; /* scratch m, d */
+} drpo_ll_data;
+
+static double drpo_phi(const pref_features *f, size_t item, size_t k) {
+  return f->phi ? f->phi[item * f->d + k] : (double)(item == k);
+}
+
+static lbfgsfloatval_t drpo_ll_eval(void *inst, const lbfgsfloatval_t *eta, lbfgsfloatval_t *grad, const int n,
+                                    const lbfgsfloatval_t step) {
+  (void)step;
+  const drpo_ll_data *o = inst;
+  size_t m = o->m, d = (size_t)n;
+  double nll = 0;
+  for (size_t k = 0; k < d; k++) {
+    nll += 0.5 * o->l2 * eta[k] * eta[k];
+    grad[k] = o->l2 * eta[k];
+  }
+  for (size_t x = 0; x < o->n_ctx; x++) {
+    const double *c = o->cnt + x * m;
+    double N = 0;
+    for (size_t y = 0; y < m; y++) N += c[y];
+    N /= 2;
+    if (!(N > 0)) continue;
+    for (size_t y = 0; y < m; y++) {
+      double v = 0;
+      for (size_t k = 0; k < d; k++) v += eta[k] * drpo_phi(o->f, x * m + y, k);
+      o->pi[y] = v;
+    }
+    double lse = ps_log_sum_exp(o->pi, m), q = 0;
+    for (size_t y = 0; y < m; y++) {
+      nll -= c[y] * (o->pi[y] - lse);
+      o->pi[y] = exp(o->pi[y] - lse);
+      q += o->pi[y] * o->pi[y];
+    }
+    nll += N * log1p(-q);
+    for (size_t k = 0; k < d; k++) {
+      o->phibar[k] = 0;
+      for (size_t y = 0; y < m; y++) o->phibar[k] += o->pi[y] * drpo_phi(o->f, x * m + y, k);
+    }
+    for (size_t y = 0; y < m; y++) {
+      double wgt = c[y] + 2 * N * o->pi[y] * o->pi[y] / (1 - q);
+      for (size_t k = 0; k < d; k++) grad[k] -= wgt * (drpo_phi(o->f, x * m + y, k) - o->phibar[k]);
+    }
+  }
+  return nll;
+}
+
+int drpo_loglinear_reference(const pref_features *f, size_t n_ctx, size_t m, const double *cnt, double l2,
+                             double *pi, ps_msg *msg) {
+  size_t d = f->d;
+  lbfgsfloatval_t *eta = lbfgs_malloc((int)d);
+  drpo_ll_data o = {f, n_ctx, m, cnt, l2, malloc(m * sizeof(double)), malloc(d * sizeof(double))};
+  int s = PS_OK;
+  if (!eta || !o.pi || !o.phibar) {
+    s = ps_fail(msg, PS_ENOMEM, "out of memory");
+    goto done;
+  }
+  for (size_t k = 0; k < d; k++) eta[k] = 0;
+  lbfgs_parameter_t par;
+  lbfgs_parameter_init(&par);
+  par.epsilon = 1e-10;
+  par.max_iterations = 2000;
+  lbfgsfloatval_t fx;
+  int ret = lbfgs((int)d, eta, &fx, drpo_ll_eval, NULL, &o, &par);
+  if (!isfinite(fx) || (ret < 0 && ret != LBFGSERR_ROUNDING_ERROR && ret != LBFGSERR_MAXIMUMLINESEARCH)) {
+    s = ps_fail(msg, ret == LBFGSERR_MAXIMUMITERATION ? PS_ENOCONV : PS_EDOM,
+                "drpo: log-linear reference fit failed (L-BFGS status %d)", ret);
+    goto done;
+  }
+  for (size_t x = 0; x < n_ctx; x++) {
+    for (size_t y = 0; y < m; y++) {
+      double v = 0;
+      for (size_t k = 0; k < d; k++) v += eta[k] * drpo_phi(f, x * m + y, k);
+      pi[x * m + y] = v;
+    }
+    double lse = ps_log_sum_exp(pi + x * m, m);
+    for (size_t y = 0; y < m; y++) pi[x * m + y] = exp(pi[x * m + y] - lse);
+  }
+done:
+  lbfgs_free(eta);
+  free(o.pi);
+  free(o.phibar);
+  return s;
+}
+
 /* ------------------------------------------------------------------------- */
 /* The estimator interface.                                                    */
 
 typedef enum { PREF_BT = 0, PREF_CONSTANT = 1 } drpo_pref;
-typedef enum { REF_KNOWN = 0, REF_TABULAR = 1, REF_UNIFORM = 2 } drpo_ref;
+typedef enum { REF_KNOWN = 0, REF_TABULAR = 1, REF_UNIFORM = 2, REF_LOGLINEAR = 3 } drpo_ref;
 
 struct est_model {
   double beta, g_l2, pseudo;
@@ -187,11 +286,12 @@ static const ps_param drpo_params[] = {
      "KL weight; scores are probabilities in [0,1] plus IS noise, beta = 1 tilts pi_ref by at most e^{cbar}"},
     {"preference", PS_PARAM_ENUM, "bt", 0, 0, "bt|constant",
      "preference nuisance ghat: BT fit (features or items), or the deliberately wrong ghat = 1/2"},
-    {"reference", PS_PARAM_ENUM, "known", 0, 0, "known|tabular|uniform",
-     "IS nuisance pihat_ref: the known log_ref, the distinct-pair tabular MLE, or uniform (wrong unless pi_ref is)"},
+    {"reference", PS_PARAM_ENUM, "known", 0, 0, "known|tabular|loglinear|uniform",
+     "IS nuisance pihat_ref: the known log_ref, the distinct-pair tabular or log-linear MLE, or uniform (wrong unless pi_ref is)"},
     {"crossfit", PS_PARAM_BOOL, "true", 0, 0, NULL, "2-fold cross-fitting of both nuisances"},
     {"g_l2", PS_PARAM_REAL, "0.01", 0, 1e12, NULL, "L2 on the summed BT loss of ghat (bt's l2)"},
-    {"pseudo_count", PS_PARAM_REAL, "0.5", 0, 1e6, NULL, "added to each response's appearances in the tabular pihat"},
+    {"pseudo_count", PS_PARAM_REAL, "0.5", 0, 1e6, NULL,
+     "added to each response's appearances in the tabular pihat; the ridge on eta of the log-linear one"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
 static int drpo_alloc(est_model **out, const char *const *h, ps_msg *m) {
@@ -199,7 +299,10 @@ static int drpo_alloc(est_model **out, const char *const *h, ps_msg *m) {
   if (!e) return ps_fail(m, PS_ENOMEM, "out of memory");
   e->beta = ps_param_real(h[0]);
   e->pref = !strcmp(h[1], "constant") ? PREF_CONSTANT : PREF_BT;
-  e->ref = !strcmp(h[2], "tabular") ? REF_TABULAR : !strcmp(h[2], "uniform") ? REF_UNIFORM : REF_KNOWN;
+  e->ref = !strcmp(h[2], "tabular")     ? REF_TABULAR
+           : !strcmp(h[2], "loglinear") ? REF_LOGLINEAR
+           : !strcmp(h[2], "uniform")   ? REF_UNIFORM
+                                        : REF_KNOWN;
   e->crossfit = ps_param_bool(h[3]);
   e->g_l2 = ps_param_real(h[4]);
   e->pseudo = ps_param_real(h[5]);
@@ -364,6 +467,15 @@ static int drpo_fit(est_model *e, const pref_data *d, const pref_features *f, gs
       for (size_t i = 0; i < n_items; i++) P[i] = f->log_ref ? exp(f->log_ref[i]) : 1.0 / (double)m;
     } else if (e->ref == REF_UNIFORM) {
       for (size_t i = 0; i < n_items; i++) P[i] = 1.0 / (double)m;
+    } else if (e->ref == REF_LOGLINEAR) {
+      for (size_t i = 0; i < n_ctx * m; i++) cnt[i] = 0;
+      for (size_t i = 0; i < n; i++)
+        if (keep[i]) {
+          double w = d->count ? d->count[i] : 1.0;
+          cnt[(size_t)ctx[i] * m + (size_t)y1[i]] += w;
+          cnt[(size_t)ctx[i] * m + (size_t)y2[i]] += w;
+        }
+      if ((s = drpo_loglinear_reference(f, n_ctx, m, cnt, e->pseudo, P, msg))) goto fail;
     } else {
       for (size_t i = 0; i < n_ctx * m; i++) cnt[i] = e->pseudo;
       for (size_t i = 0; i < n; i++)
@@ -452,7 +564,7 @@ const est_type est_drpo = {
     .name = "drpo",
     .doc = "Doubly robust preference optimisation (THEORY §3.11; Xu et al. 2025): DR estimate of the win rate "
            "p(pi) against pi_ref from a preference nuisance (BT or the wrong constant 1/2) and a reference "
-           "nuisance (known, tabular, uniform) with 2-fold cross-fitting, swap-averaged, corrected for the "
+           "nuisance (known, tabular, log-linear, uniform) with 2-fold cross-fitting, swap-averaged, corrected for the "
            "absent equal draws; policy pi ~ pi_ref e^{cbar/beta} per context (pi_ref where a context has no data).",
     .params = drpo_params,
     .alloc = drpo_alloc,

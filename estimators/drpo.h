@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../core/prefdata.h"
 #include "../core/ps.h"
 
 /* Per-context DR scores.  Sample i (weight w[i], NULL = 1) at context ctx[i] with
@@ -69,6 +70,14 @@ double drpo_target(size_t n_ctx, size_t m, const double *rho, const double *pi, 
  * 1 - q, so normalising enforces the multiplier.  Contexts with zero total weight
  * get the uniform distribution.  PS_ENOCONV after 10000 sweeps. */
 int drpo_distinct_reference(size_t n_ctx, size_t m, const double *cnt, double *pi, ps_msg *msg);
+
+/* The log-linear reference pi(y|x) proportional to e^{eta^T phi(x,y)} (phi NULL:
+ * one-hot items) fitted by L-BFGS to the distinct-pair likelihood of
+ * drpo_distinct_reference with appearance weights cnt (n_ctx x m) and the ridge
+ * (l2/2)||eta||^2; writes pi (n_ctx x m).  Local maximum from eta = 0 (the
+ * likelihood need not be concave).  PS_EDOM / PS_ENOCONV when L-BFGS fails. */
+int drpo_loglinear_reference(const pref_features *f, size_t n_ctx, size_t m, const double *cnt, double l2,
+                             double *pi, ps_msg *msg);
 
 /* The fitted model's tie-corrected scores cbar (n_ctx x m) and context weights
  * rho (n_ctx) of a fitted "drpo" est_model (arrays owned by the model), so that
