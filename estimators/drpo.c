@@ -530,6 +530,7 @@ static double drpo_logit(const est_model *e, int32_t a, int32_t b) {
   double g = 0;
   for (size_t k = 0; k < e->n_folds; k++) g += e->ghat[((k * e->n_ctx + x) * m + la) * m + lb];
   g /= (double)e->n_folds;
+  g = fmin(fmax(g, 1e-300), 1 - 1e-16); /* a saturated BT probability stays finite */
   return log(g) - log1p(-g);
 }
 

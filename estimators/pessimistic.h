@@ -47,9 +47,11 @@ int pessimistic_feature_mean(const struct est_model *e, const int *choice, doubl
 /* The pessimistic value J of the deterministic policy `choice`. NaN on error. */
 double pessimistic_value(const struct est_model *e, const int *choice);
 
-/* The suboptimality bound of §5 row 7: radius ||(Sigma_D + lambda I)^{-1/2}
- * (phi_star - v)|| = f ||phi_star - v||_A for a comparator's feature mean
- * phi_star (length d, e.g. from pessimistic_feature_mean of the optimal policy).
+/* The quantity of §5 row 7: radius ||(Sigma_D + lambda I)^{-1/2} (phi_star - v)||
+ * = f ||phi_star - v||_A for a comparator's feature mean phi_star (length d, e.g.
+ * from pessimistic_feature_mean of the optimal policy).  On the event that theta*
+ * lies in the confidence set, SubOpt(pi_hat) <= theta*^T w* - J(pi_hat) <=
+ * theta*^T w* - J(pi*) <= 2 f ||w*||_A: the guarantee carries a factor 2 (tested).
  * NaN before a fit. */
 double pessimistic_bound(const struct est_model *e, const double *phi_star);
 

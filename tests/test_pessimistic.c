@@ -173,7 +173,8 @@ static void test_poor_coverage(void **state) {
   pref_features f = {.n_items = 3, .d = 3, .phi = NULL, .n_contexts = 1, .item_context = NULL, .log_ref = NULL};
   const char *hp[] = {"1", "0.1", "1", "0.001", "paper"};
   const char *hg[] = {"0.001"};
-  int greedy_bad = 0, pess_bad = 0, seeds = 300;
+  int greedy_bad = 0, pess_bad = 0, seeds = 300, covered = 0;
+  double max_bound = 0;
   double sub_g = 0, sub_p = 0;
   for (int sd = 0; sd < seeds; sd++) {
     pref_data d;
@@ -192,6 +193,32 @@ static void test_poor_coverage(void **state) {
     assert_int_equal(s, PS_OK);
     size_t nc;
     int cg = pessimistic_choice(eg, &nc)[0], cp = pessimistic_choice(ep, &nc)[0];
+    /* §5 row 7: on the event theta* in the confidence set (theta* centred, as the
+     * item MLE is), SubOpt <= 2 pessimistic_bound(pi*) holds deterministically:
+     * SubOpt <= theta*^T w* - J(pi_hat) <= theta*^T w* - J(pi*) <= 2 f ||w*||_A. */
+    {
+      size_t dim;
+      const double *th, *A, *v;
+      assert_int_equal(pessimistic_model_design(ep, &dim, &th, &A, &v), PS_OK);
+      double u[3], Ac[9], x[3], mean = (rew[0] + rew[1] + rew[2]) / 3, q = 0, rad;
+      for (int k = 0; k < 3; k++) u[k] = rew[k] - mean - th[k];
+      memcpy(Ac, A, sizeof Ac);
+      memcpy(x, u, sizeof x);
+      gsl_matrix_view Av = gsl_matrix_view_array(Ac, 3, 3);
+      gsl_vector_view xv = gsl_vector_view_array(x, 3);
+      assert_int_equal(gsl_linalg_cholesky_decomp1(&Av.matrix), 0);
+      assert_int_equal(gsl_linalg_cholesky_svx(&Av.matrix, &xv.vector), 0);
+      for (int k = 0; k < 3; k++) q += u[k] * x[k]; /* ||theta* - theta_hat||^2_{A^-1} */
+      assert_int_equal(pessimistic_model_info(ep, &rad, NULL, NULL), PS_OK);
+      double phistar[3];
+      assert_int_equal(pessimistic_feature_mean(ep, (int[]){0}, phistar), PS_OK);
+      double bound = pessimistic_bound(ep, phistar);
+      if (sqrt(q) <= rad) {
+        covered++;
+        assert_true(1.0 - rew[cp] <= 2 * bound + 1e-12);
+      }
+      max_bound = fmax(max_bound, bound);
+    }
     greedy_bad += cg == 2;
     pess_bad += cp == 2;
     sub_g += 1.0 - rew[cg];
@@ -202,6 +229,9 @@ static void test_poor_coverage(void **state) {
   }
   print_message("poor coverage: greedy picks action 2 in %d/%d seeds, pessimism in %d; mean SubOpt %.4f vs %.4f\n",
                 greedy_bad, seeds, pess_bad, sub_g / seeds, sub_p / seeds);
+  print_message("theta* inside the confidence set in %d/%d seeds; largest bound f ||w*||_A = %.3f\n", covered,
+                seeds, max_bound);
+  assert_true(covered > 0); /* the implication above was exercised */
   assert_true(greedy_bad >= seeds / 5);
   assert_true(pess_bad <= seeds / 50);
   assert_true(sub_p < sub_g);
