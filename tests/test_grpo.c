@@ -245,6 +245,66 @@ static void test_rate(void **state) {
   gsl_rng_free(r);
 }
 
+
+/* the weighting knobs: eta_alpha = 0 keeps alpha uniform, and then chi is
+ * irrelevant (w = uniform either way); chi = 0 ignores alpha in the theta step;
+ * the bonus C / sqrt(n_g) raises the smallest group's alpha; the model's last
+ * iterate and alpha_T are grpo_run's. */
+static void test_knobs(void **state) {
+  (void)state;
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 17);
+  pref_data d;
+  make_instance(&d, r);
+  pref_features f = features();
+  grpo_problem p;
+  ps_msg m;
+  assert_int_equal(grpo_problem_alloc(&p, &d, &f, &m), PS_OK);
+  grpo_spec sp = {GRPO_DPO, 1.0, 0.1, 0};
+  grpo_options o = {.T = 400, .eta_theta = 1, .eta_alpha = 0, .chi = 1, .C = 0, .B = 5};
+  double b1[D], b2[D], b3[D], a1[K], a2[K], a3[K], l1[D], l3[D];
+  assert_int_equal(grpo_run(&p, &sp, &o, b1, l1, a1, &m), PS_OK);
+  for (int g = 0; g < K; g++) assert_close(a1[g], 1.0 / 3, 1e-15);
+  o.chi = 0.3;
+  assert_int_equal(grpo_run(&p, &sp, &o, b2, NULL, a2, &m), PS_OK);
+  for (int k = 0; k < D; k++) assert_close(b2[k], b1[k], 1e-12);
+  o.chi = 0;
+  o.eta_alpha = 5;
+  assert_int_equal(grpo_run(&p, &sp, &o, b3, l3, a3, &m), PS_OK);
+  for (int k = 0; k < D; k++) {
+    assert_close(b3[k], b1[k], 1e-12);
+    assert_close(l3[k], l1[k], 1e-12);
+  }
+  for (int g = 0; g < K; g++) assert_close(a3[g], 1.0 / 3, 1e-15); /* chi = 0: no alpha step */
+  o.chi = 1;
+  o.eta_alpha = 1;
+  assert_int_equal(grpo_run(&p, &sp, &o, b1, NULL, a1, &m), PS_OK);
+  o.C = 2;
+  assert_int_equal(grpo_run(&p, &sp, &o, b2, NULL, a2, &m), PS_OK);
+  assert_true(a2[2] > a1[2]); /* group 2 has 40 rows: the largest bonus */
+  /* the est_type stores grpo_run's last iterate and alpha_T */
+  const char *h[] = {"dpo", "1", "0.1", "400", "1", "1", "1", "2", "5", "0"};
+  est_model *e;
+  est_fit_info info;
+  assert_int_equal(est_grpo.alloc(&e, h, &m), PS_OK);
+  assert_int_equal(est_grpo.fit(e, &d, &f, r, &info, &m), PS_OK);
+  size_t dd, kk;
+  const double *last, *al;
+  assert_int_equal(grpo_model_state(e, &dd, &kk, &last, &al), PS_OK);
+  assert_int_equal(grpo_run(&p, &sp, &o, b3, l3, a3, &m), PS_OK);
+  size_t dim;
+  const double *bar = est_grpo.theta(e, &dim);
+  for (int k = 0; k < D; k++) {
+    assert_close(last[k], l3[k], 0);
+    assert_close(bar[k], b3[k], 0);
+  }
+  for (int g = 0; g < K; g++) assert_close(al[g], a3[g], 0);
+  est_grpo.free(e);
+  grpo_problem_free(&p);
+  pref_data_free(&d);
+  gsl_rng_free(r);
+}
+
 static void test_est_type(void **state) {
   (void)state;
   gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
@@ -384,7 +444,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_gradient_fd), cmocka_unit_test(test_o17_ipo_closed_form),
       cmocka_unit_test(test_minmax_exact), cmocka_unit_test(test_rate),
-      cmocka_unit_test(test_est_type),     cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_knobs),        cmocka_unit_test(test_est_type),
+      cmocka_unit_test(test_errors),
   };
   return cmocka_run_group_tests_name("grpo", tests, NULL, NULL);
 }
