@@ -79,6 +79,36 @@ static void test_gradient_fd(void **state) {
     }
     for (int g = 0; g < K; g++) assert_true(isfinite(L[g]) && L[g] > 0);
   }
+  /* the item world (phi NULL: one-hot items, d = 12): the same checks, and the
+   * IPO closed form (lambda > 0: the direction 1 is otherwise free) against the
+   * fixed-weight solver */
+  {
+    pref_features fi = {.n_items = S * M, .d = S * M, .phi = NULL, .n_contexts = S, .item_context = NULL};
+    grpo_problem pi;
+    assert_int_equal(grpo_problem_alloc(&pi, &d, &fi, &m), PS_OK);
+    double th[S * M], Li[K], Gi[K * S * M], Lpi[K], Lmi[K];
+    for (int k = 0; k < S * M; k++) th[k] = 0.3 * sin(1.7 * k + 0.2);
+    assert_int_equal(grpo_group_losses(&pi, &specs[0], th, Li, Gi), PS_OK);
+    for (int k = 0; k < S * M; k++) {
+      double h = 1e-5, t0 = th[k];
+      th[k] = t0 + h;
+      grpo_group_losses(&pi, &specs[0], th, Lpi, NULL);
+      th[k] = t0 - h;
+      grpo_group_losses(&pi, &specs[0], th, Lmi, NULL);
+      th[k] = t0;
+      for (int g = 0; g < K; g++) {
+        double fd = (Lpi[g] - Lmi[g]) / (2 * h);
+        assert_close(Gi[g * S * M + k], fd, 1e-6 * fmax(1, fabs(fd)));
+      }
+    }
+    double w3[K] = {0.2, 0.5, 0.3}, cf[S * M], it[S * M] = {0};
+    grpo_spec ipo = {GRPO_IPO, 0.1, 0.5, 0.02};
+    long iters;
+    assert_int_equal(grpo_ipo_closed_form(&pi, &ipo, w3, cf, &m), PS_OK);
+    assert_int_equal(grpo_solve_fixed(&pi, &ipo, w3, INFINITY, 1e-12, 1000000, it, &iters, &m), PS_OK);
+    for (int k = 0; k < S * M; k++) assert_close(it[k], cf[k], 1e-8 * fmax(1, fabs(cf[k])));
+    grpo_problem_free(&pi);
+  }
   /* at theta = 0 every DPO group loss is log 2 (+ 0 penalty): O9's initial loss */
   double zero[D] = {0, 0, 0};
   grpo_group_losses(&p, &specs[0], zero, L, NULL);
