@@ -113,5 +113,9 @@ extern const est_type est_noisybt;
 extern const est_type est_flipem;
 extern const est_type est_idealpoint;
 extern const est_type est_lowrank;
+extern const est_type est_drpo;
+extern const est_type est_grpo;
+extern const est_type est_pessimistic;
+extern const est_type est_greedy_mle;
 
 #endif
