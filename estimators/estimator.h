@@ -108,5 +108,8 @@ extern const est_type est_gpm;
 extern const est_type est_minimax;
 extern const est_type est_regret_model;
 extern const est_type est_partial_return;
+extern const est_type est_dpo;
+extern const est_type est_hypo;
+extern const est_type est_rlhf;
 
 #endif

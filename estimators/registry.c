@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-const est_type *const est_registry[] = {&est_bt, &est_mm, &est_ilsr, &est_lsr, &est_rank_centrality, &est_gpm, &est_minimax, &est_regret_model, &est_partial_return, NULL};
+const est_type *const est_registry[] = {&est_bt, &est_mm, &est_ilsr, &est_lsr, &est_rank_centrality, &est_gpm, &est_minimax, &est_regret_model, &est_partial_return, &est_dpo, &est_hypo, &est_rlhf, NULL};
 
 const est_type *est_lookup(const char *name) {
   for (size_t i = 0; est_registry[i]; i++)
