@@ -21,11 +21,13 @@
  * Wright, Alg. 3.1). */
 #include "dpo.h"
 
+#include <gsl/gsl_cblas.h>
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_linalg.h>
 #include <gsl/gsl_randist.h>
 #include <lbfgs.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,7 +51,7 @@ dpo_options dpo_options_default(void) {
                    .batch = 0,
                    .tol = 1e-10,
                    .max_iter = 100,
-                   .use_bt = 1};
+                   .solver = DPO_SOLVER_AUTO};
   return o;
 }
 
@@ -427,6 +429,434 @@ done:
   return status;
 }
 
+/* x . y with 8 independent partial sums: a plain loop is one serial chain of adds
+ * (4-cycle latency each, and C forbids the compiler to reassociate it), which made
+ * the score passes compute-bound; 8 lanes let the compiler vectorise and pipeline. */
+static inline double dot8(const double *x, const double *y, size_t n) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (size_t q = 0; q < 8; q++) acc[q] += x[k + q] * y[k + q];
+  double s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  for (; k < n; k++) s += x[k] * y[k];
+  return s;
+}
+
+/* y += a x, written 8 lanes at a time for the same reason (GCC -O2 vectorises only
+ * straight-line groups, not this loop). */
+static inline void axpy8(double a, const double *x, double *y, size_t n) {
+  size_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (size_t q = 0; q < 8; q++) y[k + q] += a * x[k + q];
+  for (; k < n; k++) y[k] += a * x[k];
+}
+
+/* out = (float)(sc (x - y)) */
+static inline void diff_scale_f(float *out, double sc, const double *x, const double *y, size_t n) {
+  size_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (size_t q = 0; q < 8; q++) out[k + q] = (float)(sc * (x[k + q] - y[k + q]));
+  for (; k < n; k++) out[k] = (float)(sc * (x[k] - y[k]));
+}
+
+/* ---------------- fused Newton-CG for features ---------------- */
+
+/* Rows grouped by context (a counting sort), so that one sweep over the contexts
+ * touches each block Phi_c (m x d, contiguous) once while it is in cache.  Per
+ * Newton iteration: one gradient sweep (s_c = Phi_c theta, row terms, g += Phi_c^T a_c)
+ * and one sweep per CG step (t_c = Phi_c v, b_c = L_c(D) t_c over the rows,
+ * Hv += Phi_c^T b_c).  CG also accumulates Phi p = sum alpha_k Phi d_k from the t
+ * vectors it already computed, so the Armijo line search evaluates F(theta + t p)
+ * from s + t Phi p with row passes only.  Forcing term eta = min(0.5, sqrt(||g|| /
+ * ||g_0||)) (Eisenstat-Walker: superlinear local convergence). */
+typedef struct {
+  size_t *start;   /* C + 1 offsets into rows */
+  size_t *rows;    /* row ids sorted by context */
+  uint8_t *lw, *ll; /* local winner / loser (item - c m) of each sorted row (m <= 256) */
+  double *cw;      /* weight of each sorted row */
+  double *D;       /* per-row c_i l''(Delta_i), in context order */
+  double *u;       /* Phi p (n_items) */
+  double *t;       /* Phi v of the current CG direction (n_items) */
+  double *b;       /* scratch (n_items) */
+} ncg_ws;
+
+static int ncg_sort(const space *sp, ncg_ws *w);
+
+static void ncg_free(ncg_ws *w) {
+  free(w->lw);
+  free(w->ll);
+  free(w->cw);
+  free(w->start);
+  free(w->rows);
+  free(w->D);
+  free(w->u);
+  free(w->t);
+  free(w->b);
+}
+
+/* F at the item scores base + step * dir (dir may be NULL) over the rows; fills sp->gs
+ * and w->D when grad is set.  No penalty. */
+static double ncg_rows(space *sp, ncg_ws *w, const double *base, const double *dir, double step, int grad) {
+  const pref_data *d = sp->d;
+  const dpo_options *o = sp->o;
+  double F = 0;
+  if (grad) memset(sp->gs, 0, sp->f->n_items * sizeof(double));
+  for (size_t k = 0; k < d->n; k++) {
+    size_t i = w->rows[k], a = (size_t)d->winner[i], b = (size_t)d->loser[i];
+    double c = d->count ? d->count[i] : 1.0, delta = base[a] - base[b], g, h;
+    if (dir) delta += step * (dir[a] - dir[b]);
+    F += c * dpo_loss_eval(o, delta, grad ? &g : NULL, grad ? &h : NULL);
+    if (grad) {
+      sp->gs[a] += c * g;
+      sp->gs[b] -= c * g;
+      w->D[k] = c * h;
+    }
+  }
+  return F;
+}
+
+/* One sweep: s = Phi theta, then row terms, then grad = Phi^T gs + l2 theta. */
+static double ncg_gradient(space *sp, ncg_ws *w, const double *theta, double *grad) {
+  const pref_features *f = sp->f;
+  size_t M = sp->M, dim = f->d;
+  /* scores for every context first (a context's rows only need its own block, so
+   * the sweep is context by context: scores, rows, projection) */
+  const pref_data *d = sp->d;
+  const dpo_options *o = sp->o;
+  double F = 0, pen = 0;
+  for (size_t k = 0; k < dim; k++) grad[k] = o->l2 * theta[k], pen += theta[k] * theta[k];
+  for (size_t c = 0; c < sp->C; c++) {
+    if (w->start[c] == w->start[c + 1]) continue;
+    const double *P = f->phi + c * M * dim;
+    double *s = sp->s + c * M, *a = sp->gs + c * M;
+    for (size_t j = 0; j < M; j++) {
+      s[j] = dot8(P + j * dim, theta, dim);
+      a[j] = 0;
+    }
+    for (size_t k = w->start[c]; k < w->start[c + 1]; k++) {
+      size_t i = w->rows[k], x = (size_t)d->winner[i] - c * M, y = (size_t)d->loser[i] - c * M;
+      double cw = d->count ? d->count[i] : 1.0, g, h;
+      F += cw * dpo_loss_eval(o, s[x] - s[y], &g, &h);
+      a[x] += cw * g;
+      a[y] -= cw * g;
+      w->D[k] = cw * h;
+    }
+    for (size_t j = 0; j < M; j++) {
+      double aj = a[j];
+      if (aj == 0) continue;
+      const double *pj = P + j * dim;
+      for (size_t k = 0; k < dim; k++) grad[k] += aj * pj[k];
+    }
+  }
+  return F + 0.5 * o->l2 * pen;
+}
+
+/* Hv = sum_c Phi_c^T L_c Phi_c v + l2 v; w->t receives Phi v. */
+static void ncg_hv(space *sp, ncg_ws *w, const double *v, double *Hv) {
+  const pref_features *f = sp->f;
+  const pref_data *d = sp->d;
+  size_t M = sp->M, dim = f->d;
+  for (size_t k = 0; k < dim; k++) Hv[k] = sp->o->l2 * v[k];
+  for (size_t c = 0; c < sp->C; c++) {
+    if (w->start[c] == w->start[c + 1]) continue;
+    const double *P = f->phi + c * M * dim;
+    double *t = w->t + c * M, *b = w->b + c * M;
+    for (size_t j = 0; j < M; j++) {
+      t[j] = dot8(P + j * dim, v, dim);
+      b[j] = 0;
+    }
+    for (size_t k = w->start[c]; k < w->start[c + 1]; k++) {
+      size_t i = w->rows[k], x = (size_t)d->winner[i] - c * M, y = (size_t)d->loser[i] - c * M;
+      double q = w->D[k] * (t[x] - t[y]);
+      b[x] += q;
+      b[y] -= q;
+    }
+    for (size_t j = 0; j < M; j++) {
+      double bj = b[j];
+      if (bj == 0) continue;
+      const double *pj = P + j * dim;
+      for (size_t k = 0; k < dim; k++) Hv[k] += bj * pj[k];
+    }
+  }
+}
+
+static int newton_cg(space *sp, double *theta, dpo_result *res, ps_msg *m) {
+  const pref_data *d = sp->d;
+  const dpo_options *o = sp->o;
+  size_t dim = sp->dim, N = sp->f->n_items;
+  ncg_ws w = {0};
+  double *g = malloc(dim * sizeof(double)), *p = malloc(dim * sizeof(double)), *r = malloc(dim * sizeof(double));
+  double *dir = malloc(dim * sizeof(double)), *Hd = malloc(dim * sizeof(double));
+  w.D = malloc(d->n * sizeof(double));
+  w.u = malloc(N * sizeof(double));
+  w.t = malloc(N * sizeof(double));
+  w.b = malloc(N * sizeof(double));
+  int status = PS_OK;
+  if (!g || !p || !r || !dir || !Hd || ncg_sort(sp, &w) != PS_OK || !w.D || !w.u || !w.t || !w.b) {
+    status = ps_fail(m, PS_ENOMEM, "out of memory");
+    goto done;
+  }
+  int may_separate = (o->loss == DPO_LOSS_DPO || (o->loss == DPO_LOSS_CDPO && o->eps == 0)) && o->l2 == 0;
+  double F = ncg_gradient(sp, &w, theta, g), gn = vnorm(g, dim), g0 = gn;
+  int it = 0, cg_total = 0;
+  res->converged = 0;
+  for (;; it++) {
+    if (gn <= o->tol * sp->W) {
+      res->converged = 1;
+      break;
+    }
+    if (may_separate && separated(sp)) {
+      status = ps_fail(m, PS_ENOMLE,
+                       "every comparison is ordered correctly by theta (margins all positive): the data are "
+                       "separable and the %s loss has no minimiser (its infimum 0 is approached as ||theta|| -> "
+                       "infinity); add l2 > 0 or use cdpo with eps > 0", loss_name(o->loss));
+      break;
+    }
+    if (it >= o->max_iter) {
+      status = ps_fail(m, PS_ENOCONV, "Newton-CG: ||grad|| = %.3g > %.3g after %d iterations", gn, o->tol * sp->W, it);
+      break;
+    }
+    /* CG on H p = -g from p = 0, accumulating u = Phi p */
+    double eta = fmin(0.5, sqrt(gn / g0)), rr = 0;
+    memset(p, 0, dim * sizeof(double));
+    memset(w.u, 0, N * sizeof(double));
+    for (size_t k = 0; k < dim; k++) r[k] = -g[k], dir[k] = r[k], rr += r[k] * r[k];
+    for (int cg = 0; cg < 2 * (int)dim + 10 && sqrt(rr) > eta * gn; cg++) {
+      ncg_hv(sp, &w, dir, Hd);
+      cg_total++;
+      double dHd = 0;
+      for (size_t k = 0; k < dim; k++) dHd += dir[k] * Hd[k];
+      if (!(dHd > 0)) break; /* no curvature along dir: keep the current p */
+      double alpha = rr / dHd, rr2 = 0;
+      for (size_t k = 0; k < dim; k++) {
+        p[k] += alpha * dir[k];
+        r[k] -= alpha * Hd[k];
+        rr2 += r[k] * r[k];
+      }
+      for (size_t j = 0; j < N; j++) w.u[j] += alpha * w.t[j];
+      double beta_cg = rr2 / rr;
+      rr = rr2;
+      for (size_t k = 0; k < dim; k++) dir[k] = r[k] + beta_cg * dir[k];
+    }
+    double slope = 0, pp = 0, tp = 0;
+    for (size_t k = 0; k < dim; k++) slope += g[k] * p[k], pp += p[k] * p[k], tp += theta[k] * p[k];
+    if (!(slope < 0)) {
+      status = ps_fail(m, PS_ESINGULAR, "Newton-CG found no descent direction at ||grad|| = %.3g (singular design?)", gn);
+      break;
+    }
+    /* Armijo on F(theta + t p) = rows(s + t u) + (l2/2)||theta + t p||^2 */
+    double th2 = 0;
+    for (size_t k = 0; k < dim; k++) th2 += theta[k] * theta[k];
+    double t = 1;
+    int ok = 0;
+    for (int ls = 0; ls < 60; ls++, t *= 0.5) {
+      double Ft = ncg_rows(sp, &w, sp->s, w.u, t, 0) + 0.5 * o->l2 * (th2 + 2 * t * tp + t * t * pp);
+      if (Ft <= F + 1e-4 * t * slope) {
+        ok = 1;
+        break;
+      }
+    }
+    if (!ok) {
+      status = ps_fail(m, PS_ENOCONV, "Newton-CG: line search failed at ||grad|| = %.3g (tolerance %.3g)", gn,
+                       o->tol * sp->W);
+      break;
+    }
+    for (size_t k = 0; k < dim; k++) theta[k] += t * p[k];
+    F = ncg_gradient(sp, &w, theta, g);
+    gn = vnorm(g, dim);
+  }
+  res->objective = F;
+  res->grad_norm = gn;
+  res->iterations = it;
+  res->cg_iterations = cg_total;
+done:
+  ncg_free(&w);
+  free(g);
+  free(p);
+  free(r);
+  free(dir);
+  free(Hd);
+  return status;
+}
+
+/* ---------------- fused exact Newton for features (the default) ----------------
+ *
+ * One sweep over the contexts per Newton iteration computes F, the gradient AND the
+ * Hessian: while Phi_c is in cache, s_c = Phi_c theta, the row terms, g += Phi_c^T a_c,
+ * and the scaled rows sqrt(c_i l''_i) x_i are written into a small cache-resident
+ * block that BLAS ssyrk adds into H (H = X^T D X, never materialising X).  The
+ * Hessian blocks are single precision, summed in double: H only steers the Newton
+ * direction (relative error ~1e-7 makes the local rate linear with ratio ~1e-7, i.e.
+ * indistinguishable from quadratic here), while F, the gradient and the stopping test
+ * are double (as bt.c keeps its curvature weights in float).  The full Newton step is taken speculatively: the sweep at theta + p both tests
+ * Armijo and, when accepted (the usual case), is the next iteration's sweep, so an
+ * iteration costs one read of the features.  Cholesky failure = the design does not
+ * span R^d: PS_ESINGULAR. */
+#define FUSED_BLOCK 1024 /* rows per ssyrk call: 1024 x d floats (256 KiB at d = 64) stay in L2 */
+
+static void fused_flush(const float *blk, size_t nb, size_t dim, float *Hb, double *H) {
+  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)dim, (int)nb, 1.0f, blk, (int)dim, 0.0f, Hb, (int)dim);
+  for (size_t k = 0; k < dim; k++)
+    for (size_t l = k; l < dim; l++) H[k * dim + l] += Hb[k * dim + l];
+}
+
+static double fused_sweep(space *sp, ncg_ws *w, const double *theta, double *grad, double *H, float *blk, float *Hb) {
+  const pref_features *f = sp->f;
+  const dpo_options *o = sp->o;
+  size_t M = sp->M, dim = f->d, nb = 0;
+  double F = 0, pen = 0;
+  memset(H, 0, dim * dim * sizeof(double));
+  for (size_t k = 0; k < dim; k++) grad[k] = o->l2 * theta[k], pen += theta[k] * theta[k];
+  for (size_t c = 0; c < sp->C; c++) {
+    if (w->start[c] == w->start[c + 1]) continue;
+    const double *P = f->phi + c * M * dim;
+    double *s = sp->s + c * M, *a = sp->gs + c * M;
+    for (size_t j = 0; j < M; j++) {
+      s[j] = dot8(P + j * dim, theta, dim);
+      a[j] = 0;
+    }
+    for (size_t k = w->start[c]; k < w->start[c + 1]; k++) {
+      size_t x = w->lw[k], y = w->ll[k];
+      double cw = w->cw[k], g, h;
+      F += cw * dpo_loss_eval(o, s[x] - s[y], &g, &h);
+      a[x] += cw * g;
+      a[y] -= cw * g;
+      diff_scale_f(blk + nb * dim, sqrt(cw * h), P + x * dim, P + y * dim, dim);
+      if (++nb == FUSED_BLOCK) {
+        fused_flush(blk, nb, dim, Hb, H);
+        nb = 0;
+      }
+    }
+    for (size_t j = 0; j < M; j++)
+      if (a[j] != 0) axpy8(a[j], P + j * dim, grad, dim);
+  }
+  if (nb) fused_flush(blk, nb, dim, Hb, H);
+  for (size_t k = 0; k < dim; k++) {
+    H[k * dim + k] += o->l2;
+    for (size_t l = k + 1; l < dim; l++) H[l * dim + k] = H[k * dim + l];
+  }
+  return F + 0.5 * o->l2 * pen;
+}
+
+static int ncg_sort(const space *sp, ncg_ws *w) {
+  const pref_data *d = sp->d;
+  size_t C = sp->C, M = sp->M;
+  w->start = calloc(C + 1, sizeof(size_t));
+  w->rows = malloc(d->n * sizeof(size_t));
+  size_t *fill = malloc((C + 1) * sizeof(size_t));
+  if (!w->start || !w->rows || !fill) {
+    free(fill);
+    return PS_ENOMEM;
+  }
+  for (size_t i = 0; i < d->n; i++) w->start[(size_t)d->winner[i] / M + 1]++;
+  for (size_t c = 0; c < C; c++) w->start[c + 1] += w->start[c];
+  memcpy(fill, w->start, (C + 1) * sizeof(size_t));
+  for (size_t i = 0; i < d->n; i++) w->rows[fill[(size_t)d->winner[i] / M]++] = i;
+  free(fill);
+  /* sequential copies of the row data in context order: the sweeps then stream them
+   * instead of gathering winner[rows[k]] at random (a cache miss per row) */
+  if (M <= 256) {
+    w->lw = malloc(d->n);
+    w->ll = malloc(d->n);
+    w->cw = malloc(d->n * sizeof(double));
+    if (!w->lw || !w->ll || !w->cw) return PS_ENOMEM;
+    for (size_t k = 0; k < d->n; k++) {
+      size_t i = w->rows[k], c = (size_t)d->winner[i] / M;
+      w->lw[k] = (uint8_t)((size_t)d->winner[i] - c * M);
+      w->ll[k] = (uint8_t)((size_t)d->loser[i] - c * M);
+      w->cw[k] = d->count ? d->count[i] : 1.0;
+    }
+  }
+  return PS_OK;
+}
+
+static int newton_fused(space *sp, double *theta, dpo_result *res, ps_msg *m) {
+  const dpo_options *o = sp->o;
+  size_t dim = sp->dim;
+  ncg_ws w = {0};
+  int status = PS_OK;
+  double *g = malloc(dim * sizeof(double)), *H = malloc(dim * dim * sizeof(double));
+  double *g2 = malloc(dim * sizeof(double)), *H2 = malloc(dim * dim * sizeof(double));
+  double *p = malloc(dim * sizeof(double)), *trial = malloc(dim * sizeof(double));
+  float *blk = malloc(FUSED_BLOCK * dim * sizeof(float)), *Hb = malloc(dim * dim * sizeof(float));
+  if (!g || !H || !g2 || !H2 || !p || !trial || !blk || !Hb || ncg_sort(sp, &w) != PS_OK) {
+    status = ps_fail(m, PS_ENOMEM, "out of memory");
+    goto done;
+  }
+  int may_separate = (o->loss == DPO_LOSS_DPO || (o->loss == DPO_LOSS_CDPO && o->eps == 0)) && o->l2 == 0;
+  double F = fused_sweep(sp, &w, theta, g, H, blk, Hb), gn = vnorm(g, dim);
+  int it = 0;
+  res->converged = 0;
+  for (;; it++) {
+    if (gn <= o->tol * sp->W) {
+      res->converged = 1;
+      break;
+    }
+    if (may_separate && separated(sp)) {
+      status = ps_fail(m, PS_ENOMLE,
+                       "every comparison is ordered correctly by theta (margins all positive): the data are "
+                       "separable and the %s loss has no minimiser (its infimum 0 is approached as ||theta|| -> "
+                       "infinity); add l2 > 0 or use cdpo with eps > 0", loss_name(o->loss));
+      break;
+    }
+    if (it >= o->max_iter) {
+      status = ps_fail(m, PS_ENOCONV, "Newton: ||grad|| = %.3g > %.3g after %d iterations", gn, o->tol * sp->W, it);
+      break;
+    }
+    gsl_matrix_view Hv = gsl_matrix_view_array(H, dim, dim);
+    gsl_error_handler_t *old = gsl_set_error_handler_off();
+    int cs = gsl_linalg_cholesky_decomp1(&Hv.matrix);
+    gsl_set_error_handler(old);
+    if (cs != GSL_SUCCESS) {
+      status = ps_fail(m, PS_ESINGULAR,
+                       "the Hessian is singular: the comparison differences do not span the %zu-dimensional "
+                       "feature space (add l2 > 0 or more varied comparisons)", dim);
+      break;
+    }
+    for (size_t k = 0; k < dim; k++) p[k] = -g[k];
+    gsl_vector_view pv = gsl_vector_view_array(p, dim);
+    gsl_linalg_cholesky_svx(&Hv.matrix, &pv.vector);
+    double slope = 0;
+    for (size_t k = 0; k < dim; k++) slope += g[k] * p[k];
+    double t = 1, Ft = NAN;
+    int ok = 0;
+    for (int ls = 0; ls < 60; ls++, t *= 0.5) {
+      for (size_t k = 0; k < dim; k++) trial[k] = theta[k] + t * p[k];
+      Ft = fused_sweep(sp, &w, trial, g2, H2, blk, Hb);
+      if (Ft <= F + 1e-4 * t * slope) {
+        ok = 1;
+        break;
+      }
+    }
+    if (!ok) {
+      fused_sweep(sp, &w, theta, g, H, blk, Hb);
+      status = ps_fail(m, PS_ENOCONV, "Newton: line search failed at ||grad|| = %.3g (tolerance %.3g)", gn,
+                       o->tol * sp->W);
+      break;
+    }
+    memcpy(theta, trial, dim * sizeof(double));
+    double *sw = g;
+    g = g2, g2 = sw;
+    sw = H, H = H2, H2 = sw;
+    F = Ft;
+    gn = vnorm(g, dim);
+  }
+  res->objective = F;
+  res->grad_norm = gn;
+  res->iterations = it;
+done:
+  ncg_free(&w);
+  free(g);
+  free(H);
+  free(g2);
+  free(H2);
+  free(p);
+  free(trial);
+  free(blk);
+  free(Hb);
+  return status;
+}
+
 /* ---------------- hinge: dual coordinate descent ---------------- */
 
 static int hinge_fit(space *sp, double *theta, dpo_result *res, ps_msg *m) {
@@ -799,7 +1229,11 @@ int dpo_fit(const pref_data *d, const pref_features *f, const dpo_options *o, gs
     status = hinge_fit(&sp, res->theta, res, m);
   } else if (o->kl > 0) {
     status = hypo_loglinear(&sp, r, res->theta, res, m);
-  } else if (o->loss == DPO_LOSS_DPO && f->phi && o->use_bt) {
+  } else if (f->phi && o->solver == DPO_SOLVER_AUTO && sp.M <= 256) {
+    status = newton_fused(&sp, res->theta, res, m);
+  } else if (f->phi && (o->solver == DPO_SOLVER_CG || o->solver == DPO_SOLVER_AUTO)) {
+    status = newton_cg(&sp, res->theta, res, m);
+  } else if (o->loss == DPO_LOSS_DPO && f->phi && o->solver == DPO_SOLVER_BT) {
     /* logistic regression on beta x_i: BT with theta_bt = beta theta, lambda_bt = l2 / beta^2 */
     bt_options bo = bt_options_default();
     bo.l2 = o->l2 / (o->beta * o->beta);

@@ -22,11 +22,16 @@
  * without comparisons do not enter).  Mean form: F / W = mean loss + lambda E_x KL +
  * (l2 / 2W)||theta||^2, W = total weight.
  *
- * Solvers.  Log-linear, kl = 0, smooth loss: Newton with the exact Hessian
- * sum c_i l''(Delta_i) x_i x_i^T + l2 I (tabular: plus the per-context 11^T/m that fixes
- * the unidentified constants) and Armijo backtracking, to ||grad|| <= tol W (tol 1e-10);
- * loss = dpo on features delegates to bt_fit (logistic regression on beta x_i is BT
- * with theta_bt = beta theta, lambda_bt = l2 / beta^2; its Newton-CG is the fast path).
+ * Solvers.  Log-linear, kl = 0, smooth loss, features (solver AUTO): Newton-CG with
+ * exact Hessian-vector products, fused per context so that each pass reads phi once
+ * (rows grouped by context; the line search reuses Phi p accumulated by CG, so it
+ * reads no features), to ||grad|| <= tol W (tol 1e-10).  It does not test uniqueness
+ * (a design that does not span R^d gives one of the minimisers); solver NEWTON does.
+ * Tabular, or solver NEWTON: Newton with the exact Hessian sum c_i l''(Delta_i) x_i
+ * x_i^T + l2 I (tabular: plus the per-context 11^T/m that fixes the unidentified
+ * constants), Cholesky, Armijo backtracking, PS_ESINGULAR when not positive definite.
+ * Solver BT (loss = dpo only): bt_fit, as logistic regression on beta x_i is BT with
+ * theta_bt = beta theta, lambda_bt = l2 / beta^2.
  * Hinge: dual coordinate descent (Hsieh et al. 2008, liblinear -s 3) on the SVM with
  * C = 1/l2, requires l2 > 0.  kl > 0 (HyPO): the KL term is not convex in theta
  * (policy.c), so liblbfgs L-BFGS from theta = 0 and restarts - 1 random starts, each
@@ -52,6 +57,9 @@
 
 typedef enum { DPO_LOSS_DPO = 0, DPO_LOSS_IPO, DPO_LOSS_CDPO, DPO_LOSS_RDPO, DPO_LOSS_HINGE } dpo_loss;
 typedef enum { DPO_POLICY_LOGLINEAR = 0, DPO_POLICY_MLP = 1 } dpo_policy;
+/* AUTO: features -> fused Newton-CG, tabular -> exact Newton; NEWTON: exact Hessian
+ * always (also checks uniqueness); BT: loss = dpo on features through bt_fit. */
+typedef enum { DPO_SOLVER_AUTO = 0, DPO_SOLVER_NEWTON = 1, DPO_SOLVER_BT = 2, DPO_SOLVER_CG = 3 } dpo_solver;
 
 typedef struct {
   dpo_loss loss;
@@ -70,8 +78,7 @@ typedef struct {
   size_t batch;       /* Adam minibatch rows; 0 = full batch */
   double tol;         /* gradient tolerance relative to the total weight (1e-10) */
   int max_iter;       /* Newton / L-BFGS / dual CD outer iterations (100) */
-  int use_bt;         /* 1: loss = dpo on features goes through bt_fit (Newton-CG);
-                       * 0: the generic exact-Hessian Newton (same minimiser) */
+  dpo_solver solver;  /* log-linear, kl = 0, smooth loss (see above) */
 } dpo_options;
 
 typedef struct {
@@ -84,11 +91,12 @@ typedef struct {
   double objective;   /* F at theta */
   double grad_norm;   /* ||grad F|| (for hinge: the norm of the projected dual gradient) */
   int iterations;
+  int cg_iterations;  /* Hessian-vector products of the Newton-CG path (0 otherwise) */
 } dpo_result;
 
 /* Defaults: dpo loss, beta 0.1, eps 0, tau = beta, l2 0, kl 0, log-linear, width 32,
  * 1 tanh layer, lr 1e-3, 500 epochs, 5 restarts, full batch, tol 1e-10, 100 iterations,
- * use_bt 1. */
+ * solver AUTO. */
 dpo_options dpo_options_default(void);
 
 /* Check the options: PS_EINVAL with a sentence for beta <= 0 or non-finite, eps

@@ -208,10 +208,10 @@ static void test_o17_loglinear_target(void **state) {
   const double theta_r[3] = {1.3, -0.7, 0.45}, beta = 0.25;
   world w;
   world_make(&w, 6, 4, 3, theta_r, 0, r);
-  for (int use_bt = 0; use_bt < 2; use_bt++) {
+  for (int solver = 0; solver < 4; solver++) {
     dpo_options o = dpo_options_default();
     o.beta = beta;
-    o.use_bt = use_bt;
+    o.solver = (dpo_solver)solver;
     dpo_result res;
     ps_msg m;
     assert_int_equal(dpo_fit(&w.d, &w.f, &o, NULL, &res, &m), PS_OK);
@@ -505,9 +505,9 @@ static void test_errors(void **state) {
   sep.n = k;
   ps_msg m;
   dpo_result res;
-  for (int use_bt = 0; use_bt < 2; use_bt++) {
+  for (int solver = 0; solver < 4; solver++) {
     dpo_options o = dpo_options_default();
-    o.use_bt = use_bt;
+    o.solver = (dpo_solver)solver;
     assert_int_equal(dpo_fit(&sep, &w.f, &o, NULL, &res, &m), PS_ENOMLE);
     assert_true(strlen(m.text) > 10);
     dpo_result_free(&res);
