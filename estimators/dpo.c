@@ -928,11 +928,24 @@ static int hinge_fit(space *sp, double *theta, dpo_result *res, ps_msg *m) {
 
 /* ---------------- L-BFGS (HyPO) ---------------- */
 
+typedef struct {
+  space *sp;
+  int k; /* L-BFGS iterations of the current start */
+} lbfgs_inst;
+
 static lbfgsfloatval_t lbfgs_eval(void *inst, const lbfgsfloatval_t *x, lbfgsfloatval_t *g, const int n,
                                   const lbfgsfloatval_t step) {
   (void)n;
   (void)step;
-  return full_objective((space *)inst, x, g);
+  return full_objective(((lbfgs_inst *)inst)->sp, x, g);
+}
+
+static int lbfgs_progress(void *inst, const lbfgsfloatval_t *x, const lbfgsfloatval_t *g, const lbfgsfloatval_t fx,
+                          const lbfgsfloatval_t xnorm, const lbfgsfloatval_t gnorm, const lbfgsfloatval_t step, int n,
+                          int k, int ls) {
+  (void)x, (void)g, (void)fx, (void)xnorm, (void)gnorm, (void)step, (void)n, (void)ls;
+  ((lbfgs_inst *)inst)->k = k;
+  return 0;
 }
 
 static int hypo_loglinear(space *sp, gsl_rng *r, double *theta, dpo_result *res, ps_msg *m) {
@@ -955,8 +968,10 @@ static int hypo_loglinear(space *sp, gsl_rng *r, double *theta, dpo_result *res,
     for (size_t k = 0; k < dim; k++)
       x[k] = rs == 0 || !r ? 0 : gsl_ran_gaussian(r, 1.0 / (o->beta * sqrt((double)dim)));
     lbfgsfloatval_t fx;
-    int ls = lbfgs((int)dim, x, &fx, lbfgs_eval, NULL, sp, &par);
+    lbfgs_inst li = {sp, 0};
+    int ls = lbfgs((int)dim, x, &fx, lbfgs_eval, lbfgs_progress, &li, &par);
     (void)ls; /* L-BFGS only brings the iterate near a minimum; Newton decides */
+    iters += li.k;
     dpo_result tmp = {0};
     ps_msg tm = {{0}};
     int s = newton(sp, x, &tmp, &tm);

@@ -604,13 +604,84 @@ static void test_errors(void **state) {
   gsl_rng_free(r);
 }
 
+/* Every policy learner through the est_type interface, log-linear and MLP, features
+ * and items worlds: the fit succeeds, theta() is NULL exactly for MLP policies,
+ * policy() is a probability vector equal to softmax(log_ref + u) with logit = beta
+ * (u_a - u_b), and an unfitted model answers NaN / EINVAL. */
+static void test_est_types(void **state) {
+  (void)state;
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 8);
+  const double theta_r[3] = {1.2, -0.6, 0.4};
+  world w;
+  world_make(&w, 4, 4, 3, theta_r, 0, r);
+  struct {
+    const char *name, *policy, *extra_key, *extra_val;
+    int items;
+  } cases[] = {{"dpo", "loglinear", "loss", "ipo", 0},    {"dpo", "mlp", "epochs", "50", 0},
+               {"dpo", "loglinear", "l2", "0.1", 1},      {"hypo", "loglinear", "lambda", "0.1", 0},
+               {"hypo", "mlp", "epochs", "50", 0},        {"rlhf", "mlp", "epochs", "50", 0},
+               {"rlhf", "loglinear", "l2", "0", 1},       {"dpo", "loglinear", "loss", "hinge", 0}};
+  for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+    const est_type *T = est_lookup(cases[t].name);
+    assert_non_null(T);
+    assert_non_null(T->policy);
+    const char *hyper[32];
+    size_t np = 0;
+    for (; T->params[np].key; np++) hyper[np] = T->params[np].def;
+    for (size_t i = 0; i < np; i++) {
+      if (!strcmp(T->params[i].key, "policy")) hyper[i] = cases[t].policy;
+      if (!strcmp(T->params[i].key, cases[t].extra_key)) hyper[i] = cases[t].extra_val;
+      if (!strcmp(T->params[i].key, "restarts")) hyper[i] = "2";
+      if (!strcmp(T->params[i].key, "width")) hyper[i] = "6";
+      if (!strcmp(T->params[i].key, "lr")) hyper[i] = "0.01";
+      if (!strcmp(T->params[i].key, "l2") && !strcmp(cases[t].extra_val, "hinge")) hyper[i] = "0.5";
+    }
+    ps_msg m;
+    est_model *e;
+    assert_int_equal(T->alloc(&e, hyper, &m), PS_OK);
+    double p[4];
+    assert_int_equal(T->policy(e, 0, 4, p), PS_EINVAL);
+    assert_true(isnan(T->logit(e, 0, 1)));
+    pref_features f = w.f;
+    if (cases[t].items) f.phi = NULL, f.d = f.n_items;
+    est_fit_info info;
+    int s = T->fit(e, &w.d, &f, r, &info, &m);
+    if (s != PS_OK) print_error("%s/%s: %s\n", cases[t].name, cases[t].policy, m.text);
+    assert_int_equal(s, PS_OK);
+    assert_int_equal(info.status, PS_OK);
+    if (!(isfinite(info.objective) && isfinite(info.grad_norm) && info.iterations > 0))
+      print_error("%s/%s: objective %g grad %g iterations %d\n", cases[t].name, cases[t].policy, info.objective,
+                  info.grad_norm, info.iterations);
+    assert_true(isfinite(info.objective) && isfinite(info.grad_norm) && info.iterations > 0);
+    size_t dim;
+    const double *th = T->theta(e, &dim);
+    int mlp = !strcmp(cases[t].policy, "mlp");
+    assert_true(mlp ? th == NULL : th != NULL && dim == f.d);
+    for (size_t c = 0; c < 4; c++) {
+      assert_int_equal(T->policy(e, (int32_t)(c * 4), 4, p), PS_OK);
+      double sum = 0;
+      for (int j = 0; j < 4; j++) sum += p[j], assert_true(p[j] > 0);
+      assert_close(sum, 1, 1e-14);
+      /* logit = beta (u_a - u_b), u = log pi - log pi_ref */
+      double beta = 0.1, lg = T->logit(e, (int32_t)(c * 4), (int32_t)(c * 4 + 2));
+      double u0 = log(p[0]) - w.log_ref[c * 4], u2 = log(p[2]) - w.log_ref[c * 4 + 2];
+      assert_close(lg, beta * (u0 - u2), 1e-12 * fmax(1, fabs(lg)));
+    }
+    assert_int_equal(T->policy(e, 14, 4, p), PS_EINVAL);
+    T->free(e);
+  }
+  world_free(&w);
+  gsl_rng_free(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_o9_oriented_pair),  cmocka_unit_test(test_loss_identities),
       cmocka_unit_test(test_o11_tabular_ipo),   cmocka_unit_test(test_o17_loglinear_target),
       cmocka_unit_test(test_gradients_fd),      cmocka_unit_test(test_other_losses_converge),
       cmocka_unit_test(test_hypo),              cmocka_unit_test(test_mlp_fit),
-      cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_errors),            cmocka_unit_test(test_est_types),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
