@@ -332,6 +332,19 @@ static int build_hessian(space *sp, double *H) {
   return PS_OK;
 }
 
+int dpo_hessian(const pref_data *d, const pref_features *f, const dpo_options *o, const double *theta, double *H) {
+  space sp;
+  if (space_init(&sp, d, f, o) != PS_OK) return PS_ENOMEM;
+  full_objective(&sp, theta, NULL);
+  int s = build_hessian(&sp, H);
+  if (s == PS_OK && !f->phi) /* undo the identification term: report the Hessian of F itself */
+    for (size_t c = 0; c < sp.C; c++)
+      for (size_t j = 0; j < sp.M; j++)
+        for (size_t k = 0; k < sp.M; k++) H[(c * sp.M + j) * sp.dim + c * sp.M + k] -= 1.0 / (double)sp.M;
+  space_free(&sp);
+  return s;
+}
+
 static double vnorm(const double *v, size_t n) {
   double s = 0;
   for (size_t k = 0; k < n; k++) s += v[k] * v[k];
@@ -1246,6 +1259,13 @@ int dpo_fit(const pref_data *d, const pref_features *f, const dpo_options *o, gs
     status = hypo_loglinear(&sp, r, res->theta, res, m);
   } else if (f->phi && o->solver == DPO_SOLVER_AUTO && sp.M <= 256) {
     status = newton_fused(&sp, res->theta, res, m);
+    if (status == PS_ESINGULAR) {
+      /* the single-precision Hessian blocks may round a nearly singular design to a
+       * failed Cholesky: let the double-precision exact Newton decide */
+      int it = res->iterations;
+      status = newton(&sp, res->theta, res, m);
+      res->iterations += it;
+    }
   } else if (f->phi && (o->solver == DPO_SOLVER_CG || o->solver == DPO_SOLVER_AUTO)) {
     status = newton_cg(&sp, res->theta, res, m);
   } else if (o->loss == DPO_LOSS_DPO && f->phi && o->solver == DPO_SOLVER_BT) {

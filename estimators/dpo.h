@@ -125,6 +125,12 @@ void dpo_result_free(dpo_result *r);
 double dpo_objective(const pref_data *d, const pref_features *f, const dpo_options *o,
                      const double *theta, double *grad);
 
+/* The exact Hessian of F (log-linear) at theta into H (dim x dim, dim = f->d or
+ * n_items for tabular): sum_i c_i l''(Delta_i) x_i x_i^T + kl sum_x w_x Phi_x^T K_x Phi_x
+ * + l2 I with K_x the Hessian of KL in the scores (dpo.c).  Hinge gives its a.e. value
+ * 0 for the loss part.  PS_OK or PS_ENOMEM; inputs not checked. */
+int dpo_hessian(const pref_data *d, const pref_features *f, const dpo_options *o, const double *theta, double *H);
+
 /* F(params) of an MLP policy with architecture a, with grad (a->n_params) when not
  * NULL: full batch, the same objective as dpo_objective with l2 on every weight.
  * NaN on ENOMEM. */
