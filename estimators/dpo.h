@@ -22,24 +22,26 @@
  * without comparisons do not enter).  Mean form: F / W = mean loss + lambda E_x KL +
  * (l2 / 2W)||theta||^2, W = total weight.
  *
- * Solvers.  Log-linear, kl = 0, smooth loss, features (solver AUTO): Newton-CG with
- * exact Hessian-vector products, fused per context so that each pass reads phi once
- * (rows grouped by context; the line search reuses Phi p accumulated by CG, so it
- * reads no features), to ||grad|| <= tol W (tol 1e-10).  It does not test uniqueness
- * (a design that does not span R^d gives one of the minimisers); solver NEWTON does.
- * Tabular, or solver NEWTON: Newton with the exact Hessian sum c_i l''(Delta_i) x_i
- * x_i^T + l2 I (tabular: plus the per-context 11^T/m that fixes the unidentified
- * constants), Cholesky, Armijo backtracking, PS_ESINGULAR when not positive definite.
- * Solver BT (loss = dpo only): bt_fit, as logistic regression on beta x_i is BT with
- * theta_bt = beta theta, lambda_bt = l2 / beta^2.
- * Hinge: dual coordinate descent (Hsieh et al. 2008, liblinear -s 3) on the SVM with
+ * Solvers.  Log-linear, kl = 0, smooth loss, features (solver AUTO, m <= 256): Newton
+ * with the exact Hessian, one fused sweep over the features per iteration (rows grouped
+ * by context; scores, row terms, gradient and the Hessian X^T D X by BLAS ssyrk on
+ * cache-resident blocks, summed in double; the full step is evaluated speculatively so
+ * an accepted step costs no extra sweep), Cholesky, Armijo halving, to ||grad|| <= tol W
+ * (tol 1e-10).  A failed Cholesky falls back to the double-precision exact Newton, which
+ * reports PS_ESINGULAR when the design does not span R^d.  Solver CG: Newton-CG with
+ * fused Hessian-vector products (for large d; it does not test uniqueness).  Tabular
+ * (one-hot, phi == NULL), or solver NEWTON: the generic exact Newton, Hessian
+ * sum c_i l''(Delta_i) x_i x_i^T + l2 I built per context (tabular: plus the per-context
+ * 11^T/m that fixes the unidentified constants).  Solver BT (loss = dpo only): bt_fit,
+ * as logistic regression on beta x_i is BT with theta_bt = beta theta, lambda_bt = l2 /
+ * beta^2.  Hinge: dual coordinate descent (Hsieh et al. 2008, liblinear -s 3) on the SVM with
  * C = 1/l2, requires l2 > 0.  kl > 0 (HyPO): the KL term is not convex in theta
  * (policy.c), so liblbfgs L-BFGS from theta = 0 and restarts - 1 random starts, each
  * polished by Newton with the exact Hessian when it is positive definite; the best
- * objective is kept.  MLP: Adam (lr, epochs, minibatches of `batch` rows, 0 = full
- * batch) from `restarts` Glorot initialisations, deterministic given the gsl_rng;
- * the final full-batch gradient norm is reported as the residual, converged means
- * ||grad|| <= 1e-3 W.
+ * objective is kept (iterations = L-BFGS plus Newton iterations over all starts).
+ * MLP: Adam (lr, epochs, minibatches of `batch` rows, 0 = full batch) from `restarts`
+ * Glorot initialisations, deterministic given the gsl_rng; the final full-batch
+ * gradient norm is reported as the residual, converged means ||grad|| <= 1e-3 W.
  *
  * Existence: dpo (and cdpo with eps = 0) without l2 has no minimiser when a theta
  * orders every pair correctly (p = 1 data): PS_ENOMLE with the separation certificate.

@@ -232,7 +232,8 @@ const est_type est_dpo = {
     .doc = "Direct preference optimisation (Rafailov et al. 2023) and its variants IPO (Azar et al. 2024), "
            "conservative cDPO (label smoothing) and robust rDPO (Chowdhury et al. 2024), hinge (SLiC); "
            "log-linear policy log pi = log pi_ref + theta^T phi - A (tabular for items worlds), Newton with the "
-           "exact Hessian to ||grad|| <= tol x weight, or a small MLP by Adam; theta is the offset from pi_ref "
+           "exact Hessian (one fused sweep over the features per iteration) to ||grad|| <= tol x weight, hinge by "
+           "dual coordinate descent, or a small MLP by Adam; theta is the offset from pi_ref "
            "(target theta_r / beta under BT); no-mle on separable data without l2.",
     .params = dpo_params,
     .alloc = dpo_alloc,
