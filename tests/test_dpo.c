@@ -370,6 +370,53 @@ static void test_gradients_fd(void **state) {
   gsl_rng_free(r);
 }
 
+/* Recovery of the planted target from sampled BT labels: DPO's theta-hat is the MLE of
+ * a logistic model in beta x_i, so (theta-hat - theta_r/beta)^T H (theta-hat -
+ * theta_r/beta) is asymptotically chi^2_d with H the observed information (the Hessian
+ * of the summed loss at theta-hat).  d = 3: the 0.999 quantile is 16.27, so a correct
+ * estimator fails this at a given seed with probability 1e-3; several seeds are run. */
+static void test_recovery_sampled(void **state) {
+  (void)state;
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  const double theta_r[3] = {1.0, -0.7, 0.5}, beta = 0.2;
+  for (unsigned long seed = 1; seed <= 4; seed++) {
+    gsl_rng_set(r, 1000 + seed);
+    world w;
+    world_make(&w, 50, 4, 3, theta_r, 0, r);
+    /* sample n labelled pairs: uniform context, uniform ordered pair, BT label */
+    pref_data sd;
+    size_t n = 3000;
+    assert_int_equal(pref_data_alloc(&sd, n, w.f.n_items, 0, 0, 0), PS_OK);
+    for (size_t i = 0; i < n; i++) {
+      size_t c = gsl_rng_uniform_int(r, 50), y = gsl_rng_uniform_int(r, 4), z = gsl_rng_uniform_int(r, 3);
+      if (z >= y) z++;
+      size_t a = c * 4 + y, b = c * 4 + z;
+      double mg = 0;
+      for (int k = 0; k < 3; k++) mg += theta_r[k] * (w.phi[a * 3 + k] - w.phi[b * 3 + k]);
+      int a_wins = gsl_rng_uniform(r) < ps_sigmoid(mg);
+      sd.winner[i] = (int32_t)(a_wins ? a : b);
+      sd.loser[i] = (int32_t)(a_wins ? b : a);
+    }
+    dpo_options o = dpo_options_default();
+    o.beta = beta;
+    dpo_result res;
+    ps_msg m;
+    if (dpo_fit(&sd, &w.f, &o, NULL, &res, &m) != PS_OK) print_error("seed %lu: %s\n", seed, m.text);
+    assert_int_equal(res.status, PS_OK);
+    double H[9], e[3], q = 0;
+    assert_int_equal(dpo_hessian(&sd, &w.f, &o, res.theta, H), PS_OK);
+    for (int k = 0; k < 3; k++) e[k] = res.theta[k] - theta_r[k] / beta;
+    for (int k = 0; k < 3; k++)
+      for (int l = 0; l < 3; l++) q += e[k] * H[k * 3 + l] * e[l];
+    if (!(q < 16.27) || getenv("PS_TEST_VERBOSE")) print_error("seed %lu: Mahalanobis^2 = %g\n", 1000 + seed, q);
+    assert_true(q < 16.27);
+    dpo_result_free(&res);
+    pref_data_free(&sd);
+    world_free(&w);
+  }
+  gsl_rng_free(r);
+}
+
 /* The exact Hessian (loss and KL parts) = central differences of the gradient, every
  * smooth loss, features and tabular: this is what makes Newton (and the HyPO polish)
  * converge quadratically. */
@@ -752,6 +799,7 @@ int main(void) {
       cmocka_unit_test(test_hypo),              cmocka_unit_test(test_mlp_fit),
       cmocka_unit_test(test_errors),            cmocka_unit_test(test_est_types),
       cmocka_unit_test(test_hessian_fd),        cmocka_unit_test(test_singular_design),
+      cmocka_unit_test(test_recovery_sampled),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
