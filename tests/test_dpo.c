@@ -715,6 +715,17 @@ static void test_errors(void **state) {
   est_model *e = NULL;
   assert_int_equal(T->alloc(&e, hyper, &m), PS_EINVAL);
   assert_non_null(strstr(m.text, "l2"));
+  /* an iteration budget too small: not converged, reported with a message, usable theta */
+  for (int solver = 0; solver < 4; solver++) {
+    o = dpo_options_default();
+    o.solver = (dpo_solver)solver;
+    o.max_iter = 1;
+    m.text[0] = 0;
+    assert_int_equal(dpo_fit(&w.d, &w.f, &o, NULL, &res, &m), PS_ENOCONV);
+    assert_false(res.converged);
+    assert_true(strlen(m.text) > 10 && isfinite(res.theta[0]) && res.grad_norm > 0);
+    dpo_result_free(&res);
+  }
   pref_data_free(&sep);
   world_free(&w);
   gsl_rng_free(r);
