@@ -107,11 +107,15 @@ double dpo_loss_eval(const dpo_options *o, double delta, double *d1, double *d2)
       h = 0;
       break;
     default: {
-      /* softplus(-z) + a z with a = 0 (dpo), eps (cdpo), -eps/(1-2eps) (rdpo) */
+      /* softplus(-z) + a z with a = 0 (dpo), eps (cdpo), -eps/(1-2eps) (rdpo).  One
+       * exp serves all three: with e = e^{-|z|} <= 1, softplus(-z) = max(-z, 0) +
+       * log1p(e), sigma(-z) = e/(1+e) (z >= 0) or 1/(1+e) (z < 0), sigma'(z) =
+       * e/(1+e)^2 -- the forms of core/numerics.h, which never overflow. */
       double a = o->loss == DPO_LOSS_CDPO ? o->eps : o->loss == DPO_LOSS_RDPO ? -o->eps / (1 - 2 * o->eps) : 0;
-      l = ps_softplus(-z) + a * z;
-      g = b * (a - ps_sigmoid(-z));
-      h = b * b * ps_sigmoid_deriv(z);
+      double e = exp(-fabs(z)), q = 1 / (1 + e);
+      l = (z < 0 ? -z : 0) + log1p(e) + a * z;
+      g = b * (a - (z >= 0 ? e * q : q));
+      h = b * b * e * q * q;
     }
   }
   if (d1) *d1 = g;
