@@ -117,5 +117,8 @@ extern const est_type est_drpo;
 extern const est_type est_grpo;
 extern const est_type est_pessimistic;
 extern const est_type est_greedy_mle;
+extern const est_type est_dpo;
+extern const est_type est_hypo;
+extern const est_type est_rlhf;
 
 #endif

@@ -9,7 +9,7 @@ const est_type *const est_registry[] = {
     /* heterogeneous annotators */
     &est_mixture, &est_noisybt, &est_flipem, &est_idealpoint, &est_lowrank,
     /* policy learners */
-    &est_drpo, &est_grpo, &est_pessimistic, &est_greedy_mle,
+    &est_dpo, &est_hypo, &est_rlhf, &est_drpo, &est_grpo, &est_pessimistic, &est_greedy_mle,
     NULL};
 
 const est_type *est_lookup(const char *name) {

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Install every Debian package prefsim's build, demo, tests and benchmarks need.
 # Idempotent: packages already present are skipped; nothing is downloaded outside apt.
+#   install-deps.sh          build, tests, demo and the BT benchmarks
+#   install-deps.sh --bench  also BENCH_PKGS (the PyTorch peer of the DPO benchmark,
+#                            ~1 GB; only bench/run.sh asks for it, so `make test` on a
+#                            fresh machine never pulls torch)
 set -euo pipefail
 
 PKGS=(
@@ -14,6 +18,11 @@ PKGS=(
   python3 python3-numpy python3-sklearn python3-h5py python3-xarray
   r-base-core r-cran-bradleyterry2
 )
+
+BENCH_PKGS=(
+  python3-torch
+)
+if [ "${1:-}" = "--bench" ]; then PKGS+=("${BENCH_PKGS[@]}"); fi
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,0 +1,1313 @@
+/* dpo.c — DPO, IPO, cDPO, rDPO, hinge and HyPO fits (THEORY.md §3.9, §3.10, §3.15).
+ *
+ * Objective (dpo.h): F(theta) = sum_i c_i [l(Delta_i) + kl KL_{x_i}] + (l2/2)||theta||^2
+ * with Delta_i = s(y_i+) - s(y_i-), s the policy scores.  Every evaluation goes
+ * through item space: scores s of all items (Phi theta, or the MLP), a per-item
+ * gradient g_s (scatter of c_i l'(Delta_i) over winner and loser, plus the KL terms
+ * per context), then grad theta = Phi^T g_s + l2 theta.  Comparisons are never
+ * materialised as feature differences.
+ *
+ * The exact Hessian in score space is block diagonal over contexts (items of one
+ * context are contiguous, m each):
+ *     B_c = sum_{i in c} c_i l''(Delta_i) (e_w - e_l)(e_w - e_l)^T + kl w_c K_c,
+ *     K_c[j][k] = d^2 KL / ds_j ds_k
+ *              = delta_jk pi_j (u_j - KL + 1) - pi_j pi_k (u_j + u_k - 2 KL + 1),
+ * (differentiate d KL / ds_k = pi_k (u_k - KL) once more), and H = sum_c Phi_c^T B_c
+ * Phi_c + l2 I.  Cost O(n + C (m^2 d + m d^2)) per build.
+ *
+ * Tolerances: Newton stops at ||grad|| <= tol W (W = total weight, tol 1e-10), so
+ * the optimisation error is far below any statistical error of a fit on W rows.
+ * The Armijo constant 1e-4 and step halving are the textbook choices (Nocedal &
+ * Wright, Alg. 3.1). */
+#include "dpo.h"
+
+#include <gsl/gsl_cblas.h>
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_linalg.h>
+#include <gsl/gsl_randist.h>
+#include <lbfgs.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/numerics.h"
+#include "bt.h"
+
+dpo_options dpo_options_default(void) {
+  dpo_options o = {.loss = DPO_LOSS_DPO,
+                   .beta = 0.1,
+                   .eps = 0,
+                   .tau = 0,
+                   .l2 = 0,
+                   .kl = 0,
+                   .policy = DPO_POLICY_LOGLINEAR,
+                   .width = 32,
+                   .layers = 1,
+                   .act = POLICY_ACT_TANH,
+                   .lr = 1e-3,
+                   .epochs = 500,
+                   .restarts = 5,
+                   .batch = 0,
+                   .tol = 1e-10,
+                   .max_iter = 100,
+                   .solver = DPO_SOLVER_AUTO};
+  return o;
+}
+
+static const char *loss_name(dpo_loss l) {
+  static const char *const names[] = {"dpo", "ipo", "cdpo", "rdpo", "hinge"};
+  return (unsigned)l < 5 ? names[l] : "?";
+}
+
+int dpo_options_check(const dpo_options *o, ps_msg *m) {
+  if (!(o->beta > 0) || !isfinite(o->beta))
+    return ps_fail(m, PS_EINVAL, "beta must be a finite positive number, not %g", o->beta);
+  if ((unsigned)o->loss > DPO_LOSS_HINGE) return ps_fail(m, PS_EINVAL, "unknown loss %d", (int)o->loss);
+  if (!(o->eps >= 0 && o->eps < 0.5))
+    return ps_fail(m, PS_EINVAL, "eps (the flip rate of cdpo/rdpo) must be in [0, 1/2), not %g", o->eps);
+  if (!(o->l2 >= 0) || !isfinite(o->l2)) return ps_fail(m, PS_EINVAL, "l2 must be finite and >= 0, not %g", o->l2);
+  if (!(o->kl >= 0) || !isfinite(o->kl)) return ps_fail(m, PS_EINVAL, "the KL weight must be finite and >= 0, not %g", o->kl);
+  if (o->loss == DPO_LOSS_RDPO && !(o->l2 > 0))
+    return ps_fail(m, PS_EINVAL,
+                   "rdpo is unbounded below per sample (its loss falls linearly in z), so it needs l2 > 0 "
+                   "(THEORY §3.10: add L2 or a norm bound)");
+  if (o->loss == DPO_LOSS_HINGE && !(o->l2 > 0))
+    return ps_fail(m, PS_EINVAL, "hinge needs l2 > 0 (without it the minimiser is not unique or does not exist)");
+  if (o->loss == DPO_LOSS_HINGE && o->kl > 0)
+    return ps_fail(m, PS_EINVAL, "hinge is not combined with a KL term (use loss = dpo)");
+  if (o->loss == DPO_LOSS_HINGE && o->policy == DPO_POLICY_MLP)
+    return ps_fail(m, PS_EINVAL, "hinge is implemented for the log-linear policy only");
+  if (o->tau < 0 || !isfinite(o->tau)) return ps_fail(m, PS_EINVAL, "tau must be >= 0 (0 means tau = beta), not %g", o->tau);
+  if (o->policy == DPO_POLICY_MLP) {
+    if (o->layers != 1 && o->layers != 2) return ps_fail(m, PS_EINVAL, "layers must be 1 or 2, not %d", o->layers);
+    if (o->width < 1) return ps_fail(m, PS_EINVAL, "width must be >= 1");
+    if (!(o->lr > 0) || !isfinite(o->lr)) return ps_fail(m, PS_EINVAL, "lr must be positive, not %g", o->lr);
+    if (o->epochs < 1) return ps_fail(m, PS_EINVAL, "epochs must be >= 1, not %d", o->epochs);
+  }
+  if (o->restarts < 1) return ps_fail(m, PS_EINVAL, "restarts must be >= 1, not %d", o->restarts);
+  if (!(o->tol > 0)) return ps_fail(m, PS_EINVAL, "tol must be positive, not %g", o->tol);
+  if (o->max_iter < 1) return ps_fail(m, PS_EINVAL, "max_iter must be >= 1, not %d", o->max_iter);
+  return PS_OK;
+}
+
+double dpo_loss_eval(const dpo_options *o, double delta, double *d1, double *d2) {
+  double b = o->beta, z = b * delta, l, g, h;
+  switch (o->loss) {
+    case DPO_LOSS_IPO: {
+      double tau = o->tau > 0 ? o->tau : o->beta, t = delta - 1 / (2 * tau);
+      l = t * t;
+      g = 2 * t;
+      h = 2;
+      break;
+    }
+    case DPO_LOSS_HINGE:
+      l = z < 1 ? 1 - z : 0;
+      g = z < 1 ? -b : 0;
+      h = 0;
+      break;
+    default: {
+      /* softplus(-z) + a z with a = 0 (dpo), eps (cdpo), -eps/(1-2eps) (rdpo).  One
+       * exp serves all three: with e = e^{-|z|} <= 1, softplus(-z) = max(-z, 0) +
+       * log1p(e), sigma(-z) = e/(1+e) (z >= 0) or 1/(1+e) (z < 0), sigma'(z) =
+       * e/(1+e)^2 -- the forms of core/numerics.h, which never overflow. */
+      double a = o->loss == DPO_LOSS_CDPO ? o->eps : o->loss == DPO_LOSS_RDPO ? -o->eps / (1 - 2 * o->eps) : 0;
+      double e = exp(-fabs(z)), q = 1 / (1 + e);
+      l = (z < 0 ? -z : 0) + log1p(e) + a * z;
+      g = b * (a - (z >= 0 ? e * q : q));
+      h = b * b * e * q * q;
+    }
+  }
+  if (d1) *d1 = g;
+  if (d2) *d2 = h;
+  return l;
+}
+
+void dpo_result_free(dpo_result *r) {
+  if (!r) return;
+  free(r->theta);
+  r->theta = NULL;
+}
+
+/* ---------------- shared item-space machinery ---------------- */
+
+typedef struct {
+  const pref_data *d;
+  const pref_features *f;
+  const dpo_options *o;
+  size_t C, M, dim;  /* contexts, responses per context, parameter length */
+  double W;          /* total weight */
+  double *wc;        /* per-context row weight (C) */
+  double *s, *gs;    /* item scores and their gradient (n_items) */
+  double *work;      /* M */
+  double *dkl;       /* M */
+} space;
+
+static void space_free(space *sp) {
+  free(sp->wc);
+  free(sp->s);
+  free(sp->gs);
+  free(sp->work);
+  free(sp->dkl);
+}
+
+static int space_init(space *sp, const pref_data *d, const pref_features *f, const dpo_options *o) {
+  memset(sp, 0, sizeof *sp);
+  sp->d = d;
+  sp->f = f;
+  sp->o = o;
+  sp->C = f->n_contexts ? f->n_contexts : 1;
+  sp->M = f->n_items / sp->C;
+  sp->dim = f->phi ? f->d : f->n_items;
+  sp->wc = calloc(sp->C, sizeof(double));
+  sp->s = malloc(f->n_items * sizeof(double));
+  sp->gs = malloc(f->n_items * sizeof(double));
+  sp->work = malloc(sp->M * sizeof(double));
+  sp->dkl = malloc(sp->M * sizeof(double));
+  if (!sp->wc || !sp->s || !sp->gs || !sp->work || !sp->dkl) {
+    space_free(sp);
+    return PS_ENOMEM;
+  }
+  for (size_t i = 0; i < d->n; i++) {
+    double c = d->count ? d->count[i] : 1.0;
+    sp->W += c;
+    sp->wc[(size_t)d->winner[i] / sp->M] += c;
+  }
+  return PS_OK;
+}
+
+/* s = Phi theta over all items */
+static void scores_all(const space *sp, const double *theta) {
+  const pref_features *f = sp->f;
+  if (!f->phi) {
+    memcpy(sp->s, theta, f->n_items * sizeof(double));
+    return;
+  }
+  size_t d = f->d;
+  for (size_t i = 0; i < f->n_items; i++) {
+    const double *p = f->phi + i * d;
+    double v = 0;
+    for (size_t k = 0; k < d; k++) v += p[k] * theta[k];
+    sp->s[i] = v;
+  }
+}
+
+/* F and gs from the scores in sp->s (no penalty). */
+static double score_objective(space *sp) {
+  const pref_data *d = sp->d;
+  const dpo_options *o = sp->o;
+  memset(sp->gs, 0, sp->f->n_items * sizeof(double));
+  double F = 0;
+  for (size_t i = 0; i < d->n; i++) {
+    double c = d->count ? d->count[i] : 1.0, g;
+    size_t w = (size_t)d->winner[i], l = (size_t)d->loser[i];
+    F += c * dpo_loss_eval(o, sp->s[w] - sp->s[l], &g, NULL);
+    sp->gs[w] += c * g;
+    sp->gs[l] -= c * g;
+  }
+  if (o->kl > 0) {
+    for (size_t c = 0; c < sp->C; c++) {
+      if (sp->wc[c] == 0) continue;
+      size_t first = c * sp->M;
+      const double *lr = sp->f->log_ref ? sp->f->log_ref + first : NULL;
+      double kl = policy_softmax_kl(lr, sp->s + first, sp->M, sp->dkl, sp->work);
+      double a = o->kl * sp->wc[c];
+      F += a * kl;
+      for (size_t j = 0; j < sp->M; j++) sp->gs[first + j] += a * sp->dkl[j];
+    }
+  }
+  return F;
+}
+
+static double full_objective(space *sp, const double *theta, double *grad) {
+  scores_all(sp, theta);
+  double F = score_objective(sp), pen = 0;
+  for (size_t k = 0; k < sp->dim; k++) pen += theta[k] * theta[k];
+  F += 0.5 * sp->o->l2 * pen;
+  if (grad) {
+    const pref_features *f = sp->f;
+    if (!f->phi) {
+      for (size_t k = 0; k < sp->dim; k++) grad[k] = sp->gs[k] + sp->o->l2 * theta[k];
+    } else {
+      size_t d = f->d;
+      for (size_t k = 0; k < d; k++) grad[k] = sp->o->l2 * theta[k];
+      for (size_t i = 0; i < f->n_items; i++) {
+        double g = sp->gs[i];
+        if (g == 0) continue;
+        const double *p = f->phi + i * d;
+        for (size_t k = 0; k < d; k++) grad[k] += g * p[k];
+      }
+    }
+  }
+  return F;
+}
+
+double dpo_objective(const pref_data *d, const pref_features *f, const dpo_options *o,
+                     const double *theta, double *grad) {
+  space sp;
+  if (space_init(&sp, d, f, o) != PS_OK) return NAN;
+  double F = full_objective(&sp, theta, grad);
+  space_free(&sp);
+  return F;
+}
+
+/* Exact Hessian of F at the scores in sp->s (call full_objective first), plus the
+ * tabular per-context 11^T/M.  H is dim x dim.  PS_ENOMEM on failure. */
+static int build_hessian(space *sp, double *H) {
+  const pref_data *d = sp->d;
+  const pref_features *f = sp->f;
+  const dpo_options *o = sp->o;
+  size_t M = sp->M, C = sp->C, dim = sp->dim;
+  double *B = calloc(C * M * M, sizeof(double)), *BP = f->phi ? malloc(M * dim * sizeof(double)) : NULL;
+  if (!B || (f->phi && !BP)) {
+    free(B);
+    free(BP);
+    return PS_ENOMEM;
+  }
+  for (size_t i = 0; i < d->n; i++) {
+    double c = d->count ? d->count[i] : 1.0, h;
+    size_t w = (size_t)d->winner[i], l = (size_t)d->loser[i];
+    dpo_loss_eval(o, sp->s[w] - sp->s[l], NULL, &h);
+    double *Bc = B + (w / M) * M * M;
+    w %= M;
+    l %= M;
+    h *= c;
+    Bc[w * M + w] += h;
+    Bc[l * M + l] += h;
+    Bc[w * M + l] -= h;
+    Bc[l * M + w] -= h;
+  }
+  if (o->kl > 0)
+    for (size_t c = 0; c < C; c++) {
+      if (sp->wc[c] == 0) continue;
+      size_t first = c * M;
+      const double *lr = f->log_ref ? f->log_ref + first : NULL;
+      double *lp = sp->work, *u = sp->dkl;
+      double A = policy_log_softmax(lr, sp->s + first, M, lp), kl = 0;
+      for (size_t j = 0; j < M; j++) {
+        u[j] = sp->s[first + j] - A;
+        lp[j] = exp(lp[j]);
+        kl += lp[j] * u[j];
+      }
+      double a = o->kl * sp->wc[c], *Bc = B + c * M * M;
+      for (size_t j = 0; j < M; j++) {
+        for (size_t k = 0; k < M; k++) Bc[j * M + k] -= a * lp[j] * lp[k] * (u[j] + u[k] - 2 * kl + 1);
+        Bc[j * M + j] += a * lp[j] * (u[j] - kl + 1);
+      }
+    }
+  memset(H, 0, dim * dim * sizeof(double));
+  for (size_t c = 0; c < C; c++) {
+    const double *Bc = B + c * M * M;
+    int any = 0;
+    for (size_t j = 0; j < M * M && !any; j++) any = Bc[j] != 0;
+    if (!any) continue;
+    if (!f->phi) {
+      for (size_t j = 0; j < M; j++)
+        for (size_t k = 0; k < M; k++) H[(c * M + j) * dim + c * M + k] += Bc[j * M + k];
+      continue;
+    }
+    const double *P = f->phi + c * M * dim;
+    for (size_t j = 0; j < M; j++)
+      for (size_t k = 0; k < dim; k++) {
+        double v = 0;
+        for (size_t t = 0; t < M; t++) v += Bc[j * M + t] * P[t * dim + k];
+        BP[j * dim + k] = v;
+      }
+    for (size_t j = 0; j < M; j++) {
+      const double *pj = P + j * dim, *bj = BP + j * dim;
+      for (size_t k = 0; k < dim; k++) {
+        double pk = pj[k];
+        if (pk == 0) continue;
+        double *hr = H + k * dim;
+        for (size_t l = k; l < dim; l++) hr[l] += pk * bj[l];
+      }
+    }
+  }
+  if (f->phi)
+    for (size_t k = 0; k < dim; k++)
+      for (size_t l = 0; l < k; l++) H[k * dim + l] = H[l * dim + k];
+  for (size_t k = 0; k < dim; k++) H[k * dim + k] += o->l2;
+  if (!f->phi) /* fix the per-context constants, which no term identifies */
+    for (size_t c = 0; c < C; c++)
+      for (size_t j = 0; j < M; j++)
+        for (size_t k = 0; k < M; k++) H[(c * M + j) * dim + c * M + k] += 1.0 / (double)M;
+  free(B);
+  free(BP);
+  return PS_OK;
+}
+
+int dpo_hessian(const pref_data *d, const pref_features *f, const dpo_options *o, const double *theta, double *H) {
+  space sp;
+  if (space_init(&sp, d, f, o) != PS_OK) return PS_ENOMEM;
+  full_objective(&sp, theta, NULL);
+  int s = build_hessian(&sp, H);
+  if (s == PS_OK && !f->phi) /* undo the identification term: report the Hessian of F itself */
+    for (size_t c = 0; c < sp.C; c++)
+      for (size_t j = 0; j < sp.M; j++)
+        for (size_t k = 0; k < sp.M; k++) H[(c * sp.M + j) * sp.dim + c * sp.M + k] -= 1.0 / (double)sp.M;
+  space_free(&sp);
+  return s;
+}
+
+static double vnorm(const double *v, size_t n) {
+  double s = 0;
+  for (size_t k = 0; k < n; k++) s += v[k] * v[k];
+  return sqrt(s);
+}
+
+/* 1 when every row has a positive margin (a separating direction for dpo). */
+static int separated(const space *sp) {
+  for (size_t i = 0; i < sp->d->n; i++)
+    if (!(sp->s[sp->d->winner[i]] - sp->s[sp->d->loser[i]] > 0)) return 0;
+  return 1;
+}
+
+/* Newton with the exact Hessian from theta (in/out). */
+static int newton(space *sp, double *theta, dpo_result *res, ps_msg *m) {
+  const dpo_options *o = sp->o;
+  size_t dim = sp->dim;
+  int status = PS_OK;
+  double *g = malloc(dim * sizeof(double)), *H = malloc(dim * dim * sizeof(double));
+  double *p = malloc(dim * sizeof(double)), *trial = malloc(dim * sizeof(double));
+  if (!g || !H || !p || !trial) {
+    status = ps_fail(m, PS_ENOMEM, "out of memory (Hessian %zu x %zu)", dim, dim);
+    goto done;
+  }
+  int may_separate = (o->loss == DPO_LOSS_DPO || (o->loss == DPO_LOSS_CDPO && o->eps == 0)) && o->l2 == 0 &&
+                     o->kl == 0;
+  double F = full_objective(sp, theta, g), gn = vnorm(g, dim);
+  int it = 0;
+  res->converged = 0;
+  for (;; it++) {
+    if (gn <= o->tol * sp->W) {
+      res->converged = 1;
+      break;
+    }
+    if (may_separate && separated(sp)) {
+      status = ps_fail(m, PS_ENOMLE,
+                       "every comparison is ordered correctly by theta (margins all positive): the data are "
+                       "separable and the %s loss has no minimiser (its infimum 0 is approached as ||theta|| -> "
+                       "infinity); add l2 > 0 or use cdpo with eps > 0", loss_name(o->loss));
+      break;
+    }
+    if (it >= o->max_iter) {
+      status = ps_fail(m, PS_ENOCONV, "Newton: ||grad|| = %.3g > %.3g after %d iterations", gn, o->tol * sp->W, it);
+      break;
+    }
+    if (build_hessian(sp, H) != PS_OK) {
+      status = ps_fail(m, PS_ENOMEM, "out of memory building the Hessian");
+      break;
+    }
+    gsl_matrix_view Hv = gsl_matrix_view_array(H, dim, dim);
+    gsl_error_handler_t *old = gsl_set_error_handler_off();
+    int cs = gsl_linalg_cholesky_decomp1(&Hv.matrix);
+    gsl_set_error_handler(old);
+    if (cs != GSL_SUCCESS) {
+      status = ps_fail(m, PS_ESINGULAR,
+                       "the Hessian is singular: the comparison differences do not span the %zu-dimensional "
+                       "parameter space (add l2 > 0 or more varied comparisons)%s",
+                       dim, o->kl > 0 ? ", or the KL term is not convex here" : "");
+      break;
+    }
+    for (size_t k = 0; k < dim; k++) p[k] = -g[k];
+    gsl_vector_view pv = gsl_vector_view_array(p, dim);
+    gsl_linalg_cholesky_svx(&Hv.matrix, &pv.vector);
+    double slope = 0;
+    for (size_t k = 0; k < dim; k++) slope += g[k] * p[k];
+    double t = 1, Ft = NAN;
+    int ok = 0;
+    for (int ls = 0; ls < 60; ls++, t *= 0.5) {
+      for (size_t k = 0; k < dim; k++) trial[k] = theta[k] + t * p[k];
+      Ft = full_objective(sp, trial, NULL);
+      if (Ft <= F + 1e-4 * t * slope) {
+        ok = 1;
+        break;
+      }
+    }
+    if (!ok) {
+      /* no decrease within rounding: accept if the gradient is at the noise floor */
+      full_objective(sp, theta, g);
+      status = ps_fail(m, PS_ENOCONV, "Newton: line search failed at ||grad|| = %.3g (tolerance %.3g)", gn,
+                       o->tol * sp->W);
+      break;
+    }
+    memcpy(theta, trial, dim * sizeof(double));
+    F = full_objective(sp, theta, g);
+    gn = vnorm(g, dim);
+  }
+  res->objective = F;
+  res->grad_norm = gn;
+  res->iterations += it;
+done:
+  free(g);
+  free(H);
+  free(p);
+  free(trial);
+  return status;
+}
+
+/* x . y with 8 independent partial sums: a plain loop is one serial chain of adds
+ * (4-cycle latency each, and C forbids the compiler to reassociate it), which made
+ * the score passes compute-bound; 8 lanes let the compiler vectorise and pipeline. */
+static inline double dot8(const double *x, const double *y, size_t n) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (size_t q = 0; q < 8; q++) acc[q] += x[k + q] * y[k + q];
+  double s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  for (; k < n; k++) s += x[k] * y[k];
+  return s;
+}
+
+/* y += a x, written 8 lanes at a time for the same reason (GCC -O2 vectorises only
+ * straight-line groups, not this loop). */
+static inline void axpy8(double a, const double *x, double *y, size_t n) {
+  size_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (size_t q = 0; q < 8; q++) y[k + q] += a * x[k + q];
+  for (; k < n; k++) y[k] += a * x[k];
+}
+
+/* out = (float)(sc (x - y)) */
+static inline void diff_scale_f(float *out, double sc, const double *x, const double *y, size_t n) {
+  size_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (size_t q = 0; q < 8; q++) out[k + q] = (float)(sc * (x[k + q] - y[k + q]));
+  for (; k < n; k++) out[k] = (float)(sc * (x[k] - y[k]));
+}
+
+/* ---------------- fused Newton-CG for features ---------------- */
+
+/* Rows grouped by context (a counting sort), so that one sweep over the contexts
+ * touches each block Phi_c (m x d, contiguous) once while it is in cache.  Per
+ * Newton iteration: one gradient sweep (s_c = Phi_c theta, row terms, g += Phi_c^T a_c)
+ * and one sweep per CG step (t_c = Phi_c v, b_c = L_c(D) t_c over the rows,
+ * Hv += Phi_c^T b_c).  CG also accumulates Phi p = sum alpha_k Phi d_k from the t
+ * vectors it already computed, so the Armijo line search evaluates F(theta + t p)
+ * from s + t Phi p with row passes only.  Forcing term eta = min(0.5, sqrt(||g|| /
+ * ||g_0||)) (Eisenstat-Walker: superlinear local convergence). */
+typedef struct {
+  size_t *start;   /* C + 1 offsets into rows */
+  size_t *rows;    /* row ids sorted by context */
+  uint8_t *lw, *ll; /* local winner / loser (item - c m) of each sorted row (m <= 256) */
+  double *cw;      /* weight of each sorted row */
+  double *D;       /* per-row c_i l''(Delta_i), in context order */
+  double *u;       /* Phi p (n_items) */
+  double *t;       /* Phi v of the current CG direction (n_items) */
+  double *b;       /* scratch (n_items) */
+} ncg_ws;
+
+static int ncg_sort(const space *sp, ncg_ws *w);
+
+static void ncg_free(ncg_ws *w) {
+  free(w->lw);
+  free(w->ll);
+  free(w->cw);
+  free(w->start);
+  free(w->rows);
+  free(w->D);
+  free(w->u);
+  free(w->t);
+  free(w->b);
+}
+
+/* F at the item scores base + step * dir (dir may be NULL) over the rows; fills sp->gs
+ * and w->D when grad is set.  No penalty. */
+static double ncg_rows(space *sp, ncg_ws *w, const double *base, const double *dir, double step, int grad) {
+  const pref_data *d = sp->d;
+  const dpo_options *o = sp->o;
+  double F = 0;
+  if (grad) memset(sp->gs, 0, sp->f->n_items * sizeof(double));
+  for (size_t k = 0; k < d->n; k++) {
+    size_t i = w->rows[k], a = (size_t)d->winner[i], b = (size_t)d->loser[i];
+    double c = d->count ? d->count[i] : 1.0, delta = base[a] - base[b], g, h;
+    if (dir) delta += step * (dir[a] - dir[b]);
+    F += c * dpo_loss_eval(o, delta, grad ? &g : NULL, grad ? &h : NULL);
+    if (grad) {
+      sp->gs[a] += c * g;
+      sp->gs[b] -= c * g;
+      w->D[k] = c * h;
+    }
+  }
+  return F;
+}
+
+/* One sweep: s = Phi theta, then row terms, then grad = Phi^T gs + l2 theta. */
+static double ncg_gradient(space *sp, ncg_ws *w, const double *theta, double *grad) {
+  const pref_features *f = sp->f;
+  size_t M = sp->M, dim = f->d;
+  /* scores for every context first (a context's rows only need its own block, so
+   * the sweep is context by context: scores, rows, projection) */
+  const pref_data *d = sp->d;
+  const dpo_options *o = sp->o;
+  double F = 0, pen = 0;
+  for (size_t k = 0; k < dim; k++) grad[k] = o->l2 * theta[k], pen += theta[k] * theta[k];
+  for (size_t c = 0; c < sp->C; c++) {
+    if (w->start[c] == w->start[c + 1]) continue;
+    const double *P = f->phi + c * M * dim;
+    double *s = sp->s + c * M, *a = sp->gs + c * M;
+    for (size_t j = 0; j < M; j++) {
+      s[j] = dot8(P + j * dim, theta, dim);
+      a[j] = 0;
+    }
+    for (size_t k = w->start[c]; k < w->start[c + 1]; k++) {
+      size_t i = w->rows[k], x = (size_t)d->winner[i] - c * M, y = (size_t)d->loser[i] - c * M;
+      double cw = d->count ? d->count[i] : 1.0, g, h;
+      F += cw * dpo_loss_eval(o, s[x] - s[y], &g, &h);
+      a[x] += cw * g;
+      a[y] -= cw * g;
+      w->D[k] = cw * h;
+    }
+    for (size_t j = 0; j < M; j++) {
+      double aj = a[j];
+      if (aj == 0) continue;
+      const double *pj = P + j * dim;
+      for (size_t k = 0; k < dim; k++) grad[k] += aj * pj[k];
+    }
+  }
+  return F + 0.5 * o->l2 * pen;
+}
+
+/* Hv = sum_c Phi_c^T L_c Phi_c v + l2 v; w->t receives Phi v. */
+static void ncg_hv(space *sp, ncg_ws *w, const double *v, double *Hv) {
+  const pref_features *f = sp->f;
+  const pref_data *d = sp->d;
+  size_t M = sp->M, dim = f->d;
+  for (size_t k = 0; k < dim; k++) Hv[k] = sp->o->l2 * v[k];
+  for (size_t c = 0; c < sp->C; c++) {
+    if (w->start[c] == w->start[c + 1]) continue;
+    const double *P = f->phi + c * M * dim;
+    double *t = w->t + c * M, *b = w->b + c * M;
+    for (size_t j = 0; j < M; j++) {
+      t[j] = dot8(P + j * dim, v, dim);
+      b[j] = 0;
+    }
+    for (size_t k = w->start[c]; k < w->start[c + 1]; k++) {
+      size_t i = w->rows[k], x = (size_t)d->winner[i] - c * M, y = (size_t)d->loser[i] - c * M;
+      double q = w->D[k] * (t[x] - t[y]);
+      b[x] += q;
+      b[y] -= q;
+    }
+    for (size_t j = 0; j < M; j++) {
+      double bj = b[j];
+      if (bj == 0) continue;
+      const double *pj = P + j * dim;
+      for (size_t k = 0; k < dim; k++) Hv[k] += bj * pj[k];
+    }
+  }
+}
+
+static int newton_cg(space *sp, double *theta, dpo_result *res, ps_msg *m) {
+  const pref_data *d = sp->d;
+  const dpo_options *o = sp->o;
+  size_t dim = sp->dim, N = sp->f->n_items;
+  ncg_ws w = {0};
+  double *g = malloc(dim * sizeof(double)), *p = malloc(dim * sizeof(double)), *r = malloc(dim * sizeof(double));
+  double *dir = malloc(dim * sizeof(double)), *Hd = malloc(dim * sizeof(double));
+  w.D = malloc(d->n * sizeof(double));
+  w.u = malloc(N * sizeof(double));
+  w.t = malloc(N * sizeof(double));
+  w.b = malloc(N * sizeof(double));
+  int status = PS_OK;
+  if (!g || !p || !r || !dir || !Hd || ncg_sort(sp, &w) != PS_OK || !w.D || !w.u || !w.t || !w.b) {
+    status = ps_fail(m, PS_ENOMEM, "out of memory");
+    goto done;
+  }
+  int may_separate = (o->loss == DPO_LOSS_DPO || (o->loss == DPO_LOSS_CDPO && o->eps == 0)) && o->l2 == 0;
+  double F = ncg_gradient(sp, &w, theta, g), gn = vnorm(g, dim), g0 = gn;
+  int it = 0, cg_total = 0;
+  res->converged = 0;
+  for (;; it++) {
+    if (gn <= o->tol * sp->W) {
+      res->converged = 1;
+      break;
+    }
+    if (may_separate && separated(sp)) {
+      status = ps_fail(m, PS_ENOMLE,
+                       "every comparison is ordered correctly by theta (margins all positive): the data are "
+                       "separable and the %s loss has no minimiser (its infimum 0 is approached as ||theta|| -> "
+                       "infinity); add l2 > 0 or use cdpo with eps > 0", loss_name(o->loss));
+      break;
+    }
+    if (it >= o->max_iter) {
+      status = ps_fail(m, PS_ENOCONV, "Newton-CG: ||grad|| = %.3g > %.3g after %d iterations", gn, o->tol * sp->W, it);
+      break;
+    }
+    /* CG on H p = -g from p = 0, accumulating u = Phi p */
+    double eta = fmin(0.5, sqrt(gn / g0)), rr = 0;
+    memset(p, 0, dim * sizeof(double));
+    memset(w.u, 0, N * sizeof(double));
+    for (size_t k = 0; k < dim; k++) r[k] = -g[k], dir[k] = r[k], rr += r[k] * r[k];
+    for (int cg = 0; cg < 2 * (int)dim + 10 && sqrt(rr) > eta * gn; cg++) {
+      ncg_hv(sp, &w, dir, Hd);
+      cg_total++;
+      double dHd = 0;
+      for (size_t k = 0; k < dim; k++) dHd += dir[k] * Hd[k];
+      if (!(dHd > 0)) break; /* no curvature along dir: keep the current p */
+      double alpha = rr / dHd, rr2 = 0;
+      for (size_t k = 0; k < dim; k++) {
+        p[k] += alpha * dir[k];
+        r[k] -= alpha * Hd[k];
+        rr2 += r[k] * r[k];
+      }
+      for (size_t j = 0; j < N; j++) w.u[j] += alpha * w.t[j];
+      double beta_cg = rr2 / rr;
+      rr = rr2;
+      for (size_t k = 0; k < dim; k++) dir[k] = r[k] + beta_cg * dir[k];
+    }
+    double slope = 0, pp = 0, tp = 0;
+    for (size_t k = 0; k < dim; k++) slope += g[k] * p[k], pp += p[k] * p[k], tp += theta[k] * p[k];
+    if (!(slope < 0)) {
+      status = ps_fail(m, PS_ESINGULAR, "Newton-CG found no descent direction at ||grad|| = %.3g (singular design?)", gn);
+      break;
+    }
+    /* Armijo on F(theta + t p) = rows(s + t u) + (l2/2)||theta + t p||^2 */
+    double th2 = 0;
+    for (size_t k = 0; k < dim; k++) th2 += theta[k] * theta[k];
+    double t = 1;
+    int ok = 0;
+    for (int ls = 0; ls < 60; ls++, t *= 0.5) {
+      double Ft = ncg_rows(sp, &w, sp->s, w.u, t, 0) + 0.5 * o->l2 * (th2 + 2 * t * tp + t * t * pp);
+      if (Ft <= F + 1e-4 * t * slope) {
+        ok = 1;
+        break;
+      }
+    }
+    if (!ok) {
+      status = ps_fail(m, PS_ENOCONV, "Newton-CG: line search failed at ||grad|| = %.3g (tolerance %.3g)", gn,
+                       o->tol * sp->W);
+      break;
+    }
+    for (size_t k = 0; k < dim; k++) theta[k] += t * p[k];
+    F = ncg_gradient(sp, &w, theta, g);
+    gn = vnorm(g, dim);
+  }
+  res->objective = F;
+  res->grad_norm = gn;
+  res->iterations = it;
+  res->cg_iterations = cg_total;
+done:
+  ncg_free(&w);
+  free(g);
+  free(p);
+  free(r);
+  free(dir);
+  free(Hd);
+  return status;
+}
+
+/* ---------------- fused exact Newton for features (the default) ----------------
+ *
+ * One sweep over the contexts per Newton iteration computes F, the gradient AND the
+ * Hessian: while Phi_c is in cache, s_c = Phi_c theta, the row terms, g += Phi_c^T a_c,
+ * and the scaled rows sqrt(c_i l''_i) x_i are written into a small cache-resident
+ * block that BLAS ssyrk adds into H (H = X^T D X, never materialising X).  The
+ * Hessian blocks are single precision, summed in double: H only steers the Newton
+ * direction (relative error ~1e-7 makes the local rate linear with ratio ~1e-7, i.e.
+ * indistinguishable from quadratic here), while F, the gradient and the stopping test
+ * are double (as bt.c keeps its curvature weights in float).  The full Newton step is taken speculatively: the sweep at theta + p both tests
+ * Armijo and, when accepted (the usual case), is the next iteration's sweep, so an
+ * iteration costs one read of the features.  Cholesky failure = the design does not
+ * span R^d: PS_ESINGULAR. */
+#define FUSED_BLOCK 1024 /* rows per ssyrk call: 1024 x d floats (256 KiB at d = 64) stay in L2 */
+
+static void fused_flush(const float *blk, size_t nb, size_t dim, float *Hb, double *H) {
+  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)dim, (int)nb, 1.0f, blk, (int)dim, 0.0f, Hb, (int)dim);
+  for (size_t k = 0; k < dim; k++)
+    for (size_t l = k; l < dim; l++) H[k * dim + l] += Hb[k * dim + l];
+}
+
+static double fused_sweep(space *sp, ncg_ws *w, const double *theta, double *grad, double *H, float *blk, float *Hb) {
+  const pref_features *f = sp->f;
+  const dpo_options *o = sp->o;
+  size_t M = sp->M, dim = f->d, nb = 0;
+  double F = 0, pen = 0;
+  memset(H, 0, dim * dim * sizeof(double));
+  for (size_t k = 0; k < dim; k++) grad[k] = o->l2 * theta[k], pen += theta[k] * theta[k];
+  for (size_t c = 0; c < sp->C; c++) {
+    if (w->start[c] == w->start[c + 1]) continue;
+    const double *P = f->phi + c * M * dim;
+    double *s = sp->s + c * M, *a = sp->gs + c * M;
+    for (size_t j = 0; j < M; j++) {
+      s[j] = dot8(P + j * dim, theta, dim);
+      a[j] = 0;
+    }
+    for (size_t k = w->start[c]; k < w->start[c + 1]; k++) {
+      size_t x = w->lw[k], y = w->ll[k];
+      double cw = w->cw[k], g, h;
+      F += cw * dpo_loss_eval(o, s[x] - s[y], &g, &h);
+      a[x] += cw * g;
+      a[y] -= cw * g;
+      diff_scale_f(blk + nb * dim, sqrt(cw * h), P + x * dim, P + y * dim, dim);
+      if (++nb == FUSED_BLOCK) {
+        fused_flush(blk, nb, dim, Hb, H);
+        nb = 0;
+      }
+    }
+    for (size_t j = 0; j < M; j++)
+      if (a[j] != 0) axpy8(a[j], P + j * dim, grad, dim);
+  }
+  if (nb) fused_flush(blk, nb, dim, Hb, H);
+  for (size_t k = 0; k < dim; k++) {
+    H[k * dim + k] += o->l2;
+    for (size_t l = k + 1; l < dim; l++) H[l * dim + k] = H[k * dim + l];
+  }
+  return F + 0.5 * o->l2 * pen;
+}
+
+static int ncg_sort(const space *sp, ncg_ws *w) {
+  const pref_data *d = sp->d;
+  size_t C = sp->C, M = sp->M;
+  w->start = calloc(C + 1, sizeof(size_t));
+  w->rows = malloc(d->n * sizeof(size_t));
+  size_t *fill = malloc((C + 1) * sizeof(size_t));
+  if (!w->start || !w->rows || !fill) {
+    free(fill);
+    return PS_ENOMEM;
+  }
+  for (size_t i = 0; i < d->n; i++) w->start[(size_t)d->winner[i] / M + 1]++;
+  for (size_t c = 0; c < C; c++) w->start[c + 1] += w->start[c];
+  memcpy(fill, w->start, (C + 1) * sizeof(size_t));
+  for (size_t i = 0; i < d->n; i++) w->rows[fill[(size_t)d->winner[i] / M]++] = i;
+  free(fill);
+  /* sequential copies of the row data in context order: the sweeps then stream them
+   * instead of gathering winner[rows[k]] at random (a cache miss per row) */
+  if (M <= 256) {
+    w->lw = malloc(d->n);
+    w->ll = malloc(d->n);
+    w->cw = malloc(d->n * sizeof(double));
+    if (!w->lw || !w->ll || !w->cw) return PS_ENOMEM;
+    for (size_t k = 0; k < d->n; k++) {
+      size_t i = w->rows[k], c = (size_t)d->winner[i] / M;
+      w->lw[k] = (uint8_t)((size_t)d->winner[i] - c * M);
+      w->ll[k] = (uint8_t)((size_t)d->loser[i] - c * M);
+      w->cw[k] = d->count ? d->count[i] : 1.0;
+    }
+  }
+  return PS_OK;
+}
+
+static int newton_fused(space *sp, double *theta, dpo_result *res, ps_msg *m) {
+  const dpo_options *o = sp->o;
+  size_t dim = sp->dim;
+  ncg_ws w = {0};
+  int status = PS_OK;
+  double *g = malloc(dim * sizeof(double)), *H = malloc(dim * dim * sizeof(double));
+  double *g2 = malloc(dim * sizeof(double)), *H2 = malloc(dim * dim * sizeof(double));
+  double *p = malloc(dim * sizeof(double)), *trial = malloc(dim * sizeof(double));
+  float *blk = malloc(FUSED_BLOCK * dim * sizeof(float)), *Hb = malloc(dim * dim * sizeof(float));
+  if (!g || !H || !g2 || !H2 || !p || !trial || !blk || !Hb || ncg_sort(sp, &w) != PS_OK) {
+    status = ps_fail(m, PS_ENOMEM, "out of memory");
+    goto done;
+  }
+  int may_separate = (o->loss == DPO_LOSS_DPO || (o->loss == DPO_LOSS_CDPO && o->eps == 0)) && o->l2 == 0;
+  double F = fused_sweep(sp, &w, theta, g, H, blk, Hb), gn = vnorm(g, dim);
+  int it = 0;
+  res->converged = 0;
+  for (;; it++) {
+    if (gn <= o->tol * sp->W) {
+      res->converged = 1;
+      break;
+    }
+    if (may_separate && separated(sp)) {
+      status = ps_fail(m, PS_ENOMLE,
+                       "every comparison is ordered correctly by theta (margins all positive): the data are "
+                       "separable and the %s loss has no minimiser (its infimum 0 is approached as ||theta|| -> "
+                       "infinity); add l2 > 0 or use cdpo with eps > 0", loss_name(o->loss));
+      break;
+    }
+    if (it >= o->max_iter) {
+      status = ps_fail(m, PS_ENOCONV, "Newton: ||grad|| = %.3g > %.3g after %d iterations", gn, o->tol * sp->W, it);
+      break;
+    }
+    gsl_matrix_view Hv = gsl_matrix_view_array(H, dim, dim);
+    gsl_error_handler_t *old = gsl_set_error_handler_off();
+    int cs = gsl_linalg_cholesky_decomp1(&Hv.matrix);
+    gsl_set_error_handler(old);
+    if (cs != GSL_SUCCESS) {
+      status = ps_fail(m, PS_ESINGULAR,
+                       "the Hessian is singular: the comparison differences do not span the %zu-dimensional "
+                       "feature space (add l2 > 0 or more varied comparisons)", dim);
+      break;
+    }
+    for (size_t k = 0; k < dim; k++) p[k] = -g[k];
+    gsl_vector_view pv = gsl_vector_view_array(p, dim);
+    gsl_linalg_cholesky_svx(&Hv.matrix, &pv.vector);
+    double slope = 0;
+    for (size_t k = 0; k < dim; k++) slope += g[k] * p[k];
+    double t = 1, Ft = NAN;
+    int ok = 0;
+    for (int ls = 0; ls < 60; ls++, t *= 0.5) {
+      for (size_t k = 0; k < dim; k++) trial[k] = theta[k] + t * p[k];
+      Ft = fused_sweep(sp, &w, trial, g2, H2, blk, Hb);
+      if (Ft <= F + 1e-4 * t * slope) {
+        ok = 1;
+        break;
+      }
+    }
+    if (!ok) {
+      fused_sweep(sp, &w, theta, g, H, blk, Hb);
+      status = ps_fail(m, PS_ENOCONV, "Newton: line search failed at ||grad|| = %.3g (tolerance %.3g)", gn,
+                       o->tol * sp->W);
+      break;
+    }
+    memcpy(theta, trial, dim * sizeof(double));
+    double *sw = g;
+    g = g2, g2 = sw;
+    sw = H, H = H2, H2 = sw;
+    F = Ft;
+    gn = vnorm(g, dim);
+  }
+  res->objective = F;
+  res->grad_norm = gn;
+  res->iterations = it;
+done:
+  ncg_free(&w);
+  free(g);
+  free(H);
+  free(g2);
+  free(H2);
+  free(p);
+  free(trial);
+  free(blk);
+  free(Hb);
+  return status;
+}
+
+/* ---------------- hinge: dual coordinate descent ---------------- */
+
+static int hinge_fit(space *sp, double *theta, dpo_result *res, ps_msg *m) {
+  const pref_data *d = sp->d;
+  const pref_features *f = sp->f;
+  const dpo_options *o = sp->o;
+  size_t dim = sp->dim, n = d->n;
+  double b = o->beta;
+  double *alpha = calloc(n, sizeof(double)), *q = malloc(n * sizeof(double));
+  if (!alpha || !q) {
+    free(alpha);
+    free(q);
+    return ps_fail(m, PS_ENOMEM, "out of memory");
+  }
+  /* primal: (l2/2)||theta||^2 + sum c_i max(0, 1 - b theta^T x_i); dual variables
+   * alpha_i in [0, c_i / l2], theta = sum alpha_i b x_i */
+  memset(theta, 0, dim * sizeof(double));
+  for (size_t i = 0; i < n; i++) {
+    double s = 0;
+    if (!f->phi) s = 2;
+    else {
+      const double *pw = f->phi + (size_t)d->winner[i] * dim, *pl = f->phi + (size_t)d->loser[i] * dim;
+      for (size_t k = 0; k < dim; k++) s += (pw[k] - pl[k]) * (pw[k] - pl[k]);
+    }
+    q[i] = b * b * s;
+  }
+  int ep, status = PS_OK;
+  double viol = INFINITY;
+  int max_ep = 100 * o->max_iter;
+  for (ep = 0; ep < max_ep; ep++) {
+    viol = 0;
+    for (size_t i = 0; i < n; i++) {
+      if (q[i] == 0) continue;
+      size_t w = (size_t)d->winner[i], l = (size_t)d->loser[i];
+      double ub = (d->count ? d->count[i] : 1.0) / o->l2, mg;
+      if (!f->phi) mg = theta[w] - theta[l];
+      else {
+        const double *pw = f->phi + w * dim, *pl = f->phi + l * dim;
+        mg = 0;
+        for (size_t k = 0; k < dim; k++) mg += theta[k] * (pw[k] - pl[k]);
+      }
+      double G = b * mg - 1, pg = G;
+      if (alpha[i] == 0) pg = fmin(G, 0);
+      else if (alpha[i] >= ub) pg = fmax(G, 0);
+      viol = fmax(viol, fabs(pg));
+      if (pg == 0) continue;
+      double a = fmin(fmax(alpha[i] - G / q[i], 0), ub), da = (a - alpha[i]) * b;
+      alpha[i] = a;
+      if (!f->phi) {
+        theta[w] += da;
+        theta[l] -= da;
+      } else {
+        const double *pw = f->phi + w * dim, *pl = f->phi + l * dim;
+        for (size_t k = 0; k < dim; k++) theta[k] += da * (pw[k] - pl[k]);
+      }
+    }
+    if (viol <= o->tol * 10) break;
+  }
+  res->converged = viol <= o->tol * 10;
+  if (!res->converged)
+    status = ps_fail(m, PS_ENOCONV, "hinge dual coordinate descent: violation %.3g after %d epochs", viol, ep);
+  res->objective = full_objective(sp, theta, NULL);
+  res->grad_norm = viol;
+  res->iterations = ep;
+  free(alpha);
+  free(q);
+  return status;
+}
+
+/* ---------------- L-BFGS (HyPO) ---------------- */
+
+typedef struct {
+  space *sp;
+  int k; /* L-BFGS iterations of the current start */
+} lbfgs_inst;
+
+static lbfgsfloatval_t lbfgs_eval(void *inst, const lbfgsfloatval_t *x, lbfgsfloatval_t *g, const int n,
+                                  const lbfgsfloatval_t step) {
+  (void)n;
+  (void)step;
+  return full_objective(((lbfgs_inst *)inst)->sp, x, g);
+}
+
+static int lbfgs_progress(void *inst, const lbfgsfloatval_t *x, const lbfgsfloatval_t *g, const lbfgsfloatval_t fx,
+                          const lbfgsfloatval_t xnorm, const lbfgsfloatval_t gnorm, const lbfgsfloatval_t step, int n,
+                          int k, int ls) {
+  (void)x, (void)g, (void)fx, (void)xnorm, (void)gnorm, (void)step, (void)n, (void)ls;
+  ((lbfgs_inst *)inst)->k = k;
+  return 0;
+}
+
+static int hypo_loglinear(space *sp, gsl_rng *r, double *theta, dpo_result *res, ps_msg *m) {
+  const dpo_options *o = sp->o;
+  size_t dim = sp->dim;
+  double *x = lbfgs_malloc((int)dim), *best = malloc(dim * sizeof(double));
+  if (!x || !best) {
+    lbfgs_free(x);
+    free(best);
+    return ps_fail(m, PS_ENOMEM, "out of memory");
+  }
+  double bestF = INFINITY, bestG = NAN;
+  int best_status = PS_ENOCONV, best_conv = 0, iters = 0;
+  ps_msg best_msg = {{0}};
+  lbfgs_parameter_t par;
+  lbfgs_parameter_init(&par);
+  par.epsilon = 1e-14;
+  par.max_iterations = 20 * o->max_iter;
+  for (int rs = 0; rs < o->restarts; rs++) {
+    for (size_t k = 0; k < dim; k++)
+      x[k] = rs == 0 || !r ? 0 : gsl_ran_gaussian(r, 1.0 / (o->beta * sqrt((double)dim)));
+    lbfgsfloatval_t fx;
+    lbfgs_inst li = {sp, 0};
+    int ls = lbfgs((int)dim, x, &fx, lbfgs_eval, lbfgs_progress, &li, &par);
+    (void)ls; /* L-BFGS only brings the iterate near a minimum; Newton decides */
+    iters += li.k;
+    dpo_result tmp = {0};
+    ps_msg tm = {{0}};
+    int s = newton(sp, x, &tmp, &tm);
+    if (s != PS_OK) { /* Hessian not PD or line search stalled: keep the L-BFGS point */
+      double *g = malloc(dim * sizeof(double));
+      if (!g) {
+        s = ps_fail(m, PS_ENOMEM, "out of memory");
+        lbfgs_free(x);
+        free(best);
+        return s;
+      }
+      tmp.objective = full_objective(sp, x, g);
+      tmp.grad_norm = vnorm(g, dim);
+      free(g);
+      if (tmp.grad_norm <= o->tol * sp->W) s = PS_OK, tmp.converged = 1;
+    }
+    iters += tmp.iterations;
+    if (tmp.objective < bestF) {
+      bestF = tmp.objective;
+      bestG = tmp.grad_norm;
+      best_status = s;
+      best_conv = tmp.converged;
+      best_msg = tm;
+      memcpy(best, x, dim * sizeof(double));
+    }
+  }
+  memcpy(theta, best, dim * sizeof(double));
+  res->objective = bestF;
+  res->grad_norm = bestG;
+  res->converged = best_conv;
+  res->iterations = iters;
+  if (best_status != PS_OK && m) *m = best_msg;
+  lbfgs_free(x);
+  free(best);
+  return best_status;
+}
+
+/* ---------------- MLP ---------------- */
+
+/* Adam (Kingma & Ba 2015) state; private to this file (estimators/adam.c is
+ * another module's). */
+typedef struct {
+  double *mom, *vel;
+  long t;
+} adam_state;
+
+static void adam_step(adam_state *a, double *x, const double *g, size_t n, double lr) {
+  const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+  a->t++;
+  double c1 = 1 - pow(b1, (double)a->t), c2 = 1 - pow(b2, (double)a->t);
+  for (size_t k = 0; k < n; k++) {
+    a->mom[k] = b1 * a->mom[k] + (1 - b1) * g[k];
+    a->vel[k] = b2 * a->vel[k] + (1 - b2) * g[k] * g[k];
+    x[k] -= lr * (a->mom[k] / c1) / (sqrt(a->vel[k] / c2) + eps);
+  }
+}
+
+typedef struct {
+  const policy_mlp *a;
+  double *wa, *wb, *s, *dkl, *work;  /* two activation caches, M scores, M KL grads, M */
+} mlp_ws;
+
+/* Add the weight-c contribution of row i to F (returned) and grad (unscaled). */
+static double mlp_row(const space *sp, mlp_ws *ws, const double *P, size_t i, double *grad) {
+  const pref_data *d = sp->d;
+  const pref_features *f = sp->f;
+  const dpo_options *o = sp->o;
+  size_t dm = f->d, w = (size_t)d->winner[i], l = (size_t)d->loser[i];
+  double c = d->count ? d->count[i] : 1.0, g;
+  const double *pw = f->phi + w * dm, *pl = f->phi + l * dm;
+  double sw = policy_mlp_score(ws->a, P, pw, ws->wa), sl = policy_mlp_score(ws->a, P, pl, ws->wb);
+  double F = c * dpo_loss_eval(o, sw - sl, &g, NULL);
+  if (grad) {
+    policy_mlp_backprop(ws->a, P, pw, c * g, grad, ws->wa);
+    policy_mlp_backprop(ws->a, P, pl, -c * g, grad, ws->wb);
+  }
+  return F;
+}
+
+/* c * kl * KL of context ctx, gradient added to grad. */
+static double mlp_context_kl(const space *sp, mlp_ws *ws, const double *P, size_t ctx, double c, double *grad) {
+  const pref_features *f = sp->f;
+  size_t M = sp->M, first = ctx * M, dm = f->d;
+  for (size_t j = 0; j < M; j++) ws->s[j] = policy_mlp_score(ws->a, P, f->phi + (first + j) * dm, ws->wa);
+  const double *lr = f->log_ref ? f->log_ref + first : NULL;
+  double kl = policy_softmax_kl(lr, ws->s, M, grad ? ws->dkl : NULL, ws->work), a = sp->o->kl * c;
+  if (grad)
+    for (size_t j = 0; j < M; j++) {
+      const double *p = f->phi + (first + j) * dm;
+      policy_mlp_score(ws->a, P, p, ws->wa);
+      policy_mlp_backprop(ws->a, P, p, a * ws->dkl[j], grad, ws->wa);
+    }
+  return a * kl;
+}
+
+static int mlp_ws_alloc(mlp_ws *ws, const policy_mlp *a, size_t M) {
+  size_t L = policy_mlp_work_len(a);
+  ws->a = a;
+  ws->wa = malloc(L * sizeof(double));
+  ws->wb = malloc(L * sizeof(double));
+  ws->s = malloc(M * sizeof(double));
+  ws->dkl = malloc(M * sizeof(double));
+  ws->work = malloc(M * sizeof(double));
+  return ws->wa && ws->wb && ws->s && ws->dkl && ws->work ? PS_OK : PS_ENOMEM;
+}
+
+static void mlp_ws_free(mlp_ws *ws) {
+  free(ws->wa);
+  free(ws->wb);
+  free(ws->s);
+  free(ws->dkl);
+  free(ws->work);
+}
+
+static double mlp_full(space *sp, mlp_ws *ws, const double *P, double *grad) {
+  size_t np = ws->a->n_params;
+  double F = 0, pen = 0;
+  if (grad) memset(grad, 0, np * sizeof(double));
+  for (size_t i = 0; i < sp->d->n; i++) F += mlp_row(sp, ws, P, i, grad);
+  if (sp->o->kl > 0)
+    for (size_t c = 0; c < sp->C; c++)
+      if (sp->wc[c] > 0) F += mlp_context_kl(sp, ws, P, c, sp->wc[c], grad);
+  for (size_t k = 0; k < np; k++) {
+    pen += P[k] * P[k];
+    if (grad) grad[k] += sp->o->l2 * P[k];
+  }
+  return F + 0.5 * sp->o->l2 * pen;
+}
+
+double dpo_mlp_objective(const pref_data *d, const pref_features *f, const dpo_options *o,
+                         const policy_mlp *a, const double *params, double *grad) {
+  space sp;
+  mlp_ws ws = {0};
+  double F = NAN;
+  if (space_init(&sp, d, f, o) != PS_OK) return NAN;
+  if (mlp_ws_alloc(&ws, a, sp.M) == PS_OK) F = mlp_full(&sp, &ws, params, grad);
+  mlp_ws_free(&ws);
+  space_free(&sp);
+  return F;
+}
+
+static int mlp_fit(space *sp, gsl_rng *r, dpo_result *res, ps_msg *m) {
+  const dpo_options *o = sp->o;
+  const pref_data *d = sp->d;
+  policy_mlp *a = &res->mlp;
+  size_t np = a->n_params, n = d->n;
+  size_t batch = o->batch == 0 || o->batch > n ? n : o->batch;
+  mlp_ws ws = {0};
+  double *P = malloc(np * sizeof(double)), *g = malloc(np * sizeof(double));
+  double *mom = malloc(np * sizeof(double)), *vel = malloc(np * sizeof(double));
+  size_t *order = malloc(n * sizeof(size_t));
+  int status = PS_OK;
+  if (!P || !g || !mom || !vel || !order || mlp_ws_alloc(&ws, a, sp->M) != PS_OK) {
+    status = ps_fail(m, PS_ENOMEM, "out of memory");
+    goto done;
+  }
+  double bestF = INFINITY;
+  for (int rs = 0; rs < o->restarts; rs++) {
+    policy_mlp_glorot(a, P, r);
+    adam_state st = {mom, vel, 0};
+    memset(mom, 0, np * sizeof(double));
+    memset(vel, 0, np * sizeof(double));
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    for (int ep = 0; ep < o->epochs; ep++) {
+      if (batch < n) gsl_ran_shuffle(r, order, n, sizeof(size_t));
+      for (size_t b0 = 0; b0 < n; b0 += batch) {
+        size_t b1 = b0 + batch < n ? b0 + batch : n;
+        double wb = 0;
+        memset(g, 0, np * sizeof(double));
+        for (size_t t = b0; t < b1; t++) {
+          size_t i = order[t];
+          double c = d->count ? d->count[i] : 1.0;
+          wb += c;
+          mlp_row(sp, &ws, P, i, g);
+          if (o->kl > 0) mlp_context_kl(sp, &ws, P, (size_t)d->winner[i] / sp->M, c, g);
+        }
+        /* gradient of the mean-form objective F / W estimated on the batch */
+        for (size_t k = 0; k < np; k++) g[k] = g[k] / wb + o->l2 / sp->W * P[k];
+        adam_step(&st, P, g, np, o->lr);
+      }
+    }
+    double F = mlp_full(sp, &ws, P, g);
+    if (!isfinite(F)) continue;
+    if (F < bestF) {
+      bestF = F;
+      res->objective = F;
+      res->grad_norm = vnorm(g, np);
+      memcpy(res->theta, P, np * sizeof(double));
+    }
+  }
+  res->iterations = o->epochs;
+  if (!isfinite(bestF)) {
+    status = ps_fail(m, PS_EDOM, "every MLP restart ended with a non-finite objective (lower lr)");
+    goto done;
+  }
+  res->converged = res->grad_norm <= 1e-3 * sp->W;
+done:
+  mlp_ws_free(&ws);
+  free(P);
+  free(g);
+  free(mom);
+  free(vel);
+  free(order);
+  return status;
+}
+
+/* ---------------- validation and the driver ---------------- */
+
+static int check_input(const pref_data *d, const pref_features *f, const dpo_options *o, ps_msg *m) {
+  int s = dpo_options_check(o, m);
+  if (s != PS_OK) return s;
+  if (!d || d->n == 0) return ps_fail(m, PS_EINVAL, "no comparisons to fit");
+  if (!f || f->n_items == 0) return ps_fail(m, PS_EINVAL, "no items");
+  if (f->n_items != d->n_items)
+    return ps_fail(m, PS_EINVAL, "data have %zu items but the features %zu", d->n_items, f->n_items);
+  if ((s = pref_data_check(d, m)) != PS_OK) return s;
+  size_t C = f->n_contexts ? f->n_contexts : 1, M = f->n_items / C;
+  if (M * C != f->n_items || M < 2)
+    return ps_fail(m, PS_EINVAL, "%zu items do not split into %zu contexts of >= 2 responses", f->n_items, C);
+  for (size_t i = 0; i < d->n; i++)
+    if ((size_t)d->winner[i] / M != (size_t)d->loser[i] / M)
+      return ps_fail(m, PS_EINVAL, "row %zu compares items %d and %d of different contexts", i, d->winner[i],
+                     d->loser[i]);
+  if (f->phi) {
+    if (f->d == 0) return ps_fail(m, PS_EINVAL, "feature dimension is 0");
+    for (size_t k = 0; k < f->n_items * f->d; k++)
+      if (!isfinite(f->phi[k]))
+        return ps_fail(m, PS_EDOM, "feature %zu of item %zu is not finite", k % f->d, k / f->d);
+  } else if (o->policy == DPO_POLICY_MLP) {
+    return ps_fail(m, PS_EINVAL, "policy = mlp needs item features (phi); items worlds use the tabular log-linear policy");
+  }
+  if (f->log_ref)
+    for (size_t i = 0; i < f->n_items; i++)
+      if (!isfinite(f->log_ref[i])) return ps_fail(m, PS_EDOM, "log pi_ref of item %zu is not finite", i);
+  return PS_OK;
+}
+
+int dpo_fit(const pref_data *d, const pref_features *f, const dpo_options *o, gsl_rng *r,
+            dpo_result *res, ps_msg *m) {
+  memset(res, 0, sizeof *res);
+  res->grad_norm = NAN;
+  res->objective = NAN;
+  res->policy = o->policy;
+  int status = check_input(d, f, o, m);
+  if (status != PS_OK) return res->status = status;
+  space sp;
+  if (space_init(&sp, d, f, o) != PS_OK) return res->status = ps_fail(m, PS_ENOMEM, "out of memory");
+  if (o->policy == DPO_POLICY_MLP) {
+    if ((status = policy_mlp_init(&res->mlp, f->d, o->width, o->layers, o->act, m)) != PS_OK) goto done;
+    if (!r) {
+      status = ps_fail(m, PS_EINVAL, "the MLP fit needs a random stream");
+      goto done;
+    }
+    res->dim = res->mlp.n_params;
+    res->theta = calloc(res->dim, sizeof(double));
+    if (!res->theta) {
+      status = ps_fail(m, PS_ENOMEM, "out of memory");
+      goto done;
+    }
+    status = mlp_fit(&sp, r, res, m);
+    goto done;
+  }
+  res->dim = sp.dim;
+  res->theta = calloc(res->dim, sizeof(double));
+  if (!res->theta) {
+    status = ps_fail(m, PS_ENOMEM, "out of memory");
+    goto done;
+  }
+  if (o->loss == DPO_LOSS_HINGE) {
+    status = hinge_fit(&sp, res->theta, res, m);
+  } else if (o->kl > 0) {
+    status = hypo_loglinear(&sp, r, res->theta, res, m);
+  } else if (f->phi && o->solver == DPO_SOLVER_AUTO && sp.M <= 256) {
+    status = newton_fused(&sp, res->theta, res, m);
+    if (status == PS_ESINGULAR) {
+      /* the single-precision Hessian blocks may round a nearly singular design to a
+       * failed Cholesky: let the double-precision exact Newton decide */
+      int it = res->iterations;
+      status = newton(&sp, res->theta, res, m);
+      res->iterations += it;
+    }
+  } else if (f->phi && (o->solver == DPO_SOLVER_CG || o->solver == DPO_SOLVER_AUTO)) {
+    status = newton_cg(&sp, res->theta, res, m);
+  } else if (o->loss == DPO_LOSS_DPO && f->phi && o->solver == DPO_SOLVER_BT) {
+    /* logistic regression on beta x_i: BT with theta_bt = beta theta, lambda_bt = l2 / beta^2 */
+    bt_options bo = bt_options_default();
+    bo.l2 = o->l2 / (o->beta * o->beta);
+    bo.tol = o->tol;
+    bo.max_iter = o->max_iter;
+    pref_features fb = *f;
+    bt_result br = {0};
+    status = bt_fit(d, &fb, &bo, &br, m);
+    if (br.theta)
+      for (size_t k = 0; k < sp.dim; k++) res->theta[k] = br.theta[k] / o->beta;
+    res->iterations = br.iterations;
+    bt_result_free(&br);
+    double *g = malloc(sp.dim * sizeof(double));
+    if (!g) {
+      status = ps_fail(m, PS_ENOMEM, "out of memory");
+      goto done;
+    }
+    res->objective = full_objective(&sp, res->theta, g);
+    res->grad_norm = vnorm(g, sp.dim);
+    free(g);
+    res->converged = status == PS_OK;
+  } else {
+    status = newton(&sp, res->theta, res, m);
+  }
+done:
+  space_free(&sp);
+  res->status = status;
+  return status;
+}
+
+void dpo_result_scores(const dpo_result *res, const pref_features *f, size_t first, size_t m, double *s,
+                       double *work) {
+  if (res->policy == DPO_POLICY_LOGLINEAR) {
+    policy_loglinear_scores(f, res->theta, first, m, s);
+    return;
+  }
+  for (size_t j = 0; j < m; j++) s[j] = policy_mlp_score(&res->mlp, res->theta, f->phi + (first + j) * f->d, work);
+}
