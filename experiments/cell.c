@@ -32,6 +32,7 @@
 #include "../estimators/cluster.h"
 #include "../estimators/maxmin.h"
 #include "../estimators/minimax.h"
+#include "../estimators/policy.h"
 #include "../estimators/regret.h"
 #include "../sim/mdp.h"
 #include "../sim/rng.h"
@@ -61,6 +62,15 @@ const h5store_quantity cell_metrics[] = {
     {"worst_group_value", "1", "min over true types u of F_u(pi) = E_x[E_pi r_u/T - beta KL(pi||pi_ref)] of the model's policy"},
     {"minority_gap", "1", "max over minority types u of F_u(pi*_u) - F_u(pi): the minority's alignment gap"},
     {"max_group_gap", "1", "max over types u of F_u(pi*_u) - F_u(pi)"},
+    {"policy_value", "1", "J(pi) = E_x[E_pi r/T - beta KL(pi||pi_ref)] of the model's policy under the true (mean) reward (feature worlds)"},
+    {"suboptimality", "1", "J(pi*) - J(pi), pi* ∝ pi_ref exp(r/(T beta)) the KL optimum of the true reward"},
+    {"identity_residual", "1", "|J(pi*) - J(pi) - beta E_x KL(pi||pi*)|: THEORY §1's identity, 0 to rounding for every policy"},
+    {"kl_ref", "nats", "E_x KL(pi || pi_ref) of the model's policy"},
+    {"win_rate", "1", "E_x sum pi(y) pi_ref(y') P(y > y') under the clean true preferences (1/2 for pi_ref)"},
+    {"unreg_suboptimality", "1", "E_x[max_y r/T - E_pi r/T]: unregularised suboptimality"},
+    {"policy_param_err", "1", "||theta-hat - theta*/(T beta)||: a log-linear policy's offset from pi_ref vs DPO's population target"},
+    {"ranking_accuracy", "1", "held-out mean 1[pi(y_w) >= pi(y_l)], y_w the reported winner (Chen et al. 2024)"},
+    {"ideal_ranking_accuracy", "1", "the same for the exact KL optimum of the true preference logits: the idealised ranking accuracy R*"},
     {"fit_seconds", "s", "wall-clock fit time (the one metric that is not reproducible)"},
     {"iterations", "1", "solver iterations"},
     {"converged", "1", "1 when the fit converged, 0 otherwise"},
@@ -97,7 +107,8 @@ const size_t cell_n_theory = sizeof cell_theory / sizeof cell_theory[0];
 
 enum { M_PARAM, M_SIGMA, M_LOGLOSS, M_EXCESS, M_ACC, M_TAU, M_EXPL, M_LPDIST, M_RET_POLICY, M_RET_GREEDY, M_AGREE, M_EXPL_MODEL,
        M_USER_EXCESS, M_USER_ACC, M_GROUP_ACC_MIN, M_MINORITY_ACC, M_ARI, M_COMP_ERR, M_FLIP_ERR, M_FLIP_RATE, M_FEWSHOT,
-       M_WORST_VALUE, M_MINORITY_GAP, M_MAX_GAP, M_SECONDS, M_ITER, M_CONV };
+       M_WORST_VALUE, M_MINORITY_GAP, M_MAX_GAP, M_JVALUE, M_SUBOPT, M_IDENTITY, M_KLREF, M_WINRATE, M_UNREG,
+       M_POLPARAM, M_RANKACC, M_IDEALRANK, M_SECONDS, M_ITER, M_CONV };
 
 int cell_metric_index(const char *name) {
   for (size_t i = 0; i < cell_n_metrics; i++)
@@ -505,6 +516,76 @@ static void eval_group_values(const est_type *t, const est_model *mod, const wor
   free(pi);
 }
 
+/* Policy metrics (THEORY §1, §4) of the model's KL-regularised policy pi under the
+ * true reward r/T (the population's mean reward), the clean true preferences and the
+ * reference pi_ref: J, suboptimality (and the identity J(pi*) - J(pi) = beta KL(pi||pi*)
+ * checked), KL to the reference, win rate, the log-linear parameter error against
+ * DPO's target theta* / (T beta), and held-out (idealised) ranking accuracy. */
+static void eval_policy_metrics(const est_type *t, const est_model *mod, const world *w, const population *pop,
+                                const noise_spec *ns, const pref_data *held, const double *held_pu,
+                                const double *log_ref, double beta, const char *mode, double *out) {
+  size_t C = w->n_contexts, m = w->m, M = w->n_items;
+  double *pi = malloc(M * sizeof(double)), *ref = malloc(m * sizeof(double)), *r = malloc(m * sizeof(double));
+  double *star = malloc(m * sizeof(double)), *P = malloc(m * m * sizeof(double)), *logpi = malloc(M * sizeof(double));
+  if (!pi || !ref || !r || !star || !P || !logpi) goto done;
+  if (model_kl_policy(t, mod, w, log_ref, beta, mode, pi) != PS_OK) goto done;
+  double J = 0, Jstar = 0, kl = 0, klstar = 0, wr = 0, unreg = 0;
+  for (size_t c = 0; c < C; c++) {
+    const double *p = pi + c * m;
+    for (size_t y = 0; y < m; y++) {
+      ref[y] = exp(log_ref[c * m + y]);
+      r[y] = pop->reward[c * m + y] / ns->temperature;
+    }
+    policy_kl_optimal(ref, r, beta, m, star);
+    J += policy_objective(p, ref, r, beta, m);
+    Jstar += policy_objective(star, ref, r, beta, m);
+    kl += policy_kl(p, ref, m);
+    klstar += policy_kl(p, star, m);
+    for (size_t a = 0; a < m; a++)
+      for (size_t b = 0; b < m; b++)
+        P[a * m + b] = a == b ? 0.5 : noise_prob_clean(ns, pop, (int32_t)(c * m + a), (int32_t)(c * m + b));
+    wr += policy_win_rate(p, ref, P, m);
+    double best = -INFINITY;
+    for (size_t y = 0; y < m; y++) best = fmax(best, r[y]);
+    unreg += best - policy_value(p, r, m);
+    for (size_t y = 0; y < m; y++) logpi[c * m + y] = p[y] > 0 ? log(p[y]) : -INFINITY;
+  }
+  out[M_JVALUE] = J / (double)C;
+  out[M_SUBOPT] = (Jstar - J) / (double)C;
+  out[M_IDENTITY] = fabs((Jstar - J) - beta * klstar) / (double)C;
+  out[M_KLREF] = kl / (double)C;
+  out[M_WINRATE] = wr / (double)C;
+  out[M_UNREG] = unreg / (double)C;
+  size_t dim = 0;
+  const double *th = t->theta(mod, &dim);
+  if (th && pop->theta && dim == pop->d && w->phi && t->policy) {
+    double e2 = 0;
+    for (size_t k = 0; k < dim; k++) {
+      double d = th[k] - pop->theta[k] / (ns->temperature * beta);
+      e2 += d * d;
+    }
+    out[M_POLPARAM] = sqrt(e2);
+  }
+  out[M_RANKACC] = policy_ranking_accuracy(logpi, held);
+  double *alpha = malloc((held->n ? held->n : 1) * sizeof(double));
+  if (alpha) {
+    /* alpha = P(y_w > y_l) of the row's own annotator, from the first-shown truth */
+    for (size_t i = 0; i < held->n; i++) {
+      int first_won = !held->first_won || held->first_won[i];
+      alpha[i] = first_won ? held_pu[i] : 1 - held_pu[i];
+    }
+    out[M_IDEALRANK] = policy_ideal_ranking_accuracy(log_ref, alpha, beta, held);
+    free(alpha);
+  }
+done:
+  free(pi);
+  free(ref);
+  free(r);
+  free(star);
+  free(P);
+  free(logpi);
+}
+
 /* Few-shot (THEORY §3.6, §5 row 27): adapt to each new user's shots (its own
  * parameters only; the estimator stream, substream 1000 + new user), then accuracy
  * of its predictions against the user's truth on held-out comparisons. */
@@ -864,9 +945,11 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
     if (fs == PS_OK) {
       eval_metrics(x->type, mod, &train, &held, held_p, &w, &pop, &pt.noise, out);
       eval_user_metrics(x->type, mod, &held, held_pu, &pop, &pt.noise, out);
-      if (groups && w.spec.kind == WORLD_FEATURES) {
+      if (w.spec.kind == WORLD_FEATURES) {
         const char *mode = ps_param_find(x->type->params, "policy") ? experiment_value(e, p, sec, "policy") : NULL;
-        eval_group_values(x->type, mod, &w, groups, n_groups, log_ref, pt.beta, mode, out);
+        if (groups) eval_group_values(x->type, mod, &w, groups, n_groups, log_ref, pt.beta, mode, out);
+        if (w.m <= 64)
+          eval_policy_metrics(x->type, mod, &w, &pop, &pt.noise, &held, held_pu, log_ref, pt.beta, mode, out);
       }
       if (n_new && x->type->adapt && x->type->logit_user && x->type->user_state_len)
         eval_fewshot(x->type, mod, shots, shot_held, n_new, pt.shots, &pop, &pt.noise, rng, e->seed, p, rep, k, out);
