@@ -88,6 +88,11 @@ typedef struct {
   /* Trace of the objective over outer iterations (EM: log-likelihood per iteration
    * of the best restart); *len receives its length.  The array belongs to the model. */
   const double *(*trace)(const est_model *e, size_t *len);
+
+  /* The estimator's own estimate of its headline quantity, compared with the truth by
+   * the experiments (metric self_estimate): DRPO, p-hat_DR of its policy against
+   * pi_ref (the truth is the win_rate metric); others document theirs. */
+  double (*self_estimate)(const est_model *e);
 } est_type;
 
 /* NULL-terminated list of every estimator. */

@@ -71,6 +71,9 @@ const h5store_quantity cell_metrics[] = {
     {"policy_param_err", "1", "||theta-hat - theta*/(T beta)||: a log-linear policy's offset from pi_ref vs DPO's population target"},
     {"ranking_accuracy", "1", "held-out mean 1[pi(y_w) >= pi(y_l)], y_w the reported winner (Chen et al. 2024)"},
     {"ideal_ranking_accuracy", "1", "the same for the exact KL optimum of the true preference logits: the idealised ranking accuracy R*"},
+    {"logpi_err", "nats", "max over items |log pi-hat - log pi*|, pi* the KL optimum of the true reward (any policy class)"},
+    {"pair_prob", "1", "sigma(logit(first item, second item)) of context 0: the model's preference on one fixed pair"},
+    {"self_estimate", "1", "the estimator's own estimate of its headline quantity (est_type self_estimate; DRPO: its p-hat_DR against pi_ref)"},
     {"fit_seconds", "s", "wall-clock fit time (the one metric that is not reproducible)"},
     {"iterations", "1", "solver iterations"},
     {"converged", "1", "1 when the fit converged, 0 otherwise"},
@@ -87,6 +90,7 @@ const h5store_quantity cell_truth[] = {
     {"flip_rate", "1", "mean over training annotators of eps + (1-2eps)(1-competence)/2"},
     {"minority_share", "1", "share of training annotators of minority types (1..K-1)"},
     {"fewshot_bayes_accuracy", "1", "new users' held-out Bayes accuracy: the full-information ceiling of few-shot accuracy"},
+    {"ref_opt_mass", "1", "mean over contexts of pi_ref(argmax_y r): the reference's coverage of the optimal response"},
 };
 const size_t cell_n_truth = sizeof cell_truth / sizeof cell_truth[0];
 
@@ -108,7 +112,7 @@ const size_t cell_n_theory = sizeof cell_theory / sizeof cell_theory[0];
 enum { M_PARAM, M_SIGMA, M_LOGLOSS, M_EXCESS, M_ACC, M_TAU, M_EXPL, M_LPDIST, M_RET_POLICY, M_RET_GREEDY, M_AGREE, M_EXPL_MODEL,
        M_USER_EXCESS, M_USER_ACC, M_GROUP_ACC_MIN, M_MINORITY_ACC, M_ARI, M_COMP_ERR, M_FLIP_ERR, M_FLIP_RATE, M_FEWSHOT,
        M_WORST_VALUE, M_MINORITY_GAP, M_MAX_GAP, M_JVALUE, M_SUBOPT, M_IDENTITY, M_KLREF, M_WINRATE, M_UNREG,
-       M_POLPARAM, M_RANKACC, M_IDEALRANK, M_SECONDS, M_ITER, M_CONV };
+       M_POLPARAM, M_RANKACC, M_IDEALRANK, M_LOGPI_ERR, M_PAIR_PROB, M_SELF_EST, M_SECONDS, M_ITER, M_CONV };
 
 int cell_metric_index(const char *name) {
   for (size_t i = 0; i < cell_n_metrics; i++)
@@ -529,7 +533,7 @@ static void eval_policy_metrics(const est_type *t, const est_model *mod, const w
   double *star = malloc(m * sizeof(double)), *P = malloc(m * m * sizeof(double)), *logpi = malloc(M * sizeof(double));
   if (!pi || !ref || !r || !star || !P || !logpi) goto done;
   if (model_kl_policy(t, mod, w, log_ref, beta, mode, pi) != PS_OK) goto done;
-  double J = 0, Jstar = 0, kl = 0, klstar = 0, wr = 0, unreg = 0;
+  double J = 0, Jstar = 0, kl = 0, klstar = 0, wr = 0, unreg = 0, lperr = 0;
   for (size_t c = 0; c < C; c++) {
     const double *p = pi + c * m;
     for (size_t y = 0; y < m; y++) {
@@ -548,8 +552,12 @@ static void eval_policy_metrics(const est_type *t, const est_model *mod, const w
     double best = -INFINITY;
     for (size_t y = 0; y < m; y++) best = fmax(best, r[y]);
     unreg += best - policy_value(p, r, m);
-    for (size_t y = 0; y < m; y++) logpi[c * m + y] = p[y] > 0 ? log(p[y]) : -INFINITY;
+    for (size_t y = 0; y < m; y++) {
+      logpi[c * m + y] = p[y] > 0 ? log(p[y]) : -INFINITY;
+      lperr = fmax(lperr, fabs(logpi[c * m + y] - log(star[y])));
+    }
   }
+  out[M_LOGPI_ERR] = lperr;
   out[M_JVALUE] = J / (double)C;
   out[M_SUBOPT] = (Jstar - J) / (double)C;
   out[M_IDENTITY] = fabs((Jstar - J) - beta * klstar) / (double)C;
@@ -850,6 +858,16 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
     if (s) goto done;
     r->truth[8] = fn > 0 ? fb / fn : NAN;
   }
+  {
+    double cov = 0;
+    for (size_t c = 0; c < w.n_contexts; c++) {
+      size_t best = 0;
+      for (size_t y = 1; y < w.m; y++)
+        if (pop.reward[c * w.m + y] > pop.reward[c * w.m + best]) best = y;
+      cov += exp(log_ref[c * w.m + best]);
+    }
+    r->truth[9] = cov / (double)w.n_contexts;
+  }
   groups = true_groups(&pop, &pt.noise, &n_groups);
   if (groups && n_groups >= 2 && w.spec.kind == WORLD_FEATURES) theory_groups(&w, &pop, groups, n_groups, log_ref, pt.beta, r->theory);
 
@@ -945,6 +963,8 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
     if (fs == PS_OK) {
       eval_metrics(x->type, mod, &train, &held, held_p, &w, &pop, &pt.noise, out);
       eval_user_metrics(x->type, mod, &held, held_pu, &pop, &pt.noise, out);
+      out[M_PAIR_PROB] = ps_sigmoid(x->type->logit(mod, 0, 1));
+      if (x->type->self_estimate) out[M_SELF_EST] = x->type->self_estimate(mod);
       if (w.spec.kind == WORLD_FEATURES) {
         const char *mode = ps_param_find(x->type->params, "policy") ? experiment_value(e, p, sec, "policy") : NULL;
         if (groups) eval_group_values(x->type, mod, &w, groups, n_groups, log_ref, pt.beta, mode, out);

@@ -66,8 +66,9 @@ static const ps_param p_population[] = {
     {"types", PS_PARAM_INT, "2", 1, 64, NULL, "mixture: reward types K"},
     {"minority", PS_PARAM_REAL, "0.3", 0, 0.9999, NULL, "mixture: total weight of types 1..K-1 (type 0 is the majority)"},
     {"angle", PS_PARAM_REAL, "90", 0, 180, NULL, "mixture: degrees between the majority type's parameter and each minority type's"},
-    {"assignment", PS_PARAM_ENUM, "user", 0, 0, "user|comparison",
-     "mixture: a type per user, or per comparison (MiCRo: the same marginal, no user structure)"},
+    {"assignment", PS_PARAM_ENUM, "user", 0, 0, "user|comparison|balanced",
+     "mixture: a type per user drawn from the weights, per comparison (MiCRo: the same marginal, no user "
+     "structure), or user h of type h mod K (equal groups; annotators = K makes each annotator id a group)"},
     {"prototypes", PS_PARAM_INT, "3", 1, 64, NULL, "idealpoint: prototypes K"},
     {"concentration", PS_PARAM_REAL, "1", 1e-6, 1e6, NULL, "idealpoint, lowrank simplex: Dirichlet concentration of user weights"},
     {"distance", PS_PARAM_ENUM, "squared", 0, 0, "squared|euclidean",
@@ -92,7 +93,9 @@ static const ps_param p_design[] = {
     {"kind", PS_PARAM_ENUM, "uniform", 0, 0, "uniform|policy", "uniform pairs, or pairs from pi_ref"},
     {"ref_temperature", PS_PARAM_REAL, "1", 1e-12, 1e12, NULL,
      "pi_ref temperature: lower = pairs concentrate on few responses (poorer coverage)"},
-    {"ref_direction", PS_PARAM_ENUM, "reward", 0, 0, "reward|random", "pi_ref scores: the true reward or a random one"},
+    {"ref_direction", PS_PARAM_ENUM, "reward", 0, 0, "reward|random|anti",
+     "pi_ref scores: the true reward, a random one, or minus the reward (the optimal response is the least "
+     "covered; coverage shrinks with ref_temperature)"},
     END};
 
 static const ps_param p_data[] = {
@@ -801,6 +804,7 @@ int experiment_point(const experiment *e, size_t p, exp_point *o, ps_msg *m) {
   o->population.minority = ps_param_real(V("population", "minority"));
   o->population.angle = ps_param_real(V("population", "angle"));
   o->population.per_comparison = !strcmp(V("population", "assignment"), "comparison");
+  o->population.balanced = !strcmp(V("population", "assignment"), "balanced");
   o->population.prototypes = (size_t)ps_param_int(V("population", "prototypes"));
   o->population.concentration = ps_param_real(V("population", "concentration"));
   o->population.euclidean = !strcmp(V("population", "distance"), "euclidean");
@@ -820,7 +824,8 @@ int experiment_point(const experiment *e, size_t p, exp_point *o, ps_msg *m) {
   o->noise.flip = ps_param_real(V("noise", "flip"));
   o->design.kind = strcmp(V("design", "kind"), "policy") ? DESIGN_UNIFORM : DESIGN_POLICY;
   o->design.ref_temperature = ps_param_real(V("design", "ref_temperature"));
-  o->design.ref = strcmp(V("design", "ref_direction"), "random") ? REF_REWARD : REF_RANDOM;
+  const char *rd = V("design", "ref_direction");
+  o->design.ref = !strcmp(rd, "random") ? REF_RANDOM : !strcmp(rd, "anti") ? REF_ANTI : REF_REWARD;
   o->n_train = (size_t)ps_param_int(V("data", "n"));
   o->n_heldout = (size_t)ps_param_int(V("data", "heldout"));
   size_t per = (size_t)ps_param_int(V("data", "per_annotator"));

@@ -65,7 +65,10 @@ static int reference_weights(const world *w, const population *p, const design_s
     double sd = sqrt(v / (double)w->n_items);
     for (size_t i = 0; i < w->n_items; i++) sref[i] = gsl_ran_gaussian_ziggurat(rq, sd > 0 ? sd : 1.0);
   } else {
-    for (size_t i = 0; i < w->n_items; i++) sref[i] = p->reward[i];
+    /* reward: pi_ref leans toward the best responses; anti: away from them, so the
+     * optimal response is the least covered (coverage shrinks with the temperature) */
+    double sgn = ds->ref == REF_ANTI ? -1.0 : 1.0;
+    for (size_t i = 0; i < w->n_items; i++) sref[i] = sgn * p->reward[i];
   }
   /* per-context softmax weights, shifted by the context max for stability */
   for (size_t c = 0; c < w->n_contexts; c++) {

@@ -205,6 +205,10 @@ static int population_users(population *p, const world *w, const population_spec
         p->user_type[h] = -1;
         continue;
       }
+      if (spec->balanced) {
+        p->user_type[h] = (int32_t)(h % p->n_types);
+        continue;
+      }
       double u = gsl_rng_uniform(r), acc = 0;
       size_t k = 0;
       for (; k + 1 < p->n_types; k++) {

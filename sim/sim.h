@@ -26,7 +26,7 @@
 typedef enum { WORLD_ITEMS = 0, WORLD_FEATURES = 1, WORLD_CORRIDOR = 2, WORLD_DELIVERY = 3, WORLD_GRID = 4 } world_kind;
 typedef enum { LINK_LOGISTIC = 0, LINK_PROBIT = 1 } link_kind;
 typedef enum { DESIGN_UNIFORM = 0, DESIGN_POLICY = 1 } design_kind;
-typedef enum { REF_REWARD = 0, REF_RANDOM = 1 } ref_direction;
+typedef enum { REF_REWARD = 0, REF_RANDOM = 1, REF_ANTI = 2 } ref_direction;
 
 typedef struct {
   world_kind kind;
@@ -113,6 +113,8 @@ typedef struct {
   int euclidean;         /* idealpoint: r = -||phi - a|| instead of -||phi - a||^2 */
   size_t rank;           /* lowrank: B >= 1 */
   int free_weights;      /* lowrank: w_h ~ N(0, I/B) (RFM) instead of Dirichlet (LoRe) */
+  int balanced;          /* mixture: user h has type h mod K (groups of equal size, e.g. one
+                          * annotator id per group) instead of z_h ~ Cat(w) */
   double careless;       /* share of annotators that are careless, in [0, 1] */
   double careless_competence; /* their competence sigma(gamma) in (0, 1] */
   double competence;     /* the others' competence in (0, 1] (0 = unset: 1) */
