@@ -77,6 +77,7 @@ typedef struct {
   size_t trace_len, trace_cap;
   int reseeds, violations;
   double worst_decrease;
+  int newton_cap;          /* > 0: M-step fits stop after this many Newton steps (GEM) */
 } mx_work;
 
 static inline size_t user_of(const pref_data *d, size_t i) {
@@ -187,8 +188,12 @@ static int fit_component(mx_work *w, const pref_data *dk, size_t k, ps_msg *m) {
   bt_options bo = bt_options_default();
   bo.l2 = w->o->l2;
   bo.theta0 = w->theta + k * w->dim;
+  if (w->newton_cap > 0) bo.max_iter = w->newton_cap;
   bt_result br;
   int s = bt_fit(dk, w->f, &bo, &br, m);
+  /* a capped (generalised-EM) M-step: every Newton step with its line search lowers the
+   * component's weighted loss, so Q still cannot decrease */
+  if (s == PS_ENOCONV && w->newton_cap > 0) s = PS_OK;
   if (s == PS_OK) memcpy(w->theta + k * w->dim, br.theta, w->dim * sizeof(double));
   else ps_msg_prefix(m, "M-step of component %zu", k);
   bt_result_free(&br);
@@ -203,6 +208,8 @@ static int fit_component(mx_work *w, const pref_data *dk, size_t k, ps_msg *m) {
  * denormal counts (it needs positive counts).  A component with no such row keeps its
  * theta (a generalised-EM step: Q cannot decrease). */
 #define MIXTURE_GAMMA_MIN 1e-12
+#define MIXTURE_EARLY_NEWTON 1  /* Newton steps per early (generalised) soft M-step */
+#define MIXTURE_EXACT_FROM 1e-4 /* relative change of Q below which M-steps are exact */
 static int m_step_soft(mx_work *w, ps_msg *m) {
   size_t K = w->K;
   const pref_data *d = w->d;
@@ -299,6 +306,7 @@ static int em_run(mx_work *w, int use_mod, gsl_rng *r, double *q, int *iters, in
   } else {
     for (size_t h = 0; h < w->H; h++)
       for (size_t k = 0; k < K; k++) w->gam[h * K + k] = w->z[h] == (int32_t)k;
+    w->newton_cap = MIXTURE_EARLY_NEWTON;
     s = m_step_soft(w, m);
   }
   if (s != PS_OK) return s;
@@ -328,11 +336,15 @@ static int em_run(mx_work *w, int use_mod, gsl_rng *r, double *q, int *iters, in
       reseeded = moved > 0;
       s = m_step_hard(w, m);
     } else {
-      if (it > 0 && fabs(Q - prev) <= w->o->tol * fabs(Q)) {
+      if (it > 0 && fabs(Q - prev) <= w->o->tol * fabs(Q) && !w->newton_cap) {
         *conv = 1;
         it++;
         break;
       }
+      /* generalised EM while far from convergence: a few Newton steps per M-step (the
+       * responsibilities will move anyway); exact M-steps once Q changes by less than
+       * MIXTURE_EXACT_FROM relative, so the fixed point and the stopping rule are EM's */
+      w->newton_cap = (it == 0 || fabs(Q - prev) > MIXTURE_EXACT_FROM * fabs(Q)) ? MIXTURE_EARLY_NEWTON : 0;
       s = m_step_soft(w, m);
     }
     if (s != PS_OK) return s;
