@@ -238,6 +238,82 @@ static int m_step_soft(mx_work *w, ps_msg *m) {
   return PS_OK;
 }
 
+/* Q at the current (theta, w): l_hk, responsibilities (into gam) and the penalty. */
+static double soft_objective(mx_work *w) {
+  compute_L(w);
+  return e_step(w) - penalty(w);
+}
+
+/* One SQUAREM cycle (scheme S3) of soft EM from the current point x0, whose
+ * responsibilities are in gam: x1 = M(x0), x2 = M(x1), r = x1 - x0, v = x2 - 2 x1 + x0,
+ * alpha = -||r|| / ||v|| (at most -1), x' = x0 - 2 alpha r + alpha^2 v (weights in log
+ * space, renormalised), x3 = M(x'); x3 is kept when Q(x3) >= Q(x2), else x2.  On
+ * return the parameters are the kept point (gam is recomputed by the caller's next E
+ * step).  *Q_out receives Q of the kept point. */
+static int squarem_cycle(mx_work *w, double *Q_out, ps_msg *m) {
+  size_t K = w->K, P = K * w->dim;
+  double *buf = malloc((3 * (P + K) + P + K) * sizeof(double));
+  if (!buf) return ps_fail(m, PS_ENOMEM, "out of memory");
+  double *t0 = buf, *w0 = t0 + P, *t1 = w0 + K, *w1 = t1 + P, *t2 = w1 + K, *w2 = t2 + P, *tx = w2 + K, *wx = tx + P;
+  int s;
+  memcpy(t0, w->theta, P * sizeof(double));
+  memcpy(w0, w->w, K * sizeof(double));
+  if ((s = m_step_soft(w, m))) goto done;
+  memcpy(t1, w->theta, P * sizeof(double));
+  memcpy(w1, w->w, K * sizeof(double));
+  soft_objective(w);
+  if ((s = m_step_soft(w, m))) goto done;
+  memcpy(t2, w->theta, P * sizeof(double));
+  memcpy(w2, w->w, K * sizeof(double));
+  double Q2 = soft_objective(w);
+  /* extrapolate in (theta, log w) */
+  double rr = 0, vv = 0;
+  for (size_t j = 0; j < P; j++) {
+    double r = t1[j] - t0[j], v = t2[j] - 2 * t1[j] + t0[j];
+    rr += r * r, vv += v * v;
+  }
+  for (size_t k = 0; k < K; k++) {
+    double l0 = log(fmax(w0[k], 1e-300)), l1 = log(fmax(w1[k], 1e-300)), l2 = log(fmax(w2[k], 1e-300));
+    double r = l1 - l0, v = l2 - 2 * l1 + l0;
+    rr += r * r, vv += v * v;
+  }
+  double alpha = vv > 0 ? -sqrt(rr / vv) : -1;
+  if (alpha > -1) alpha = -1;
+  for (size_t j = 0; j < P; j++) {
+    double r = t1[j] - t0[j], v = t2[j] - 2 * t1[j] + t0[j];
+    tx[j] = t0[j] - 2 * alpha * r + alpha * alpha * v;
+  }
+  double ws = 0;
+  for (size_t k = 0; k < K; k++) {
+    double l0 = log(fmax(w0[k], 1e-300)), l1 = log(fmax(w1[k], 1e-300)), l2 = log(fmax(w2[k], 1e-300));
+    double r = l1 - l0, v = l2 - 2 * l1 + l0;
+    ws += (wx[k] = exp(l0 - 2 * alpha * r + alpha * alpha * v));
+  }
+  int ok = isfinite(ws) && ws > 0;
+  for (size_t j = 0; ok && j < P; j++) ok = isfinite(tx[j]);
+  double Q3 = -INFINITY;
+  if (ok) {
+    for (size_t k = 0; k < K; k++) w->w[k] = wx[k] / ws;
+    memcpy(w->theta, tx, P * sizeof(double));
+    double Qx = soft_objective(w);
+    if (isfinite(Qx)) {
+      ps_msg sub;
+      if (m_step_soft(w, &sub) == PS_OK) Q3 = soft_objective(w);
+    }
+  }
+  if (!(Q3 >= Q2)) { /* fall back to the two plain EM steps */
+    memcpy(w->theta, t2, P * sizeof(double));
+    memcpy(w->w, w2, K * sizeof(double));
+    *Q_out = Q2;
+  } else {
+    *Q_out = Q3;
+  }
+  s = PS_OK;
+done:
+  free(buf);
+  return s;
+}
+
 /* Hard M-step from z (no cluster empty). */
 static int m_step_hard(mx_work *w, ps_msg *m) {
   size_t K = w->K;
@@ -345,6 +421,18 @@ static int em_run(mx_work *w, int use_mod, gsl_rng *r, double *q, int *iters, in
        * responsibilities will move anyway); exact M-steps once Q changes by less than
        * MIXTURE_EXACT_FROM relative, so the fixed point and the stopping rule are EM's */
       w->newton_cap = (it == 0 || fabs(Q - prev) > MIXTURE_EXACT_FROM * fabs(Q)) ? MIXTURE_EARLY_NEWTON : 0;
+      if (!w->newton_cap && it > 0 && it + 3 < w->o->max_iter) {
+        /* SQUAREM (Varadhan & Roland 2008): two EM steps, an extrapolation along
+         * them, one EM step from there; kept only when it beats the two plain steps,
+         * so Q stays non-decreasing.  EM crawls when components overlap (hundreds of
+         * iterations); this cuts that several-fold. */
+        double Qs;
+        s = squarem_cycle(w, &Qs, m);
+        if (s != PS_OK) return s;
+        it += 2; /* three EM maps were applied; the loop adds one */
+        prev = Q;
+        continue;
+      }
       s = m_step_soft(w, m);
     }
     if (s != PS_OK) return s;
