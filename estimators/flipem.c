@@ -220,6 +220,10 @@ static int fe_em_map(fe_work *w, const double *theta, const double *eta, double 
   w->bo.theta0 = theta;
   int bs = bt_fit(&w->soft, w->f, &w->bo, &bt, m);
   w->bo.theta0 = NULL;
+  if (bs != PS_OK) { /* e.g. an extrapolated (SQUAREM) start too far out: from zero */
+    bt_result_free(&bt);
+    bs = bt_fit(&w->soft, w->f, &w->bo, &bt, m);
+  }
   if (bs == PS_OK) memcpy(theta_out, bt.theta, w->dim * sizeof(double));
   else ps_msg_prefix(m, "flipem: theta step %d", step);
   bt_result_free(&bt);
