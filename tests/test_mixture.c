@@ -719,9 +719,9 @@ static void test_errors(void **state) {
   mixture_result_free(&r);
   /* the est_type refuses queries before a fit */
   const est_type *t = est_lookup("mixture");
-  const char *hyper[8];
+  const char *hyper[16];
   size_t np = 0;
-  for (const ps_param *q = t->params; q->key; q++) hyper[np++] = q->def;
+  for (const ps_param *q = t->params; q->key && np < 16; q++) hyper[np++] = q->def;
   est_model *e;
   assert_int_equal(t->alloc(&e, hyper, &m), PS_OK);
   size_t K;
