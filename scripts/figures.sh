@@ -19,4 +19,6 @@ cp out/condorcet/condorcet_exploitability.png docs/figures/condorcet.png
 cp out/cyclic/cyclic_accuracy.png docs/figures/cyclic.png
 cp out/minimax/minimax_hedge.png docs/figures/minimax.png
 cp out/regret_identifiability/regret_identifiability_returns.png docs/figures/regret_identifiability.png
+cp out/coverage/coverage_kl_ref.png docs/figures/coverage_kl_ref.png
+cp out/coverage/coverage_pessimism.png docs/figures/coverage_pessimism.png
 exit $status
