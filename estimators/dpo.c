@@ -416,7 +416,16 @@ static int newton(space *sp, double *theta, dpo_result *res, ps_msg *m) {
     for (size_t k = 0; k < dim; k++) slope += g[k] * p[k];
     double t = 1, Ft = NAN;
     int ok = 0;
-    for (int ls = 0; ls < 60; ls++, t *= 0.5) {
+    if (-slope <= 1e-10 * (fabs(F) + 1)) {
+      /* the predicted decrease g^T H^-1 g / 2 is within the rounding of F (a sum of
+       * n terms: ~1e-11 relative at n = 2000), so Armijo cannot see it and would only
+       * accept steps t ~ 1e-10, stalling at ||grad|| ~ 1e-6: take the full Newton step
+       * when it reduces the gradient norm (H is free scratch until rebuilt) */
+      for (size_t k = 0; k < dim; k++) trial[k] = theta[k] + p[k];
+      Ft = full_objective(sp, trial, H);
+      ok = vnorm(H, dim) < gn;
+    }
+    for (int ls = 0; !ok && ls < 60; ls++, t *= 0.5) {
       for (size_t k = 0; k < dim; k++) trial[k] = theta[k] + t * p[k];
       Ft = full_objective(sp, trial, NULL);
       if (Ft <= F + 1e-4 * t * slope) {

@@ -17,7 +17,14 @@
  * argmax_y theta_hat^T phi(s,y) - f ||phi(s,y) - v_s||_A and coordinate ascent on the
  * exact J follows (a local maximum: labelled `exact = 0`).  Item worlds use
  * phi = one-hot (d = items); the null direction 1 is harmless because every
- * w = phi_pi - v then sums to 0, but Sigma_D + lambda I needs lambda > 0. */
+ * w = phi_pi - v then sums to 0, but Sigma_D + lambda I needs lambda > 0.
+ *
+ * Guarantee (Zhu et al. Thm 3.2, with the factor 2 made explicit): when theta* lies
+ * in the ellipsoid, SubOpt(pi_hat) = theta*^T (phi_pi* - phi_pi_hat)
+ * <= theta*^T w* - J(pi_hat) <= theta*^T w* - J(pi*) <= 2 f ||w*||_A, w* = phi_pi* - v.
+ * pi* is unknown to the estimator, so self_estimate reports the comparator-free
+ * 2 f max_pi ||phi_pi - v||_A >= 2 f ||w*||_A (max over deterministic policies:
+ * exact by enumeration, else the per-context triangle bound). */
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_linalg.h>
 #include <math.h>
@@ -40,7 +47,8 @@ struct est_model {
   double *theta, *A, *v; /* d, d x d, d */
   double radius, gamma;
   int exact;
-  int *choice; /* n_ctx */
+  int *choice;       /* n_ctx */
+  double self_bound; /* 2 f max_pi ||phi_pi - v||_A (NaN for greedy_mle) */
 };
 
 double pessimistic_radius(double C, size_t d, double delta, double gamma, double n, double lambda, double B) {
@@ -217,6 +225,64 @@ static int pess_optimise(est_model *e, ps_msg *msg) {
   return PS_OK;
 }
 
+/* max over deterministic policies of ||phi_pi - v||_A: the maximum of a convex
+ * function over the product of simplices is attained at a deterministic policy,
+ * so enumeration (m^S <= 2^20) is exact; otherwise the triangle inequality over
+ * w_pi = (1/S) sum_s (phi(s, pi(s)) - v_s), v_s = E_{pi_ref} phi(s, .), gives the
+ * upper bound (1/S) sum_s max_y ||phi(s, y) - v_s||_A.  NaN when out of memory. */
+static double pess_max_norm(const est_model *e) {
+  size_t S = e->n_ctx, M = e->m, d = e->d;
+  double *phi = calloc(d, sizeof *phi), *w = malloc(d * sizeof *w), *zero = calloc(d, sizeof *zero);
+  double *vs = malloc(d * sizeof *vs);
+  int *cur = calloc(S, sizeof *cur);
+  double best = NAN;
+  if (!phi || !w || !zero || !vs || !cur) goto done;
+  if (pow((double)M, (double)S) <= PESS_ENUM_MAX) {
+    for (size_t s = 0; s < S; s++) pess_add_choice(e, s, 0, 1, phi);
+    for (size_t k = 0; k < d; k++) w[k] = phi[k] - e->v[k];
+    best = -pessimistic_lcb(d, zero, e->A, 1, w);
+    for (;;) {
+      size_t s = 0;
+      while (s < S && cur[s] == (int)M - 1) {
+        pess_add_choice(e, s, cur[s], -1, phi);
+        cur[s] = 0;
+        pess_add_choice(e, s, 0, 1, phi);
+        s++;
+      }
+      if (s == S) break;
+      pess_add_choice(e, s, cur[s], -1, phi);
+      cur[s]++;
+      pess_add_choice(e, s, cur[s], 1, phi);
+      for (size_t k = 0; k < d; k++) w[k] = phi[k] - e->v[k];
+      best = fmax(best, -pessimistic_lcb(d, zero, e->A, 1, w));
+    }
+  } else {
+    best = 0;
+    for (size_t s = 0; s < S; s++) {
+      for (size_t k = 0; k < d; k++) {
+        vs[k] = 0;
+        for (size_t y = 0; y < M; y++) {
+          double pr = e->f->log_ref ? exp(e->f->log_ref[s * M + y]) : 1.0 / (double)M;
+          vs[k] += pr * feat(e->f, s * M + y, k);
+        }
+      }
+      double mx = 0;
+      for (size_t y = 0; y < M; y++) {
+        for (size_t k = 0; k < d; k++) w[k] = feat(e->f, s * M + y, k) - vs[k];
+        mx = fmax(mx, -pessimistic_lcb(d, zero, e->A, 1, w));
+      }
+      best += mx / (double)S;
+    }
+  }
+done:
+  free(phi);
+  free(w);
+  free(zero);
+  free(vs);
+  free(cur);
+  return best;
+}
+
 static int pess_fit(est_model *e, const pref_data *d, const pref_features *f, gsl_rng *r, est_fit_info *info,
                     ps_msg *msg) {
   (void)r;
@@ -303,6 +369,15 @@ static int pess_fit(est_model *e, const pref_data *d, const pref_features *f, gs
     goto fail;
   }
   if ((s = pess_optimise(e, msg))) goto fail;
+  e->self_bound = NAN;
+  if (!e->greedy) {
+    double mw = pess_max_norm(e);
+    if (isnan(mw)) {
+      s = ps_fail(msg, PS_ENOMEM, "out of memory");
+      goto fail;
+    }
+    e->self_bound = 2 * e->radius * mw;
+  }
   if (!e->exact)
     ps_fail(msg, PS_OK, "pessimistic: %zu^%zu policies exceed 2^20; per-context LCB + coordinate ascent "
                         "(approximate maximiser of J)", e->m, S);
@@ -370,6 +445,10 @@ double pessimistic_bound(const est_model *e, const double *phi_star) {
   return b;
 }
 
+double pessimistic_self_bound(const est_model *e) {
+  return e && e->choice ? e->self_bound : NAN;
+}
+
 const int *pessimistic_choice(const est_model *e, size_t *n_ctx) {
   if (!e || !e->choice) return NULL;
   *n_ctx = e->n_ctx;
@@ -406,7 +485,8 @@ const est_type est_pessimistic = {
            "ellipsoid ||theta - theta_hat||_{Sigma_D + lambda I} <= f, deterministic policy maximising the "
            "lower confidence value theta_hat^T(phi_pi - v) - f ||phi_pi - v||_{(Sigma_D + lambda I)^-1} "
            "(exact enumeration up to 2^20 policies, else per-context LCB + coordinate ascent). theta() is the "
-           "reward MLE.",
+           "reward MLE; self_estimate is the data-only guarantee 2 f max_pi ||phi_pi - v||_A on the unregularised "
+           "suboptimality theta*^T(phi_pi* - phi_pi-hat) when theta* lies in the confidence set.",
     .params = pess_params,
     .alloc = pess_alloc,
     .fit = pess_fit,
@@ -414,6 +494,7 @@ const est_type est_pessimistic = {
     .theta = pess_theta,
     .policy = pess_policy,
     .free = pess_free,
+    .self_estimate = pessimistic_self_bound,
 };
 
 const est_type est_greedy_mle = {

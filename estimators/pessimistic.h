@@ -55,6 +55,15 @@ double pessimistic_value(const struct est_model *e, const int *choice);
  * NaN before a fit. */
 double pessimistic_bound(const struct est_model *e, const double *phi_star);
 
+/* The comparator-free guarantee 2 f max_pi ||phi_pi - v||_A (max over deterministic
+ * policies pi: exact by enumeration when m^S <= 2^20, else the upper bound
+ * (1/S) sum_s max_y ||phi(s,y) - v_s||_A by the triangle inequality).  It bounds
+ * 2 pessimistic_bound(pi*) for every comparator, so on the event that theta* lies in
+ * the confidence set the unregularised suboptimality theta*^T(phi_pi* - phi_pi-hat)
+ * (contexts weighted uniformly; the experiments' unreg_suboptimality) is below it.
+ * The est_type self_estimate of "pessimistic".  NaN for greedy_mle or before a fit. */
+double pessimistic_self_bound(const struct est_model *e);
+
 /* The chosen deterministic policy (one response index per context, owned by the
  * model) and the number of contexts. NULL before a fit. */
 const int *pessimistic_choice(const struct est_model *e, size_t *n_ctx);

@@ -74,6 +74,7 @@ const h5store_quantity cell_metrics[] = {
     {"logpi_err", "nats", "max over items |log pi-hat - log pi*|, pi* the KL optimum of the true reward (any policy class)"},
     {"pair_prob", "1", "sigma(logit(first item, second item)) of context 0: the model's preference on one fixed pair"},
     {"self_estimate", "1", "the estimator's own estimate of its headline quantity (est_type self_estimate; DRPO: its p-hat_DR against pi_ref)"},
+    {"bound_holds", "1", "1 when unreg_suboptimality <= self_estimate, else 0 (estimators whose self_estimate bounds it: pessimistic)"},
     {"fit_seconds", "s", "wall-clock fit time (the one metric that is not reproducible)"},
     {"iterations", "1", "solver iterations"},
     {"converged", "1", "1 when the fit converged, 0 otherwise"},
@@ -91,6 +92,7 @@ const h5store_quantity cell_truth[] = {
     {"minority_share", "1", "share of training annotators of minority types (1..K-1)"},
     {"fewshot_bayes_accuracy", "1", "new users' held-out Bayes accuracy: the full-information ceiling of few-shot accuracy"},
     {"ref_opt_mass", "1", "mean over contexts of pi_ref(argmax_y r): the reference's coverage of the optimal response"},
+    {"opt_kl_ref", "nats", "E_x KL(pi* || pi_ref) of the KL optimum pi* ∝ pi_ref exp(r/(T beta)) of the true reward (feature worlds)"},
 };
 const size_t cell_n_truth = sizeof cell_truth / sizeof cell_truth[0];
 
@@ -112,7 +114,7 @@ const size_t cell_n_theory = sizeof cell_theory / sizeof cell_theory[0];
 enum { M_PARAM, M_SIGMA, M_LOGLOSS, M_EXCESS, M_ACC, M_TAU, M_EXPL, M_LPDIST, M_RET_POLICY, M_RET_GREEDY, M_AGREE, M_EXPL_MODEL,
        M_USER_EXCESS, M_USER_ACC, M_GROUP_ACC_MIN, M_MINORITY_ACC, M_ARI, M_COMP_ERR, M_FLIP_ERR, M_FLIP_RATE, M_FEWSHOT,
        M_WORST_VALUE, M_MINORITY_GAP, M_MAX_GAP, M_JVALUE, M_SUBOPT, M_IDENTITY, M_KLREF, M_WINRATE, M_UNREG,
-       M_POLPARAM, M_RANKACC, M_IDEALRANK, M_LOGPI_ERR, M_PAIR_PROB, M_SELF_EST, M_SECONDS, M_ITER, M_CONV };
+       M_POLPARAM, M_RANKACC, M_IDEALRANK, M_LOGPI_ERR, M_PAIR_PROB, M_SELF_EST, M_BOUND_HOLDS, M_SECONDS, M_ITER, M_CONV };
 
 int cell_metric_index(const char *name) {
   for (size_t i = 0; i < cell_n_metrics; i++)
@@ -868,6 +870,25 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
     }
     r->truth[9] = cov / (double)w.n_contexts;
   }
+  if (w.spec.kind == WORLD_FEATURES) {
+    /* KL(pi* || pi_ref) of the true KL optimum: the yardstick of the learners' kl_ref */
+    double *ref = malloc(w.m * sizeof(double)), *rr = malloc(w.m * sizeof(double)), *star = malloc(w.m * sizeof(double));
+    if (ref && rr && star) {
+      double kl = 0;
+      for (size_t c = 0; c < w.n_contexts; c++) {
+        for (size_t y = 0; y < w.m; y++) {
+          ref[y] = exp(log_ref[c * w.m + y]);
+          rr[y] = pop.reward[c * w.m + y] / pt.noise.temperature;
+        }
+        policy_kl_optimal(ref, rr, pt.beta, w.m, star);
+        kl += policy_kl(star, ref, w.m);
+      }
+      r->truth[10] = kl / (double)w.n_contexts;
+    }
+    free(ref);
+    free(rr);
+    free(star);
+  }
   groups = true_groups(&pop, &pt.noise, &n_groups);
   if (groups && n_groups >= 2 && w.spec.kind == WORLD_FEATURES) theory_groups(&w, &pop, groups, n_groups, log_ref, pt.beta, r->theory);
 
@@ -970,6 +991,7 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
         if (groups) eval_group_values(x->type, mod, &w, groups, n_groups, log_ref, pt.beta, mode, out);
         if (w.m <= 64)
           eval_policy_metrics(x->type, mod, &w, &pop, &pt.noise, &held, held_pu, log_ref, pt.beta, mode, out);
+        if (isfinite(out[M_SELF_EST]) && isfinite(out[M_UNREG])) out[M_BOUND_HOLDS] = out[M_UNREG] <= out[M_SELF_EST];
       }
       if (n_new && x->type->adapt && x->type->logit_user && x->type->user_state_len)
         eval_fewshot(x->type, mod, shots, shot_held, n_new, pt.shots, &pop, &pt.noise, rng, e->seed, p, rep, k, out);

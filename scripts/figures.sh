@@ -23,4 +23,6 @@ cp out/maxmin_gap/maxmin_gap_minority_gap.png docs/figures/maxmin_gap.png
 cp out/mixture_irreducible/mixture_irreducible_excess.png docs/figures/mixture_irreducible.png
 cp out/noisy_annotators/noisy_annotators_param_err.png docs/figures/noisy_annotators.png
 cp out/ideal_point/ideal_point_fewshot.png docs/figures/ideal_point.png
+cp out/coverage/coverage_kl_ref.png docs/figures/coverage_kl_ref.png
+cp out/coverage/coverage_pessimism.png docs/figures/coverage_pessimism.png
 exit $status

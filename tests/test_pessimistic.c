@@ -3,7 +3,9 @@
  * boundary search in d = 2 to 1e-10); the enumerated policy maximises J over all
  * deterministic policies; radius and bound formulas; the poorly covered instance
  * where greedy picks the rarely compared action and pessimism does not; the
- * approximate path is a coordinate-wise local maximum; error paths. */
+ * approximate path is a coordinate-wise local maximum; the comparator-free guarantee
+ * (self_estimate) is the largest 2 f ||w_pi||_A, exactly or by the triangle bound;
+ * error paths. */
 #include <gsl/gsl_linalg.h>
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
@@ -154,6 +156,94 @@ static void test_o17_ellipsoid_minimum(void **state) {
   gsl_rng_free(r);
 }
 
+/* self_estimate: 2 f max_pi ||phi_pi - v||_A over deterministic policies.  Exact
+ * path (27 policies, a non-uniform pi_ref): it equals the largest 2
+ * pessimistic_bound over all of them and bounds every one; the est_type hook is this
+ * function; greedy has no guarantee (NaN, no hook).  Approximate path (2^21
+ * policies): the per-context triangle bound, recomputed here, is >= 2
+ * pessimistic_bound of 2000 random policies. */
+static void test_self_bound(void **state) {
+  (void)state;
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 77);
+  pref_data d;
+  sample_world(r, &d, 300);
+  double lr[S * M];
+  for (int x = 0; x < S; x++) {
+    double a[M] = {0.2 * x, -1.0, 0.5};
+    double z = ps_log_sum_exp(a, M);
+    for (int y = 0; y < M; y++) lr[x * M + y] = a[y] - z;
+  }
+  pref_features f = {.n_items = S * M, .d = D, .phi = PHI, .n_contexts = S, .item_context = NULL, .log_ref = lr};
+  const char *h[] = {"0.7", "0.1", "2", "0.01", "paper"};
+  ps_msg m;
+  int s;
+  est_model *e = fit(&est_pessimistic, h, &d, &f, &s, &m);
+  assert_int_equal(s, PS_OK);
+  double sb = pessimistic_self_bound(e), mx = 0;
+  assert_true(isfinite(sb) && sb > 0);
+  assert_true(est_pessimistic.self_estimate == pessimistic_self_bound);
+  int c3[S];
+  for (c3[0] = 0; c3[0] < M; c3[0]++)
+    for (c3[1] = 0; c3[1] < M; c3[1]++)
+      for (c3[2] = 0; c3[2] < M; c3[2]++) {
+        double phi[D];
+        assert_int_equal(pessimistic_feature_mean(e, c3, phi), PS_OK);
+        double b = 2 * pessimistic_bound(e, phi);
+        assert_true(b <= sb * (1 + 1e-13));
+        mx = fmax(mx, b);
+      }
+  assert_close(sb, mx, 1e-13 * sb);
+  est_pessimistic.free(e);
+  assert_null(est_greedy_mle.self_estimate);
+  e = fit(&est_greedy_mle, (const char *[]){"0.01"}, &d, &f, &s, &m);
+  assert_int_equal(s, PS_OK);
+  assert_true(isnan(pessimistic_self_bound(e)));
+  est_greedy_mle.free(e);
+  pref_data_free(&d);
+
+  enum { SC = 21, MC = 2 };
+  double phi2[SC * MC * 2];
+  for (int i = 0; i < SC * MC * 2; i++) phi2[i] = gsl_ran_gaussian(r, 1);
+  assert_int_equal(pref_data_alloc(&d, 200, SC * MC, 0, 0, 0), PS_OK);
+  for (int i = 0; i < 200; i++) {
+    int x = (int)gsl_rng_uniform_int(r, SC / 3);
+    int aw = gsl_rng_uniform(r) < ps_sigmoid(phi2[x * 4] - phi2[x * 4 + 2]);
+    d.winner[i] = x * 2 + !aw;
+    d.loser[i] = x * 2 + aw;
+  }
+  pref_features f2 = {.n_items = SC * MC, .d = 2, .phi = phi2, .n_contexts = SC, .item_context = NULL, .log_ref = NULL};
+  const char *h2[] = {"1", "0.1", "1", "0.01", "paper"};
+  e = fit(&est_pessimistic, h2, &d, &f2, &s, &m);
+  assert_int_equal(s, PS_OK);
+  size_t dim;
+  const double *th, *A, *v;
+  double rad;
+  assert_int_equal(pessimistic_model_design(e, &dim, &th, &A, &v), PS_OK);
+  assert_int_equal(pessimistic_model_info(e, &rad, NULL, NULL), PS_OK);
+  double tri = 0;
+  for (int x = 0; x < SC; x++) {
+    double vs[2] = {0.5 * (phi2[x * 4] + phi2[x * 4 + 2]), 0.5 * (phi2[x * 4 + 1] + phi2[x * 4 + 3])}, best = 0;
+    for (int y = 0; y < MC; y++) {
+      double w[2] = {phi2[(x * 2 + y) * 2] - vs[0], phi2[(x * 2 + y) * 2 + 1] - vs[1]};
+      best = fmax(best, sqrt(w[0] * (A[0] * w[0] + A[1] * w[1]) + w[1] * (A[2] * w[0] + A[3] * w[1])));
+    }
+    tri += best / SC;
+  }
+  sb = pessimistic_self_bound(e);
+  assert_close(sb, 2 * rad * tri, 1e-12 * sb);
+  for (int t = 0; t < 2000; t++) {
+    int ch[SC];
+    double phi[2];
+    for (int x = 0; x < SC; x++) ch[x] = (int)gsl_rng_uniform_int(r, MC);
+    assert_int_equal(pessimistic_feature_mean(e, ch, phi), PS_OK);
+    assert_true(2 * pessimistic_bound(e, phi) <= sb);
+  }
+  est_pessimistic.free(e);
+  pref_data_free(&d);
+  gsl_rng_free(r);
+}
+
 /* The poorly covered instance (item world, 3 actions): r = (1, 0, 0.7); 300
  * comparisons of actions 0 and 1, only 3 of 0 vs 2 and 3 of 1 vs 2.  Action 2 is
  * suboptimal but rarely compared, so its MLE is noisy: greedy picks it whenever
@@ -216,6 +306,7 @@ static void test_poor_coverage(void **state) {
       if (sqrt(q) <= rad) {
         covered++;
         assert_true(1.0 - rew[cp] <= 2 * bound + 1e-12);
+        assert_true(1.0 - rew[cp] <= est_pessimistic.self_estimate(ep) + 1e-12); /* >= 2 bound */
       }
       max_bound = fmax(max_bound, bound);
     }
@@ -300,6 +391,7 @@ static void test_errors(void **state) {
   assert_int_equal(est_pessimistic.policy(e, 0, 3, p), PS_EINVAL);
   assert_true(isnan(pessimistic_value(e, (int[]){0})));
   assert_true(isnan(pessimistic_bound(e, p)));
+  assert_true(isnan(pessimistic_self_bound(e)));
   assert_int_equal(pessimistic_model_info(e, NULL, NULL, NULL), PS_EINVAL);
   est_pessimistic.free(e);
   /* separable data with lambda = 0: no MLE */
@@ -341,6 +433,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_o17_ellipsoid_minimum),
       cmocka_unit_test(test_poor_coverage),
+      cmocka_unit_test(test_self_bound),
       cmocka_unit_test(test_approximate_path),
       cmocka_unit_test(test_errors),
   };
