@@ -12,12 +12,19 @@
  * maximiser is per-context closed form, pi(.|x) ~ pi_ref e^{cbar_x/beta} (§3.11).
  *
  * Equal draws.  pref_data cannot hold y1 = y2, so the est_type sees the
- * distinct-pair design D(a,b) = ref(a) ref(b) / (1-q), q = sum ref^2.  Splitting
- * the i.i.d. estimator into distinct rows and ties (whose IS term Z - 1/2 has
- * mean 0) gives the exact correction used by the est_type:
+ * distinct-pair design D(a,b | x) = ref(a) ref(b) / (1-q_x), q_x = sum ref^2, drawn
+ * after the context as prefsim's policy design does (sim/design.c: a context
+ * uniformly, then a distinct pair), so the rows' context shares estimate the
+ * context distribution of the target.  Splitting the i.i.d. estimator at x into
+ * distinct rows and ties (whose IS term Z - 1/2 has mean 0) gives the exact
+ * correction used by the est_type:
  *
  *   cbar_x(y) = (1 - q~_x) mean_{rows at x} T_i(y) + sum_b ref~_x(b)^2 ghat(y, b),
- *   rho_x     = (rows at x) / (1 - q~_x),
+ *   rho_x     = rows at x.
+ *
+ * (Were ties dropped from i.i.d. draws of the context as well, a context would
+ * appear with frequency proportional to 1 - q_x and rho_x would need the factor
+ * 1/(1 - q~_x); prefsim's simulator does not do that.)
  *
  * where ref~ is a consistent estimate of pi_ref that is NOT the IS nuisance: the
  * known log_ref when reference = known, otherwise the distinct-design MLE
@@ -495,7 +502,7 @@ static int drpo_fit(est_model *e, const pref_data *d, const pref_features *f, gs
     const double *R = e->ref_tilde + x * m;
     double q = 0;
     for (size_t b = 0; b < m; b++) q += R[b] * R[b];
-    e->rho[x] = mass[x] > 0 ? mass[x] / (1 - q) : 0;
+    e->rho[x] = mass[x] > 0 ? mass[x] : 0; /* context first, then a distinct pair */
     if (!(mass[x] > 0)) continue;
     for (size_t y = 0; y < m; y++) {
       double tie = 0;
@@ -546,6 +553,14 @@ static int drpo_est_policy(const est_model *e, int32_t first, size_t m, double *
   return PS_OK;
 }
 
+/* The estimator's own estimate of its headline quantity: p_DR of the fitted policy
+ * against pi_ref (the value of the objective's first term at its maximiser; the
+ * truth is the win rate of the same policy).  NaN before a fit. */
+static double drpo_self_estimate(const est_model *e) {
+  if (!e || !e->cbar || !e->pi) return NAN;
+  return drpo_value(e->n_ctx, e->m, e->cbar, e->rho, e->pi);
+}
+
 static void drpo_free(est_model *e) {
   if (!e) return;
   drpo_clear(e);
@@ -574,4 +589,5 @@ const est_type est_drpo = {
     .theta = drpo_theta,
     .policy = drpo_est_policy,
     .free = drpo_free,
+    .self_estimate = drpo_self_estimate,
 };

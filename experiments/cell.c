@@ -74,6 +74,7 @@ const h5store_quantity cell_metrics[] = {
     {"logpi_err", "nats", "max over items |log pi-hat - log pi*|, pi* the KL optimum of the true reward (any policy class)"},
     {"pair_prob", "1", "sigma(logit(first item, second item)) of context 0: the model's preference on one fixed pair"},
     {"self_estimate", "1", "the estimator's own estimate of its headline quantity (est_type self_estimate; DRPO: its p-hat_DR against pi_ref)"},
+    {"self_estimate_err", "1", "|self_estimate - win_rate|: the error of a self_estimate that estimates the policy's win rate against pi_ref (DRPO; not meaningful for other estimators)"},
     {"fit_seconds", "s", "wall-clock fit time (the one metric that is not reproducible)"},
     {"iterations", "1", "solver iterations"},
     {"converged", "1", "1 when the fit converged, 0 otherwise"},
@@ -112,7 +113,7 @@ const size_t cell_n_theory = sizeof cell_theory / sizeof cell_theory[0];
 enum { M_PARAM, M_SIGMA, M_LOGLOSS, M_EXCESS, M_ACC, M_TAU, M_EXPL, M_LPDIST, M_RET_POLICY, M_RET_GREEDY, M_AGREE, M_EXPL_MODEL,
        M_USER_EXCESS, M_USER_ACC, M_GROUP_ACC_MIN, M_MINORITY_ACC, M_ARI, M_COMP_ERR, M_FLIP_ERR, M_FLIP_RATE, M_FEWSHOT,
        M_WORST_VALUE, M_MINORITY_GAP, M_MAX_GAP, M_JVALUE, M_SUBOPT, M_IDENTITY, M_KLREF, M_WINRATE, M_UNREG,
-       M_POLPARAM, M_RANKACC, M_IDEALRANK, M_LOGPI_ERR, M_PAIR_PROB, M_SELF_EST, M_SECONDS, M_ITER, M_CONV };
+       M_POLPARAM, M_RANKACC, M_IDEALRANK, M_LOGPI_ERR, M_PAIR_PROB, M_SELF_EST, M_SELF_ERR, M_SECONDS, M_ITER, M_CONV };
 
 int cell_metric_index(const char *name) {
   for (size_t i = 0; i < cell_n_metrics; i++)
@@ -970,6 +971,8 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
         if (groups) eval_group_values(x->type, mod, &w, groups, n_groups, log_ref, pt.beta, mode, out);
         if (w.m <= 64)
           eval_policy_metrics(x->type, mod, &w, &pop, &pt.noise, &held, held_pu, log_ref, pt.beta, mode, out);
+        if (isfinite(out[M_SELF_EST]) && isfinite(out[M_WINRATE]))
+          out[M_SELF_ERR] = fabs(out[M_SELF_EST] - out[M_WINRATE]);
       }
       if (n_new && x->type->adapt && x->type->logit_user && x->type->user_state_len)
         eval_fewshot(x->type, mod, shots, shot_held, n_new, pt.shots, &pop, &pt.noise, rng, e->seed, p, rep, k, out);

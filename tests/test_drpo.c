@@ -394,6 +394,8 @@ static void test_est_loglinear_reference(void **state) {
   assert_int_equal(pref_data_alloc(&d, n, NX * M, 0, 1, 1), PS_OK);
   double pstar = 0;
   for (int x = 0; x < NX; x++) {
+    double qx = 0;
+    for (int y = 0; y < M; y++) qx += ref[x * M + y] * ref[x * M + y];
     for (int a = 0; a < M; a++)
       for (int b = 0; b < M; b++) {
         double p = a == b ? 0.5 : ps_sigmoid(sc[x * M + a] - sc[x * M + b]);
@@ -402,8 +404,9 @@ static void test_est_loglinear_reference(void **state) {
           d.winner[i] = x * M + (z ? a : b);
           d.loser[i] = x * M + (z ? b : a);
           d.first_won[i] = (uint8_t)z;
-          /* distinct rows at x occur with probability rho_x ref(a) ref(b) P(Z): ties dropped */
-          d.count[i] = 1000 * RHO[x] * ref[x * M + a] * ref[x * M + b] * (z ? p : 1 - p);
+          /* prefsim's design: context x with probability rho_x, then a distinct pair,
+           * P(a, b | x) = ref(a) ref(b) / (1 - q_x) */
+          d.count[i] = 1000 * RHO[x] * ref[x * M + a] * ref[x * M + b] * (z ? p : 1 - p) / (1 - qx);
         }
       }
   }
@@ -419,6 +422,21 @@ static void test_est_loglinear_reference(void **state) {
   const double *cbar, *rho;
   assert_int_equal(drpo_model_scores(e, &nx, &mm, &cbar, &rho), PS_OK);
   assert_close(drpo_value(nx, mm, cbar, rho, pol), pstar, 1e-7);
+  /* self_estimate = p_DR of the fitted policy, which on these weights is its exact
+   * win rate against pi_ref with the contexts weighted RHO (their row shares; the
+   * old weights rows/(1 - q_x) are off by 3e-4 here, q_x differing) */
+  {
+    double pih[NX * M], wr = 0;
+    for (int x = 0; x < NX; x++) {
+      assert_int_equal(est_drpo.policy(e, x * M, M, pih + x * M), PS_OK);
+      for (int a = 0; a < M; a++)
+        for (int b = 0; b < M; b++)
+          wr += RHO[x] * pih[x * M + a] * ref[x * M + b] *
+                (a == b ? 0.5 : ps_sigmoid(sc[x * M + a] - sc[x * M + b]));
+    }
+    assert_close(est_drpo.self_estimate(e), wr, 1e-7);
+    assert_close(est_drpo.self_estimate(e), drpo_value(nx, mm, cbar, rho, pih), 1e-15);
+  }
   /* the IS nuisance itself: fit it directly from the appearance weights */
   double cnt[NX * M] = {0}, fit[NX * M];
   for (size_t k = 0; k < n; k++) cnt[d.winner[k]] += d.count[k], cnt[d.loser[k]] += d.count[k];
@@ -487,6 +505,7 @@ static void test_errors(void **state) {
   assert_int_equal(est_drpo.fit(e, &d, &f, r, &info, &m), PS_EINVAL);
   assert_int_equal(info.status, PS_EINVAL);
   assert_int_equal(est_drpo.policy(e, 0, 4, pi), PS_EINVAL); /* not fitted */
+  assert_true(isnan(est_drpo.self_estimate(e)));                /* nor a value estimate */
   d.loser[2] = 6;
   assert_int_not_equal(est_drpo.fit(e, &d, &f, r, &info, &m), PS_OK); /* separable, l2 = 0: no MLE */
   assert_non_null(strstr(m.text, "preference nuisance"));
