@@ -139,39 +139,104 @@ double drpo_target(size_t n_ctx, size_t m, const double *rho, const double *pi, 
   return s / tot;
 }
 
+/* Stationary points of the distinct-pair likelihood (see drpo.h): p_a (1 - p_a) =
+ * c_a s for a common s = (1 - q) / (2 npair) > 0, so p_a is a root of that quadratic,
+ * (1 -+ sqrt(1 - 4 c_a s)) / 2; s <= 1 / (4 c_max), and only the most frequent
+ * response can take the larger root (two responses above 1/2 would sum past 1).
+ * Two candidates: every response on its smaller root, with s solving sum p = 1 (it
+ * exists iff that sum reaches 1 at s_max = 1/(4 c_max)); or the most frequent on
+ * its larger root, which exists in (0, s_max] when the sum at s_max is below 1 (it
+ * is above 1 for small s > 0 because c_max < sum of the others: each pair holds two
+ * distinct responses).  Both sums are monotone in s on those branches, so
+ * bisection finds the root; the candidate of higher likelihood is kept.  (A
+ * fixed-point iteration p ~ c/(1 - p) does not converge when one response holds
+ * most of the mass: ref_temperature small.) */
+static double drpo_ref_sum(const double *c, size_t m, size_t top, int large, double s, double *p) {
+  double sum = 0;
+  for (size_t y = 0; y < m; y++) {
+    double r = sqrt(fmax(0, 1 - 4 * c[y] * s));
+    p[y] = (y == top && large) ? 0.5 * (1 + r) : 2 * c[y] * s / (1 + r); /* (1 - r)/2 without cancellation */
+    sum += p[y];
+  }
+  return sum;
+}
+
+static double drpo_ref_loglik(const double *c, size_t m, const double *p) {
+  double ll = 0, q = 0, N = 0;
+  for (size_t y = 0; y < m; y++) {
+    if (c[y] > 0) ll += c[y] * log(p[y]);
+    q += p[y] * p[y];
+    N += c[y];
+  }
+  return ll - 0.5 * N * log1p(-q);
+}
+
 int drpo_distinct_reference(size_t n_ctx, size_t m, const double *cnt, double *pi, ps_msg *msg) {
-  double *nx = malloc(m * sizeof *nx);
-  if (!nx) return ps_fail(msg, PS_ENOMEM, "out of memory");
+  double *pa = malloc(2 * m * sizeof *pa);
+  if (!pa) return ps_fail(msg, PS_ENOMEM, "out of memory");
+  double *pb = pa + m;
   int s = PS_OK;
   for (size_t x = 0; x < n_ctx && !s; x++) {
     const double *c = cnt + x * m;
-    double *p = pi + x * m, tot = 0;
+    double *p = pi + x * m, tot = 0, cmax = 0;
+    size_t top = 0, support = 0;
     for (size_t y = 0; y < m; y++) {
       if (!(c[y] >= 0) || !isfinite(c[y])) s = ps_fail(msg, PS_EDOM, "drpo: bad appearance count at context %zu", x);
       tot += c[y];
+      support += c[y] > 0;
+      if (c[y] > cmax) cmax = c[y], top = y;
     }
     if (s) break;
     if (!(tot > 0)) {
       for (size_t y = 0; y < m; y++) p[y] = 1.0 / (double)m;
       continue;
     }
-    for (size_t y = 0; y < m; y++) p[y] = c[y] / tot;
-    /* p -> normalise(c / (1 - p)) contracts near the solution unless one response
-     * holds most of the mass; 10000 sweeps bound the slow case. */
-    int ok = 0;
-    for (int it = 0; it < 10000 && !ok; it++) {
-      double sum = 0, diff = 0;
-      for (size_t y = 0; y < m; y++) sum += nx[y] = c[y] / fmax(1 - p[y], 1e-300);
-      for (size_t y = 0; y < m; y++) {
-        nx[y] /= sum;
-        diff = fmax(diff, fabs(nx[y] - p[y]));
-        p[y] = nx[y];
-      }
-      ok = diff < 1e-15;
+    if (support < 2 || cmax >= (tot - cmax) * (1 - 1e-12)) {
+      /* one response in every pair: the likelihood increases toward the boundary
+       * p_top = 1, where (1 - p_top) splits among the others in proportion to c */
+      for (size_t y = 0; y < m; y++) p[y] = y == top ? 1 - 1e-12 : 1e-12 * c[y] / fmax(tot - cmax, 1e-300);
+      continue;
     }
-    if (!ok) s = ps_fail(msg, PS_ENOCONV, "drpo: reference fixed point did not converge at context %zu", x);
+    double smax = 0.25 / cmax, best = -INFINITY;
+    int found = 0;
+    if (drpo_ref_sum(c, m, top, 0, smax, pa) >= 1) { /* small roots: sum increasing in s */
+      double lo = 0, hi = smax;
+      for (int it = 0; it < 200; it++) {
+        double mid = 0.5 * (lo + hi);
+        if (drpo_ref_sum(c, m, top, 0, mid, pa) < 1) lo = mid;
+        else hi = mid;
+      }
+      drpo_ref_sum(c, m, top, 0, 0.5 * (lo + hi), pa);
+      best = drpo_ref_loglik(c, m, pa);
+      memcpy(p, pa, m * sizeof *p);
+      found = 1;
+    }
+    if (drpo_ref_sum(c, m, top, 1, smax, pb) < 1) { /* the top on its larger root */
+      double lo = smax, hi = smax;
+      for (int it = 0; it < 1100 && drpo_ref_sum(c, m, top, 1, lo, pb) <= 1; it++) lo *= 0.5;
+      if (drpo_ref_sum(c, m, top, 1, lo, pb) > 1) {
+        for (int it = 0; it < 200; it++) {
+          double mid = 0.5 * (lo + hi);
+          if (drpo_ref_sum(c, m, top, 1, mid, pb) > 1) lo = mid;
+          else hi = mid;
+        }
+        drpo_ref_sum(c, m, top, 1, 0.5 * (lo + hi), pb);
+        double ll = drpo_ref_loglik(c, m, pb);
+        if (ll > best) {
+          memcpy(p, pb, m * sizeof *p);
+          found = 1;
+        }
+      }
+    }
+    if (!found) {
+      s = ps_fail(msg, PS_ENOCONV, "drpo: no stationary point of the reference likelihood at context %zu", x);
+      break;
+    }
+    double sum = 0;
+    for (size_t y = 0; y < m; y++) sum += p[y];
+    for (size_t y = 0; y < m; y++) p[y] /= sum; /* the bisection leaves sum = 1 to ~1e-16 */
   }
-  free(nx);
+  free(pa);
   return s;
 }
 

@@ -104,7 +104,26 @@ static void test_distinct_reference(void **state) {
   ps_msg m;
   assert_int_equal(drpo_distinct_reference(NX, M, cnt, out, &m), PS_OK);
   for (int i = 0; i < NX * M; i++) assert_close(out[i], REF[i], 1e-12);
+  /* a peaked reference (one response above 1/2: the larger root of its quadratic),
+   * where the earlier fixed point pi ~ cnt / (1 - pi) did not converge, and a
+   * flatter second context */
+  static const double PEAK[NX * M] = {0.93, 0.04, 0.02, 0.01, 0.55, 0.3, 0.1, 0.05};
+  for (int x = 0; x < NX; x++) {
+    double q = 0;
+    for (int y = 0; y < M; y++) q += PEAK[x * M + y] * PEAK[x * M + y];
+    for (int y = 0; y < M; y++) cnt[x * M + y] = 2 * 517.0 * PEAK[x * M + y] * (1 - PEAK[x * M + y]) / (1 - q);
+  }
+  assert_int_equal(drpo_distinct_reference(NX, M, cnt, out, &m), PS_OK);
+  for (int i = 0; i < NX * M; i++) assert_close(out[i], PEAK[i], 1e-12);
+  /* response 0 in every pair (3 pairs 0-1, 0-2, 0-3): the supremum is p_0 -> 1;
+   * a context without data is uniform */
+  const double every[NX * M] = {3, 1, 1, 1, 0, 0, 0, 0};
+  assert_int_equal(drpo_distinct_reference(NX, M, every, out, &m), PS_OK);
+  assert_true(out[0] > 1 - 1e-9);
+  for (int y = 0; y < M; y++) assert_close(out[M + y], 0.25, 1e-15);
   cnt[3] = NAN;
+  assert_int_equal(drpo_distinct_reference(NX, M, cnt, out, &m), PS_EDOM);
+  cnt[3] = -1;
   assert_int_equal(drpo_distinct_reference(NX, M, cnt, out, &m), PS_EDOM);
 }
 
