@@ -33,6 +33,14 @@
  * tests/test_drpo.c).  For m = 2 every distinct pair is {0,1}: pi_ref is not
  * identified from pairs and ref~ is uniform.
  *
+ * Value of the fitted policy (self_estimate).  pi-hat maximises p_DR on the same
+ * data, so the plug-in p_DR(pi-hat) is optimistic: with cbar = c + eps, the first
+ * order of E sum_y pi-hat(y) eps(y) is tr(J Cov eps) = (1/beta)[sum_y pi(y) V_yy -
+ * pi^T V pi] per context (J the softmax Jacobian, V = Cov cbar), an O(1/n) bias
+ * that dominates the O(n^-1/2) error's mean and bends the RMSE slope at moderate
+ * n.  value = debiased subtracts its estimate from the rows' sample covariance of
+ * T_i (a Stein-type correction; drpo_optimism); value = plugin does not.
+ *
  * Nuisances.  ghat: `bt` (feature or item BT, bt_fit with l2 = g_l2) or `constant`
  * (ghat = 1/2: the deliberately wrong model).  pihat: `known` (log_ref), `tabular`
  * (the distinct-design MLE with pseudo_count added to every response), `loglinear`
@@ -52,6 +60,15 @@
 #include "drpo.h"
 #include "estimator.h"
 
+/* T_i(y) of one sample (see drpo.h): responses a = y1, b = y2, label z, the nuisance
+ * tables G (m x m) and P (m) of its context and fold. */
+static double drpo_row_score(size_t m, size_t a, size_t b, double z, const double *G, const double *P, size_t y) {
+  double t = 0.5 * (G[y * m + b] + G[y * m + a]);
+  if (y == a) t += 0.5 * (z - G[a * m + b]) / P[a];
+  if (y == b) t += 0.5 * ((1 - z) - G[b * m + a]) / P[b];
+  return t;
+}
+
 int drpo_scores(size_t n_ctx, size_t m, size_t n, const int32_t *ctx, const int32_t *y1,
                 const int32_t *y2, const double *z, const double *w, const int32_t *fold,
                 const double *ghat, const double *pihat, double *cbar, double *mass, ps_msg *msg) {
@@ -70,9 +87,7 @@ int drpo_scores(size_t n_ctx, size_t m, size_t n, const int32_t *ctx, const int3
       return ps_fail(msg, PS_EDOM, "drpo: sample %zu: estimated reference probability %g of an observed response "
                                    "is not positive", i, P[a] > 0 ? P[b] : P[a]);
     double *c = cbar + x * m;
-    for (size_t y = 0; y < m; y++) c[y] += wi * 0.5 * (G[y * m + b] + G[y * m + a]);
-    c[a] += wi * 0.5 * (zi - G[a * m + b]) / P[a];
-    c[b] += wi * 0.5 * ((1 - zi) - G[b * m + a]) / P[b];
+    for (size_t y = 0; y < m; y++) c[y] += wi * drpo_row_score(m, a, b, zi, G, P, y);
     mass[x] += wi;
   }
   for (size_t x = 0; x < n_ctx; x++)
@@ -351,6 +366,8 @@ struct est_model {
   double *rho;    /* n_ctx */
   double *pi;     /* n_ctx x m, the fitted policy */
   double *ref_tilde; /* n_ctx x m */
+  double optimism;   /* estimated E[p_DR(pi-hat) - p(pi-hat)], drpo_optimism */
+  int debias;        /* self_estimate: 1 = p_DR(pi-hat) - optimism, 0 = the plug-in */
 };
 
 static const ps_param drpo_params[] = {
@@ -364,6 +381,8 @@ static const ps_param drpo_params[] = {
     {"g_l2", PS_PARAM_REAL, "0.01", 0, 1e12, NULL, "L2 on the summed BT loss of ghat (bt's l2)"},
     {"pseudo_count", PS_PARAM_REAL, "0.5", 0, 1e6, NULL,
      "added to each response's appearances in the tabular pihat; the ridge on eta of the log-linear one"},
+    {"value", PS_PARAM_ENUM, "debiased", 0, 0, "debiased|plugin",
+     "self_estimate: p_DR of the fitted policy minus its estimated O(1/n) optimism (the policy maximises p_DR on the same data), or the plug-in p_DR"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
 static int drpo_alloc(est_model **out, const char *const *h, ps_msg *m) {
@@ -378,6 +397,7 @@ static int drpo_alloc(est_model **out, const char *const *h, ps_msg *m) {
   e->crossfit = ps_param_bool(h[3]);
   e->g_l2 = ps_param_real(h[4]);
   e->pseudo = ps_param_real(h[5]);
+  e->debias = strcmp(h[6], "plugin") != 0;
   *out = e;
   return PS_OK;
 }
@@ -444,6 +464,65 @@ static int drpo_fit_g(const est_model *e, const pref_data *d, const pref_feature
   bt_result_free(&r);
   if (keep) pref_data_free(&sub);
   return s;
+}
+
+/* The optimism of the plug-in value p_DR(pi-hat) at its own maximiser (see the top
+ * of the file): with cbar_x = c_x + eps_x and pi-hat = softmax(log ref + cbar/beta),
+ * E sum_y pi-hat(y) eps_x(y) = tr(J_x Cov eps_x) + O(n^-3/2), J_x = (diag pi - pi pi^T)/beta
+ * the Jacobian of pi-hat in cbar_x.  Cov eps_x is estimated by the rows' sample
+ * covariance of T_i (scaled by the tie factor (1 - q~_x)^2) over their weight n_x;
+ * sets e->optimism = sum_x rho_x tr(J_x Cov eps_x) / sum_x rho_x (contexts with
+ * weight <= 1: no estimate, 0).  Needs the raw row means, recovered from cbar. */
+static int drpo_optimism(est_model *e, size_t n, const int32_t *ctx, const int32_t *y1, const int32_t *y2,
+                         const double *z, const double *w, const int32_t *fold, const double *pihat,
+                         const double *mass, ps_msg *msg) {
+  size_t n_ctx = e->n_ctx, m = e->m;
+  double *S = calloc(n_ctx * m * m, sizeof *S), *mu = malloc(n_ctx * m * sizeof *mu), *t = malloc(m * sizeof *t);
+  if (!S || !mu || !t) {
+    free(S);
+    free(mu);
+    free(t);
+    return ps_fail(msg, PS_ENOMEM, "out of memory");
+  }
+  /* raw means: exact second pass (two-pass covariance, no cancellation) */
+  memset(mu, 0, n_ctx * m * sizeof *mu);
+  for (size_t i = 0; i < n; i++) {
+    size_t x = (size_t)ctx[i], k = fold ? (size_t)fold[i] : 0;
+    const double *G = e->ghat + (k * n_ctx + x) * m * m, *P = pihat + (k * n_ctx + x) * m;
+    double wi = w ? w[i] : 1.0;
+    for (size_t y = 0; y < m; y++) mu[x * m + y] += wi * drpo_row_score(m, (size_t)y1[i], (size_t)y2[i], z[i], G, P, y);
+  }
+  for (size_t x = 0; x < n_ctx; x++)
+    for (size_t y = 0; y < m && mass[x] > 0; y++) mu[x * m + y] /= mass[x];
+  for (size_t i = 0; i < n; i++) {
+    size_t x = (size_t)ctx[i], k = fold ? (size_t)fold[i] : 0;
+    const double *G = e->ghat + (k * n_ctx + x) * m * m, *P = pihat + (k * n_ctx + x) * m;
+    double wi = w ? w[i] : 1.0, *Sx = S + x * m * m;
+    for (size_t y = 0; y < m; y++)
+      t[y] = drpo_row_score(m, (size_t)y1[i], (size_t)y2[i], z[i], G, P, y) - mu[x * m + y];
+    for (size_t a = 0; a < m; a++)
+      for (size_t b = 0; b < m; b++) Sx[a * m + b] += wi * t[a] * t[b];
+  }
+  double num = 0, tot = 0;
+  for (size_t x = 0; x < n_ctx; x++) {
+    if (!(e->rho[x] > 0)) continue;
+    tot += e->rho[x];
+    if (!(mass[x] > 1)) continue;
+    const double *R = e->ref_tilde + x * m, *p = e->pi + x * m, *Sx = S + x * m * m;
+    double q = 0, tr = 0;
+    for (size_t y = 0; y < m; y++) q += R[y] * R[y];
+    for (size_t a = 0; a < m; a++) {
+      tr += p[a] * Sx[a * m + a];
+      for (size_t b = 0; b < m; b++) tr -= p[a] * p[b] * Sx[a * m + b];
+    }
+    /* Cov(mean) = S / (n_x (n_x - 1)), times the tie factor (1 - q)^2, J = (.)/beta */
+    num += e->rho[x] * (1 - q) * (1 - q) * tr / (mass[x] * (mass[x] - 1) * e->beta);
+  }
+  e->optimism = tot > 0 ? num / tot : 0;
+  free(S);
+  free(mu);
+  free(t);
+  return PS_OK;
 }
 
 static int drpo_fit(est_model *e, const pref_data *d, const pref_features *f, gsl_rng *r, est_fit_info *info,
@@ -577,6 +656,7 @@ static int drpo_fit(est_model *e, const pref_data *d, const pref_features *f, gs
     }
   }
   if ((s = drpo_policy(n_ctx, m, e->cbar, e->rho, f->log_ref, e->beta, e->pi, msg))) goto fail;
+  if ((s = drpo_optimism(e, n, ctx, y1, y2, z, d->count, fold, pihat, mass, msg))) goto fail;
   info->converged = 1;
   info->iterations = 1;
   info->objective = drpo_value(n_ctx, m, e->cbar, e->rho, e->pi);
@@ -618,12 +698,12 @@ static int drpo_est_policy(const est_model *e, int32_t first, size_t m, double *
   return PS_OK;
 }
 
-/* The estimator's own estimate of its headline quantity: p_DR of the fitted policy
- * against pi_ref (the value of the objective's first term at its maximiser; the
- * truth is the win rate of the same policy).  NaN before a fit. */
+/* The estimator's own estimate of its headline quantity, the win rate of its policy
+ * against pi_ref (the truth is the cell's win_rate of the same policy): the plug-in
+ * p_DR(pi-hat), minus the estimated optimism when value = debiased.  NaN before a fit. */
 static double drpo_self_estimate(const est_model *e) {
   if (!e || !e->cbar || !e->pi) return NAN;
-  return drpo_value(e->n_ctx, e->m, e->cbar, e->rho, e->pi);
+  return drpo_value(e->n_ctx, e->m, e->cbar, e->rho, e->pi) - (e->debias ? e->optimism : 0);
 }
 
 static void drpo_free(est_model *e) {

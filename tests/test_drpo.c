@@ -283,7 +283,7 @@ static double target1(void) {
 
 static int fit_value(const char *pref, const char *ref, const char *crossfit, const pref_data *d,
                      const pref_features *f, gsl_rng *r, double *value) {
-  const char *h[] = {"1", pref, ref, crossfit, "0.01", "0.5"};
+  const char *h[] = {"1", pref, ref, crossfit, "0.01", "0.5", "plugin"};
   est_model *e;
   ps_msg m;
   assert_int_equal(est_drpo.alloc(&e, h, &m), PS_OK);
@@ -430,7 +430,7 @@ static void test_est_loglinear_reference(void **state) {
       }
   }
   pref_features f = {.n_items = NX * M, .d = 2, .phi = phi, .n_contexts = NX, .item_context = NULL, .log_ref = lref};
-  const char *h[] = {"1", "constant", "loglinear", "false", "0.01", "0"};
+  const char *h[] = {"1", "constant", "loglinear", "false", "0.01", "0", "plugin"};
   est_model *e;
   ps_msg m;
   est_fit_info info;
@@ -510,7 +510,7 @@ static void test_errors(void **state) {
   gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
   est_model *e;
   est_fit_info info;
-  const char *h[] = {"1", "constant", "known", "true", "0", "0.5"};
+  const char *h[] = {"1", "constant", "known", "true", "0", "0.5", "debiased"};
   assert_int_equal(est_drpo.alloc(&e, h, &m), PS_OK);
   pref_data empty = d;
   empty.n = 0;
@@ -518,7 +518,7 @@ static void test_errors(void **state) {
   assert_int_equal(est_drpo.fit(e, &d, &f, r, &info, &m), PS_EINVAL); /* n = 3 < 4 with crossfit */
   assert_non_null(strstr(m.text, "cross-fitting"));
   est_drpo.free(e);
-  const char *h2[] = {"1", "bt", "known", "false", "0", "0.5"};
+  const char *h2[] = {"1", "bt", "known", "false", "0", "0.5", "debiased"};
   assert_int_equal(est_drpo.alloc(&e, h2, &m), PS_OK);
   d.loser[2] = 3; /* item 4 (context 1) against item 3 (context 0) */
   assert_int_equal(est_drpo.fit(e, &d, &f, r, &info, &m), PS_EINVAL);
