@@ -19,4 +19,6 @@ cp out/condorcet/condorcet_exploitability.png docs/figures/condorcet.png
 cp out/cyclic/cyclic_accuracy.png docs/figures/cyclic.png
 cp out/minimax/minimax_hedge.png docs/figures/minimax.png
 cp out/regret_identifiability/regret_identifiability_returns.png docs/figures/regret_identifiability.png
+cp out/dr_misspec/dr_misspec_error.png docs/figures/dr_misspec.png
+cp out/grpo_worstgroup/grpo_worstgroup_gap.png docs/figures/grpo_worstgroup.png
 exit $status
