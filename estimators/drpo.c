@@ -726,7 +726,8 @@ const est_type est_drpo = {
     .doc = "Doubly robust preference optimisation (THEORY §3.11; Xu et al. 2025): DR estimate of the win rate "
            "p(pi) against pi_ref from a preference nuisance (BT or the wrong constant 1/2) and a reference "
            "nuisance (known, tabular, log-linear, uniform) with 2-fold cross-fitting, swap-averaged, corrected for the "
-           "absent equal draws; policy pi ~ pi_ref e^{cbar/beta} per context (pi_ref where a context has no data).",
+           "absent equal draws; policy pi ~ pi_ref e^{cbar/beta} per context (pi_ref where a context has no data); "
+           "self_estimate = p_DR of that policy, minus its estimated O(1/n) optimism (value = debiased).",
     .params = drpo_params,
     .alloc = drpo_alloc,
     .fit = drpo_fit,

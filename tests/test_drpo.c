@@ -389,6 +389,70 @@ static void test_est_monte_carlo(void **state) {
 }
 
 
+/* self_estimate's optimism correction (value = debiased): the fitted policy
+ * maximises p_DR on the same data, so the plug-in p_DR(pi-hat) exceeds the policy's
+ * true win rate by O(1/n) on average.  R = 400 replications of N = 100 pairs,
+ * ghat = 1/2 and the known reference (the importance-weighted cell, where the
+ * optimism is largest), beta = 1, one context: the plug-in's mean excess is > 10
+ * SE (measured 0.0023, SE 0.0002), and the debiased mean excess is below a fifth of
+ * it (the correction is first order in the noise; measured -0.00002). */
+static void test_est_debiased_value(void **state) {
+  (void)state;
+  const int R = 400, N = 100;
+  double lref[M];
+  for (int y = 0; y < M; y++) lref[y] = log(REF1[y]);
+  pref_features f = {.n_items = M, .d = M, .phi = NULL, .n_contexts = 1, .item_context = NULL, .log_ref = lref};
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 2024);
+  double sp = 0, sp2 = 0, sd = 0;
+  for (int rep = 0; rep < R; rep++) {
+    pref_data d;
+    assert_int_equal(pref_data_alloc(&d, (size_t)N, M, 0, 1, 0), PS_OK);
+    for (int i = 0; i < N; i++) {
+      int a, b;
+      do {
+        double u = gsl_rng_uniform(r), acc = 0;
+        for (a = 0; a < M - 1 && u >= acc + REF1[a]; a++) acc += REF1[a];
+        u = gsl_rng_uniform(r), acc = 0;
+        for (b = 0; b < M - 1 && u >= acc + REF1[b]; b++) acc += REF1[b];
+      } while (a == b);
+      int z = gsl_rng_uniform(r) < ps_sigmoid(S1[a] - S1[b]);
+      d.winner[i] = z ? a : b;
+      d.loser[i] = z ? b : a;
+      d.first_won[i] = (uint8_t)z;
+    }
+    const char *hp[] = {"1", "constant", "known", "true", "0.01", "0.5", "plugin"};
+    const char *hd[] = {"1", "constant", "known", "true", "0.01", "0.5", "debiased"};
+    est_model *ep, *ed;
+    ps_msg m;
+    est_fit_info info;
+    unsigned long seed = gsl_rng_get(r);
+    assert_int_equal(est_drpo.alloc(&ep, hp, &m), PS_OK);
+    assert_int_equal(est_drpo.alloc(&ed, hd, &m), PS_OK);
+    gsl_rng_set(r, seed); /* the same folds for both */
+    assert_int_equal(est_drpo.fit(ep, &d, &f, r, &info, &m), PS_OK);
+    gsl_rng_set(r, seed);
+    assert_int_equal(est_drpo.fit(ed, &d, &f, r, &info, &m), PS_OK);
+    double pi[M], wr = 0;
+    assert_int_equal(est_drpo.policy(ep, 0, M, pi), PS_OK);
+    for (int a = 0; a < M; a++)
+      for (int b = 0; b < M; b++) wr += pi[a] * REF1[b] * (a == b ? 0.5 : ps_sigmoid(S1[a] - S1[b]));
+    double xp = est_drpo.self_estimate(ep) - wr, xd = est_drpo.self_estimate(ed) - wr;
+    assert_true(xd < xp); /* the estimated optimism is positive */
+    sp += xp;
+    sp2 += xp * xp;
+    sd += xd;
+    est_drpo.free(ep);
+    est_drpo.free(ed);
+    pref_data_free(&d);
+  }
+  double mp = sp / R, se = sqrt((sp2 / R - mp * mp) / (R - 1)), md = sd / R;
+  print_message("plug-in excess %.5f (SE %.5f), debiased %.5f\n", mp, se, md);
+  assert_true(mp > 10 * se);
+  assert_true(fabs(md) < mp / 5);
+  gsl_rng_free(r);
+}
+
 /* reference = loglinear on a feature world whose log pi_ref is linear in phi: on
  * exact population weights of the distinct-pair design the fit recovers pi_ref,
  * so with the wrong ghat = 1/2 the estimate is p* (L-BFGS to a relative gradient
@@ -544,7 +608,7 @@ int main(void) {
       cmocka_unit_test(test_o15_exact_bias),       cmocka_unit_test(test_distinct_reference),
       cmocka_unit_test(test_o15_policy_maximises), cmocka_unit_test(test_o15_monte_carlo),
       cmocka_unit_test(test_est_exact_population), cmocka_unit_test(test_est_monte_carlo),
-      cmocka_unit_test(test_est_loglinear_reference), cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_est_loglinear_reference), cmocka_unit_test(test_est_debiased_value), cmocka_unit_test(test_errors),
   };
   return cmocka_run_group_tests_name("drpo", tests, NULL, NULL);
 }
