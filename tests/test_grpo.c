@@ -382,7 +382,7 @@ static void test_est_type(void **state) {
   for (int k = 0; k < D; k++) z += th[k] * (PHI[3 * D + k] - PHI[5 * D + k]);
   assert_close(est_grpo.logit(e, 3, 5), 0.5 * z, 1e-14);
   /* annotator columns: alpha sums to 1, losses and comparisons per group */
-  double vals[3], asum = 0;
+  double vals[4], asum = 0;
   const double ng[K] = {200, 100, 40};
   for (size_t g = 0; g < K; g++) {
     assert_int_equal(est_grpo.annotator(e, g, vals), PS_OK);
@@ -521,7 +521,7 @@ static void test_errors(void **state) {
   assert_int_equal(est_grpo.alloc(&e, h, &m), PS_OK);
   est_fit_info info;
   assert_int_equal(est_grpo.fit(e, &empty, &f, r, &info, &m), PS_EINVAL);
-  double pp[M], vals[3];
+  double pp[M], vals[4];
   assert_int_equal(est_grpo.policy(e, 0, M, pp), PS_EINVAL);
   assert_int_equal(est_grpo.annotator(e, 0, vals), PS_EINVAL);
   f.n_contexts = 5; /* 12 items do not split into 5 contexts */
@@ -537,6 +537,7 @@ static void test_errors(void **state) {
   assert_int_equal(est_grpo.annotator(e, 0, vals), PS_OK);
   assert_close(vals[0], 1, 0);
   assert_close(vals[2], 340, 0);
+  assert_close(vals[3], 1, 1e-9); /* one group: the exact dual weight is 1 */
   est_grpo.free(e);
   d.annotator = ann;
   pref_data_free(&d);
