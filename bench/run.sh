@@ -10,7 +10,7 @@
 # Environment:
 #   BENCH_REPS=5       best of this many repetitions per timing
 #   BENCH_LAMBDA=1     L2 strength on the summed loss (C = 1/lambda)
-#   BENCH_CASES="items features csv dpo"
+#   BENCH_CASES="items features csv mixture dpo"
 #   BENCH_DPO_REPS=3   best of this many for each side of the DPO case
 #   BENCH_PERF=1       0: skip the perf profile of prefsim's fit per case
 #   PYTHON=/usr/bin/python3   Debian's python3 (python3-sklearn), not a pyenv one
@@ -24,7 +24,7 @@ bin="$build/bench/bench_bt"
 prefsim="$build/prefsim"
 reps="${BENCH_REPS:-5}"
 lambda="${BENCH_LAMBDA:-1}"
-cases="${BENCH_CASES:-items features csv dpo}"
+cases="${BENCH_CASES:-items features csv mixture dpo}"
 dpo_bin="$build/bench/bench_dpo"
 python="${PYTHON:-/usr/bin/python3}"
 report="bench/REPORT.md"
@@ -93,6 +93,16 @@ build_dpo() {
   ${CC:-cc} $cflags bench/bench_dpo.c "$build/libprefsim.a" -o "$dpo_bin" $libs
 }
 
+# a bench program built like bench_dpo
+build_one() {
+  local cflags libs
+  cflags="-std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wpedantic -Wno-unused-parameter -O2 -march=native -g -fopenmp -I. $(pkg-config --cflags gsl hdf5)"
+  libs="$(pkg-config --libs gsl hdf5 inih | sed 's/-lgslcblas//') -lopenblas -lhdf5_hl -lglpk -llbfgs -lm"
+  mkdir -p "$(dirname "$2")"
+  # shellcheck disable=SC2086
+  ${CC:-cc} $cflags "$1" "$build/libprefsim.a" -o "$2" $libs
+}
+
 run_all() {
   machine
   for c in $cases; do
@@ -103,6 +113,11 @@ run_all() {
         ;;
       csv)
         "$bin" csv --reps "$reps" --lambda "$lambda" --tmp "$tmp" --prefsim "$prefsim"
+        ;;
+      mixture)
+        build_one bench/bench_mixture.c "$build/bench/bench_mixture" || return 2
+        echo
+        OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$build/bench/bench_mixture" "$reps"
         ;;
       dpo)
         bash scripts/install-deps.sh --bench >&2 || echo "(install-deps.sh --bench failed: the PyTorch rows will be missing)"

@@ -18,7 +18,7 @@
  * / (1 - p~) = 1 - eps with p~ = eps + (1 - 2 eps) p.
  *
  * Cost per EM map: one pass over the rows for the E step and one for the
- * likelihood, plus one bt_fit (Newton-CG, from zero) on 2n weighted rows (n for lcpo);
+ * likelihood, plus one bt_fit (Newton-CG, warm-started at the current theta) on 2n weighted rows (n for lcpo);
  * the duplicated rows are built once and only their weights change.
  *
  * Acceleration: EM is slow here when the labels leave much of the "which label is
@@ -215,7 +215,15 @@ static int fe_em_map(fe_work *w, const double *theta, const double *eta, double 
   fe_scores(w->f, theta, w->s);
   fe_e_step(w->d, w->s, eta, w->o->shared, w->o->variant, &w->soft, w->num, w->den, w->H, eta_out);
   bt_result bt;
+  /* warm start at the current theta: the soft labels move little between EM steps, so
+   * the Newton solve takes one or two steps instead of a fit from zero */
+  w->bo.theta0 = theta;
   int bs = bt_fit(&w->soft, w->f, &w->bo, &bt, m);
+  w->bo.theta0 = NULL;
+  if (bs != PS_OK) { /* e.g. an extrapolated (SQUAREM) start too far out: from zero */
+    bt_result_free(&bt);
+    bs = bt_fit(&w->soft, w->f, &w->bo, &bt, m);
+  }
   if (bs == PS_OK) memcpy(theta_out, bt.theta, w->dim * sizeof(double));
   else ps_msg_prefix(m, "flipem: theta step %d", step);
   bt_result_free(&bt);

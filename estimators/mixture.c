@@ -77,6 +77,7 @@ typedef struct {
   size_t trace_len, trace_cap;
   int reseeds, violations;
   double worst_decrease;
+  int newton_cap;          /* > 0: M-step fits stop after this many Newton steps (GEM) */
 } mx_work;
 
 static inline size_t user_of(const pref_data *d, size_t i) {
@@ -187,8 +188,12 @@ static int fit_component(mx_work *w, const pref_data *dk, size_t k, ps_msg *m) {
   bt_options bo = bt_options_default();
   bo.l2 = w->o->l2;
   bo.theta0 = w->theta + k * w->dim;
+  if (w->newton_cap > 0) bo.max_iter = w->newton_cap;
   bt_result br;
   int s = bt_fit(dk, w->f, &bo, &br, m);
+  /* a capped (generalised-EM) M-step: every Newton step with its line search lowers the
+   * component's weighted loss, so Q still cannot decrease */
+  if (s == PS_ENOCONV && w->newton_cap > 0) s = PS_OK;
   if (s == PS_OK) memcpy(w->theta + k * w->dim, br.theta, w->dim * sizeof(double));
   else ps_msg_prefix(m, "M-step of component %zu", k);
   bt_result_free(&br);
@@ -203,6 +208,8 @@ static int fit_component(mx_work *w, const pref_data *dk, size_t k, ps_msg *m) {
  * denormal counts (it needs positive counts).  A component with no such row keeps its
  * theta (a generalised-EM step: Q cannot decrease). */
 #define MIXTURE_GAMMA_MIN 1e-12
+#define MIXTURE_EARLY_NEWTON 1  /* Newton steps per early (generalised) soft M-step */
+#define MIXTURE_EXACT_FROM 1e-4 /* relative change of Q below which M-steps are exact */
 static int m_step_soft(mx_work *w, ps_msg *m) {
   size_t K = w->K;
   const pref_data *d = w->d;
@@ -229,6 +236,82 @@ static int m_step_soft(mx_work *w, ps_msg *m) {
     if (s != PS_OK) return s;
   }
   return PS_OK;
+}
+
+/* Q at the current (theta, w): l_hk, responsibilities (into gam) and the penalty. */
+static double soft_objective(mx_work *w) {
+  compute_L(w);
+  return e_step(w) - penalty(w);
+}
+
+/* One SQUAREM cycle (scheme S3) of soft EM from the current point x0, whose
+ * responsibilities are in gam: x1 = M(x0), x2 = M(x1), r = x1 - x0, v = x2 - 2 x1 + x0,
+ * alpha = -||r|| / ||v|| (at most -1), x' = x0 - 2 alpha r + alpha^2 v (weights in log
+ * space, renormalised), x3 = M(x'); x3 is kept when Q(x3) >= Q(x2), else x2.  On
+ * return the parameters are the kept point (gam is recomputed by the caller's next E
+ * step).  *Q_out receives Q of the kept point. */
+static int squarem_cycle(mx_work *w, double *Q_out, ps_msg *m) {
+  size_t K = w->K, P = K * w->dim;
+  double *buf = malloc((3 * (P + K) + P + K) * sizeof(double));
+  if (!buf) return ps_fail(m, PS_ENOMEM, "out of memory");
+  double *t0 = buf, *w0 = t0 + P, *t1 = w0 + K, *w1 = t1 + P, *t2 = w1 + K, *w2 = t2 + P, *tx = w2 + K, *wx = tx + P;
+  int s;
+  memcpy(t0, w->theta, P * sizeof(double));
+  memcpy(w0, w->w, K * sizeof(double));
+  if ((s = m_step_soft(w, m))) goto done;
+  memcpy(t1, w->theta, P * sizeof(double));
+  memcpy(w1, w->w, K * sizeof(double));
+  soft_objective(w);
+  if ((s = m_step_soft(w, m))) goto done;
+  memcpy(t2, w->theta, P * sizeof(double));
+  memcpy(w2, w->w, K * sizeof(double));
+  double Q2 = soft_objective(w);
+  /* extrapolate in (theta, log w) */
+  double rr = 0, vv = 0;
+  for (size_t j = 0; j < P; j++) {
+    double r = t1[j] - t0[j], v = t2[j] - 2 * t1[j] + t0[j];
+    rr += r * r, vv += v * v;
+  }
+  for (size_t k = 0; k < K; k++) {
+    double l0 = log(fmax(w0[k], 1e-300)), l1 = log(fmax(w1[k], 1e-300)), l2 = log(fmax(w2[k], 1e-300));
+    double r = l1 - l0, v = l2 - 2 * l1 + l0;
+    rr += r * r, vv += v * v;
+  }
+  double alpha = vv > 0 ? -sqrt(rr / vv) : -1;
+  if (alpha > -1) alpha = -1;
+  for (size_t j = 0; j < P; j++) {
+    double r = t1[j] - t0[j], v = t2[j] - 2 * t1[j] + t0[j];
+    tx[j] = t0[j] - 2 * alpha * r + alpha * alpha * v;
+  }
+  double ws = 0;
+  for (size_t k = 0; k < K; k++) {
+    double l0 = log(fmax(w0[k], 1e-300)), l1 = log(fmax(w1[k], 1e-300)), l2 = log(fmax(w2[k], 1e-300));
+    double r = l1 - l0, v = l2 - 2 * l1 + l0;
+    ws += (wx[k] = exp(l0 - 2 * alpha * r + alpha * alpha * v));
+  }
+  int ok = isfinite(ws) && ws > 0;
+  for (size_t j = 0; ok && j < P; j++) ok = isfinite(tx[j]);
+  double Q3 = -INFINITY;
+  if (ok) {
+    for (size_t k = 0; k < K; k++) w->w[k] = wx[k] / ws;
+    memcpy(w->theta, tx, P * sizeof(double));
+    double Qx = soft_objective(w);
+    if (isfinite(Qx)) {
+      ps_msg sub;
+      if (m_step_soft(w, &sub) == PS_OK) Q3 = soft_objective(w);
+    }
+  }
+  if (!(Q3 >= Q2)) { /* fall back to the two plain EM steps */
+    memcpy(w->theta, t2, P * sizeof(double));
+    memcpy(w->w, w2, K * sizeof(double));
+    *Q_out = Q2;
+  } else {
+    *Q_out = Q3;
+  }
+  s = PS_OK;
+done:
+  free(buf);
+  return s;
 }
 
 /* Hard M-step from z (no cluster empty). */
@@ -299,6 +382,7 @@ static int em_run(mx_work *w, int use_mod, gsl_rng *r, double *q, int *iters, in
   } else {
     for (size_t h = 0; h < w->H; h++)
       for (size_t k = 0; k < K; k++) w->gam[h * K + k] = w->z[h] == (int32_t)k;
+    w->newton_cap = MIXTURE_EARLY_NEWTON;
     s = m_step_soft(w, m);
   }
   if (s != PS_OK) return s;
@@ -328,10 +412,26 @@ static int em_run(mx_work *w, int use_mod, gsl_rng *r, double *q, int *iters, in
       reseeded = moved > 0;
       s = m_step_hard(w, m);
     } else {
-      if (it > 0 && fabs(Q - prev) <= w->o->tol * fabs(Q)) {
+      if (it > 0 && fabs(Q - prev) <= w->o->tol * fabs(Q) && !w->newton_cap) {
         *conv = 1;
         it++;
         break;
+      }
+      /* generalised EM while far from convergence: a few Newton steps per M-step (the
+       * responsibilities will move anyway); exact M-steps once Q changes by less than
+       * MIXTURE_EXACT_FROM relative, so the fixed point and the stopping rule are EM's */
+      w->newton_cap = (it == 0 || fabs(Q - prev) > MIXTURE_EXACT_FROM * fabs(Q)) ? MIXTURE_EARLY_NEWTON : 0;
+      if (!w->newton_cap && it > 0 && it + 3 < w->o->max_iter) {
+        /* SQUAREM (Varadhan & Roland 2008): two EM steps, an extrapolation along
+         * them, one EM step from there; kept only when it beats the two plain steps,
+         * so Q stays non-decreasing.  EM crawls when components overlap (hundreds of
+         * iterations); this cuts that several-fold. */
+        double Qs;
+        s = squarem_cycle(w, &Qs, m);
+        if (s != PS_OK) return s;
+        it += 2; /* three EM maps were applied; the loop adds one */
+        prev = Q;
+        continue;
       }
       s = m_step_soft(w, m);
     }

@@ -231,6 +231,14 @@ static double nb_eval(nb_work *w, const double *theta, const double *skill, cons
         fval += r * (ps_softplus(s[i]) + ps_softplus(-s[i]));
         if (grad) gs[i] += r * (ps_sigmoid(s[i]) - ps_sigmoid(-s[i]));
       }
+    /* (l2/2)||s||^2 on item scores too: with competence < 1 the likelihood is bounded
+     * (P >= (1 - c)/2), so an item that almost always wins drifts far under the anchor
+     * alone; a Gaussian prior keeps its score finite */
+    if (o->l2 > 0)
+      for (size_t i = 0; i < w->m; i++) {
+        fval += 0.5 * o->l2 * s[i] * s[i];
+        if (grad) gs[i] += o->l2 * s[i];
+      }
     if (grad) memcpy(g_theta, gs, w->m * sizeof(double));
   } else {
     const pref_features *f = w->f;
@@ -529,7 +537,9 @@ struct est_model {
 static const ps_param noisybt_params[] = {
     {"anchor", PS_PARAM_REAL, "1e-5", 0, 1e6, NULL,
      "r: anchor prior r sum_i [softplus(s_i) + softplus(-s_i)] on item scores (item model)"},
-    {"l2", PS_PARAM_REAL, "1e-5", 0, 1e12, NULL, "lambda: (lambda/2)||theta||^2 on feature weights (feature model)"},
+    {"l2", PS_PARAM_REAL, "0.1", 0, 1e12, NULL,
+     "lambda: (lambda/2)||theta||^2 on item scores or feature weights, on the summed loss (a N(0, 1/lambda) prior: "
+     "with competence < 1 the likelihood is bounded, so an item that almost always wins needs it)"},
     {"l2_skill", PS_PARAM_REAL, "1", 0, 1e12, NULL,
      "precision of the Gaussian prior on each skill gamma (it holds the score scale, see noisybt.c)"},
     {"skill_mean", PS_PARAM_REAL, "2.197225", -50, 50, NULL, "prior mean of gamma (default 2.197225 = logit 0.9)"},

@@ -91,6 +91,9 @@ void fitcli_usage(FILE *out) {
       "       prefsim fit --model gpm DATA.csv [--k K] [--tau TAU] [--seed S] [--lr LR]\n"
       "                   [--iterations N] [--restarts R] [--l2 LAMBDA] [-v]\n"
       "       prefsim fit --model minimax DATA.csv [-v]\n"
+      "       prefsim fit --model noisybt|flipem|mixture|idealpoint|lowrank DATA.csv [--k K|auto]\n"
+      "                   [--k-max K] [--l2 LAMBDA] [--seed S] [--param KEY=VALUE ...]\n"
+      "                   [--annotators FILE] [-v]\n"
       "\n"
       "Fit a preference model to pairwise comparisons and print it: Bradley-Terry item scores\n"
       "and standard errors (bt); the logit matrix of a general (possibly intransitive)\n"
@@ -99,7 +102,9 @@ void fitcli_usage(FILE *out) {
       "\n"
       "DATA.csv  a header row, then one comparison per row.  Columns, found by name in any order:\n"
       "          winner, loser (required), count (optional: positive real multiplicity), annotator\n"
-      "          (optional, read but not used by bt); other columns are ignored.  Fields may be\n"
+      "          (optional: who judged the row; used by the annotator models, ignored by bt, gpm and\n"
+      "          minimax), first (optional: the name of the item shown first, for noisybt's position\n"
+      "          bias); other columns are ignored.  Fields may be\n"
       "          quoted (\"a, b\"; a literal \" is written \"\"); \\n or \\r\\n line ends; blank lines\n"
       "          and a UTF-8 BOM are skipped.  \"-\" reads standard input.\n"
       "\n"
@@ -167,6 +172,27 @@ void fitcli_usage(FILE *out) {
       "                           a Condorcet winner), then up to 100 lines\n"
       "                           \"# never_compared_pair<TAB>A<TAB>B\", then model, items,\n"
       "                           rows, weight\n"
+      "\n",
+      out);
+  fputs(
+      "annotator models (THEORY.md §2.4-2.7, §3.3-3.6), fitted on the item model with the\n"
+      "annotator column as users (without it, everything is one annotator):\n"
+      "  noisybt     item scores + each annotator's competence sigma(gamma) and position bias q\n"
+      "  flipem      item scores + each annotator's flip rate, by EM over label correctness\n"
+      "  mixture     K reward types of users by EM; --k K, or --k auto: K in 1..--k-max (6) by BIC\n"
+      "  idealpoint  PAL-A ideal points: --k prototypes, free item embeddings (--param dim=P)\n"
+      "  lowrank     per-user weights over --k shared reward components\n"
+      "  --param KEY=VALUE sets any other hyperparameter (see `prefsim list`); --l2 sets l2;\n"
+      "  --seed S seeds restarts and initialisations (deterministic given S).\n"
+      "output: item<TAB>score[<TAB>score_1 ... score_K]: centred item scores (the model's\n"
+      "  parameter, or the centred mean logit against every other item), and for mixture each\n"
+      "  type's centred reward; then a blank line and annotator<TAB>COLUMNS..., one row per\n"
+      "  annotator (noisybt: competence, skill, bias, flip, comparisons; flipem: eta, flip,\n"
+      "  comparisons; mixture: cluster, posterior, comparisons; idealpoint: top_prototype,\n"
+      "  top_weight, comparisons; lowrank: w_norm, top_component, top_weight, comparisons), or\n"
+      "  that table in --annotators FILE; then # key<TAB>value lines (weight_k of each type,\n"
+      "  objective, status, converged, iterations, grad_norm, model, every hyperparameter, seed,\n"
+      "  items, annotators, rows, weight).\n"
       "\n",
       out);
   fputs(

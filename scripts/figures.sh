@@ -19,6 +19,10 @@ cp out/condorcet/condorcet_exploitability.png docs/figures/condorcet.png
 cp out/cyclic/cyclic_accuracy.png docs/figures/cyclic.png
 cp out/minimax/minimax_hedge.png docs/figures/minimax.png
 cp out/regret_identifiability/regret_identifiability_returns.png docs/figures/regret_identifiability.png
+cp out/maxmin_gap/maxmin_gap_minority_gap.png docs/figures/maxmin_gap.png
+cp out/mixture_irreducible/mixture_irreducible_excess.png docs/figures/mixture_irreducible.png
+cp out/noisy_annotators/noisy_annotators_param_err.png docs/figures/noisy_annotators.png
+cp out/ideal_point/ideal_point_fewshot.png docs/figures/ideal_point.png
 cp out/dr_misspec/dr_misspec_error.png docs/figures/dr_misspec.png
 cp out/grpo_worstgroup/grpo_worstgroup_gap.png docs/figures/grpo_worstgroup.png
 exit $status

@@ -452,7 +452,8 @@ static void test_estimator_interface(void **state) {
   simulate(&d, r, s, m, eps, H, 200);
   pref_features f = items_view(m);
   est_fit_info info;
-  assert_int_equal(t->fit(e, &d, &f, r, &info, &msg), PS_OK);
+  int fs_ = t->fit(e, &d, &f, r, &info, &msg);
+  if (fs_ != PS_OK) fail_msg("%s", msg.text);
   assert_true(info.converged);
   size_t dim, len;
   const double *th = t->theta(e, &dim);
