@@ -12,12 +12,19 @@
  * maximiser is per-context closed form, pi(.|x) ~ pi_ref e^{cbar_x/beta} (§3.11).
  *
  * Equal draws.  pref_data cannot hold y1 = y2, so the est_type sees the
- * distinct-pair design D(a,b) = ref(a) ref(b) / (1-q), q = sum ref^2.  Splitting
- * the i.i.d. estimator into distinct rows and ties (whose IS term Z - 1/2 has
- * mean 0) gives the exact correction used by the est_type:
+ * distinct-pair design D(a,b | x) = ref(a) ref(b) / (1-q_x), q_x = sum ref^2, drawn
+ * after the context as prefsim's policy design does (sim/design.c: a context
+ * uniformly, then a distinct pair), so the rows' context shares estimate the
+ * context distribution of the target.  Splitting the i.i.d. estimator at x into
+ * distinct rows and ties (whose IS term Z - 1/2 has mean 0) gives the exact
+ * correction used by the est_type:
  *
  *   cbar_x(y) = (1 - q~_x) mean_{rows at x} T_i(y) + sum_b ref~_x(b)^2 ghat(y, b),
- *   rho_x     = (rows at x) / (1 - q~_x),
+ *   rho_x     = rows at x.
+ *
+ * (Were ties dropped from i.i.d. draws of the context as well, a context would
+ * appear with frequency proportional to 1 - q_x and rho_x would need the factor
+ * 1/(1 - q~_x); prefsim's simulator does not do that.)
  *
  * where ref~ is a consistent estimate of pi_ref that is NOT the IS nuisance: the
  * known log_ref when reference = known, otherwise the distinct-design MLE
@@ -25,6 +32,14 @@
  * so the double robustness argument of §3.11 is unchanged (checked in
  * tests/test_drpo.c).  For m = 2 every distinct pair is {0,1}: pi_ref is not
  * identified from pairs and ref~ is uniform.
+ *
+ * Value of the fitted policy (self_estimate).  pi-hat maximises p_DR on the same
+ * data, so the plug-in p_DR(pi-hat) is optimistic: with cbar = c + eps, the first
+ * order of E sum_y pi-hat(y) eps(y) is tr(J Cov eps) = (1/beta)[sum_y pi(y) V_yy -
+ * pi^T V pi] per context (J the softmax Jacobian, V = Cov cbar), an O(1/n) bias
+ * that dominates the O(n^-1/2) error's mean and bends the RMSE slope at moderate
+ * n.  value = debiased subtracts its estimate from the rows' sample covariance of
+ * T_i (a Stein-type correction; drpo_optimism); value = plugin does not.
  *
  * Nuisances.  ghat: `bt` (feature or item BT, bt_fit with l2 = g_l2) or `constant`
  * (ghat = 1/2: the deliberately wrong model).  pihat: `known` (log_ref), `tabular`
@@ -45,6 +60,15 @@
 #include "drpo.h"
 #include "estimator.h"
 
+/* T_i(y) of one sample (see drpo.h): responses a = y1, b = y2, label z, the nuisance
+ * tables G (m x m) and P (m) of its context and fold. */
+static double drpo_row_score(size_t m, size_t a, size_t b, double z, const double *G, const double *P, size_t y) {
+  double t = 0.5 * (G[y * m + b] + G[y * m + a]);
+  if (y == a) t += 0.5 * (z - G[a * m + b]) / P[a];
+  if (y == b) t += 0.5 * ((1 - z) - G[b * m + a]) / P[b];
+  return t;
+}
+
 int drpo_scores(size_t n_ctx, size_t m, size_t n, const int32_t *ctx, const int32_t *y1,
                 const int32_t *y2, const double *z, const double *w, const int32_t *fold,
                 const double *ghat, const double *pihat, double *cbar, double *mass, ps_msg *msg) {
@@ -63,9 +87,7 @@ int drpo_scores(size_t n_ctx, size_t m, size_t n, const int32_t *ctx, const int3
       return ps_fail(msg, PS_EDOM, "drpo: sample %zu: estimated reference probability %g of an observed response "
                                    "is not positive", i, P[a] > 0 ? P[b] : P[a]);
     double *c = cbar + x * m;
-    for (size_t y = 0; y < m; y++) c[y] += wi * 0.5 * (G[y * m + b] + G[y * m + a]);
-    c[a] += wi * 0.5 * (zi - G[a * m + b]) / P[a];
-    c[b] += wi * 0.5 * ((1 - zi) - G[b * m + a]) / P[b];
+    for (size_t y = 0; y < m; y++) c[y] += wi * drpo_row_score(m, a, b, zi, G, P, y);
     mass[x] += wi;
   }
   for (size_t x = 0; x < n_ctx; x++)
@@ -132,39 +154,104 @@ double drpo_target(size_t n_ctx, size_t m, const double *rho, const double *pi, 
   return s / tot;
 }
 
+/* Stationary points of the distinct-pair likelihood (see drpo.h): p_a (1 - p_a) =
+ * c_a s for a common s = (1 - q) / (2 npair) > 0, so p_a is a root of that quadratic,
+ * (1 -+ sqrt(1 - 4 c_a s)) / 2; s <= 1 / (4 c_max), and only the most frequent
+ * response can take the larger root (two responses above 1/2 would sum past 1).
+ * Two candidates: every response on its smaller root, with s solving sum p = 1 (it
+ * exists iff that sum reaches 1 at s_max = 1/(4 c_max)); or the most frequent on
+ * its larger root, which exists in (0, s_max] when the sum at s_max is below 1 (it
+ * is above 1 for small s > 0 because c_max < sum of the others: each pair holds two
+ * distinct responses).  Both sums are monotone in s on those branches, so
+ * bisection finds the root; the candidate of higher likelihood is kept.  (A
+ * fixed-point iteration p ~ c/(1 - p) does not converge when one response holds
+ * most of the mass: ref_temperature small.) */
+static double drpo_ref_sum(const double *c, size_t m, size_t top, int large, double s, double *p) {
+  double sum = 0;
+  for (size_t y = 0; y < m; y++) {
+    double r = sqrt(fmax(0, 1 - 4 * c[y] * s));
+    p[y] = (y == top && large) ? 0.5 * (1 + r) : 2 * c[y] * s / (1 + r); /* (1 - r)/2 without cancellation */
+    sum += p[y];
+  }
+  return sum;
+}
+
+static double drpo_ref_loglik(const double *c, size_t m, const double *p) {
+  double ll = 0, q = 0, N = 0;
+  for (size_t y = 0; y < m; y++) {
+    if (c[y] > 0) ll += c[y] * log(p[y]);
+    q += p[y] * p[y];
+    N += c[y];
+  }
+  return ll - 0.5 * N * log1p(-q);
+}
+
 int drpo_distinct_reference(size_t n_ctx, size_t m, const double *cnt, double *pi, ps_msg *msg) {
-  double *nx = malloc(m * sizeof *nx);
-  if (!nx) return ps_fail(msg, PS_ENOMEM, "out of memory");
+  double *pa = malloc(2 * m * sizeof *pa);
+  if (!pa) return ps_fail(msg, PS_ENOMEM, "out of memory");
+  double *pb = pa + m;
   int s = PS_OK;
   for (size_t x = 0; x < n_ctx && !s; x++) {
     const double *c = cnt + x * m;
-    double *p = pi + x * m, tot = 0;
+    double *p = pi + x * m, tot = 0, cmax = 0;
+    size_t top = 0, support = 0;
     for (size_t y = 0; y < m; y++) {
       if (!(c[y] >= 0) || !isfinite(c[y])) s = ps_fail(msg, PS_EDOM, "drpo: bad appearance count at context %zu", x);
       tot += c[y];
+      support += c[y] > 0;
+      if (c[y] > cmax) cmax = c[y], top = y;
     }
     if (s) break;
     if (!(tot > 0)) {
       for (size_t y = 0; y < m; y++) p[y] = 1.0 / (double)m;
       continue;
     }
-    for (size_t y = 0; y < m; y++) p[y] = c[y] / tot;
-    /* p -> normalise(c / (1 - p)) contracts near the solution unless one response
-     * holds most of the mass; 10000 sweeps bound the slow case. */
-    int ok = 0;
-    for (int it = 0; it < 10000 && !ok; it++) {
-      double sum = 0, diff = 0;
-      for (size_t y = 0; y < m; y++) sum += nx[y] = c[y] / fmax(1 - p[y], 1e-300);
-      for (size_t y = 0; y < m; y++) {
-        nx[y] /= sum;
-        diff = fmax(diff, fabs(nx[y] - p[y]));
-        p[y] = nx[y];
-      }
-      ok = diff < 1e-15;
+    if (support < 2 || cmax >= (tot - cmax) * (1 - 1e-12)) {
+      /* one response in every pair: the likelihood increases toward the boundary
+       * p_top = 1, where (1 - p_top) splits among the others in proportion to c */
+      for (size_t y = 0; y < m; y++) p[y] = y == top ? 1 - 1e-12 : 1e-12 * c[y] / fmax(tot - cmax, 1e-300);
+      continue;
     }
-    if (!ok) s = ps_fail(msg, PS_ENOCONV, "drpo: reference fixed point did not converge at context %zu", x);
+    double smax = 0.25 / cmax, best = -INFINITY;
+    int found = 0;
+    if (drpo_ref_sum(c, m, top, 0, smax, pa) >= 1) { /* small roots: sum increasing in s */
+      double lo = 0, hi = smax;
+      for (int it = 0; it < 200; it++) {
+        double mid = 0.5 * (lo + hi);
+        if (drpo_ref_sum(c, m, top, 0, mid, pa) < 1) lo = mid;
+        else hi = mid;
+      }
+      drpo_ref_sum(c, m, top, 0, 0.5 * (lo + hi), pa);
+      best = drpo_ref_loglik(c, m, pa);
+      memcpy(p, pa, m * sizeof *p);
+      found = 1;
+    }
+    if (drpo_ref_sum(c, m, top, 1, smax, pb) < 1) { /* the top on its larger root */
+      double lo = smax, hi = smax;
+      for (int it = 0; it < 1100 && drpo_ref_sum(c, m, top, 1, lo, pb) <= 1; it++) lo *= 0.5;
+      if (drpo_ref_sum(c, m, top, 1, lo, pb) > 1) {
+        for (int it = 0; it < 200; it++) {
+          double mid = 0.5 * (lo + hi);
+          if (drpo_ref_sum(c, m, top, 1, mid, pb) > 1) lo = mid;
+          else hi = mid;
+        }
+        drpo_ref_sum(c, m, top, 1, 0.5 * (lo + hi), pb);
+        double ll = drpo_ref_loglik(c, m, pb);
+        if (ll > best) {
+          memcpy(p, pb, m * sizeof *p);
+          found = 1;
+        }
+      }
+    }
+    if (!found) {
+      s = ps_fail(msg, PS_ENOCONV, "drpo: no stationary point of the reference likelihood at context %zu", x);
+      break;
+    }
+    double sum = 0;
+    for (size_t y = 0; y < m; y++) sum += p[y];
+    for (size_t y = 0; y < m; y++) p[y] /= sum; /* the bisection leaves sum = 1 to ~1e-16 */
   }
-  free(nx);
+  free(pa);
   return s;
 }
 
@@ -279,6 +366,8 @@ struct est_model {
   double *rho;    /* n_ctx */
   double *pi;     /* n_ctx x m, the fitted policy */
   double *ref_tilde; /* n_ctx x m */
+  double optimism;   /* estimated E[p_DR(pi-hat) - p(pi-hat)], drpo_optimism */
+  int debias;        /* self_estimate: 1 = p_DR(pi-hat) - optimism, 0 = the plug-in */
 };
 
 static const ps_param drpo_params[] = {
@@ -292,6 +381,8 @@ static const ps_param drpo_params[] = {
     {"g_l2", PS_PARAM_REAL, "0.01", 0, 1e12, NULL, "L2 on the summed BT loss of ghat (bt's l2)"},
     {"pseudo_count", PS_PARAM_REAL, "0.5", 0, 1e6, NULL,
      "added to each response's appearances in the tabular pihat; the ridge on eta of the log-linear one"},
+    {"value", PS_PARAM_ENUM, "debiased", 0, 0, "debiased|plugin",
+     "self_estimate: p_DR of the fitted policy minus its estimated O(1/n) optimism (the policy maximises p_DR on the same data), or the plug-in p_DR"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
 static int drpo_alloc(est_model **out, const char *const *h, ps_msg *m) {
@@ -306,6 +397,7 @@ static int drpo_alloc(est_model **out, const char *const *h, ps_msg *m) {
   e->crossfit = ps_param_bool(h[3]);
   e->g_l2 = ps_param_real(h[4]);
   e->pseudo = ps_param_real(h[5]);
+  e->debias = strcmp(h[6], "plugin") != 0;
   *out = e;
   return PS_OK;
 }
@@ -372,6 +464,65 @@ static int drpo_fit_g(const est_model *e, const pref_data *d, const pref_feature
   bt_result_free(&r);
   if (keep) pref_data_free(&sub);
   return s;
+}
+
+/* The optimism of the plug-in value p_DR(pi-hat) at its own maximiser (see the top
+ * of the file): with cbar_x = c_x + eps_x and pi-hat = softmax(log ref + cbar/beta),
+ * E sum_y pi-hat(y) eps_x(y) = tr(J_x Cov eps_x) + O(n^-3/2), J_x = (diag pi - pi pi^T)/beta
+ * the Jacobian of pi-hat in cbar_x.  Cov eps_x is estimated by the rows' sample
+ * covariance of T_i (scaled by the tie factor (1 - q~_x)^2) over their weight n_x;
+ * sets e->optimism = sum_x rho_x tr(J_x Cov eps_x) / sum_x rho_x (contexts with
+ * weight <= 1: no estimate, 0).  Needs the raw row means, recovered from cbar. */
+static int drpo_optimism(est_model *e, size_t n, const int32_t *ctx, const int32_t *y1, const int32_t *y2,
+                         const double *z, const double *w, const int32_t *fold, const double *pihat,
+                         const double *mass, ps_msg *msg) {
+  size_t n_ctx = e->n_ctx, m = e->m;
+  double *S = calloc(n_ctx * m * m, sizeof *S), *mu = malloc(n_ctx * m * sizeof *mu), *t = malloc(m * sizeof *t);
+  if (!S || !mu || !t) {
+    free(S);
+    free(mu);
+    free(t);
+    return ps_fail(msg, PS_ENOMEM, "out of memory");
+  }
+  /* raw means: exact second pass (two-pass covariance, no cancellation) */
+  memset(mu, 0, n_ctx * m * sizeof *mu);
+  for (size_t i = 0; i < n; i++) {
+    size_t x = (size_t)ctx[i], k = fold ? (size_t)fold[i] : 0;
+    const double *G = e->ghat + (k * n_ctx + x) * m * m, *P = pihat + (k * n_ctx + x) * m;
+    double wi = w ? w[i] : 1.0;
+    for (size_t y = 0; y < m; y++) mu[x * m + y] += wi * drpo_row_score(m, (size_t)y1[i], (size_t)y2[i], z[i], G, P, y);
+  }
+  for (size_t x = 0; x < n_ctx; x++)
+    for (size_t y = 0; y < m && mass[x] > 0; y++) mu[x * m + y] /= mass[x];
+  for (size_t i = 0; i < n; i++) {
+    size_t x = (size_t)ctx[i], k = fold ? (size_t)fold[i] : 0;
+    const double *G = e->ghat + (k * n_ctx + x) * m * m, *P = pihat + (k * n_ctx + x) * m;
+    double wi = w ? w[i] : 1.0, *Sx = S + x * m * m;
+    for (size_t y = 0; y < m; y++)
+      t[y] = drpo_row_score(m, (size_t)y1[i], (size_t)y2[i], z[i], G, P, y) - mu[x * m + y];
+    for (size_t a = 0; a < m; a++)
+      for (size_t b = 0; b < m; b++) Sx[a * m + b] += wi * t[a] * t[b];
+  }
+  double num = 0, tot = 0;
+  for (size_t x = 0; x < n_ctx; x++) {
+    if (!(e->rho[x] > 0)) continue;
+    tot += e->rho[x];
+    if (!(mass[x] > 1)) continue;
+    const double *R = e->ref_tilde + x * m, *p = e->pi + x * m, *Sx = S + x * m * m;
+    double q = 0, tr = 0;
+    for (size_t y = 0; y < m; y++) q += R[y] * R[y];
+    for (size_t a = 0; a < m; a++) {
+      tr += p[a] * Sx[a * m + a];
+      for (size_t b = 0; b < m; b++) tr -= p[a] * p[b] * Sx[a * m + b];
+    }
+    /* Cov(mean) = S / (n_x (n_x - 1)), times the tie factor (1 - q)^2, J = (.)/beta */
+    num += e->rho[x] * (1 - q) * (1 - q) * tr / (mass[x] * (mass[x] - 1) * e->beta);
+  }
+  e->optimism = tot > 0 ? num / tot : 0;
+  free(S);
+  free(mu);
+  free(t);
+  return PS_OK;
 }
 
 static int drpo_fit(est_model *e, const pref_data *d, const pref_features *f, gsl_rng *r, est_fit_info *info,
@@ -495,7 +646,7 @@ static int drpo_fit(est_model *e, const pref_data *d, const pref_features *f, gs
     const double *R = e->ref_tilde + x * m;
     double q = 0;
     for (size_t b = 0; b < m; b++) q += R[b] * R[b];
-    e->rho[x] = mass[x] > 0 ? mass[x] / (1 - q) : 0;
+    e->rho[x] = mass[x] > 0 ? mass[x] : 0; /* context first, then a distinct pair */
     if (!(mass[x] > 0)) continue;
     for (size_t y = 0; y < m; y++) {
       double tie = 0;
@@ -505,6 +656,7 @@ static int drpo_fit(est_model *e, const pref_data *d, const pref_features *f, gs
     }
   }
   if ((s = drpo_policy(n_ctx, m, e->cbar, e->rho, f->log_ref, e->beta, e->pi, msg))) goto fail;
+  if ((s = drpo_optimism(e, n, ctx, y1, y2, z, d->count, fold, pihat, mass, msg))) goto fail;
   info->converged = 1;
   info->iterations = 1;
   info->objective = drpo_value(n_ctx, m, e->cbar, e->rho, e->pi);
@@ -546,6 +698,14 @@ static int drpo_est_policy(const est_model *e, int32_t first, size_t m, double *
   return PS_OK;
 }
 
+/* The estimator's own estimate of its headline quantity, the win rate of its policy
+ * against pi_ref (the truth is the cell's win_rate of the same policy): the plug-in
+ * p_DR(pi-hat), minus the estimated optimism when value = debiased.  NaN before a fit. */
+static double drpo_self_estimate(const est_model *e) {
+  if (!e || !e->cbar || !e->pi) return NAN;
+  return drpo_value(e->n_ctx, e->m, e->cbar, e->rho, e->pi) - (e->debias ? e->optimism : 0);
+}
+
 static void drpo_free(est_model *e) {
   if (!e) return;
   drpo_clear(e);
@@ -566,7 +726,8 @@ const est_type est_drpo = {
     .doc = "Doubly robust preference optimisation (THEORY §3.11; Xu et al. 2025): DR estimate of the win rate "
            "p(pi) against pi_ref from a preference nuisance (BT or the wrong constant 1/2) and a reference "
            "nuisance (known, tabular, log-linear, uniform) with 2-fold cross-fitting, swap-averaged, corrected for the "
-           "absent equal draws; policy pi ~ pi_ref e^{cbar/beta} per context (pi_ref where a context has no data).",
+           "absent equal draws; policy pi ~ pi_ref e^{cbar/beta} per context (pi_ref where a context has no data); "
+           "self_estimate = p_DR of that policy, minus its estimated O(1/n) optimism (value = debiased).",
     .params = drpo_params,
     .alloc = drpo_alloc,
     .fit = drpo_fit,
@@ -574,4 +735,5 @@ const est_type est_drpo = {
     .theta = drpo_theta,
     .policy = drpo_est_policy,
     .free = drpo_free,
+    .self_estimate = drpo_self_estimate,
 };

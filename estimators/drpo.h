@@ -64,11 +64,13 @@ double drpo_target(size_t n_ctx, size_t m, const double *rho, const double *pi, 
  * cannot hold equal draws, so a sample of pairs y1 != y2 from pi_ref x pi_ref
  * has likelihood prod_i pi(a_i) pi(b_i) / (1 - sum_y pi(y)^2) per context.  Given
  * appearance weights cnt (n_ctx x m: each pair adds its weight to both of its
- * responses, plus any pseudo-count), writes the maximiser pi (n_ctx x m), found
- * by the fixed point pi_a proportional to cnt_a / (1 - pi_a): the stationarity
- * condition is pi_a (1 - pi_a) = cnt_a (1 - q) / (2 npair), whose sum over a is
- * 1 - q, so normalising enforces the multiplier.  Contexts with zero total weight
- * get the uniform distribution.  PS_ENOCONV after 10000 sweeps. */
+ * responses, plus any pseudo-count), writes the maximiser pi (n_ctx x m) from the
+ * stationarity condition pi_a (1 - pi_a) = cnt_a (1 - q) / (2 npair): each pi_a is a
+ * root of a quadratic in the common multiplier, found by bisection on the two
+ * possible branches (only the most frequent response can exceed 1/2), the branch
+ * of higher likelihood kept.  Contexts with zero total weight get the uniform
+ * distribution; a response present in every pair gets 1 - 1e-12 (the supremum is
+ * on the boundary).  PS_EDOM on a negative or non-finite weight. */
 int drpo_distinct_reference(size_t n_ctx, size_t m, const double *cnt, double *pi, ps_msg *msg);
 
 /* The log-linear reference pi(y|x) proportional to e^{eta^T phi(x,y)} (phi NULL:

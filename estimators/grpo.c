@@ -544,6 +544,9 @@ struct est_model {
   const pref_features *f;
   size_t d, K, n_ctx, m;
   double *theta_bar, *theta_last, *alpha, *loss, *ng;
+  double *alpha_star; /* K: the exact min-max dual weights (grpo_minmax_exact) */
+  double value;       /* the exact min-max value on the training data (NaN if it failed) */
+  int report;         /* self_estimate: 0 = gap, 1 = spread */
 };
 
 static const ps_param grpo_params[] = {
@@ -557,6 +560,9 @@ static const ps_param grpo_params[] = {
     {"C", PS_PARAM_REAL, "0", 0, 1e12, NULL, "small-group bonus C / sqrt(n_g) in the alpha step"},
     {"B", PS_PARAM_REAL, "20", 1e-12, 1e12, NULL, "norm bound ||theta|| <= B (beta = 0.1 puts theta* at theta_r / beta)"},
     {"l2", PS_PARAM_REAL, "0", 0, 1e12, NULL, "lambda ||theta||^2 added to every group's mean loss"},
+    {"report", PS_PARAM_ENUM, "gap", 0, 0, "gap|spread",
+     "self_estimate: worst-group loss of the averaged iterate minus the exact min-max value (gap), or the spread max - min of its "
+     "losses over the groups active at the exact min-max point (dual weight > 1e-4)"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
 static int grpo_alloc(est_model **out, const char *const *h, ps_msg *m) {
@@ -572,6 +578,8 @@ static int grpo_alloc(est_model **out, const char *const *h, ps_msg *m) {
   e->opt.C = ps_param_real(h[7]);
   e->opt.B = ps_param_real(h[8]);
   e->spec.lambda = ps_param_real(h[9]);
+  e->report = !strcmp(h[10], "spread");
+  e->value = NAN;
   *out = e;
   return PS_OK;
 }
@@ -582,7 +590,9 @@ static void grpo_clear(est_model *e) {
   free(e->alpha);
   free(e->loss);
   free(e->ng);
-  e->theta_bar = e->theta_last = e->alpha = e->loss = e->ng = NULL;
+  free(e->alpha_star);
+  e->theta_bar = e->theta_last = e->alpha = e->loss = e->ng = e->alpha_star = NULL;
+  e->value = NAN;
 }
 
 static int grpo_fit(est_model *e, const pref_data *d, const pref_features *f, gsl_rng *r, est_fit_info *info,
@@ -611,7 +621,8 @@ static int grpo_fit(est_model *e, const pref_data *d, const pref_features *f, gs
   e->alpha = malloc(p.K * sizeof(double));
   e->loss = malloc(p.K * sizeof(double));
   e->ng = malloc(p.K * sizeof(double));
-  if (!e->theta_bar || !e->theta_last || !e->alpha || !e->loss || !e->ng) {
+  e->alpha_star = malloc(p.K * sizeof(double));
+  if (!e->theta_bar || !e->theta_last || !e->alpha || !e->loss || !e->ng || !e->alpha_star) {
     s = ps_fail(msg, PS_ENOMEM, "out of memory");
     goto done;
   }
@@ -621,6 +632,15 @@ static int grpo_fit(est_model *e, const pref_data *d, const pref_features *f, gs
     goto done;
   }
   memcpy(e->ng, p.ng, p.K * sizeof(double));
+  {
+    /* the exact min-max point on the same data and ball, for self_estimate and the
+     * alpha_star column; its failure leaves them NaN but not the fit */
+    ps_msg xm = {{0}};
+    if (grpo_minmax_exact(&p, &e->spec, e->opt.B, NULL, e->alpha_star, &e->value, &xm) != PS_OK) {
+      e->value = NAN;
+      for (size_t g = 0; g < p.K; g++) e->alpha_star[g] = NAN;
+    }
+  }
   info->converged = 1;
   info->iterations = e->opt.T < 2147483647 ? (int)e->opt.T : 2147483647;
   info->objective = grpo_worst_loss(&p, &e->spec, e->theta_bar);
@@ -655,14 +675,36 @@ static int grpo_policy(const est_model *e, int32_t first, size_t m, double *p) {
   return PS_OK;
 }
 
-static const char *const grpo_columns[] = {"alpha", "loss", "comparisons", NULL};
+static const char *const grpo_columns[] = {"alpha", "loss", "comparisons", "alpha_star", NULL};
 
 static int grpo_annotator(const est_model *e, size_t h, double *vals) {
   if (!e->alpha || h >= e->K) return PS_EINVAL;
   vals[0] = e->alpha[h];
   vals[1] = e->loss[h];
   vals[2] = e->ng[h];
+  vals[3] = e->alpha_star[h];
   return PS_OK;
+}
+
+/* The estimator's own convergence measure (§5 row 12), against the exact min-max
+ * point of its training data: report = gap, max_g L_g(theta_bar) - min_theta max_g L_g
+ * (>= 0, O(T^-1/2) by the regret bound); report = spread, max - min of L_g(theta_bar)
+ * over the groups active at the exact point (dual weight alpha*_g > 1e-4), whose
+ * losses are equal there.  NaN before a fit or when the exact solver failed. */
+#define GRPO_ACTIVE 1e-4
+static double grpo_self_estimate(const est_model *e) {
+  if (!e || !e->loss || !isfinite(e->value)) return NAN;
+  double worst = -INFINITY, hi = -INFINITY, lo = INFINITY;
+  for (size_t g = 0; g < e->K; g++) {
+    if (!(e->ng[g] > 0)) continue;
+    worst = fmax(worst, e->loss[g]);
+    if (e->alpha_star[g] > GRPO_ACTIVE) {
+      hi = fmax(hi, e->loss[g]);
+      lo = fmin(lo, e->loss[g]);
+    }
+  }
+  if (e->report) return hi >= lo ? hi - lo : NAN;
+  return worst - e->value;
 }
 
 int grpo_model_state(const est_model *e, size_t *d, size_t *K, const double **theta_last, const double **alpha) {
@@ -685,7 +727,8 @@ const est_type est_grpo = {
     .doc = "Group-robust preference optimisation (Ramesh et al. 2024; THEORY §3.12): log-linear policy, "
            "min over theta max over group weights alpha of the annotator groups' mean DPO or IPO losses, "
            "by mirror ascent on alpha and projected gradient on theta; reports the averaged iterate "
-           "(annotator(): alpha_T, the group loss at the averaged iterate, the group's comparisons).",
+           "(annotator(): alpha_T, the group loss at the averaged iterate, the group's comparisons, the exact min-max dual weight); "
+           "self_estimate: its worst-group gap to the exact min-max value, or the spread of the active groups' losses.",
     .params = grpo_params,
     .alloc = grpo_alloc,
     .fit = grpo_fit,
@@ -695,4 +738,5 @@ const est_type est_grpo = {
     .free = grpo_free,
     .annotator_columns = grpo_columns,
     .annotator = grpo_annotator,
+    .self_estimate = grpo_self_estimate,
 };

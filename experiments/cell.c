@@ -75,6 +75,8 @@ const h5store_quantity cell_metrics[] = {
     {"pair_prob", "1", "sigma(logit(first item, second item)) of context 0: the model's preference on one fixed pair"},
     {"self_estimate", "1", "the estimator's own estimate of its headline quantity (est_type self_estimate; DRPO: its p-hat_DR against pi_ref)"},
     {"bound_holds", "1", "1 when unreg_suboptimality <= self_estimate, else 0 (estimators whose self_estimate bounds it: pessimistic)"},
+    {"self_estimate_err", "1", "|self_estimate - win_rate|: the error of a self_estimate that estimates the policy's win rate against pi_ref (DRPO; not meaningful for other estimators)"},
+    {"group_loss_spread", "1", "max - min over annotator groups of the model's own group loss (annotator column loss) among the groups active at its min-max point (column alpha_star > 1e-4; GRPO)"},
     {"fit_seconds", "s", "wall-clock fit time (the one metric that is not reproducible)"},
     {"iterations", "1", "solver iterations"},
     {"converged", "1", "1 when the fit converged, 0 otherwise"},
@@ -114,7 +116,7 @@ const size_t cell_n_theory = sizeof cell_theory / sizeof cell_theory[0];
 enum { M_PARAM, M_SIGMA, M_LOGLOSS, M_EXCESS, M_ACC, M_TAU, M_EXPL, M_LPDIST, M_RET_POLICY, M_RET_GREEDY, M_AGREE, M_EXPL_MODEL,
        M_USER_EXCESS, M_USER_ACC, M_GROUP_ACC_MIN, M_MINORITY_ACC, M_ARI, M_COMP_ERR, M_FLIP_ERR, M_FLIP_RATE, M_FEWSHOT,
        M_WORST_VALUE, M_MINORITY_GAP, M_MAX_GAP, M_JVALUE, M_SUBOPT, M_IDENTITY, M_KLREF, M_WINRATE, M_UNREG,
-       M_POLPARAM, M_RANKACC, M_IDEALRANK, M_LOGPI_ERR, M_PAIR_PROB, M_SELF_EST, M_BOUND_HOLDS, M_SECONDS, M_ITER, M_CONV };
+       M_POLPARAM, M_RANKACC, M_IDEALRANK, M_LOGPI_ERR, M_PAIR_PROB, M_SELF_EST, M_BOUND_HOLDS, M_SELF_ERR, M_GROUP_SPREAD, M_SECONDS, M_ITER, M_CONV };
 
 int cell_metric_index(const char *name) {
   for (size_t i = 0; i < cell_n_metrics; i++)
@@ -596,6 +598,30 @@ done:
   free(logpi);
 }
 
+/* Spread of the active group losses (THEORY §3.12, §5 row 12): models reporting
+ * annotator columns `loss` (their group objective) and `alpha_star` (the exact
+ * min-max dual weight) give max - min of loss over the groups with alpha_star > 1e-4,
+ * which are equal at the min-max point. */
+static void eval_group_spread(const est_type *t, const est_model *mod, size_t H, double *out) {
+  const char *const *cols = t->annotator_columns;
+  long il = -1, ia = -1;
+  size_t nc = 0;
+  for (; cols && cols[nc]; nc++) {
+    if (!strcmp(cols[nc], "loss")) il = (long)nc;
+    if (!strcmp(cols[nc], "alpha_star")) ia = (long)nc;
+  }
+  if (il < 0 || ia < 0 || !t->annotator) return;
+  double *v = malloc(nc * sizeof(double)), hi = -INFINITY, lo = INFINITY;
+  if (!v) return;
+  for (size_t h = 0; h < H; h++)
+    if (t->annotator(mod, h, v) == PS_OK && v[ia] > 1e-4 && isfinite(v[il])) {
+      hi = fmax(hi, v[il]);
+      lo = fmin(lo, v[il]);
+    }
+  if (hi >= lo) out[M_GROUP_SPREAD] = hi - lo;
+  free(v);
+}
+
 /* Few-shot (THEORY §3.6, §5 row 27): adapt to each new user's shots (its own
  * parameters only; the estimator stream, substream 1000 + new user), then accuracy
  * of its predictions against the user's truth on held-out comparisons. */
@@ -986,12 +1012,15 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
       eval_user_metrics(x->type, mod, &held, held_pu, &pop, &pt.noise, out);
       out[M_PAIR_PROB] = ps_sigmoid(x->type->logit(mod, 0, 1));
       if (x->type->self_estimate) out[M_SELF_EST] = x->type->self_estimate(mod);
+      if (x->type->annotator_columns && train.annotator) eval_group_spread(x->type, mod, train.n_annotators, out);
       if (w.spec.kind == WORLD_FEATURES) {
         const char *mode = ps_param_find(x->type->params, "policy") ? experiment_value(e, p, sec, "policy") : NULL;
         if (groups) eval_group_values(x->type, mod, &w, groups, n_groups, log_ref, pt.beta, mode, out);
         if (w.m <= 64)
           eval_policy_metrics(x->type, mod, &w, &pop, &pt.noise, &held, held_pu, log_ref, pt.beta, mode, out);
         if (isfinite(out[M_SELF_EST]) && isfinite(out[M_UNREG])) out[M_BOUND_HOLDS] = out[M_UNREG] <= out[M_SELF_EST];
+        if (isfinite(out[M_SELF_EST]) && isfinite(out[M_WINRATE]))
+          out[M_SELF_ERR] = fabs(out[M_SELF_EST] - out[M_WINRATE]);
       }
       if (n_new && x->type->adapt && x->type->logit_user && x->type->user_state_len)
         eval_fewshot(x->type, mod, shots, shot_held, n_new, pt.shots, &pop, &pt.noise, rng, e->seed, p, rep, k, out);

@@ -25,4 +25,6 @@ cp out/noisy_annotators/noisy_annotators_param_err.png docs/figures/noisy_annota
 cp out/ideal_point/ideal_point_fewshot.png docs/figures/ideal_point.png
 cp out/coverage/coverage_kl_ref.png docs/figures/coverage_kl_ref.png
 cp out/coverage/coverage_pessimism.png docs/figures/coverage_pessimism.png
+cp out/dr_misspec/dr_misspec_error.png docs/figures/dr_misspec.png
+cp out/grpo_worstgroup/grpo_worstgroup_gap.png docs/figures/grpo_worstgroup.png
 exit $status

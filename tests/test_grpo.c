@@ -319,7 +319,7 @@ static void test_knobs(void **state) {
   assert_int_equal(grpo_run(&p, &sp, &o, b2, NULL, a2, &m), PS_OK);
   assert_true(a2[2] > a1[2]); /* group 2 has 40 rows: the largest bonus */
   /* the est_type stores grpo_run's last iterate and alpha_T */
-  const char *h[] = {"dpo", "1", "0.1", "400", "1", "1", "1", "2", "5", "0"};
+  const char *h[] = {"dpo", "1", "0.1", "400", "1", "1", "1", "2", "5", "0", "gap"};
   est_model *e;
   est_fit_info info;
   assert_int_equal(est_grpo.alloc(&e, h, &m), PS_OK);
@@ -355,7 +355,7 @@ static void test_est_type(void **state) {
   }
   pref_features f = features();
   f.log_ref = lref;
-  const char *h[] = {"dpo", "0.5", "0.1", "3000", "1", "1", "1", "0", "20", "0"};
+  const char *h[] = {"dpo", "0.5", "0.1", "3000", "1", "1", "1", "0", "20", "0", "gap"};
   est_model *e;
   ps_msg m;
   assert_int_equal(est_grpo.alloc(&e, h, &m), PS_OK);
@@ -382,7 +382,7 @@ static void test_est_type(void **state) {
   for (int k = 0; k < D; k++) z += th[k] * (PHI[3 * D + k] - PHI[5 * D + k]);
   assert_close(est_grpo.logit(e, 3, 5), 0.5 * z, 1e-14);
   /* annotator columns: alpha sums to 1, losses and comparisons per group */
-  double vals[3], asum = 0;
+  double vals[4], asum = 0;
   const double ng[K] = {200, 100, 40};
   for (size_t g = 0; g < K; g++) {
     assert_int_equal(est_grpo.annotator(e, g, vals), PS_OK);
@@ -401,6 +401,73 @@ static void test_est_type(void **state) {
   est_grpo.free(e);
   pref_data_free(&d);
   gsl_rng_free(r);
+}
+
+/* self_estimate (§5 row 12): report = gap is the averaged iterate's worst-group loss
+ * minus the exact min-max value on the training data, recomputed here from
+ * grpo_run and grpo_minmax_exact (same B); report = spread is max - min of the
+ * group losses over the groups active at the exact point (all three on this
+ * instance, alpha* > 0.05); the alpha_star column is the exact dual.  Both shrink
+ * with T: from T = 100 to T = 10000 the gap by at least 8x (a log-log slope of
+ * -0.45 or steeper; T^-1/2 gives 10x, measured 10.8x) and the spread by at least 3x
+ * (rate_case's bound on the deviation from the value; measured 6.6x).  NaN before a fit. */
+static void self_estimate_case(const char *T, double *gap, double *spread) {
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 14);
+  pref_data d;
+  make_instance(&d, r);
+  pref_features f = features();
+  grpo_problem p;
+  ps_msg m;
+  assert_int_equal(grpo_problem_alloc(&p, &d, &f, &m), PS_OK);
+  grpo_spec sp = {GRPO_DPO, 1.0, 0.1, 0};
+  double value, ax[K], bar[D], Lb[K];
+  assert_int_equal(grpo_minmax_exact(&p, &sp, 5, NULL, ax, &value, &m), PS_OK);
+  grpo_options o = {.T = atol(T), .eta_theta = 1, .eta_alpha = 1, .chi = 1, .C = 0, .B = 5};
+  assert_int_equal(grpo_run(&p, &sp, &o, bar, NULL, NULL, &m), PS_OK);
+  grpo_group_losses(&p, &sp, bar, Lb, NULL);
+  double hi = -INFINITY, lo = INFINITY;
+  for (int g = 0; g < K; g++) {
+    assert_true(ax[g] > 0.05);
+    hi = fmax(hi, Lb[g]);
+    lo = fmin(lo, Lb[g]);
+  }
+  const char *hg[] = {"dpo", "1", "0.1", T, "1", "1", "1", "0", "5", "0", "gap"};
+  const char *hs[] = {"dpo", "1", "0.1", T, "1", "1", "1", "0", "5", "0", "spread"};
+  est_model *eg, *es;
+  est_fit_info info;
+  assert_int_equal(est_grpo.alloc(&eg, hg, &m), PS_OK);
+  assert_int_equal(est_grpo.alloc(&es, hs, &m), PS_OK);
+  assert_true(isnan(est_grpo.self_estimate(eg)));
+  assert_int_equal(est_grpo.fit(eg, &d, &f, r, &info, &m), PS_OK);
+  assert_int_equal(est_grpo.fit(es, &d, &f, r, &info, &m), PS_OK);
+  *gap = est_grpo.self_estimate(eg);
+  *spread = est_grpo.self_estimate(es);
+  assert_close(*gap, grpo_worst_loss(&p, &sp, bar) - value, 1e-10);
+  assert_true(*gap >= 0);
+  assert_close(*spread, hi - lo, 1e-12);
+  double vals[4];
+  for (size_t g = 0; g < K; g++) {
+    assert_int_equal(est_grpo.annotator(eg, g, vals), PS_OK);
+    assert_close(vals[1], Lb[g], 1e-12);
+    assert_close(vals[3], ax[g], 1e-12);
+  }
+  assert_string_equal(est_grpo.annotator_columns[3], "alpha_star");
+  est_grpo.free(eg);
+  est_grpo.free(es);
+  grpo_problem_free(&p);
+  pref_data_free(&d);
+  gsl_rng_free(r);
+}
+
+static void test_self_estimate(void **state) {
+  (void)state;
+  double g0, s0, g1, s1;
+  self_estimate_case("100", &g0, &s0);
+  self_estimate_case("10000", &g1, &s1);
+  print_message("gap %.4g -> %.4g, spread %.4g -> %.4g\n", g0, g1, s0, s1);
+  assert_true(g1 < g0 / 8); /* measured 10.8x */
+  assert_true(s1 < s0 / 3);
 }
 
 static void test_errors(void **state) {
@@ -449,12 +516,12 @@ static void test_errors(void **state) {
   d.annotator[7] = 0;
   pref_data empty = d;
   empty.n = 0;
-  const char *h[] = {"ipo", "0.1", "0.1", "50", "1", "1", "1", "0", "20", "0"};
+  const char *h[] = {"ipo", "0.1", "0.1", "50", "1", "1", "1", "0", "20", "0", "gap"};
   est_model *e;
   assert_int_equal(est_grpo.alloc(&e, h, &m), PS_OK);
   est_fit_info info;
   assert_int_equal(est_grpo.fit(e, &empty, &f, r, &info, &m), PS_EINVAL);
-  double pp[M], vals[3];
+  double pp[M], vals[4];
   assert_int_equal(est_grpo.policy(e, 0, M, pp), PS_EINVAL);
   assert_int_equal(est_grpo.annotator(e, 0, vals), PS_EINVAL);
   f.n_contexts = 5; /* 12 items do not split into 5 contexts */
@@ -470,6 +537,7 @@ static void test_errors(void **state) {
   assert_int_equal(est_grpo.annotator(e, 0, vals), PS_OK);
   assert_close(vals[0], 1, 0);
   assert_close(vals[2], 340, 0);
+  assert_close(vals[3], 1, 1e-9); /* one group: the exact dual weight is 1 */
   est_grpo.free(e);
   d.annotator = ann;
   pref_data_free(&d);
@@ -481,7 +549,7 @@ int main(void) {
       cmocka_unit_test(test_gradient_fd), cmocka_unit_test(test_o17_ipo_closed_form),
       cmocka_unit_test(test_minmax_exact), cmocka_unit_test(test_rate),
       cmocka_unit_test(test_knobs),        cmocka_unit_test(test_est_type),
-      cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_self_estimate), cmocka_unit_test(test_errors),
   };
   return cmocka_run_group_tests_name("grpo", tests, NULL, NULL);
 }
