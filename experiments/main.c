@@ -198,7 +198,14 @@ static int cmd_list(void) {
          "  cyclic.ini    a 3-cycle: BT a coin flip, GPM exact, BT's excess log-loss log 2 - H(p)\n"
          "  condorcet.ini mixtures of transitive annotators: BT's policy exploitable, minimax not\n"
          "  minimax.ini   Hedge self-play: averaged exploitability ~ T^-1/2, the last iterate cycles\n"
-         "  regret_identifiability.ini  regret labels in MDPs: regret model optimal, partial return not\n");
+         "  regret_identifiability.ini  regret labels in MDPs: regret model optimal, partial return not\n"
+         "  maxmin_gap.ini  two user types: a single reward's minority gap vs MaxMin over mixture groups\n"
+         "  mixture_irreducible.ini  one BT plateaus on a mixture of users; the K-mixture's excess falls as 1/n\n"
+         "  noisy_annotators.ini  careless annotators: NoisyBT and flip EM recover competences, beat BT\n"
+         "  ideal_point.ini  PAL-A few-shot accuracy for unseen users rises with shots\n"
+         "  coverage.ini  shrinking coverage of the optimum: DPO's KL to pi_ref grows, RLHF/HyPO stay bounded\n"
+         "  dr_misspec.ini  DRPO: unbiased when either nuisance is right, biased when both are wrong\n"
+         "  grpo_worstgroup.ini  group-robust DPO: worst-group gap and loss spread fall with T\n");
   return 0;
 }
 
