@@ -262,8 +262,33 @@ static void test_cell_policy_quantities(void **state) {
   assert_true(kl[2] > 0 && kl[2] < kl[1]);
 }
 
+/* Every shipped experiment file builds: its keys, sweeps, claims and figures are valid
+ * (a typo in a shipped claim would otherwise surface only after a long run). */
+static void test_shipped_experiments_build(void **state) {
+  (void)state;
+  static const char *const files[] = {"bt_rate", "bt_items", "cyclic", "condorcet", "minimax", "regret_identifiability",
+                                      "maxmin_gap", "mixture_irreducible", "noisy_annotators", "ideal_point", "coverage",
+                                      "dr_misspec", "grpo_worstgroup"};
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    char path[256];
+    snprintf(path, sizeof path, "experiments/%s.ini", files[i]);
+    cfg *c = cfg_alloc();
+    ps_msg m = {{0}};
+    experiment e;
+    int s = cfg_load_file(c, path, &m);
+    if (s == PS_OK) s = experiment_build(&e, c, files[i], &m);
+    if (s != PS_OK) {
+      cfg_free(c);
+      fail_msg("%s: %s", path, m.text);
+    }
+    assert_true(e.n_estimators >= 1);
+    experiment_free(&e);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_shipped_experiments_build),
       cmocka_unit_test(test_error_paths),
       cmocka_unit_test(test_unreadable_file),
       cmocka_unit_test(test_valid_with_defaults_and_overrides),
