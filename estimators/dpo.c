@@ -26,6 +26,7 @@
 #include <gsl/gsl_linalg.h>
 #include <gsl/gsl_randist.h>
 #include <lbfgs.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -837,10 +838,15 @@ static int newton_fused(space *sp, double *theta, dpo_result *res, ps_msg *m) {
     for (size_t k = 0; k < dim; k++) slope += g[k] * p[k];
     double t = 1, Ft = NAN;
     int ok = 0;
+    /* Near the optimum the predicted decrease -slope/2 falls below the rounding of F
+     * (a sum of n terms, error ~ n eps |F|), and Armijo then rejects the full step on
+     * noise and halves t until F(theta + t p) == F: a null step, repeated until
+     * max_iter.  There, accept the full Newton step when it reduces ||grad||. */
+    double fnoise = 1e3 * DBL_EPSILON * (fabs(F) + 1);
     for (int ls = 0; ls < 60; ls++, t *= 0.5) {
       for (size_t k = 0; k < dim; k++) trial[k] = theta[k] + t * p[k];
       Ft = fused_sweep(sp, &w, trial, g2, H2, blk, Hb);
-      if (Ft <= F + 1e-4 * t * slope) {
+      if (Ft <= F + 1e-4 * t * slope || (ls == 0 && -slope <= fnoise && vnorm(g2, dim) < gn)) {
         ok = 1;
         break;
       }
