@@ -154,6 +154,7 @@ const ps_param exp_figure_params[] = {
     {"xscale", PS_PARAM_ENUM, "linear", 0, 0, "linear|log", "line figures: horizontal axis scale"},
     {"title", PS_PARAM_TEXT, "", 0, 0, NULL, "figure title"},
     {"ylabel", PS_PARAM_TEXT, "", 0, 0, NULL, "vertical axis label (default: the metric's long name)"},
+    {"at", PS_PARAM_TEXT, "", 0, 0, NULL, "only the series at these axis values, e.g. 'flip=0.2, kind=features'"},
     END};
 
 /* claim's expect choices are given here to keep the table above readable */
@@ -474,7 +475,7 @@ static int validate_outputs(const experiment *e, const cfg *c, ps_msg *m) {
                    e->axes[a].text[j], fig ? "axis" : "slope", fig ? " (use kind = line, xscale = linear)" : "");
           return entry_error(m, x, why);
         }
-    } else if (claim && !strcmp(x->key, "at") && *x->value) {
+    } else if ((claim || fig) && !strcmp(x->key, "at") && *x->value) {
       char *copy = strdup(x->value), *save = NULL;
       unsigned char seen[EXP_MAX_AXIS_VALUES] = {0};
       if (!copy) return ps_fail(m, PS_ENOMEM, "out of memory");

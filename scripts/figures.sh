@@ -19,4 +19,6 @@ cp out/condorcet/condorcet_exploitability.png docs/figures/condorcet.png
 cp out/cyclic/cyclic_accuracy.png docs/figures/cyclic.png
 cp out/minimax/minimax_hedge.png docs/figures/minimax.png
 cp out/regret_identifiability/regret_identifiability_returns.png docs/figures/regret_identifiability.png
+cp out/rdpo_noise/rdpo_noise_rates.png docs/figures/rdpo_noise_rates.png
+cp out/rdpo_noise/rdpo_noise_pair.png docs/figures/rdpo_noise_pair.png
 exit $status
