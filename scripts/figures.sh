@@ -21,4 +21,5 @@ cp out/minimax/minimax_hedge.png docs/figures/minimax.png
 cp out/regret_identifiability/regret_identifiability_returns.png docs/figures/regret_identifiability.png
 cp out/rdpo_noise/rdpo_noise_rates.png docs/figures/rdpo_noise_rates.png
 cp out/rdpo_noise/rdpo_noise_pair.png docs/figures/rdpo_noise_pair.png
+cp out/dpo_rate/dpo_rate_logpi.png docs/figures/dpo_rate_logpi.png
 exit $status
