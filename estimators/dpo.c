@@ -26,6 +26,7 @@
 #include <gsl/gsl_linalg.h>
 #include <gsl/gsl_randist.h>
 #include <lbfgs.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -355,6 +356,12 @@ static double vnorm(const double *v, size_t n) {
   return sqrt(s);
 }
 
+/* Rounding bound of the objective F, a sum of n row terms: n eps (|F| + 1).  When
+ * the predicted decrease of a Newton step is below it, Armijo tests noise. */
+static double f_rounding(const space *sp, double F) {
+  return (double)(sp->d->n + 1) * DBL_EPSILON * (fabs(F) + 1);
+}
+
 /* 1 when every row has a positive margin (a separating direction for dpo). */
 static int separated(const space *sp) {
   for (size_t i = 0; i < sp->d->n; i++)
@@ -414,7 +421,7 @@ static int newton(space *sp, double *theta, dpo_result *res, ps_msg *m) {
     gsl_linalg_cholesky_svx(&Hv.matrix, &pv.vector);
     double slope = 0;
     for (size_t k = 0; k < dim; k++) slope += g[k] * p[k];
-    double t = 1, Ft = NAN;
+    double t = 1, Ft = NAN, fnoise = f_rounding(sp, F);
     int ok = 0;
     if (-slope <= 1e-10 * (fabs(F) + 1)) {
       /* the predicted decrease g^T H^-1 g / 2 is within the rounding of F (a sum of
@@ -431,6 +438,14 @@ static int newton(space *sp, double *theta, dpo_result *res, ps_msg *m) {
       if (Ft <= F + 1e-4 * t * slope) {
         ok = 1;
         break;
+      }
+      if (ls == 0 && -slope <= fnoise) { /* Armijo on rounding: take the full step if ||grad|| falls */
+        full_objective(sp, trial, p);
+        if (vnorm(p, dim) < gn) {
+          ok = 1;
+          break;
+        }
+        for (size_t k = 0; k < dim; k++) p[k] = trial[k] - theta[k];
       }
     }
     if (!ok) {
@@ -673,13 +688,22 @@ static int newton_cg(space *sp, double *theta, dpo_result *res, ps_msg *m) {
     /* Armijo on F(theta + t p) = rows(s + t u) + (l2/2)||theta + t p||^2 */
     double th2 = 0;
     for (size_t k = 0; k < dim; k++) th2 += theta[k] * theta[k];
-    double t = 1;
+    double t = 1, fnoise = f_rounding(sp, F);
     int ok = 0;
     for (int ls = 0; ls < 60; ls++, t *= 0.5) {
       double Ft = ncg_rows(sp, &w, sp->s, w.u, t, 0) + 0.5 * o->l2 * (th2 + 2 * t * tp + t * t * pp);
       if (Ft <= F + 1e-4 * t * slope) {
         ok = 1;
         break;
+      }
+      if (ls == 0 && -slope <= fnoise) { /* Armijo on rounding: take the full step if ||grad|| falls */
+        for (size_t k = 0; k < dim; k++) r[k] = theta[k] + p[k];
+        ncg_gradient(sp, &w, r, dir);
+        if (vnorm(dir, dim) < gn) {
+          ok = 1;
+          break;
+        }
+        ncg_gradient(sp, &w, theta, g); /* restore sp->s for the halved steps */
       }
     }
     if (!ok) {
@@ -846,10 +870,15 @@ static int newton_fused(space *sp, double *theta, dpo_result *res, ps_msg *m) {
     for (size_t k = 0; k < dim; k++) slope += g[k] * p[k];
     double t = 1, Ft = NAN;
     int ok = 0;
+    /* Near the optimum the predicted decrease -slope/2 falls below the rounding of F
+     * (a sum of n terms: error <= n eps |F|), and Armijo then rejects the full step on
+     * noise and halves t until F(theta + t p) == F: a null step, repeated until
+     * max_iter.  There, accept the full Newton step when it reduces ||grad||. */
+    double fnoise = f_rounding(sp, F);
     for (int ls = 0; ls < 60; ls++, t *= 0.5) {
       for (size_t k = 0; k < dim; k++) trial[k] = theta[k] + t * p[k];
       Ft = fused_sweep(sp, &w, trial, g2, H2, blk, Hb);
-      if (Ft <= F + 1e-4 * t * slope) {
+      if (Ft <= F + 1e-4 * t * slope || (ls == 0 && -slope <= fnoise && vnorm(g2, dim) < gn)) {
         ok = 1;
         break;
       }

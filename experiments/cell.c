@@ -108,6 +108,7 @@ const h5store_quantity cell_theory[] = {
     {"per_sample_min_value", "1", "min_u F_u of pi ∝ pi_ref exp(min_u r_u / beta), the reference code's variant"},
     {"pooled_minority_gap", "1", "minority gap of the KL optimum of the share-weighted mean true reward (idealised single-reward RLHF)"},
     {"maxmin_minority_gap", "1", "minority gap of the true MaxMin policy"},
+    {"rdpo_err", "1", "sqrt(tr(I0^-1 V I0^-1)) / beta: rDPO's (eps = noise.flip) asymptotic sd scale of policy_param_err; at flip 0 DPO's (= param_err_crlb / beta)"},
 };
 const size_t cell_n_theory = sizeof cell_theory / sizeof cell_theory[0];
 
@@ -185,15 +186,50 @@ static double fisher_weight(const noise_spec *ns, double z) {
   return v > 0 ? g * g / v : 0;
 }
 
-/* theory values: sqrt(tr I^-1), sqrt(tr(I^-1 Sigma)) */
-static void theory_values(const pref_data *d, const pref_features *f, const population *pop,
-                          const noise_spec *ns, double *out) {
+/* rDPO's asymptotic (fixed-design sandwich) error scale, THEORY §3.10: at the truth
+ * z_i = r_i/T the rDPO score of row i takes two values (label kept or flipped) that
+ * differ by beta x_i / (1 - 2 eps), so its variance is beta^2 x x^T p~(1 - p~) / (1 - 2 eps)^2
+ * = beta^2 x x^T [sigma'(z) + eps (1 - eps) / (1 - 2 eps)^2]; its Hessian is the clean
+ * beta^2 sigma'(z) x x^T (the linear term has none).  Hence Cov(theta-hat) =
+ * (I0^-1 + kappa I0^-1 S I0^-1) / beta^2, I0 = sum sigma'(z_i) x_i x_i^T, S = sum x_i x_i^T,
+ * kappa = eps (1 - eps) / (1 - 2 eps)^2, and E||theta-hat - theta* / (T beta)||^2 -> its trace.
+ * Logistic link, feature worlds.  Ainv, Sx: d x d workspaces, w: n weights. */
+static double rdpo_err_scale(const pref_data *d, const pref_features *f, const population *pop,
+                             const noise_spec *ns, double beta, double *w, double *Ainv, double *Sx) {
   size_t dim = f->d, n = d->n;
-  out[0] = out[1] = NAN;
+  if (!f->phi || ns->link != LINK_LOGISTIC || !(beta > 0)) return NAN;
+  double eps = ns->flip, kappa = eps * (1 - eps) / ((1 - 2 * eps) * (1 - 2 * eps));
+  for (size_t i = 0; i < n; i++)
+    w[i] = ps_sigmoid_deriv((pop->reward[d->winner[i]] - pop->reward[d->loser[i]]) / ns->temperature);
+  if (bt_design_hessian(d, f, w, 0, Ainv, NULL) != PS_OK) return NAN;
+  for (size_t i = 0; i < n; i++) w[i] = 1;
+  if (bt_design_hessian(d, f, w, 0, Sx, NULL) != PS_OK) return NAN;
+  gsl_matrix_view A = gsl_matrix_view_array(Ainv, dim, dim);
+  if (gsl_linalg_cholesky_decomp1(&A.matrix) != GSL_SUCCESS) return NAN;
+  if (gsl_linalg_cholesky_invert(&A.matrix) != GSL_SUCCESS) return NAN;
+  /* tr(I0^-1 S I0^-1) = sum_kl (I0^-1 S)_kl (I0^-1)_lk */
+  double tr = 0, tr2 = 0;
+  for (size_t k = 0; k < dim; k++) {
+    tr += Ainv[k * dim + k];
+    for (size_t l = 0; l < dim; l++) {
+      double a = 0;
+      for (size_t j = 0; j < dim; j++) a += Ainv[k * dim + j] * Sx[j * dim + l];
+      tr2 += a * Ainv[l * dim + k];
+    }
+  }
+  return sqrt(tr + kappa * tr2) / beta;
+}
+
+/* theory values: sqrt(tr I^-1), sqrt(tr(I^-1 Sigma)); rDPO's error scale */
+static void theory_values(const pref_data *d, const pref_features *f, const population *pop,
+                          const noise_spec *ns, double beta, double *out) {
+  size_t dim = f->d, n = d->n;
+  out[0] = out[1] = out[9] = NAN;
   if (dim > 4096) return;
   double *w = calloc(n ? n : 1, sizeof(double)), *I = malloc(dim * dim * sizeof(double));
   double *S = malloc(dim * dim * sizeof(double));
   if (!w || !I || !S) goto done;
+  out[9] = rdpo_err_scale(d, f, pop, ns, beta, w, I, S);
   for (size_t i = 0; i < n; i++)
     w[i] = fisher_weight(ns, (pop->reward[d->winner[i]] - pop->reward[d->loser[i]]) / ns->temperature);
   if (bt_design_hessian(d, f, w, 0, I, NULL) != PS_OK) goto done;
@@ -948,7 +984,7 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
     r->truth[2] = pop.d ? sqrt(tn) / pt.noise.temperature : NAN;
     pref_features f = world_features(&w);
     /* the well-specified Cramer-Rao scale: one BT reward, no annotator noise */
-    if (pop.kind == POP_BT && !pop.n_users) theory_values(&train, &f, &pop, &pt.noise, r->theory);
+    if (pop.kind == POP_BT && !pop.n_users) theory_values(&train, &f, &pop, &pt.noise, pt.beta, r->theory);
     r->theory[2] = log(2.0) - r->truth[0];
   }
   /* item worlds: the true game M = P - 1/2 (clean preferences), its minimax winner */

@@ -57,6 +57,9 @@ static const ps_param p_population[] = {
      "per-user weights over a shared reward basis (features worlds)"},
     {"scale", PS_PARAM_REAL, "1", 0, 1e6, NULL, "standard deviation of true item scores (bt) or embeddings (gpm)"},
     {"norm", PS_PARAM_REAL, "3", 0, 1e6, NULL, "||theta*|| (features)"},
+    {"scores", PS_PARAM_ENUM, "gaussian", 0, 0, "gaussian|grid",
+     "bt items worlds: scores ~ N(0, scale^2), or a grid theta*_i = -scale i (centred; item 0 best, "
+     "neighbours scale apart: two items give P(0 > 1) = F(scale / T) exactly)"},
     {"k", PS_PARAM_INT, "1", 1, 64, NULL, "gpm: 2-D blocks of the embedding"},
     {"tau", PS_PARAM_REAL, "1", 1e-6, 1e6, NULL, "gpm, cycle: P = sigma(s / tau)"},
     {"delta", PS_PARAM_REAL, "2", 0, 1e6, NULL, "condorcet: reward step of each annotator type"},
@@ -151,6 +154,7 @@ const ps_param exp_figure_params[] = {
     {"xscale", PS_PARAM_ENUM, "linear", 0, 0, "linear|log", "line figures: horizontal axis scale"},
     {"title", PS_PARAM_TEXT, "", 0, 0, NULL, "figure title"},
     {"ylabel", PS_PARAM_TEXT, "", 0, 0, NULL, "vertical axis label (default: the metric's long name)"},
+    {"at", PS_PARAM_TEXT, "", 0, 0, NULL, "only the series at these axis values, e.g. 'flip=0.2, kind=features'"},
     END};
 
 /* claim's expect choices are given here to keep the table above readable */
@@ -471,7 +475,7 @@ static int validate_outputs(const experiment *e, const cfg *c, ps_msg *m) {
                    e->axes[a].text[j], fig ? "axis" : "slope", fig ? " (use kind = line, xscale = linear)" : "");
           return entry_error(m, x, why);
         }
-    } else if (claim && !strcmp(x->key, "at") && *x->value) {
+    } else if ((claim || fig) && !strcmp(x->key, "at") && *x->value) {
       char *copy = strdup(x->value), *save = NULL;
       unsigned char seen[EXP_MAX_AXIS_VALUES] = {0};
       if (!copy) return ps_fail(m, PS_ENOMEM, "out of memory");
@@ -819,6 +823,7 @@ int experiment_point(const experiment *e, size_t p, exp_point *o, ps_msg *m) {
   o->population.delta = ps_param_real(V("population", "delta"));
   o->population.scale = ps_param_real(V("population", "scale"));
   o->population.norm = ps_param_real(V("population", "norm"));
+  o->population.grid = !strcmp(V("population", "scores"), "grid");
   o->noise.link = strcmp(V("noise", "link"), "probit") ? LINK_LOGISTIC : LINK_PROBIT;
   o->noise.temperature = ps_param_real(V("noise", "temperature"));
   o->noise.flip = ps_param_real(V("noise", "flip"));

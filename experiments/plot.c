@@ -28,6 +28,7 @@ typedef struct {
   int log_x; /* line figures with xscale = log */
   double slope;
   char title[256], ylabel[256];
+  char at[512]; /* 'axis=value, ...': only the series at these axis values */
 } figure;
 
 static int write_text(const char *dir, const char *name, const char *text, ps_msg *m) {
@@ -159,6 +160,30 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
     return ps_fail(m, PS_ENOMEM, "out of memory");
   }
   for (size_t a = 0; a < na; a++) dims[a] = h5read_axis(r, a)->n;
+  /* at = axis=value, ...: fix those axes (checked against the sweep by experiment.c) */
+  long fixed[64];
+  for (size_t a = 0; a < na && a < 64; a++) fixed[a] = -1;
+  if (fg->at[0]) {
+    char copy[512], *save = NULL;
+    snprintf(copy, sizeof copy, "%s", fg->at);
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+      char *eq = strchr(t, '=');
+      if (!eq) continue;
+      *eq = 0;
+      char *val = eq + 1, *end;
+      while (*t == ' ') t++;
+      for (char *q = eq - 1; q >= t && *q == ' '; q--) *q = 0;
+      while (*val == ' ') val++;
+      for (char *q = val + strlen(val); q > val && q[-1] == ' ';) *--q = 0;
+      for (size_t a = 0; a < na && a < 64; a++) {
+        const h5store_axis *ax = h5read_axis(r, a);
+        if (strcmp(ax->name, t)) continue;
+        double num = strtod(val, &end);
+        for (size_t j = 0; j < ax->n; j++)
+          if (ax->labels ? !strcmp(ax->labels[j], val) : (end != val && !*end && ax->values[j] == num)) fixed[a] = (long)j;
+      }
+    }
+  }
   char base[1024], path[4096];
   snprintf(base, sizeof base, "%s_%s", stem, fg->name);
   snprintf(path, sizeof path, "%s/%s.gp", dir, base);
@@ -234,9 +259,13 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
     for (size_t a = 0; a < na; a++) idx[a] = 0;
     for (;;) {
       char title[400] = "", sp[4096], tsv[1200];
+      int skip = 0;
+      for (size_t a = 0; a < na && a < 64; a++)
+        if (fixed[a] >= 0 && (long)a != xa && idx[a] != (size_t)fixed[a]) skip = 1;
+      if (skip) goto next_series;
       if (fg->n_metrics > 1) snprintf(title, sizeof title, "%s", fg->metrics[mi]);
       for (size_t a = 0; a < na; a++) {
-        if ((long)a == xa || dims[a] == 1) continue;
+        if ((long)a == xa || dims[a] == 1 || (a < 64 && fixed[a] >= 0)) continue;
         const h5store_axis *ax = h5read_axis(r, a);
         char part[200];
         if (ax->labels)
@@ -305,6 +334,7 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
         theory_titled = 1;
       }
       series++;
+    next_series:;
       long a;
       for (a = (long)na - 1; a >= 0; a--) {
         if (a == xa) continue;
@@ -421,6 +451,7 @@ int plot_results(const char *h5path, const plot_options *o, ps_msg *m) {
     fg->log_x = (v = cfg_get(c, e->section, "xscale")) && !strcmp(v, "log");
     snprintf(fg->title, sizeof fg->title, "%s", (v = cfg_get(c, e->section, "title")) ? v : "");
     snprintf(fg->ylabel, sizeof fg->ylabel, "%s", (v = cfg_get(c, e->section, "ylabel")) ? v : "");
+    snprintf(fg->at, sizeof fg->at, "%s", (v = cfg_get(c, e->section, "at")) ? v : "");
   }
   /* slope claims not drawn yet */
   for (size_t i = 0; i < cfg_size(c); i++) {

@@ -341,7 +341,8 @@ int population_alloc(population *p, const world *w, const population_spec *spec,
       return ps_fail(m, PS_EINVAL, "population.scale must be >= 0");
     }
     double mean = 0;
-    for (size_t i = 0; i < p->d; i++) mean += (p->theta[i] = gsl_ran_gaussian_ziggurat(r, spec->scale));
+    for (size_t i = 0; i < p->d; i++)
+      mean += (p->theta[i] = spec->grid ? -spec->scale * (double)i : gsl_ran_gaussian_ziggurat(r, spec->scale));
     mean /= (double)p->d;
     for (size_t i = 0; i < p->d; i++) p->reward[i] = (p->theta[i] -= mean);
   } else {

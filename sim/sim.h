@@ -99,6 +99,7 @@ typedef struct {
   population_kind kind;
   double scale;          /* item worlds: sd of the true scores (bt) or embeddings (gpm) */
   double norm;           /* feature worlds: ||theta*|| */
+  int grid;              /* bt item worlds: scores -scale i (centred) instead of N(0, scale^2) */
   size_t k;              /* gpm: 2-D blocks of the embedding */
   double tau;            /* gpm, cycle: tau in sigma(s / tau) */
   double delta;          /* condorcet: reward step */

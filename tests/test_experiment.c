@@ -268,7 +268,7 @@ static void test_shipped_experiments_build(void **state) {
   (void)state;
   static const char *const files[] = {"bt_rate", "bt_items", "cyclic", "condorcet", "minimax", "regret_identifiability",
                                       "maxmin_gap", "mixture_irreducible", "noisy_annotators", "ideal_point", "coverage",
-                                      "dr_misspec", "grpo_worstgroup"};
+                                      "dr_misspec", "grpo_worstgroup", "rdpo_noise", "dpo_rate"};
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
     char path[256];
     snprintf(path, sizeof path, "experiments/%s.ini", files[i]);

@@ -115,6 +115,30 @@ static void test_truth(void **state) {
   }
   population_free(&p);
   world_free(&w);
+  /* scores = grid: theta*_i = -scale i, centred; two items logit(0.8) apart give
+   * P(0 > 1) = 0.8 exactly under the logistic link, and eps + (1 - 2 eps) 0.8 with flips */
+  {
+    gsl_rng *r = ps_rng_alloc();
+    world_spec ws = {.kind = WORLD_ITEMS, .items = 2};
+    assert_int_equal(world_alloc(&w, &ws, r, NULL), PS_OK);
+    population_spec gs = {.scale = log(4.0), .grid = 1};
+    assert_int_equal(population_alloc(&p, &w, &gs, r, NULL), PS_OK);
+    assert_close(p.theta[0], log(4.0) / 2, 1e-15);
+    assert_close(p.theta[1], -log(4.0) / 2, 1e-15);
+    noise_spec ns = {.link = LINK_LOGISTIC, .temperature = 1, .flip = 0.2};
+    assert_close(noise_prob_clean(&ns, &p, 0, 1), 0.8, 1e-15);
+    assert_close(noise_prob(&ns, &p, 0, 1), 0.68, 1e-15);
+    population_free(&p);
+    world_free(&w);
+    world_spec w5 = {.kind = WORLD_ITEMS, .items = 5};
+    assert_int_equal(world_alloc(&w, &w5, r, NULL), PS_OK);
+    gs.scale = 0.5;
+    assert_int_equal(population_alloc(&p, &w, &gs, r, NULL), PS_OK);
+    for (size_t i = 0; i < 5; i++) assert_close(p.theta[i], 0.5 * (2.0 - (double)i), 1e-15);
+    population_free(&p);
+    world_free(&w);
+    gsl_rng_free(r);
+  }
   /* invalid specs */
   world_spec bad = {.kind = WORLD_ITEMS, .items = 1};
   ps_msg m;
