@@ -698,6 +698,33 @@ done:
   return status;
 }
 
+/* Index of the first non-finite x[k], n if none.  Blocks of 4096 are screened with
+ * sums of x * 0 in 8 lanes (0 for finite x, NaN otherwise; vectorised by the
+ * compiler, so the check of large feature matrices runs at memory speed) and only a
+ * block that fails is scanned element by element. */
+static size_t first_nonfinite(const double *x, size_t n) {
+  for (size_t b = 0; b < n; b += 4096) {
+    size_t e = b + 4096 < n ? b + 4096 : n, k = b;
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (; k + 8 <= e; k += 8)
+      for (size_t q = 0; q < 8; q++) acc[q] += x[k + q] * 0.0;
+    double sum = 0;
+    for (size_t q = 0; q < 8; q++) sum += acc[q];
+    for (; k < e; k++) sum += x[k] * 0.0;
+    if (sum == 0) continue;
+    for (k = b; k < e; k++)
+      if (!isfinite(x[k])) return k;
+  }
+  return n;
+}
+
+/* PS_EDOM naming the first non-finite feature, PS_OK if there is none. */
+static int phi_check(const pref_features *f, ps_msg *m) {
+  size_t k = first_nonfinite(f->phi, f->n_items * f->d);
+  if (k < f->n_items * f->d) return ps_fail(m, PS_EDOM, "feature %zu of item %zu is not finite", k % f->d, k / f->d);
+  return PS_OK;
+}
+
 /* ---------------- fused (quasi-)Newton for features (the default) ----------------
  *
  * One sweep over the contexts computes F, the gradient and, when asked, the exact
@@ -924,6 +951,7 @@ typedef struct {
   double dec;     /* > 0: stop when g^T B^-1 g <= dec and take that step unverified */
   double tol;     /* > 0: stop when ||g|| <= tol (the full data) */
   int max_iter;
+  int check;      /* check after the first sweep that every compared item's score is finite */
 } fused_level;
 
 /* (Quasi-)Newton on one level from theta (in/out).  *have_B: B holds a Hessian
@@ -938,6 +966,15 @@ static int fused_solve(space *sp, fused_ws *z, const fused_level *lv, double *th
   double F = fused_sweep(sp, &z->w, lv->stride, lv->l2, theta, z->g, b_exact ? z->B : NULL, z->blk, z->Hb, &nonpos);
   double gn = vnorm(z->g, dim), ratio = 0;
   *have_B = 1;
+  if (lv->check) /* a non-finite feature makes its item's score non-finite, even where theta is 0 */
+    for (size_t j = 0; j < sp->f->n_items; j++)
+      if (z->w.used[j] && !isfinite(sp->s[j])) {
+        if ((status = phi_check(sp->f, m)) != PS_OK) {
+          *F_out = F, *gn_out = gn;
+          return status;
+        }
+        break; /* finite features, overflowing score: the iteration decides */
+      }
   for (it = 0;; it++) {
     if (lv->tol > 0 && gn <= lv->tol) break;
     if (may_separate && nonpos == 0) {
@@ -1028,6 +1065,14 @@ static int newton_fused(space *sp, double *theta, dpo_result *res, ps_msg *m) {
     status = ps_fail(m, PS_ENOMEM, "out of memory");
     goto done;
   }
+  /* phi is checked here rather than in check_input (which would read all of it once
+   * more): the items that no row compares now, the others through their scores in
+   * the first sweep over all rows (full.check) */
+  for (size_t j = 0; j < sp->f->n_items; j++)
+    if (!z.w.used[j] && first_nonfinite(sp->f->phi + j * dim, dim) < dim) {
+      status = phi_check(sp->f, m);
+      goto done;
+    }
   /* warm start, the coarsest level first */
   size_t S = 1;
   while (S * FUSED_LEVEL_STEP < C && sp->d->n / (S * FUSED_LEVEL_STEP) >= FUSED_LEVEL_ROWS * dim) S *= FUSED_LEVEL_STEP;
@@ -1051,7 +1096,8 @@ static int newton_fused(space *sp, double *theta, dpo_result *res, ps_msg *m) {
     }
     iters += it;
   }
-  fused_level full = {.stride = 1, .l2 = o->l2, .exact = 0, .dec = 0, .tol = o->tol * sp->W, .max_iter = o->max_iter};
+  fused_level full = {.stride = 1, .l2 = o->l2, .exact = 0, .dec = 0, .tol = o->tol * sp->W, .max_iter = o->max_iter,
+                      .check = 1};
   status = fused_solve(sp, &z, &full, theta, &have_B, &F, &gn, &iters, m);
   res->converged = status == PS_OK;
   res->objective = F;
@@ -1386,27 +1432,9 @@ done:
 
 /* ---------------- validation and the driver ---------------- */
 
-/* Index of the first non-finite x[k], n if none.  Blocks of 4096 are screened with
- * sums of x * 0 in 8 lanes (0 for finite x, NaN otherwise; vectorised by the
- * compiler, so the check of large feature matrices runs at memory speed) and only a
- * block that fails is scanned element by element. */
-static size_t first_nonfinite(const double *x, size_t n) {
-  for (size_t b = 0; b < n; b += 4096) {
-    size_t e = b + 4096 < n ? b + 4096 : n, k = b;
-    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (; k + 8 <= e; k += 8)
-      for (size_t q = 0; q < 8; q++) acc[q] += x[k + q] * 0.0;
-    double sum = 0;
-    for (size_t q = 0; q < 8; q++) sum += acc[q];
-    for (; k < e; k++) sum += x[k] * 0.0;
-    if (sum == 0) continue;
-    for (k = b; k < e; k++)
-      if (!isfinite(x[k])) return k;
-  }
-  return n;
-}
-
-static int check_input(const pref_data *d, const pref_features *f, const dpo_options *o, ps_msg *m) {
+/* fused_phi: the fused solver will check phi itself (newton_fused), so the separate
+ * scan of the feature matrix -- a full read of it -- is skipped here. */
+static int check_input(const pref_data *d, const pref_features *f, const dpo_options *o, int fused_phi, ps_msg *m) {
   int s = dpo_options_check(o, m);
   if (s != PS_OK) return s;
   if (!d || d->n == 0) return ps_fail(m, PS_EINVAL, "no comparisons to fit");
@@ -1423,9 +1451,7 @@ static int check_input(const pref_data *d, const pref_features *f, const dpo_opt
                      d->loser[i]);
   if (f->phi) {
     if (f->d == 0) return ps_fail(m, PS_EINVAL, "feature dimension is 0");
-    size_t k = first_nonfinite(f->phi, f->n_items * f->d);
-    if (k < f->n_items * f->d)
-      return ps_fail(m, PS_EDOM, "feature %zu of item %zu is not finite", k % f->d, k / f->d);
+    if (!fused_phi && (s = phi_check(f, m)) != PS_OK) return s;
   } else if (o->policy == DPO_POLICY_MLP) {
     return ps_fail(m, PS_EINVAL, "policy = mlp needs item features (phi); items worlds use the tabular log-linear policy");
   }
@@ -1441,7 +1467,10 @@ int dpo_fit(const pref_data *d, const pref_features *f, const dpo_options *o, gs
   res->grad_norm = NAN;
   res->objective = NAN;
   res->policy = o->policy;
-  int status = check_input(d, f, o, m);
+  size_t C = f && f->n_contexts ? f->n_contexts : 1;
+  int fused = o->policy == DPO_POLICY_LOGLINEAR && o->loss != DPO_LOSS_HINGE && !(o->kl > 0) && f && f->phi &&
+              o->solver == DPO_SOLVER_AUTO && f->n_items / C <= 256;
+  int status = check_input(d, f, o, fused, m);
   if (status != PS_OK) return res->status = status;
   space sp;
   if (space_init(&sp, d, f, o) != PS_OK) return res->status = ps_fail(m, PS_ENOMEM, "out of memory");
@@ -1470,7 +1499,7 @@ int dpo_fit(const pref_data *d, const pref_features *f, const dpo_options *o, gs
     status = hinge_fit(&sp, res->theta, res, m);
   } else if (o->kl > 0) {
     status = hypo_loglinear(&sp, r, res->theta, res, m);
-  } else if (f->phi && o->solver == DPO_SOLVER_AUTO && sp.M <= 256) {
+  } else if (fused) {
     status = newton_fused(&sp, res->theta, res, m);
     if (status == PS_ESINGULAR) {
       /* the single-precision Hessian blocks may round a nearly singular design to a

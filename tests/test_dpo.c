@@ -932,6 +932,29 @@ static void test_fused_levels(void **state) {
       dpo_result_free(&res);
       dpo_result_free(&ref);
     }
+    if (sep) {
+      /* the fused solver checks phi itself: a non-finite feature of a compared item
+       * (through its score, after the levels ran on it) and of an item no row
+       * compares (item 7: its rows moved to items 8 and 9) is PS_EDOM naming it */
+      for (size_t i = 0; i < n; i++) {
+        if (sd.winner[i] == 7) sd.winner[i] = sd.loser[i] == 8 ? 9 : 8;
+        if (sd.loser[i] == 7) sd.loser[i] = sd.winner[i] == 8 ? 9 : 8;
+      }
+      const size_t bad[2] = {0 * dim + 2, 7 * dim + 1};
+      for (int b = 0; b < 2; b++) {
+        dpo_options o = dpo_options_default();
+        dpo_result res;
+        ps_msg m;
+        double keep = w.phi[bad[b]];
+        w.phi[bad[b]] = b ? INFINITY : NAN;
+        assert_int_equal(dpo_fit(&sd, &w.f, &o, NULL, &res, &m), PS_EDOM);
+        assert_non_null(strstr(m.text, b ? "feature 1 of item 7 " : "feature 2 of item 0 "));
+        dpo_result_free(&res);
+        w.phi[bad[b]] = keep;
+        assert_int_equal(dpo_fit(&sd, &w.f, &o, NULL, &res, &m), PS_OK);
+        dpo_result_free(&res);
+      }
+    }
     pref_data_free(&sd);
   }
   world_free(&w);
