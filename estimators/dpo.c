@@ -766,6 +766,7 @@ static int phi_check(const pref_features *f, ps_msg *m) {
 #define FUSED_BLOCK 1024      /* rows per ssyrk call: 1024 x d floats (256 KiB at d = 64) stay in L2 */
 #define FUSED_LEVEL_ROWS 32   /* a warm-start level needs >= 32 d rows */
 #define FUSED_LEVEL_STEP 8    /* each level has 8x the contexts of the one before */
+#define FUSED_LB 32           /* rows whose exp / log1p are evaluated in one batch */
 #define FUSED_RHO 0.25        /* rebuild the Hessian when ||g_new|| > FUSED_RHO ||g_old|| */
 
 static void fused_flush(const float *blk, size_t nb, size_t dim, float *Hb, double *H) {
@@ -790,7 +791,7 @@ static double fused_sweep(space *sp, ncg_ws *w, size_t stride, double l2, const 
   const pref_features *f = sp->f;
   const dpo_options *o = sp->o;
   size_t M = sp->M, dim = f->d, nb = 0, bad = 0;
-  double F = 0, pen = 0, b = o->beta;
+  double F = 0, pen = 0, b = o->beta, zb[FUSED_LB], eb[FUSED_LB], lb[FUSED_LB];
   /* the softplus losses inline (dpo_loss_eval's arithmetic, without the call) */
   int soft = o->loss == DPO_LOSS_DPO || o->loss == DPO_LOSS_CDPO || o->loss == DPO_LOSS_RDPO;
   double alin = o->loss == DPO_LOSS_CDPO ? o->eps : o->loss == DPO_LOSS_RDPO ? -o->eps / (1 - 2 * o->eps) : 0;
@@ -801,17 +802,36 @@ static double fused_sweep(space *sp, ncg_ws *w, size_t stride, double l2, const 
     const double *P = f->phi + c * M * dim;
     double *s = sp->s + c * M, *a = sp->gs + c * M;
     const uint8_t *used = w->used + c * M;
+#ifdef __GNUC__
+    /* the next context's block while this one computes (the row terms leave the
+     * memory bus idle, and the hardware prefetcher does not run ahead of them) */
+    if (c + 2 * stride < sp->C) {
+      const char *nx = (const char *)(f->phi + (c + 2 * stride) * M * dim);
+      const uint8_t *nu = w->used + (c + 2 * stride) * M;
+      for (size_t j = 0; j < M; j++)
+        if (nu[j])
+          for (size_t q = 0; q < dim * sizeof(double); q += 64) __builtin_prefetch(nx + j * dim * sizeof(double) + q);
+    }
+#endif
     for (size_t j = 0; j < M; j++) { /* items that no row compares are not read */
       s[j] = used[j] ? dot8(P + j * dim, theta, dim) : 0;
       a[j] = 0;
     }
     for (size_t k = w->start[c]; k < w->start[c + 1]; k++) {
-      size_t x = w->lw[k], y = w->ll[k];
+      size_t x = w->lw[k], y = w->ll[k], kb = (k - w->start[c]) % FUSED_LB;
       double cw = w->cw[k], g, h, delta = s[x] - s[y];
+      if (soft && kb == 0) { /* the next FUSED_LB rows' exp and log1p in independent calls */
+        size_t nk = w->start[c + 1] - k < FUSED_LB ? w->start[c + 1] - k : FUSED_LB;
+        for (size_t q = 0; q < nk; q++) {
+          zb[q] = b * (s[w->lw[k + q]] - s[w->ll[k + q]]);
+          eb[q] = exp(-fabs(zb[q]));
+        }
+        for (size_t q = 0; q < nk; q++) lb[q] = log1p(eb[q]);
+      }
       bad += !(delta > 0);
       if (soft) {
-        double z = b * delta, e = exp(-fabs(z)), q = 1 / (1 + e);
-        F += cw * ((z < 0 ? -z : 0) + log1p(e) + alin * z);
+        double z = zb[kb], e = eb[kb], q = 1 / (1 + e);
+        F += cw * ((z < 0 ? -z : 0) + lb[kb] + alin * z);
         g = b * (alin - (z >= 0 ? e * q : q));
         h = b * b * e * q * q;
       } else {
