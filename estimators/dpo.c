@@ -873,24 +873,28 @@ static int ncg_sort(const space *sp, ncg_ws *w) {
   for (size_t i = 0; i < d->n; i++) w->start[(size_t)d->winner[i] / M + 1]++;
   for (size_t c = 0; c < C; c++) w->start[c + 1] += w->start[c];
   memcpy(fill, w->start, (C + 1) * sizeof(size_t));
-  for (size_t i = 0; i < d->n; i++) w->rows[fill[(size_t)d->winner[i] / M]++] = i;
-  free(fill);
-  /* sequential copies of the row data in context order: the sweeps then stream them
-   * instead of gathering winner[rows[k]] at random (a cache miss per row) */
+  /* sequential copies of the row data in context order (m <= 256): the sweeps then
+   * stream them instead of gathering winner[rows[k]] at random (a cache miss per row) */
   if (M <= 256) {
     w->lw = malloc(d->n);
     w->ll = malloc(d->n);
     w->cw = malloc(d->n * sizeof(double));
     w->used = calloc(sp->f->n_items, 1);
-    if (!w->lw || !w->ll || !w->cw || !w->used) return PS_ENOMEM;
-    for (size_t k = 0; k < d->n; k++) {
-      size_t i = w->rows[k], c = (size_t)d->winner[i] / M;
-      w->lw[k] = (uint8_t)((size_t)d->winner[i] - c * M);
-      w->ll[k] = (uint8_t)((size_t)d->loser[i] - c * M);
-      w->cw[k] = d->count ? d->count[i] : 1.0;
-      w->used[d->winner[i]] = w->used[d->loser[i]] = 1;
+    if (!w->lw || !w->ll || !w->cw || !w->used) {
+      free(fill);
+      return PS_ENOMEM;
     }
   }
+  for (size_t i = 0; i < d->n; i++) {
+    size_t a = (size_t)d->winner[i], b = (size_t)d->loser[i], c = a / M, k = fill[c]++;
+    w->rows[k] = i;
+    if (M > 256) continue;
+    w->lw[k] = (uint8_t)(a - c * M);
+    w->ll[k] = (uint8_t)(b - c * M);
+    w->cw[k] = d->count ? d->count[i] : 1.0;
+    w->used[a] = w->used[b] = 1;
+  }
+  free(fill);
   return PS_OK;
 }
 
