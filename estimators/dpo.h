@@ -63,7 +63,7 @@
 
 typedef enum { DPO_LOSS_DPO = 0, DPO_LOSS_IPO, DPO_LOSS_CDPO, DPO_LOSS_RDPO, DPO_LOSS_HINGE } dpo_loss;
 typedef enum { DPO_POLICY_LOGLINEAR = 0, DPO_POLICY_MLP = 1 } dpo_policy;
-/* AUTO: features -> fused Newton-CG, tabular -> exact Newton; NEWTON: exact Hessian
+/* AUTO: features -> the fused solver (m <= 256), tabular -> exact Newton; NEWTON: exact Hessian
  * always (also checks uniqueness); BT: loss = dpo on features through bt_fit. */
 typedef enum { DPO_SOLVER_AUTO = 0, DPO_SOLVER_NEWTON = 1, DPO_SOLVER_BT = 2, DPO_SOLVER_CG = 3 } dpo_solver;
 
