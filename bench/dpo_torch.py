@@ -19,7 +19,8 @@ reaches F_TARGET (prefsim's final objective) within REL relative (or below):
   newton  Newton with the exact Hessian beta^2 X^T diag(sigma') X (torch.linalg.solve)
           and Armijo halving, written in torch.
 Threads: torch.set_num_threads(THREADS).  Also records the process CPU time to the hit
-(time.process_time), which is less sensitive to other load on the machine.  Writes "key value" lines to DIR/torch_result.txt.
+(time.process_time), which is less sensitive to other load on the machine.  Each run is
+repeated REPS times and the medians of the wall and CPU times to the target are reported.  Writes "key value" lines to DIR/torch_result.txt.
 
 usage: dpo_torch.py DIR BETA F_TARGET REPS THREADS MAX_ITER
 """
@@ -134,13 +135,13 @@ def main():
             ("lbfgs_items", lambda: run_lbfgs((phi, w, l), beta, target, max_iter, objective_items)),
             ("newton", lambda: run_newton(X, beta, target, max_iter)))
     for name, fn in runs:
-        best = None
-        for _ in range(reps):
-            hit, cpu, elapsed, fbest, it, evals, theta = fn()
-            key = hit if hit is not None else float("inf")
-            if best is None or key < best[0]:
-                best = (key, cpu, elapsed, fbest, it, evals, theta)
-        key, cpu, elapsed, fbest, it, evals, theta = best
+        runs_ = [fn() for _ in range(reps)]
+        # median over the repetitions (the machine is shared: the median is the steadier
+        # statistic); a run that never reaches the target counts as inf
+        keys = sorted(r[0] if r[0] is not None else float("inf") for r in runs_)
+        cpus = sorted(r[1] if r[1] is not None else float("inf") for r in runs_)
+        key, cpu = keys[len(keys) // 2], cpus[len(cpus) // 2]
+        _, _, elapsed, fbest, it, evals, theta = runs_[-1]
         with torch.no_grad():
             z = beta * (X @ theta)
             g = -beta * (X.T @ torch.sigmoid(-z))

@@ -11,7 +11,7 @@
 #   BENCH_REPS=5       best of this many repetitions per timing
 #   BENCH_LAMBDA=1     L2 strength on the summed loss (C = 1/lambda)
 #   BENCH_CASES="items features csv mixture dpo"
-#   BENCH_DPO_REPS=3   best of this many for each side of the DPO case
+#   BENCH_DPO_REPS=5   median of this many for each side of the DPO case
 #   BENCH_PERF=1       0: skip the perf profile of prefsim's fit per case
 #   PYTHON=/usr/bin/python3   Debian's python3 (python3-sklearn), not a pyenv one
 #   OPENBLAS_CORETYPE  passed through unchanged
@@ -124,7 +124,7 @@ run_all() {
         build_dpo || return 2
         echo
         echo "torch: Debian python3-torch $(pkg_version python3-torch); load average before the DPO case: $(cut -d' ' -f1-3 /proc/loadavg)"
-        OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$dpo_bin" --reps "${BENCH_DPO_REPS:-3}" --tmp "$tmp" --python "$python" \
+        OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$dpo_bin" --reps "${BENCH_DPO_REPS:-5}" --tmp "$tmp" --python "$python" \
           --script bench/dpo_torch.py
         ;;
       *) echo "bench/run.sh: unknown case '$c'" >&2; return 2 ;;

@@ -483,15 +483,6 @@ static inline double dot8(const double *x, const double *y, size_t n) {
   return s;
 }
 
-/* y += a x, written 8 lanes at a time for the same reason (GCC -O2 vectorises only
- * straight-line groups, not this loop). */
-static inline void axpy8(double a, const double *x, double *y, size_t n) {
-  size_t k = 0;
-  for (; k + 8 <= n; k += 8)
-    for (size_t q = 0; q < 8; q++) y[k + q] += a * x[k + q];
-  for (; k < n; k++) y[k] += a * x[k];
-}
-
 /* out = (float)(sc (x - y)) */
 static inline void diff_scale_f(float *out, double sc, const double *x, const double *y, size_t n) {
   size_t k = 0;
@@ -514,6 +505,7 @@ typedef struct {
   size_t *start;   /* C + 1 offsets into rows */
   size_t *rows;    /* row ids sorted by context */
   uint8_t *lw, *ll; /* local winner / loser (item - c m) of each sorted row (m <= 256) */
+  uint8_t *used;   /* 1 for the items that some row compares (n_items; m <= 256) */
   double *cw;      /* weight of each sorted row */
   double *D;       /* per-row c_i l''(Delta_i), in context order */
   double *u;       /* Phi p (n_items) */
@@ -524,6 +516,7 @@ typedef struct {
 static int ncg_sort(const space *sp, ncg_ws *w);
 
 static void ncg_free(ncg_ws *w) {
+  free(w->used);
   free(w->lw);
   free(w->ll);
   free(w->cw);
@@ -729,20 +722,76 @@ done:
   return status;
 }
 
-/* ---------------- fused exact Newton for features (the default) ----------------
+/* Index of the first non-finite x[k], n if none.  Blocks of 4096 are screened with
+ * sums of x * 0 in 8 lanes (0 for finite x, NaN otherwise; vectorised by the
+ * compiler, so the check of large feature matrices runs at memory speed) and only a
+ * block that fails is scanned element by element. */
+static size_t first_nonfinite(const double *x, size_t n) {
+  for (size_t b = 0; b < n; b += 4096) {
+    size_t e = b + 4096 < n ? b + 4096 : n, k = b;
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (; k + 8 <= e; k += 8)
+      for (size_t q = 0; q < 8; q++) acc[q] += x[k + q] * 0.0;
+    double sum = 0;
+    for (size_t q = 0; q < 8; q++) sum += acc[q];
+    for (; k < e; k++) sum += x[k] * 0.0;
+    if (sum == 0) continue;
+    for (k = b; k < e; k++)
+      if (!isfinite(x[k])) return k;
+  }
+  return n;
+}
+
+/* PS_EDOM naming the first non-finite feature, PS_OK if there is none. */
+static int phi_check(const pref_features *f, ps_msg *m) {
+  size_t k = first_nonfinite(f->phi, f->n_items * f->d);
+  if (k < f->n_items * f->d) return ps_fail(m, PS_EDOM, "feature %zu of item %zu is not finite", k % f->d, k / f->d);
+  return PS_OK;
+}
+
+/* ---------------- fused (quasi-)Newton for features (the default) ----------------
  *
- * One sweep over the contexts per Newton iteration computes F, the gradient AND the
+ * One sweep over the contexts computes F, the gradient and, when asked, the exact
  * Hessian: while Phi_c is in cache, s_c = Phi_c theta, the row terms, g += Phi_c^T a_c,
  * and the scaled rows sqrt(c_i l''_i) x_i are written into a small cache-resident
  * block that BLAS ssyrk adds into H (H = X^T D X, never materialising X).  The
- * Hessian blocks are single precision, summed in double: H only steers the Newton
- * direction (relative error ~1e-7 makes the local rate linear with ratio ~1e-7, i.e.
- * indistinguishable from quadratic here), while F, the gradient and the stopping test
- * are double (as bt.c keeps its curvature weights in float).  The full Newton step is taken speculatively: the sweep at theta + p both tests
- * Armijo and, when accepted (the usual case), is the next iteration's sweep, so an
- * iteration costs one read of the features.  Cholesky failure = the design does not
- * span R^d: PS_ESINGULAR. */
-#define FUSED_BLOCK 1024 /* rows per ssyrk call: 1024 x d floats (256 KiB at d = 64) stay in L2 */
+ * Hessian blocks are single precision, summed in double: H only steers the step
+ * (relative error ~1e-7), while F, the gradient and the stopping test are double (as
+ * bt.c keeps its curvature weights in float).  The full step is taken speculatively:
+ * the sweep at theta + p both tests Armijo and, when accepted (the usual case), is the
+ * next iteration's sweep, so an iteration costs one read of the features.
+ *
+ * Fewer sweeps and fewer Hessians (a sweep reads the features once; the ssyrk costs
+ * about as much again):
+ *  - warm start on nested subsamples of the contexts: every S-th context, S = 8^k,
+ *    for each S that leaves >= FUSED_LEVEL_ROWS d rows, coarsest first, with l2
+ *    scaled by the level's weight.  Exact Newton on a level until its Newton decrement
+ *    g^T H^-1 g <= 0.1 d (the sampling discrepancy between nested levels is O(d) in
+ *    these units), then that last step unverified.  A level costs 1/S of a sweep; a
+ *    level that fails (separable, singular, not converging) is skipped.
+ *  - the full data from there: the first sweep builds the exact Hessian, which seeds
+ *    BFGS (Nocedal & Wright §6.1; the update is skipped unless y^T s > 1e-10 ||y||
+ *    ||s||); later sweeps build no Hessian unless the last step reduced ||g|| by less
+ *    than FUSED_RHO (then B is reset to the new exact Hessian); a failed line search
+ *    or Cholesky on a BFGS matrix retries once from the exact Hessian.  On the DPO
+ *    bench (n = 2e5, d = 64) this is 1 Hessian and 4 gradient sweeps of all rows plus
+ *    levels worth ~0.5 sweep, instead of 8 sweeps with a Hessian each.
+ *  - Armijo's sufficient decrease (1e-4) is waived for the full step when the
+ *    predicted decrease -g^T p is below the rounding of F (1e-12 |F|) and ||g||
+ *    falls: F cannot resolve such steps, the gradient can.
+ *  - items that no row compares are not read; phi is checked for non-finite values
+ *    here, not by a separate read in check_input: unread items directly, the others
+ *    through the first full sweep's scores (a non-finite feature makes its score
+ *    non-finite, even where theta is 0).
+ * The stopping test is unchanged (||grad|| <= tol W at a swept point, in double), so
+ * the result is the same minimiser to the tolerance; levels and BFGS only choose the
+ * path.  Cholesky failure of the exact Hessian = the design does not span R^d:
+ * PS_ESINGULAR (dpo_fit then lets the double-precision Newton decide). */
+#define FUSED_BLOCK 1024      /* rows per ssyrk call: 1024 x d floats (256 KiB at d = 64) stay in L2 */
+#define FUSED_LEVEL_ROWS 32   /* a warm-start level needs >= 32 d rows */
+#define FUSED_LEVEL_STEP 8    /* each level has 8x the contexts of the one before */
+#define FUSED_LB 32           /* rows whose exp / log1p are evaluated in one batch */
+#define FUSED_RHO 0.25        /* rebuild the Hessian when ||g_new|| > FUSED_RHO ||g_old|| */
 
 static void fused_flush(const float *blk, size_t nb, size_t dim, float *Hb, double *H) {
   cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)dim, (int)nb, 1.0f, blk, (int)dim, 0.0f, Hb, (int)dim);
@@ -750,27 +799,71 @@ static void fused_flush(const float *blk, size_t nb, size_t dim, float *Hb, doub
     for (size_t l = k; l < dim; l++) H[k * dim + l] += Hb[k * dim + l];
 }
 
-static double fused_sweep(space *sp, ncg_ws *w, const double *theta, double *grad, double *H, float *blk, float *Hb) {
+/* y += a x in groups of 8 (which GCC -O2 vectorises as straight-line code; restrict
+ * tells it that the stores to y cannot change x) */
+static inline void axpy8(double a, const double *restrict x, double *restrict y, size_t n) {
+  size_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (size_t q = 0; q < 8; q++) y[k + q] += a * x[k + q];
+  for (; k < n; k++) y[k] += a * x[k];
+}
+
+/* One sweep over the contexts c = 0, stride, 2 stride, ...: F (penalty l2), grad and,
+ * when H != NULL, the exact Hessian; *nonpos = rows whose margin is not positive. */
+static double fused_sweep(space *sp, ncg_ws *w, size_t stride, double l2, const double *theta, double *grad,
+                          double *H, float *blk, float *Hb, size_t *nonpos) {
   const pref_features *f = sp->f;
   const dpo_options *o = sp->o;
-  size_t M = sp->M, dim = f->d, nb = 0;
-  double F = 0, pen = 0;
-  memset(H, 0, dim * dim * sizeof(double));
-  for (size_t k = 0; k < dim; k++) grad[k] = o->l2 * theta[k], pen += theta[k] * theta[k];
-  for (size_t c = 0; c < sp->C; c++) {
+  size_t M = sp->M, dim = f->d, nb = 0, bad = 0;
+  double F = 0, pen = 0, b = o->beta, zb[FUSED_LB], eb[FUSED_LB], lb[FUSED_LB];
+  /* the softplus losses inline (dpo_loss_eval's arithmetic, without the call) */
+  int soft = o->loss == DPO_LOSS_DPO || o->loss == DPO_LOSS_CDPO || o->loss == DPO_LOSS_RDPO;
+  double alin = o->loss == DPO_LOSS_CDPO ? o->eps : o->loss == DPO_LOSS_RDPO ? -o->eps / (1 - 2 * o->eps) : 0;
+  if (H) memset(H, 0, dim * dim * sizeof(double));
+  for (size_t k = 0; k < dim; k++) grad[k] = l2 * theta[k], pen += theta[k] * theta[k];
+  for (size_t c = 0; c < sp->C; c += stride) {
     if (w->start[c] == w->start[c + 1]) continue;
     const double *P = f->phi + c * M * dim;
     double *s = sp->s + c * M, *a = sp->gs + c * M;
-    for (size_t j = 0; j < M; j++) {
-      s[j] = dot8(P + j * dim, theta, dim);
+    const uint8_t *used = w->used + c * M;
+#ifdef __GNUC__
+    /* the next context's block while this one computes (the row terms leave the
+     * memory bus idle, and the hardware prefetcher does not run ahead of them) */
+    if (c + 2 * stride < sp->C) {
+      const char *nx = (const char *)(f->phi + (c + 2 * stride) * M * dim);
+      const uint8_t *nu = w->used + (c + 2 * stride) * M;
+      for (size_t j = 0; j < M; j++)
+        if (nu[j])
+          for (size_t q = 0; q < dim * sizeof(double); q += 64) __builtin_prefetch(nx + j * dim * sizeof(double) + q);
+    }
+#endif
+    for (size_t j = 0; j < M; j++) { /* items that no row compares are not read */
+      s[j] = used[j] ? dot8(P + j * dim, theta, dim) : 0;
       a[j] = 0;
     }
     for (size_t k = w->start[c]; k < w->start[c + 1]; k++) {
-      size_t x = w->lw[k], y = w->ll[k];
-      double cw = w->cw[k], g, h;
-      F += cw * dpo_loss_eval(o, s[x] - s[y], &g, &h);
+      size_t x = w->lw[k], y = w->ll[k], kb = (k - w->start[c]) % FUSED_LB;
+      double cw = w->cw[k], g, h, delta = s[x] - s[y];
+      if (soft && kb == 0) { /* the next FUSED_LB rows' exp and log1p in independent calls */
+        size_t nk = w->start[c + 1] - k < FUSED_LB ? w->start[c + 1] - k : FUSED_LB;
+        for (size_t q = 0; q < nk; q++) {
+          zb[q] = b * (s[w->lw[k + q]] - s[w->ll[k + q]]);
+          eb[q] = exp(-fabs(zb[q]));
+        }
+        for (size_t q = 0; q < nk; q++) lb[q] = log1p(eb[q]);
+      }
+      bad += !(delta > 0);
+      if (soft) {
+        double z = zb[kb], e = eb[kb], q = 1 / (1 + e);
+        F += cw * ((z < 0 ? -z : 0) + lb[kb] + alin * z);
+        g = b * (alin - (z >= 0 ? e * q : q));
+        h = b * b * e * q * q;
+      } else {
+        F += cw * dpo_loss_eval(o, delta, &g, &h);
+      }
       a[x] += cw * g;
       a[y] -= cw * g;
+      if (!H) continue;
       diff_scale_f(blk + nb * dim, sqrt(cw * h), P + x * dim, P + y * dim, dim);
       if (++nb == FUSED_BLOCK) {
         fused_flush(blk, nb, dim, Hb, H);
@@ -780,12 +873,15 @@ static double fused_sweep(space *sp, ncg_ws *w, const double *theta, double *gra
     for (size_t j = 0; j < M; j++)
       if (a[j] != 0) axpy8(a[j], P + j * dim, grad, dim);
   }
-  if (nb) fused_flush(blk, nb, dim, Hb, H);
-  for (size_t k = 0; k < dim; k++) {
-    H[k * dim + k] += o->l2;
-    for (size_t l = k + 1; l < dim; l++) H[l * dim + k] = H[k * dim + l];
+  if (H) {
+    if (nb) fused_flush(blk, nb, dim, Hb, H);
+    for (size_t k = 0; k < dim; k++) {
+      H[k * dim + k] += l2;
+      for (size_t l = k + 1; l < dim; l++) H[l * dim + k] = H[k * dim + l];
+    }
   }
-  return F + 0.5 * o->l2 * pen;
+  *nonpos = bad;
+  return F + 0.5 * l2 * pen;
 }
 
 static int ncg_sort(const space *sp, ncg_ws *w) {
@@ -801,73 +897,172 @@ static int ncg_sort(const space *sp, ncg_ws *w) {
   for (size_t i = 0; i < d->n; i++) w->start[(size_t)d->winner[i] / M + 1]++;
   for (size_t c = 0; c < C; c++) w->start[c + 1] += w->start[c];
   memcpy(fill, w->start, (C + 1) * sizeof(size_t));
-  for (size_t i = 0; i < d->n; i++) w->rows[fill[(size_t)d->winner[i] / M]++] = i;
-  free(fill);
-  /* sequential copies of the row data in context order: the sweeps then stream them
-   * instead of gathering winner[rows[k]] at random (a cache miss per row) */
+  /* sequential copies of the row data in context order (m <= 256): the sweeps then
+   * stream them instead of gathering winner[rows[k]] at random (a cache miss per row) */
   if (M <= 256) {
     w->lw = malloc(d->n);
     w->ll = malloc(d->n);
     w->cw = malloc(d->n * sizeof(double));
-    if (!w->lw || !w->ll || !w->cw) return PS_ENOMEM;
-    for (size_t k = 0; k < d->n; k++) {
-      size_t i = w->rows[k], c = (size_t)d->winner[i] / M;
-      w->lw[k] = (uint8_t)((size_t)d->winner[i] - c * M);
-      w->ll[k] = (uint8_t)((size_t)d->loser[i] - c * M);
-      w->cw[k] = d->count ? d->count[i] : 1.0;
+    w->used = calloc(sp->f->n_items, 1);
+    if (!w->lw || !w->ll || !w->cw || !w->used) {
+      free(fill);
+      return PS_ENOMEM;
     }
   }
+  for (size_t i = 0; i < d->n; i++) {
+    size_t a = (size_t)d->winner[i], b = (size_t)d->loser[i], c = a / M, k = fill[c]++;
+    w->rows[k] = i;
+    if (M > 256) continue;
+    w->lw[k] = (uint8_t)(a - c * M);
+    w->ll[k] = (uint8_t)(b - c * M);
+    w->cw[k] = d->count ? d->count[i] : 1.0;
+    w->used[a] = w->used[b] = 1;
+  }
+  free(fill);
   return PS_OK;
 }
 
-static int newton_fused(space *sp, double *theta, dpo_result *res, ps_msg *m) {
-  const dpo_options *o = sp->o;
+typedef struct {
+  ncg_ws w;
+  size_t dim;
+  double *g, *g2;   /* gradient at theta and at the trial point */
+  double *B, *H2;   /* Hessian (approximation) at theta; exact Hessian of the trial sweep */
+  double *L;        /* Cholesky factor of B */
+  double *p, *trial, *y, *Bs;
+  float *blk, *Hb;
+} fused_ws;
+
+static void fused_ws_free(fused_ws *z) {
+  ncg_free(&z->w);
+  free(z->g);
+  free(z->g2);
+  free(z->B);
+  free(z->H2);
+  free(z->L);
+  free(z->p);
+  free(z->trial);
+  free(z->y);
+  free(z->Bs);
+  free(z->blk);
+  free(z->Hb);
+}
+
+static int fused_ws_alloc(const space *sp, fused_ws *z) {
   size_t dim = sp->dim;
-  ncg_ws w = {0};
-  int status = PS_OK;
-  double *g = malloc(dim * sizeof(double)), *H = malloc(dim * dim * sizeof(double));
-  double *g2 = malloc(dim * sizeof(double)), *H2 = malloc(dim * dim * sizeof(double));
-  double *p = malloc(dim * sizeof(double)), *trial = malloc(dim * sizeof(double));
-  float *blk = malloc(FUSED_BLOCK * dim * sizeof(float)), *Hb = malloc(dim * dim * sizeof(float));
-  if (!g || !H || !g2 || !H2 || !p || !trial || !blk || !Hb || ncg_sort(sp, &w) != PS_OK) {
-    status = ps_fail(m, PS_ENOMEM, "out of memory");
-    goto done;
+  memset(z, 0, sizeof *z);
+  z->dim = dim;
+  z->g = malloc(dim * sizeof(double));
+  z->g2 = malloc(dim * sizeof(double));
+  z->B = malloc(dim * dim * sizeof(double));
+  z->H2 = malloc(dim * dim * sizeof(double));
+  z->L = malloc(dim * dim * sizeof(double));
+  z->p = malloc(dim * sizeof(double));
+  z->trial = malloc(dim * sizeof(double));
+  z->y = malloc(dim * sizeof(double));
+  z->Bs = malloc(dim * sizeof(double));
+  z->blk = malloc(FUSED_BLOCK * dim * sizeof(float));
+  z->Hb = malloc(dim * dim * sizeof(float));
+  if (!z->g || !z->g2 || !z->B || !z->H2 || !z->L || !z->p || !z->trial || !z->y || !z->Bs || !z->blk || !z->Hb)
+    return PS_ENOMEM;
+  return ncg_sort(sp, &z->w);
+}
+
+/* p = -B^-1 g through the Cholesky factor of B (copied into L); GSL_SUCCESS or not. */
+static int fused_direction(fused_ws *z, const double *g) {
+  size_t dim = z->dim;
+  memcpy(z->L, z->B, dim * dim * sizeof(double));
+  gsl_matrix_view Lv = gsl_matrix_view_array(z->L, dim, dim);
+  gsl_error_handler_t *old = gsl_set_error_handler_off();
+  int cs = gsl_linalg_cholesky_decomp1(&Lv.matrix);
+  gsl_set_error_handler(old);
+  if (cs != GSL_SUCCESS) return cs;
+  for (size_t k = 0; k < dim; k++) z->p[k] = -g[k];
+  gsl_vector_view pv = gsl_vector_view_array(z->p, dim);
+  return gsl_linalg_cholesky_svx(&Lv.matrix, &pv.vector);
+}
+
+/* B += y y^T / y^T s - (B s)(B s)^T / s^T B s, s = step p; skipped unless y^T s is
+ * clearly positive (F is convex: y^T s >= 0 always; ~0 only from rounding). */
+static void fused_bfgs(fused_ws *z, double step) {
+  size_t dim = z->dim;
+  double ys = 0, yy = 0, ss = 0, sBs = 0;
+  for (size_t k = 0; k < dim; k++) {
+    double v = 0;
+    for (size_t l = 0; l < dim; l++) v += z->B[k * dim + l] * z->p[l];
+    z->Bs[k] = step * v;
+    ys += z->y[k] * step * z->p[k];
+    yy += z->y[k] * z->y[k];
+    ss += step * step * z->p[k] * z->p[k];
   }
+  for (size_t k = 0; k < dim; k++) sBs += step * z->p[k] * z->Bs[k];
+  if (!(ys > 1e-10 * sqrt(yy * ss)) || !(sBs > 0)) return;
+  for (size_t k = 0; k < dim; k++)
+    for (size_t l = 0; l < dim; l++) z->B[k * dim + l] += z->y[k] * z->y[l] / ys - z->Bs[k] * z->Bs[l] / sBs;
+}
+
+typedef struct {
+  size_t stride;  /* contexts c = 0, stride, ... */
+  double l2;      /* penalty scaled to the level's weight */
+  int exact;      /* exact Hessian in every sweep (the warm-start levels) */
+  double dec;     /* > 0: stop when g^T B^-1 g <= dec and take that step unverified */
+  double tol;     /* > 0: stop when ||g|| <= tol (the full data) */
+  int max_iter;
+  int check;      /* check after the first sweep that every compared item's score is finite */
+} fused_level;
+
+/* (Quasi-)Newton on one level from theta (in/out): the first sweep builds the exact
+ * Hessian, later ones only when the level asks (exact) or progress was poor.  *F_out,
+ * *gn_out: at theta on return; *iters is incremented by the iterations. */
+static int fused_solve(space *sp, fused_ws *z, const fused_level *lv, double *theta, double *F_out, double *gn_out,
+                       int *iters, ps_msg *m) {
+  const dpo_options *o = sp->o;
+  size_t dim = z->dim, nonpos, nonpos2;
   int may_separate = (o->loss == DPO_LOSS_DPO || (o->loss == DPO_LOSS_CDPO && o->eps == 0)) && o->l2 == 0;
-  double F = fused_sweep(sp, &w, theta, g, H, blk, Hb), gn = vnorm(g, dim);
-  int it = 0;
-  res->converged = 0;
-  for (;; it++) {
-    if (gn <= o->tol * sp->W) {
-      res->converged = 1;
-      break;
-    }
-    if (may_separate && separated(sp)) {
+  int b_exact = 1, status = PS_OK, retried = 0, it;
+  double F = fused_sweep(sp, &z->w, lv->stride, lv->l2, theta, z->g, z->B, z->blk, z->Hb, &nonpos);
+  double gn = vnorm(z->g, dim), ratio = 0;
+  if (lv->check) /* a non-finite feature makes its item's score non-finite, even where theta is 0 */
+    for (size_t j = 0; j < sp->f->n_items; j++)
+      if (z->w.used[j] && !isfinite(sp->s[j])) {
+        if ((status = phi_check(sp->f, m)) != PS_OK) {
+          *F_out = F, *gn_out = gn;
+          return status;
+        }
+        break; /* finite features, overflowing score: the iteration decides */
+      }
+  for (it = 0;; it++) {
+    if (lv->tol > 0 && gn <= lv->tol) break;
+    if (may_separate && nonpos == 0) {
       status = ps_fail(m, PS_ENOMLE,
                        "every comparison is ordered correctly by theta (margins all positive): the data are "
                        "separable and the %s loss has no minimiser (its infimum 0 is approached as ||theta|| -> "
                        "infinity); add l2 > 0 or use cdpo with eps > 0", loss_name(o->loss));
       break;
     }
-    if (it >= o->max_iter) {
-      status = ps_fail(m, PS_ENOCONV, "Newton: ||grad|| = %.3g > %.3g after %d iterations", gn, o->tol * sp->W, it);
+    if (it >= lv->max_iter) {
+      status = ps_fail(m, PS_ENOCONV, "Newton: ||grad|| = %.3g > %.3g after %d iterations", gn, lv->tol, it);
       break;
     }
-    gsl_matrix_view Hv = gsl_matrix_view_array(H, dim, dim);
-    gsl_error_handler_t *old = gsl_set_error_handler_off();
-    int cs = gsl_linalg_cholesky_decomp1(&Hv.matrix);
-    gsl_set_error_handler(old);
+    int cs = fused_direction(z, z->g);
+    if (cs != GSL_SUCCESS && !b_exact) { /* BFGS matrix lost definiteness in rounding: rebuild */
+      F = fused_sweep(sp, &z->w, lv->stride, lv->l2, theta, z->g, z->B, z->blk, z->Hb, &nonpos);
+      gn = vnorm(z->g, dim);
+      b_exact = 1;
+      continue;
+    }
     if (cs != GSL_SUCCESS) {
       status = ps_fail(m, PS_ESINGULAR,
                        "the Hessian is singular: the comparison differences do not span the %zu-dimensional "
                        "feature space (add l2 > 0 or more varied comparisons)", dim);
       break;
     }
-    for (size_t k = 0; k < dim; k++) p[k] = -g[k];
-    gsl_vector_view pv = gsl_vector_view_array(p, dim);
-    gsl_linalg_cholesky_svx(&Hv.matrix, &pv.vector);
     double slope = 0;
-    for (size_t k = 0; k < dim; k++) slope += g[k] * p[k];
+    for (size_t k = 0; k < dim; k++) slope += z->g[k] * z->p[k];
+    if (lv->dec > 0 && -slope <= lv->dec) {
+      for (size_t k = 0; k < dim; k++) theta[k] += z->p[k];
+      break;
+    }
+    int build = lv->exact || ratio > FUSED_RHO;
     double t = 1, Ft = NAN;
     int ok = 0;
     /* Near the optimum the predicted decrease -slope/2 falls below the rounding of F
@@ -876,39 +1071,101 @@ static int newton_fused(space *sp, double *theta, dpo_result *res, ps_msg *m) {
      * max_iter.  There, accept the full Newton step when it reduces ||grad||. */
     double fnoise = f_rounding(sp, F);
     for (int ls = 0; ls < 60; ls++, t *= 0.5) {
-      for (size_t k = 0; k < dim; k++) trial[k] = theta[k] + t * p[k];
-      Ft = fused_sweep(sp, &w, trial, g2, H2, blk, Hb);
-      if (Ft <= F + 1e-4 * t * slope || (ls == 0 && -slope <= fnoise && vnorm(g2, dim) < gn)) {
+      for (size_t k = 0; k < dim; k++) z->trial[k] = theta[k] + t * z->p[k];
+      Ft = fused_sweep(sp, &z->w, lv->stride, lv->l2, z->trial, z->g2, build ? z->H2 : NULL, z->blk, z->Hb, &nonpos2);
+      if (Ft <= F + 1e-4 * t * slope ||
+          (t == 1 && -slope <= fmax(fnoise, 1e-12 * fabs(F)) && vnorm(z->g2, dim) < gn)) {
         ok = 1;
         break;
       }
     }
+    if (!ok && !b_exact && !retried) { /* the quasi-Newton direction failed: once more with the exact Hessian */
+      F = fused_sweep(sp, &z->w, lv->stride, lv->l2, theta, z->g, z->B, z->blk, z->Hb, &nonpos);
+      gn = vnorm(z->g, dim);
+      b_exact = 1;
+      retried = 1;
+      continue;
+    }
     if (!ok) {
-      fused_sweep(sp, &w, theta, g, H, blk, Hb);
-      status = ps_fail(m, PS_ENOCONV, "Newton: line search failed at ||grad|| = %.3g (tolerance %.3g)", gn,
-                       o->tol * sp->W);
+      status = ps_fail(m, PS_ENOCONV, "Newton: line search failed at ||grad|| = %.3g (tolerance %.3g)", gn, lv->tol);
       break;
     }
-    memcpy(theta, trial, dim * sizeof(double));
-    double *sw = g;
-    g = g2, g2 = sw;
-    sw = H, H = H2, H2 = sw;
+    for (size_t k = 0; k < dim; k++) z->y[k] = z->g2[k] - z->g[k];
+    if (build) {
+      double *sw = z->B;
+      z->B = z->H2, z->H2 = sw;
+      b_exact = 1;
+    } else {
+      fused_bfgs(z, t);
+      b_exact = 0;
+    }
+    memcpy(theta, z->trial, dim * sizeof(double));
+    double *sw = z->g;
+    z->g = z->g2, z->g2 = sw;
+    double gn2 = vnorm(z->g, dim);
+    ratio = gn2 / gn;
+    gn = gn2;
     F = Ft;
-    gn = vnorm(g, dim);
+    nonpos = nonpos2;
+    retried = 0;
   }
+  *F_out = F;
+  *gn_out = gn;
+  *iters += it;
+  return status;
+}
+
+static int newton_fused(space *sp, double *theta, dpo_result *res, ps_msg *m) {
+  const dpo_options *o = sp->o;
+  size_t dim = sp->dim, C = sp->C;
+  fused_ws z;
+  int status = PS_OK, iters = 0;
+  double *save = malloc(dim * sizeof(double)), F = NAN, gn = NAN;
+  if (fused_ws_alloc(sp, &z) != PS_OK || !save) {
+    status = ps_fail(m, PS_ENOMEM, "out of memory");
+    goto done;
+  }
+  /* phi is checked here rather than in check_input (which would read all of it once
+   * more): the items that no row compares now, the others through their scores in
+   * the first sweep over all rows (full.check) */
+  for (size_t j = 0; j < sp->f->n_items; j++)
+    if (!z.w.used[j] && first_nonfinite(sp->f->phi + j * dim, dim) < dim) {
+      status = phi_check(sp->f, m);
+      goto done;
+    }
+  /* warm start, the coarsest level first */
+  size_t S = 1;
+  while (S * FUSED_LEVEL_STEP < C && sp->d->n / (S * FUSED_LEVEL_STEP) >= FUSED_LEVEL_ROWS * dim) S *= FUSED_LEVEL_STEP;
+  for (; S > 1; S /= FUSED_LEVEL_STEP) {
+    size_t rows = 0;
+    double Ws = 0;
+    for (size_t c = 0; c < C; c += S) {
+      rows += z.w.start[c + 1] - z.w.start[c];
+      for (size_t k = z.w.start[c]; k < z.w.start[c + 1]; k++) Ws += z.w.cw[k];
+    }
+    if (rows < FUSED_LEVEL_ROWS * dim || !(Ws > 0)) continue;
+    fused_level lv = {.stride = S, .l2 = o->l2 * Ws / sp->W, .exact = 1, .dec = 0.1 * (double)dim, .tol = 0,
+                      .max_iter = 30};
+    int it = 0;
+    double Fl, gl;
+    ps_msg lm = {{0}};
+    memcpy(save, theta, dim * sizeof(double));
+    if (fused_solve(sp, &z, &lv, theta, &Fl, &gl, &it, &lm) != PS_OK || !isfinite(Fl) || !isfinite(gl)) {
+      memcpy(theta, save, dim * sizeof(double)); /* a level that fails (separable, singular) is skipped */
+      continue;
+    }
+    iters += it;
+  }
+  fused_level full = {.stride = 1, .l2 = o->l2, .exact = 0, .dec = 0, .tol = o->tol * sp->W, .max_iter = o->max_iter,
+                      .check = 1};
+  status = fused_solve(sp, &z, &full, theta, &F, &gn, &iters, m);
+  res->converged = status == PS_OK;
   res->objective = F;
   res->grad_norm = gn;
-  res->iterations = it;
+  res->iterations = iters;
 done:
-  ncg_free(&w);
-  free(g);
-  free(H);
-  free(g2);
-  free(H2);
-  free(p);
-  free(trial);
-  free(blk);
-  free(Hb);
+  fused_ws_free(&z);
+  free(save);
   return status;
 }
 
@@ -1235,7 +1492,9 @@ done:
 
 /* ---------------- validation and the driver ---------------- */
 
-static int check_input(const pref_data *d, const pref_features *f, const dpo_options *o, ps_msg *m) {
+/* fused_phi: the fused solver will check phi itself (newton_fused), so the separate
+ * scan of the feature matrix -- a full read of it -- is skipped here. */
+static int check_input(const pref_data *d, const pref_features *f, const dpo_options *o, int fused_phi, ps_msg *m) {
   int s = dpo_options_check(o, m);
   if (s != PS_OK) return s;
   if (!d || d->n == 0) return ps_fail(m, PS_EINVAL, "no comparisons to fit");
@@ -1252,9 +1511,7 @@ static int check_input(const pref_data *d, const pref_features *f, const dpo_opt
                      d->loser[i]);
   if (f->phi) {
     if (f->d == 0) return ps_fail(m, PS_EINVAL, "feature dimension is 0");
-    for (size_t k = 0; k < f->n_items * f->d; k++)
-      if (!isfinite(f->phi[k]))
-        return ps_fail(m, PS_EDOM, "feature %zu of item %zu is not finite", k % f->d, k / f->d);
+    if (!fused_phi && (s = phi_check(f, m)) != PS_OK) return s;
   } else if (o->policy == DPO_POLICY_MLP) {
     return ps_fail(m, PS_EINVAL, "policy = mlp needs item features (phi); items worlds use the tabular log-linear policy");
   }
@@ -1270,7 +1527,10 @@ int dpo_fit(const pref_data *d, const pref_features *f, const dpo_options *o, gs
   res->grad_norm = NAN;
   res->objective = NAN;
   res->policy = o->policy;
-  int status = check_input(d, f, o, m);
+  size_t C = f && f->n_contexts ? f->n_contexts : 1;
+  int fused = o->policy == DPO_POLICY_LOGLINEAR && o->loss != DPO_LOSS_HINGE && !(o->kl > 0) && f && f->phi &&
+              o->solver == DPO_SOLVER_AUTO && f->n_items / C <= 256;
+  int status = check_input(d, f, o, fused, m);
   if (status != PS_OK) return res->status = status;
   space sp;
   if (space_init(&sp, d, f, o) != PS_OK) return res->status = ps_fail(m, PS_ENOMEM, "out of memory");
@@ -1299,7 +1559,7 @@ int dpo_fit(const pref_data *d, const pref_features *f, const dpo_options *o, gs
     status = hinge_fit(&sp, res->theta, res, m);
   } else if (o->kl > 0) {
     status = hypo_loglinear(&sp, r, res->theta, res, m);
-  } else if (f->phi && o->solver == DPO_SOLVER_AUTO && sp.M <= 256) {
+  } else if (fused) {
     status = newton_fused(&sp, res->theta, res, m);
     if (status == PS_ESINGULAR) {
       /* the single-precision Hessian blocks may round a nearly singular design to a

@@ -22,12 +22,16 @@
  * without comparisons do not enter).  Mean form: F / W = mean loss + lambda E_x KL +
  * (l2 / 2W)||theta||^2, W = total weight.
  *
- * Solvers.  Log-linear, kl = 0, smooth loss, features (solver AUTO, m <= 256): Newton
- * with the exact Hessian, one fused sweep over the features per iteration (rows grouped
- * by context; scores, row terms, gradient and the Hessian X^T D X by BLAS ssyrk on
- * cache-resident blocks, summed in double; the full step is evaluated speculatively so
- * an accepted step costs no extra sweep), Cholesky, Armijo halving, to ||grad|| <= tol W
- * (tol 1e-10).  A failed Cholesky falls back to the double-precision exact Newton, which
+ * Solvers.  Log-linear, kl = 0, smooth loss, features (solver AUTO, m <= 256): fused
+ * sweeps over the features (rows grouped by context; scores, row terms, gradient and,
+ * when needed, the Hessian X^T D X by BLAS ssyrk on cache-resident blocks, summed in
+ * double; the full step is evaluated speculatively so an accepted step costs no extra
+ * sweep).  Large data are warm-started by exact Newton on nested subsamples of the
+ * contexts (every 8^k-th context while >= 32 d rows remain); on all rows the first
+ * sweep builds the exact Hessian, which seeds BFGS, and later sweeps rebuild it only
+ * when a step reduced ||grad|| by less than 4x.  Cholesky, Armijo halving, to ||grad||
+ * <= tol W (tol 1e-10) at a swept point, so the minimiser is the same as exact
+ * Newton's.  A failed Cholesky falls back to the double-precision exact Newton, which
  * reports PS_ESINGULAR when the design does not span R^d.  Solver CG: Newton-CG with
  * fused Hessian-vector products (for large d; it does not test uniqueness).  Tabular
  * (one-hot, phi == NULL), or solver NEWTON: the generic exact Newton, Hessian
@@ -59,7 +63,7 @@
 
 typedef enum { DPO_LOSS_DPO = 0, DPO_LOSS_IPO, DPO_LOSS_CDPO, DPO_LOSS_RDPO, DPO_LOSS_HINGE } dpo_loss;
 typedef enum { DPO_POLICY_LOGLINEAR = 0, DPO_POLICY_MLP = 1 } dpo_policy;
-/* AUTO: features -> fused Newton-CG, tabular -> exact Newton; NEWTON: exact Hessian
+/* AUTO: features -> the fused solver (m <= 256), tabular -> exact Newton; NEWTON: exact Hessian
  * always (also checks uniqueness); BT: loss = dpo on features through bt_fit. */
 typedef enum { DPO_SOLVER_AUTO = 0, DPO_SOLVER_NEWTON = 1, DPO_SOLVER_BT = 2, DPO_SOLVER_CG = 3 } dpo_solver;
 

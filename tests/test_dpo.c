@@ -946,6 +946,96 @@ static void test_est_types(void **state) {
   gsl_rng_free(r);
 }
 
+/* The default fused solver on data large enough for its warm-start levels (every 8th
+ * and 64th context, >= 32 d rows each) and its BFGS steps: every smooth loss, weighted
+ * rows, with and without l2, reaches ||grad|| <= tol W (recomputed here by
+ * dpo_objective) and the same minimiser as the generic double-precision Newton (both
+ * stop at ||grad|| <= 1e-10 W, so theta agrees to ~ 1e-10 W / lambda_min(H) <<
+ * 1e-7).  In the second pass the rows of the level contexts (c = 0 mod 8) are
+ * labelled deterministically, so every level is separable: the levels must fail and
+ * be skipped, not the fit. */
+static void test_fused_levels(void **state) {
+  (void)state;
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 4242);
+  const size_t C = 640, M = 5, dim = 4, n = 40000;
+  const double theta_r[4] = {0.9, -0.6, 0.4, 0.2};
+  world w;
+  world_make(&w, C, M, dim, theta_r, 0, r);
+  for (int sep = 0; sep < 2; sep++) {
+    pref_data sd;
+    assert_int_equal(pref_data_alloc(&sd, n, w.f.n_items, 0, 0, 1), PS_OK);
+    for (size_t i = 0; i < n; i++) {
+      size_t c = gsl_rng_uniform_int(r, C), y = gsl_rng_uniform_int(r, M), z = gsl_rng_uniform_int(r, M - 1);
+      if (z >= y) z++;
+      size_t a = c * M + y, b = c * M + z;
+      double mg = 0;
+      for (size_t k = 0; k < dim; k++) mg += theta_r[k] * (w.phi[a * dim + k] - w.phi[b * dim + k]);
+      int a_wins = sep && c % 8 == 0 ? mg > 0 : gsl_rng_uniform(r) < ps_sigmoid(mg);
+      sd.winner[i] = (int32_t)(a_wins ? a : b);
+      sd.loser[i] = (int32_t)(a_wins ? b : a);
+      sd.count[i] = 0.5 + gsl_rng_uniform(r);
+    }
+    double W = pref_data_weight(&sd);
+    const struct {
+      dpo_loss loss;
+      double eps, l2;
+    } cases[] = {{DPO_LOSS_DPO, 0, 0}, {DPO_LOSS_DPO, 0, 30}, {DPO_LOSS_CDPO, 0.1, 0}, {DPO_LOSS_RDPO, 0.1, 5},
+                 {DPO_LOSS_IPO, 0, 0}};
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+      dpo_options o = dpo_options_default();
+      o.loss = cases[t].loss, o.eps = cases[t].eps, o.l2 = cases[t].l2, o.beta = 0.3;
+      dpo_result res, ref;
+      ps_msg m;
+      int s = dpo_fit(&sd, &w.f, &o, NULL, &res, &m);
+      if (s != PS_OK) print_error("sep %d case %zu: %s\n", sep, t, m.text);
+      assert_int_equal(s, PS_OK);
+      assert_true(res.converged);
+      double g[4], gn = 0;
+      double F = dpo_objective(&sd, &w.f, &o, res.theta, g);
+      for (size_t k = 0; k < dim; k++) gn += g[k] * g[k];
+      assert_true(sqrt(gn) <= 1e-10 * W);
+      assert_close(res.objective, F, 1e-12 * F);
+      /* the reference: generic Newton (before its noise-floor acceptance it stalled in
+       * F's rounding here for cdpo, PS_ENOCONV at ~1e-9 W; such a reference is still
+       * accepted at 1e-8 W, theta then compared to 1e-6: the fits' Hessians are ~0.01 W,
+       * so 1e-8 W moves theta by ~1e-6 at most) */
+      o.solver = DPO_SOLVER_NEWTON;
+      s = dpo_fit(&sd, &w.f, &o, NULL, &ref, &m);
+      assert_true(s == PS_OK || (s == PS_ENOCONV && ref.grad_norm <= 1e-8 * W));
+      for (size_t k = 0; k < dim; k++) assert_close(res.theta[k], ref.theta[k], s == PS_OK ? 1e-7 : 1e-6);
+      dpo_result_free(&res);
+      dpo_result_free(&ref);
+    }
+    if (sep) {
+      /* the fused solver checks phi itself: a non-finite feature of a compared item
+       * (through its score, after the levels ran on it) and of an item no row
+       * compares (item 7: its rows moved to items 8 and 9) is PS_EDOM naming it */
+      for (size_t i = 0; i < n; i++) {
+        if (sd.winner[i] == 7) sd.winner[i] = sd.loser[i] == 8 ? 9 : 8;
+        if (sd.loser[i] == 7) sd.loser[i] = sd.winner[i] == 8 ? 9 : 8;
+      }
+      const size_t bad[2] = {0 * dim + 2, 7 * dim + 1};
+      for (int b = 0; b < 2; b++) {
+        dpo_options o = dpo_options_default();
+        dpo_result res;
+        ps_msg m;
+        double keep = w.phi[bad[b]];
+        w.phi[bad[b]] = b ? INFINITY : NAN;
+        assert_int_equal(dpo_fit(&sd, &w.f, &o, NULL, &res, &m), PS_EDOM);
+        assert_non_null(strstr(m.text, b ? "feature 1 of item 7 " : "feature 2 of item 0 "));
+        dpo_result_free(&res);
+        w.phi[bad[b]] = keep;
+        assert_int_equal(dpo_fit(&sd, &w.f, &o, NULL, &res, &m), PS_OK);
+        dpo_result_free(&res);
+      }
+    }
+    pref_data_free(&sd);
+  }
+  world_free(&w);
+  gsl_rng_free(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_o9_oriented_pair),  cmocka_unit_test(test_loss_identities),
@@ -956,6 +1046,7 @@ int main(void) {
       cmocka_unit_test(test_hessian_fd),        cmocka_unit_test(test_singular_design),
       cmocka_unit_test(test_recovery_sampled),  cmocka_unit_test(test_noise_floor),
       cmocka_unit_test(test_newton_rounding_floor),
+      cmocka_unit_test(test_fused_levels),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
