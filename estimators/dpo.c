@@ -61,6 +61,15 @@ static const char *loss_name(dpo_loss l) {
   return (unsigned)l < 5 ? names[l] : "?";
 }
 
+/* The one failure all log-linear solvers report on separable data (no penalty). */
+static int fail_separable(const dpo_options *o, ps_msg *m) {
+  return ps_fail(m, PS_ENOMLE,
+                 "every comparison is ordered correctly by theta (margins all positive): the data are separable "
+                 "and the %s loss has no minimiser (its infimum 0 is approached as ||theta|| -> infinity); add "
+                 "l2 > 0 or use cdpo with eps > 0",
+                 loss_name(o->loss));
+}
+
 int dpo_options_check(const dpo_options *o, ps_msg *m) {
   if (!(o->beta > 0) || !isfinite(o->beta))
     return ps_fail(m, PS_EINVAL, "beta must be a finite positive number, not %g", o->beta);
@@ -391,10 +400,7 @@ static int newton(space *sp, double *theta, dpo_result *res, ps_msg *m) {
       break;
     }
     if (may_separate && separated(sp)) {
-      status = ps_fail(m, PS_ENOMLE,
-                       "every comparison is ordered correctly by theta (margins all positive): the data are "
-                       "separable and the %s loss has no minimiser (its infimum 0 is approached as ||theta|| -> "
-                       "infinity); add l2 > 0 or use cdpo with eps > 0", loss_name(o->loss));
+      status = fail_separable(o, m);
       break;
     }
     if (it >= o->max_iter) {
@@ -640,10 +646,7 @@ static int newton_cg(space *sp, double *theta, dpo_result *res, ps_msg *m) {
       break;
     }
     if (may_separate && separated(sp)) {
-      status = ps_fail(m, PS_ENOMLE,
-                       "every comparison is ordered correctly by theta (margins all positive): the data are "
-                       "separable and the %s loss has no minimiser (its infimum 0 is approached as ||theta|| -> "
-                       "infinity); add l2 > 0 or use cdpo with eps > 0", loss_name(o->loss));
+      status = fail_separable(o, m);
       break;
     }
     if (it >= o->max_iter) {
@@ -1033,10 +1036,7 @@ static int fused_solve(space *sp, fused_ws *z, const fused_level *lv, double *th
   for (it = 0;; it++) {
     if (lv->tol > 0 && gn <= lv->tol) break;
     if (may_separate && nonpos == 0) {
-      status = ps_fail(m, PS_ENOMLE,
-                       "every comparison is ordered correctly by theta (margins all positive): the data are "
-                       "separable and the %s loss has no minimiser (its infimum 0 is approached as ||theta|| -> "
-                       "infinity); add l2 > 0 or use cdpo with eps > 0", loss_name(o->loss));
+      status = fail_separable(o, m);
       break;
     }
     if (it >= lv->max_iter) {

@@ -736,4 +736,5 @@ const est_type est_drpo = {
     .policy = drpo_est_policy,
     .free = drpo_free,
     .self_estimate = drpo_self_estimate,
+    .self_estimate_of = EST_SELF_WIN_RATE,
 };

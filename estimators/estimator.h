@@ -93,7 +93,14 @@ typedef struct {
    * the experiments (metric self_estimate): DRPO, p-hat_DR of its policy against
    * pi_ref (the truth is the win_rate metric); others document theirs. */
   double (*self_estimate)(const est_model *e);
+  /* What self_estimate estimates, so the evaluator compares it with the right truth:
+   * EST_SELF_OTHER (the default), EST_SELF_WIN_RATE (metric self_estimate_err =
+   * |self_estimate - win_rate|), or EST_SELF_SUBOPT_BOUND (an upper bound on
+   * unreg_suboptimality: metric bound_holds). */
+  int self_estimate_of;
 } est_type;
+
+enum { EST_SELF_OTHER = 0, EST_SELF_WIN_RATE = 1, EST_SELF_SUBOPT_BOUND = 2 };
 
 /* NULL-terminated list of every estimator. */
 extern const est_type *const est_registry[];

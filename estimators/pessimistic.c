@@ -495,6 +495,7 @@ const est_type est_pessimistic = {
     .policy = pess_policy,
     .free = pess_free,
     .self_estimate = pessimistic_self_bound,
+    .self_estimate_of = EST_SELF_SUBOPT_BOUND,
 };
 
 const est_type est_greedy_mle = {

@@ -74,8 +74,8 @@ const h5store_quantity cell_metrics[] = {
     {"logpi_err", "nats", "max over items |log pi-hat - log pi*|, pi* the KL optimum of the true reward (any policy class)"},
     {"pair_prob", "1", "sigma(logit(first item, second item)) of context 0: the model's preference on one fixed pair"},
     {"self_estimate", "1", "the estimator's own estimate of its headline quantity (est_type self_estimate; DRPO: its p-hat_DR against pi_ref)"},
-    {"bound_holds", "1", "1 when unreg_suboptimality <= self_estimate, else 0 (estimators whose self_estimate bounds it: pessimistic)"},
-    {"self_estimate_err", "1", "|self_estimate - win_rate|: the error of a self_estimate that estimates the policy's win rate against pi_ref (DRPO; not meaningful for other estimators)"},
+    {"bound_holds", "1", "1 when unreg_suboptimality <= self_estimate, else 0 (estimators whose self_estimate bounds it: pessimistic; NaN for others)"},
+    {"self_estimate_err", "1", "|self_estimate - win_rate|: the error of a self_estimate that estimates the policy's win rate against pi_ref (estimators whose self_estimate is a win rate: DRPO; NaN for others)"},
     {"group_loss_spread", "1", "max - min over annotator groups of the model's own group loss (annotator column loss) among the groups active at its min-max point (column alpha_star > 1e-4; GRPO)"},
     {"fit_seconds", "s", "wall-clock fit time (the one metric that is not reproducible)"},
     {"iterations", "1", "solver iterations"},
@@ -1054,8 +1054,11 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
         if (groups) eval_group_values(x->type, mod, &w, groups, n_groups, log_ref, pt.beta, mode, out);
         if (w.m <= 64)
           eval_policy_metrics(x->type, mod, &w, &pop, &pt.noise, &held, held_pu, log_ref, pt.beta, mode, out);
-        if (isfinite(out[M_SELF_EST]) && isfinite(out[M_UNREG])) out[M_BOUND_HOLDS] = out[M_UNREG] <= out[M_SELF_EST];
-        if (isfinite(out[M_SELF_EST]) && isfinite(out[M_WINRATE]))
+        /* compare the estimator's own estimate with the truth it estimates */
+        int of = x->type->self_estimate_of;
+        if (of == EST_SELF_SUBOPT_BOUND && isfinite(out[M_SELF_EST]) && isfinite(out[M_UNREG]))
+          out[M_BOUND_HOLDS] = out[M_UNREG] <= out[M_SELF_EST];
+        if (of == EST_SELF_WIN_RATE && isfinite(out[M_SELF_EST]) && isfinite(out[M_WINRATE]))
           out[M_SELF_ERR] = fabs(out[M_SELF_EST] - out[M_WINRATE]);
       }
       if (n_new && x->type->adapt && x->type->logit_user && x->type->user_state_len)
