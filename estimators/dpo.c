@@ -26,6 +26,7 @@
 #include <gsl/gsl_linalg.h>
 #include <gsl/gsl_randist.h>
 #include <lbfgs.h>
+#include <omp.h>
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -34,6 +35,10 @@
 
 #include "../core/numerics.h"
 #include "bt.h"
+
+/* OpenBLAS (linked; not in GSL's cblas header) */
+int openblas_get_num_threads(void);
+void openblas_set_num_threads(int n);
 
 dpo_options dpo_options_default(void) {
   dpo_options o = {.loss = DPO_LOSS_DPO,
@@ -519,7 +524,7 @@ typedef struct {
   double *b;       /* scratch (n_items) */
 } ncg_ws;
 
-static int ncg_sort(const space *sp, ncg_ws *w);
+static int ncg_sort(const space *sp, ncg_ws *w, int rows);
 
 static void ncg_free(ncg_ws *w) {
   free(w->used);
@@ -632,7 +637,7 @@ static int newton_cg(space *sp, double *theta, dpo_result *res, ps_msg *m) {
   w.t = malloc(N * sizeof(double));
   w.b = malloc(N * sizeof(double));
   int status = PS_OK;
-  if (!g || !p || !r || !dir || !Hd || ncg_sort(sp, &w) != PS_OK || !w.D || !w.u || !w.t || !w.b) {
+  if (!g || !p || !r || !dir || !Hd || ncg_sort(sp, &w, 1) != PS_OK || !w.D || !w.u || !w.t || !w.b) {
     status = ps_fail(m, PS_ENOMEM, "out of memory");
     goto done;
   }
@@ -795,6 +800,8 @@ static int phi_check(const pref_features *f, ps_msg *m) {
 #define FUSED_LEVEL_STEP 8    /* each level has 8x the contexts of the one before */
 #define FUSED_LB 32           /* rows whose exp / log1p are evaluated in one batch */
 #define FUSED_RHO 0.25        /* rebuild the Hessian when ||g_new|| > FUSED_RHO ||g_old|| */
+#define FUSED_PAR_ROWS 20000 /* fewer rows: one thread */
+#define FUSED_CHUNKS 64       /* fixed partition of the contexts for the threads (results do not depend on them) */
 
 static void fused_flush(const float *blk, size_t nb, size_t dim, float *Hb, double *H) {
   cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)dim, (int)nb, 1.0f, blk, (int)dim, 0.0f, Hb, (int)dim);
@@ -811,89 +818,146 @@ static inline void axpy8(double a, const double *restrict x, double *restrict y,
   for (; k < n; k++) y[k] += a * x[k];
 }
 
-/* One sweep over the contexts c = 0, stride, 2 stride, ...: F (penalty l2), grad and,
- * when H != NULL, the exact Hessian; *nonpos = rows whose margin is not positive. */
-static double fused_sweep(space *sp, ncg_ws *w, size_t stride, double l2, const double *theta, double *grad,
-                          double *H, float *blk, float *Hb, size_t *nonpos) {
+/* One thread's scratch for fused_chunk: the chunk's partial gradient and Hessian
+ * and the ssyrk staging blocks. */
+typedef struct {
+  double *g, *H;
+  float *blk, *Hb;
+} fused_tls;
+
+/* The contexts c = stride q, q0 <= q < q1: returns F (no penalty) and adds the
+ * gradient into t->g and, when hess, the upper triangle of the Hessian into t->H;
+ * *nonpos = rows whose margin is not positive.  all: score every item, compared or
+ * not (the check sweep: a non-finite feature then shows as a non-finite score). */
+static double fused_chunk(space *sp, const ncg_ws *w, size_t stride, size_t q0, size_t q1, const double *theta,
+                          int hess, int all, fused_tls *t, size_t *nonpos) {
   const pref_features *f = sp->f;
   const dpo_options *o = sp->o;
   size_t M = sp->M, dim = f->d, nb = 0, bad = 0;
-  double F = 0, pen = 0, b = o->beta, zb[FUSED_LB], eb[FUSED_LB], lb[FUSED_LB];
+  double F = 0, b = o->beta, zb[FUSED_LB], eb[FUSED_LB], lb[FUSED_LB], *grad = t->g;
   /* the softplus losses inline (dpo_loss_eval's arithmetic, without the call) */
   int soft = o->loss == DPO_LOSS_DPO || o->loss == DPO_LOSS_CDPO || o->loss == DPO_LOSS_RDPO;
   double alin = o->loss == DPO_LOSS_CDPO ? o->eps : o->loss == DPO_LOSS_RDPO ? -o->eps / (1 - 2 * o->eps) : 0;
-  if (H) memset(H, 0, dim * dim * sizeof(double));
-  for (size_t k = 0; k < dim; k++) grad[k] = l2 * theta[k], pen += theta[k] * theta[k];
-  for (size_t c = 0; c < sp->C; c += stride) {
-    if (w->start[c] == w->start[c + 1]) continue;
+  for (size_t q = q0; q < q1; q++) {
+    size_t c = q * stride;
+    if (w->start[c] == w->start[c + 1] && !all) continue;
     const double *P = f->phi + c * M * dim;
     double *s = sp->s + c * M, *a = sp->gs + c * M;
     const uint8_t *used = w->used + c * M;
 #ifdef __GNUC__
     /* the next context's block while this one computes (the row terms leave the
      * memory bus idle, and the hardware prefetcher does not run ahead of them) */
-    if (c + 2 * stride < sp->C) {
+    if ((q + 2) * stride < sp->C) {
       const char *nx = (const char *)(f->phi + (c + 2 * stride) * M * dim);
       const uint8_t *nu = w->used + (c + 2 * stride) * M;
       for (size_t j = 0; j < M; j++)
-        if (nu[j])
-          for (size_t q = 0; q < dim * sizeof(double); q += 64) __builtin_prefetch(nx + j * dim * sizeof(double) + q);
+        if (nu[j] || all)
+          for (size_t k = 0; k < dim * sizeof(double); k += 64) __builtin_prefetch(nx + j * dim * sizeof(double) + k);
     }
 #endif
     for (size_t j = 0; j < M; j++) { /* items that no row compares are not read */
-      s[j] = used[j] ? dot8(P + j * dim, theta, dim) : 0;
+      s[j] = used[j] || all ? dot8(P + j * dim, theta, dim) : 0;
       a[j] = 0;
     }
     for (size_t k = w->start[c]; k < w->start[c + 1]; k++) {
       size_t x = w->lw[k], y = w->ll[k], kb = (k - w->start[c]) % FUSED_LB;
-      double cw = w->cw[k], g, h, delta = s[x] - s[y];
-      if (soft && kb == 0) { /* the next FUSED_LB rows' exp and log1p in independent calls */
+      double cw = w->cw ? w->cw[k] : 1, g, h, delta = s[x] - s[y];
+      if (soft && kb == 0) { /* the next FUSED_LB rows' exp in independent calls */
         size_t nk = w->start[c + 1] - k < FUSED_LB ? w->start[c + 1] - k : FUSED_LB;
-        for (size_t q = 0; q < nk; q++) {
-          zb[q] = b * (s[w->lw[k + q]] - s[w->ll[k + q]]);
-          eb[q] = exp(-fabs(zb[q]));
+        double lin = 0, prod = 1;
+        for (size_t q2 = 0; q2 < nk; q2++) {
+          double z = b * (s[w->lw[k + q2]] - s[w->ll[k + q2]]);
+          zb[q2] = z;
+          eb[q2] = exp(-fabs(z));
+          lin += (z < 0 ? -z : 0) + alin * z;
         }
-        for (size_t q = 0; q < nk; q++) lb[q] = log1p(eb[q]);
+        if (w->cw) {
+          for (size_t q2 = 0; q2 < nk; q2++) lb[q2] = log1p(eb[q2]);
+        } else {
+          /* unit weights: sum_q log1p(e_q) = log prod_q (1 + e_q), one log per batch
+           * (each factor is in (1, 2], so the product of <= 32 cannot overflow; the
+           * error, <= 32 eps per batch, is far below F's own rounding n eps |F|) */
+          for (size_t q2 = 0; q2 < nk; q2++) prod *= 1 + eb[q2];
+          F += lin + log(prod);
+        }
       }
       bad += !(delta > 0);
       if (soft) {
-        double z = zb[kb], e = eb[kb], q = 1 / (1 + e);
-        F += cw * ((z < 0 ? -z : 0) + lb[kb] + alin * z);
-        g = b * (alin - (z >= 0 ? e * q : q));
-        h = b * b * e * q * q;
+        double z = zb[kb], e = eb[kb], r = 1 / (1 + e);
+        if (w->cw) F += cw * ((z < 0 ? -z : 0) + lb[kb] + alin * z);
+        g = b * (alin - (z >= 0 ? e * r : r));
+        h = b * b * e * r * r;
       } else {
         F += cw * dpo_loss_eval(o, delta, &g, &h);
       }
       a[x] += cw * g;
       a[y] -= cw * g;
-      if (!H) continue;
-      diff_scale_f(blk + nb * dim, sqrt(cw * h), P + x * dim, P + y * dim, dim);
+      if (!hess) continue;
+      diff_scale_f(t->blk + nb * dim, sqrt(cw * h), P + x * dim, P + y * dim, dim);
       if (++nb == FUSED_BLOCK) {
-        fused_flush(blk, nb, dim, Hb, H);
+        fused_flush(t->blk, nb, dim, t->Hb, t->H);
         nb = 0;
       }
     }
     for (size_t j = 0; j < M; j++)
       if (a[j] != 0) axpy8(a[j], P + j * dim, grad, dim);
   }
-  if (H) {
-    if (nb) fused_flush(blk, nb, dim, Hb, H);
+  if (hess && nb) fused_flush(t->blk, nb, dim, t->Hb, t->H);
+  *nonpos = bad;
+  return F;
+}
+
+/* One sweep over the contexts c = 0, stride, 2 stride, ...: F (penalty l2), grad and,
+ * when H != NULL, the exact Hessian; *nonpos = rows whose margin is not positive.
+ * The contexts are cut into a fixed number of chunks (FUSED_CHUNKS, whatever the
+ * thread count); threads sweep chunks and the partial sums are added in chunk order
+ * (omp ordered), so F, grad and H are bit-identical for any number of threads. */
+static double fused_sweep(space *sp, const ncg_ws *w, size_t stride, double l2, const double *theta, double *grad,
+                          double *H, int all, int nt, fused_tls *tls, size_t *nonpos) {
+  size_t dim = sp->f->d, L = (sp->C + stride - 1) / stride, nch = L < FUSED_CHUNKS ? L : FUSED_CHUNKS, bad = 0;
+  double F = 0, pen = 0;
+  if (H) memset(H, 0, dim * dim * sizeof(double));
+  for (size_t k = 0; k < dim; k++) grad[k] = l2 * theta[k], pen += theta[k] * theta[k];
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    fused_tls *t = tls + omp_get_thread_num();
+#pragma omp for ordered schedule(static, 1)
+    for (size_t k = 0; k < nch; k++) {
+      size_t nbad;
+      memset(t->g, 0, dim * sizeof(double));
+      if (H) memset(t->H, 0, dim * dim * sizeof(double));
+      double Fk = fused_chunk(sp, w, stride, k * L / nch, (k + 1) * L / nch, theta, H != NULL, all, t, &nbad);
+#pragma omp ordered
+      {
+        F += Fk;
+        bad += nbad;
+        for (size_t j = 0; j < dim; j++) grad[j] += t->g[j];
+        if (H)
+          for (size_t j = 0; j < dim; j++)
+            for (size_t l = j; l < dim; l++) H[j * dim + l] += t->H[j * dim + l];
+      }
+    }
+  }
+  if (H)
     for (size_t k = 0; k < dim; k++) {
       H[k * dim + k] += l2;
       for (size_t l = k + 1; l < dim; l++) H[l * dim + k] = H[k * dim + l];
     }
-  }
   *nonpos = bad;
   return F + 0.5 * l2 * pen;
 }
 
-static int ncg_sort(const space *sp, ncg_ws *w) {
+/* Counting sort of the rows by context into w.  rows: also the row ids (Newton-CG
+ * reads the data through them; the fused solver only needs the local copies, and the
+ * weights only when the data have counts: w->cw stays NULL for unit weights, which
+ * spares two scattered 8-byte writes per row). */
+static int ncg_sort(const space *sp, ncg_ws *w, int rows) {
   const pref_data *d = sp->d;
   size_t C = sp->C, M = sp->M;
   w->start = calloc(C + 1, sizeof(size_t));
-  w->rows = malloc(d->n * sizeof(size_t));
+  w->rows = rows ? malloc(d->n * sizeof(size_t)) : NULL;
   size_t *fill = malloc((C + 1) * sizeof(size_t));
-  if (!w->start || !w->rows || !fill) {
+  if (!w->start || (rows && !w->rows) || !fill) {
     free(fill);
     return PS_ENOMEM;
   }
@@ -905,20 +969,20 @@ static int ncg_sort(const space *sp, ncg_ws *w) {
   if (M <= 256) {
     w->lw = malloc(d->n);
     w->ll = malloc(d->n);
-    w->cw = malloc(d->n * sizeof(double));
+    w->cw = d->count ? malloc(d->n * sizeof(double)) : NULL;
     w->used = calloc(sp->f->n_items, 1);
-    if (!w->lw || !w->ll || !w->cw || !w->used) {
+    if (!w->lw || !w->ll || (d->count && !w->cw) || !w->used) {
       free(fill);
       return PS_ENOMEM;
     }
   }
   for (size_t i = 0; i < d->n; i++) {
     size_t a = (size_t)d->winner[i], b = (size_t)d->loser[i], c = a / M, k = fill[c]++;
-    w->rows[k] = i;
+    if (rows) w->rows[k] = i;
     if (M > 256) continue;
     w->lw[k] = (uint8_t)(a - c * M);
     w->ll[k] = (uint8_t)(b - c * M);
-    w->cw[k] = d->count ? d->count[i] : 1.0;
+    if (w->cw) w->cw[k] = d->count[i];
     w->used[a] = w->used[b] = 1;
   }
   free(fill);
@@ -932,7 +996,8 @@ typedef struct {
   double *B, *H2;   /* Hessian (approximation) at theta; exact Hessian of the trial sweep */
   double *L;        /* Cholesky factor of B */
   double *p, *trial, *y, *Bs;
-  float *blk, *Hb;
+  int nt;           /* threads of the sweeps */
+  fused_tls *tls;   /* nt of them */
 } fused_ws;
 
 static void fused_ws_free(fused_ws *z) {
@@ -946,8 +1011,13 @@ static void fused_ws_free(fused_ws *z) {
   free(z->trial);
   free(z->y);
   free(z->Bs);
-  free(z->blk);
-  free(z->Hb);
+  for (int k = 0; z->tls && k < z->nt; k++) {
+    free(z->tls[k].g);
+    free(z->tls[k].H);
+    free(z->tls[k].blk);
+    free(z->tls[k].Hb);
+  }
+  free(z->tls);
 }
 
 static int fused_ws_alloc(const space *sp, fused_ws *z) {
@@ -963,11 +1033,21 @@ static int fused_ws_alloc(const space *sp, fused_ws *z) {
   z->trial = malloc(dim * sizeof(double));
   z->y = malloc(dim * sizeof(double));
   z->Bs = malloc(dim * sizeof(double));
-  z->blk = malloc(FUSED_BLOCK * dim * sizeof(float));
-  z->Hb = malloc(dim * dim * sizeof(float));
-  if (!z->g || !z->g2 || !z->B || !z->H2 || !z->L || !z->p || !z->trial || !z->y || !z->Bs || !z->blk || !z->Hb)
+  /* threads only when the fit is not inside a parallel region (the cells of a sweep,
+   * whatever its -j) and has enough rows to pay for them */
+  z->nt = omp_get_level() > 0 || sp->d->n < FUSED_PAR_ROWS ? 1 : omp_get_max_threads();
+  z->tls = calloc((size_t)z->nt, sizeof(fused_tls));
+  if (!z->g || !z->g2 || !z->B || !z->H2 || !z->L || !z->p || !z->trial || !z->y || !z->Bs || !z->tls)
     return PS_ENOMEM;
-  return ncg_sort(sp, &z->w);
+  for (int k = 0; k < z->nt; k++) {
+    fused_tls *t = z->tls + k;
+    t->g = malloc(dim * sizeof(double));
+    t->H = malloc(dim * dim * sizeof(double));
+    t->blk = malloc(FUSED_BLOCK * dim * sizeof(float));
+    t->Hb = malloc(dim * dim * sizeof(float));
+    if (!t->g || !t->H || !t->blk || !t->Hb) return PS_ENOMEM;
+  }
+  return ncg_sort(sp, &z->w, 0);
 }
 
 /* p = -B^-1 g through the Cholesky factor of B (copied into L); GSL_SUCCESS or not. */
@@ -1022,11 +1102,11 @@ static int fused_solve(space *sp, fused_ws *z, const fused_level *lv, double *th
   size_t dim = z->dim, nonpos, nonpos2;
   int may_separate = (o->loss == DPO_LOSS_DPO || (o->loss == DPO_LOSS_CDPO && o->eps == 0)) && o->l2 == 0;
   int b_exact = 1, status = PS_OK, retried = 0, it;
-  double F = fused_sweep(sp, &z->w, lv->stride, lv->l2, theta, z->g, z->B, z->blk, z->Hb, &nonpos);
+  double F = fused_sweep(sp, &z->w, lv->stride, lv->l2, theta, z->g, z->B, lv->check, z->nt, z->tls, &nonpos);
   double gn = vnorm(z->g, dim), ratio = 0;
-  if (lv->check) /* a non-finite feature makes its item's score non-finite, even where theta is 0 */
+  if (lv->check) /* every item was scored: a non-finite feature makes its score non-finite, even at theta = 0 */
     for (size_t j = 0; j < sp->f->n_items; j++)
-      if (z->w.used[j] && !isfinite(sp->s[j])) {
+      if (!isfinite(sp->s[j])) {
         if ((status = phi_check(sp->f, m)) != PS_OK) {
           *F_out = F, *gn_out = gn;
           return status;
@@ -1045,7 +1125,7 @@ static int fused_solve(space *sp, fused_ws *z, const fused_level *lv, double *th
     }
     int cs = fused_direction(z, z->g);
     if (cs != GSL_SUCCESS && !b_exact) { /* BFGS matrix lost definiteness in rounding: rebuild */
-      F = fused_sweep(sp, &z->w, lv->stride, lv->l2, theta, z->g, z->B, z->blk, z->Hb, &nonpos);
+      F = fused_sweep(sp, &z->w, lv->stride, lv->l2, theta, z->g, z->B, 0, z->nt, z->tls, &nonpos);
       gn = vnorm(z->g, dim);
       b_exact = 1;
       continue;
@@ -1072,7 +1152,7 @@ static int fused_solve(space *sp, fused_ws *z, const fused_level *lv, double *th
     double fnoise = f_rounding(sp, F);
     for (int ls = 0; ls < 60; ls++, t *= 0.5) {
       for (size_t k = 0; k < dim; k++) z->trial[k] = theta[k] + t * z->p[k];
-      Ft = fused_sweep(sp, &z->w, lv->stride, lv->l2, z->trial, z->g2, build ? z->H2 : NULL, z->blk, z->Hb, &nonpos2);
+      Ft = fused_sweep(sp, &z->w, lv->stride, lv->l2, z->trial, z->g2, build ? z->H2 : NULL, 0, z->nt, z->tls, &nonpos2);
       if (Ft <= F + 1e-4 * t * slope ||
           (t == 1 && -slope <= fmax(fnoise, 1e-12 * fabs(F)) && vnorm(z->g2, dim) < gn)) {
         ok = 1;
@@ -1080,7 +1160,7 @@ static int fused_solve(space *sp, fused_ws *z, const fused_level *lv, double *th
       }
     }
     if (!ok && !b_exact && !retried) { /* the quasi-Newton direction failed: once more with the exact Hessian */
-      F = fused_sweep(sp, &z->w, lv->stride, lv->l2, theta, z->g, z->B, z->blk, z->Hb, &nonpos);
+      F = fused_sweep(sp, &z->w, lv->stride, lv->l2, theta, z->g, z->B, 0, z->nt, z->tls, &nonpos);
       gn = vnorm(z->g, dim);
       b_exact = 1;
       retried = 1;
@@ -1119,20 +1199,16 @@ static int newton_fused(space *sp, double *theta, dpo_result *res, ps_msg *m) {
   const dpo_options *o = sp->o;
   size_t dim = sp->dim, C = sp->C;
   fused_ws z;
-  int status = PS_OK, iters = 0;
+  int status = PS_OK, iters = 0, blas_threads = openblas_get_num_threads();
   double *save = malloc(dim * sizeof(double)), F = NAN, gn = NAN;
   if (fused_ws_alloc(sp, &z) != PS_OK || !save) {
     status = ps_fail(m, PS_ENOMEM, "out of memory");
     goto done;
   }
+  /* the sweeps' threads call ssyrk on small blocks: one BLAS thread each (restored below) */
+  if (z.nt > 1) openblas_set_num_threads(1);
   /* phi is checked here rather than in check_input (which would read all of it once
-   * more): the items that no row compares now, the others through their scores in
-   * the first sweep over all rows (full.check) */
-  for (size_t j = 0; j < sp->f->n_items; j++)
-    if (!z.w.used[j] && first_nonfinite(sp->f->phi + j * dim, dim) < dim) {
-      status = phi_check(sp->f, m);
-      goto done;
-    }
+   * more): the first sweep over all rows scores every item (full.check) */
   /* warm start, the coarsest level first */
   size_t S = 1;
   while (S * FUSED_LEVEL_STEP < C && sp->d->n / (S * FUSED_LEVEL_STEP) >= FUSED_LEVEL_ROWS * dim) S *= FUSED_LEVEL_STEP;
@@ -1141,7 +1217,7 @@ static int newton_fused(space *sp, double *theta, dpo_result *res, ps_msg *m) {
     double Ws = 0;
     for (size_t c = 0; c < C; c += S) {
       rows += z.w.start[c + 1] - z.w.start[c];
-      for (size_t k = z.w.start[c]; k < z.w.start[c + 1]; k++) Ws += z.w.cw[k];
+      for (size_t k = z.w.start[c]; k < z.w.start[c + 1]; k++) Ws += z.w.cw ? z.w.cw[k] : 1;
     }
     if (rows < FUSED_LEVEL_ROWS * dim || !(Ws > 0)) continue;
     fused_level lv = {.stride = S, .l2 = o->l2 * Ws / sp->W, .exact = 1, .dec = 0.1 * (double)dim, .tol = 0,
@@ -1164,6 +1240,7 @@ static int newton_fused(space *sp, double *theta, dpo_result *res, ps_msg *m) {
   res->grad_norm = gn;
   res->iterations = iters;
 done:
+  if (z.nt > 1) openblas_set_num_threads(blas_threads);
   fused_ws_free(&z);
   free(save);
   return status;
