@@ -774,8 +774,10 @@ static int phi_check(const pref_features *f, ps_msg *m) {
  *  - warm start on nested subsamples of the contexts: every S-th context, S = 8^k,
  *    for each S that leaves >= FUSED_LEVEL_ROWS d rows, coarsest first, with l2
  *    scaled by the level's weight.  Exact Newton on a level until its Newton decrement
- *    g^T H^-1 g <= 0.1 d (the sampling discrepancy between nested levels is O(d) in
- *    these units), then that last step unverified.  A level costs 1/S of a sweep; a
+ *    g^T H^-1 g <= d, then that last step unverified: at a level's optimum the next
+ *    level's decrement is its sampling discrepancy, E[g^T H^-1 g] ~ d (1 - f) / f =
+ *    7 d for the fraction f = 1/8, so optimising a level further buys nothing (0.1 d
+ *    cost one more sweep of each level on the DPO bench, for the same full-data path).  A level costs 1/S of a sweep; a
  *    level that fails (separable, singular, not converging) is skipped.
  *  - the full data from there: the first sweep builds the exact Hessian, which seeds
  *    BFGS (Nocedal & Wright §6.1; the update is skipped unless y^T s > 1e-10 ||y||
@@ -783,14 +785,18 @@ static int phi_check(const pref_features *f, ps_msg *m) {
  *    than FUSED_RHO (then B is reset to the new exact Hessian); a failed line search
  *    or Cholesky on a BFGS matrix retries once from the exact Hessian.  On the DPO
  *    bench (n = 2e5, d = 64) this is 1 Hessian and 4 gradient sweeps of all rows plus
- *    levels worth ~0.5 sweep, instead of 8 sweeps with a Hessian each.
+ *    levels worth ~0.4 sweep, instead of 8 sweeps with a Hessian each.
  *  - Armijo's sufficient decrease (1e-4) is waived for the full step when the
  *    predicted decrease -g^T p is below the rounding of F (1e-12 |F|) and ||g||
  *    falls: F cannot resolve such steps, the gradient can.
- *  - items that no row compares are not read; phi is checked for non-finite values
- *    here, not by a separate read in check_input: unread items directly, the others
- *    through the first full sweep's scores (a non-finite feature makes its score
- *    non-finite, even where theta is 0).
+ *  - items that no row compares are not read, except in the first full sweep, which
+ *    scores every item: that is the check of phi for non-finite values (a non-finite
+ *    feature makes its score non-finite, even where theta is 0), instead of a
+ *    separate read in check_input.
+ *  - threads: the contexts are cut into FUSED_CHUNKS chunks, a fixed partition;
+ *    threads take chunks and the partial sums are added in chunk order, so the fit
+ *    is bit-identical for any thread count.  Inside a parallel region (a sweep's
+ *    cells) or below FUSED_PAR_ROWS rows the fit runs on one thread.
  * The stopping test is unchanged (||grad|| <= tol W at a swept point, in double), so
  * the result is the same minimiser to the tolerance; levels and BFGS only choose the
  * path.  Cholesky failure of the exact Hessian = the design does not span R^d:
@@ -1220,7 +1226,7 @@ static int newton_fused(space *sp, double *theta, dpo_result *res, ps_msg *m) {
       for (size_t k = z.w.start[c]; k < z.w.start[c + 1]; k++) Ws += z.w.cw ? z.w.cw[k] : 1;
     }
     if (rows < FUSED_LEVEL_ROWS * dim || !(Ws > 0)) continue;
-    fused_level lv = {.stride = S, .l2 = o->l2 * Ws / sp->W, .exact = 1, .dec = 0.1 * (double)dim, .tol = 0,
+    fused_level lv = {.stride = S, .l2 = o->l2 * Ws / sp->W, .exact = 1, .dec = 1.0 * (double)dim, .tol = 0,
                       .max_iter = 30};
     int it = 0;
     double Fl, gl;

@@ -7,6 +7,7 @@
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 #include <math.h>
+#include <omp.h>
 
 #include "test_util.h"
 #include "../core/numerics.h"
@@ -1006,6 +1007,35 @@ static void test_fused_levels(void **state) {
       for (size_t k = 0; k < dim; k++) assert_close(res.theta[k], ref.theta[k], s == PS_OK ? 1e-7 : 1e-6);
       dpo_result_free(&res);
       dpo_result_free(&ref);
+    }
+    {
+      /* unit weights (no counts: the sweep's one-log-per-batch objective) and the
+       * thread count: the fused sweeps split the contexts into a fixed partition and
+       * add the partial sums in order, so 1, 2 and 3 threads give the same bits */
+      pref_data ud;
+      assert_int_equal(pref_data_alloc(&ud, n, w.f.n_items, 0, 0, 0), PS_OK);
+      memcpy(ud.winner, sd.winner, n * sizeof(int32_t));
+      memcpy(ud.loser, sd.loser, n * sizeof(int32_t));
+      dpo_options o = dpo_options_default();
+      o.beta = 0.3, o.l2 = sep ? 1 : 0;
+      dpo_result res[3];
+      ps_msg m;
+      int nthreads[3] = {1, 2, 3}, keep = omp_get_max_threads();
+      for (int k = 0; k < 3; k++) {
+        omp_set_num_threads(nthreads[k]);
+        assert_int_equal(dpo_fit(&ud, &w.f, &o, NULL, &res[k], &m), PS_OK);
+      }
+      omp_set_num_threads(keep);
+      double g[4], gn = 0, F = dpo_objective(&ud, &w.f, &o, res[0].theta, g);
+      for (size_t k = 0; k < dim; k++) gn += g[k] * g[k];
+      assert_true(sqrt(gn) <= 1e-10 * (double)n);
+      assert_close(res[0].objective, F, 1e-12 * F);
+      for (int k = 1; k < 3; k++) {
+        assert_memory_equal(res[0].theta, res[k].theta, dim * sizeof(double));
+        assert_true(res[0].objective == res[k].objective && res[0].iterations == res[k].iterations);
+      }
+      for (int k = 0; k < 3; k++) dpo_result_free(&res[k]);
+      pref_data_free(&ud);
     }
     if (sep) {
       /* the fused solver checks phi itself: a non-finite feature of a compared item
