@@ -57,7 +57,8 @@ dpo_options dpo_options_default(void) {
                    .batch = 0,
                    .tol = 1e-10,
                    .max_iter = 100,
-                   .solver = DPO_SOLVER_AUTO};
+                   .solver = DPO_SOLVER_AUTO,
+                   .kl_samples = 0};
   return o;
 }
 
@@ -91,12 +92,17 @@ int dpo_options_check(const dpo_options *o, ps_msg *m) {
     return ps_fail(m, PS_EINVAL, "hinge needs l2 > 0 (without it the minimiser is not unique or does not exist)");
   if (o->loss == DPO_LOSS_HINGE && o->kl > 0)
     return ps_fail(m, PS_EINVAL, "hinge is not combined with a KL term (use loss = dpo)");
-  if (o->loss == DPO_LOSS_HINGE && o->policy == DPO_POLICY_MLP)
-    return ps_fail(m, PS_EINVAL, "hinge is implemented for the log-linear policy only");
+  if (o->kl_samples != 0 && (o->kl_samples < 2 || o->kl_samples > DPO_MAX_KL_SAMPLES))
+    return ps_fail(m, PS_EINVAL, "kl_samples must be 0 (exact KL) or in [2, %d] (RLOO needs two samples), not %d",
+                   DPO_MAX_KL_SAMPLES, o->kl_samples);
+  if (o->kl_samples > 0 && !(o->kl > 0))
+    return ps_fail(m, PS_EINVAL, "kl_samples (HyPO's sampled KL) needs a KL weight kl > 0");
   if (o->tau < 0 || !isfinite(o->tau)) return ps_fail(m, PS_EINVAL, "tau must be >= 0 (0 means tau = beta), not %g", o->tau);
   if (o->policy == DPO_POLICY_MLP) {
     if (o->layers != 1 && o->layers != 2) return ps_fail(m, PS_EINVAL, "layers must be 1 or 2, not %d", o->layers);
     if (o->width < 1) return ps_fail(m, PS_EINVAL, "width must be >= 1");
+  }
+  if (o->policy == DPO_POLICY_MLP || o->kl_samples > 0) {
     if (!(o->lr > 0) || !isfinite(o->lr)) return ps_fail(m, PS_EINVAL, "lr must be positive, not %g", o->lr);
     if (o->epochs < 1) return ps_fail(m, PS_EINVAL, "epochs must be >= 1, not %d", o->epochs);
   }
@@ -1425,52 +1431,135 @@ static void adam_step(adam_state *a, double *x, const double *g, size_t n, doubl
 }
 
 typedef struct {
-  const policy_mlp *a;
+  const policy_mlp *a;               /* NULL: the log-linear policy */
   double *wa, *wb, *s, *dkl, *work;  /* two activation caches, M scores, M KL grads, M */
+  size_t *draw;                      /* kl_samples sampled responses */
 } mlp_ws;
+
+/* The policy behind the Adam loop: the MLP, or the log-linear scores theta^T phi
+ * (one-hot without phi).  pol_backprop adds coef * d s(item) / d P to grad; for the
+ * MLP, cache must hold pol_score's activations of the same item. */
+static double pol_score(const space *sp, const mlp_ws *ws, const double *P, size_t item, double *cache) {
+  const pref_features *f = sp->f;
+  if (ws->a) return policy_mlp_score(ws->a, P, f->phi + item * f->d, cache);
+  return f->phi ? dot8(f->phi + item * f->d, P, f->d) : P[item];
+}
+
+static void pol_backprop(const space *sp, const mlp_ws *ws, const double *P, size_t item, double coef, double *grad,
+                         double *cache) {
+  const pref_features *f = sp->f;
+  if (ws->a)
+    policy_mlp_backprop(ws->a, P, f->phi + item * f->d, coef, grad, cache);
+  else if (f->phi)
+    axpy8(coef, f->phi + item * f->d, grad, f->d);
+  else
+    grad[item] += coef;
+}
 
 /* Add the weight-c contribution of row i to F (returned) and grad (unscaled). */
 static double mlp_row(const space *sp, mlp_ws *ws, const double *P, size_t i, double *grad) {
   const pref_data *d = sp->d;
-  const pref_features *f = sp->f;
   const dpo_options *o = sp->o;
-  size_t dm = f->d, w = (size_t)d->winner[i], l = (size_t)d->loser[i];
+  size_t w = (size_t)d->winner[i], l = (size_t)d->loser[i];
   double c = d->count ? d->count[i] : 1.0, g;
-  const double *pw = f->phi + w * dm, *pl = f->phi + l * dm;
-  double sw = policy_mlp_score(ws->a, P, pw, ws->wa), sl = policy_mlp_score(ws->a, P, pl, ws->wb);
+  double sw = pol_score(sp, ws, P, w, ws->wa), sl = pol_score(sp, ws, P, l, ws->wb);
   double F = c * dpo_loss_eval(o, sw - sl, &g, NULL);
   if (grad) {
-    policy_mlp_backprop(ws->a, P, pw, c * g, grad, ws->wa);
-    policy_mlp_backprop(ws->a, P, pl, -c * g, grad, ws->wb);
+    pol_backprop(sp, ws, P, w, c * g, grad, ws->wa);
+    pol_backprop(sp, ws, P, l, -c * g, grad, ws->wb);
   }
   return F;
 }
 
 /* c * kl * KL of context ctx, gradient added to grad. */
 static double mlp_context_kl(const space *sp, mlp_ws *ws, const double *P, size_t ctx, double c, double *grad) {
-  const pref_features *f = sp->f;
-  size_t M = sp->M, first = ctx * M, dm = f->d;
-  for (size_t j = 0; j < M; j++) ws->s[j] = policy_mlp_score(ws->a, P, f->phi + (first + j) * dm, ws->wa);
-  const double *lr = f->log_ref ? f->log_ref + first : NULL;
+  size_t M = sp->M, first = ctx * M;
+  for (size_t j = 0; j < M; j++) ws->s[j] = pol_score(sp, ws, P, first + j, ws->wa);
+  const double *lr = sp->f->log_ref ? sp->f->log_ref + first : NULL;
   double kl = policy_softmax_kl(lr, ws->s, M, grad ? ws->dkl : NULL, ws->work), a = sp->o->kl * c;
   if (grad)
     for (size_t j = 0; j < M; j++) {
-      const double *p = f->phi + (first + j) * dm;
-      policy_mlp_score(ws->a, P, p, ws->wa);
-      policy_mlp_backprop(ws->a, P, p, a * ws->dkl[j], grad, ws->wa);
+      pol_score(sp, ws, P, first + j, ws->wa);
+      pol_backprop(sp, ws, P, first + j, a * ws->dkl[j], grad, ws->wa);
     }
   return a * kl;
 }
 
-static int mlp_ws_alloc(mlp_ws *ws, const policy_mlp *a, size_t M) {
-  size_t L = policy_mlp_work_len(a);
+/* HyPO's online term as the paper trains it: c * kl times the REINFORCE estimate with
+ * the leave-one-out baseline (RLOO; Kool et al. 2019, Ahmadian et al. 2024) of
+ * grad KL(pi_theta(.|x) || pi_ref(.|x)) from k = kl_samples responses y_j drawn from
+ * pi_theta(.|x) with r:
+ *     r_j = log pi(y_j) / pi_ref(y_j) = s(y_j) - log sum_y pi_ref(y) e^{s(y)},
+ *     A_j = r_j - mean_{l != j} r_l,      g = (1/k) sum_j A_j grad s(y_j).
+ * Unbiased: grad KL = E_pi[r grad log pi] (E_pi grad log pi = 0), each A_j's baseline
+ * is independent of y_j, and grad log pi(y) = grad s(y) - E_pi grad s, whose second
+ * term drops because the A_j sum to zero.  Added to grad; returns the sample mean of
+ * r (an unbiased estimate of the KL). */
+static double rloo_kl(const space *sp, mlp_ws *ws, const double *P, size_t ctx, double c, gsl_rng *r, double *grad) {
+  size_t M = sp->M, first = ctx * M, k = (size_t)sp->o->kl_samples;
+  const double *lr = sp->f->log_ref ? sp->f->log_ref + first : NULL;
+  double lu = -log((double)M), mx = -INFINITY, L = 0, R = 0;
+  for (size_t j = 0; j < M; j++) {
+    ws->s[j] = pol_score(sp, ws, P, first + j, ws->wa);
+    ws->work[j] = (lr ? lr[j] : lu) + ws->s[j];
+    if (ws->work[j] > mx) mx = ws->work[j];
+  }
+  for (size_t j = 0; j < M; j++) L += exp(ws->work[j] - mx);
+  L = mx + log(L); /* log sum_y pi_ref e^s */
+  for (size_t q = 0; q < k; q++) { /* inverse CDF draws from pi_theta */
+    double u = gsl_rng_uniform(r), cum = 0;
+    size_t j = 0;
+    for (; j + 1 < M; j++)
+      if ((cum += exp(ws->work[j] - L)) > u) break;
+    ws->draw[q] = j;
+    R += ws->s[j] - L;
+  }
+  double a = sp->o->kl * c / (double)k;
+  for (size_t q = 0; q < k; q++) {
+    size_t j = ws->draw[q];
+    double rj = ws->s[j] - L, A = rj - (R - rj) / (double)(k - 1);
+    if (ws->a) pol_score(sp, ws, P, first + j, ws->wa);
+    pol_backprop(sp, ws, P, first + j, a * A, grad, ws->wa);
+  }
+  return R / (double)k;
+}
+
+int dpo_kl_rloo(const pref_features *f, const dpo_options *o, const double *theta, size_t ctx, gsl_rng *r,
+                double *grad) {
+  if (!f || !o || !theta || !r || !grad || o->kl_samples < 2 || o->policy != DPO_POLICY_LOGLINEAR) return PS_EINVAL;
+  size_t C = f->n_contexts ? f->n_contexts : 1, M = f->n_items / C, dim = f->phi ? f->d : f->n_items;
+  if (ctx >= C) return PS_EINVAL;
+  space sp = {.f = f, .o = o, .C = C, .M = M, .dim = dim};
+  mlp_ws ws = {0};
+  ws.s = malloc(M * sizeof(double));
+  ws.work = malloc(M * sizeof(double));
+  ws.draw = malloc((size_t)o->kl_samples * sizeof(size_t));
+  int status = PS_ENOMEM;
+  if (ws.s && ws.work && ws.draw) {
+    dpo_options one = *o;
+    one.kl = 1;
+    sp.o = &one;
+    memset(grad, 0, dim * sizeof(double));
+    rloo_kl(&sp, &ws, theta, ctx, 1, r, grad);
+    status = PS_OK;
+  }
+  free(ws.s);
+  free(ws.work);
+  free(ws.draw);
+  return status;
+}
+
+/* a NULL: the log-linear policy (one-value activation caches) */
+static int mlp_ws_alloc(mlp_ws *ws, const policy_mlp *a, size_t M, int k) {
+  size_t L = a ? policy_mlp_work_len(a) : 1;
   ws->a = a;
   ws->wa = malloc(L * sizeof(double));
   ws->wb = malloc(L * sizeof(double));
   ws->s = malloc(M * sizeof(double));
   ws->dkl = malloc(M * sizeof(double));
   ws->work = malloc(M * sizeof(double));
-  return ws->wa && ws->wb && ws->s && ws->dkl && ws->work ? PS_OK : PS_ENOMEM;
+  ws->draw = malloc((size_t)(k > 0 ? k : 1) * sizeof(size_t));
+  return ws->wa && ws->wb && ws->s && ws->dkl && ws->work && ws->draw ? PS_OK : PS_ENOMEM;
 }
 
 static void mlp_ws_free(mlp_ws *ws) {
@@ -1479,10 +1568,11 @@ static void mlp_ws_free(mlp_ws *ws) {
   free(ws->s);
   free(ws->dkl);
   free(ws->work);
+  free(ws->draw);
 }
 
 static double mlp_full(space *sp, mlp_ws *ws, const double *P, double *grad) {
-  size_t np = ws->a->n_params;
+  size_t np = ws->a ? ws->a->n_params : sp->dim;
   double F = 0, pen = 0;
   if (grad) memset(grad, 0, np * sizeof(double));
   for (size_t i = 0; i < sp->d->n; i++) F += mlp_row(sp, ws, P, i, grad);
@@ -1502,33 +1592,45 @@ double dpo_mlp_objective(const pref_data *d, const pref_features *f, const dpo_o
   mlp_ws ws = {0};
   double F = NAN;
   if (space_init(&sp, d, f, o) != PS_OK) return NAN;
-  if (mlp_ws_alloc(&ws, a, sp.M) == PS_OK) F = mlp_full(&sp, &ws, params, grad);
+  if (mlp_ws_alloc(&ws, a, sp.M, 0) == PS_OK) F = mlp_full(&sp, &ws, params, grad);
   mlp_ws_free(&ws);
   space_free(&sp);
   return F;
 }
 
-static int mlp_fit(space *sp, gsl_rng *r, dpo_result *res, ps_msg *m) {
+/* Adam on minibatches: the MLP policy (restarts from Glorot initialisations), and
+ * HyPO with the sampled KL (kl_samples > 0; log-linear from theta = 0, i.e. pi = pi_ref,
+ * once).  With the sampled KL the gradient is noisy even at full batch, so the result
+ * is the Polyak-Ruppert average of the iterates over the second half of the epochs;
+ * F, the gradient norm and `converged` (||grad|| <= 1e-3 W) are exact, at that point. */
+static int adam_fit(space *sp, gsl_rng *r, dpo_result *res, ps_msg *m) {
   const dpo_options *o = sp->o;
   const pref_data *d = sp->d;
-  policy_mlp *a = &res->mlp;
-  size_t np = a->n_params, n = d->n;
+  const policy_mlp *a = o->policy == DPO_POLICY_MLP ? &res->mlp : NULL;
+  size_t np = a ? a->n_params : sp->dim, n = d->n;
   size_t batch = o->batch == 0 || o->batch > n ? n : o->batch;
+  int sampled = o->kl > 0 && o->kl_samples > 0, restarts = a ? o->restarts : 1;
   mlp_ws ws = {0};
   double *P = malloc(np * sizeof(double)), *g = malloc(np * sizeof(double));
   double *mom = malloc(np * sizeof(double)), *vel = malloc(np * sizeof(double));
+  double *avg = malloc(np * sizeof(double));
   size_t *order = malloc(n * sizeof(size_t));
   int status = PS_OK;
-  if (!P || !g || !mom || !vel || !order || mlp_ws_alloc(&ws, a, sp->M) != PS_OK) {
+  if (!P || !g || !mom || !vel || !avg || !order || mlp_ws_alloc(&ws, a, sp->M, o->kl_samples) != PS_OK) {
     status = ps_fail(m, PS_ENOMEM, "out of memory");
     goto done;
   }
   double bestF = INFINITY;
-  for (int rs = 0; rs < o->restarts; rs++) {
-    policy_mlp_glorot(a, P, r);
+  for (int rs = 0; rs < restarts; rs++) {
+    if (a)
+      policy_mlp_glorot(a, P, r);
+    else
+      memset(P, 0, np * sizeof(double));
     adam_state st = {mom, vel, 0};
     memset(mom, 0, np * sizeof(double));
     memset(vel, 0, np * sizeof(double));
+    memset(avg, 0, np * sizeof(double));
+    long navg = 0;
     for (size_t i = 0; i < n; i++) order[i] = i;
     for (int ep = 0; ep < o->epochs; ep++) {
       if (batch < n) gsl_ran_shuffle(r, order, n, sizeof(size_t));
@@ -1537,17 +1639,25 @@ static int mlp_fit(space *sp, gsl_rng *r, dpo_result *res, ps_msg *m) {
         double wb = 0;
         memset(g, 0, np * sizeof(double));
         for (size_t t = b0; t < b1; t++) {
-          size_t i = order[t];
+          size_t i = order[t], ctx = (size_t)d->winner[i] / sp->M;
           double c = d->count ? d->count[i] : 1.0;
           wb += c;
           mlp_row(sp, &ws, P, i, g);
-          if (o->kl > 0) mlp_context_kl(sp, &ws, P, (size_t)d->winner[i] / sp->M, c, g);
+          if (sampled)
+            rloo_kl(sp, &ws, P, ctx, c, r, g);
+          else if (o->kl > 0)
+            mlp_context_kl(sp, &ws, P, ctx, c, g);
         }
         /* gradient of the mean-form objective F / W estimated on the batch */
         for (size_t k = 0; k < np; k++) g[k] = g[k] / wb + o->l2 / sp->W * P[k];
         adam_step(&st, P, g, np, o->lr);
+        if (sampled && 2 * ep >= o->epochs) { /* running mean of the second half's iterates */
+          navg++;
+          for (size_t k = 0; k < np; k++) avg[k] += (P[k] - avg[k]) / (double)navg;
+        }
       }
     }
+    if (sampled) memcpy(P, avg, np * sizeof(double));
     double F = mlp_full(sp, &ws, P, g);
     if (!isfinite(F)) continue;
     if (F < bestF) {
@@ -1559,7 +1669,8 @@ static int mlp_fit(space *sp, gsl_rng *r, dpo_result *res, ps_msg *m) {
   }
   res->iterations = o->epochs;
   if (!isfinite(bestF)) {
-    status = ps_fail(m, PS_EDOM, "every MLP restart ended with a non-finite objective (lower lr)");
+    status = ps_fail(m, PS_EDOM, "every %s ended with a non-finite objective (lower lr)",
+                     a ? "MLP restart" : "Adam run");
     goto done;
   }
   res->converged = res->grad_norm <= 1e-3 * sp->W;
@@ -1569,6 +1680,7 @@ done:
   free(g);
   free(mom);
   free(vel);
+  free(avg);
   free(order);
   return status;
 }
@@ -1629,7 +1741,7 @@ int dpo_fit(const pref_data *d, const pref_features *f, const dpo_options *o, gs
       status = ps_fail(m, PS_ENOMEM, "out of memory");
       goto done;
     }
-    status = mlp_fit(&sp, r, res, m);
+    status = adam_fit(&sp, r, res, m);
     goto done;
   }
   res->dim = sp.dim;
@@ -1640,6 +1752,8 @@ int dpo_fit(const pref_data *d, const pref_features *f, const dpo_options *o, gs
   }
   if (o->loss == DPO_LOSS_HINGE) {
     status = hinge_fit(&sp, res->theta, res, m);
+  } else if (o->kl > 0 && o->kl_samples > 0) {
+    status = r ? adam_fit(&sp, r, res, m) : ps_fail(m, PS_EINVAL, "the sampled KL (kl_samples > 0) needs a random stream");
   } else if (o->kl > 0) {
     status = hypo_loglinear(&sp, r, res->theta, res, m);
   } else if (fused) {

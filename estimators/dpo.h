@@ -39,13 +39,19 @@
  * 11^T/m that fixes the unidentified constants).  Solver BT (loss = dpo only): bt_fit,
  * as logistic regression on beta x_i is BT with theta_bt = beta theta, lambda_bt = l2 /
  * beta^2.  Hinge: dual coordinate descent (Hsieh et al. 2008, liblinear -s 3) on the SVM with
- * C = 1/l2, requires l2 > 0.  kl > 0 (HyPO): the KL term is not convex in theta
+ * C = 1/l2, requires l2 > 0 (log-linear; the MLP takes Adam).  kl > 0 (HyPO): the KL term is not convex in theta
  * (policy.c), so liblbfgs L-BFGS from theta = 0 and restarts - 1 random starts, each
  * polished by Newton with the exact Hessian when it is positive definite; the best
  * objective is kept (iterations = L-BFGS plus Newton iterations over all starts).
+ * kl > 0 with kl_samples = k > 0 (HyPO as the paper trains it): the KL gradient is
+ * not computed but estimated per row's context by REINFORCE with the leave-one-out
+ * baseline (RLOO) from k responses drawn from pi_theta, unbiased (dpo_kl_rloo); Adam
+ * (lr, epochs, batch) from theta = 0 (pi = pi_ref) for log-linear policies, and the
+ * result is the average of the iterates over the second half of the epochs.
  * MLP: Adam (lr, epochs, minibatches of `batch` rows, 0 = full batch) from `restarts`
- * Glorot initialisations, deterministic given the gsl_rng; the final full-batch
- * gradient norm is reported as the residual, converged means ||grad|| <= 1e-3 W.
+ * Glorot initialisations, deterministic given the gsl_rng (every loss, hinge through
+ * its subgradient); the final full-batch gradient norm is reported as the residual,
+ * converged means ||grad|| <= 1e-3 W.
  *
  * Existence: dpo (and cdpo with eps = 0) without l2 has no minimiser when a theta
  * orders every pair correctly (p = 1 data): PS_ENOMLE with the separation certificate.
@@ -85,7 +91,10 @@ typedef struct {
   double tol;         /* gradient tolerance relative to the total weight (1e-10) */
   int max_iter;       /* Newton / L-BFGS / dual CD outer iterations (100) */
   dpo_solver solver;  /* log-linear, kl = 0, smooth loss (see above) */
+  int kl_samples;     /* HyPO's KL: 0 exact; k in [2, DPO_MAX_KL_SAMPLES] the RLOO estimate from k draws */
 } dpo_options;
+
+#define DPO_MAX_KL_SAMPLES 4096
 
 typedef struct {
   int status;         /* PS_OK, PS_ENOMLE, PS_ESINGULAR, PS_ENOCONV, ... */
@@ -136,6 +145,14 @@ double dpo_objective(const pref_data *d, const pref_features *f, const dpo_optio
  * + l2 I with K_x the Hessian of KL in the scores (dpo.c).  Hinge gives its a.e. value
  * 0 for the loss part.  PS_OK or PS_ENOMEM; inputs not checked. */
 int dpo_hessian(const pref_data *d, const pref_features *f, const dpo_options *o, const double *theta, double *H);
+
+/* One RLOO estimate (kl_samples = k draws from pi_theta) of grad_theta KL(pi_theta(.|x)
+ * || pi_ref(.|x)) for context ctx of a log-linear policy, into grad (length f->d, or
+ * n_items when phi is NULL), as the sampled-KL HyPO fit uses it (dpo.c, rloo_kl; o->kl
+ * is ignored: weight 1).  PS_EINVAL for a bad argument (kl_samples < 2, MLP, ctx out
+ * of range), PS_ENOMEM. */
+int dpo_kl_rloo(const pref_features *f, const dpo_options *o, const double *theta, size_t ctx, gsl_rng *r,
+                double *grad);
 
 /* F(params) of an MLP policy with architecture a, with grad (a->n_params) when not
  * NULL: full batch, the same objective as dpo_objective with l2 on every weight.

@@ -66,6 +66,11 @@ static const ps_param hypo_params[] = {
      "weight of the online term lambda E_x KL(pi || pi_ref) (exact over each context's responses, x over "
      "the training rows' contexts); typical 0.01, 0.1, 1"},
     {"l2", PS_PARAM_REAL, "0", 0, 1e12, NULL, "adds (l2/2)||theta||^2 to the summed loss"},
+    {"kl_estimator", PS_PARAM_ENUM, "exact", 0, 0, "exact|rloo",
+     "exact: the KL over each context's finite response set (L-BFGS, Newton polish); rloo: as the paper, "
+     "REINFORCE with the leave-one-out baseline from `samples` draws of pi_theta per row, trained by Adam "
+     "(lr, epochs, batch), iterates averaged over the second half"},
+    {"samples", PS_PARAM_INT, "4", 2, 4096, NULL, "responses drawn from pi_theta per row and step (kl_estimator = rloo)"},
     MLP_PARAMS,
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
@@ -108,6 +113,13 @@ static int common_alloc(est_model **out, learner_kind kind, const ps_param *t, c
     o.tau = ps_param_real(hv(t, h, "tau"));
   } else if (kind == KIND_HYPO) {
     o.kl = ps_param_real(hv(t, h, "lambda"));
+    if (!strcmp(hv(t, h, "kl_estimator"), "rloo")) {
+      if (!(o.kl > 0)) {
+        free(e);
+        return ps_fail(m, PS_EINVAL, "hypo: kl_estimator = rloo needs lambda > 0 (lambda = 0 has no KL term to sample)");
+      }
+      o.kl_samples = (int)ps_param_int(hv(t, h, "samples"));
+    }
   }
   e->beta = o.beta;
   if (kind == KIND_RLHF) o.beta = 1; /* the reward fit: DPO with beta = 1 is the BT likelihood of r = s */
