@@ -202,6 +202,26 @@ static void world_free(world *w) {
   free(w->log_ref);
 }
 
+/* n comparisons sampled from the world: a uniform context, two distinct uniform
+ * responses, the BT label of reward theta_r^T phi (deterministic, the truly better
+ * response winning, in the contexts c = 0 mod 8 when sep), and, with counts, weights
+ * uniform on [0.5, 1.5). */
+static void world_sample(const world *w, size_t C, size_t M, size_t dim, const double *theta_r, size_t n, int sep,
+                         int counts, gsl_rng *r, pref_data *sd) {
+  assert_int_equal(pref_data_alloc(sd, n, w->f.n_items, 0, 0, counts), PS_OK);
+  for (size_t i = 0; i < n; i++) {
+    size_t c = gsl_rng_uniform_int(r, C), y = gsl_rng_uniform_int(r, M), z = gsl_rng_uniform_int(r, M - 1);
+    if (z >= y) z++;
+    size_t a = c * M + y, b = c * M + z;
+    double mg = 0;
+    for (size_t k = 0; k < dim; k++) mg += theta_r[k] * (w->phi[a * dim + k] - w->phi[b * dim + k]);
+    int a_wins = sep && c % 8 == 0 ? mg > 0 : gsl_rng_uniform(r) < ps_sigmoid(mg);
+    sd->winner[i] = (int32_t)(a_wins ? a : b);
+    sd->loser[i] = (int32_t)(a_wins ? b : a);
+    if (counts) sd->count[i] = 0.5 + gsl_rng_uniform(r);
+  }
+}
+
 /* O17: the log-linear DPO minimiser is theta_r / beta under exact-probability weights
  * (for both solvers), rDPO recovers it from flipped probabilities, RLHF's theta agrees. */
 static void test_o17_loglinear_target(void **state) {
@@ -782,17 +802,7 @@ static void test_hypo_rloo_fit(void **state) {
   world w;
   world_make(&w, C, M, dim, theta_r, 0, r);
   pref_data sd;
-  assert_int_equal(pref_data_alloc(&sd, n, w.f.n_items, 0, 0, 0), PS_OK);
-  for (size_t i = 0; i < n; i++) {
-    size_t c = gsl_rng_uniform_int(r, C), y = gsl_rng_uniform_int(r, M), z = gsl_rng_uniform_int(r, M - 1);
-    if (z >= y) z++;
-    size_t a = c * M + y, b = c * M + z;
-    double mg = 0;
-    for (size_t k = 0; k < dim; k++) mg += theta_r[k] * (w.phi[a * dim + k] - w.phi[b * dim + k]);
-    int a_wins = gsl_rng_uniform(r) < ps_sigmoid(mg);
-    sd.winner[i] = (int32_t)(a_wins ? a : b);
-    sd.loser[i] = (int32_t)(a_wins ? b : a);
-  }
+  world_sample(&w, C, M, dim, theta_r, n, 0, 0, r, &sd);
   dpo_options o = dpo_options_default();
   o.beta = 1, o.kl = 0.1, o.restarts = 2;
   dpo_result ex, ra, rb;
@@ -1158,18 +1168,7 @@ static void test_fused_levels(void **state) {
   world_make(&w, C, M, dim, theta_r, 0, r);
   for (int sep = 0; sep < 2; sep++) {
     pref_data sd;
-    assert_int_equal(pref_data_alloc(&sd, n, w.f.n_items, 0, 0, 1), PS_OK);
-    for (size_t i = 0; i < n; i++) {
-      size_t c = gsl_rng_uniform_int(r, C), y = gsl_rng_uniform_int(r, M), z = gsl_rng_uniform_int(r, M - 1);
-      if (z >= y) z++;
-      size_t a = c * M + y, b = c * M + z;
-      double mg = 0;
-      for (size_t k = 0; k < dim; k++) mg += theta_r[k] * (w.phi[a * dim + k] - w.phi[b * dim + k]);
-      int a_wins = sep && c % 8 == 0 ? mg > 0 : gsl_rng_uniform(r) < ps_sigmoid(mg);
-      sd.winner[i] = (int32_t)(a_wins ? a : b);
-      sd.loser[i] = (int32_t)(a_wins ? b : a);
-      sd.count[i] = 0.5 + gsl_rng_uniform(r);
-    }
+    world_sample(&w, C, M, dim, theta_r, n, sep, 1, r, &sd);
     double W = pref_data_weight(&sd);
     const struct {
       dpo_loss loss;
