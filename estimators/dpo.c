@@ -779,12 +779,14 @@ static int phi_check(const pref_features *f, ps_msg *m) {
  * about as much again):
  *  - warm start on nested subsamples of the contexts: every S-th context, S = 8^k,
  *    for each S that leaves >= FUSED_LEVEL_ROWS d rows, coarsest first, with l2
- *    scaled by the level's weight.  Exact Newton on a level until its Newton decrement
- *    g^T H^-1 g <= d, then that last step unverified: at a level's optimum the next
- *    level's decrement is its sampling discrepancy, E[g^T H^-1 g] ~ d (1 - f) / f =
- *    7 d for the fraction f = 1/8, so optimising a level further buys nothing (0.1 d
- *    cost one more sweep of each level on the DPO bench, for the same full-data path).  A level costs 1/S of a sweep; a
- *    level that fails (separable, singular, not converging) is skipped.
+ *    scaled by the level's weight.  On a level, (quasi-)Newton as on the full data
+ *    below (exact Hessian at its first sweep, then BFGS; exact in every sweep cost
+ *    ~3 ms more on the DPO bench for the same path) until the decrement g^T B^-1 g <= d,
+ *    then that last step unverified: at a level's optimum the next level's decrement
+ *    is its sampling discrepancy, E[g^T H^-1 g] ~ d (1 - f) / f = 7 d for the fraction
+ *    f = 1/8, so optimising a level further buys nothing (0.1 d cost one more sweep of
+ *    each level, for the same full-data path).  A level costs 1/S of a sweep; a level
+ *    that fails (separable, singular, not converging) is skipped.
  *  - the full data from there: the first sweep builds the exact Hessian, which seeds
  *    BFGS (Nocedal & Wright §6.1; the update is skipped unless y^T s > 1e-10 ||y||
  *    ||s||); later sweeps build no Hessian unless the last step reduced ||g|| by less
@@ -1098,7 +1100,7 @@ static void fused_bfgs(fused_ws *z, double step) {
 typedef struct {
   size_t stride;  /* contexts c = 0, stride, ... */
   double l2;      /* penalty scaled to the level's weight */
-  int exact;      /* exact Hessian in every sweep (the warm-start levels) */
+  int exact;      /* exact Hessian in every sweep (not BFGS) */
   double dec;     /* > 0: stop when g^T B^-1 g <= dec and take that step unverified */
   double tol;     /* > 0: stop when ||g|| <= tol (the full data) */
   int max_iter;
@@ -1232,7 +1234,7 @@ static int newton_fused(space *sp, double *theta, dpo_result *res, ps_msg *m) {
       for (size_t k = z.w.start[c]; k < z.w.start[c + 1]; k++) Ws += z.w.cw ? z.w.cw[k] : 1;
     }
     if (rows < FUSED_LEVEL_ROWS * dim || !(Ws > 0)) continue;
-    fused_level lv = {.stride = S, .l2 = o->l2 * Ws / sp->W, .exact = 1, .dec = 1.0 * (double)dim, .tol = 0,
+    fused_level lv = {.stride = S, .l2 = o->l2 * Ws / sp->W, .exact = 0, .dec = 1.0 * (double)dim, .tol = 0,
                       .max_iter = 30};
     int it = 0;
     double Fl, gl;

@@ -26,10 +26,12 @@
  * sweeps over the features (rows grouped by context; scores, row terms, gradient and,
  * when needed, the Hessian X^T D X by BLAS ssyrk on cache-resident blocks, summed in
  * double; the full step is evaluated speculatively so an accepted step costs no extra
- * sweep).  Large data are warm-started by exact Newton on nested subsamples of the
- * contexts (every 8^k-th context while >= 32 d rows remain); on all rows the first
- * sweep builds the exact Hessian, which seeds BFGS, and later sweeps rebuild it only
- * when a step reduced ||grad|| by less than 4x.  Cholesky, Armijo halving, to ||grad||
+ * sweep).  Large data are warm-started on nested subsamples of the contexts (every
+ * 8^k-th context while >= 32 d rows remain), each solved as the full data are: on all
+ * rows the first sweep builds the exact Hessian, which seeds BFGS, and later sweeps
+ * rebuild it only when a step reduced ||grad|| by less than 4x.  The sweeps use the
+ * OpenMP threads (not inside a parallel region, >= 20000 rows) with a fixed partition
+ * of the contexts: bit-identical results for any thread count.  Cholesky, Armijo halving, to ||grad||
  * <= tol W (tol 1e-10) at a swept point, so the minimiser is the same as exact
  * Newton's.  A failed Cholesky falls back to the double-precision exact Newton, which
  * reports PS_ESINGULAR when the design does not span R^d.  Solver CG: Newton-CG with
