@@ -815,6 +815,7 @@ static int phi_check(const pref_features *f, ps_msg *m) {
 #define FUSED_LB 32           /* rows whose exp / log1p are evaluated in one batch */
 #define FUSED_RHO 0.25        /* rebuild the Hessian when ||g_new|| > FUSED_RHO ||g_old|| */
 #define FUSED_PAR_ROWS 20000 /* fewer rows: one thread */
+#define FUSED_TLS_BYTES ((size_t)256 << 20) /* the threads' scratch together */
 #define FUSED_CHUNKS 64       /* fixed partition of the contexts for the threads (results do not depend on them) */
 
 static void fused_flush(const float *blk, size_t nb, size_t dim, float *Hb, double *H) {
@@ -1048,8 +1049,12 @@ static int fused_ws_alloc(const space *sp, fused_ws *z) {
   z->y = malloc(dim * sizeof(double));
   z->Bs = malloc(dim * sizeof(double));
   /* threads only when the fit is not inside a parallel region (the cells of a sweep,
-   * whatever its -j) and has enough rows to pay for them */
+   * whatever its -j) and has enough rows to pay for them; each needs a d x d partial
+   * Hessian and its ssyrk blocks, so at large d no more than fit in FUSED_TLS_BYTES */
+  size_t per = dim * dim * (sizeof(double) + sizeof(float)) + dim * (FUSED_BLOCK * sizeof(float) + sizeof(double));
+  int cap = per * 2 > FUSED_TLS_BYTES ? 1 : (int)(FUSED_TLS_BYTES / per);
   z->nt = omp_get_level() > 0 || sp->d->n < FUSED_PAR_ROWS ? 1 : omp_get_max_threads();
+  if (z->nt > cap) z->nt = cap;
   z->tls = calloc((size_t)z->nt, sizeof(fused_tls));
   if (!z->g || !z->g2 || !z->B || !z->H2 || !z->L || !z->p || !z->trial || !z->y || !z->Bs || !z->tls)
     return PS_ENOMEM;
