@@ -41,10 +41,10 @@ struct est_model {
       {"width", PS_PARAM_INT, "32", 1, 4096, NULL, "MLP hidden width"},                                 \
       {"layers", PS_PARAM_INT, "1", 1, 2, NULL, "MLP hidden layers (1 or 2)"},                          \
       {"activation", PS_PARAM_ENUM, "tanh", 0, 0, "tanh|relu", "MLP activation"},                       \
-      {"lr", PS_PARAM_REAL, "1e-3", 1e-12, 10, NULL, "Adam step size (MLP)"},                           \
-      {"epochs", PS_PARAM_INT, "500", 1, 10000000, NULL, "Adam epochs per restart (MLP)"},              \
+      {"lr", PS_PARAM_REAL, "1e-3", 1e-12, 10, NULL, "Adam step size (MLP; hypo's rloo)"},              \
+      {"epochs", PS_PARAM_INT, "500", 1, 10000000, NULL, "Adam epochs per restart (MLP; hypo's rloo)"}, \
       {"restarts", PS_PARAM_INT, "5", 1, 1000, NULL, "MLP initialisations (HyPO: L-BFGS starts)"},     \
-      {"batch", PS_PARAM_INT, "0", 0, 1000000000, NULL, "Adam minibatch rows (0 = full batch)"},       \
+      {"batch", PS_PARAM_INT, "0", 0, 1000000000, NULL, "Adam minibatch rows (0 = full batch; MLP, hypo's rloo)"}, \
       {"tol", PS_PARAM_REAL, "1e-10", 1e-15, 1e-2, NULL, "Newton: stop when ||gradient|| <= tol x total weight"}, \
       {"max_iter", PS_PARAM_INT, "100", 1, 100000, NULL, "Newton / L-BFGS iterations"}
 
@@ -258,9 +258,11 @@ const est_type est_dpo = {
 
 const est_type est_hypo = {
     .name = "hypo",
-    .doc = "HyPO (Song et al. 2024): DPO on the offline comparisons plus lambda E_x KL(pi || pi_ref), the KL "
-           "exact over each training context's responses; log-linear by L-BFGS with restarts polished by "
-           "Newton (the KL term is not convex in theta), or MLP by Adam.",
+    .doc = "HyPO (Song et al. 2024): DPO on the offline comparisons plus lambda E_x KL(pi || pi_ref).  "
+           "kl_estimator = exact: the KL over each training context's responses; log-linear by L-BFGS with "
+           "restarts polished by Newton (the KL term is not convex in theta), or MLP by Adam.  kl_estimator = "
+           "rloo: as the paper trains it, the KL gradient estimated from responses sampled from pi (REINFORCE, "
+           "leave-one-out baseline; unbiased), Adam on minibatches, iterates averaged.",
     .params = hypo_params,
     .alloc = hypo_alloc,
     .fit = learner_fit,
