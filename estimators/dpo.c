@@ -67,6 +67,11 @@ static const char *loss_name(dpo_loss l) {
   return (unsigned)l < 5 ? names[l] : "?";
 }
 
+/* 1 when separable data leave the loss without a minimiser (dpo, cdpo at eps 0, no penalty). */
+static int may_separate(const dpo_options *o) {
+  return (o->loss == DPO_LOSS_DPO || (o->loss == DPO_LOSS_CDPO && o->eps == 0)) && o->l2 == 0;
+}
+
 /* The one failure all log-linear solvers report on separable data (no penalty). */
 static int fail_separable(const dpo_options *o, ps_msg *m) {
   return ps_fail(m, PS_ENOMLE,
@@ -400,8 +405,7 @@ static int newton(space *sp, double *theta, dpo_result *res, ps_msg *m) {
     status = ps_fail(m, PS_ENOMEM, "out of memory (Hessian %zu x %zu)", dim, dim);
     goto done;
   }
-  int may_separate = (o->loss == DPO_LOSS_DPO || (o->loss == DPO_LOSS_CDPO && o->eps == 0)) && o->l2 == 0 &&
-                     o->kl == 0;
+  int separable = may_separate(o) && o->kl == 0;
   double F = full_objective(sp, theta, g), gn = vnorm(g, dim);
   int it = 0;
   res->converged = 0;
@@ -410,7 +414,7 @@ static int newton(space *sp, double *theta, dpo_result *res, ps_msg *m) {
       res->converged = 1;
       break;
     }
-    if (may_separate && separated(sp)) {
+    if (separable && separated(sp)) {
       status = fail_separable(o, m);
       break;
     }
@@ -647,7 +651,7 @@ static int newton_cg(space *sp, double *theta, dpo_result *res, ps_msg *m) {
     status = ps_fail(m, PS_ENOMEM, "out of memory");
     goto done;
   }
-  int may_separate = (o->loss == DPO_LOSS_DPO || (o->loss == DPO_LOSS_CDPO && o->eps == 0)) && o->l2 == 0;
+  int separable = may_separate(o);
   double F = ncg_gradient(sp, &w, theta, g), gn = vnorm(g, dim), g0 = gn;
   int it = 0, cg_total = 0;
   res->converged = 0;
@@ -656,7 +660,7 @@ static int newton_cg(space *sp, double *theta, dpo_result *res, ps_msg *m) {
       res->converged = 1;
       break;
     }
-    if (may_separate && separated(sp)) {
+    if (separable && separated(sp)) {
       status = fail_separable(o, m);
       break;
     }
@@ -1119,7 +1123,7 @@ static int fused_solve(space *sp, fused_ws *z, const fused_level *lv, double *th
                        int *iters, ps_msg *m) {
   const dpo_options *o = sp->o;
   size_t dim = z->dim, nonpos, nonpos2;
-  int may_separate = (o->loss == DPO_LOSS_DPO || (o->loss == DPO_LOSS_CDPO && o->eps == 0)) && o->l2 == 0;
+  int separable = may_separate(o);
   int b_exact = 1, status = PS_OK, retried = 0, it;
   double F = fused_sweep(sp, &z->w, lv->stride, lv->l2, theta, z->g, z->B, lv->check, z->nt, z->tls, &nonpos);
   double gn = vnorm(z->g, dim), ratio = 0;
@@ -1134,7 +1138,7 @@ static int fused_solve(space *sp, fused_ws *z, const fused_level *lv, double *th
       }
   for (it = 0;; it++) {
     if (lv->tol > 0 && gn <= lv->tol) break;
-    if (may_separate && nonpos == 0) {
+    if (separable && nonpos == 0) {
       status = fail_separable(o, m);
       break;
     }
@@ -1500,9 +1504,8 @@ static double mlp_context_kl(const space *sp, mlp_ws *ws, const double *P, size_
  *     A_j = r_j - mean_{l != j} r_l,      g = (1/k) sum_j A_j grad s(y_j).
  * Unbiased: grad KL = E_pi[r grad log pi] (E_pi grad log pi = 0), each A_j's baseline
  * is independent of y_j, and grad log pi(y) = grad s(y) - E_pi grad s, whose second
- * term drops because the A_j sum to zero.  Added to grad; returns the sample mean of
- * r (an unbiased estimate of the KL). */
-static double rloo_kl(const space *sp, mlp_ws *ws, const double *P, size_t ctx, double c, gsl_rng *r, double *grad) {
+ * term drops because the A_j sum to zero.  Added to grad. */
+static void rloo_kl(const space *sp, mlp_ws *ws, const double *P, size_t ctx, double c, gsl_rng *r, double *grad) {
   size_t M = sp->M, first = ctx * M, k = (size_t)sp->o->kl_samples;
   const double *lr = sp->f->log_ref ? sp->f->log_ref + first : NULL;
   double lu = -log((double)M), mx = -INFINITY, L = 0, R = 0;
@@ -1511,13 +1514,14 @@ static double rloo_kl(const space *sp, mlp_ws *ws, const double *P, size_t ctx, 
     ws->work[j] = (lr ? lr[j] : lu) + ws->s[j];
     if (ws->work[j] > mx) mx = ws->work[j];
   }
-  for (size_t j = 0; j < M; j++) L += exp(ws->work[j] - mx);
+  for (size_t j = 0; j < M; j++) L += (ws->dkl[j] = exp(ws->work[j] - mx));
+  for (size_t j = 0; j < M; j++) ws->dkl[j] /= L; /* pi_theta */
   L = mx + log(L); /* log sum_y pi_ref e^s */
   for (size_t q = 0; q < k; q++) { /* inverse CDF draws from pi_theta */
     double u = gsl_rng_uniform(r), cum = 0;
     size_t j = 0;
     for (; j + 1 < M; j++)
-      if ((cum += exp(ws->work[j] - L)) > u) break;
+      if ((cum += ws->dkl[j]) > u) break;
     ws->draw[q] = j;
     R += ws->s[j] - L;
   }
@@ -1528,7 +1532,6 @@ static double rloo_kl(const space *sp, mlp_ws *ws, const double *P, size_t ctx, 
     if (ws->a) pol_score(sp, ws, P, first + j, ws->wa);
     pol_backprop(sp, ws, P, first + j, a * A, grad, ws->wa);
   }
-  return R / (double)k;
 }
 
 int dpo_kl_rloo(const pref_features *f, const dpo_options *o, const double *theta, size_t ctx, gsl_rng *r,
@@ -1540,9 +1543,10 @@ int dpo_kl_rloo(const pref_features *f, const dpo_options *o, const double *thet
   mlp_ws ws = {0};
   ws.s = malloc(M * sizeof(double));
   ws.work = malloc(M * sizeof(double));
+  ws.dkl = malloc(M * sizeof(double));
   ws.draw = malloc((size_t)o->kl_samples * sizeof(size_t));
   int status = PS_ENOMEM;
-  if (ws.s && ws.work && ws.draw) {
+  if (ws.s && ws.work && ws.dkl && ws.draw) {
     dpo_options one = *o;
     one.kl = 1;
     sp.o = &one;
@@ -1552,6 +1556,7 @@ int dpo_kl_rloo(const pref_features *f, const dpo_options *o, const double *thet
   }
   free(ws.s);
   free(ws.work);
+  free(ws.dkl);
   free(ws.draw);
   return status;
 }
