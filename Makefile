@@ -47,8 +47,8 @@ CFLAGS := $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lhdf5_hl -lglpk -llbfgs -lm
 LDFLAGS := $(filter -fsanitize% -fopenmp,$(OPT))
 
-LIB_SRC := $(wildcard core/*.c sim/*.c estimators/*.c results/*.c experiments/*.c)
-LIB_SRC := $(filter-out experiments/main.c,$(LIB_SRC))
+LIB_SRC := $(wildcard core/*.c sim/*.c estimators/*.c experiments/*.c results/*.c plots/*.c cli/*.c)
+LIB_SRC := $(filter-out cli/main.c,$(LIB_SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/plots_embed.o
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -72,8 +72,8 @@ $(BUILD)/experiments/run.o: experiments/run.c $(BUILD)/version.h $(wildcard */*.
 
 FORCE:
 
-$(BUILD)/dirs:
-	@mkdir -p $(BUILD)/core $(BUILD)/sim $(BUILD)/estimators $(BUILD)/results $(BUILD)/experiments $(BUILD)/tests $(BUILD)/bench
+$(BUILD)/dirs: Makefile
+	@mkdir -p $(BUILD)/core $(BUILD)/sim $(BUILD)/estimators $(BUILD)/results $(BUILD)/experiments $(BUILD)/plots $(BUILD)/cli $(BUILD)/tests $(BUILD)/bench
 	@touch $@
 
 # the gnuplot sources are compiled into the binary (plot.c writes them beside figures)
@@ -88,7 +88,7 @@ $(BUILD)/plots_embed.o: $(BUILD)/plots_embed.c
 $(BUILD)/libprefsim.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
-$(BUILD)/prefsim: $(BUILD)/experiments/main.o $(BUILD)/libprefsim.a
+$(BUILD)/prefsim: $(BUILD)/cli/main.o $(BUILD)/libprefsim.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 prefsim: $(BUILD)/prefsim

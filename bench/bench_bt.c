@@ -37,7 +37,7 @@
 
 #include "../core/numerics.h"
 #include "../estimators/bt.h"
-#include "../sim/rng.h"
+#include "../core/rng.h"
 #include "../sim/sim.h"
 
 extern char **environ;

@@ -18,7 +18,7 @@
 
 #include "../estimators/bt.h"
 #include "../estimators/mixture.h"
-#include "../sim/rng.h"
+#include "../core/rng.h"
 #include "../sim/sim.h"
 
 static double now(void) {

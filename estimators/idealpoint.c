@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "../core/numerics.h"
-#include "adam.h"
+#include "../core/adam.h"
 
 #define DIST_EPS 1e-12
 

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "../core/numerics.h"
-#include "adam.h"
+#include "../core/adam.h"
 
 lowrank_options lowrank_options_default(void) {
   lowrank_options o = {.B = 2,

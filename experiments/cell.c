@@ -35,7 +35,7 @@
 #include "../estimators/policy.h"
 #include "../estimators/regret.h"
 #include "../sim/mdp.h"
-#include "../sim/rng.h"
+#include "../core/rng.h"
 
 const h5store_quantity cell_metrics[] = {
     {"param_err", "1", "||theta-hat - theta*/T||_2 after normalisation"},

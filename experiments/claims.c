@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "../core/param.h"
-#include "../sim/rng.h"
+#include "../core/rng.h"
 #include "experiment.h"
 
 static int cmp_double(const void *a, const void *b) {

@@ -19,7 +19,7 @@
 #include <omp.h>
 #endif
 
-#include "../sim/rng.h"
+#include "../core/rng.h"
 #include "cell.h"
 
 #ifndef PS_VERSION

@@ -7,7 +7,7 @@
 #include "test_util.h"
 #include "../core/numerics.h"
 #include "../estimators/bt.h"
-#include "../sim/rng.h"
+#include "../core/rng.h"
 #include "../sim/sim.h"
 
 static void make_data(pref_data *d, size_t n_items, const int32_t *w, const int32_t *l, size_t n) {

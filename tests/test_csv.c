@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "test_util.h"
-#include "../experiments/csv.h"
+#include "../cli/csv.h"
 
 static const char *data_dir(void) {
   const char *d = getenv("PREFSIM_TEST_DATA");

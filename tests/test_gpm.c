@@ -12,7 +12,7 @@
 #include "../core/numerics.h"
 #include "../estimators/estimator.h"
 #include "../estimators/gpm.h"
-#include "../sim/rng.h"
+#include "../core/rng.h"
 
 #define SEED 2385ul
 

@@ -14,7 +14,7 @@
 
 #include "test_util.h"
 #include "../core/numerics.h"
-#include "../estimators/adam.h"
+#include "../core/adam.h"
 #include "../estimators/estimator.h"
 #include "../estimators/idealpoint.h"
 

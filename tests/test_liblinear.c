@@ -14,7 +14,7 @@
 
 #include "test_util.h"
 #include "../estimators/bt.h"
-#include "../sim/rng.h"
+#include "../core/rng.h"
 #include "../sim/sim.h"
 
 static void quiet(const char *s) { (void)s; }

@@ -8,7 +8,7 @@
 #include "test_util.h"
 #include "../core/numerics.h"
 #include "../sim/mdp.h"
-#include "../sim/rng.h"
+#include "../core/rng.h"
 
 #define SEED 20240517u
 

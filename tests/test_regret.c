@@ -9,7 +9,7 @@
 #include "../core/numerics.h"
 #include "../estimators/regret.h"
 #include "../sim/mdp.h"
-#include "../sim/rng.h"
+#include "../core/rng.h"
 
 #define SEED 4217u
 

@@ -9,7 +9,7 @@
 
 #include "test_util.h"
 #include "../core/numerics.h"
-#include "../sim/rng.h"
+#include "../core/rng.h"
 #include "../sim/sim.h"
 
 static void test_numerics(void **state) {

@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "../results/h5store.h"
-#include "claims.h"
-#include "config.h"
+#include "../experiments/claims.h"
+#include "../experiments/config.h"
 
 typedef struct {
   char name[128];

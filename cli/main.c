@@ -13,14 +13,14 @@
 #include <sys/stat.h>
 
 #include "../estimators/estimator.h"
-#include "cell.h"
-#include "claims.h"
-#include "config.h"
-#include "experiment.h"
+#include "../experiments/cell.h"
+#include "../experiments/claims.h"
+#include "../experiments/config.h"
+#include "../experiments/experiment.h"
 #include "fitcli.h"
-#include "merge.h"
-#include "plot.h"
-#include "run.h"
+#include "../experiments/merge.h"
+#include "../plots/plot.h"
+#include "../experiments/run.h"
 #ifdef PS_MPI
 #include <mpi.h>
 #endif

@@ -39,7 +39,7 @@
 #include "../estimators/estimator.h"
 #include "../estimators/gpm.h"
 #include "../estimators/minimax.h"
-#include "../sim/rng.h"
+#include "../core/rng.h"
 #include "csv.h"
 
 typedef struct {
