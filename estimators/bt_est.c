@@ -85,6 +85,7 @@ static void bt_free(est_model *e) {
 
 const est_type est_bt = {
     .name = "bt",
+    .inputs = EST_IN_ITEMS | EST_IN_FEATURES,
     .doc = "Bradley-Terry maximum likelihood (Zermelo 1929; Bradley & Terry 1952), item scores or "
            "linear features r = theta^T phi, logistic or probit (Thurstone) link; Newton-CG to "
            "||grad|| <= tol; reports no-mle when the win graph is not strongly connected (Ford 1957; "

@@ -120,24 +120,28 @@ static void items_free(est_model *e) {
 
 const est_type est_mm = {
     .name = "mm",
+    .inputs = EST_IN_ITEMS,
     .doc = "Hunter's MM algorithm for the item BT MLE (Hunter 2004), Jacobi or Gauss-Seidel, with "
            "choix's alpha pseudo-counts; item worlds only.",
     .params = mm_params, .alloc = mm_alloc, .fit = items_fit, .logit = items_logit, .theta = items_theta,
     .free = items_free};
 const est_type est_lsr = {
     .name = "lsr",
+    .inputs = EST_IN_ITEMS,
     .doc = "Luce spectral ranking, one step from uniform: the stationary distribution of a Markov chain "
            "on items (Maystre & Grossglauser 2015); a spectral estimate, not the MLE.",
     .params = lsr_params, .alloc = lsr_alloc, .fit = items_fit, .logit = items_logit, .theta = items_theta,
     .free = items_free};
 const est_type est_ilsr = {
     .name = "ilsr",
+    .inputs = EST_IN_ITEMS,
     .doc = "Iterative LSR: LSR re-weighted by the current scores until its fixed point, the item BT MLE "
            "(Maystre & Grossglauser 2015).",
     .params = ilsr_params, .alloc = ilsr_alloc, .fit = items_fit, .logit = items_logit, .theta = items_theta,
     .free = items_free};
 const est_type est_rank_centrality = {
     .name = "rank_centrality",
+    .inputs = EST_IN_ITEMS,
     .doc = "Rank Centrality (Negahban, Oh & Shah 2017): stationary distribution of the chain with rates "
            "n_wl / (n_wl + n_lw); consistent for BT on dense designs but not the MLE.",
     .params = rc_params, .alloc = rc_alloc, .fit = items_fit, .logit = items_logit, .theta = items_theta,

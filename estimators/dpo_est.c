@@ -241,6 +241,7 @@ static void learner_free(est_model *e) {
 
 const est_type est_dpo = {
     .name = "dpo",
+    .inputs = EST_IN_ITEMS | EST_IN_FEATURES,
     .doc = "Direct preference optimisation (Rafailov et al. 2023) and its variants IPO (Azar et al. 2024), "
            "conservative cDPO (label smoothing) and robust rDPO (Chowdhury et al. 2024), hinge (SLiC); "
            "log-linear policy log pi = log pi_ref + theta^T phi - A (tabular for items worlds), Newton with the "
@@ -258,6 +259,7 @@ const est_type est_dpo = {
 
 const est_type est_hypo = {
     .name = "hypo",
+    .inputs = EST_IN_ITEMS | EST_IN_FEATURES,
     .doc = "HyPO (Song et al. 2024): DPO on the offline comparisons plus lambda E_x KL(pi || pi_ref).  "
            "kl_estimator = exact: the KL over each training context's responses; log-linear by L-BFGS with "
            "restarts polished by Newton (the KL term is not convex in theta), or MLP by Adam.  kl_estimator = "
@@ -274,6 +276,7 @@ const est_type est_hypo = {
 
 const est_type est_rlhf = {
     .name = "rlhf",
+    .inputs = EST_IN_ITEMS | EST_IN_FEATURES,
     .doc = "Two-stage RLHF (Christiano et al. 2017; Ouyang et al. 2022) with an exact policy step: Bradley-"
            "Terry reward by bt_fit (or an MLP reward by Adam), then pi ∝ pi_ref e^{r-hat/beta} on each context "
            "(the KL-regularised optimum); theta = theta_r-hat / beta.",

@@ -723,6 +723,7 @@ int drpo_model_scores(const est_model *e, size_t *n_ctx, size_t *m, const double
 
 const est_type est_drpo = {
     .name = "drpo",
+    .inputs = EST_IN_ITEMS | EST_IN_FEATURES,
     .doc = "Doubly robust preference optimisation (THEORY §3.11; Xu et al. 2025): DR estimate of the win rate "
            "p(pi) against pi_ref from a preference nuisance (BT or the wrong constant 1/2) and a reference "
            "nuisance (known, tabular, log-linear, uniform) with 2-fold cross-fitting, swap-averaged, corrected for the "

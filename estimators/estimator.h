@@ -28,10 +28,17 @@ typedef struct {
   double grad_norm;    /* final gradient norm (NaN if not applicable) */
 } est_fit_info;
 
+/* The data an estimator fits (est_type.inputs, a bit set): comparisons of items
+ * without features, comparisons of items or responses with features, pairs of
+ * trajectory segments.  A configuration that pairs an estimator with a world it
+ * cannot fit is an error before any cell runs. */
+enum { EST_IN_ITEMS = 1u, EST_IN_FEATURES = 2u, EST_IN_SEGMENTS = 4u };
+
 typedef struct {
   const char *name;
   const char *doc;
   const ps_param *params; /* hyperparameters, NULL-key terminated */
+  unsigned inputs;        /* EST_IN_* bits: the data it fits */
 
   /* Allocate with hyperparameter values: hyper[i] is the text for params[i]
    * (already checked against the table). */

@@ -478,6 +478,7 @@ static void flipem_free(est_model *e) {
 
 const est_type est_flipem = {
     .name = "flipem",
+    .inputs = EST_IN_ITEMS | EST_IN_FEATURES,
     .doc = "Flip-rate EM (THEORY.md 2.3, 3.3b; LCPO style): BT scores (items or features) with "
            "per-annotator (or shared) reliability eta = 1 - eps; E step gamma = sigma(logit eta + "
            "Delta), M step eta = mean gamma (clamped to (1/2, 1)) and theta = soft-label BT (bt_fit on "

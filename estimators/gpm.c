@@ -367,6 +367,7 @@ static void gpm_est_free(est_model *e) {
 
 const est_type est_gpm = {
     .name = "gpm",
+    .inputs = EST_IN_ITEMS | EST_IN_FEATURES,
     .doc = "General preference model (Zhang et al. 2024, arXiv 2410.02197): item embeddings in R^{2k}, "
            "skew-symmetric score s(a,b) = sum_l (v_a[2l] v_b[2l+1] - v_a[2l+1] v_b[2l]), P = sigma(s/tau); "
            "in feature worlds v_y = W phi(y) with W in R^{2k x d}, so logits extend to unseen contexts; "

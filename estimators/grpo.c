@@ -724,6 +724,7 @@ static void grpo_free(est_model *e) {
 
 const est_type est_grpo = {
     .name = "grpo",
+    .inputs = EST_IN_ITEMS | EST_IN_FEATURES,
     .doc = "Group-robust preference optimisation (Ramesh et al. 2024; THEORY §3.12): log-linear policy, "
            "min over theta max over group weights alpha of the annotator groups' mean DPO or IPO losses, "
            "by mirror ascent on alpha and projected gradient on theta; reports the averaged iterate "

@@ -728,6 +728,7 @@ static double ip_logit_user(const est_model *e, const double *state, int32_t a, 
 
 const est_type est_idealpoint = {
     .name = "idealpoint",
+    .inputs = EST_IN_ITEMS | EST_IN_FEATURES,
     .doc = "PAL-A ideal-point model (Chen et al. 2024, pluralistic alignment; THEORY.md §3.6): user h "
            "prefers items near a_h = sum_k softmax(omega_h)_k p_k; euclidean or squared distance, logistic "
            "or hinge loss, fixed features, a linear projector or free item embeddings; Adam with restarts. "

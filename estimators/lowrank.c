@@ -558,6 +558,7 @@ static double lr_logit_user(const est_model *e, const double *state, int32_t a, 
 
 const est_type est_lowrank = {
     .name = "lowrank",
+    .inputs = EST_IN_ITEMS | EST_IN_FEATURES,
     .doc = "Low-rank personalised Bradley-Terry rewards r_h(y) = phi(y)^T V w_h (item worlds U_y^T w_h), "
            "V in R^{d x B}: LoRe (Bose et al. 2025; simplex weights, w_h = softmax(omega_h)) or RFM (free "
            "w_h); Adam + L-BFGS with restarts (THEORY.md §2.7).  logit = the mean user's reward difference "

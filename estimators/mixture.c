@@ -799,6 +799,7 @@ static const double *mix_trace(const est_model *e, size_t *len) {
 
 const est_type est_mixture = {
     .name = "mixture",
+    .inputs = EST_IN_ITEMS | EST_IN_FEATURES,
     .doc = "Mixture of K Bradley-Terry reward types at the user level, fitted by EM (soft, or hard as in "
            "MaxMin-RLHF, Chakraborty et al. 2024): users are annotator ids (every comparison its own user "
            "without ids: the per-comparison MiCRo-style mixture, which cannot recover users); M-step = a "

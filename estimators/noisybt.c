@@ -645,6 +645,7 @@ static void noisybt_free(est_model *e) {
 
 const est_type est_noisybt = {
     .name = "noisybt",
+    .inputs = EST_IN_ITEMS | EST_IN_FEATURES,
     .doc = "NoisyBT (Bugakova et al. 2019; THEORY.md 2.4, 3.3a): BT scores (items or s = theta^T phi) "
            "with per-annotator competence sigma(gamma) and position bias q, P(first wins) = "
            "sigma(gamma) sigma(s_i - s_j) + (1 - sigma(gamma)) sigma(q); MAP with an anchor prior on "

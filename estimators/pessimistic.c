@@ -481,6 +481,7 @@ static void pess_free(est_model *e) {
 
 const est_type est_pessimistic = {
     .name = "pessimistic",
+    .inputs = EST_IN_ITEMS | EST_IN_FEATURES,
     .doc = "Pessimistic MLE policy (Zhu, Jordan & Jiao 2023; THEORY §3.14): feature-BT MLE, confidence "
            "ellipsoid ||theta - theta_hat||_{Sigma_D + lambda I} <= f, deterministic policy maximising the "
            "lower confidence value theta_hat^T(phi_pi - v) - f ||phi_pi - v||_{(Sigma_D + lambda I)^-1} "
@@ -500,6 +501,7 @@ const est_type est_pessimistic = {
 
 const est_type est_greedy_mle = {
     .name = "greedy_mle",
+    .inputs = EST_IN_ITEMS | EST_IN_FEATURES,
     .doc = "Greedy MLE policy (the baseline of THEORY §3.14): feature-BT MLE with per-sample L2 lambda, "
            "deterministic argmax theta_hat^T phi(s, y) per context. theta() is the reward MLE.",
     .params = greedy_params,

@@ -53,6 +53,7 @@ static void seg_free(est_model *e) { free(e); }
 
 const est_type est_regret_model = {
     .name = "regret_model",
+    .inputs = EST_IN_SEGMENTS,
     .doc = "Regret preference model (Knox et al.; THEORY §3.8): r_w = w^T psi, labels sigma((regret_w(2) - "
            "regret_w(1))/T) with V*_w by value iteration and the envelope-theorem gradient; Adam with restarts. "
            "MDP worlds only.",
@@ -61,6 +62,7 @@ const est_type est_regret_model = {
 
 const est_type est_partial_return = {
     .name = "partial_return",
+    .inputs = EST_IN_SEGMENTS,
     .doc = "Partial-return preference model: logistic regression on the difference of the segments' summed "
            "psi (Newton-CG through bt_fit). MDP worlds only.",
     .params = est_partial_return_params, .alloc = seg_alloc, .fit = seg_fit, .logit = seg_logit,
