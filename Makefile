@@ -94,8 +94,9 @@ $(BUILD)/prefsim: $(BUILD)/cli/main.o $(BUILD)/libprefsim.a
 prefsim: $(BUILD)/prefsim
 	@cp $< $@
 
-$(BUILD)/tests/%: tests/%.c $(BUILD)/libprefsim.a tests/test_util.h
-	$(CC) $(CFLAGS) $(LDFLAGS) $< $(BUILD)/libprefsim.a -o $@ $(LDLIBS) -lcmocka -llinear
+# every test links the shared fixtures (tests/fixtures.c); discovery stays tests/test_*.c
+$(BUILD)/tests/%: tests/%.c $(BUILD)/tests/fixtures.o $(BUILD)/libprefsim.a tests/test_util.h tests/fixtures.h
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(BUILD)/tests/fixtures.o $(BUILD)/libprefsim.a -o $@ $(LDLIBS) -lcmocka -llinear
 
 demo: deps
 	$(MAKE) prefsim

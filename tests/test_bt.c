@@ -5,32 +5,21 @@
 #include <math.h>
 
 #include "test_util.h"
+#include "fixtures.h"
 #include "../core/numerics.h"
 #include "../estimators/bt.h"
-#include "../core/rng.h"
 #include "../sim/sim.h"
-
-static void make_data(pref_data *d, size_t n_items, const int32_t *w, const int32_t *l, size_t n) {
-  assert_int_equal(pref_data_alloc(d, n, n_items, 0, 0, 0), PS_OK);
-  memcpy(d->winner, w, n * sizeof *w);
-  memcpy(d->loser, l, n * sizeof *l);
-}
-
-static pref_features items_view(size_t m) {
-  pref_features f = {.n_items = m, .d = m, .phi = NULL, .n_contexts = 1, .item_context = NULL};
-  return f;
-}
 
 /* O1: two items, 7-3.  theta1 - theta2 = log(7/3), SE = sqrt(1/7 + 1/3). */
 static void test_o1_two_items(void **state) {
   (void)state;
   pref_data d;
   int32_t w[2] = {0, 1}, l[2] = {1, 0};
-  make_data(&d, 2, w, l, 2);
+  fixtures_rows(&d, 2, w, l, 2);
   d.count = malloc(2 * sizeof(double));
   d.count[0] = 7;
   d.count[1] = 3;
-  pref_features f = items_view(2);
+  pref_features f = fixtures_items_view(2);
   bt_options o = bt_options_default();
   o.want_hessian = 1;
   bt_result r;
@@ -51,8 +40,8 @@ static void test_o2_cycle_plus_one(void **state) {
   (void)state;
   pref_data d;
   int32_t w[4] = {0, 0, 1, 2}, l[4] = {1, 1, 2, 0};
-  make_data(&d, 3, w, l, 4);
-  pref_features f = items_view(3);
+  fixtures_rows(&d, 3, w, l, 4);
+  pref_features f = fixtures_items_view(3);
   bt_options o = bt_options_default();
   bt_result r;
   ps_msg m;
@@ -82,8 +71,8 @@ static void test_o3_balanced_cycle(void **state) {
   (void)state;
   pref_data d;
   int32_t w[3] = {0, 1, 2}, l[3] = {1, 2, 0};
-  make_data(&d, 3, w, l, 3);
-  pref_features f = items_view(3);
+  fixtures_rows(&d, 3, w, l, 3);
+  pref_features f = fixtures_items_view(3);
   bt_options o = bt_options_default();
   bt_result r;
   assert_int_equal(bt_fit(&d, &f, &o, &r, NULL), PS_OK);
@@ -98,8 +87,8 @@ static void test_o4_separable_tournament(void **state) {
   (void)state;
   pref_data d;
   int32_t w[3] = {0, 1, 0}, l[3] = {1, 2, 2};
-  make_data(&d, 3, w, l, 3);
-  pref_features f = items_view(3);
+  fixtures_rows(&d, 3, w, l, 3);
+  pref_features f = fixtures_items_view(3);
   bt_options o = bt_options_default();
   bt_result r;
   ps_msg m = {{0}};
@@ -130,8 +119,8 @@ static void test_disconnected(void **state) {
   (void)state;
   pref_data d;
   int32_t w[4] = {0, 1, 2, 3}, l[4] = {1, 0, 3, 2};
-  make_data(&d, 4, w, l, 4);
-  pref_features f = items_view(4);
+  fixtures_rows(&d, 4, w, l, 4);
+  pref_features f = fixtures_items_view(4);
   bt_options o = bt_options_default();
   bt_result r;
   ps_msg m = {{0}};
@@ -141,43 +130,25 @@ static void test_disconnected(void **state) {
   /* weakly connected but one-directional between two groups */
   int32_t w2[5] = {0, 1, 2, 3, 0}, l2[5] = {1, 0, 3, 2, 2};
   pref_data_free(&d);
-  make_data(&d, 4, w2, l2, 5);
+  fixtures_rows(&d, 4, w2, l2, 5);
   assert_int_equal(bt_fit(&d, &f, &o, &r, &m), PS_ENOMLE);
   assert_non_null(strstr(m.text, "not strongly connected"));
   bt_result_free(&r);
   pref_data_free(&d);
 }
 
-/* random feature problem used by the gradient, Hessian and recovery tests */
-typedef struct {
-  world w;
-  population p;
-  pref_data d;
-} problem;
+/* random feature problem used by the gradient, Hessian and recovery tests: the
+ * project's simulator, 50 contexts x 6 responses, uniform design */
+typedef fixtures_sim problem;
 
 static void make_problem(problem *pb, uint64_t seed, size_t n, size_t dim, double norm, link_kind link) {
-  gsl_rng *r = ps_rng_alloc();
   world_spec ws = {.kind = WORLD_FEATURES, .contexts = 50, .responses = 6, .dim = dim, .feature_scale = 1.0};
-  ps_rng_reset(r, seed, PS_STREAM_WORLD, 0, 0, 0);
-  assert_int_equal(world_alloc(&pb->w, &ws, r, NULL), PS_OK);
   population_spec ps = {.scale = 1, .norm = norm};
-  ps_rng_reset(r, seed, PS_STREAM_POPULATION, 0, 0, 0);
-  assert_int_equal(population_alloc(&pb->p, &pb->w, &ps, r, NULL), PS_OK);
   noise_spec ns = {.link = link, .temperature = 1, .flip = 0};
-  design_spec ds = {.kind = DESIGN_UNIFORM};
-  gsl_rng *rj = ps_rng_alloc();
-  ps_rng_reset(r, seed, PS_STREAM_QUERIES, 0, 0, 0);
-  ps_rng_reset(rj, seed, PS_STREAM_JUDGEMENTS, 0, 0, 0);
-  assert_int_equal(design_simulate(&pb->d, n, &pb->w, &pb->p, &ns, &ds, r, rj, NULL), PS_OK);
-  gsl_rng_free(r);
-  gsl_rng_free(rj);
+  fixtures_sim_alloc(pb, seed, &ws, &ps, &ns, n);
 }
 
-static void free_problem(problem *pb) {
-  pref_data_free(&pb->d);
-  population_free(&pb->p);
-  world_free(&pb->w);
-}
+static void free_problem(problem *pb) { fixtures_sim_free(pb); }
 
 /* Gradient and Hessian against central differences (O17, 1e-6 relative), for
  * both links, with and without counts and penalty. */
@@ -285,8 +256,8 @@ static void test_bad_input(void **state) {
   (void)state;
   pref_data d;
   int32_t w[2] = {0, 5}, l[2] = {1, 0};
-  make_data(&d, 3, w, l, 2);
-  pref_features f = items_view(3);
+  fixtures_rows(&d, 3, w, l, 2);
+  pref_features f = fixtures_items_view(3);
   bt_options o = bt_options_default();
   bt_result r;
   ps_msg m = {{0}};
@@ -311,8 +282,8 @@ static void test_item_covariance_l2(void **state) {
   (void)state;
   pref_data d;
   int32_t w[6] = {0, 0, 1, 2, 3, 1}, l[6] = {1, 2, 2, 0, 0, 3};
-  make_data(&d, 4, w, l, 6);
-  pref_features f = items_view(4);
+  fixtures_rows(&d, 4, w, l, 6);
+  pref_features f = fixtures_items_view(4);
   for (int k = 0; k < 2; k++) {
     bt_options o = bt_options_default();
     o.l2 = k ? 0.3 : 0;

@@ -11,35 +11,19 @@
 #include <math.h>
 
 #include "test_util.h"
+#include "fixtures.h"
 #include "../core/numerics.h"
 #include "../estimators/bt.h"
 #include "../estimators/estimator.h"
 #include "../estimators/flipem.h"
 #include "../estimators/noisybt.h"
 
-static pref_features items_view(size_t m) {
-  pref_features f = {.n_items = m, .d = m, .phi = NULL, .n_contexts = 1, .item_context = NULL};
-  return f;
-}
-
 /* `per` labels from each of H annotators with flip rates eps[h]: uniform pairs (i, j),
- * i wins w.p. eps + (1 - 2 eps) sigma(s_i - s_j).  Scores per item. */
+ * i wins w.p. eps + (1 - 2 eps) sigma(s_i - s_j).  Scores per item; the winner is
+ * recorded as shown first (the flip model ignores the order). */
 static void simulate(pref_data *d, gsl_rng *r, const double *s, size_t m, const double *eps, size_t H, size_t per) {
-  size_t n = H * per;
-  assert_int_equal(pref_data_alloc(d, n, m, 1, 1, 0), PS_OK);
-  d->n_annotators = H;
-  size_t k = 0;
-  for (size_t h = 0; h < H; h++)
-    for (size_t t = 0; t < per; t++, k++) {
-      int32_t i = (int32_t)gsl_rng_uniform_int(r, m), j;
-      do j = (int32_t)gsl_rng_uniform_int(r, m); while (j == i);
-      double p = eps[h] + (1 - 2 * eps[h]) * ps_sigmoid(s[i] - s[j]);
-      int y = gsl_rng_uniform(r) < p;
-      d->winner[k] = y ? i : j;
-      d->loser[k] = y ? j : i;
-      d->first_won[k] = 1;
-      d->annotator[k] = (int32_t)h;
-    }
+  fixtures_judges j = {.n_items = m, .reward = s, .n_types = 1, .flip = eps, .order = FIXTURES_WINNER_FIRST};
+  fixtures_judge(d, &j, H, per, NULL, r, NULL);
 }
 
 static double slope_through_origin(const double *x, const double *y, size_t n) {
@@ -85,7 +69,7 @@ static void test_row23_noisybt_agrees(void **state) {
   d.count = malloc(d.n * sizeof(double));
   for (size_t i = 0; i < d.n; i++) d.count[i] = 0.5 + gsl_rng_uniform(r);
   for (size_t h = 0; h < H; h++) eta[h] = 1 - 0.5 * ps_sigmoid(-skill[h]);
-  pref_features f = items_view(m);
+  pref_features f = fixtures_items_view(m);
   noisybt_options o = noisybt_options_default();
   o.fit_bias = 0;
   double ll_nb;
@@ -114,14 +98,14 @@ static void test_o16_fixed_point_exact(void **state) {
   for (size_t h = 0; h < H; h++) {
     eta[h] = 1 - eps[h];
     for (size_t t = 0; t < pairs; t++) {
-      int32_t a = (int32_t)gsl_rng_uniform_int(r, m), b;
-      do b = (int32_t)gsl_rng_uniform_int(r, m); while (b == a);
+      int32_t a, b;
+      fixtures_pair(r, m, &a, &b);
       double pt = eps[h] + (1 - 2 * eps[h]) * ps_sigmoid(s[a] - s[b]);
       d.winner[k] = a, d.loser[k] = b, d.count[k] = pt, d.annotator[k++] = (int32_t)h;
       d.winner[k] = b, d.loser[k] = a, d.count[k] = 1 - pt, d.annotator[k++] = (int32_t)h;
     }
   }
-  pref_features f = items_view(m);
+  pref_features f = fixtures_items_view(m);
   assert_int_equal(flipem_eta_update(&d, &f, s, eta, 0, out), PS_OK);
   for (size_t h = 0; h < H; h++) assert_close(out[h], 1 - eps[h], 1e-13);
   /* shared: with one eps for all, the fixed point is again 1 - eps */
@@ -157,7 +141,7 @@ static void test_o16_fixed_point_sample(void **state) {
   for (size_t i = 0; i < m; i++) s[i] = gsl_ran_gaussian(r, 1.5);
   pref_data d;
   simulate(&d, r, s, m, &eps, 1, n);
-  pref_features f = items_view(m);
+  pref_features f = fixtures_items_view(m);
   double m2 = 0;
   for (size_t i = 0; i < n; i++) {
     double z = s[d.winner[i]] - s[d.loser[i]];
@@ -197,7 +181,7 @@ static void test_recovery(void **state) {
   for (size_t h = 0; h < H; h++) eps[h] = h < 10 ? 0.05 : 0.3;
   pref_data d;
   simulate(&d, r, s, m, eps, H, per);
-  pref_features f = items_view(m);
+  pref_features f = fixtures_items_view(m);
   flipem_options o = flipem_options_default();
   flipem_result res;
   ps_msg msg = {{0}};
@@ -348,7 +332,7 @@ static void test_shared_confounding(void **state) {
   assert_int_equal(pref_data_alloc(&d, 2, 2, 0, 0, 1), PS_OK);
   d.winner[0] = 0, d.loser[0] = 1, d.count[0] = 70;
   d.winner[1] = 1, d.loser[1] = 0, d.count[1] = 30;
-  pref_features f = items_view(2);
+  pref_features f = fixtures_items_view(2);
   /* the ridge: eps = 0.1 and eps = 0.2 with sigma(Delta) solving p~ = 0.7 */
   double e1 = 0.1, e2 = 0.2, p1 = (0.7 - e1) / (1 - 2 * e1), p2 = (0.7 - e2) / (1 - 2 * e2);
   double t1[2] = {0.5 * log(p1 / (1 - p1)), -0.5 * log(p1 / (1 - p1))};
@@ -390,7 +374,7 @@ static void test_shared_equals_single(void **state) {
   for (size_t i = 0; i < m; i++) s[i] = gsl_ran_gaussian(r, 1.3);
   pref_data d;
   simulate(&d, r, s, m, eps, H, 150);
-  pref_features f = items_view(m);
+  pref_features f = fixtures_items_view(m);
   flipem_options o = flipem_options_default();
   o.shared = 1;
   o.accelerate = 0;
@@ -450,7 +434,7 @@ static void test_estimator_interface(void **state) {
   for (size_t i = 0; i < m; i++) s[i] = gsl_ran_gaussian(r, 1.5);
   pref_data d;
   simulate(&d, r, s, m, eps, H, 200);
-  pref_features f = items_view(m);
+  pref_features f = fixtures_items_view(m);
   est_fit_info info;
   int fs_ = t->fit(e, &d, &f, r, &info, &msg);
   if (fs_ != PS_OK) fail_msg("%s", msg.text);
@@ -510,7 +494,7 @@ static void test_errors(void **state) {
     d.annotator[i] = i % 2;
     d.count[i] = 1;
   }
-  pref_features f = items_view(3);
+  pref_features f = fixtures_items_view(3);
   flipem_result res;
   ps_msg m = {{0}};
   flipem_options o = flipem_options_default();
@@ -549,7 +533,7 @@ static void test_errors(void **state) {
   assert_int_equal(flipem_fit(&d, &f, &o, &res, &m), PS_EINVAL);
   flipem_result_free(&res);
   d.n_annotators = 2;
-  pref_features g = items_view(5);
+  pref_features g = fixtures_items_view(5);
   assert_int_equal(flipem_fit(&d, &g, &o, &res, &m), PS_EINVAL);
   flipem_result_free(&res);
   double phi[6] = {1, 0, INFINITY, 1, 0, 1};
@@ -577,7 +561,7 @@ static void test_errors(void **state) {
   for (size_t i = 0; i < 12; i++) s[i] = gsl_ran_gaussian(r, 1.0);
   pref_data e;
   simulate(&e, r, s, 12, eps, 3, 100);
-  pref_features fe = items_view(12);
+  pref_features fe = fixtures_items_view(12);
   o.max_iter = 2;
   assert_int_equal(flipem_fit(&e, &fe, &o, &res, &m), PS_ENOCONV);
   assert_false(res.converged);

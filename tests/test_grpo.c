@@ -9,6 +9,7 @@
 #include <math.h>
 
 #include "test_util.h"
+#include "fixtures.h"
 #include "../core/numerics.h"
 #include "../estimators/estimator.h"
 #include "../estimators/grpo.h"
@@ -23,26 +24,13 @@ static double PHI[S * M * D];
 /* three annotator groups with conflicting rewards and unequal sizes (200, 100, 40) */
 static void make_instance(pref_data *d, gsl_rng *r) {
   static const double th[K][D] = {{1.5, 0.3, 0.4}, {0.6, 1.2, 0.2}, {1.0, 0.6, -0.6}};
-  static const int size[K] = {200, 100, 40};
+  static const size_t size[K] = {200, 100, 40};
   for (int i = 0; i < S * M * D; i++) PHI[i] = gsl_ran_gaussian(r, 1);
-  assert_int_equal(pref_data_alloc(d, 340, S * M, 1, 1, 0), PS_OK);
-  d->n_annotators = K;
-  size_t i = 0;
-  for (int g = 0; g < K; g++)
-    for (int j = 0; j < size[g]; j++, i++) {
-      size_t x = gsl_rng_uniform_int(r, S), a = gsl_rng_uniform_int(r, M), b;
-      do b = gsl_rng_uniform_int(r, M);
-      while (b == a);
-      a += x * M;
-      b += x * M;
-      double ra = 0, rb = 0;
-      for (int k = 0; k < D; k++) ra += th[g][k] * PHI[a * D + k], rb += th[g][k] * PHI[b * D + k];
-      int aw = gsl_rng_uniform(r) < ps_sigmoid(ra - rb);
-      d->winner[i] = (int32_t)(aw ? a : b);
-      d->loser[i] = (int32_t)(aw ? b : a);
-      d->annotator[i] = g;
-      d->first_won[i] = 1;
-    }
+  double reward[K * S * M]; /* group g's reward theta_g^T phi: annotator g is group g */
+  fixtures_linear_rewards(PHI, &th[0][0], K, S * M, D, reward);
+  fixtures_judges j = {.n_items = S * M, .n_contexts = S, .reward = reward, .n_types = K,
+                       .order = FIXTURES_WINNER_FIRST};
+  fixtures_judge(d, &j, K, 0, size, r, NULL);
 }
 
 static pref_features features(void) {

@@ -13,6 +13,7 @@
 #include <math.h>
 
 #include "test_util.h"
+#include "fixtures.h"
 #include "../core/numerics.h"
 #include "../core/adam.h"
 #include "../estimators/estimator.h"
@@ -77,24 +78,12 @@ static void test_o16_squared_is_bt(void **state) {
 
 /* ---- gradients against central finite differences ---- */
 
-static void random_data(gsl_rng *r, pref_data *d, size_t n, size_t n_items, size_t H) {
-  assert_int_equal(pref_data_alloc(d, n, n_items, 1, 0, 1), PS_OK);
-  d->n_annotators = H;
-  for (size_t i = 0; i < n; i++) {
-    d->winner[i] = (int32_t)gsl_rng_uniform_int(r, n_items);
-    do d->loser[i] = (int32_t)gsl_rng_uniform_int(r, n_items);
-    while (d->loser[i] == d->winner[i]);
-    d->annotator[i] = (int32_t)gsl_rng_uniform_int(r, H);
-    d->count[i] = 0.5 + gsl_rng_uniform(r) * 2;
-  }
-}
-
 static void check_gradient(idealpoint_distance dist, idealpoint_loss loss, int items_world, int linear) {
   gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
   gsl_rng_set(r, SEED + 17 * (unsigned long)(dist + 2 * loss + 4 * items_world + 8 * linear));
   const size_t n_items = 6, dphi = 3, H = 3;
   pref_data d;
-  random_data(r, &d, 40, n_items, H);
+  fixtures_random_rows(&d, r, 40, n_items, H);
   double phi[6 * 3];
   for (size_t i = 0; i < n_items * dphi; i++) phi[i] = gsl_ran_gaussian(r, 1.3);
   pref_features f = {.n_items = n_items, .d = items_world ? n_items : dphi, .phi = items_world ? NULL : phi,
@@ -214,26 +203,23 @@ static double true_logit(const planted *pl, const double *ideal, int32_t a, int3
   return (db - da) / pl->T;
 }
 
-static void random_pair(gsl_rng *r, size_t n, int32_t *a, int32_t *b) {
-  *a = (int32_t)gsl_rng_uniform_int(r, n);
-  do *b = (int32_t)gsl_rng_uniform_int(r, n);
-  while (*b == *a);
+/* the planted users as fixture judges: user h has ideal point ideal[2h..] */
+typedef struct {
+  const planted *pl;
+  const double *ideal;
+} planted_users;
+
+static double users_logit(const void *truth, size_t h, int32_t a, int32_t b) {
+  const planted_users *u = truth;
+  return true_logit(u->pl, u->ideal + 2 * h, a, b);
 }
 
-/* n comparisons per user for users 0..H-1 with ideal points ideal[2h..] */
+/* n comparisons per user for users 0..H-1 with ideal points ideal[2h..]; H = 0: `per`
+ * comparisons of the one user ideal[0..1], without annotator ids (few-shot data) */
 static void planted_data(const planted *pl, gsl_rng *r, const double *ideal, size_t H, size_t per, pref_data *d) {
-  assert_int_equal(pref_data_alloc(d, H * per, pl->n_items, 1, 0, 0), PS_OK);
-  d->n_annotators = H;
-  for (size_t h = 0; h < H; h++)
-    for (size_t t = 0; t < per; t++) {
-      size_t i = h * per + t;
-      int32_t a, b;
-      random_pair(r, pl->n_items, &a, &b);
-      int a_wins = gsl_rng_uniform(r) < ps_sigmoid(true_logit(pl, ideal + 2 * h, a, b));
-      d->winner[i] = a_wins ? a : b;
-      d->loser[i] = a_wins ? b : a;
-      d->annotator[i] = (int32_t)h;
-    }
+  planted_users u = {pl, ideal};
+  fixtures_judges j = {.n_items = pl->n_items, .logit = users_logit, .truth = &u};
+  fixtures_judge(d, &j, H, per, NULL, r, NULL);
 }
 
 /* expected accuracy of the predictor z(a, b) for a user with ideal point `ideal`
@@ -245,7 +231,7 @@ static void held_out(const planted *pl, gsl_rng *r, const double *ideal, size_t 
   double s = 0, sb = 0;
   for (size_t t = 0; t < n; t++) {
     int32_t a, b;
-    random_pair(r, pl->n_items, &a, &b);
+    fixtures_pair(r, pl->n_items, &a, &b);
     double p = ps_sigmoid(true_logit(pl, ideal, a, b));
     s += fn(ctx, a, b) > 0 ? p : 1 - p;
     sb += fmax(p, 1 - p);
@@ -341,15 +327,8 @@ static void test_recovery_and_few_shot(void **state) {
     for (size_t s = 0; s < 4; s++) {
       size_t S = shots_grid[s];
       pref_data shots;
-      assert_int_equal(pref_data_alloc(&shots, S, pl.n_items, 0, 0, 0), PS_OK);
       gsl_rng_set(r, SEED + 7000 + u); /* nested shot sets: the 5 shots are the first 5 of the 20 ... */
-      for (size_t i = 0; i < S; i++) {
-        int32_t a, b;
-        random_pair(r, pl.n_items, &a, &b);
-        int a_wins = gsl_rng_uniform(r) < ps_sigmoid(true_logit(&pl, a_new, a, b));
-        shots.winner[i] = a_wins ? a : b;
-        shots.loser[i] = a_wins ? b : a;
-      }
+      planted_data(&pl, r, a_new, 0, S, &shots);
       double omega[3];
       assert_int_equal(idealpoint_adapt(&mod, &shots, omega, &m), PS_OK);
       if (S == 0) /* zero shots: uniform weights exactly */
@@ -624,7 +603,7 @@ static void test_errors(void **state) {
   gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
   gsl_rng_set(r, SEED + 4);
   pref_data d;
-  random_data(r, &d, 20, 5, 2);
+  fixtures_random_rows(&d, r, 20, 5, 2);
   double phi[10];
   for (int i = 0; i < 10; i++) phi[i] = gsl_ran_gaussian(r, 1);
   pref_features f = {.n_items = 5, .d = 2, .phi = phi, .n_contexts = 1};

@@ -13,8 +13,8 @@
 #include <math.h>
 
 #include "test_util.h"
+#include "fixtures.h"
 #include "../estimators/bt.h"
-#include "../core/rng.h"
 #include "../sim/sim.h"
 
 static void quiet(const char *s) { (void)s; }
@@ -85,54 +85,25 @@ static void compare(const pref_data *d, const pref_features *f, double l2) {
 
 static void test_features(void **state) {
   (void)state;
-  gsl_rng *rq = ps_rng_alloc(), *rj = ps_rng_alloc();
-  world w;
-  population p;
   world_spec ws = {.kind = WORLD_FEATURES, .contexts = 60, .responses = 5, .dim = 7, .feature_scale = 1.3};
-  ps_rng_reset(rq, 11, PS_STREAM_WORLD, 0, 0, 0);
-  assert_int_equal(world_alloc(&w, &ws, rq, NULL), PS_OK);
   population_spec ps = {.norm = 2.385};
-  ps_rng_reset(rq, 11, PS_STREAM_POPULATION, 0, 0, 0);
-  assert_int_equal(population_alloc(&p, &w, &ps, rq, NULL), PS_OK);
   noise_spec ns = {.link = LINK_LOGISTIC, .temperature = 1, .flip = 0.05};
-  design_spec ds = {.kind = DESIGN_UNIFORM};
-  ps_rng_reset(rq, 11, PS_STREAM_QUERIES, 0, 0, 0);
-  ps_rng_reset(rj, 11, PS_STREAM_JUDGEMENTS, 0, 0, 0);
-  pref_data d;
-  assert_int_equal(design_simulate(&d, 4000, &w, &p, &ns, &ds, rq, rj, NULL), PS_OK);
-  pref_features f = world_features(&w);
-  compare(&d, &f, 0.7);
-  compare(&d, &f, 25.0);
-  pref_data_free(&d);
-  population_free(&p);
-  world_free(&w);
-  gsl_rng_free(rq);
-  gsl_rng_free(rj);
+  fixtures_sim s;
+  fixtures_sim_alloc(&s, 11, &ws, &ps, &ns, 4000);
+  compare(&s.d, &s.f, 0.7);
+  compare(&s.d, &s.f, 25.0);
+  fixtures_sim_free(&s);
 }
 
 static void test_items(void **state) {
   (void)state;
-  gsl_rng *rq = ps_rng_alloc(), *rj = ps_rng_alloc();
-  world w;
-  population p;
-  world_spec ws = {.kind = WORLD_ITEMS, .items = 40};
-  assert_int_equal(world_alloc(&w, &ws, rq, NULL), PS_OK);
+  world_spec ws = {.kind = WORLD_ITEMS, .items = 40}; /* an item world draws nothing */
   population_spec ps = {.scale = 1.7};
-  ps_rng_reset(rq, 12, PS_STREAM_POPULATION, 0, 0, 0);
-  assert_int_equal(population_alloc(&p, &w, &ps, rq, NULL), PS_OK);
   noise_spec ns = {.link = LINK_LOGISTIC, .temperature = 1, .flip = 0};
-  design_spec ds = {.kind = DESIGN_UNIFORM};
-  ps_rng_reset(rq, 12, PS_STREAM_QUERIES, 0, 0, 0);
-  ps_rng_reset(rj, 12, PS_STREAM_JUDGEMENTS, 0, 0, 0);
-  pref_data d;
-  assert_int_equal(design_simulate(&d, 3000, &w, &p, &ns, &ds, rq, rj, NULL), PS_OK);
-  pref_features f = world_features(&w);
-  compare(&d, &f, 1.0);
-  pref_data_free(&d);
-  population_free(&p);
-  world_free(&w);
-  gsl_rng_free(rq);
-  gsl_rng_free(rj);
+  fixtures_sim s;
+  fixtures_sim_alloc(&s, 12, &ws, &ps, &ns, 3000);
+  compare(&s.d, &s.f, 1.0);
+  fixtures_sim_free(&s);
 }
 
 int main(void) {

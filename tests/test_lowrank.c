@@ -9,18 +9,13 @@
 #include <math.h>
 
 #include "test_util.h"
+#include "fixtures.h"
 #include "../core/numerics.h"
 #include "../estimators/bt.h"
 #include "../estimators/estimator.h"
 #include "../estimators/lowrank.h"
 
 #define SEED 20261129UL
-
-static void random_pair(gsl_rng *r, size_t n, int32_t *a, int32_t *b) {
-  *a = (int32_t)gsl_rng_uniform_int(r, n);
-  do *b = (int32_t)gsl_rng_uniform_int(r, n);
-  while (*b == *a);
-}
 
 /* ---- gradients ---- */
 
@@ -29,13 +24,7 @@ static void check_gradient(lowrank_weights kind, int items_world) {
   gsl_rng_set(r, SEED + 31 * (unsigned long)(kind + 2 * items_world));
   const size_t n_items = 7, dphi = 4, H = 3, n = 50;
   pref_data d;
-  assert_int_equal(pref_data_alloc(&d, n, n_items, 1, 0, 1), PS_OK);
-  d.n_annotators = H;
-  for (size_t i = 0; i < n; i++) {
-    random_pair(r, n_items, &d.winner[i], &d.loser[i]);
-    d.annotator[i] = (int32_t)gsl_rng_uniform_int(r, H);
-    d.count[i] = 0.5 + 2 * gsl_rng_uniform(r);
-  }
+  fixtures_random_rows(&d, r, n, n_items, H);
   double phi[7 * 4];
   for (size_t i = 0; i < n_items * dphi; i++) phi[i] = gsl_ran_gaussian(r, 1.3);
   pref_features f = {.n_items = n_items, .d = items_world ? n_items : dphi, .phi = items_world ? NULL : phi,
@@ -87,7 +76,7 @@ static void bt_data(gsl_rng *r, pref_data *d, const double *phi, size_t n_items,
   d->n_annotators = H;
   for (size_t i = 0; i < n; i++) {
     int32_t a, b;
-    random_pair(r, n_items, &a, &b);
+    fixtures_pair(r, n_items, &a, &b);
     double z = 0;
     for (size_t k = 0; k < dphi; k++) z += theta[k] * (phi[a * dphi + k] - phi[b * dphi + k]);
     int aw = gsl_rng_uniform(r) < ps_sigmoid(z);
@@ -239,7 +228,7 @@ static void held_out(const planted *pl, gsl_rng *r, const double *w, size_t n, l
   double s = 0, sb = 0;
   for (size_t t = 0; t < n; t++) {
     int32_t a, b;
-    random_pair(r, pl->n_items, &a, &b);
+    fixtures_pair(r, pl->n_items, &a, &b);
     double p = ps_sigmoid(true_logit(pl, w, a, b));
     s += fn(ctx, a, b) > 0 ? p : 1 - p;
     sb += fmax(p, 1 - p);
@@ -248,20 +237,28 @@ static void held_out(const planted *pl, gsl_rng *r, const double *w, size_t n, l
   *bayes += sb / (double)n;
 }
 
-/* fill d with `per` comparisons of each of H users with true weights wt[2h..] */
+/* the planted users as fixture judges: user h has true weights wt[2h..] */
+typedef struct {
+  const planted *pl;
+  const double *wt;
+} planted_users;
+
+static double users_logit(const void *truth, size_t h, int32_t a, int32_t b) {
+  const planted_users *u = truth;
+  return true_logit(u->pl, u->wt + 2 * h, a, b);
+}
+
+static fixtures_judges users_judges(const planted_users *u) {
+  fixtures_judges j = {.n_items = u->pl->n_items, .logit = users_logit, .truth = u};
+  return j;
+}
+
+/* fill d with `per` comparisons of each of H users with true weights wt[2h..]; H = 0:
+ * `per` comparisons of the one user wt[0..1], without annotator ids (few-shot data) */
 static void planted_data(const planted *pl, gsl_rng *r, const double *wt, size_t H, size_t per, pref_data *d) {
-  assert_int_equal(pref_data_alloc(d, H * per, pl->n_items, 1, 0, 0), PS_OK);
-  d->n_annotators = H;
-  for (size_t h = 0; h < H; h++)
-    for (size_t t = 0; t < per; t++) {
-      size_t i = h * per + t;
-      int32_t a, b;
-      random_pair(r, pl->n_items, &a, &b);
-      int aw = gsl_rng_uniform(r) < ps_sigmoid(true_logit(pl, wt + 2 * h, a, b));
-      d->winner[i] = aw ? a : b;
-      d->loser[i] = aw ? b : a;
-      d->annotator[i] = (int32_t)h;
-    }
+  planted_users u = {pl, wt};
+  fixtures_judges j = users_judges(&u);
+  fixtures_judge(d, &j, H, per, NULL, r, NULL);
 }
 
 /* THEORY.md §5 row 27 (RFM): the gain of personalisation over one shared reward grows
@@ -302,14 +299,7 @@ static void test_gain_grows_with_spread(void **state) {
       gsl_rng_set(r, SEED + 5000 + u);
       user_weights_true(&pl, r, w_new);
       pref_data shots;
-      assert_int_equal(pref_data_alloc(&shots, 20, pl.n_items, 0, 0, 0), PS_OK);
-      for (size_t i = 0; i < 20; i++) {
-        int32_t a, b;
-        random_pair(r, pl.n_items, &a, &b);
-        int aw = gsl_rng_uniform(r) < ps_sigmoid(true_logit(&pl, w_new, a, b));
-        shots.winner[i] = aw ? a : b;
-        shots.loser[i] = aw ? b : a;
-      }
+      planted_data(&pl, r, w_new, 0, 20, &shots);
       double om[2];
       assert_int_equal(lowrank_adapt(&mod, &shots, om, &m), PS_OK);
       user_ctx c = {&mod, 0, om};
@@ -340,18 +330,7 @@ static void recovery(lowrank_weights kind, int items_world) {
   double *wt = malloc(2 * H * sizeof(double));
   for (size_t h = 0; h < H; h++) user_weights_true(&pl, r, wt + 2 * h);
   pref_data d;
-  assert_int_equal(pref_data_alloc(&d, H * per, pl.n_items, 1, 0, 0), PS_OK);
-  d.n_annotators = H;
-  for (size_t h = 0; h < H; h++)
-    for (size_t t = 0; t < per; t++) {
-      size_t i = h * per + t;
-      int32_t a, b;
-      random_pair(r, pl.n_items, &a, &b);
-      int aw = gsl_rng_uniform(r) < ps_sigmoid(true_logit(&pl, wt + 2 * h, a, b));
-      d.winner[i] = aw ? a : b;
-      d.loser[i] = aw ? b : a;
-      d.annotator[i] = (int32_t)h;
-    }
+  planted_data(&pl, r, wt, H, per, &d);
   pref_features f = {.n_items = pl.n_items, .d = items_world ? pl.n_items : pl.dphi,
                      .phi = items_world ? NULL : pl.phi, .n_contexts = 1};
   lowrank_options o = lowrank_options_default();
@@ -402,15 +381,8 @@ static void recovery(lowrank_weights kind, int items_world) {
     user_weights_true(&pl, r, w_new);
     for (size_t s = 0; s < 4; s++) {
       pref_data shots;
-      assert_int_equal(pref_data_alloc(&shots, grid[s], pl.n_items, 0, 0, 0), PS_OK);
       gsl_rng_set(r, SEED + 7000 + u); /* nested shot sets */
-      for (size_t i = 0; i < grid[s]; i++) {
-        int32_t a, b;
-        random_pair(r, pl.n_items, &a, &b);
-        int aw = gsl_rng_uniform(r) < ps_sigmoid(true_logit(&pl, w_new, a, b));
-        shots.winner[i] = aw ? a : b;
-        shots.loser[i] = aw ? b : a;
-      }
+      planted_data(&pl, r, w_new, 0, grid[s], &shots);
       double om[2];
       assert_int_equal(lowrank_adapt(&mod, &shots, om, &m), PS_OK);
       if (grid[s] == 0) /* zero shots: the mean user */
@@ -468,20 +440,13 @@ static void test_est_type(void **state) {
   planted_alloc(&pl, r, LOWRANK_FREE);
   const size_t H = 5, per = 50;
   pref_data d;
-  assert_int_equal(pref_data_alloc(&d, H * per, pl.n_items, 1, 0, 0), PS_OK);
-  d.n_annotators = H;
-  double w[2];
+  double wt[2 * 5]; /* each user's weights drawn just before its rows */
+  planted_users u = {&pl, wt};
+  fixtures_judges j = users_judges(&u);
+  fixtures_judged_alloc(&d, H * per, &j, 1, H);
   for (size_t h = 0; h < H; h++) {
-    user_weights_true(&pl, r, w);
-    for (size_t t2 = 0; t2 < per; t2++) {
-      size_t i = h * per + t2;
-      int32_t a, b;
-      random_pair(r, pl.n_items, &a, &b);
-      int aw = gsl_rng_uniform(r) < ps_sigmoid(true_logit(&pl, w, a, b));
-      d.winner[i] = aw ? a : b;
-      d.loser[i] = aw ? b : a;
-      d.annotator[i] = (int32_t)h;
-    }
+    user_weights_true(&pl, r, wt + 2 * h);
+    fixtures_judge_rows(&d, h * per, per, h, 0, &j, r);
   }
   pref_features f = {.n_items = pl.n_items, .d = pl.dphi, .phi = pl.phi, .n_contexts = 1};
   const char *hyper[32];
@@ -551,7 +516,7 @@ static void test_errors(void **state) {
   assert_int_equal(pref_data_alloc(&d, 20, 5, 1, 0, 1), PS_OK);
   d.n_annotators = 2;
   for (size_t i = 0; i < 20; i++) {
-    random_pair(r, 5, &d.winner[i], &d.loser[i]);
+    fixtures_pair(r, 5, &d.winner[i], &d.loser[i]);
     d.annotator[i] = (int32_t)(i % 2);
     d.count[i] = 1;
   }

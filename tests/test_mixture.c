@@ -9,6 +9,7 @@
 #include <math.h>
 
 #include "test_util.h"
+#include "fixtures.h"
 #include "../core/numerics.h"
 #include "../estimators/bt.h"
 #include "../estimators/cluster.h"
@@ -101,37 +102,11 @@ static void planted_free(planted *p) {
 /* Items in one context; user h draws z_h ~ Cat(weight), then per_user uniform pairs
  * of distinct items labelled by BT with the type's reward. */
 static void planted_sample(planted *p, gsl_rng *g) {
-  size_t n = p->H * p->per_user;
-  assert_int_equal(pref_data_alloc(&p->data, n, p->n_items, 1, 0, 0), PS_OK);
-  p->data.n_annotators = p->H;
   p->z = malloc(p->H * sizeof(int32_t));
   double *r = malloc(p->K * p->n_items * sizeof(double));
-  for (size_t k = 0; k < p->K; k++)
-    for (size_t y = 0; y < p->n_items; y++) {
-      double s = 0;
-      if (p->phi)
-        for (size_t j = 0; j < p->d; j++) s += p->phi[y * p->d + j] * p->theta[k * p->d + j];
-      else
-        s = p->theta[k * p->d + y];
-      r[k * p->n_items + y] = s;
-    }
-  size_t i = 0;
-  for (size_t h = 0; h < p->H; h++) {
-    double u = gsl_rng_uniform(g), acc = 0;
-    size_t k = 0;
-    for (; k + 1 < p->K; k++)
-      if (u < (acc += p->weight[k])) break;
-    p->z[h] = (int32_t)k;
-    for (size_t t = 0; t < p->per_user; t++, i++) {
-      int32_t a = (int32_t)gsl_rng_uniform_int(g, p->n_items), b;
-      do b = (int32_t)gsl_rng_uniform_int(g, p->n_items); while (b == a);
-      double pa = ps_sigmoid(r[k * p->n_items + a] - r[k * p->n_items + b]);
-      int aw = gsl_rng_uniform(g) < pa;
-      p->data.winner[i] = aw ? a : b;
-      p->data.loser[i] = aw ? b : a;
-      p->data.annotator[i] = (int32_t)h;
-    }
-  }
+  fixtures_linear_rewards(p->phi, p->theta, p->K, p->n_items, p->d, r);
+  fixtures_judges j = {.n_items = p->n_items, .reward = r, .n_types = p->K, .type_weight = p->weight};
+  fixtures_judge(&p->data, &j, p->H, p->per_user, NULL, g, p->z);
   free(r);
   p->f = (pref_features){.n_items = p->n_items, .d = p->d, .phi = p->phi, .n_contexts = 1, .item_context = NULL};
 }
@@ -528,15 +503,12 @@ static void test_est_interface(void **state) {
     tk = d0 < d1 ? 0 : 1;
   }
   pref_data shots;
-  assert_int_equal(pref_data_alloc(&shots, 30, p.n_items, 0, 0, 0), PS_OK);
-  for (size_t i = 0; i < 30; i++) {
-    int32_t a = (int32_t)gsl_rng_uniform_int(g, p.n_items), b;
-    do b = (int32_t)gsl_rng_uniform_int(g, p.n_items); while (b == a);
-    double ra = 0, rb = 0;
-    for (size_t j = 0; j < p.d; j++) ra += p.phi[a * p.d + j] * p.theta[j], rb += p.phi[b * p.d + j] * p.theta[j];
-    int aw = gsl_rng_uniform(g) < ps_sigmoid(ra - rb);
-    shots.winner[i] = aw ? a : b;
-    shots.loser[i] = aw ? b : a;
+  {
+    double *r0 = malloc(p.n_items * sizeof(double)); /* planted type 0's reward */
+    fixtures_linear_rewards(p.phi, p.theta, 1, p.n_items, p.d, r0);
+    fixtures_judges j = {.n_items = p.n_items, .reward = r0, .n_types = 1};
+    fixtures_judge(&shots, &j, 0, 30, NULL, g, NULL);
+    free(r0);
   }
   assert_int_equal(t->user_state_len(e), 2);
   double st[2];

@@ -9,36 +9,20 @@
 #include <math.h>
 
 #include "test_util.h"
+#include "fixtures.h"
 #include "../core/numerics.h"
 #include "../estimators/bt.h"
 #include "../estimators/estimator.h"
 #include "../estimators/noisybt.h"
-
-static pref_features items_view(size_t m) {
-  pref_features f = {.n_items = m, .d = m, .phi = NULL, .n_contexts = 1, .item_context = NULL};
-  return f;
-}
 
 /* Simulate `per` labels from each of H annotators under the NoisyBT model: pairs
  * uniform over ordered pairs (i first, j second), y = +1 w.p.
  * sigma(g) sigma(s_i - s_j) + sigma(-g) sigma(q).  Scores s are per item. */
 static void simulate(pref_data *d, gsl_rng *r, const double *s, size_t m, const double *skill, const double *bias,
                      size_t H, size_t per) {
-  size_t n = H * per;
-  assert_int_equal(pref_data_alloc(d, n, m, 1, 1, 0), PS_OK);
-  d->n_annotators = H;
-  size_t k = 0;
-  for (size_t h = 0; h < H; h++)
-    for (size_t t = 0; t < per; t++, k++) {
-      int32_t i = (int32_t)gsl_rng_uniform_int(r, m), j;
-      do j = (int32_t)gsl_rng_uniform_int(r, m); while (j == i);
-      double p = ps_sigmoid(skill[h]) * ps_sigmoid(s[i] - s[j]) + ps_sigmoid(-skill[h]) * ps_sigmoid(bias[h]);
-      int y = gsl_rng_uniform(r) < p;
-      d->winner[k] = y ? i : j;
-      d->loser[k] = y ? j : i;
-      d->first_won[k] = (uint8_t)y;
-      d->annotator[k] = (int32_t)h;
-    }
+  fixtures_judges j = {.n_items = m, .reward = s, .n_types = 1, .skill = skill, .bias = bias,
+                       .order = FIXTURES_DRAWN_FIRST};
+  fixtures_judge(d, &j, H, per, NULL, r, NULL);
 }
 
 /* O5: gamma = 0, q = 0, Delta = 1: P = (1 - eps) sigma(1) + eps sigma(-1), eps = 1/4. */
@@ -91,7 +75,7 @@ static void test_row24_bt_likelihood(void **state) {
   }
   pref_data d;
   simulate(&d, r, s, m, skill, bias, H, 40);
-  pref_features f = items_view(m);
+  pref_features f = fixtures_items_view(m);
   noisybt_options o = noisybt_options_default();
   for (size_t h = 0; h < H; h++) skill[h] = 45; /* sigma(-45) = 2.9e-20 */
   double ll_nb, ll_bt;
@@ -117,7 +101,7 @@ static void test_row24_bt_fit(void **state) {
   for (size_t i = 0; i < m; i++) s[i] = gsl_ran_gaussian(r, 1.0);
   pref_data d;
   simulate(&d, r, s, m, skill, bias, H, 200);
-  pref_features f = items_view(m);
+  pref_features f = fixtures_items_view(m);
   noisybt_options o = noisybt_options_default();
   o.anchor = 0;
   o.l2_skill = 1e6;
@@ -185,7 +169,7 @@ static void test_gradient_items(void **state) {
   simulate(&d, r, s, m, skill, bias, H, 25);
   d.count = malloc(d.n * sizeof(double));
   for (size_t i = 0; i < d.n; i++) d.count[i] = 0.25 + gsl_rng_uniform(r) * 2;
-  pref_features f = items_view(m);
+  pref_features f = fixtures_items_view(m);
   noisybt_options o = noisybt_options_default();
   o.anchor = 0.37; /* large enough that its gradient term is visible */
   o.l2_skill = 0.21;
@@ -324,7 +308,7 @@ static recovery run_recovery(size_t per, unsigned long seed) {
   }
   pref_data d;
   simulate(&d, r, s, REC_M, skill, bias, REC_H, per);
-  pref_features f = items_view(REC_M);
+  pref_features f = fixtures_items_view(REC_M);
   noisybt_options o = noisybt_options_default();
   noisybt_result res;
   ps_msg msg = {{0}};
@@ -461,7 +445,7 @@ static void test_order_unknown(void **state) {
   }
   pref_data d;
   simulate(&d, r, s, m, skill, bias, H, 300);
-  pref_features f = items_view(m);
+  pref_features f = fixtures_items_view(m);
   noisybt_options o = noisybt_options_default();
   for (int pass = 0; pass < 2; pass++) {
     if (pass == 0) {
@@ -515,7 +499,7 @@ static void test_estimator_interface(void **state) {
   for (size_t i = 0; i < m; i++) s[i] = gsl_ran_gaussian(r, 1.0);
   pref_data d;
   simulate(&d, r, s, m, skill, bias, H, 150);
-  pref_features f = items_view(m);
+  pref_features f = fixtures_items_view(m);
   est_fit_info info;
   assert_int_equal(t->fit(e, &d, &f, r, &info, &msg), PS_OK);
   assert_int_equal(info.status, PS_OK);
@@ -573,7 +557,7 @@ static void test_errors(void **state) {
     d.first_won[i] = (uint8_t)(i % 2);
     d.count[i] = 1;
   }
-  pref_features f = items_view(3);
+  pref_features f = fixtures_items_view(3);
   noisybt_result res;
   ps_msg m = {{0}};
   noisybt_options o = noisybt_options_default();
@@ -626,10 +610,10 @@ static void test_errors(void **state) {
   noisybt_result_free(&res);
   d.n_annotators = 2;
   /* features: mismatched item count, wrong item-model dimension, NaN feature */
-  pref_features g = items_view(4);
+  pref_features g = fixtures_items_view(4);
   assert_int_equal(noisybt_fit(&d, &g, &o, &res, &m), PS_EINVAL);
   noisybt_result_free(&res);
-  g = items_view(3);
+  g = fixtures_items_view(3);
   g.d = 2;
   assert_int_equal(noisybt_fit(&d, &g, &o, &res, &m), PS_EINVAL);
   noisybt_result_free(&res);
@@ -668,7 +652,7 @@ static void test_counts_and_determinism(void **state) {
       dd.first_won[2 * i + c] = d.first_won[i];
     }
   }
-  pref_features f = items_view(m);
+  pref_features f = fixtures_items_view(m);
   noisybt_options o = noisybt_options_default();
   o.tol = 1e-10;
   o.l2_skill = 100;
@@ -765,7 +749,7 @@ static void test_unseen(void **state) {
   simulate(&d, r, s, m - 1, skill, bias, H - 1, 200); /* item 9 and annotator 3 unseen */
   d.n_items = m;
   d.n_annotators = H;
-  pref_features f = items_view(m);
+  pref_features f = fixtures_items_view(m);
   noisybt_options o = noisybt_options_default();
   o.anchor = 0.5;
   o.tol = 1e-9;
@@ -800,7 +784,7 @@ static void test_enoconv(void **state) {
   }
   pref_data d;
   simulate(&d, r, s, m, skill, bias, H, 200);
-  pref_features f = items_view(m);
+  pref_features f = fixtures_items_view(m);
   noisybt_options o = noisybt_options_default();
   o.max_iter = 1;
   noisybt_result res;

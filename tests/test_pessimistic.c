@@ -12,6 +12,7 @@
 #include <math.h>
 
 #include "test_util.h"
+#include "fixtures.h"
 #include "../core/numerics.h"
 #include "../estimators/estimator.h"
 #include "../estimators/pessimistic.h"
@@ -25,20 +26,11 @@ static const double PHI[S * M * D] = {0.9, 0.1, -0.3, 0.8, 0.2, -0.7, 0.5, 0.5, 
 static const double THETA_STAR[D] = {0.74, -0.41};
 
 static void sample_world(gsl_rng *r, pref_data *d, size_t n) {
-  assert_int_equal(pref_data_alloc(d, n, S * M, 0, 1, 0), PS_OK);
-  for (size_t i = 0; i < n; i++) {
-    size_t x = gsl_rng_uniform_int(r, S), a = gsl_rng_uniform_int(r, M), b;
-    do b = gsl_rng_uniform_int(r, M);
-    while (b == a);
-    a += x * M;
-    b += x * M;
-    double ra = THETA_STAR[0] * PHI[a * D] + THETA_STAR[1] * PHI[a * D + 1];
-    double rb = THETA_STAR[0] * PHI[b * D] + THETA_STAR[1] * PHI[b * D + 1];
-    int aw = gsl_rng_uniform(r) < ps_sigmoid(ra - rb);
-    d->winner[i] = (int32_t)(aw ? a : b);
-    d->loser[i] = (int32_t)(aw ? b : a);
-    d->first_won[i] = 1;
-  }
+  double reward[S * M];
+  fixtures_linear_rewards(PHI, THETA_STAR, 1, S * M, D, reward);
+  fixtures_judges j = {.n_items = S * M, .n_contexts = S, .reward = reward, .n_types = 1,
+                       .order = FIXTURES_WINNER_FIRST};
+  fixtures_judge(d, &j, 0, n, NULL, r, NULL);
 }
 
 static est_model *fit(const est_type *t, const char *const *h, const pref_data *d, const pref_features *f, int *status,
