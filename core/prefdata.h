@@ -28,6 +28,10 @@ typedef struct {
   double *count;         /* NULL: every row has multiplicity 1 */
 } pref_data;
 
+/* Trajectory-segment worlds: the dynamics, reward features and segments a learner
+ * of a reward from segment comparisons sees (defined in core/mdp_env.h). */
+typedef struct pref_trajectories pref_trajectories;
+
 /* Items and their features.  phi == NULL means the item model: one free score per
  * item (equivalently phi = identity, d = n_items). */
 typedef struct {
@@ -41,6 +45,10 @@ typedef struct {
    * Items of one context are contiguous: item i is response i % m of context i / m
    * with m = n_items / n_contexts. */
   const double *log_ref;
+  /* Segment learners only (regret and partial-return models, THEORY §3.8): the MDP
+   * view, items being its segments; NULL in item and feature worlds, where every
+   * estimator ignores it. */
+  const pref_trajectories *traj;
 } pref_features;
 
 /* Allocate arrays for n rows (annotator / first_won / count only when asked).

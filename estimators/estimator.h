@@ -105,6 +105,13 @@ typedef struct {
    * |self_estimate - win_rate|), or EST_SELF_SUBOPT_BOUND (an upper bound on
    * unreg_suboptimality: metric bound_holds). */
   int self_estimate_of;
+
+  /* Optional, reward learners from trajectory segments (NULL otherwise): the learned
+   * reward's optimal policy (solved at the model's own discount) into policy and its
+   * one-step greedy use argmax_a r(s, a) into greedy, one action per state of the
+   * MDP in f->traj (env->n_states each; either may be NULL).  PS_EINVAL before a
+   * successful fit.  The evaluator scores both under the true reward. */
+  int (*state_policy)(const est_model *e, int32_t *policy, int32_t *greedy);
 } est_type;
 
 enum { EST_SELF_OTHER = 0, EST_SELF_WIN_RATE = 1, EST_SELF_SUBOPT_BOUND = 2 };

@@ -42,12 +42,12 @@ void regret_result_free(regret_result *res) {
 }
 
 static int check_problem(const regret_problem *p, ps_msg *m) {
-  if (!p->m || !p->f || !p->seg || !p->d) return ps_fail(m, PS_EINVAL, "regret problem is incomplete");
+  if (!p->env || !p->f || !p->seg || !p->d) return ps_fail(m, PS_EINVAL, "regret problem is incomplete");
   if (!(p->temperature > 0) || !isfinite(p->temperature))
     return ps_fail(m, PS_EINVAL, "temperature %g must be finite and > 0", p->temperature);
-  if (p->f->n_states != p->m->n_states || p->f->n_actions != p->m->n_actions)
+  if (p->f->n_states != p->env->n_states || p->f->n_actions != p->env->n_actions)
     return ps_fail(m, PS_EINVAL, "features are for a %zu x %zu MDP, not %zu x %zu", p->f->n_states,
-                   p->f->n_actions, p->m->n_states, p->m->n_actions);
+                   p->f->n_actions, p->env->n_states, p->env->n_actions);
   if (p->d->n == 0) return ps_fail(m, PS_EINVAL, "no comparisons");
   if (p->d->n_items != p->seg->n)
     return ps_fail(m, PS_EINVAL, "comparisons refer to %zu items but there are %zu segments",
@@ -55,10 +55,10 @@ static int check_problem(const regret_problem *p, ps_msg *m) {
   int s = pref_data_check(p->d, m);
   if (s != PS_OK) return s;
   for (size_t i = 0; i < p->seg->n * (p->seg->len + 1); i++)
-    if (p->seg->state[i] < 0 || (size_t)p->seg->state[i] >= p->m->n_states)
+    if (p->seg->state[i] < 0 || (size_t)p->seg->state[i] >= p->env->n_states)
       return ps_fail(m, PS_EINVAL, "segment state %d out of range", (int)p->seg->state[i]);
   for (size_t i = 0; i < p->seg->n * p->seg->len; i++)
-    if (p->seg->action[i] < 0 || (size_t)p->seg->action[i] >= p->m->n_actions)
+    if (p->seg->action[i] < 0 || (size_t)p->seg->action[i] >= p->env->n_actions)
       return ps_fail(m, PS_EINVAL, "segment action %d out of range", (int)p->seg->action[i]);
   return PS_OK;
 }
@@ -71,7 +71,7 @@ static double *segment_sums(const regret_problem *p, double scale) {
   double *phi = malloc((n * d + 1) * sizeof *phi);
   if (!phi) return NULL;
   for (size_t j = 0; j < n; j++) {
-    mdp_segment_features(p->f, p->m->gamma, p->seg, j, phi + j * d);
+    mdp_segment_features(p->f, p->env->gamma, p->seg, j, phi + j * d);
     for (size_t k = 0; k < d; k++) phi[j * d + k] /= scale;
   }
   return phi;
@@ -106,14 +106,14 @@ double regret_pr_objective(const regret_problem *p, const double *w, double *gra
 
 /* the two policies of a fitted w: optimal at gamma, and one-step greedy */
 static int finish_policies(const regret_problem *p, double gamma, regret_result *res, ps_msg *m) {
-  size_t nk = p->m->n_states * p->m->n_actions;
+  size_t nk = p->env->n_states * p->env->n_actions;
   double *reward = malloc(nk * sizeof *reward);
   if (!reward) return ps_fail(m, PS_ENOMEM, "out of memory");
   mdp_reward_from_weight(p->f, res->w, reward);
-  mdp_greedy_policy(p->m, reward, res->greedy);
+  mdp_greedy_policy(p->env, reward, res->greedy);
   mdp_solution sol;
-  int s = mdp_solve(p->m, reward, gamma, NULL, &sol, m);
-  if (s == PS_OK) memcpy(res->policy, sol.policy, p->m->n_states * sizeof *res->policy);
+  int s = mdp_solve(p->env, reward, gamma, NULL, &sol, m);
+  if (s == PS_OK) memcpy(res->policy, sol.policy, p->env->n_states * sizeof *res->policy);
   mdp_solution_free(&sol);
   free(reward);
   return s;
@@ -122,7 +122,7 @@ static int finish_policies(const regret_problem *p, double gamma, regret_result 
 static int result_alloc(const regret_problem *p, regret_result *res, ps_msg *m) {
   memset(res, 0, sizeof *res);
   res->d = p->f->d;
-  res->n_states = p->m->n_states;
+  res->n_states = p->env->n_states;
   res->w = calloc(res->d, sizeof *res->w);
   res->policy = calloc(res->n_states, sizeof *res->policy);
   res->greedy = calloc(res->n_states, sizeof *res->greedy);
@@ -178,7 +178,7 @@ done:
 
 double regret_regret_objective(const regret_problem *p, double gamma, const double *w, double *grad,
                                int32_t *warm, ps_msg *m) {
-  const mdp *md = p->m;
+  const mdp_env *md = p->env;
   const mdp_segments *seg = p->seg;
   const pref_data *pd = p->d;
   size_t S = md->n_states, A = md->n_actions, d = p->f->d, L = seg->len;
@@ -269,7 +269,7 @@ int regret_fit_regret(const regret_problem *p, const regret_options *o, gsl_rng 
                                                "init_scale >= 0 are required");
   if (o->restarts > 1 && !r) return res->status = ps_fail(m, PS_EINVAL, "restarts need a random stream");
   if ((status = result_alloc(p, res, m)) != PS_OK) return res->status = status;
-  size_t d = p->f->d, S = p->m->n_states;
+  size_t d = p->f->d, S = p->env->n_states;
   double *w = malloc(d * sizeof *w), *g = malloc(d * sizeof *g), *m1 = malloc(d * sizeof *m1);
   double *m2 = malloc(d * sizeof *m2);
   int32_t *warm = malloc(S * sizeof *warm);

@@ -13,8 +13,9 @@
  *
  * Loss: the weighted mean cross-entropy (1/W) sum_i c_i softplus(-z_i), z_i the logit
  * above and c_i the row count (W = sum c_i; soft labels are two rows with counts p
- * and 1 - p).  The fitters use the MDP's dynamics and the features, never m->reward
- * (the truth).
+ * and 1 - p).  The fitters see the MDP's dynamics and the features (core/mdp_env.h),
+ * never its reward (the truth, sim/mdp.h).  regret_est.c puts them in the estimator
+ * table: regret_model and partial_return, fitted on pref_features.traj.
  *
  * Regret gradient (envelope theorem): dV*_w(s)/dw = Psi^{pi*_w}(s), the successor
  * features of the greedy optimal policy of r_w, wherever that policy is unique;
@@ -30,12 +31,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../core/mdp_env.h"
 #include "../core/prefdata.h"
 #include "../core/ps.h"
-#include "../sim/mdp.h"
 
 typedef struct {
-  const mdp *m;               /* dynamics (next, terminal, wall) and gamma of the partial returns */
+  const mdp_env *env;         /* dynamics (next, terminal, wall) and gamma of the partial returns */
   const mdp_features *f;      /* psi table, dimension d */
   const mdp_segments *seg;    /* the compared segments */
   const pref_data *d;         /* rows: winner / loser = segment ids; count = weights (or NULL) */

@@ -1,31 +1,18 @@
-/* mdp.h — small deterministic episodic MDPs for regret vs partial-return segment
- * preferences (THEORY.md §2.10).
+/* mdp.h — the MDP worlds of regret vs partial-return segment preferences
+ * (THEORY.md §2.10): small deterministic episodic grids with their TRUE reward, the
+ * segments drawn in them, their labellers and the scores of a policy under the truth.
+ * The dynamics, solver, features and segment sums an estimator may see are in
+ * core/mdp_env.h; an mdp is an mdp_env plus the reward.
  *
- * A grid MDP has width x height cells, state s = y * width + x, and four actions
- * (MDP_UP, MDP_RIGHT, MDP_DOWN, MDP_LEFT).  Moving off the grid or into a wall
- * leaves the agent where it is.  The reward of a transition is the reward of the
- * cell it lands in, r(s,a,s') = cell_reward[s'] (so "bumping" costs the reward of
- * the current cell).  Terminal cells are absorbing: every action keeps the agent
- * there with reward 0, and those transitions are excluded from values (V = Q = A = 0
- * at terminals) and from reward features (psi = 0).  Walls are cells the agent can
- * never occupy; they are never starts and their values are 0.
+ * The reward of a transition is the reward of the cell it lands in, r(s,a,s') =
+ * cell_reward[s'] (so "bumping" costs the reward of the current cell), 0 out of
+ * terminals.  Regret of a segment sigma = (s_0, a_0, ..., s_L) under a reward with
+ * optimal values V*:
  *
- * Values: with gamma = 1 V*(s) is the best return of an episode that ends in a
- * terminal (shortest paths, Bellman-Ford); with gamma < 1 it is the usual discounted
- * optimum (Howard policy iteration with exact evaluation).  Q* = r + gamma V*(s'),
- * A* = Q* - V*.  Regret of a segment sigma = (s_0, a_0, ..., s_L):
- *
- *     PR(sigma)     = sum_{t<L} gamma^t r(s_t, a_t, s_{t+1})
  *     regret(sigma) = V*(s_0) - PR(sigma) - gamma^L V*(s_L) = -sum_t gamma^t A*(s_t, a_t)
  *
- * Rewards are arrays of n_states * n_actions values r(s, a) (the landing state is
- * determined by (s, a)); NULL wherever a reward is asked for means the MDP's own.
- *
- * Features psi(s, a, s') for linear rewards r_w = w^T psi (all zero out of terminals):
- *   MDP_FEAT_CELL_TYPE     one-hot of the cell type of s' (d = n_types)
- *   MDP_FEAT_STATE         one-hot of s' (d = n_states; tabular state reward)
- *   MDP_FEAT_STATE_ACTION  one-hot of (s, a) (d = n_states * n_actions; can express A*)
- * Each represents the MDP's own reward exactly (mdp_true_weight). */
+ * Wherever a reward is asked for here, NULL means the MDP's own (the truth).  Each
+ * feature kind of core/mdp_env.h represents the true reward exactly (mdp_true_weight). */
 #ifndef PS_SIM_MDP_H
 #define PS_SIM_MDP_H
 
@@ -33,23 +20,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../core/mdp_env.h"
 #include "../core/prefdata.h"
 #include "../core/ps.h"
 
-enum { MDP_UP = 0, MDP_RIGHT = 1, MDP_DOWN = 2, MDP_LEFT = 3, MDP_N_ACTIONS = 4 };
-
 typedef struct {
-  size_t width, height;
-  size_t n_states;         /* width * height (walls included, never occupied) */
-  size_t n_actions;        /* 4 */
-  int32_t *next;           /* n_states x n_actions: landing state */
-  double *reward;          /* n_states x n_actions: true r(s, a, next); 0 out of terminals */
-  uint8_t *terminal;       /* n_states: absorbing */
-  uint8_t *wall;           /* n_states: never occupied */
-  int32_t *cell_type;      /* n_states, in [0, n_types) */
-  size_t n_types;
-  double *type_reward;     /* n_types: reward of landing in a cell of that type */
-  double gamma;            /* in (0, 1]; 1 = undiscounted episodic */
+  mdp_env env;             /* dynamics and gamma: all an estimator may see */
+  double *reward;          /* env.n_states x env.n_actions: true r(s, a, next); 0 out of terminals */
+  double *type_reward;     /* env.n_types: reward of landing in a cell of that type */
 } mdp;
 
 /* A grid described cell by cell (row-major, y * width + x). */
@@ -91,77 +69,16 @@ int mdp_delivery_alloc(mdp *m_out, ps_msg *msg);
 
 void mdp_free(mdp *m);
 
-/* Number of starts: cells that are neither walls nor terminals. */
-size_t mdp_n_starts(const mdp *m);
-
-/* ------------------------------------------------------------------ solving */
-
-typedef struct {
-  size_t n_states, n_actions;
-  double gamma;
-  double *v;          /* n_states: V*; 0 at terminals and walls */
-  double *q;          /* n_states x n_actions: Q* = r + gamma V*(s') */
-  double *adv;        /* n_states x n_actions: A* = Q* - V* (<= 0; 0 at terminals) */
-  int32_t *policy;    /* n_states: greedy in Q*, lowest action index among ties */
-  int iterations;     /* Bellman-Ford sweeps or policy-iteration steps */
-  double residual;    /* max_s |V*(s) - max_a Q*(s,a)| (Bellman residual) */
-} mdp_solution;
-
-/* Optimal values of reward (NULL = m->reward) at discount gamma in (0, 1].  sol is
- * allocated here; release with mdp_solution_free (also after a failure).  warm, if
- * not NULL, is a policy to start policy iteration from (gamma < 1 only; speeds up
- * repeated solves for slowly changing rewards).  Returns PS_OK; PS_ENOCONV when
- * gamma = 1 and a positive-reward cycle makes V* unbounded, or some state cannot
- * reach a terminal; PS_EINVAL / PS_EDOM on bad gamma or non-finite rewards;
- * PS_ENOMEM. */
-int mdp_solve(const mdp *m, const double *reward, double gamma, const int32_t *warm,
-              mdp_solution *sol, ps_msg *msg);
-
-void mdp_solution_free(mdp_solution *sol);
-
-/* Discounted feature expectations of a deterministic policy, Psi(s) = psi(s, pi(s))
- * + gamma Psi(s'), by one LU solve of (I - gamma P_pi) Psi = psi_pi (terminal and
- * wall rows: Psi = 0).  psi is the n_states x n_actions x d feature table, out is
- * n_states x d.  By the envelope theorem dV*_w(s)/dw = Psi^{pi*_w}(s) wherever
- * pi*_w is unique.  PS_ESINGULAR when gamma = 1 and pi never reaches a terminal
- * from some state; PS_ENOMEM. */
-int mdp_successor_features(const mdp *m, const int32_t *policy, double gamma, const double *psi,
-                           size_t d, double *out, ps_msg *msg);
-
 /* --------------------------------------------------------------- features */
-
-typedef enum { MDP_FEAT_CELL_TYPE = 0, MDP_FEAT_STATE = 1, MDP_FEAT_STATE_ACTION = 2 } mdp_feature_kind;
-
-typedef struct {
-  mdp_feature_kind kind;
-  size_t d;
-  size_t n_states, n_actions;
-  double *psi;        /* n_states x n_actions x d, row (s, a) at (s * n_actions + a) * d */
-} mdp_features;
-
-/* Fill f with the feature table of the given kind (see the top of this file).
- * PS_EINVAL on an unknown kind, PS_ENOMEM; f is left empty on failure. */
-int mdp_features_alloc(mdp_features *f, const mdp *m, mdp_feature_kind kind, ps_msg *msg);
-void mdp_features_free(mdp_features *f);
 
 /* The weight w (length f->d) with w^T psi(s, a) = m->reward(s, a) for every
  * non-terminal (s, a).  For MDP_FEAT_STATE, weights of walls and terminals are the
  * cell rewards too (a terminal's is the reward of arriving there). */
 void mdp_true_weight(const mdp *m, const mdp_features *f, double *w);
 
-/* reward(s, a) = w^T psi(s, a) for every (s, a) (length n_states x n_actions). */
-void mdp_reward_from_weight(const mdp_features *f, const double *w, double *reward);
-
 /* -------------------------------------------------------------- segments */
 
 typedef enum { MDP_BEHAVIOUR_UNIFORM = 0, MDP_BEHAVIOUR_EPS_GREEDY = 1 } mdp_behaviour;
-
-typedef struct {
-  size_t n;           /* number of segments */
-  size_t len;         /* L: transitions per segment */
-  int32_t *state;     /* n x (L + 1): s_0 .. s_L */
-  int32_t *action;    /* n x L: a_0 .. a_{L-1} */
-} mdp_segments;
 
 typedef struct {
   size_t n;                    /* segments to draw */
@@ -180,23 +97,13 @@ typedef struct {
  * (absorbing, reward 0) unless drop_absorbing asks for a redraw; at most 1000 n
  * redraws are tried (PS_ENOCONV beyond, e.g. when L is longer than every path).
  * seg is allocated here; release with mdp_segments_free (also after a failure). */
-int mdp_segments_draw(const mdp *m, const mdp_segment_spec *spec, gsl_rng *r, mdp_segments *seg,
+int mdp_segments_draw(const mdp_env *env, const mdp_segment_spec *spec, gsl_rng *r, mdp_segments *seg,
                       ps_msg *msg);
-
-void mdp_segments_free(mdp_segments *seg);
-
-/* Partial return of segment i under reward (NULL = m->reward) at discount gamma. */
-double mdp_segment_return(const mdp *m, const double *reward, double gamma, const mdp_segments *seg,
-                          size_t i);
 
 /* regret(sigma_i) = V*(s_0) - PR - gamma^L V*(s_L) with the values, reward and gamma of
  * sol; reward must be the one sol was solved for (NULL = m->reward). */
 double mdp_segment_regret(const mdp *m, const double *reward, const mdp_solution *sol,
                           const mdp_segments *seg, size_t i);
-
-/* Summed features of segment i, sum_t gamma^t psi(s_t, a_t), into out (length f->d). */
-void mdp_segment_features(const mdp_features *f, double gamma, const mdp_segments *seg, size_t i,
-                          double *out);
 
 /* --------------------------------------------------------------- labels */
 
@@ -230,7 +137,7 @@ int mdp_label_pairs(const mdp *m, const double *reward, const mdp_solution *sol,
 /* ------------------------------------------------------------ evaluation */
 
 /* H-step return of a deterministic policy averaged uniformly over the starts, under
- * reward (NULL = m->reward) and m->gamma.  A policy that never reaches a terminal
+ * reward (NULL = m->reward) and m->env.gamma.  A policy that never reaches a terminal
  * is charged its H-step loop, so with H large it scores far below random. */
 double mdp_policy_return(const mdp *m, const double *reward, const int32_t *policy, size_t horizon);
 
@@ -246,9 +153,5 @@ typedef struct {
  * > 0.9 is near-optimal).  PS_EINVAL if H = 0 or J* = J(unif) (nothing to scale). */
 int mdp_scaled_return(const mdp *m, const int32_t *policy, size_t horizon, mdp_scaled *out,
                       ps_msg *msg);
-
-/* Greedy one-step use of a reward as an advantage: policy[s] = argmax_a reward(s, a),
- * lowest index among ties (within 1e-12 relative).  Terminals and walls get 0. */
-void mdp_greedy_policy(const mdp *m, const double *reward, int32_t *policy);
 
 #endif

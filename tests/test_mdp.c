@@ -1,7 +1,9 @@
-/* test_mdp.c — deterministic MDPs (sim/mdp.h): value iteration on the corridor and a
- * hand-solved 3 x 3 grid, THEORY.md oracle O8 and the §2.10 identities (telescoping
- * regret, r + c, potential shaping, shared endpoints), successor features, the
- * label generator, segment drawing and the scaled return. */
+/* test_mdp.c — deterministic MDPs: the dynamics, solvers, features and segment sums
+ * under an explicit reward (core/mdp_env.h) and the worlds with their true reward
+ * (sim/mdp.h).  Value iteration on the corridor and a hand-solved 3 x 3 grid,
+ * THEORY.md oracle O8 and the §2.10 identities (telescoping regret, r + c, potential
+ * shaping, shared endpoints), successor features, the label generator, segment
+ * drawing and the scaled return. */
 #include <gsl/gsl_randist.h>
 #include <math.h>
 
@@ -28,9 +30,10 @@ static void make_grid3(mdp *m, double gamma) {
   assert_int_equal(s, PS_OK);
 }
 
+/* solve for reward, NULL meaning the MDP's own (true) reward */
 static void solve_ok(const mdp *m, const double *reward, double gamma, mdp_solution *sol) {
   ps_msg msg;
-  int s = mdp_solve(m, reward, gamma, NULL, sol, &msg);
+  int s = mdp_solve(&m->env, reward ? reward : m->reward, gamma, NULL, sol, &msg);
   if (s) print_error("%s\n", msg.text);
   assert_int_equal(s, PS_OK);
   /* exact solvers: the Bellman residual is rounding only */
@@ -41,8 +44,8 @@ static void test_corridor_values(void **state) {
   (void)state;
   mdp m;
   assert_int_equal(mdp_corridor_alloc(&m, NULL), PS_OK);
-  assert_int_equal(m.n_states, 5);
-  assert_int_equal(mdp_n_starts(&m), 4);
+  assert_int_equal(m.env.n_states, 5);
+  assert_int_equal(mdp_n_starts(&m.env), 4);
   mdp_solution sol;
   solve_ok(&m, NULL, 1.0, &sol);
   for (int s = 0; s < 5; s++) assert_close(sol.v[s], -(4.0 - s), 1e-15);
@@ -71,8 +74,8 @@ static void test_grid3_hand_solved(void **state) {
   make_grid3(&m, 1);
   const double v_hand[9] = {4, 5, 0, 3, 0, 5, 2, 1, 1};
   const int32_t pi_hand[9] = {MDP_RIGHT, MDP_RIGHT, 0, MDP_UP, 0, MDP_UP, MDP_UP, MDP_LEFT, MDP_UP};
-  assert_int_equal(m.n_types, 3); /* -1, 5, -4 in order of appearance; the wall has none */
-  assert_int_equal(m.cell_type[5], 2);
+  assert_int_equal(m.env.n_types, 3); /* -1, 5, -4 in order of appearance; the wall has none */
+  assert_int_equal(m.env.cell_type[5], 2);
   mdp_solution sol;
   solve_ok(&m, NULL, 1.0, &sol);
   for (int s = 0; s < 9; s++) {
@@ -81,7 +84,7 @@ static void test_grid3_hand_solved(void **state) {
   }
   /* bumping into the wall from 1 (down) costs -1 and stays: Q = -1 + 5 */
   assert_close(sol.q[1 * 4 + MDP_DOWN], 4, 1e-15);
-  assert_int_equal(m.next[1 * 4 + MDP_DOWN], 1);
+  assert_int_equal(m.env.next[1 * 4 + MDP_DOWN], 1);
   mdp_solution_free(&sol);
   /* policy iteration at gamma close to 1 agrees to O(1 - gamma) * path length */
   solve_ok(&m, NULL, 1 - 1e-9, &sol);
@@ -114,8 +117,8 @@ static void test_o8_corridor(void **state) {
   memcpy(seg.state + 3, sb, sizeof sb);
   memcpy(seg.action, aa, sizeof aa);
   memcpy(seg.action + 2, ab, sizeof ab);
-  assert_close(mdp_segment_return(&m, NULL, 1, &seg, 0), -2, 0);
-  assert_close(mdp_segment_return(&m, NULL, 1, &seg, 1), -2, 0);
+  assert_close(mdp_segment_return(&m.env, m.reward, 1, &seg, 0), -2, 0);
+  assert_close(mdp_segment_return(&m.env, m.reward, 1, &seg, 1), -2, 0);
   assert_close(mdp_segment_regret(&m, NULL, &sol, &seg, 0), 0, 0);
   assert_close(mdp_segment_regret(&m, NULL, &sol, &seg, 1), 2, 0);
   mdp_label_spec reg = {.model = MDP_LABEL_REGRET, .temperature = 1};
@@ -148,7 +151,7 @@ static void make_domain(const domain_case *c, mdp *m) {
   if (c->kind == 0) assert_int_equal(mdp_corridor_alloc(m, NULL), PS_OK);
   else if (c->kind == 1) make_grid3(m, 1);
   else assert_int_equal(mdp_delivery_alloc(m, NULL), PS_OK);
-  m->gamma = c->gamma;
+  m->env.gamma = c->gamma;
 }
 
 static void draw(const mdp *m, size_t n, size_t len, int drop, uint64_t sub, mdp_segments *seg) {
@@ -156,7 +159,7 @@ static void draw(const mdp *m, size_t n, size_t len, int drop, uint64_t sub, mdp
   ps_rng_reset(r, SEED, PS_STREAM_QUERIES, 0, 0, sub);
   mdp_segment_spec sp = {.n = n, .len = len, .behaviour = MDP_BEHAVIOUR_UNIFORM, .drop_absorbing = drop};
   ps_msg msg;
-  int s = mdp_segments_draw(m, &sp, r, seg, &msg);
+  int s = mdp_segments_draw(&m->env, &sp, r, seg, &msg);
   if (s) print_error("%s\n", msg.text);
   assert_int_equal(s, PS_OK);
   gsl_rng_free(r);
@@ -171,14 +174,14 @@ static void test_telescoping(void **state) {
     mdp m;
     make_domain(&domains[c], &m);
     mdp_solution sol;
-    solve_ok(&m, NULL, m.gamma, &sol);
+    solve_ok(&m, NULL, m.env.gamma, &sol);
     mdp_segments seg;
     draw(&m, 2000, domains[c].len, 0, c, &seg);
     for (size_t i = 0; i < seg.n; i++) {
       double sum = 0, disc = 1;
       for (size_t t = 0; t < seg.len; t++) {
         sum -= disc * sol.adv[seg.state[i * (seg.len + 1) + t] * 4 + seg.action[i * seg.len + t]];
-        disc *= m.gamma;
+        disc *= m.env.gamma;
       }
       assert_close(mdp_segment_regret(&m, NULL, &sol, &seg, i), sum, 1e-12);
       assert_true(sum >= -1e-12); /* regret >= 0: A* <= 0 */
@@ -203,14 +206,14 @@ static void test_shift_invariance(void **state) {
       mdp_free(&m);
       continue; /* discounted PR shifts by c (1 - g^L)/(1 - g), still equal-length-invariant */
     }
-    double *rc = malloc(m.n_states * 4 * sizeof *rc);
-    for (size_t k = 0; k < m.n_states * 4; k++) rc[k] = m.reward[k] + (m.terminal[k / 4] ? 0 : c_shift);
+    double *rc = malloc(m.env.n_states * 4 * sizeof *rc);
+    for (size_t k = 0; k < m.env.n_states * 4; k++) rc[k] = m.reward[k] + (m.env.terminal[k / 4] ? 0 : c_shift);
     mdp_segments seg;
     draw(&m, 600, domains[c].len, 1, 100 + c, &seg);
     mdp_label_spec pr = {.model = MDP_LABEL_PARTIAL_RETURN, .temperature = 0.7};
     for (size_t i = 0; i + 1 < seg.n; i += 2) {
-      double d0 = mdp_segment_return(&m, NULL, 1, &seg, i) - mdp_segment_return(&m, NULL, 1, &seg, i + 1);
-      double d1 = mdp_segment_return(&m, rc, 1, &seg, i) - mdp_segment_return(&m, rc, 1, &seg, i + 1);
+      double d0 = mdp_segment_return(&m.env, m.reward, 1, &seg, i) - mdp_segment_return(&m.env, m.reward, 1, &seg, i + 1);
+      double d1 = mdp_segment_return(&m.env, rc, 1, &seg, i) - mdp_segment_return(&m.env, rc, 1, &seg, i + 1);
       assert_close(d1, d0, 1e-12);
       assert_close(mdp_label_prob(&m, rc, NULL, &pr, &seg, i, i + 1, NULL),
                    mdp_label_prob(&m, NULL, NULL, &pr, &seg, i, i + 1, NULL), 1e-13);
@@ -225,7 +228,7 @@ static void test_shift_invariance(void **state) {
   for (size_t k = 0; k < 20; k++) rc[k] = m.reward[k] + (k / 4 == 4 ? 0 : 2.0);
   mdp_solution sol;
   ps_msg msg = {{0}};
-  assert_int_equal(mdp_solve(&m, rc, 1.0, NULL, &sol, &msg), PS_ENOCONV);
+  assert_int_equal(mdp_solve(&m.env, rc, 1.0, NULL, &sol, &msg), PS_ENOCONV);
   assert_non_null(strstr(msg.text, "unbounded"));
   mdp_solution_free(&sol);
   solve_ok(&m, rc, 0.9, &sol);
@@ -244,16 +247,16 @@ static void test_potential_shaping(void **state) {
     mdp m;
     make_domain(&domains[c], &m);
     ps_rng_reset(r, SEED, PS_STREAM_WORLD, c, 0, 0);
-    double *phi = calloc(m.n_states, sizeof *phi), *rs = malloc(m.n_states * 4 * sizeof *rs);
-    for (size_t s = 0; s < m.n_states; s++)
-      if (!m.terminal[s] && !m.wall[s]) phi[s] = 3.7 * gsl_ran_gaussian(r, 1.0);
-    for (size_t k = 0; k < m.n_states * 4; k++)
-      rs[k] = m.terminal[k / 4] ? 0 : m.reward[k] + m.gamma * phi[m.next[k]] - phi[k / 4];
+    double *phi = calloc(m.env.n_states, sizeof *phi), *rs = malloc(m.env.n_states * 4 * sizeof *rs);
+    for (size_t s = 0; s < m.env.n_states; s++)
+      if (!m.env.terminal[s] && !m.env.wall[s]) phi[s] = 3.7 * gsl_ran_gaussian(r, 1.0);
+    for (size_t k = 0; k < m.env.n_states * 4; k++)
+      rs[k] = m.env.terminal[k / 4] ? 0 : m.reward[k] + m.env.gamma * phi[m.env.next[k]] - phi[k / 4];
     mdp_solution a, b;
-    solve_ok(&m, NULL, m.gamma, &a);
-    solve_ok(&m, rs, m.gamma, &b);
-    for (size_t s = 0; s < m.n_states; s++) {
-      if (m.wall[s]) continue;
+    solve_ok(&m, NULL, m.env.gamma, &a);
+    solve_ok(&m, rs, m.env.gamma, &b);
+    for (size_t s = 0; s < m.env.n_states; s++) {
+      if (m.env.wall[s]) continue;
       assert_close(b.v[s], a.v[s] - phi[s], 1e-11);
       assert_int_equal(b.policy[s], a.policy[s]);
       for (int k = 0; k < 4; k++) assert_close(b.adv[s * 4 + k], a.adv[s * 4 + k], 1e-11);
@@ -288,7 +291,7 @@ static void test_shared_endpoints(void **state) {
     mdp m;
     make_domain(&domains[c], &m);
     mdp_solution sol;
-    solve_ok(&m, NULL, m.gamma, &sol);
+    solve_ok(&m, NULL, m.env.gamma, &sol);
     mdp_segments seg;
     draw(&m, 300, domains[c].len, 0, 300 + c, &seg);
     mdp_label_spec reg = {.model = MDP_LABEL_REGRET, .temperature = 0.9};
@@ -318,17 +321,17 @@ static void test_successor_features(void **state) {
     mdp m;
     make_domain(&domains[c], &m);
     mdp_solution sol;
-    solve_ok(&m, NULL, m.gamma, &sol);
+    solve_ok(&m, NULL, m.env.gamma, &sol);
     for (int kind = 0; kind < 3; kind++) {
       mdp_features f;
-      assert_int_equal(mdp_features_alloc(&f, &m, (mdp_feature_kind)kind, NULL), PS_OK);
-      double *w = malloc(f.d * sizeof *w), *rw = malloc(m.n_states * 4 * sizeof *rw);
-      double *psi = malloc(m.n_states * f.d * sizeof *psi);
+      assert_int_equal(mdp_features_alloc(&f, &m.env, (mdp_feature_kind)kind, NULL), PS_OK);
+      double *w = malloc(f.d * sizeof *w), *rw = malloc(m.env.n_states * 4 * sizeof *rw);
+      double *psi = malloc(m.env.n_states * f.d * sizeof *psi);
       mdp_true_weight(&m, &f, w);
       mdp_reward_from_weight(&f, w, rw);
-      for (size_t k = 0; k < m.n_states * 4; k++) assert_close(rw[k], m.reward[k], 0);
-      assert_int_equal(mdp_successor_features(&m, sol.policy, m.gamma, f.psi, f.d, psi, NULL), PS_OK);
-      for (size_t s = 0; s < m.n_states; s++) {
+      for (size_t k = 0; k < m.env.n_states * 4; k++) assert_close(rw[k], m.reward[k], 0);
+      assert_int_equal(mdp_successor_features(&m.env, sol.policy, m.env.gamma, f.psi, f.d, psi, NULL), PS_OK);
+      for (size_t s = 0; s < m.env.n_states; s++) {
         double v = 0;
         for (size_t k = 0; k < f.d; k++) v += psi[s * f.d + k] * w[k];
         assert_close(v, sol.v[s], 1e-11);
@@ -345,11 +348,11 @@ static void test_successor_features(void **state) {
   mdp m;
   assert_int_equal(mdp_corridor_alloc(&m, NULL), PS_OK);
   mdp_features f;
-  assert_int_equal(mdp_features_alloc(&f, &m, MDP_FEAT_CELL_TYPE, NULL), PS_OK);
+  assert_int_equal(mdp_features_alloc(&f, &m.env, MDP_FEAT_CELL_TYPE, NULL), PS_OK);
   int32_t up[5] = {0, 0, 0, 0, 0};
   double psi[10];
   ps_msg msg = {{0}};
-  assert_int_equal(mdp_successor_features(&m, up, 1.0, f.psi, f.d, psi, &msg), PS_ESINGULAR);
+  assert_int_equal(mdp_successor_features(&m.env, up, 1.0, f.psi, f.d, psi, &msg), PS_ESINGULAR);
   assert_non_null(strstr(msg.text, "never reaches"));
   mdp_features_free(&f);
   mdp_free(&m);
@@ -422,12 +425,12 @@ static void test_segments_draw(void **state) {
   assert_memory_equal(a.state, b.state, 500 * 5 * sizeof(int32_t));
   assert_memory_equal(a.action, b.action, 500 * 4 * sizeof(int32_t));
   for (size_t i = 0; i < a.n; i++) {
-    assert_false(m.terminal[a.state[i * 5]]);
-    assert_false(m.wall[a.state[i * 5]]);
+    assert_false(m.env.terminal[a.state[i * 5]]);
+    assert_false(m.env.wall[a.state[i * 5]]);
     for (size_t t = 0; t < 4; t++) {
       int32_t s = a.state[i * 5 + t];
-      assert_int_equal(a.state[i * 5 + t + 1], m.next[s * 4 + a.action[i * 4 + t]]);
-      assert_false(m.wall[a.state[i * 5 + t + 1]]);
+      assert_int_equal(a.state[i * 5 + t + 1], m.env.next[s * 4 + a.action[i * 4 + t]]);
+      assert_false(m.env.wall[a.state[i * 5 + t + 1]]);
     }
   }
   mdp_segments_free(&a);
@@ -435,17 +438,17 @@ static void test_segments_draw(void **state) {
   /* drop_absorbing: a terminal only possibly at the last state */
   draw(&m, 500, 4, 1, 8, &a);
   for (size_t i = 0; i < a.n; i++)
-    for (size_t t = 0; t < 4; t++) assert_false(m.terminal[a.state[i * 5 + t]]);
+    for (size_t t = 0; t < 4; t++) assert_false(m.env.terminal[a.state[i * 5 + t]]);
   mdp_segments_free(&a);
   /* eps = 0: the greedy policy */
   gsl_rng *r = ps_rng_alloc();
   ps_rng_reset(r, SEED, PS_STREAM_QUERIES, 1, 0, 0);
   mdp_segment_spec sp = {.n = 300, .len = 3, .behaviour = MDP_BEHAVIOUR_EPS_GREEDY, .eps = 0, .greedy = sol.policy};
-  assert_int_equal(mdp_segments_draw(&m, &sp, r, &a, NULL), PS_OK);
+  assert_int_equal(mdp_segments_draw(&m.env, &sp, r, &a, NULL), PS_OK);
   for (size_t i = 0; i < a.n; i++) {
     assert_close(mdp_segment_regret(&m, NULL, &sol, &a, i), 0, 1e-12);
     for (size_t t = 0; t < 3; t++)
-      if (!m.terminal[a.state[i * 4 + t]]) assert_int_equal(a.action[i * 3 + t], sol.policy[a.state[i * 4 + t]]);
+      if (!m.env.terminal[a.state[i * 4 + t]]) assert_int_equal(a.action[i * 3 + t], sol.policy[a.state[i * 4 + t]]);
   }
   mdp_segments_free(&a);
   gsl_rng_free(r);
@@ -467,11 +470,11 @@ static void test_scaled_return(void **state) {
     assert_int_equal(mdp_scaled_return(&m, sol.policy, 1000, &sc, NULL), PS_OK);
     assert_close(sc.scaled, 1, 1e-12);
     double mean_v = 0;
-    for (size_t s = 0; s < m.n_states; s++) mean_v += sol.v[s];
-    assert_close(sc.optimal_return, mean_v / (double)mdp_n_starts(&m), 1e-12);
+    for (size_t s = 0; s < m.env.n_states; s++) mean_v += sol.v[s];
+    assert_close(sc.optimal_return, mean_v / (double)mdp_n_starts(&m.env), 1e-12);
     assert_true(sc.uniform_return < sc.optimal_return);
-    int32_t *g = malloc(m.n_states * sizeof *g);
-    mdp_greedy_policy(&m, sol.adv, g);
+    int32_t *g = malloc(m.env.n_states * sizeof *g);
+    mdp_greedy_policy(&m.env, sol.adv, g);
     assert_int_equal(mdp_scaled_return(&m, g, 1000, &sc, NULL), PS_OK);
     assert_close(sc.scaled, 1, 1e-12);
     free(g);
@@ -520,30 +523,34 @@ static void test_errors(void **state) {
   spec.cell_reward = r;
   assert_int_equal(mdp_grid_alloc(&m, &spec, &msg), PS_OK);
   mdp_solution sol;
-  assert_int_equal(mdp_solve(&m, NULL, 1, NULL, &sol, &msg), PS_ENOCONV);
+  assert_int_equal(mdp_solve(&m.env, m.reward, 1, NULL, &sol, &msg), PS_ENOCONV);
   assert_non_null(strstr(msg.text, "cannot reach a terminal"));
   mdp_solution_free(&sol);
-  assert_int_equal(mdp_solve(&m, NULL, 0.5, NULL, &sol, &msg), PS_OK);
+  assert_int_equal(mdp_solve(&m.env, m.reward, 0.5, NULL, &sol, &msg), PS_OK);
   assert_close(sol.v[0], -2, 1e-14);
   mdp_solution_free(&sol);
-  assert_int_equal(mdp_solve(&m, NULL, 1.5, NULL, &sol, &msg), PS_EINVAL);
+  assert_int_equal(mdp_solve(&m.env, m.reward, 1.5, NULL, &sol, &msg), PS_EINVAL);
   mdp_solution_free(&sol);
   double bad[16] = {0};
   bad[5] = INFINITY;
-  assert_int_equal(mdp_solve(&m, bad, 0.5, NULL, &sol, &msg), PS_EDOM);
+  assert_int_equal(mdp_solve(&m.env, bad, 0.5, NULL, &sol, &msg), PS_EDOM);
+  mdp_solution_free(&sol);
+  /* the dynamics carry no reward: one must be given */
+  assert_int_equal(mdp_solve(&m.env, NULL, 0.5, NULL, &sol, &msg), PS_EINVAL);
+  assert_non_null(strstr(msg.text, "reward"));
   mdp_solution_free(&sol);
   /* segment and label arguments */
   gsl_rng *g = ps_rng_alloc();
   mdp_segments seg;
   mdp_segment_spec sp = {.n = 4, .len = 0};
-  assert_int_equal(mdp_segments_draw(&m, &sp, g, &seg, &msg), PS_EINVAL);
+  assert_int_equal(mdp_segments_draw(&m.env, &sp, g, &seg, &msg), PS_EINVAL);
   sp.len = 2;
   sp.behaviour = MDP_BEHAVIOUR_EPS_GREEDY;
   sp.eps = 0.1;
-  assert_int_equal(mdp_segments_draw(&m, &sp, g, &seg, &msg), PS_EINVAL);
+  assert_int_equal(mdp_segments_draw(&m.env, &sp, g, &seg, &msg), PS_EINVAL);
   assert_non_null(strstr(msg.text, "greedy"));
   sp.behaviour = MDP_BEHAVIOUR_UNIFORM;
-  assert_int_equal(mdp_segments_draw(&m, &sp, g, &seg, &msg), PS_OK);
+  assert_int_equal(mdp_segments_draw(&m.env, &sp, g, &seg, &msg), PS_OK);
   pref_data d;
   mdp_label_spec ls = {.model = MDP_LABEL_PARTIAL_RETURN, .temperature = 0};
   assert_int_equal(mdp_label_pairs(&m, NULL, NULL, &ls, &seg, g, &d, NULL, &msg), PS_EINVAL);
@@ -551,7 +558,7 @@ static void test_errors(void **state) {
   ls.model = MDP_LABEL_REGRET;
   assert_int_equal(mdp_label_pairs(&m, NULL, NULL, &ls, &seg, g, &d, NULL, &msg), PS_EINVAL);
   mdp_features f;
-  assert_int_equal(mdp_features_alloc(&f, &m, (mdp_feature_kind)7, &msg), PS_EINVAL);
+  assert_int_equal(mdp_features_alloc(&f, &m.env, (mdp_feature_kind)7, &msg), PS_EINVAL);
   mdp_segments_free(&seg);
   gsl_rng_free(g);
   mdp_free(&m);

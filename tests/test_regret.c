@@ -1,12 +1,15 @@
 /* test_regret.c — partial-return and regret preference models (estimators/regret.h):
  * gradients against central differences, optimality of the convex fit, recovery of
  * a near-optimal policy from regret labels (THEORY.md §5 row 20) with the
- * partial-return learner's scaled returns reported alongside, and error paths. */
+ * partial-return learner's scaled returns reported alongside, the same fits through
+ * the estimator table (regret_est.c, fed pref_features.traj), and error paths.
+ * The learners see only core/mdp_env.h; sim/mdp.h makes the data and scores it. */
 #include <gsl/gsl_randist.h>
 #include <math.h>
 
 #include "test_util.h"
 #include "../core/numerics.h"
+#include "../estimators/estimator.h"
 #include "../estimators/regret.h"
 #include "../sim/mdp.h"
 #include "../core/rng.h"
@@ -27,18 +30,18 @@ static void make_problem(problem *pb, int delivery, mdp_feature_kind kind, size_
                          int drop_absorbing, mdp_label_model model, double T, uint64_t point) {
   ps_msg msg;
   assert_int_equal(delivery ? mdp_delivery_alloc(&pb->m, &msg) : mdp_corridor_alloc(&pb->m, &msg), PS_OK);
-  assert_int_equal(mdp_solve(&pb->m, NULL, pb->m.gamma, NULL, &pb->sol, &msg), PS_OK);
+  assert_int_equal(mdp_solve(&pb->m.env, pb->m.reward, pb->m.env.gamma, NULL, &pb->sol, &msg), PS_OK);
   gsl_rng *r = ps_rng_alloc();
   ps_rng_reset(r, SEED, PS_STREAM_QUERIES, point, 0, 0);
   mdp_segment_spec sp = {.n = 2 * pairs, .len = len, .behaviour = MDP_BEHAVIOUR_UNIFORM,
                          .drop_absorbing = drop_absorbing};
-  assert_int_equal(mdp_segments_draw(&pb->m, &sp, r, &pb->seg, &msg), PS_OK);
+  assert_int_equal(mdp_segments_draw(&pb->m.env, &sp, r, &pb->seg, &msg), PS_OK);
   mdp_label_spec ls = {.model = model, .temperature = T};
   ps_rng_reset(r, SEED, PS_STREAM_JUDGEMENTS, point, 0, 0);
   assert_int_equal(mdp_label_pairs(&pb->m, NULL, &pb->sol, &ls, &pb->seg, r, &pb->d, NULL, &msg), PS_OK);
-  assert_int_equal(mdp_features_alloc(&pb->f, &pb->m, kind, &msg), PS_OK);
+  assert_int_equal(mdp_features_alloc(&pb->f, &pb->m.env, kind, &msg), PS_OK);
   gsl_rng_free(r);
-  regret_problem p = {.m = &pb->m, .f = &pb->f, .seg = &pb->seg, .d = &pb->d, .temperature = T};
+  regret_problem p = {.env = &pb->m.env, .f = &pb->f, .seg = &pb->seg, .d = &pb->d, .temperature = T};
   pb->p = p;
 }
 
@@ -120,7 +123,7 @@ static void test_regret_gradient_fd(void **state) {
     for (int kind = 0; kind < 3; kind++) {
       problem pb;
       make_problem(&pb, dom, (mdp_feature_kind)kind, 200, 3, 0, MDP_LABEL_REGRET, 0.8, 3);
-      size_t d = pb.f.d, S = pb.m.n_states;
+      size_t d = pb.f.d, S = pb.m.env.n_states;
       double *w = malloc(d * sizeof *w), *g = malloc(d * sizeof *g), *t = malloc(d * sizeof *t);
       int32_t *pi = malloc(S * sizeof *pi), *pj = malloc(S * sizeof *pj);
       random_w(w, d, 10 + (uint64_t)(3 * dom + kind));
@@ -281,8 +284,8 @@ static void test_errors(void **state) {
   size_t kept = 0;
   for (size_t i = 0; i < pb.d.n; i++) {
     int32_t a = pb.d.winner[i], b = pb.d.loser[i];
-    double ra = mdp_segment_return(&pb.m, NULL, 1, &pb.seg, (size_t)a);
-    double rb = mdp_segment_return(&pb.m, NULL, 1, &pb.seg, (size_t)b);
+    double ra = mdp_segment_return(&pb.m.env, pb.m.reward, 1, &pb.seg, (size_t)a);
+    double rb = mdp_segment_return(&pb.m.env, pb.m.reward, 1, &pb.seg, (size_t)b);
     if (ra == rb) continue;
     pb.d.winner[kept] = ra > rb ? a : b;
     pb.d.loser[kept] = ra > rb ? b : a;
@@ -305,11 +308,92 @@ static void test_errors(void **state) {
   free_problem(&pb);
 }
 
+/* The estimator table fits the same models as the direct calls: est_lookup(name)
+ * ->alloc with hyperparameter texts (not the defaults, so that each reaches its
+ * option) and ->fit on the trajectory view give bit-identical w, policies,
+ * iterations and loss to regret_fit_* with those options and the same stream. */
+typedef struct {
+  const char *name;
+  const char *hyper[4];   /* texts for the estimator's params, in table order */
+  int regret;             /* 1: regret_fit_regret, 0: regret_fit_partial_return */
+} table_case;
+
+static const table_case table_cases[] = {
+    {"regret_model", {"0.15", "120", "3", "0.995"}, 1},
+    {"partial_return", {"0.0375", "0.995"}, 0},
+};
+
+static void test_estimator_table(void **state) {
+  (void)state;
+  problem pb;
+  make_problem(&pb, 1, MDP_FEAT_CELL_TYPE, 400, 3, 0, MDP_LABEL_REGRET, 1.3, 40);
+  pref_trajectories traj = {.env = &pb.m.env, .features = &pb.f, .seg = &pb.seg, .temperature = 1.3};
+  pref_features f = {.n_items = pb.seg.n, .d = pb.f.d, .n_contexts = 1, .traj = &traj};
+  size_t S = pb.m.env.n_states;
+  int32_t *pol = malloc(S * sizeof *pol), *gr = malloc(S * sizeof *gr);
+  gsl_rng *r = ps_rng_alloc();
+  for (size_t c = 0; c < sizeof table_cases / sizeof *table_cases; c++) {
+    const table_case *tc = &table_cases[c];
+    const est_type *t = est_lookup(tc->name);
+    assert_non_null(t);
+    assert_non_null(t->state_policy);
+    assert_true(t->inputs & EST_IN_SEGMENTS);
+    ps_msg msg = {{0}};
+    for (size_t j = 0; t->params[j].key; j++) assert_int_equal(ps_param_check(&t->params[j], tc->hyper[j], &msg), PS_OK);
+    /* the direct call, options from the same texts */
+    regret_options o = regret_options_default();
+    if (tc->regret) {
+      o.learning_rate = 0.15, o.iterations = 120, o.restarts = 3, o.gamma = 0.995;
+    } else {
+      o.l2 = 0.0375, o.gamma = 0.995;
+    }
+    regret_result res;
+    ps_rng_reset(r, SEED, PS_STREAM_ESTIMATOR, 7, 0, c);
+    int s = tc->regret ? regret_fit_regret(&pb.p, &o, r, &res, &msg) : regret_fit_partial_return(&pb.p, &o, &res, &msg);
+    if (s) print_error("%s: %s\n", tc->name, msg.text);
+    assert_int_equal(s, PS_OK);
+    /* through the table */
+    est_model *mod = NULL;
+    assert_int_equal(t->alloc(&mod, tc->hyper, &msg), PS_OK);
+    assert_int_equal(t->state_policy(mod, pol, gr), PS_EINVAL); /* not fitted yet */
+    est_fit_info info = {0};
+    ps_rng_reset(r, SEED, PS_STREAM_ESTIMATOR, 7, 0, c);
+    s = t->fit(mod, &pb.d, &f, r, &info, &msg);
+    if (s) print_error("%s: %s\n", tc->name, msg.text);
+    assert_int_equal(s, PS_OK);
+    assert_int_equal(info.status, PS_OK);
+    assert_true(info.converged);
+    assert_int_equal(info.iterations, res.iterations);
+    assert_memory_equal(&info.objective, &res.loss, sizeof(double));
+    size_t dim;
+    const double *w = t->theta(mod, &dim);
+    assert_int_equal(dim, pb.f.d);
+    assert_memory_equal(w, res.w, dim * sizeof *w);
+    assert_int_equal(t->state_policy(mod, pol, gr), PS_OK);
+    assert_memory_equal(pol, res.policy, S * sizeof *pol);
+    assert_memory_equal(gr, res.greedy, S * sizeof *gr);
+    /* on item or feature data (no trajectory view) the fit is refused */
+    pref_features items = {.n_items = pb.seg.n, .d = pb.seg.n, .n_contexts = 1};
+    assert_int_equal(t->fit(mod, &pb.d, &items, r, &info, &msg), PS_EINVAL);
+    assert_non_null(strstr(msg.text, "trajectory segments"));
+    assert_int_equal(t->state_policy(mod, pol, gr), PS_EINVAL);
+    t->free(mod);
+    regret_result_free(&res);
+  }
+  /* estimators of items and features do not answer the segment query */
+  assert_null(est_lookup("bt")->state_policy);
+  gsl_rng_free(r);
+  free(pol);
+  free(gr);
+  free_problem(&pb);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pr_gradient_fd),    cmocka_unit_test(test_soft_labels),
       cmocka_unit_test(test_regret_gradient_fd), cmocka_unit_test(test_pr_fit_optimal),
-      cmocka_unit_test(test_learners_on_regret_labels), cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_learners_on_regret_labels), cmocka_unit_test(test_estimator_table),
+      cmocka_unit_test(test_errors),
   };
   return cmocka_run_group_tests_name("regret", tests, NULL, NULL);
 }
