@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 
 #include "../estimators/estimator.h"
-#include "../experiments/cell.h"
+#include "../experiments/quantity.h"
 #include "../experiments/claims.h"
 #include "../experiments/config.h"
 #include "../experiments/experiment.h"
@@ -189,12 +189,12 @@ static int cmd_list(void) {
   for (const ps_param *p = exp_figure_params; p->key; p++)
     printf("      %-16s default %-10s %s\n", p->key, p->def ? p->def : "(required)", p->doc);
   printf("\nmetrics (/metrics/<estimator>/<name>):\n");
-  for (size_t i = 0; i < cell_n_metrics; i++)
-    printf("  %-18s [%s] %s\n", cell_metrics[i].name, cell_metrics[i].units, cell_metrics[i].long_name);
+  for (size_t i = 0; i < metric_table_len; i++)
+    printf("  %-18s [%s] %s\n", metric_table[i].name, metric_table[i].units, metric_table[i].long_name);
   printf("truth (/truth/<name>):\n");
-  for (size_t i = 0; i < cell_n_truth; i++) printf("  %-18s %s\n", cell_truth[i].name, cell_truth[i].long_name);
+  for (size_t i = 0; i < truth_table_len; i++) printf("  %-18s %s\n", truth_table[i].name, truth_table[i].long_name);
   printf("theory (/theory/<name>):\n");
-  for (size_t i = 0; i < cell_n_theory; i++) printf("  %-18s %s\n", cell_theory[i].name, cell_theory[i].long_name);
+  for (size_t i = 0; i < theory_table_len; i++) printf("  %-18s %s\n", theory_table[i].name, theory_table[i].long_name);
   printf("\nshipped experiments (experiments/*.ini):\n"
          "  bt_rate.ini   linear-feature BT: parameter error against n and d, efficiency\n"
          "  bt_items.ini  item BT: Newton, MM, I-LSR, LSR and Rank Centrality against n\n"
@@ -552,8 +552,13 @@ int main(int argc, char **argv) {
    * frees ~256 KiB of deflate state per call; glibc then trims the heap top back to
    * the kernel and the next call faults the pages in again (brk + page faults + memset
    * were 4/5 of a small-cell sweep: 5 ms a cell at 1,000 cells).  Keeping up to 64 MiB
-   * of freed memory in the heap makes it 1 ms. */
+   * of freed memory in the heap makes it 1 ms.  Likewise a cell's per-cell arrays
+   * (features, comparison tables, the Fisher design rows: 0.1-2 MiB each) were
+   * above glibc's mmap threshold, so every cell mapped fresh pages and faulted them
+   * in (a sixth of a bt_rate cell); below 32 MiB they now come from the heap and are
+   * reused by the next cell of the same thread. */
   mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
 #endif
   if (argc < 2) {
     usage(stderr);

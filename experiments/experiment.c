@@ -7,7 +7,7 @@
  * their required keys.  The first error is reported. */
 #include "experiment.h"
 
-#include "cell.h"
+#include "quantity.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -23,6 +23,9 @@ static const ps_param p_experiment[] = {
     {"replicates", PS_PARAM_INT, "20", 1, 1e6, NULL, "independent replicates per grid point"},
     {"common_world", PS_PARAM_BOOL, "true", 0, 0, NULL,
      "replicate r uses the same world and truth at every grid point (common random numbers)"},
+    {"metrics", PS_PARAM_TEXT, "", 0, 0, NULL,
+     "comma list of what to compute and store: metric names (for every estimator they apply to), truth/Q and "
+     "theory/Q; those named by claims and figures are added (default: everything that applies)"},
     END};
 
 static const ps_param p_world[] = {
@@ -288,8 +291,19 @@ static int resolve_sweep_key(const experiment *ex, const cfg_entry *e, const cha
   return PS_OK;
 }
 
+static void outputs_free(exp_outputs *o) {
+  free(o->idx);
+  free(o->q);
+  memset(o, 0, sizeof *o);
+}
+
 void experiment_free(experiment *e) {
   if (!e) return;
+  for (size_t k = 0; e->metrics && k < e->n_estimators; k++) outputs_free(&e->metrics[k]);
+  free(e->metrics);
+  free(e->metric_off);
+  outputs_free(&e->truth);
+  outputs_free(&e->theory);
   for (size_t i = 0; i < e->n_axes; i++) {
     exp_axis *a = &e->axes[i];
     for (size_t j = 0; j < a->n; j++) free(a->text[j]);
@@ -388,6 +402,12 @@ static void axis_names(const experiment *e, char *buf, size_t len) {
   if (!buf[0]) snprintf(buf, len, "(none: the experiment has no [sweep])");
 }
 
+static int stored(const exp_outputs *o, long row) {
+  for (size_t j = 0; row >= 0 && j < o->n; j++)
+    if ((long)o->idx[j] == row) return 1;
+  return 0;
+}
+
 /* "EST/METRIC", "truth/Q" or "theory/Q" naming something this experiment stores */
 static int metric_ok(const experiment *e, const char *path, char *why, size_t len) {
   const char *slash = strchr(path, '/');
@@ -397,22 +417,25 @@ static int metric_ok(const experiment *e, const char *path, char *why, size_t le
   }
   size_t hl = (size_t)(slash - path);
   const char *tail = slash + 1;
-  if (hl == 5 && !strncmp(path, "truth", 5)) {
-    for (size_t i = 0; i < cell_n_truth; i++)
-      if (!strcmp(cell_truth[i].name, tail)) return 1;
-    snprintf(why, len, "no truth quantity '%s' (see prefsim list)", tail);
-    return 0;
+  int is_truth = hl == 5 && !strncmp(path, "truth", 5), is_theory = hl == 6 && !strncmp(path, "theory", 6);
+  if (is_truth || is_theory) {
+    long row = is_truth ? truth_find(tail) : theory_find(tail);
+    if (row < 0) {
+      snprintf(why, len, "no %s quantity '%s' (see prefsim list)", is_truth ? "truth" : "theory", tail);
+      return 0;
+    }
+    if (!stored(is_truth ? &e->truth : &e->theory, row)) {
+      snprintf(why, len, "%s/%s does not apply to this experiment's worlds and populations (%s)",
+               is_truth ? "truth" : "theory", tail,
+               is_truth ? truth_table[row].long_name : theory_table[row].long_name);
+      return 0;
+    }
+    return 1;
   }
-  if (hl == 6 && !strncmp(path, "theory", 6)) {
-    for (size_t i = 0; i < cell_n_theory; i++)
-      if (!strcmp(cell_theory[i].name, tail)) return 1;
-    snprintf(why, len, "no theory quantity '%s' (see prefsim list)", tail);
-    return 0;
-  }
-  int est = 0;
+  long est = -1;
   for (size_t k = 0; k < e->n_estimators; k++)
-    if (strlen(e->estimators[k].label) == hl && !strncmp(e->estimators[k].label, path, hl)) est = 1;
-  if (!est) {
+    if (strlen(e->estimators[k].label) == hl && !strncmp(e->estimators[k].label, path, hl)) est = (long)k;
+  if (est < 0) {
     char list[300] = "";
     for (size_t k = 0; k < e->n_estimators; k++) {
       if (k) strncat(list, ", ", sizeof list - strlen(list) - 1);
@@ -422,11 +445,169 @@ static int metric_ok(const experiment *e, const char *path, char *why, size_t le
              list);
     return 0;
   }
-  if (cell_metric_index(tail) < 0) {
+  long row = metric_find(tail);
+  if (row < 0) {
     snprintf(why, len, "no metric '%s' (see prefsim list)", tail);
     return 0;
   }
+  if (!stored(&e->metrics[est], row)) {
+    snprintf(why, len, "metric '%s' does not apply to estimator '%s' (%s) in this experiment's worlds (%s)", tail,
+             e->estimators[est].label, e->estimators[est].type->name, metric_table[row].long_name);
+    return 0;
+  }
   return 1;
+}
+
+/* Mark the quantity named by path ("EST/METRIC", "truth/Q", "theory/Q" or a bare
+ * metric name when bare is set) in the wanted tables; unknown names are left to the
+ * caller (validate_outputs reports them with their line). */
+static long mark_wanted(const char *path, int bare, unsigned char *wm, unsigned char *wt, unsigned char *wth) {
+  const char *slash = strchr(path, '/');
+  if (!slash) {
+    long r = bare ? metric_find(path) : -1;
+    if (r >= 0) wm[r] = 1;
+    return r;
+  }
+  const char *tail = slash + 1;
+  size_t hl = (size_t)(slash - path);
+  long r;
+  if (hl == 5 && !strncmp(path, "truth", 5)) {
+    if ((r = truth_find(tail)) >= 0) wt[r] = 1;
+  } else if (hl == 6 && !strncmp(path, "theory", 6)) {
+    if ((r = theory_find(tail)) >= 0) wth[r] = 1;
+  } else if ((r = metric_find(tail)) >= 0) {
+    wm[r] = 1;
+  }
+  return r;
+}
+
+static int outputs_add(exp_outputs *o, size_t row, const char *name, const char *units, const char *long_name) {
+  size_t *ni = realloc(o->idx, (o->n + 1) * sizeof *ni);
+  if (!ni) return PS_ENOMEM;
+  o->idx = ni;
+  h5store_quantity *nq = realloc(o->q, (o->n + 1) * sizeof *nq);
+  if (!nq) return PS_ENOMEM;
+  o->q = nq;
+  o->idx[o->n] = row;
+  o->q[o->n++] = (h5store_quantity){name, units, long_name};
+  return PS_OK;
+}
+
+/* Which estimators fit which worlds, and which quantities are computed and stored
+ * (see experiment.h).  Runs with e->config set; errors name the line. */
+static int build_outputs(experiment *e, const cfg *c, ps_msg *m) {
+  size_t nm = metric_table_len, ntr = truth_table_len, nth = theory_table_len, ne = e->n_estimators;
+  unsigned char *wm = calloc(nm, 1), *wt = calloc(ntr, 1), *wth = calloc(nth, 1);
+  unsigned char *am = calloc(ne * nm + 1, 1), *at = calloc(ntr, 1), *ath = calloc(nth, 1);
+  int s = PS_OK;
+  char why[700];
+  if (!wm || !wt || !wth || !am || !at || !ath) goto oom;
+  /* 1. applicability over every grid point, and estimators against worlds */
+  for (size_t p = 0; p < e->n_points; p++) {
+    exp_point pt;
+    if ((s = experiment_point(e, p, &pt, m))) goto done;
+    unsigned data = exp_point_data(&pt);
+    for (size_t k = 0; k < ne; k++) {
+      const est_type *t = e->estimators[k].type;
+      if (!(t->inputs & data)) {
+        const cfg_entry *x = cfg_find(c, e->estimators[k].section, "type");
+        const char *wk = experiment_value(e, p, "world", "kind");
+        snprintf(why, sizeof why,
+                 "estimator '%s' fits %s%s%s, not the %s that [world] kind = %s makes%s", t->name,
+                 t->inputs & EST_IN_ITEMS ? "item comparisons " : "",
+                 t->inputs & EST_IN_FEATURES ? "feature comparisons " : "",
+                 t->inputs & EST_IN_SEGMENTS ? "trajectory-segment comparisons " : "",
+                 data == EST_IN_ITEMS ? "item comparisons" : data == EST_IN_FEATURES ? "feature comparisons"
+                                                                                     : "trajectory-segment comparisons",
+                 wk, e->n_points > 1 ? " (at a grid point of the sweep)" : "");
+        if (x && strcmp(x->origin, "default")) s = entry_error(m, x, why);
+        else s = ps_fail(m, PS_EINVAL, "[%s]: %s", e->estimators[k].section, why);
+        goto done;
+      }
+      for (size_t i = 0; i < nm; i++)
+        if (!am[k * nm + i] && metric_applies(i, t, &pt)) am[k * nm + i] = 1;
+    }
+    for (size_t i = 0; i < ntr; i++) at[i] |= (unsigned char)truth_applies(i, &pt);
+    for (size_t i = 0; i < nth; i++) ath[i] |= (unsigned char)theory_applies(i, &pt);
+  }
+  /* 2. what the experiment asks for: its list, and what claims and figures name */
+  const cfg_entry *list = cfg_find(c, "experiment", "metrics");
+  int listed = list && *list->value;
+  if (listed) {
+    char *copy = strdup(list->value), *save = NULL;
+    if (!copy) goto oom;
+    for (char *t = strtok_r(copy, ",", &save); t && !s; t = strtok_r(NULL, ",", &save)) {
+      while (*t == ' ') t++;
+      char *end = t + strlen(t);
+      while (end > t && end[-1] == ' ') *--end = 0;
+      if (!*t) continue;
+      int cellq = !strncmp(t, "truth/", 6) || !strncmp(t, "theory/", 7);
+      if ((strchr(t, '/') && !cellq) || mark_wanted(t, 1, wm, wt, wth) < 0) {
+        snprintf(why, sizeof why, "'%s' is not a metric name, truth/QUANTITY or theory/QUANTITY (see prefsim list)",
+                 t);
+        s = entry_error(m, list, why);
+        break;
+      }
+      long r;
+      int applies = 0;
+      if (!strncmp(t, "truth/", 6)) applies = at[truth_find(t + 6)];
+      else if (!strncmp(t, "theory/", 7)) applies = ath[theory_find(t + 7)];
+      else
+        for (size_t k = 0, r0 = (size_t)(r = metric_find(t)); k < ne; k++) applies |= am[k * nm + r0];
+      if (!applies) {
+        snprintf(why, sizeof why, "'%s' applies to none of this experiment's estimators, worlds and populations", t);
+        s = entry_error(m, list, why);
+      }
+    }
+    free(copy);
+    if (s) goto done;
+  }
+  for (size_t i = 0; listed && i < cfg_size(c); i++) {
+    const cfg_entry *x = cfg_at(c, i);
+    int claim = !strncmp(x->section, "claim.", 6), fig = !strncmp(x->section, "figure.", 7);
+    if ((!claim && !fig) || (strcmp(x->key, "metric") && strcmp(x->key, "other"))) continue;
+    char *copy = strdup(x->value), *save = NULL;
+    if (!copy) goto oom;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+      while (*t == ' ') t++;
+      char *end = t + strlen(t);
+      while (end > t && end[-1] == ' ') *--end = 0;
+      mark_wanted(t, 0, wm, wt, wth);
+    }
+    free(copy);
+  }
+  /* 3. the stored lists, in table order */
+  e->metrics = calloc(ne + 1, sizeof *e->metrics);
+  e->metric_off = calloc(ne + 1, sizeof *e->metric_off);
+  if (!e->metrics || !e->metric_off) goto oom;
+  e->n_metric_values = 0;
+  for (size_t k = 0; k < ne; k++) {
+    e->metric_off[k] = e->n_metric_values;
+    for (size_t i = 0; i < nm; i++)
+      if (am[k * nm + i] && (!listed || wm[i] || metric_is_fit_record(i)) &&
+          outputs_add(&e->metrics[k], i, metric_table[i].name, metric_table[i].units, metric_table[i].long_name))
+        goto oom;
+    e->n_metric_values += e->metrics[k].n;
+  }
+  for (size_t i = 0; i < ntr; i++)
+    if (at[i] && (!listed || wt[i]) &&
+        outputs_add(&e->truth, i, truth_table[i].name, truth_table[i].units, truth_table[i].long_name))
+      goto oom;
+  for (size_t i = 0; i < nth; i++)
+    if (ath[i] && (!listed || wth[i]) &&
+        outputs_add(&e->theory, i, theory_table[i].name, theory_table[i].units, theory_table[i].long_name))
+      goto oom;
+  goto done;
+oom:
+  s = ps_fail(m, PS_ENOMEM, "out of memory");
+done:
+  free(wm);
+  free(wt);
+  free(wth);
+  free(am);
+  free(at);
+  free(ath);
+  return s;
 }
 
 /* Claims and figures name axes, values and metrics: check them now, not when the
@@ -633,8 +814,10 @@ int experiment_build(experiment *e, cfg *c, const char *default_name, ps_msg *m)
     }
   }
   if (e->n_estimators == 0) {
-    if ((s = cfg_set(c, "estimator.bt", "type", "bt", "default", 0))) goto oom;
-    if ((s = build_estimator(e, c, "estimator.bt", m))) goto fail;
+    s = ps_fail(m, PS_EINVAL, "%s: no [estimator.LABEL] section: name at least one estimator to fit, e.g. "
+                "[estimator.bt] (estimators: %s)", cfg_size(c) ? cfg_at(c, 0)->origin : "config",
+                est_names());
+    goto fail;
   }
   /* 3. sweep axes */
   for (size_t i = 0; i < cfg_size(c); i++) {
@@ -745,8 +928,13 @@ int experiment_build(experiment *e, cfg *c, const char *default_name, ps_msg *m)
       goto fail;
     }
   }
+  /* 7. estimators against worlds; what is computed and stored */
+  if ((s = build_outputs(e, c, m))) {
+    e->config = NULL;
+    goto fail;
+  }
   e->config = NULL;
-  /* 7. claims and figures name axes, values and metrics that exist */
+  /* 8. claims and figures name axes, values and metrics that exist */
   if ((s = validate_outputs(e, c, m))) goto fail;
   e->config = c;
   return PS_OK;

@@ -21,6 +21,7 @@
 
 #include "../core/param.h"
 #include "../estimators/estimator.h"
+#include "../results/h5store.h"
 #include "../sim/sim.h"
 #include "config.h"
 
@@ -50,6 +51,13 @@ typedef struct {
   int line;                  /* line of the section's first key */
 } exp_claim_ref;
 
+/* What the results file stores of one table (quantity.h): the rows, in order. */
+typedef struct {
+  size_t n;
+  size_t *idx;               /* row in metric_table / truth_table / theory_table */
+  h5store_quantity *q;       /* name, units and long name of each (the table's strings) */
+} exp_outputs;
+
 typedef struct {
   cfg *config;               /* validated, defaults filled */
   char *name;
@@ -61,6 +69,13 @@ typedef struct {
   size_t n_points;           /* product of axis sizes */
   size_t n_estimators;
   exp_estimator *estimators;
+  /* stored quantities: a row is stored where it applies at some grid point (and,
+   * when [experiment] metrics lists names, where it is listed or named by a claim
+   * or figure); fit_seconds, iterations and converged always */
+  exp_outputs *metrics;      /* per estimator */
+  size_t *metric_off;        /* per estimator: offset of its values in a cell's packed metrics */
+  size_t n_metric_values;    /* sum of metrics[k].n */
+  exp_outputs truth, theory;
 } experiment;
 
 /* Everything one grid point needs to simulate. */

@@ -39,7 +39,8 @@ static void on_signal(int sig) {
 static int copy_cells(const experiment *e, input *in, h5store *st, const unsigned char *owner_done, size_t which,
                       const size_t *owner, merge_summary *sum, ps_msg *m) {
   size_t ne = e->n_estimators, nc = h5read_n_cells(in->r);
-  double **met = calloc(ne * cell_n_metrics + 1, sizeof *met);
+  size_t nv = e->n_metric_values;
+  double **met = calloc(nv + 1, sizeof *met);
   int **status = calloc(ne + 1, sizeof *status);
   char ***msg = calloc(ne + 1, sizeof *msg);
   double *truth[CELL_MAX_Q] = {0}, *theory[CELL_MAX_Q] = {0};
@@ -50,23 +51,23 @@ static int copy_cells(const experiment *e, input *in, h5store *st, const unsigne
   }
   char path[512];
   for (size_t k = 0; k < ne && !s; k++) {
-    for (size_t j = 0; j < cell_n_metrics && !s; j++) {
-      snprintf(path, sizeof path, "metrics/%s/%s", e->estimators[k].label, cell_metrics[j].name);
-      s = h5read_array(in->r, path, &met[k * cell_n_metrics + j], m);
+    for (size_t j = 0; j < e->metrics[k].n && !s; j++) {
+      snprintf(path, sizeof path, "metrics/%s/%s", e->estimators[k].label, e->metrics[k].q[j].name);
+      s = h5read_array(in->r, path, &met[e->metric_off[k] + j], m);
     }
     if (!s) s = h5read_status(in->r, e->estimators[k].label, &status[k], m);
     if (!s) s = h5read_messages(in->r, e->estimators[k].label, &msg[k], m);
   }
-  for (size_t j = 0; j < cell_n_truth && !s; j++) {
-    snprintf(path, sizeof path, "truth/%s", cell_truth[j].name);
+  for (size_t j = 0; j < e->truth.n && !s; j++) {
+    snprintf(path, sizeof path, "truth/%s", e->truth.q[j].name);
     s = h5read_array(in->r, path, &truth[j], m);
   }
-  for (size_t j = 0; j < cell_n_theory && !s; j++) {
-    snprintf(path, sizeof path, "theory/%s", cell_theory[j].name);
+  for (size_t j = 0; j < e->theory.n && !s; j++) {
+    snprintf(path, sizeof path, "theory/%s", e->theory.q[j].name);
     s = h5read_array(in->r, path, &theory[j], m);
   }
   if (s) goto done;
-  double *mv = malloc((ne * cell_n_metrics + 1) * sizeof(double));
+  double *mv = malloc((nv + 1) * sizeof(double));
   const double **mp = malloc((ne + 1) * sizeof *mp);
   int *sv = malloc((ne + 1) * sizeof(int));
   const char **ms = malloc((ne + 1) * sizeof *ms);
@@ -86,13 +87,13 @@ static int copy_cells(const experiment *e, input *in, h5store *st, const unsigne
     }
     double tv[CELL_MAX_Q], th[CELL_MAX_Q];
     for (size_t k = 0; k < ne; k++) {
-      for (size_t j = 0; j < cell_n_metrics; j++) mv[k * cell_n_metrics + j] = met[k * cell_n_metrics + j][c];
-      mp[k] = mv + k * cell_n_metrics;
+      for (size_t j = 0; j < e->metrics[k].n; j++) mv[e->metric_off[k] + j] = met[e->metric_off[k] + j][c];
+      mp[k] = mv + e->metric_off[k];
       sv[k] = status[k][c];
       ms[k] = msg[k][c];
     }
-    for (size_t j = 0; j < cell_n_truth; j++) tv[j] = truth[j][c];
-    for (size_t j = 0; j < cell_n_theory; j++) th[j] = theory[j][c];
+    for (size_t j = 0; j < e->truth.n; j++) tv[j] = truth[j][c];
+    for (size_t j = 0; j < e->theory.n; j++) th[j] = theory[j][c];
     h5store_cell hc = {.cell_id = c,
                        .metrics = mp,
                        .status = sv,
@@ -110,7 +111,7 @@ static int copy_cells(const experiment *e, input *in, h5store *st, const unsigne
   free(sv);
   free(ms);
 done:
-  for (size_t i = 0; met && i < ne * cell_n_metrics; i++) free(met[i]);
+  for (size_t i = 0; met && i < nv; i++) free(met[i]);
   for (size_t k = 0; k < ne; k++) {
     if (status) free(status[k]);
     if (msg && msg[k]) {

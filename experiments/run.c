@@ -99,8 +99,8 @@ int run_layout_build(const experiment *e, const char *argv_text, const char *sha
   }
   for (size_t k = 0; k < e->n_estimators; k++) {
     L->est[k].label = e->estimators[k].label;
-    L->est[k].n_metrics = cell_n_metrics;
-    L->est[k].metrics = cell_metrics;
+    L->est[k].n_metrics = e->metrics[k].n;
+    L->est[k].metrics = e->metrics[k].q;
   }
   snprintf(L->gslv, sizeof L->gslv, "%s", GSL_VERSION);
   size_t na = 0;
@@ -120,10 +120,10 @@ int run_layout_build(const experiment *e, const char *argv_text, const char *sha
   y->n_replicates = e->replicates;
   y->n_estimators = e->n_estimators;
   y->estimators = L->est;
-  y->n_truth = cell_n_truth;
-  y->truth = cell_truth;
-  y->n_theory = cell_n_theory;
-  y->theory = cell_theory;
+  y->n_truth = e->truth.n;
+  y->truth = e->truth.q;
+  y->n_theory = e->theory.n;
+  y->theory = e->theory.q;
   y->n_attrs = na;
   y->attrs = L->attrs;
   y->master_seed = e->seed;
@@ -256,7 +256,7 @@ int run_write_cell(const experiment *e, run_session *ss, size_t cell, int cell_s
   const double *mp[EXP_MAX_ESTIMATORS];
   const char *msgs[EXP_MAX_ESTIMATORS];
   for (size_t k = 0; k < e->n_estimators; k++) {
-    mp[k] = r->metrics + k * cell_n_metrics;
+    mp[k] = r->metrics + e->metric_off[k];
     msgs[k] = r->message[k];
   }
   h5store_cell hc = {.cell_id = cell,
@@ -351,7 +351,7 @@ int run_experiment(const experiment *e, const run_options *o, run_summary *sum, 
 #pragma omp parallel num_threads(nthreads)
   {
     cell_result r;
-    int ok = cell_result_alloc(&r, e->n_estimators) == PS_OK;
+    int ok = cell_result_alloc(&r, e) == PS_OK;
 #pragma omp for schedule(dynamic, 1)
     for (size_t i = 0; i < nt; i++) {
       int skip;
@@ -371,7 +371,7 @@ int run_experiment(const experiment *e, const run_options *o, run_summary *sum, 
         }
       }
     }
-    if (ok) cell_result_free(&r, e->n_estimators);
+    if (ok) cell_result_free(&r, e);
   }
   run_signals(0);
   return run_close(o, &ss, write_status, &write_msg, sum, m);

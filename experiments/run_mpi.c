@@ -36,17 +36,17 @@ typedef struct {
   double wall;
 } msg_header;
 
-static size_t msg_bytes(size_t ne) {
-  return sizeof(msg_header) + ne * cell_n_metrics * sizeof(double) + ne * sizeof(int32_t) + 2 * CELL_MAX_Q * sizeof(double) +
+static size_t msg_bytes(size_t ne, size_t nv) {
+  return sizeof(msg_header) + nv * sizeof(double) + ne * sizeof(int32_t) + 2 * CELL_MAX_Q * sizeof(double) +
          ne * PS_MSG_LEN;
 }
 
-static void pack(char *buf, size_t ne, size_t cell, int cs, const cell_result *r) {
+static void pack(char *buf, size_t ne, size_t nv, size_t cell, int cs, const cell_result *r) {
   msg_header h = {.cell = cell, .cell_status = cs, .iterations = r->iterations, .wall = r->wall_seconds};
   memcpy(buf, &h, sizeof h);
   buf += sizeof h;
-  memcpy(buf, r->metrics, ne * cell_n_metrics * sizeof(double));
-  buf += ne * cell_n_metrics * sizeof(double);
+  memcpy(buf, r->metrics, nv * sizeof(double));
+  buf += nv * sizeof(double);
   for (size_t k = 0; k < ne; k++) {
     int32_t v = r->status[k];
     memcpy(buf, &v, sizeof v);
@@ -59,7 +59,7 @@ static void pack(char *buf, size_t ne, size_t cell, int cs, const cell_result *r
   for (size_t k = 0; k < ne; k++) memcpy(buf + k * PS_MSG_LEN, r->message[k], PS_MSG_LEN);
 }
 
-static void unpack(const char *buf, size_t ne, size_t *cell, int *cs, cell_result *r) {
+static void unpack(const char *buf, size_t ne, size_t nv, size_t *cell, int *cs, cell_result *r) {
   msg_header h;
   memcpy(&h, buf, sizeof h);
   buf += sizeof h;
@@ -67,8 +67,8 @@ static void unpack(const char *buf, size_t ne, size_t *cell, int *cs, cell_resul
   *cs = h.cell_status;
   r->iterations = h.iterations;
   r->wall_seconds = h.wall;
-  memcpy(r->metrics, buf, ne * cell_n_metrics * sizeof(double));
-  buf += ne * cell_n_metrics * sizeof(double);
+  memcpy(r->metrics, buf, nv * sizeof(double));
+  buf += nv * sizeof(double);
   for (size_t k = 0; k < ne; k++) {
     int32_t v;
     memcpy(&v, buf, sizeof v);
@@ -108,10 +108,10 @@ static void receive_one(mpi_state *st, const MPI_Status *probe) {
     st->done_ranks++;
     return;
   }
-  MPI_Recv(st->rbuf, (int)msg_bytes(ne), MPI_BYTE, probe->MPI_SOURCE, TAG_RESULT, MPI_COMM_WORLD, &s);
+  MPI_Recv(st->rbuf, (int)msg_bytes(ne, st->e->n_metric_values), MPI_BYTE, probe->MPI_SOURCE, TAG_RESULT, MPI_COMM_WORLD, &s);
   size_t cell;
   int cs;
-  unpack(st->rbuf, ne, &cell, &cs, &st->rr);
+  unpack(st->rbuf, ne, st->e->n_metric_values, &cell, &cs, &st->rr);
   if (st->write_status == PS_OK) {
     st->write_status = run_write_cell(st->e, st->ss, cell, cs, &st->rr, st->sum, &st->write_msg);
     if (st->write_status == PS_OK) run_progress(st->o, st->e, st->ss);
@@ -176,8 +176,8 @@ int run_experiment_mpi(const experiment *e, const run_options *o, run_summary *s
   MPI_Win_lock_all(0, st.win);
   size_t ne = e->n_estimators;
   if (rank == 0) {
-    st.rbuf = malloc(msg_bytes(ne));
-    if (!st.rbuf || cell_result_alloc(&st.rr, ne) != PS_OK) MPI_Abort(MPI_COMM_WORLD, 3);
+    st.rbuf = malloc(msg_bytes(ne, e->n_metric_values));
+    if (!st.rbuf || cell_result_alloc(&st.rr, e) != PS_OK) MPI_Abort(MPI_COMM_WORLD, 3);
     run_progress(o, e, &ss);
   }
   run_signals(1);
@@ -195,11 +195,11 @@ int run_experiment_mpi(const experiment *e, const run_options *o, run_summary *s
     /* a ring of send buffers: sends are non-blocking, so a worker never waits for
      * rank 0 to reach a receive; a buffer is reused only after its send completed */
     enum { RING = 32 };
-    char *buf = malloc(RING * msg_bytes(ne));
+    char *buf = malloc(RING * msg_bytes(ne, e->n_metric_values));
     MPI_Request req[RING];
     for (int q = 0; q < RING; q++) req[q] = MPI_REQUEST_NULL;
     int slot = 0;
-    int ok = buf && cell_result_alloc(&r, ne) == PS_OK;
+    int ok = buf && cell_result_alloc(&r, e) == PS_OK;
     for (;;) {
       long idx = -1;
 #pragma omp critical(ps_mpi)
@@ -229,10 +229,10 @@ int run_experiment_mpi(const experiment *e, const run_options *o, run_summary *s
           }
           poll_results(&st);
         } else {
-          char *b = buf + (size_t)slot * msg_bytes(ne);
+          char *b = buf + (size_t)slot * msg_bytes(ne, e->n_metric_values);
           MPI_Wait(&req[slot], MPI_STATUS_IGNORE);
-          pack(b, ne, cell, cs, &r);
-          MPI_Isend(b, (int)msg_bytes(ne), MPI_BYTE, 0, TAG_RESULT, MPI_COMM_WORLD, &req[slot]);
+          pack(b, ne, e->n_metric_values, cell, cs, &r);
+          MPI_Isend(b, (int)msg_bytes(ne, e->n_metric_values), MPI_BYTE, 0, TAG_RESULT, MPI_COMM_WORLD, &req[slot]);
           slot = (slot + 1) % RING;
           sent++;
         }
@@ -240,7 +240,7 @@ int run_experiment_mpi(const experiment *e, const run_options *o, run_summary *s
     }
 #pragma omp critical(ps_mpi)
     MPI_Waitall(RING, req, MPI_STATUSES_IGNORE);
-    if (ok) cell_result_free(&r, ne);
+    if (ok) cell_result_free(&r, e);
     free(buf);
   }
   run_signals(0);
@@ -258,7 +258,7 @@ int run_experiment_mpi(const experiment *e, const run_options *o, run_summary *s
   free(to_run);
   int final = PS_OK;
   if (rank == 0) {
-    cell_result_free(&st.rr, ne);
+    cell_result_free(&st.rr, e);
     free(st.rbuf);
     final = run_close(o, &ss, st.write_status, &st.write_msg, sum, m);
   }

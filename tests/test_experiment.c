@@ -9,12 +9,24 @@
 #include "../experiments/experiment.h"
 
 /* Build an experiment from text; returns status, message in m. */
-static int build(const char *text, const char *const *overrides, experiment *e, ps_msg *m) {
+static int build_raw(const char *text, const char *const *overrides, experiment *e, ps_msg *m) {
   cfg *c = cfg_alloc();
   int s = cfg_load_string(c, "exp.ini", text, m);
   for (size_t i = 0; s == PS_OK && overrides && overrides[i]; i++) s = cfg_override(c, overrides[i], m);
   if (s == PS_OK) s = experiment_build(e, c, "exp", m);
   if (s != PS_OK) cfg_free(c);
+  return s;
+}
+
+/* As build_raw, with [estimator.bt] appended when the text names no estimator (the
+ * error cases below are about other sections; appending keeps their line numbers). */
+static int build(const char *text, const char *const *overrides, experiment *e, ps_msg *m) {
+  if (strstr(text, "[estimator.")) return build_raw(text, overrides, e, m);
+  char *t = malloc(strlen(text) + 32);
+  if (!t) return PS_ENOMEM;
+  sprintf(t, "%s\n[estimator.bt]\n", text);
+  int s = build_raw(t, overrides, e, m);
+  free(t);
   return s;
 }
 
@@ -190,28 +202,77 @@ static void test_sweep_names(void **state) {
   experiment_free(&e);
 }
 
-static void test_default_estimator(void **state) {
+/* An experiment names what it fits: no estimator section is an error, and an
+ * estimator that cannot fit the world's data is refused before any cell runs. */
+static void test_estimators_required(void **state) {
   (void)state;
   experiment e;
   ps_msg m;
-  assert_int_equal(build("[data]\nn = 50\n", NULL, &e, &m), PS_OK);
-  assert_int_equal(e.n_estimators, 1);
-  assert_string_equal(e.estimators[0].label, "bt");
-  assert_int_equal(e.n_points, 1);
+  assert_int_equal(build_raw("[data]\nn = 50\n", NULL, &e, &m), PS_EINVAL);
+  assert_non_null(strstr(m.text, "no [estimator.LABEL] section"));
+  /* mm fits items only; the default world is features */
+  assert_int_equal(build("[estimator.mm]\n[data]\nn = 50\n", NULL, &e, &m), PS_EINVAL);
+  assert_non_null(strstr(m.text, "estimator 'mm' fits item comparisons"));
+  /* ... also when only one grid point of the sweep is a features world */
+  assert_int_equal(build("[world]\nkind = items\n[sweep]\nworld.kind = items, features\n[estimator.mm]\n", NULL, &e,
+                         &m),
+                   PS_EINVAL);
+  assert_non_null(strstr(m.text, "grid point"));
+  /* segment learners in an item world */
+  assert_int_equal(build("[world]\nkind = items\n[estimator.regret_model]\n", NULL, &e, &m), PS_EINVAL);
+  assert_non_null(strstr(m.text, "trajectory-segment"));
+  /* [experiment] metrics: unknown names and names that apply nowhere are errors */
+  assert_int_equal(build("[experiment]\nmetrics = param_er\n[estimator.bt]\n", NULL, &e, &m), PS_EINVAL);
+  assert_non_null(strstr(m.text, "'param_er' is not a metric name"));
+  assert_int_equal(build("[experiment]\nmetrics = exploitability\n[estimator.bt]\n", NULL, &e, &m), PS_EINVAL);
+  assert_non_null(strstr(m.text, "applies to none"));
+  /* a claim on a metric that does not apply to its estimator */
+  assert_int_equal(build("[estimator.bt]\n[claim.x]\nmetric = bt/exploitability\nexpect = below\nvalue = 1\n", NULL, &e,
+                         &m),
+                   PS_EINVAL);
+  assert_non_null(strstr(m.text, "does not apply"));
+  /* a listed subset: what is listed, what claims name, and the fit records */
+  assert_int_equal(build("[experiment]\nmetrics = accuracy, theory/param_err_crlb\n[estimator.bt]\n"
+                         "[claim.x]\nmetric = bt/kendall_tau\nexpect = above\nvalue = 0\n",
+                         NULL, &e, &m),
+                   PS_OK);
+  assert_int_equal(e.metrics[0].n, 5);
+  assert_string_equal(e.metrics[0].q[0].name, "accuracy");
+  assert_string_equal(e.metrics[0].q[1].name, "kendall_tau");
+  assert_string_equal(e.metrics[0].q[2].name, "fit_seconds");
+  assert_int_equal(e.truth.n, 0);
+  assert_int_equal(e.theory.n, 1);
+  assert_string_equal(e.theory.q[0].name, "param_err_crlb");
+  experiment_free(&e);
+  /* unlisted: everything that applies, and nothing that does not (no game metrics in
+   * a features world, no annotator metrics without annotators) */
+  assert_int_equal(build("[estimator.bt]\n", NULL, &e, &m), PS_OK);
+  for (size_t j = 0; j < e.metrics[0].n; j++) {
+    assert_true(strcmp(e.metrics[0].q[j].name, "exploitability"));
+    assert_true(strcmp(e.metrics[0].q[j].name, "user_accuracy"));
+  }
+  assert_true(e.metrics[0].n > 10);
   experiment_free(&e);
   /* sections without keys: estimators with every default */
-  assert_int_equal(build("[estimator.mm]\n[estimator.rank_centrality]\n[data]\nn = 50\n", NULL, &e, &m), PS_OK);
+  assert_int_equal(build("[world]\nkind = items\n[estimator.mm]\n[estimator.rank_centrality]\n[data]\nn = 50\n", NULL, &e, &m), PS_OK);
   assert_int_equal(e.n_estimators, 2);
   assert_string_equal(e.estimators[0].label, "mm");
   assert_string_equal(e.estimators[1].type->name, "rank_centrality");
   experiment_free(&e);
 }
 
-static size_t truth_index(const char *name) {
-  for (size_t i = 0; i < cell_n_truth; i++)
-    if (!strcmp(cell_truth[i].name, name)) return i;
+static size_t truth_index(const experiment *e, const char *name) {
+  for (size_t i = 0; i < e->truth.n; i++)
+    if (!strcmp(e->truth.q[i].name, name)) return i;
   fail_msg("no truth quantity %s", name);
   return 0;
+}
+
+/* metric `name` of estimator k in a cell's packed values; NaN when not stored */
+static double metric_of(const experiment *e, const cell_result *r, size_t k, const char *name) {
+  for (size_t j = 0; j < e->metrics[k].n; j++)
+    if (!strcmp(e->metrics[k].q[j].name, name)) return r->metrics[e->metric_off[k] + j];
+  return NAN;
 }
 
 /* Policy-world cell quantities: truth/opt_kl_ref = E_x KL(pi*_beta || pi_ref) is 0 for
@@ -224,10 +285,6 @@ static void test_cell_policy_quantities(void **state) {
   (void)state;
   const char *base = "[world]\nkind = features\ncontexts = 5\nresponses = 4\ndim = 3\n[data]\nn = 20000\n"
                      "heldout = 50\n[estimator.rlhf]\n[estimator.pessimistic]\nB = 3\n";
-  size_t io = truth_index("opt_kl_ref");
-  int mb = cell_metric_index("bound_holds"), mu = cell_metric_index("unreg_suboptimality");
-  int ms = cell_metric_index("self_estimate");
-  assert_true(mb >= 0 && mu >= 0 && ms >= 0);
   double kl[3];
   const char *ov[][4] = {{"population.norm=0", "policy.beta=1", "estimator.rlhf.beta=1", NULL},
                          {"population.norm=3", "policy.beta=0.5", "estimator.rlhf.beta=0.5", NULL},
@@ -239,22 +296,24 @@ static void test_cell_policy_quantities(void **state) {
     if (s) print_error("%s\n", m.text);
     assert_int_equal(s, PS_OK);
     cell_result r;
-    assert_int_equal(cell_result_alloc(&r, e.n_estimators), PS_OK);
+    assert_int_equal(cell_result_alloc(&r, &e), PS_OK);
     assert_int_equal(cell_run(&e, 0, 0, &r, &m), PS_OK);
-    kl[c] = r.truth[io];
+    kl[c] = r.truth[truth_index(&e, "opt_kl_ref")];
     assert_int_equal(r.status[0], PS_OK);
     assert_int_equal(r.status[1], PS_OK);
     size_t kr = strcmp(e.estimators[0].label, "rlhf") ? 1 : 0;
-    const double *rl = r.metrics + kr * cell_n_metrics, *pe = r.metrics + (1 - kr) * cell_n_metrics;
-    assert_true(isnan(rl[mb]));
-    assert_true(isfinite(pe[ms]) && isfinite(pe[mu]));
-    assert_true(pe[mb] == (pe[mu] <= pe[ms] ? 1.0 : 0.0));
+    size_t kp = 1 - kr;
+    /* rlhf has no self_estimate: bound_holds does not apply and is not stored */
+    assert_true(isnan(metric_of(&e, &r, kr, "bound_holds")));
+    double se = metric_of(&e, &r, kp, "self_estimate"), un = metric_of(&e, &r, kp, "unreg_suboptimality");
+    assert_true(isfinite(se) && isfinite(un));
+    assert_true(metric_of(&e, &r, kp, "bound_holds") == (un <= se ? 1.0 : 0.0));
     /* RLHF with its own beta = [policy] beta estimates pi* from 20000 comparisons:
      * theta-hat errs by ~ sqrt(d/n) ~ 0.012 per unit, which moves the KL by ~2%
      * (measured 1.6% and 2.1%); 10% separates it from, e.g., KL(pi_ref || pi*). */
-    double klr = rl[cell_metric_index("kl_ref")];
+    double klr = metric_of(&e, &r, kr, "kl_ref");
     if (c > 0) assert_true(fabs(klr - kl[c]) <= 0.1 * kl[c]);
-    cell_result_free(&r, e.n_estimators);
+    cell_result_free(&r, &e);
     experiment_free(&e);
   }
   assert_true(fabs(kl[0]) <= 1e-15);
@@ -292,7 +351,7 @@ int main(void) {
       cmocka_unit_test(test_error_paths),
       cmocka_unit_test(test_unreadable_file),
       cmocka_unit_test(test_valid_with_defaults_and_overrides),
-      cmocka_unit_test(test_default_estimator),
+      cmocka_unit_test(test_estimators_required),
       cmocka_unit_test(test_sweep_names),
       cmocka_unit_test(test_cell_policy_quantities),
   };

@@ -1,0 +1,118 @@
+/* eval.h — what the quantity rows (metrics.c, truth.c) see of one cell: the
+ * simulated world with its truth (cell_sim), and the evaluation contexts with their
+ * memo tables.  Private to the cell runner and the tables; not a public interface.
+ *
+ * Invariants: a cell_sim is filled once by cell_sim_alloc and read-only afterwards
+ * except for its lazily computed parts (the true game), which are filled on first
+ * use inside the one thread that runs the cell.  Memo states: 0 not computed, 1 being
+ * computed (a cycle between rows is a programming error and yields NaN), 2 done. */
+#ifndef PS_EXPERIMENTS_EVAL_H
+#define PS_EXPERIMENTS_EVAL_H
+
+#include <gsl/gsl_rng.h>
+#include <stdint.h>
+
+#include "../sim/sim.h"
+#include "quantity.h"
+
+#define GAME_MAX_ITEMS 300 /* the exploitability quantities solve an LP over the items */
+
+typedef struct {
+  const experiment *e;
+  size_t p, rep;
+  exp_point pt;
+  world w;
+  population pop;
+  pref_data train, held;
+  double *log_ref;          /* n_items: log pi_ref, the KL anchor (design_log_ref) */
+  double *held_p, *held_pu; /* held.n: truth for an unknown annotator / the row's own */
+  size_t n_new;             /* new users (few-shot) */
+  pref_data *shots, *shot_held;
+  double *groups;           /* n_groups x n_items: true group rewards on the logit scale */
+  size_t n_groups;
+  pref_features f;          /* the world's feature view with log_ref */
+  /* lazily: the true game M = P - 1/2 of an item world and its minimax winner */
+  int game_state;           /* 0 not built, 1 built, -1 not available */
+  double *game, *game_p;    /* game_p NULL when the LP failed */
+} cell_sim;
+
+/* Simulate grid point p, replicate rep of e (streams as in cell.c's header).
+ * PS_OK or the simulation's failure with a message; s is freed on failure. */
+int cell_sim_alloc(cell_sim *s, const experiment *e, size_t p, size_t rep, gsl_rng *rng, gsl_rng *rj, ps_msg *m);
+void cell_sim_free(cell_sim *s);
+
+/* The true game of an item world (NULL when the world has none or is too large). */
+const double *cell_sim_game(cell_sim *s, const double **winner);
+
+struct cell_eval {
+  cell_sim *sim;
+  double memo_truth[64], memo_theory[64];
+  unsigned char st_truth[64], st_theory[64];
+  /* shared intermediates of the theory rows */
+  int crlb_done;
+  double crlb[2];          /* sqrt(tr I^-1), sqrt(tr(I^-1 Sigma-hat)) */
+  int groups_done;
+  double group_theory[5];  /* maxmin, iterative, per-sample min, pooled gap, maxmin gap */
+};
+
+typedef struct {
+  double J, Jstar, kl, klstar, wr, unreg, lperr, rankacc, idealrank;
+  int ok;
+} policy_sums;
+
+typedef struct {
+  double excess, acc, group_min, minority; /* NaN where undefined */
+  double comp_err, flip_err, flip_rate, ari;
+} user_sums;
+
+struct metric_eval {
+  cell_sim *sim;
+  const est_type *t;
+  const est_model *mod;
+  size_t k;                 /* estimator index in the experiment */
+  const char *policy_mode;  /* the estimator's `policy` hyperparameter here, or NULL */
+  gsl_rng *rng;             /* scratch stream (few-shot adaptation resets it) */
+  est_fit_info info;
+  int fit_status;
+  double fit_seconds;
+  double memo[128];
+  unsigned char st[128];
+  /* shared intermediates */
+  int basic_done;
+  double param_err, param_err_sigma, logloss, excess, accuracy, tau;
+  int pi_state;             /* 0 not built, 1 built, -1 failed */
+  double *pi;               /* n_items: the model's KL-regularised policy */
+  int policy_done;
+  policy_sums ps;
+  int user_done;
+  user_sums us;
+  int game_done;
+  double expl, expl_model, lp_dist;
+  int groupv_done;
+  double worst, mgap, gap;
+};
+
+/* MaxMin and its variants (docs/theory.md §3.5) over K group rewards R (K x n_items,
+ * logit scale) with weights wt: mode maxmin (the dual), maxmin_iterative,
+ * per_sample_min, or pooled (NULL too: the KL optimum of the weighted mean reward).
+ * pi (n_items) receives the policy. */
+int eval_group_policy(const double *R, const double *wt, size_t K, size_t C, size_t m, const double *log_ref,
+                      double beta, const char *mode, double *pi);
+
+/* min_u F_u and the minority gap max_{u >= 1} F_u(pi*_u) - F_u(pi) of a policy */
+void eval_policy_group_summary(const double *pi, const double *groups, size_t K, const double *log_ref, size_t C,
+                               size_t m, double beta, double *worst, double *mgap);
+
+/* The value of metric `name` for this (cell, estimator): computed once, then
+ * memoised.  NaN when it does not apply or the cell gives none. */
+double metric_value(metric_eval *ev, const char *name);
+double metric_value_at(metric_eval *ev, size_t i);
+void metric_eval_release(metric_eval *ev);
+
+/* The value of truth (theory) quantity `name` for this cell, memoised. */
+double truth_value(cell_eval *ev, const char *name);
+double theory_value(cell_eval *ev, const char *name);
+double truth_value_at(cell_eval *ev, size_t i);
+double theory_value_at(cell_eval *ev, size_t i);
+
+#endif

@@ -1,0 +1,779 @@
+/* metrics.c — the metric table: how good one fitted estimator is against the
+ * simulated truth (docs/theory.md §4), one row per metric.  This file is the only
+ * place that joins an estimate with the truth (with the MDP metrics of cell_mdp.c).
+ *
+ * With theta_star/T the identifiable truth:
+ *   param_err         ||theta-hat - theta_star/T||_2 (items: both centred)
+ *   param_err_sigma   sqrt(mean_i ((theta-hat - theta_star/T)^T x_i)^2), x_i the training
+ *                     differences: the Sigma-hat norm
+ *   heldout_logloss   -mean[p log p-hat + (1-p) log(1-p-hat)], p the true probability
+ *                     that the first-shown item is reported preferred (flips included)
+ *   excess_logloss    heldout_logloss - mean H(p)
+ *   accuracy          mean 1[(p-hat - 1/2)(p - 1/2) > 0], 1/2 for ties
+ *   kendall_tau       tau-b between fitted and true rewards, averaged over contexts
+ * and the per-annotator, policy, game and group metrics documented in their rows.
+ *
+ * Adding a metric: one row in metric_table with its compute function (which may
+ * ask for other metrics by name through metric_value).  Rows that share one pass
+ * over the data (the policy sums, the per-annotator sums) fill a summary in the
+ * metric_eval once; each row reads its field, so the values do not depend on which
+ * rows an experiment stores. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/numerics.h"
+#include "../core/rng.h"
+#include "../estimators/cluster.h"
+#include "../estimators/maxmin.h"
+#include "../estimators/minimax.h"
+#include "../estimators/policy.h"
+#include "eval.h"
+
+#define MAXMIN_ITERATIONS 20000 /* steps of the iterative MaxMin (Frank-Wolfe on the dual) */
+
+/* ---------------------------------------------------------- shared helpers */
+
+/* Kendall tau-b of x vs y over n values, O(n^2). NaN when either is constant. */
+static double kendall_tau_b(const double *x, const double *y, size_t n) {
+  double conc = 0, disc = 0, tx = 0, ty = 0;
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = i + 1; j < n; j++) {
+      double a = x[i] - x[j], b = y[i] - y[j];
+      if (a == 0 && b == 0) continue;
+      if (a == 0) tx++;
+      else if (b == 0) ty++;
+      else if ((a > 0) == (b > 0)) conc++;
+      else disc++;
+    }
+  double den = sqrt((conc + disc + tx) * (conc + disc + ty));
+  return den > 0 ? (conc - disc) / den : NAN;
+}
+
+/* pi(.|x) ∝ pi_ref exp(r / beta) on one context of m items */
+static void kl_policy(const double *r, const double *log_ref, size_t m, double beta, double *pi) {
+  double mx = -INFINITY, z = 0;
+  for (size_t y = 0; y < m; y++) mx = fmax(mx, log_ref[y] + r[y] / beta);
+  for (size_t y = 0; y < m; y++) z += (pi[y] = exp(log_ref[y] + r[y] / beta - mx));
+  for (size_t y = 0; y < m; y++) pi[y] /= z;
+}
+
+/* F_u(pi) = mean_x [sum_y pi r_u - beta KL(pi || pi_ref)] for the reward table r (n_items) */
+static double group_value(const double *pi, const double *r, const double *log_ref, size_t C, size_t m, double beta) {
+  double F = 0;
+  for (size_t c = 0; c < C; c++)
+    for (size_t y = 0; y < m; y++) {
+      double p = pi[c * m + y];
+      if (p > 0) F += p * r[c * m + y] - beta * p * (log(p) - log_ref[c * m + y]);
+    }
+  return F / (double)C;
+}
+
+/* F_u(pi*_u) = mean_x beta log sum_y pi_ref exp(r_u / beta): the group's own optimum */
+static double group_optimum(const double *r, const double *log_ref, size_t C, size_t m, double beta) {
+  double F = 0;
+  for (size_t c = 0; c < C; c++) {
+    double mx = -INFINITY, z = 0;
+    for (size_t y = 0; y < m; y++) mx = fmax(mx, log_ref[c * m + y] + r[c * m + y] / beta);
+    for (size_t y = 0; y < m; y++) z += exp(log_ref[c * m + y] + r[c * m + y] / beta - mx);
+    F += beta * (mx + log(z));
+  }
+  return F / (double)C;
+}
+
+int eval_group_policy(const double *R, const double *wt, size_t K, size_t C, size_t m, const double *log_ref,
+                      double beta, const char *mode, double *pi) {
+  size_t M = C * m;
+  maxmin_problem mp = {.U = K, .n_contexts = C, .m = m, .reward = R, .log_ref = log_ref, .beta = beta};
+  maxmin_result res = {0};
+  ps_msg msg;
+  int s;
+  if (!mode || !strcmp(mode, "pooled")) {
+    double *r = calloc(M, sizeof(double));
+    if (!r) return PS_ENOMEM;
+    for (size_t k = 0; k < K; k++)
+      for (size_t i = 0; i < M; i++) r[i] += wt[k] * R[k * M + i];
+    s = maxmin_kl_policy(&mp, r, pi, &msg);
+    free(r);
+    return s;
+  }
+  if ((s = maxmin_result_alloc(&res, K, M, &msg))) return s;
+  if (!strcmp(mode, "per_sample_min")) s = maxmin_per_sample_min(&mp, &res, &msg);
+  else if (!strcmp(mode, "maxmin_iterative")) s = maxmin_iterative(&mp, MAXMIN_ITERATIONS, &res, &msg);
+  else s = maxmin_dual(&mp, &res, &msg);
+  if (s == PS_OK || s == PS_ENOCONV) memcpy(pi, res.pi, M * sizeof(double));
+  maxmin_result_free(&res);
+  return s == PS_ENOCONV ? PS_OK : s;
+}
+
+void eval_policy_group_summary(const double *pi, const double *groups, size_t K, const double *log_ref, size_t C,
+                               size_t m, double beta, double *worst, double *mgap) {
+  *worst = INFINITY;
+  *mgap = -INFINITY;
+  for (size_t u = 0; u < K; u++) {
+    double F = group_value(pi, groups + u * C * m, log_ref, C, m, beta);
+    *worst = fmin(*worst, F);
+    if (u >= 1) *mgap = fmax(*mgap, group_optimum(groups + u * C * m, log_ref, C, m, beta) - F);
+  }
+}
+
+/* The model's KL-regularised policy pi (n_items), built once per (cell, estimator):
+ * MaxMin over its group rewards when it has groups; its own policy when it is a
+ * policy learner (feature worlds); else pi ∝ pi_ref exp(r-hat / beta) of its reward,
+ * r-hat(y) = logit(y, first item).  NULL when it cannot be built. */
+static const double *model_policy(metric_eval *ev) {
+  if (ev->pi_state) return ev->pi_state > 0 ? ev->pi : NULL;
+  ev->pi_state = -1;
+  const cell_sim *s = ev->sim;
+  const world *w = &s->w;
+  const est_type *t = ev->t;
+  size_t C = w->n_contexts, m = w->m, M = w->n_items;
+  double *pi = malloc(M * sizeof(double));
+  if (!pi) return NULL;
+  int st = PS_OK;
+  if (t->groups) {
+    size_t K;
+    const double *R, *wt;
+    st = t->groups(ev->mod, &K, &R, &wt) != PS_OK
+             ? PS_EINVAL
+             : eval_group_policy(R, wt, K, C, m, s->log_ref, s->pt.beta, ev->policy_mode, pi);
+  } else if (t->policy && w->spec.kind == WORLD_FEATURES) {
+    for (size_t c = 0; c < C && !st; c++)
+      if (t->policy(ev->mod, (int32_t)(c * m), m, pi + c * m) != PS_OK) st = PS_EINVAL;
+  } else {
+    double *r = malloc(M * sizeof(double));
+    if (!r) st = PS_ENOMEM;
+    for (size_t c = 0; c < C && !st; c++) {
+      int32_t base = (int32_t)(c * m);
+      for (size_t y = 0; y < m; y++) r[c * m + y] = t->logit(ev->mod, base + (int32_t)y, base);
+      kl_policy(r + c * m, s->log_ref + c * m, m, s->pt.beta, pi + c * m);
+    }
+    free(r);
+  }
+  if (st) {
+    free(pi);
+    return NULL;
+  }
+  ev->pi = pi;
+  ev->pi_state = 1;
+  return pi;
+}
+
+void metric_eval_release(metric_eval *ev) {
+  free(ev->pi);
+  ev->pi = NULL;
+  ev->pi_state = 0;
+}
+
+/* ------------------------------------------------- prediction and parameter */
+
+/* parameter errors, held-out predictions and Kendall tau in one pass each */
+static void basic(metric_eval *ev) {
+  if (ev->basic_done) return;
+  ev->basic_done = 1;
+  ev->param_err = ev->param_err_sigma = ev->logloss = ev->excess = ev->accuracy = ev->tau = NAN;
+  const cell_sim *s = ev->sim;
+  const world *w = &s->w;
+  const population *pop = &s->pop;
+  const pref_data *train = &s->train, *held = &s->held;
+  double T = s->pt.noise.temperature;
+  size_t dim;
+  const double *th = ev->t->theta(ev->mod, &dim);
+  if (th && dim == pop->d) {
+    double *e = malloc(dim * sizeof(double)), *u = malloc(w->n_items * sizeof(double));
+    if (e && u) {
+      double s2 = 0;
+      for (size_t k = 0; k < dim; k++) {
+        e[k] = th[k] - pop->theta[k] / T;
+        s2 += e[k] * e[k];
+      }
+      ev->param_err = sqrt(s2);
+      for (size_t i = 0; i < w->n_items; i++) {
+        if (!s->f.phi) {
+          u[i] = e[i];
+          continue;
+        }
+        double acc = 0;
+        for (size_t k = 0; k < dim; k++) acc += s->f.phi[i * dim + k] * e[k];
+        u[i] = acc;
+      }
+      double q = 0;
+      for (size_t i = 0; i < train->n; i++) {
+        double v = u[train->winner[i]] - u[train->loser[i]];
+        q += v * v;
+      }
+      ev->param_err_sigma = sqrt(q / (double)train->n);
+    }
+    free(e);
+    free(u);
+  }
+  double ce = 0, bayes = 0, acc = 0;
+  for (size_t i = 0; i < held->n; i++) {
+    int32_t a = pref_first(held, i), b = pref_second(held, i);
+    double p = s->held_p[i];
+    double z = ev->t->logit(ev->mod, a, b);
+    ce += ps_cross_entropy_logit(p, z);
+    bayes += ps_bern_entropy(p);
+    if (z == 0 || p == 0.5) acc += 0.5;
+    else acc += (z > 0) == (p > 0.5);
+  }
+  ev->logloss = ce / (double)held->n;
+  ev->excess = (ce - bayes) / (double)held->n;
+  ev->accuracy = acc / (double)held->n;
+  double *rh = malloc(w->m * sizeof(double));
+  if (rh) {
+    double tau = 0;
+    size_t k = 0;
+    for (size_t c = 0; c < w->n_contexts; c++) {
+      int32_t base = (int32_t)(c * w->m);
+      for (size_t j = 0; j < w->m; j++) rh[j] = ev->t->logit(ev->mod, base + (int32_t)j, base);
+      double v = kendall_tau_b(rh, pop->reward + base, w->m);
+      if (isfinite(v)) tau += v, k++;
+    }
+    ev->tau = k ? tau / (double)k : NAN;
+    free(rh);
+  }
+}
+
+static double m_param_err(metric_eval *ev) { return basic(ev), ev->param_err; }
+static double m_param_err_sigma(metric_eval *ev) { return basic(ev), ev->param_err_sigma; }
+static double m_logloss(metric_eval *ev) { return basic(ev), ev->logloss; }
+static double m_excess(metric_eval *ev) { return basic(ev), ev->excess; }
+static double m_accuracy(metric_eval *ev) { return basic(ev), ev->accuracy; }
+static double m_tau(metric_eval *ev) { return basic(ev), ev->tau; }
+static double m_pair_prob(metric_eval *ev) { return ps_sigmoid(ev->t->logit(ev->mod, 0, 1)); }
+
+/* ------------------------------------------------------------------ games */
+
+/* The model's policy over the items (its own, or the minimax winner of its
+ * predicted matrix), judged against the true game: exploitability and distance to
+ * the true minimax winner (docs/theory.md §3.13, §4). */
+static void game(metric_eval *ev) {
+  if (ev->game_done) return;
+  ev->game_done = 1;
+  ev->expl = ev->expl_model = ev->lp_dist = NAN;
+  const double *game_p;
+  const double *G = cell_sim_game(ev->sim, &game_p);
+  if (!G) return;
+  size_t Mn = ev->sim->w.n_items;
+  const est_type *t = ev->t;
+  double *ph = malloc(Mn * sizeof(double)), *Mh = malloc(Mn * Mn * sizeof(double));
+  if (!ph || !Mh) {
+    free(ph);
+    free(Mh);
+    return;
+  }
+  /* the model's own game, from its predictions (made exactly skew-symmetric) */
+  for (size_t a = 0; a < Mn; a++) Mh[a * Mn + a] = 0;
+  for (size_t a = 0; a < Mn; a++)
+    for (size_t b = a + 1; b < Mn; b++) {
+      double v = 0.5 * ((ps_sigmoid(t->logit(ev->mod, (int32_t)a, (int32_t)b)) - 0.5) -
+                        (ps_sigmoid(t->logit(ev->mod, (int32_t)b, (int32_t)a)) - 0.5));
+      Mh[a * Mn + b] = v;
+      Mh[b * Mn + a] = -v;
+    }
+  int ok = t->policy && t->policy(ev->mod, 0, Mn, ph) == PS_OK;
+  if (!ok) ok = minimax_lp(Mh, Mn, ph, NULL, NULL) == PS_OK;
+  if (ok) {
+    ev->expl = minimax_exploitability(G, Mn, ph);
+    ev->expl_model = minimax_exploitability(Mh, Mn, ph);
+    if (game_p) {
+      double dist = 0;
+      for (size_t y = 0; y < Mn; y++) dist += fabs(ph[y] - game_p[y]);
+      ev->lp_dist = dist;
+    }
+  }
+  free(Mh);
+  free(ph);
+}
+
+static double m_exploitability(metric_eval *ev) { return game(ev), ev->expl; }
+static double m_exploitability_model(metric_eval *ev) { return game(ev), ev->expl_model; }
+static double m_lp_distance(metric_eval *ev) { return game(ev), ev->lp_dist; }
+
+/* ------------------------------------------------------------ annotators */
+
+/* Per-annotator evaluation (docs/theory.md §4): held-out predictions against each
+ * comparison's own annotator's truth pu, with the model's per-annotator prediction
+ * when it has one; accuracy per true type; estimated competences and flip rates
+ * against the truth. */
+static void users(metric_eval *ev) {
+  if (ev->user_done) return;
+  ev->user_done = 1;
+  user_sums *u = &ev->us;
+  u->excess = u->acc = u->group_min = u->minority = u->comp_err = u->flip_err = u->flip_rate = u->ari = NAN;
+  const cell_sim *s = ev->sim;
+  const est_type *t = ev->t;
+  const pref_data *held = &s->held;
+  const population *pop = &s->pop;
+  const noise_spec *ns = &s->pt.noise;
+  size_t K = pop->n_types ? pop->n_types : 1;
+  double ce = 0, ent = 0, acc = 0, *tacc = calloc(2 * K, sizeof(double));
+  double macc = 0, mcnt = 0;
+  if (!tacc) return;
+  for (size_t i = 0; i < held->n; i++) {
+    int32_t a = pref_first(held, i), b = pref_second(held, i);
+    size_t h = held->annotator ? (size_t)held->annotator[i] : 0;
+    double z = t->logit_annotator && held->annotator ? t->logit_annotator(ev->mod, (int32_t)h, a, b)
+                                                     : t->logit(ev->mod, a, b);
+    double p = s->held_pu[i];
+    ce += ps_cross_entropy_logit(p, z);
+    ent += ps_bern_entropy(p);
+    double hit = (z == 0 || p == 0.5) ? 0.5 : ((z > 0) == (p > 0.5) ? 1.0 : 0.0);
+    acc += hit;
+    if (pop->n_users && pop->user_type && pop->user_type[h] >= 0) {
+      size_t k = (size_t)pop->user_type[h];
+      tacc[2 * k] += hit;
+      tacc[2 * k + 1] += 1;
+      if (k >= 1) macc += hit, mcnt += 1;
+    }
+  }
+  u->excess = (ce - ent) / (double)held->n;
+  u->acc = acc / (double)held->n;
+  if (pop->n_types >= 1 && pop->user_type) {
+    double mn = INFINITY;
+    for (size_t k = 0; k < K; k++)
+      if (tacc[2 * k + 1] > 0) mn = fmin(mn, tacc[2 * k] / tacc[2 * k + 1]);
+    if (isfinite(mn)) u->group_min = mn;
+    if (mcnt > 0) u->minority = macc / mcnt;
+  }
+  free(tacc);
+  /* per-annotator estimates against the truth */
+  if (!t->annotator || !t->annotator_columns || !pop->n_users) return;
+  long ccomp = -1, cflip = -1, cclus = -1;
+  size_t nc = 0;
+  for (; t->annotator_columns[nc]; nc++) {
+    if (!strcmp(t->annotator_columns[nc], "competence")) ccomp = (long)nc;
+    if (!strcmp(t->annotator_columns[nc], "flip")) cflip = (long)nc;
+    if (!strcmp(t->annotator_columns[nc], "cluster")) cclus = (long)nc;
+  }
+  size_t H = pop->n_train_users, ok = 0;
+  double *v = malloc((nc ? nc : 1) * sizeof(double));
+  int32_t *clus = cclus >= 0 ? malloc(H * sizeof(int32_t)) : NULL;
+  if (!v || (cclus >= 0 && !clus)) {
+    free(v);
+    free(clus);
+    return;
+  }
+  double ec = 0, ef = 0, fr = 0;
+  int clus_ok = cclus >= 0 && pop->n_types >= 1 && !pop->per_comparison;
+  for (size_t h = 0; h < H; h++) {
+    if (t->annotator(ev->mod, h, v) != PS_OK) {
+      clus_ok = 0;
+      continue;
+    }
+    ok++;
+    if (clus) clus[h] = isfinite(v[cclus]) ? (int32_t)v[cclus] : -1;
+    double truth_flip = ns->flip + (1 - 2 * ns->flip) * (1 - pop->competence[h]) / 2;
+    if (ccomp >= 0) ec += fabs(v[ccomp] - pop->competence[h]);
+    if (cflip >= 0) ef += fabs(v[cflip] - truth_flip), fr += v[cflip];
+  }
+  if (ok && ccomp >= 0) u->comp_err = ec / (double)ok;
+  if (ok && cflip >= 0) u->flip_err = ef / (double)ok, u->flip_rate = fr / (double)ok;
+  if (clus_ok) u->ari = cluster_ari(H, clus, pop->user_type);
+  free(v);
+  free(clus);
+}
+
+static double m_user_excess(metric_eval *ev) { return users(ev), ev->us.excess; }
+static double m_user_accuracy(metric_eval *ev) { return users(ev), ev->us.acc; }
+static double m_group_accuracy_min(metric_eval *ev) { return users(ev), ev->us.group_min; }
+static double m_minority_accuracy(metric_eval *ev) { return users(ev), ev->us.minority; }
+static double m_ari(metric_eval *ev) { return users(ev), ev->us.ari; }
+static double m_competence_err(metric_eval *ev) { return users(ev), ev->us.comp_err; }
+static double m_flip_err(metric_eval *ev) { return users(ev), ev->us.flip_err; }
+static double m_flip_rate(metric_eval *ev) { return users(ev), ev->us.flip_rate; }
+
+/* Few-shot (docs/theory.md §3.6): adapt to each new user's shots (its own
+ * parameters only; the estimator stream, substream 1000 + 64 j + k), then accuracy
+ * of its predictions against the user's truth on held-out comparisons. */
+static double m_fewshot(metric_eval *ev) {
+  const cell_sim *s = ev->sim;
+  const est_type *t = ev->t;
+  if (!s->n_new) return NAN;
+  size_t L = t->user_state_len(ev->mod), n_shots = s->pt.shots;
+  double *state = malloc((L ? L : 1) * sizeof(double)), acc = 0, cnt = 0;
+  pref_data none = {0};
+  if (!state) return NAN;
+  for (size_t j = 0; j < s->n_new; j++) {
+    ps_msg am = {{0}};
+    ps_rng_reset(ev->rng, s->e->seed, PS_STREAM_ESTIMATOR, s->p, s->rep, 1000 + 64 * j + ev->k);
+    none.n_items = s->shot_held[j].n_items;
+    none.n_annotators = 1;
+    if (t->adapt(ev->mod, n_shots ? &s->shots[j] : &none, ev->rng, state, &am) != PS_OK) {
+      free(state);
+      return NAN;
+    }
+    size_t h = s->pop.n_train_users + j;
+    for (size_t i = 0; i < s->shot_held[j].n; i++) {
+      int32_t a = pref_first(&s->shot_held[j], i), b = pref_second(&s->shot_held[j], i);
+      double q = noise_prob_user(&s->pt.noise, &s->pop, h, a, b), z = t->logit_user(ev->mod, state, a, b);
+      acc += (z == 0 || q == 0.5) ? 0.5 : ((z > 0) == (q > 0.5));
+      cnt += 1;
+    }
+  }
+  free(state);
+  return cnt > 0 ? acc / cnt : NAN;
+}
+
+/* Spread of the active group losses (docs/theory.md §3.12): models reporting
+ * annotator columns `loss` (their group objective) and `alpha_star` (the exact
+ * min-max dual weight) give max - min of loss over the groups with alpha_star > 1e-4,
+ * which are equal at the min-max point. */
+static double m_group_loss_spread(metric_eval *ev) {
+  const est_type *t = ev->t;
+  const char *const *cols = t->annotator_columns;
+  long il = -1, ia = -1;
+  size_t nc = 0, H = ev->sim->train.n_annotators;
+  for (; cols && cols[nc]; nc++) {
+    if (!strcmp(cols[nc], "loss")) il = (long)nc;
+    if (!strcmp(cols[nc], "alpha_star")) ia = (long)nc;
+  }
+  if (il < 0 || ia < 0 || !t->annotator || !ev->sim->train.annotator) return NAN;
+  double *v = malloc(nc * sizeof(double)), hi = -INFINITY, lo = INFINITY;
+  if (!v) return NAN;
+  for (size_t h = 0; h < H; h++)
+    if (t->annotator(ev->mod, h, v) == PS_OK && v[ia] > 1e-4 && isfinite(v[il])) {
+      hi = fmax(hi, v[il]);
+      lo = fmin(lo, v[il]);
+    }
+  free(v);
+  return hi >= lo ? hi - lo : NAN;
+}
+
+/* ------------------------------------------------------- group values */
+
+/* Per-group values of the model's policy (docs/theory.md §4): worst-group value,
+ * the minority's alignment gap and the largest gap. */
+static void group_values(metric_eval *ev) {
+  if (ev->groupv_done) return;
+  ev->groupv_done = 1;
+  ev->worst = ev->mgap = ev->gap = NAN;
+  const cell_sim *s = ev->sim;
+  const double *pi = model_policy(ev);
+  if (!pi) return;
+  size_t C = s->w.n_contexts, m = s->w.m, M = s->w.n_items, K = s->n_groups;
+  double worst = INFINITY, mgap = -INFINITY, gap = -INFINITY, beta = s->pt.beta;
+  for (size_t u = 0; u < K; u++) {
+    double F = group_value(pi, s->groups + u * M, s->log_ref, C, m, beta);
+    double g = group_optimum(s->groups + u * M, s->log_ref, C, m, beta) - F;
+    worst = fmin(worst, F);
+    gap = fmax(gap, g);
+    if (u >= 1) mgap = fmax(mgap, g);
+  }
+  ev->worst = worst;
+  ev->gap = gap;
+  if (K >= 2) ev->mgap = mgap;
+}
+
+static double m_worst_group_value(metric_eval *ev) { return group_values(ev), ev->worst; }
+static double m_minority_gap(metric_eval *ev) { return group_values(ev), ev->mgap; }
+static double m_max_group_gap(metric_eval *ev) { return group_values(ev), ev->gap; }
+
+/* ------------------------------------------------------------ policies */
+
+/* Policy sums (docs/theory.md §1, §4) of the model's KL-regularised policy pi under
+ * the true reward r/T (the population's mean reward), the clean true preferences
+ * and the reference pi_ref: J, suboptimality (and the identity J(pi*) - J(pi) =
+ * beta KL(pi||pi*)), KL to the reference, win rate, and held-out (idealised)
+ * ranking accuracy. */
+static const policy_sums *policy(metric_eval *ev) {
+  if (ev->policy_done) return ev->ps.ok ? &ev->ps : NULL;
+  ev->policy_done = 1;
+  const cell_sim *s = ev->sim;
+  const world *w = &s->w;
+  const population *pop = &s->pop;
+  const noise_spec *ns = &s->pt.noise;
+  const pref_data *held = &s->held;
+  size_t C = w->n_contexts, m = w->m, M = w->n_items;
+  double beta = s->pt.beta;
+  const double *pi = model_policy(ev);
+  double *ref = malloc(m * sizeof(double)), *r = malloc(m * sizeof(double));
+  double *star = malloc(m * sizeof(double)), *P = malloc(m * m * sizeof(double)), *logpi = malloc(M * sizeof(double));
+  double *alpha = malloc((held->n ? held->n : 1) * sizeof(double));
+  policy_sums *o = &ev->ps;
+  if (!pi || !ref || !r || !star || !P || !logpi || !alpha) goto done;
+  double J = 0, Jstar = 0, kl = 0, klstar = 0, wr = 0, unreg = 0, lperr = 0;
+  for (size_t c = 0; c < C; c++) {
+    const double *p = pi + c * m;
+    for (size_t y = 0; y < m; y++) {
+      ref[y] = exp(s->log_ref[c * m + y]);
+      r[y] = pop->reward[c * m + y] / ns->temperature;
+    }
+    policy_kl_optimal(ref, r, beta, m, star);
+    J += policy_objective(p, ref, r, beta, m);
+    Jstar += policy_objective(star, ref, r, beta, m);
+    kl += policy_kl(p, ref, m);
+    klstar += policy_kl(p, star, m);
+    for (size_t a = 0; a < m; a++)
+      for (size_t b = 0; b < m; b++)
+        P[a * m + b] = a == b ? 0.5 : noise_prob_clean(ns, pop, (int32_t)(c * m + a), (int32_t)(c * m + b));
+    wr += policy_win_rate(p, ref, P, m);
+    double best = -INFINITY;
+    for (size_t y = 0; y < m; y++) best = fmax(best, r[y]);
+    unreg += best - policy_value(p, r, m);
+    for (size_t y = 0; y < m; y++) {
+      logpi[c * m + y] = p[y] > 0 ? log(p[y]) : -INFINITY;
+      lperr = fmax(lperr, fabs(logpi[c * m + y] - log(star[y])));
+    }
+  }
+  o->lperr = lperr;
+  o->J = J / (double)C;
+  o->Jstar = (Jstar - J) / (double)C;
+  o->klstar = fabs((Jstar - J) - beta * klstar) / (double)C;
+  o->kl = kl / (double)C;
+  o->wr = wr / (double)C;
+  o->unreg = unreg / (double)C;
+  o->rankacc = policy_ranking_accuracy(logpi, held);
+  /* alpha = P(y_w > y_l) of the row's own annotator, from the first-shown truth */
+  for (size_t i = 0; i < held->n; i++) {
+    int first_won = !held->first_won || held->first_won[i];
+    alpha[i] = first_won ? s->held_pu[i] : 1 - s->held_pu[i];
+  }
+  o->idealrank = policy_ideal_ranking_accuracy(s->log_ref, alpha, beta, held);
+  o->ok = 1;
+done:
+  free(ref);
+  free(r);
+  free(star);
+  free(P);
+  free(logpi);
+  free(alpha);
+  return o->ok ? o : NULL;
+}
+
+#define POLICY_FIELD(fn, field)                                                                                    \
+  static double fn(metric_eval *ev) {                                                                              \
+    const policy_sums *ps = policy(ev);                                                                            \
+    return ps ? ps->field : NAN;                                                                                   \
+  }
+POLICY_FIELD(m_policy_value, J)
+POLICY_FIELD(m_suboptimality, Jstar)
+POLICY_FIELD(m_identity_residual, klstar)
+POLICY_FIELD(m_kl_ref, kl)
+POLICY_FIELD(m_win_rate, wr)
+POLICY_FIELD(m_unreg_suboptimality, unreg)
+POLICY_FIELD(m_logpi_err, lperr)
+POLICY_FIELD(m_ranking_accuracy, rankacc)
+POLICY_FIELD(m_ideal_ranking_accuracy, idealrank)
+
+/* ||theta-hat - theta* / (T beta)||: a log-linear policy's offset from pi_ref against
+ * DPO's population target */
+static double m_policy_param_err(metric_eval *ev) {
+  const cell_sim *s = ev->sim;
+  const population *pop = &s->pop;
+  size_t dim = 0;
+  const double *th = ev->t->theta(ev->mod, &dim);
+  if (!policy(ev) || !th || !pop->theta || dim != pop->d || !s->w.phi || !ev->t->policy) return NAN;
+  double e2 = 0;
+  for (size_t k = 0; k < dim; k++) {
+    double d = th[k] - pop->theta[k] / (s->pt.noise.temperature * s->pt.beta);
+    e2 += d * d;
+  }
+  return sqrt(e2);
+}
+
+static double m_self_estimate(metric_eval *ev) { return ev->t->self_estimate(ev->mod); }
+
+/* compare the estimator's own estimate with the truth it estimates */
+static double m_bound_holds(metric_eval *ev) {
+  double se = metric_value(ev, "self_estimate"), un = metric_value(ev, "unreg_suboptimality");
+  return isfinite(se) && isfinite(un) ? un <= se : NAN;
+}
+
+static double m_self_estimate_err(metric_eval *ev) {
+  double se = metric_value(ev, "self_estimate"), wr = metric_value(ev, "win_rate");
+  return isfinite(se) && isfinite(wr) ? fabs(se - wr) : NAN;
+}
+
+/* ---------------------------------------------------------- fit records */
+
+static double m_fit_seconds(metric_eval *ev) { return ev->fit_seconds; }
+static double m_iterations(metric_eval *ev) { return ev->info.iterations; }
+static double m_converged(metric_eval *ev) { return ev->fit_status == PS_OK && ev->info.converged; }
+
+/* MDP worlds: cell_mdp.c stores these three from the learned reward's policies. */
+static double m_mdp_slot(metric_eval *ev) { return NAN; }
+
+/* ------------------------------------------------------- applicability */
+
+static int has_theta(const est_type *t, const exp_point *pt) { return t->theta && pt->population.kind == POP_BT; }
+static int small_items(const est_type *t, const exp_point *pt) { return pt->world.items <= GAME_MAX_ITEMS; }
+static int annotators(const est_type *t, const exp_point *pt) { return pt->population.annotators > 0; }
+static int typed(const est_type *t, const exp_point *pt) {
+  return pt->population.annotators > 0 && (pt->population.kind == POP_BT || pt->population.kind == POP_MIXTURE);
+}
+static int minority_types(const est_type *t, const exp_point *pt) {
+  return pt->population.annotators > 0 && pt->population.kind == POP_MIXTURE && pt->population.types >= 2;
+}
+static int has_column(const est_type *t, const char *name) {
+  for (size_t i = 0; t->annotator && t->annotator_columns && t->annotator_columns[i]; i++)
+    if (!strcmp(t->annotator_columns[i], name)) return 1;
+  return 0;
+}
+static int clusters(const est_type *t, const exp_point *pt) {
+  return has_column(t, "cluster") && typed(t, pt) && !pt->population.per_comparison;
+}
+static int competences(const est_type *t, const exp_point *pt) { return has_column(t, "competence") && annotators(t, pt); }
+static int flips(const est_type *t, const exp_point *pt) { return has_column(t, "flip") && annotators(t, pt); }
+static int group_losses(const est_type *t, const exp_point *pt) {
+  return has_column(t, "loss") && has_column(t, "alpha_star") && annotators(t, pt);
+}
+static int fewshot(const est_type *t, const exp_point *pt) {
+  return pt->population.new_annotators > 0 && t->adapt && t->logit_user && t->user_state_len;
+}
+static int mixture_groups(const est_type *t, const exp_point *pt) {
+  return pt->population.kind == POP_MIXTURE && pt->population.types >= 2;
+}
+static int policy_param(const est_type *t, const exp_point *pt) {
+  return t->theta && t->policy && pt->population.kind == POP_BT;
+}
+static int self_estimate(const est_type *t, const exp_point *pt) { return t->self_estimate != NULL; }
+static int bound(const est_type *t, const exp_point *pt) {
+  return t->self_estimate && t->self_estimate_of == EST_SELF_SUBOPT_BOUND;
+}
+static int win_rate_estimate(const est_type *t, const exp_point *pt) {
+  return t->self_estimate && t->self_estimate_of == EST_SELF_WIN_RATE;
+}
+
+#define IF EST_IN_ITEMS | EST_IN_FEATURES
+#define FE EST_IN_FEATURES
+#define ALL EST_IN_ITEMS | EST_IN_FEATURES | EST_IN_SEGMENTS
+
+const metric_def metric_table[] = {
+    {"param_err", "1", "||theta-hat - theta*/T||_2 after normalisation", IF, has_theta, m_param_err},
+    {"param_err_sigma", "1", "||theta-hat - theta*/T|| in the empirical design norm Sigma-hat", IF, has_theta,
+     m_param_err_sigma},
+    {"heldout_logloss", "nats", "held-out cross-entropy against the true probabilities", IF, NULL, m_logloss},
+    {"excess_logloss", "nats", "held-out cross-entropy minus the Bayes log-loss", IF, NULL, m_excess},
+    {"accuracy", "1", "held-out agreement with the truly more likely side", IF, NULL, m_accuracy},
+    {"kendall_tau", "1", "Kendall tau-b of fitted vs true rewards, mean over contexts", IF, NULL, m_tau},
+    {"exploitability", "1",
+     "max_y P(y > policy) - 1/2 under the truth; policy = minimax winner of the model (item worlds)", EST_IN_ITEMS,
+     small_items, m_exploitability},
+    {"lp_distance", "1",
+     "||policy - minimax winner of the truth||_1 (item worlds; meaningful when that winner is unique, e.g. odd "
+     "cycles)",
+     EST_IN_ITEMS, small_items, m_lp_distance},
+    {"return_policy", "1",
+     "MDP worlds: scaled true return of the optimal policy of the learned reward (1 optimal, 0 random)",
+     EST_IN_SEGMENTS, NULL, m_mdp_slot},
+    {"return_greedy", "1", "MDP worlds: scaled true return of argmax_a of the learned reward, used as an advantage",
+     EST_IN_SEGMENTS, NULL, m_mdp_slot},
+    {"policy_agreement", "1",
+     "MDP worlds: share of states where the learned reward's optimal action is optimal (reward recovery up to its "
+     "equivalence class)",
+     EST_IN_SEGMENTS, NULL, m_mdp_slot},
+    {"exploitability_model", "1",
+     "max_y P-hat(y > policy) - 1/2 under the model's own predictions: the solver's error (item worlds)",
+     EST_IN_ITEMS, small_items, m_exploitability_model},
+    {"user_excess_logloss", "nats",
+     "held-out cross-entropy against each comparison's own annotator's truth, minus its Bayes log-loss; the model's "
+     "per-annotator prediction when it has one",
+     IF, annotators, m_user_excess},
+    {"user_accuracy", "1", "held-out agreement with the side the comparison's own annotator more likely prefers", IF,
+     annotators, m_user_accuracy},
+    {"group_accuracy_min", "1",
+     "min over true annotator types of user_accuracy on that type's comparisons (mixture populations)", IF, typed,
+     m_group_accuracy_min},
+    {"minority_accuracy", "1", "user_accuracy on the comparisons of minority-type annotators (types 1..K-1)", IF,
+     minority_types, m_minority_accuracy},
+    {"ari", "1", "adjusted Rand index of the model's annotator clusters vs the true types", IF, clusters, m_ari},
+    {"competence_err", "1",
+     "mean over training annotators of |competence-hat - competence| (NoisyBT sigma(gamma))", IF, competences,
+     m_competence_err},
+    {"flip_err", "1",
+     "mean over training annotators of |flip-hat - flip|, flip = eps + (1-2eps)(1-competence)/2", IF, flips,
+     m_flip_err},
+    {"flip_rate", "1", "mean over training annotators of the estimated flip rate", IF, flips, m_flip_rate},
+    {"fewshot_accuracy", "1",
+     "accuracy for new users after adapting to `shots` of their comparisons, against their truth", IF, fewshot,
+     m_fewshot},
+    {"worst_group_value", "1",
+     "min over true types u of F_u(pi) = E_x[E_pi r_u/T - beta KL(pi||pi_ref)] of the model's policy", FE, NULL,
+     m_worst_group_value},
+    {"minority_gap", "1", "max over minority types u of F_u(pi*_u) - F_u(pi): the minority's alignment gap", FE,
+     mixture_groups, m_minority_gap},
+    {"max_group_gap", "1", "max over types u of F_u(pi*_u) - F_u(pi)", FE, NULL, m_max_group_gap},
+    {"policy_value", "1",
+     "J(pi) = E_x[E_pi r/T - beta KL(pi||pi_ref)] of the model's policy under the true (mean) reward (feature worlds)",
+     FE, NULL, m_policy_value},
+    {"suboptimality", "1", "J(pi*) - J(pi), pi* ∝ pi_ref exp(r/(T beta)) the KL optimum of the true reward", FE, NULL,
+     m_suboptimality},
+    {"identity_residual", "1",
+     "|J(pi*) - J(pi) - beta E_x KL(pi||pi*)|: docs/theory.md §1's identity, 0 to rounding for every policy", FE,
+     NULL, m_identity_residual},
+    {"kl_ref", "nats", "E_x KL(pi || pi_ref) of the model's policy", FE, NULL, m_kl_ref},
+    {"win_rate", "1", "E_x sum pi(y) pi_ref(y') P(y > y') under the clean true preferences (1/2 for pi_ref)", FE,
+     NULL, m_win_rate},
+    {"unreg_suboptimality", "1", "E_x[max_y r/T - E_pi r/T]: unregularised suboptimality", FE, NULL,
+     m_unreg_suboptimality},
+    {"policy_param_err", "1",
+     "||theta-hat - theta*/(T beta)||: a log-linear policy's offset from pi_ref vs DPO's population target", FE,
+     policy_param, m_policy_param_err},
+    {"ranking_accuracy", "1", "held-out mean 1[pi(y_w) >= pi(y_l)], y_w the reported winner (Chen et al. 2024)", FE,
+     NULL, m_ranking_accuracy},
+    {"ideal_ranking_accuracy", "1",
+     "the same for the exact KL optimum of the true preference logits: the idealised ranking accuracy R*", FE, NULL,
+     m_ideal_ranking_accuracy},
+    {"logpi_err", "nats",
+     "max over items |log pi-hat - log pi*|, pi* the KL optimum of the true reward (any policy class)", FE, NULL,
+     m_logpi_err},
+    {"pair_prob", "1", "sigma(logit(first item, second item)) of context 0: the model's preference on one fixed pair",
+     IF, NULL, m_pair_prob},
+    {"self_estimate", "1",
+     "the estimator's own estimate of its headline quantity (est_type self_estimate; DRPO: its p-hat_DR against "
+     "pi_ref)",
+     IF, self_estimate, m_self_estimate},
+    {"bound_holds", "1",
+     "1 when unreg_suboptimality <= self_estimate, else 0 (estimators whose self_estimate bounds it: pessimistic)", FE,
+     bound, m_bound_holds},
+    {"self_estimate_err", "1",
+     "|self_estimate - win_rate|: the error of a self_estimate that estimates the policy's win rate against pi_ref "
+     "(DRPO)",
+     FE, win_rate_estimate, m_self_estimate_err},
+    {"group_loss_spread", "1",
+     "max - min over annotator groups of the model's own group loss (annotator column loss) among the groups active "
+     "at its min-max point (column alpha_star > 1e-4; GRPO)",
+     IF, group_losses, m_group_loss_spread},
+    {"fit_seconds", "s", "wall-clock fit time (the one metric that is not reproducible)", ALL, NULL, m_fit_seconds},
+    {"iterations", "1", "solver iterations", ALL, NULL, m_iterations},
+    {"converged", "1", "1 when the fit converged, 0 otherwise", ALL, NULL, m_converged},
+};
+const size_t metric_table_len = sizeof metric_table / sizeof metric_table[0];
+_Static_assert(sizeof metric_table / sizeof metric_table[0] <= 128, "metric_eval's memo holds 128 metrics");
+
+long metric_find(const char *name) {
+  for (size_t i = 0; i < metric_table_len; i++)
+    if (!strcmp(metric_table[i].name, name)) return (long)i;
+  return -1;
+}
+
+int metric_is_fit_record(size_t i) {
+  return i < metric_table_len && (!strcmp(metric_table[i].name, "fit_seconds") ||
+                                  !strcmp(metric_table[i].name, "iterations") ||
+                                  !strcmp(metric_table[i].name, "converged"));
+}
+
+int metric_applies(size_t i, const est_type *t, const exp_point *pt) {
+  if (i >= metric_table_len) return 0;
+  const metric_def *d = &metric_table[i];
+  return (d->worlds & exp_point_data(pt)) && (!d->applies || d->applies(t, pt));
+}
+
+double metric_value_at(metric_eval *ev, size_t i) {
+  if (i >= metric_table_len) return NAN;
+  if (ev->st[i] == 2) return ev->memo[i];
+  /* fit records exist for failed fits too; every other metric needs a fitted model */
+  if (ev->st[i] == 1 || !metric_applies(i, ev->t, &ev->sim->pt) || (ev->fit_status != PS_OK && !metric_is_fit_record(i)))
+    return NAN;
+  ev->st[i] = 1;
+  ev->memo[i] = metric_table[i].compute(ev);
+  ev->st[i] = 2;
+  return ev->memo[i];
+}
+
+double metric_value(metric_eval *ev, const char *name) {
+  long i = metric_find(name);
+  return i < 0 ? NAN : metric_value_at(ev, (size_t)i);
+}

@@ -1,0 +1,497 @@
+/* truth.c — the truth and theory tables: one value per cell, from the simulated
+ * world alone (no estimate).  Truth quantities are properties of the simulated
+ * truth (Bayes log-loss, whether a Condorcet winner exists, ...); theory values are
+ * what a theorem predicts for the estimators (docs/theory.md §4, §5).
+ *
+ * Cramér–Rao scale (docs/theory.md §4): for the well-specified model at the truth,
+ * I = sum_i (1-2eps)^2 F'(z_i)^2 / (P_i (1-P_i)) x_i x_i^T with z_i = (r_w - r_l)/T,
+ * x_i = phi(w) - phi(l).  The weight is even in z (F' is even and P(1-P) is
+ * unchanged when z changes sign), so rows of the same unordered pair are
+ * aggregated: I = X^T X with one row sqrt(count w) (phi_a - phi_b) per distinct
+ * pair, built by BLAS dsyrk.  For items the Laplacian is filled directly (pseudo-
+ * inverse on sum theta = 0 through the rank-one shift 11^T/d). */
+#include <gsl/gsl_cblas.h>
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_linalg.h>
+#include <gsl/gsl_matrix.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/numerics.h"
+#include "../estimators/bt.h"
+#include "../estimators/minimax.h"
+#include "../estimators/policy.h"
+#include "eval.h"
+
+/* ------------------------------------------------------------ applicability */
+
+static int has_annotators(const exp_point *pt) { return pt->population.annotators > 0; }
+static int has_new_users(const exp_point *pt) { return pt->population.new_annotators > 0; }
+static int bt_truth(const exp_point *pt) { return pt->population.kind == POP_BT; }
+static int clean_bt(const exp_point *pt) { return pt->population.kind == POP_BT && !pt->population.annotators; }
+static int clean_bt_logistic(const exp_point *pt) { return clean_bt(pt) && pt->noise.link == LINK_LOGISTIC; }
+static int small_game(const exp_point *pt) { return pt->world.items <= GAME_MAX_ITEMS; }
+static int user_mixture(const exp_point *pt) {
+  return pt->population.kind == POP_MIXTURE && !pt->population.per_comparison && pt->population.annotators > 0;
+}
+static int mixed_groups(const exp_point *pt) { return pt->population.kind == POP_MIXTURE && pt->population.types >= 2; }
+
+/* ---------------------------------------------------------------- truth */
+
+static double t_bayes_logloss(cell_eval *ev) {
+  const cell_sim *s = ev->sim;
+  double bl = 0;
+  for (size_t i = 0; i < s->held.n; i++) bl += ps_bern_entropy(s->held_p[i]);
+  return bl / (double)s->held.n;
+}
+
+static double t_bayes_accuracy(cell_eval *ev) {
+  const cell_sim *s = ev->sim;
+  double ba = 0;
+  for (size_t i = 0; i < s->held.n; i++) ba += fmax(s->held_p[i], 1 - s->held_p[i]);
+  return ba / (double)s->held.n;
+}
+
+static double t_user_bayes_logloss(cell_eval *ev) {
+  const cell_sim *s = ev->sim;
+  double ul = 0;
+  for (size_t i = 0; i < s->held.n; i++) ul += ps_bern_entropy(s->held_pu[i]);
+  return ul / (double)s->held.n;
+}
+
+static double t_user_bayes_accuracy(cell_eval *ev) {
+  const cell_sim *s = ev->sim;
+  double ua = 0;
+  for (size_t i = 0; i < s->held.n; i++) ua += fmax(s->held_pu[i], 1 - s->held_pu[i]);
+  return ua / (double)s->held.n;
+}
+
+static double t_theta_norm(cell_eval *ev) {
+  const population *pop = &ev->sim->pop;
+  double tn = 0;
+  for (size_t k = 0; k < pop->d; k++) tn += pop->theta[k] * pop->theta[k];
+  return pop->d ? sqrt(tn) / ev->sim->pt.noise.temperature : NAN;
+}
+
+static double t_has_condorcet_winner(cell_eval *ev) {
+  const double *game = cell_sim_game(ev->sim, NULL);
+  return game ? minimax_condorcet_winner(game, ev->sim->w.n_items) >= 0 : NAN;
+}
+
+static double t_flip_rate(cell_eval *ev) {
+  const cell_sim *s = ev->sim;
+  const noise_spec *ns = &s->pt.noise;
+  if (!s->pop.n_users) return ns->flip;
+  double fr = 0;
+  for (size_t h = 0; h < s->pop.n_train_users; h++) fr += ns->flip + (1 - 2 * ns->flip) * (1 - s->pop.competence[h]) / 2;
+  return fr / (double)s->pop.n_train_users;
+}
+
+static double t_minority_share(cell_eval *ev) {
+  const population *pop = &ev->sim->pop;
+  if (!pop->n_users || pop->kind != POP_MIXTURE || pop->per_comparison) return NAN;
+  double minority = 0;
+  for (size_t h = 0; h < pop->n_train_users; h++) minority += pop->user_type[h] >= 1;
+  return minority / (double)pop->n_train_users;
+}
+
+static double t_fewshot_bayes_accuracy(cell_eval *ev) {
+  const cell_sim *s = ev->sim;
+  double fb = 0, fn = 0;
+  for (size_t j = 0; j < s->n_new; j++) {
+    size_t h = s->pop.n_train_users + j;
+    for (size_t i = 0; i < s->shot_held[j].n; i++) {
+      double q = noise_prob_user(&s->pt.noise, &s->pop, h, pref_first(&s->shot_held[j], i),
+                                 pref_second(&s->shot_held[j], i));
+      fb += fmax(q, 1 - q);
+      fn += 1;
+    }
+  }
+  return fn > 0 ? fb / fn : NAN;
+}
+
+static double t_ref_opt_mass(cell_eval *ev) {
+  const cell_sim *s = ev->sim;
+  const world *w = &s->w;
+  double cov = 0;
+  for (size_t c = 0; c < w->n_contexts; c++) {
+    size_t best = 0;
+    for (size_t y = 1; y < w->m; y++)
+      if (s->pop.reward[c * w->m + y] > s->pop.reward[c * w->m + best]) best = y;
+    cov += exp(s->log_ref[c * w->m + best]);
+  }
+  return cov / (double)w->n_contexts;
+}
+
+/* KL(pi* || pi_ref) of the true KL optimum: the yardstick of the learners' kl_ref */
+static double t_opt_kl_ref(cell_eval *ev) {
+  const cell_sim *s = ev->sim;
+  const world *w = &s->w;
+  double *ref = malloc(w->m * sizeof(double)), *rr = malloc(w->m * sizeof(double));
+  double *star = malloc(w->m * sizeof(double)), out = NAN;
+  if (ref && rr && star) {
+    double kl = 0;
+    for (size_t c = 0; c < w->n_contexts; c++) {
+      for (size_t y = 0; y < w->m; y++) {
+        ref[y] = exp(s->log_ref[c * w->m + y]);
+        rr[y] = s->pop.reward[c * w->m + y] / s->pt.noise.temperature;
+      }
+      policy_kl_optimal(ref, rr, s->pt.beta, w->m, star);
+      kl += policy_kl(star, ref, w->m);
+    }
+    out = kl / (double)w->n_contexts;
+  }
+  free(ref);
+  free(rr);
+  free(star);
+  return out;
+}
+
+#define IF EST_IN_ITEMS | EST_IN_FEATURES
+const cellq_def truth_table[] = {
+    {"bayes_logloss", "nats", "held-out Bayes log-loss mean H(p)", IF, NULL, t_bayes_logloss},
+    {"bayes_accuracy", "1", "held-out Bayes accuracy mean max(p, 1-p)", IF, NULL, t_bayes_accuracy},
+    {"theta_norm", "1", "||theta*/T||_2 (items: centred scores); NaN without a parameter", IF, bt_truth, t_theta_norm},
+    {"has_condorcet_winner", "1", "1 when one item beats every other with P > 1/2 (item worlds)", EST_IN_ITEMS,
+     small_game, t_has_condorcet_winner},
+    {"user_bayes_logloss", "nats", "held-out mean H(p) with p each comparison's own annotator's truth", IF,
+     has_annotators, t_user_bayes_logloss},
+    {"user_bayes_accuracy", "1", "held-out mean max(p, 1-p) with p each comparison's own annotator's truth", IF,
+     has_annotators, t_user_bayes_accuracy},
+    {"flip_rate", "1", "mean over training annotators of eps + (1-2eps)(1-competence)/2", IF, NULL, t_flip_rate},
+    {"minority_share", "1", "share of training annotators of minority types (1..K-1)", IF, user_mixture,
+     t_minority_share},
+    {"fewshot_bayes_accuracy", "1",
+     "new users' held-out Bayes accuracy: the full-information ceiling of few-shot accuracy", IF, has_new_users,
+     t_fewshot_bayes_accuracy},
+    {"ref_opt_mass", "1", "mean over contexts of pi_ref(argmax_y r): the reference's coverage of the optimal response",
+     IF, NULL, t_ref_opt_mass},
+    {"opt_kl_ref", "nats",
+     "E_x KL(pi* || pi_ref) of the KL optimum pi* ∝ pi_ref exp(r/(T beta)) of the true reward (feature worlds)",
+     EST_IN_FEATURES, NULL, t_opt_kl_ref},
+};
+const size_t truth_table_len = sizeof truth_table / sizeof truth_table[0];
+_Static_assert(sizeof truth_table / sizeof truth_table[0] <= 64, "cell_eval memo_truth holds 64 truth quantities");
+
+/* ---------------------------------------------------------------- theory */
+
+/* F'(z)^2 / (P(1-P)) (1-2eps)^2: Fisher weight of one comparison at the truth */
+static double fisher_weight(const noise_spec *ns, double z) {
+  double F, f;
+  if (ns->link == LINK_PROBIT) {
+    F = ps_normal_cdf(z);
+    f = exp(-0.5 * z * z) / sqrt(2 * M_PI);
+  } else {
+    F = ps_sigmoid(z);
+    f = ps_sigmoid_deriv(z);
+  }
+  double P = ns->flip + (1 - 2 * ns->flip) * F;
+  double v = P * (1 - P);
+  double g = (1 - 2 * ns->flip) * f;
+  return v > 0 ? g * g / v : 0;
+}
+
+typedef double (*pair_weight)(const noise_spec *ns, double z);
+static double unit_weight(const noise_spec *ns, double z) { return 1; }
+static double logistic_weight(const noise_spec *ns, double z) { return ps_sigmoid_deriv(z); }
+
+/* H = sum_i wf(z_i) x_i x_i^T over the training rows of a feature world, by dsyrk
+ * over the distinct unordered pairs (weight even in z: see the top of this file).
+ * H is dim x dim, full.  PS_ENOMEM when scratch cannot be had. */
+static int feature_fisher(const cell_sim *s, pair_weight wf, double *H) {
+  const pref_data *d = &s->train;
+  const pref_features *f = &s->f;
+  const double *r = s->pop.reward;
+  double T = s->pt.noise.temperature;
+  size_t dim = f->d, M = s->w.m, n = d->n;
+  /* per-context M x M count tables when they are not much larger than the rows */
+  int dense = s->w.n_items * M <= 4 * n + (1u << 20);
+  size_t rows = 0;
+  double *cnt = NULL, *X = NULL;
+  int32_t *pa = NULL, *pb = NULL;
+  if (dense) {
+    cnt = calloc(s->w.n_items * M, sizeof(double));
+    if (!cnt) return PS_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+      size_t a = (size_t)d->winner[i], b = (size_t)d->loser[i];
+      if (a > b) {
+        size_t t = a;
+        a = b;
+        b = t;
+      }
+      double *slot = cnt + a * M + b % M;
+      rows += *slot == 0;
+      *slot += d->count ? d->count[i] : 1;
+    }
+  } else {
+    rows = n;
+  }
+  X = malloc((rows ? rows : 1) * dim * sizeof(double));
+  pa = malloc((rows ? rows : 1) * sizeof(int32_t));
+  pb = malloc((rows ? rows : 1) * sizeof(int32_t));
+  double *wt = malloc((rows ? rows : 1) * sizeof(double));
+  if (!X || !pa || !pb || !wt) {
+    free(cnt);
+    free(X);
+    free(pa);
+    free(pb);
+    free(wt);
+    return PS_ENOMEM;
+  }
+  size_t k = 0;
+  if (dense) {
+    for (size_t a = 0; a < s->w.n_items; a++) {
+      size_t base = a - a % M;
+      for (size_t j = a % M + 1; j < M; j++) {
+        double c = cnt[a * M + j];
+        if (c == 0) continue;
+        pa[k] = (int32_t)a;
+        pb[k] = (int32_t)(base + j);
+        wt[k++] = c;
+      }
+    }
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      pa[k] = d->winner[i];
+      pb[k] = d->loser[i];
+      wt[k++] = d->count ? d->count[i] : 1;
+    }
+  }
+  for (size_t i = 0; i < k; i++) {
+    double w = wt[i] * wf(&s->pt.noise, (r[pa[i]] - r[pb[i]]) / T), sw = sqrt(w);
+    const double *fa = f->phi + (size_t)pa[i] * dim, *fb = f->phi + (size_t)pb[i] * dim;
+    double *x = X + i * dim;
+    for (size_t j = 0; j < dim; j++) x[j] = sw * (fa[j] - fb[j]);
+  }
+  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)dim, (int)k, 1.0, X, (int)dim, 0.0, H, (int)dim);
+  for (size_t a = 0; a < dim; a++)
+    for (size_t b = 0; b < a; b++) H[a * dim + b] = H[b * dim + a];
+  free(cnt);
+  free(X);
+  free(pa);
+  free(pb);
+  free(wt);
+  return PS_OK;
+}
+
+/* A <- A^-1 for a symmetric positive definite dim x dim A; PS_ESINGULAR otherwise */
+static int spd_invert(double *A, size_t dim) {
+  gsl_matrix_view v = gsl_matrix_view_array(A, dim, dim);
+  if (gsl_linalg_cholesky_decomp1(&v.matrix) != GSL_SUCCESS) return PS_ESINGULAR;
+  if (gsl_linalg_cholesky_invert(&v.matrix) != GSL_SUCCESS) return PS_ESINGULAR;
+  return PS_OK;
+}
+
+/* tr(A B) for dim x dim A, B */
+static double trace_prod(const double *A, const double *B, size_t dim) {
+  double t = 0;
+  for (size_t k = 0; k < dim; k++)
+    for (size_t l = 0; l < dim; l++) t += A[k * dim + l] * B[l * dim + k];
+  return t;
+}
+
+/* sqrt(tr I^-1) and sqrt(tr(I^-1 Sigma-hat)) of the well-specified BT model at the
+ * truth (Sigma-hat = mean x x^T of the training rows) */
+static void crlb_pair(cell_eval *ev) {
+  if (ev->crlb_done) return;
+  ev->crlb_done = 1;
+  ev->crlb[0] = ev->crlb[1] = NAN;
+  const cell_sim *s = ev->sim;
+  const pref_data *d = &s->train;
+  const pref_features *f = &s->f;
+  size_t dim = f->d, n = d->n;
+  if (dim > 4096 || !n) return;
+  double *I = malloc(dim * dim * sizeof(double)), *S = malloc(dim * dim * sizeof(double)), *w = NULL;
+  if (!I || !S) goto done;
+  if (f->phi) {
+    if (feature_fisher(s, fisher_weight, I) || feature_fisher(s, unit_weight, S)) goto done;
+    for (size_t k = 0; k < dim * dim; k++) S[k] /= (double)n;
+  } else {
+    w = malloc(n * sizeof(double));
+    if (!w) goto done;
+    for (size_t i = 0; i < n; i++)
+      w[i] = fisher_weight(&s->pt.noise, (s->pop.reward[d->winner[i]] - s->pop.reward[d->loser[i]]) /
+                                             s->pt.noise.temperature);
+    if (bt_design_hessian(d, f, w, 0, I, NULL) != PS_OK) goto done;
+    for (size_t i = 0; i < n; i++) w[i] = 1.0 / (double)n;
+    if (bt_design_hessian(d, f, w, 0, S, NULL) != PS_OK) goto done;
+    for (size_t k = 0; k < dim * dim; k++) I[k] += 1.0 / (double)dim;
+  }
+  if (spd_invert(I, dim)) goto done;
+  if (!f->phi)
+    for (size_t k = 0; k < dim * dim; k++) I[k] -= 1.0 / (double)dim;
+  double tr = 0;
+  for (size_t k = 0; k < dim; k++) tr += I[k * dim + k];
+  ev->crlb[0] = sqrt(tr);
+  ev->crlb[1] = sqrt(trace_prod(I, S, dim));
+done:
+  free(I);
+  free(S);
+  free(w);
+}
+
+static double th_crlb(cell_eval *ev) { return crlb_pair(ev), ev->crlb[0]; }
+static double th_crlb_sigma(cell_eval *ev) { return crlb_pair(ev), ev->crlb[1]; }
+
+/* rDPO's asymptotic (fixed-design sandwich) error scale, docs/theory.md §3.10: at
+ * the truth z_i = r_i/T the rDPO score of row i takes two values (label kept or
+ * flipped) that differ by beta x_i / (1 - 2 eps), so its variance is
+ * beta^2 x x^T [sigma'(z) + eps (1 - eps) / (1 - 2 eps)^2]; its Hessian is the clean
+ * beta^2 sigma'(z) x x^T.  Hence Cov(theta-hat) = (I0^-1 + kappa I0^-1 S I0^-1) / beta^2,
+ * I0 = sum sigma'(z_i) x_i x_i^T, S = sum x_i x_i^T, kappa = eps (1 - eps) / (1 - 2 eps)^2,
+ * and E||theta-hat - theta* / (T beta)||^2 -> its trace. */
+static double th_rdpo_err(cell_eval *ev) {
+  const cell_sim *s = ev->sim;
+  size_t dim = s->f.d;
+  double eps = s->pt.noise.flip, beta = s->pt.beta, out = NAN;
+  if (!s->f.phi || s->pt.noise.link != LINK_LOGISTIC || !(beta > 0) || dim > 4096 || !s->train.n) return NAN;
+  double kappa = eps * (1 - eps) / ((1 - 2 * eps) * (1 - 2 * eps));
+  double *A = malloc(dim * dim * sizeof(double)), *S = malloc(dim * dim * sizeof(double));
+  double *AS = malloc(dim * dim * sizeof(double));
+  if (!A || !S || !AS) goto done;
+  if (feature_fisher(s, logistic_weight, A) || feature_fisher(s, unit_weight, S)) goto done;
+  if (spd_invert(A, dim)) goto done;
+  /* tr(I0^-1 S I0^-1) = tr((I0^-1 S) I0^-1) */
+  cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)dim, (int)dim, 1.0, A, (int)dim, S, (int)dim, 0.0, AS,
+              (int)dim);
+  double tr = 0;
+  for (size_t k = 0; k < dim; k++) tr += A[k * dim + k];
+  out = sqrt(tr + kappa * trace_prod(AS, A, dim)) / beta;
+done:
+  free(A);
+  free(S);
+  free(AS);
+  return out;
+}
+
+static double th_excess_of_half(cell_eval *ev) { return log(2.0) - truth_value(ev, "bayes_logloss"); }
+
+static double th_deterministic_exploitability(cell_eval *ev) {
+  const double *game = cell_sim_game(ev->sim, NULL);
+  if (!game) return NAN;
+  size_t Mn = ev->sim->w.n_items;
+  double best = INFINITY;
+  for (size_t y = 0; y < Mn; y++) {
+    double worst = 0;
+    for (size_t j = 0; j < Mn; j++) worst = fmax(worst, game[j * Mn + y]);
+    best = fmin(best, worst);
+  }
+  return best;
+}
+
+/* MaxMin on the truth: dual, iterative, per-sample minimum, and the gaps of the
+ * pooled single reward and of MaxMin (docs/theory.md §3.5) */
+static void group_theory(cell_eval *ev) {
+  if (ev->groups_done) return;
+  ev->groups_done = 1;
+  for (int i = 0; i < 5; i++) ev->group_theory[i] = NAN;
+  const cell_sim *s = ev->sim;
+  const world *w = &s->w;
+  const population *pop = &s->pop;
+  size_t K = s->n_groups, C = w->n_contexts, m = w->m, M = w->n_items, H = pop->n_train_users;
+  if (K < 2 || w->spec.kind != WORLD_FEATURES) return;
+  double *share = calloc(K, sizeof(double)), *pi = malloc(M * sizeof(double)), mgap;
+  if (!share || !pi) goto done;
+  for (size_t h = 0; h < H; h++)
+    if (pop->user_type[h] >= 0) share[pop->user_type[h]] += 1.0 / (double)H;
+  if (pop->per_comparison)
+    for (size_t k = 0; k < K; k++) share[k] = pop->type_weight[k];
+  static const char *const modes[] = {"maxmin", "maxmin_iterative", "per_sample_min", "pooled"};
+  for (int i = 0; i < 4; i++) {
+    double worst;
+    if (eval_group_policy(s->groups, share, K, C, m, s->log_ref, s->pt.beta, modes[i], pi) != PS_OK) continue;
+    eval_policy_group_summary(pi, s->groups, K, s->log_ref, C, m, s->pt.beta, &worst, &mgap);
+    if (i < 3) ev->group_theory[i] = worst;
+    if (i == 0) ev->group_theory[4] = mgap;
+    if (i == 3) ev->group_theory[3] = mgap;
+  }
+done:
+  free(share);
+  free(pi);
+}
+
+static double th_maxmin_value(cell_eval *ev) { return group_theory(ev), ev->group_theory[0]; }
+static double th_maxmin_value_iterative(cell_eval *ev) { return group_theory(ev), ev->group_theory[1]; }
+static double th_per_sample_min_value(cell_eval *ev) { return group_theory(ev), ev->group_theory[2]; }
+static double th_pooled_minority_gap(cell_eval *ev) { return group_theory(ev), ev->group_theory[3]; }
+static double th_maxmin_minority_gap(cell_eval *ev) { return group_theory(ev), ev->group_theory[4]; }
+
+const cellq_def theory_table[] = {
+    {"param_err_crlb", "1", "sqrt(tr I^-1): Cramer-Rao scale of ||theta-hat - theta*/T||_2", IF, clean_bt, th_crlb},
+    {"param_err_sigma_crlb", "1", "sqrt(tr(I^-1 Sigma-hat)): Cramer-Rao scale of the Sigma-hat-norm error", IF,
+     clean_bt, th_crlb_sigma},
+    {"excess_of_half", "nats",
+     "log 2 - Bayes log-loss: the excess of predicting 1/2 everywhere (the best BT on a symmetric cycle)", IF, NULL,
+     th_excess_of_half},
+    {"deterministic_exploitability", "1",
+     "min over items y of max_j P(j > y) - 1/2: the least exploitable pure policy", EST_IN_ITEMS, small_game,
+     th_deterministic_exploitability},
+    {"maxmin_value", "1", "min_u F_u of the MaxMin policy of the true group rewards, by the dual (docs/theory.md §3.5)",
+     EST_IN_FEATURES, mixed_groups, th_maxmin_value},
+    {"maxmin_value_iterative", "1", "min_u F_u of the paper's iterative MaxMin on the true group rewards (20000 steps)",
+     EST_IN_FEATURES, mixed_groups, th_maxmin_value_iterative},
+    {"per_sample_min_value", "1", "min_u F_u of pi ∝ pi_ref exp(min_u r_u / beta), the reference code's variant",
+     EST_IN_FEATURES, mixed_groups, th_per_sample_min_value},
+    {"pooled_minority_gap", "1",
+     "minority gap of the KL optimum of the share-weighted mean true reward (idealised single-reward RLHF)",
+     EST_IN_FEATURES, mixed_groups, th_pooled_minority_gap},
+    {"maxmin_minority_gap", "1", "minority gap of the true MaxMin policy", EST_IN_FEATURES, mixed_groups,
+     th_maxmin_minority_gap},
+    {"rdpo_err", "1",
+     "sqrt(tr(I0^-1 V I0^-1)) / beta: rDPO's (eps = noise.flip) asymptotic sd scale of policy_param_err; at flip 0 "
+     "DPO's (= param_err_crlb / beta)",
+     EST_IN_FEATURES, clean_bt_logistic, th_rdpo_err},
+};
+const size_t theory_table_len = sizeof theory_table / sizeof theory_table[0];
+_Static_assert(sizeof theory_table / sizeof theory_table[0] <= 64, "cell_eval memo_theory holds 64 theory values");
+
+/* ---------------------------------------------------------------- lookups */
+
+static long find(const cellq_def *t, size_t n, const char *name) {
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(t[i].name, name)) return (long)i;
+  return -1;
+}
+
+long truth_find(const char *name) { return find(truth_table, truth_table_len, name); }
+long theory_find(const char *name) { return find(theory_table, theory_table_len, name); }
+
+unsigned exp_point_data(const exp_point *pt) {
+  switch (pt->world.kind) {
+  case WORLD_ITEMS: return EST_IN_ITEMS;
+  case WORLD_FEATURES: return EST_IN_FEATURES;
+  default: return EST_IN_SEGMENTS;
+  }
+}
+
+static int applies(const cellq_def *q, const exp_point *pt) {
+  return (q->worlds & exp_point_data(pt)) && (!q->applies || q->applies(pt));
+}
+
+int truth_applies(size_t i, const exp_point *pt) { return i < truth_table_len && applies(&truth_table[i], pt); }
+int theory_applies(size_t i, const exp_point *pt) { return i < theory_table_len && applies(&theory_table[i], pt); }
+
+static double memo_get(cell_eval *ev, const cellq_def *t, size_t i, double *memo, unsigned char *st) {
+  if (st[i] == 2) return memo[i];
+  if (st[i] == 1 || !applies(&t[i], &ev->sim->pt)) return NAN;
+  st[i] = 1;
+  memo[i] = t[i].compute(ev);
+  st[i] = 2;
+  return memo[i];
+}
+
+double truth_value_at(cell_eval *ev, size_t i) {
+  return i < truth_table_len ? memo_get(ev, truth_table, i, ev->memo_truth, ev->st_truth) : NAN;
+}
+double theory_value_at(cell_eval *ev, size_t i) {
+  return i < theory_table_len ? memo_get(ev, theory_table, i, ev->memo_theory, ev->st_theory) : NAN;
+}
+double truth_value(cell_eval *ev, const char *name) {
+  long i = truth_find(name);
+  return i < 0 ? NAN : truth_value_at(ev, (size_t)i);
+}
+double theory_value(cell_eval *ev, const char *name) {
+  long i = theory_find(name);
+  return i < 0 ? NAN : theory_value_at(ev, (size_t)i);
+}
