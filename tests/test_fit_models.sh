@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_fit_models.sh — `prefsim fit --model minimax` and `--model gpm` on small CSV
 # files with known answers (THEORY.md §3.7, §3.13, O12), and their error paths.
+# (Every other registered item model: test_fit_registry.sh.)
 #
 #   rps         a rock-paper-scissors tournament: uniform minimax winner, no Condorcet
 #               winner, exploitability 0, no missing pairs;
@@ -108,20 +109,30 @@ check "gpm: metadata" test "$(meta "$TMP/g4.out" k)/$(meta "$TMP/g4.out" restart
 
 # ------------------------------------------------------------- error paths
 code() { "$PREFSIM" fit "$@" >"$TMP/err.out" 2>"$TMP/err.txt"; echo $?; }
-check "--help lists the models" bash -c "'$PREFSIM' fit --help | grep -q 'prefsim fit --model minimax'"
+check "--help lists the models" bash -c "'$PREFSIM' fit --help | grep -A3 '^models' | grep -q 'gpm, minimax'"
+check "--model minimax --help: its output and hyperparameters" \
+  bash -c "'$PREFSIM' fit --model minimax --help | grep -q 'condorcet_winner' && '$PREFSIM' fit --model minimax --help | grep -q '^  method '"
 check "unknown model: exit 2, names the models" \
-  test "$(code --model nash "$TMP/rps.csv")" = 2 -a -n "$(grep -F 'bt, gpm, minimax' "$TMP/err.txt")"
+  test "$(code --model nash "$TMP/rps.csv")" = 2 -a -n "$(grep -F 'allowed: bt,' "$TMP/err.txt" | grep -F 'gpm, minimax')"
 check "--k with bt: exit 2" test "$(code --model bt --k 2 "$TMP/o12.csv")" = 2
 check "--reference with minimax: exit 2" test "$(code --model minimax --reference x0 "$TMP/o12.csv")" = 2
 check "--no-se with gpm: exit 2" test "$(code --model gpm --no-se "$TMP/o12.csv")" = 2
 check "--l2 with minimax: exit 2" test "$(code --model minimax --l2 1 "$TMP/o12.csv")" = 2
 check "--k 0: exit 2" test "$(code --model gpm --k 0 "$TMP/o12.csv")" = 2
 check "--tau -1: exit 2" test "$(code --model gpm --tau -1 "$TMP/o12.csv")" = 2
+check "--tau -1: the table's range in the message" grep -qF -- "--tau -1: -1 is out of range; allowed: a real number in [1e-06," "$TMP/err.txt"
 check "--seed abc: exit 2" test "$(code --model gpm --seed abc "$TMP/o12.csv")" = 2
 check "--seed -1: exit 2" test "$(code --model gpm --seed -1 "$TMP/o12.csv")" = 2
 check "unreadable file: exit 5" test "$(code --model minimax "$TMP/nope.csv")" = 5
 printf 'winner,loser\na,a\n' >"$TMP/self.csv"
 check "winner = loser: exit 3" test "$(code --model minimax "$TMP/self.csv")" = 3
-check "gpm overflow (huge --lr): exit 6" test "$(code --model gpm --lr 1e300 "$TMP/o12.csv")" = 6 -a ! -s "$TMP/err.out"
+# --lr is gpm's lr hyperparameter, checked with its table (at most 10), so a huge step no
+# longer reaches the fit; counts near DBL_MAX still overflow the objective
+check "--lr 1e300 outside gpm's range: exit 2" test "$(code --model gpm --lr 1e300 "$TMP/o12.csv")" = 2
+printf 'winner,loser,count\nx0,x1,1e308\nx1,x0,1e308\nx1,x2,1e308\nx2,x0,1e308\n' >"$TMP/huge.csv"
+check "gpm overflow (counts near DBL_MAX): exit 6, nothing printed" \
+  test "$(code --model gpm "$TMP/huge.csv")" = 6 -a ! -s "$TMP/err.out"
+check "minimax method=hedge-last: exit 0, value NA" \
+  bash -c "test \"\$('$PREFSIM' fit --model minimax --param method=hedge-last '$TMP/o12.csv' >'$TMP/hl.out' 2>&1; echo \$?)\" = 0 && grep -qx '# value	NA' '$TMP/hl.out' && grep -qx '# method	hedge-last' '$TMP/hl.out'"
 
 finish

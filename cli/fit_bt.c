@@ -1,0 +1,253 @@
+/* fit_bt.c — `prefsim fit --model bt`: Bradley-Terry scores with standard errors.
+ *
+ * The hook fits with bt.h directly, from bt's own hyperparameters (l2, link, tol,
+ * max_iter from the registry table), because the estimator table has no query for
+ * the Hessian that the standard errors need.  THEORY.md §3.1, bt.h's convention:
+ *
+ *     f(theta) = -sum_i c_i log F(theta_w(i) - theta_l(i)) + (lambda/2) ||theta||^2,
+ *
+ * lambda = l2 (0 by default: the MLE, which exists iff the directed win graph is
+ * strongly connected; that is checked first, with item names in the message).
+ *
+ * Standard errors come from C = the inverse Hessian of f restricted to the
+ * sum-zero space (bt_covariance).  Only contrasts of theta are identified, and
+ * the two reported scales are contrasts:
+ *   centred (default):  score_i = theta_i - mean(theta),  SE_i = sqrt((P C P)_ii),
+ *                       P = I - 11^T/m the centring projector;
+ *   --reference r:      score_i = theta_i - theta_r,      SE_i = sqrt(C_ii + C_rr - 2 C_ir),
+ *                       BradleyTerry2's convention (BTabilities with refcat r).
+ * Applying P explicitly makes the centred SEs independent of how the covariance
+ * routine fixes the component along 1 (which the contrasts never see).  With
+ * lambda > 0, C is the Laplace (Gaussian-posterior) covariance of the penalised fit.
+ * A fit that stops without converging still prints its table, with its status, and
+ * exits 6. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../estimators/bt.h"
+#include "fitcli_impl.h"
+
+/* Standard errors keep the m x m Hessian and its inverse: 2 x 3.2 GB at this
+ * limit.  Refusing up front beats an allocation that may succeed under memory
+ * overcommit and then be killed while it is filled. */
+#define MAX_SE_ITEMS 20000
+
+/* Scores and SEs on the requested scale from the centred theta and its
+ * covariance C (m x m, or NULL for no SEs). */
+static void transform_scale(const double *theta, const double *C, size_t m, long ref, double *score, double *se) {
+  if (ref >= 0) {
+    size_t r = (size_t)ref;
+    for (size_t i = 0; i < m; i++) {
+      score[i] = theta[i] - theta[r];
+      se[i] = C ? sqrt(fmax(0, C[i * m + i] + C[r * m + r] - 2 * C[i * m + r])) : NAN;
+    }
+    if (C) se[r] = 0; /* exactly, not a rounding residue */
+    return;
+  }
+  double mean = 0;
+  for (size_t i = 0; i < m; i++) mean += theta[i];
+  mean /= (double)m;
+  for (size_t i = 0; i < m; i++) score[i] = theta[i] - mean;
+  if (!C) {
+    for (size_t i = 0; i < m; i++) se[i] = NAN;
+    return;
+  }
+  /* (P C P)_ii = C_ii - 2 rowmean_i + grandmean  (C symmetric) */
+  double grand = 0;
+  for (size_t i = 0; i < m; i++) {
+    double s = 0;
+    for (size_t j = 0; j < m; j++) s += C[i * m + j];
+    se[i] = s / (double)m; /* row mean, for now */
+    grand += se[i];
+  }
+  grand /= (double)m;
+  for (size_t i = 0; i < m; i++) se[i] = sqrt(fmax(0, C[i * m + i] - 2 * se[i] + grand));
+}
+
+static void print_table(FILE *out, const fit_job *j, const bt_options *o, const bt_result *r, const char *reference,
+                        const double *score, const double *se) {
+  const csv_comparisons *c = j->c;
+  size_t m = c->data.n_items;
+  fputs("item\tscore\tse\n", out);
+  for (size_t i = 0; i < m; i++) {
+    fit_put_cell(out, c->item_name[i]);
+    fprintf(out, "\t%.12g\t", score[i]);
+    if (isnan(se[i])) fputs("NA\n", out);
+    else fprintf(out, "%.12g\n", se[i]);
+  }
+  fprintf(out, "# loglik\t%.12g\n", r->loglik);
+  fprintf(out, "# objective\t%.12g\n", r->objective);
+  fprintf(out, "# status\t%s\n", ps_status_name(r->status));
+  fprintf(out, "# iterations\t%d\n", r->iterations);
+  fprintf(out, "# grad_norm\t%.3g\n", r->grad_norm);
+  fprintf(out, "# model\tbt\n");
+  fprintf(out, "# l2\t%.12g\n", o->l2);
+  static const char *const shown[] = {"l2", NULL};
+  fit_print_hyper(out, j, shown, 1); /* link, tol, max_iter when set to other than the default */
+  if (reference) {
+    fputs("# scale\treference ", out);
+    fit_put_cell(out, reference);
+    fputc('\n', out);
+  } else {
+    fputs("# scale\tcentred\n", out);
+  }
+  fprintf(out, "# items\t%zu\n", m);
+  fprintf(out, "# rows\t%zu\n", c->data.n);
+  fprintf(out, "# weight\t%.12g\n", pref_data_weight(&c->data));
+}
+
+/* "'a', 'b', 'c', ... (m items)" for the unknown-reference message. */
+static void list_items(const csv_comparisons *c, char *buf, size_t size) {
+  size_t k = 0, m = c->data.n_items, shown = m < 8 ? m : 8;
+  buf[0] = 0;
+  for (size_t i = 0; i < shown && k < size; i++) {
+    int w = snprintf(buf + k, size - k, "%s'%.40s'", i ? ", " : "", c->item_name[i]);
+    if (w < 0) return;
+    k += (size_t)w;
+  }
+  if (m > shown && k < size) snprintf(buf + k, size - k, ", ... (%zu items)", m);
+}
+
+static int bt_run(const fit_job *j) {
+  const csv_comparisons *c = j->c;
+  const char *file = j->file, *reference = fit_option_value(j->args, "--reference");
+  int want_se = fit_option_value(j->args, "--no-se") == NULL;
+  size_t m = c->data.n_items;
+  ps_msg msg = {{0}};
+  bt_result r;
+  memset(&r, 0, sizeof r);
+  double *cov = NULL, *score = NULL, *se = NULL;
+  int rc = FITCLI_EXIT_OK, s;
+  double t_read = fit_now(), t_check, t_fit, t_cov, t_out;
+
+  bt_options o = bt_options_default();
+  o.l2 = fit_hyper_real(j, "l2", o.l2);
+  const char *link = fit_hyper(j, "link");
+  o.link = link && !strcmp(link, "probit") ? BT_LINK_PROBIT : BT_LINK_LOGISTIC;
+  o.tol = fit_hyper_real(j, "tol", o.tol);
+  o.max_iter = (int)fit_hyper_real(j, "max_iter", o.max_iter);
+  o.want_hessian = want_se;
+
+  long ref = -1;
+  if (reference) {
+    for (size_t i = 0; i < m && ref < 0; i++)
+      if (strcmp(c->item_name[i], reference) == 0) ref = (long)i;
+    if (ref < 0) {
+      char items[400];
+      list_items(c, items, sizeof items);
+      fprintf(stderr, "prefsim fit: --reference '%s' is not among the %zu items of %s: %s\n", reference, m, file,
+              items);
+      return FITCLI_EXIT_DATA;
+    }
+  }
+  if (want_se && m > MAX_SE_ITEMS) {
+    fprintf(stderr,
+            "prefsim fit: %s: standard errors for %zu items need two %zux%zu matrices (%.0f GB); "
+            "rerun with --no-se\n",
+            file, m, m, m, 2.0 * 8 * (double)m * (double)m / 1e9);
+    return FITCLI_EXIT_INTERNAL;
+  }
+  if (o.l2 == 0) {
+    s = bt_check_items(&c->data, (const char *const *)c->item_name, &msg);
+    if (s != PS_OK) {
+      if (s == PS_ENOMLE)
+        fprintf(stderr,
+                "prefsim fit: %s: no maximum-likelihood estimate: %s.\n"
+                "  Add a penalty, e.g. --l2 0.1, to get finite (shrunken) scores.\n",
+                file, msg.text);
+      else
+        fprintf(stderr, "prefsim fit: %s: %s\n", file, msg.text);
+      return s == PS_ENOMLE ? FITCLI_EXIT_NOMLE : FITCLI_EXIT_INTERNAL;
+    }
+  }
+  t_check = fit_now();
+
+  pref_features items = {.n_items = m, .d = m, .phi = NULL, .n_contexts = 1, .item_context = NULL};
+  s = bt_fit(&c->data, &items, &o, &r, &msg);
+  t_fit = fit_now();
+  if (s == PS_ENOMLE) {
+    fprintf(stderr, "prefsim fit: %s: %s.\n  Add a penalty, e.g. --l2 0.1.\n", file, msg.text);
+    rc = FITCLI_EXIT_NOMLE;
+    goto done;
+  }
+  if (s == PS_ENOMEM) {
+    fprintf(stderr, "prefsim fit: %s%s\n", msg.text, want_se ? " (--no-se avoids the items x items Hessian)" : "");
+    rc = FITCLI_EXIT_INTERNAL;
+    goto done;
+  }
+  if (s != PS_OK && s != PS_ENOCONV && s != PS_EDOM) {
+    fprintf(stderr, "prefsim fit: %s: %s\n", file, msg.text);
+    rc = FITCLI_EXIT_INTERNAL;
+    goto done;
+  }
+  if (s != PS_OK) {
+    fprintf(stderr, "prefsim fit: %s: %s\n", file, msg.text);
+    rc = FITCLI_EXIT_NUMERIC;
+  }
+
+  score = malloc(m * sizeof *score);
+  se = malloc(m * sizeof *se);
+  if (!score || !se) {
+    fprintf(stderr, "prefsim fit: out of memory for %zu scores\n", m);
+    rc = FITCLI_EXIT_INTERNAL;
+    goto done;
+  }
+  if (want_se && r.hessian) {
+    cov = malloc(m * m * sizeof *cov);
+    if (!cov) {
+      fprintf(stderr, "prefsim fit: out of memory for the %zux%zu covariance (try --no-se)\n", m, m);
+      rc = FITCLI_EXIT_INTERNAL;
+      goto done;
+    }
+    s = bt_covariance(&r, &items, cov, &msg);
+    if (s != PS_OK) {
+      fprintf(stderr, "prefsim fit: %s: standard errors: %s\n", file, msg.text);
+      free(cov);
+      cov = NULL;
+      rc = FITCLI_EXIT_NUMERIC;
+    }
+  }
+  t_cov = fit_now();
+  transform_scale(r.theta, cov, m, ref, score, se);
+  print_table(stdout, j, &o, &r, reference, score, se);
+  rc = fit_finish_output(stdout, NULL, rc);
+  t_out = fit_now();
+  if (j->args->verbose)
+    fprintf(stderr,
+            "prefsim fit: %zu rows, %zu items: read+parse %.3f s, existence check %.3f s, fit "
+            "%.3f s (%d Newton, %d CG iterations%s), covariance %.3f s, output %.3f s, total %.3f s\n",
+            c->data.n, m, t_read - j->t0, t_check - t_read, t_fit - t_check, r.iterations, r.cg_iterations,
+            want_se ? ", incl. the Hessian" : "", t_cov - t_fit, t_out - t_cov, t_out - j->t0);
+done:
+  free(cov);
+  free(score);
+  free(se);
+  bt_result_free(&r);
+  return rc;
+}
+
+static const fit_option bt_cli_options[] = {
+    {"--reference", "ITEM",
+     "report theta_i - theta_ITEM, so ITEM scores 0 with SE 0, and the SEs of those differences "
+     "(BradleyTerry2's convention); default: scores centred to sum 0 with the SEs of the centred scores"},
+    {"--no-se", NULL, "skip standard errors (they need two items x items matrices; required above 20000 items)"},
+    {NULL, NULL, NULL}};
+
+const fit_hook fit_hook_bt = {
+    .model = "bt",
+    .options = bt_cli_options,
+    .summary = "item, score, se: scores with standard errors; the MLE's existence is checked first",
+    .output = "  item<TAB>score<TAB>se    header, then one row per item in order of first appearance\n"
+              "                           in DATA (tabs in names are written as spaces; se is NA when\n"
+              "                           not computed); numbers with 12 significant digits\n"
+              "  # key<TAB>value          then: loglik, objective, status (ok, not-converged, ...),\n"
+              "                           iterations, grad_norm, model, l2, link / tol / max_iter\n"
+              "                           when not the default, scale (centred or reference ITEM),\n"
+              "                           items, rows, weight (sum of counts)\n"
+              "  se = sqrt of the diagonal of the inverse Hessian of the objective on the sum-zero\n"
+              "  space, transformed to the reported scale.  Without --l2 the MLE's existence is\n"
+              "  checked first (exit 4, naming the items, when the win graph is not strongly\n"
+              "  connected); a fit that stops without converging prints its table and exits 6.\n",
+    .run = bt_run,
+};

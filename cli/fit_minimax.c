@@ -1,0 +1,117 @@
+/* fit_minimax.c — `prefsim fit --model minimax`: the minimax winner of the empirical
+ * preference matrix (THEORY.md §3.13, minimax.h), with what only it reports: the game
+ * value, the exploitability, the Condorcet winner and the pairs never compared.
+ *
+ * The margin matrix is M_ij = n_ij / N_ij - 1/2, where a pair never compared gets
+ * M = 0 (P = 1/2: no information, favouring neither side) and is listed.  The winner
+ * comes from minimax.h with the model's hyperparameters from the registry table:
+ * method = lp (GLPK's simplex; the game value is the LP's) or hedge / hedge-last
+ * (T rounds of Hedge self-play; no LP value, so value is NA). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../estimators/minimax.h"
+#include "fitcli_impl.h"
+
+/* The minimax LP is dense (m^2 nonzeros); GLPK's simplex takes minutes beyond this. */
+#define MAX_MINIMAX_ITEMS 2000
+
+/* Never-compared pairs listed (the count is always printed). */
+#define MAX_LISTED_PAIRS 100
+
+static int minimax_run(const fit_job *j) {
+  const csv_comparisons *c = j->c;
+  const char *file = j->file, *method = fit_hyper(j, "method");
+  size_t m = c->data.n_items;
+  ps_msg msg = {{0}};
+  if (m > MAX_MINIMAX_ITEMS) {
+    fprintf(stderr, "prefsim fit: %s: %zu items exceed the minimax limit of %d (a dense %zux%zu LP)\n", file, m,
+            MAX_MINIMAX_ITEMS, m, m);
+    return FITCLI_EXIT_INTERNAL;
+  }
+  double *M = malloc(m * m * sizeof *M), *p = malloc(m * sizeof *p);
+  unsigned char *seen = malloc(m * m);
+  int rc = FITCLI_EXIT_OK;
+  if (!M || !p || !seen) {
+    fprintf(stderr, "prefsim fit: out of memory for the %zux%zu preference matrix\n", m, m);
+    rc = FITCLI_EXIT_INTERNAL;
+    goto done;
+  }
+  size_t missing = 0;
+  double value = NAN;
+  int s = minimax_empirical(&c->data, M, seen, &missing, &msg);
+  if (s == PS_OK) {
+    if (!method || !strcmp(method, "lp"))
+      s = minimax_lp(M, m, p, &value, &msg);
+    else
+      s = minimax_hedge(M, m, (long)fit_hyper_real(j, "T", 1000), 0, strcmp(method, "hedge-last") ? p : NULL,
+                        strcmp(method, "hedge-last") ? NULL : p, &msg);
+  }
+  if (s != PS_OK) {
+    fprintf(stderr, "prefsim fit: %s: %s\n", file, msg.text);
+    rc = s == PS_ENOMEM ? FITCLI_EXIT_INTERNAL : s == PS_ENOCONV ? FITCLI_EXIT_NUMERIC : FITCLI_EXIT_DATA;
+    goto done;
+  }
+  double t_fit = fit_now();
+  FILE *out = stdout;
+  fputs("item\tprobability\n", out);
+  for (size_t i = 0; i < m; i++) {
+    fit_put_cell(out, c->item_name[i]);
+    fprintf(out, "\t%.12g\n", p[i]);
+  }
+  long cw = minimax_condorcet_winner(M, m);
+  if (isnan(value)) fputs("# value\tNA\n", out);
+  else fprintf(out, "# value\t%.3g\n", value);
+  fprintf(out, "# exploitability\t%.3g\n", minimax_exploitability(M, m, p));
+  fputs("# condorcet_winner\t", out);
+  if (cw >= 0) fit_put_cell(out, c->item_name[cw]);
+  else fputs("NA", out);
+  fputc('\n', out);
+  fprintf(out, "# never_compared\t%zu\n", missing);
+  size_t listed = 0;
+  for (size_t i = 0; i < m && listed < MAX_LISTED_PAIRS; i++)
+    for (size_t y = i + 1; y < m && listed < MAX_LISTED_PAIRS; y++)
+      if (!seen[i * m + y]) {
+        fputs("# never_compared_pair\t", out);
+        fit_put_cell(out, c->item_name[i]);
+        fputc('\t', out);
+        fit_put_cell(out, c->item_name[y]);
+        fputc('\n', out);
+        listed++;
+      }
+  fprintf(out, "# model\tminimax\n");
+  fit_print_hyper(out, j, NULL, 1); /* method, T when not the default */
+  fprintf(out, "# items\t%zu\n", m);
+  fprintf(out, "# rows\t%zu\n", c->data.n);
+  fprintf(out, "# weight\t%.12g\n", pref_data_weight(&c->data));
+  rc = fit_finish_output(out, NULL, rc);
+  if (j->args->verbose)
+    fprintf(stderr, "prefsim fit: %zu rows, %zu items: matrix and %s %.3f s, total %.3f s\n", c->data.n, m,
+            isnan(value) ? "Hedge" : "LP", t_fit - j->t0, fit_now() - j->t0);
+done:
+  free(M);
+  free(p);
+  free(seen);
+  return rc;
+}
+
+const fit_hook fit_hook_minimax = {
+    .model = "minimax",
+    .summary = "item, probability: the minimax winner, its exploitability, the Condorcet winner",
+    .output = "  item<TAB>probability     header, then one row per item: a minimax (von Neumann)\n"
+              "                           winner p of the empirical margin matrix M = P - 1/2, with\n"
+              "                           P_ij = (wins of i over j) / (comparisons of i and j), by\n"
+              "                           GLPK's simplex: p^T M >= 0; a vertex when not unique\n"
+              "                           (method = hedge, hedge-last: Hedge self-play for T rounds)\n"
+              "  # key<TAB>value          value (the LP's game value, 0 up to rounding; NA for Hedge),\n"
+              "                           exploitability (max_y P(y > p) - 1/2, 0 up to rounding),\n"
+              "                           condorcet_winner (the item beating every other with P > 1/2,\n"
+              "                           or NA), never_compared (number of unordered pairs with no\n"
+              "                           comparison: they are given P = 1/2, a tie, so they also block\n"
+              "                           a Condorcet winner), then up to 100 lines\n"
+              "                           \"# never_compared_pair<TAB>A<TAB>B\", then model, method and T\n"
+              "                           when not the default, items, rows, weight\n"
+              "  Above 2000 items: exit 1.  The LP solver not reaching an optimum: exit 6, nothing printed.\n",
+    .run = minimax_run,
+};

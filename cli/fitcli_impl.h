@@ -1,0 +1,157 @@
+/* fitcli_impl.h — the parts of `prefsim fit` shared by its files (not a library API).
+ *
+ *   fit_args.c      the command line: options, the aliases kept from before --param,
+ *                   the hyperparameter texts checked with the estimator's own table
+ *   fit_help.c      --help, --model NAME --help, --list, from the registry and hooks
+ *   fitcli.c        fitcli_main, and the generic fit and output through the estimator
+ *                   table: item scores (theta, else the mean logit), group scores, the
+ *                   policy, the per-annotator table, the fit information
+ *   fit_hooks.c     the list of per-model hooks
+ *   fit_bt.c, fit_gpm.c, fit_minimax.c, fit_mixture.c   the hooks
+ *
+ * Invariant: every model is found with est_lookup() and its hyperparameters are
+ * checked with its ps_param table; a model without a hook is fitted and printed by
+ * the generic path, so a new registry entry works with no edit to cli/.  A hook adds
+ * what only its model has (options, a rewrite of the settings, its own output) and
+ * never replaces the lookup or the checks. */
+#ifndef PS_CLI_FITCLI_IMPL_H
+#define PS_CLI_FITCLI_IMPL_H
+
+#include <stdio.h>
+
+#include "../estimators/estimator.h"
+#include "csv.h"
+#include "fitcli.h"
+
+#define FIT_MAX_SETTINGS 64      /* --param and alias options on one command line */
+#define FIT_MAX_PARAMS 64        /* hyperparameters of one estimator */
+#define FIT_MAX_MODEL_OPTIONS 16 /* model-only options on one command line */
+
+/* One hyperparameter setting from the command line, in the order given; a later
+ * setting of the same key wins. */
+typedef struct {
+  char key[64];       /* hyperparameter key ("" for an alias until its model is known) */
+  const char *value;  /* the text: points into argv, or is static */
+  const char *origin; /* "--param" or the alias option ("--l2"), for messages */
+} fit_setting;
+
+/* An option only one model takes, declared by its hook. */
+typedef struct {
+  const char *name;    /* "--reference" */
+  const char *metavar; /* "ITEM", or NULL for a flag */
+  const char *doc;     /* what it does, one or two lines */
+} fit_option;
+
+typedef struct {
+  const char *model;          /* --model, NULL when not given */
+  const char *data;           /* DATA path, "-" for stdin */
+  int help;                   /* --help */
+  int list;                   /* --list */
+  int verbose;                /* -v: timings on stderr */
+  unsigned long long seed;    /* --seed: the estimator's random stream (default 1) */
+  const char *annotators_path; /* --annotators FILE: the per-annotator table goes there */
+  fit_setting set[FIT_MAX_SETTINGS];
+  size_t n_set;
+  struct {
+    const char *name;  /* the option as declared by a hook */
+    const char *value; /* its value ("" for a flag) */
+  } opt[FIT_MAX_MODEL_OPTIONS];
+  size_t n_opt;
+} fit_args;
+
+/* Everything a fit needs once the command line is checked and DATA is read. */
+typedef struct {
+  const fit_args *args;
+  const est_type *type;
+  const char *hyper[FIT_MAX_PARAMS]; /* hyper[i]: the checked text of type->params[i] */
+  const csv_comparisons *c;
+  const char *file; /* DATA as named in messages ("<stdin>" for -) */
+  double t0;        /* start of the command (fit_now) */
+} fit_job;
+
+/* What one model adds to the generic command.  Every field but model may be NULL. */
+typedef struct {
+  const char *model;         /* the registry name it belongs to */
+  const fit_option *options; /* options only this model takes, NULL-name terminated */
+  const char *summary;       /* one line in `prefsim fit --help` */
+  const char *output;        /* its output format, for `--model NAME --help` */
+  /* Rewrite the settings before they are checked (mixture: --k auto). */
+  int (*prepare)(fit_args *a, ps_msg *m);
+  /* Fit and print in the model's own format; returns an exit status. */
+  int (*run)(const fit_job *j);
+} fit_hook;
+
+/* fit_hooks.c: NULL-terminated; fit_hook_find returns NULL for a model without one. */
+extern const fit_hook *const fit_hooks[];
+const fit_hook *fit_hook_find(const char *model);
+
+extern const fit_hook fit_hook_bt, fit_hook_gpm, fit_hook_minimax, fit_hook_mixture;
+
+/* ---- fit_args.c ---- */
+
+/* Options kept from before --param: `--OPTION V` is `--param KEY=V` (fit_args.c). */
+typedef struct {
+  const char *option; /* "--l2" */
+  const char *model;  /* the model this row is for, or NULL for any model with KEY */
+  const char *key;    /* the hyperparameter */
+} fit_alias;
+extern const fit_alias fit_aliases[]; /* NULL-option terminated */
+
+/* The key alias option stands for with model t (it may be absent from t's table), or
+ * NULL when option is not an alias. */
+const char *fit_alias_key(const char *option, const est_type *t);
+
+/* Parse argv (argv[0] is "fit") into a, which needs no freeing.  Checks syntax only:
+ * which model takes which setting is checked by fit_check_model.  PS_EINVAL with the
+ * message in m. */
+int fit_parse_args(int argc, char **argv, fit_args *a, ps_msg *m);
+
+/* Check the parts of a that depend on the model t (model-only options, --annotators),
+ * give the aliases their hyperparameter keys, run the hook's prepare, and fill
+ * hyper[] with t's defaults overridden by the settings, each checked against t's
+ * table.  PS_EINVAL with a message naming the option, the key and what is allowed. */
+int fit_check_model(fit_args *a, const est_type *t, const char **hyper, ps_msg *m);
+
+/* The value of model-only option name ("" for a flag), or NULL when not given. */
+const char *fit_option_value(const fit_args *a, const char *name);
+
+/* "bt, mm, ..." — the registered names whose inputs include items (static buffer). */
+const char *fit_item_models(void);
+
+/* "comparisons of trajectory segments", ... — what data t fits, for messages. */
+const char *fit_inputs_text(unsigned inputs);
+
+/* The help of one model: its doc, data, hyperparameters, aliases, options, output. */
+void fit_model_usage(FILE *out, const est_type *t);
+
+/* --list: every estimator, the ones that fit item comparisons first. */
+void fit_list(FILE *out);
+
+/* ---- fitcli.c: helpers for the hooks ---- */
+
+double fit_now(void);
+
+/* A name as one TSV cell: tabs (and any stray CR/LF) become spaces. */
+void fit_put_cell(FILE *out, const char *s);
+
+/* The checked text of hyperparameter key, or NULL when the model has none. */
+const char *fit_hyper(const fit_job *j, const char *key);
+/* Its value as a number; dflt when the model has no such key. */
+double fit_hyper_real(const fit_job *j, const char *key, double dflt);
+
+/* "# KEY<TAB>VALUE" for every hyperparameter not in skip (NULL-terminated, may be
+ * NULL); only those whose text differs from the default when changed_only. */
+void fit_print_hyper(FILE *out, const fit_job *j, const char *const *skip, int changed_only);
+
+/* The exit status of a failed fit's library status. */
+int fit_exit_for(int status);
+
+/* Flush out (and extra, may be NULL): FITCLI_EXIT_IO with a message on failure,
+ * else rc. */
+int fit_finish_output(FILE *out, FILE *extra, int rc);
+
+/* A fresh estimator stream for --seed: (seed, PS_STREAM_ESTIMATOR, 0, 0, 0); NULL when
+ * out of memory. */
+gsl_rng *fit_rng(const fit_job *j);
+
+#endif
