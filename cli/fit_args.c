@@ -84,6 +84,13 @@ static const fit_option *hook_option(const char *s) {
   return NULL;
 }
 
+/* The alias option that argument s names (as spelt in fit_aliases), or NULL. */
+static const char *alias_option(const char *s) {
+  for (size_t i = 0; fit_aliases[i].option; i++)
+    if (is_option(s, fit_aliases[i].option)) return fit_aliases[i].option;
+  return NULL;
+}
+
 int fit_parse_args(int argc, char **argv, fit_args *a, ps_msg *m) {
   memset(a, 0, sizeof *a);
   a->seed = 1;
@@ -125,20 +132,13 @@ int fit_parse_args(int argc, char **argv, fit_args *a, ps_msg *m) {
       }
       a->opt[a->n_opt].name = o->name;
       a->opt[a->n_opt++].value = v;
+    } else if ((v = alias_option(s)) != NULL) {
+      /* --l2 V, --k V, ...: the key is known once the model is */
+      const char *option = v;
+      if (!(v = option_value(argc, argv, &i, option, m))) return PS_EINVAL;
+      if (add_setting(a, "", 0, v, option, m)) return PS_EINVAL;
     } else {
-      /* an alias: --l2 V, --k V, ... (its key is known once the model is) */
-      const char *eq = strchr(s, '=');
-      size_t len = eq ? (size_t)(eq - s) : strlen(s);
-      char name[32];
-      if (len >= sizeof name) return ps_fail(m, PS_EINVAL, "unknown option '%s'", s);
-      memcpy(name, s, len);
-      name[len] = 0;
-      size_t k;
-      for (k = 0; fit_aliases[k].option && strcmp(fit_aliases[k].option, name); k++) {
-      }
-      if (!fit_aliases[k].option) return ps_fail(m, PS_EINVAL, "unknown option '%s'", s);
-      if (!(v = option_value(argc, argv, &i, fit_aliases[k].option, m))) return PS_EINVAL;
-      if (add_setting(a, "", 0, v, fit_aliases[k].option, m)) return PS_EINVAL;
+      return ps_fail(m, PS_EINVAL, "unknown option '%s'", s);
     }
   }
   return PS_OK;
