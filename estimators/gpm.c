@@ -339,6 +339,7 @@ static int gpm_est_fit(est_model *e, const pref_data *d, const pref_features *f,
   gpm_result_free(&e->res);
   info->iterations = 0;
   info->objective = info->grad_norm = NAN;
+  if (!d->n) return info->status = ps_fail(m, PS_EINVAL, "gpm: no comparisons to fit");
   int s = f->phi ? gpm_fit_features(d, f, &e->opt, r, &e->res, m) : gpm_fit(d, &e->opt, r, &e->res, m);
   info->status = s;
   if (s) return s;

@@ -41,6 +41,7 @@ static int mx_fit(est_model *e, const pref_data *d, const pref_features *f, gsl_
   (void)r;
   info->objective = info->grad_norm = NAN;
   if (f->phi) return info->status = ps_fail(m, PS_EINVAL, "minimax fits item worlds only (world.kind = items)");
+  if (!d->n) return info->status = ps_fail(m, PS_EINVAL, "minimax: no comparisons to fit");
   size_t M = d->n_items;
   if (M > 2000) return info->status = ps_fail(m, PS_EINVAL, "minimax: %zu items (at most 2000)", M);
   free(e->M);

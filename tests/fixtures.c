@@ -60,8 +60,7 @@ void fixtures_sim_free(fixtures_sim *s) {
   world_free(&s->w);
 }
 
-void fixtures_judged_alloc(pref_data *d, size_t n, const fixtures_judges *j, int with_annotator,
-                           size_t n_annotators) {
+void fixtures_judged_alloc(pref_data *d, size_t n, const fixtures_judges *j, int with_annotator, size_t n_annotators) {
   assert_int_equal(pref_data_alloc(d, n, j->n_items, with_annotator, j->order != FIXTURES_ORDER_NONE, 0), PS_OK);
   if (with_annotator) d->n_annotators = n_annotators;
 }

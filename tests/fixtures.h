@@ -61,32 +61,31 @@ void fixtures_sim_free(fixtures_sim *s);
 
 /* Which item of a judged row is recorded as shown first. */
 typedef enum {
-  FIXTURES_ORDER_NONE = 0,  /* first_won = NULL: order unknown */
-  FIXTURES_WINNER_FIRST,    /* first_won = 1 on every row */
-  FIXTURES_DRAWN_FIRST      /* the first item drawn was shown first: first_won = it won */
+  FIXTURES_ORDER_NONE = 0, /* first_won = NULL: order unknown */
+  FIXTURES_WINNER_FIRST,   /* first_won = 1 on every row */
+  FIXTURES_DRAWN_FIRST     /* the first item drawn was shown first: first_won = it won */
 } fixtures_order;
 
 typedef struct {
   size_t n_items;
-  size_t n_contexts;       /* items are contexts of n_items / n_contexts contiguous responses;
-                            * 0 or 1: one context (and no context draw) */
-  const double *reward;    /* n_types x n_items: r_z(y) of type z */
-  size_t n_types;          /* >= 1 with reward */
+  size_t n_contexts;    /* items are contexts of n_items / n_contexts contiguous responses;
+                         * 0 or 1: one context (and no context draw) */
+  const double *reward; /* n_types x n_items: r_z(y) of type z */
+  size_t n_types;       /* >= 1 with reward */
   /* instead of reward: annotator h's logit of a (drawn first) against b */
   double (*logit)(const void *truth, size_t h, int32_t a, int32_t b);
   const void *truth;
   const double *type_weight; /* n_types: z_h ~ Cat(type_weight), one uniform drawn before h's
                               * rows; NULL: z_h = h mod n_types */
-  const double *skill;     /* per annotator: competence logit g_h; NULL: sigma(g) = 1 */
-  const double *bias;      /* per annotator: position bias q_h (with skill); NULL: 0 */
-  const double *flip;      /* per annotator: symmetric flip rate eps_h; NULL: 0 */
+  const double *skill;       /* per annotator: competence logit g_h; NULL: sigma(g) = 1 */
+  const double *bias;        /* per annotator: position bias q_h (with skill); NULL: 0 */
+  const double *flip;        /* per annotator: symmetric flip rate eps_h; NULL: 0 */
   fixtures_order order;
 } fixtures_judges;
 
 /* Allocate d for n judged rows: an annotator column when with_annotator (then
  * n_annotators = n_annotators), first_won unless order is NONE. */
-void fixtures_judged_alloc(pref_data *d, size_t n, const fixtures_judges *j, int with_annotator,
-                           size_t n_annotators);
+void fixtures_judged_alloc(pref_data *d, size_t n, const fixtures_judges *j, int with_annotator, size_t n_annotators);
 
 /* Rows first .. first + count - 1 judged by annotator h of type z.  Per row, from r:
  * the context (when n_contexts > 1), item a uniform, item b uniform by rejection
