@@ -172,6 +172,7 @@ static int cmd_list(void) {
     }
   }
   printf("\nconfiguration sections and keys:\n");
+  experiment_schema_init();
   for (size_t i = 0; exp_schema[i].section; i++) {
     printf("  [%s]  %s\n", exp_schema[i].section, exp_schema[i].doc);
     for (const ps_param *p = exp_schema[i].params; p->key; p++) {

@@ -34,35 +34,10 @@ int cell_run_mdp(const experiment *e, size_t p, size_t rep, const exp_point *pt,
   gsl_rng *rng = ps_rng_alloc();
   int s = PS_OK;
   if (!rng) return ps_fail(m, PS_ENOMEM, "out of memory");
-  if (pt->world.kind == WORLD_GRID) {
-    /* a width x height grid: the goal is the last cell; bad terminal cells are placed
-     * at random (world stream, shared by every grid point with common_world) */
-    size_t W = pt->world.grid_width, H = pt->world.grid_height, C = W * H;
-    double *cr = malloc(C * sizeof(double));
-    uint8_t *term = calloc(C, 1);
-    if (!cr || !term) {
-      free(cr);
-      free(term);
-      gsl_rng_free(rng);
-      return ps_fail(m, PS_ENOMEM, "out of memory");
-    }
-    for (size_t c = 0; c < C; c++) cr[c] = pt->world.step_reward;
-    cr[C - 1] = pt->world.goal_reward;
-    term[C - 1] = 1;
-    ps_rng_reset(rng, e->seed, PS_STREAM_WORLD, e->common_world ? 0 : p, rep, 0);
-    size_t nbad = (size_t)floor(pt->world.bad_fraction * (double)C);
-    for (size_t b = 0; b < nbad; b++) {
-      size_t c = gsl_rng_uniform_int(rng, C - 1); /* never the goal */
-      cr[c] = pt->world.bad_reward;
-      term[c] = 1;
-    }
-    mdp_grid_spec gs = {.width = W, .height = H, .cell_reward = cr, .terminal = term, .gamma = 1};
-    s = mdp_grid_alloc(&md, &gs, m);
-    free(cr);
-    free(term);
-  } else {
-    s = pt->world.kind == WORLD_CORRIDOR ? mdp_corridor_alloc(&md, m) : mdp_delivery_alloc(&md, m);
-  }
+  /* the world's own layout and true reward; the world stream is shared by every grid
+   * point with common_world */
+  ps_rng_reset(rng, e->seed, PS_STREAM_WORLD, e->common_world ? 0 : p, rep, 0);
+  s = pt->world.type->mdp_alloc(&md, &pt->world, rng, m);
   const mdp_env *env = &md.env; /* what the estimators see: md.reward is the truth */
   if (!s) s = mdp_solve(env, md.reward, env->gamma, NULL, &sol, m);
   if (!s) s = mdp_features_alloc(&feat, env, (mdp_feature_kind)pt->world.features, m);

@@ -28,8 +28,10 @@ static const ps_param p_experiment[] = {
      "theory/Q; those named by claims and figures are added (default: everything that applies)"},
     END};
 
-static const ps_param p_world[] = {
-    {"kind", PS_PARAM_ENUM, "features", 0, 0, "items|features|corridor|delivery|grid",
+/* The [world] keys that several kinds share; a kind's own keys come from its
+ * world_type (sim.h) and are added by experiment_schema_init. */
+static const ps_param p_world_common[] = {
+    {"kind", PS_PARAM_ENUM, "features", 0, 0, NULL /* world_names(), by experiment_schema_init */,
      "item scores; contexts x responses with features; or a small MDP whose trajectory segments are compared"},
     {"items", PS_PARAM_INT, "20", 2, 1e7, NULL, "items (kind = items)"},
     {"contexts", PS_PARAM_INT, "200", 1, 1e8, NULL, "contexts (kind = features)"},
@@ -44,13 +46,26 @@ static const ps_param p_world[] = {
     {"behaviour", PS_PARAM_ENUM, "uniform", 0, 0, "uniform|eps_greedy",
      "MDP worlds: policy that draws the segments (eps_greedy: greedy in A* with prob. 1 - eps)"},
     {"behaviour_eps", PS_PARAM_REAL, "0.3", 0, 1, NULL, "MDP worlds: eps of the eps-greedy behaviour"},
-    {"grid_width", PS_PARAM_INT, "5", 1, 64, NULL, "grid worlds: width (the goal is the last cell)"},
-    {"grid_height", PS_PARAM_INT, "5", 1, 64, NULL, "grid worlds: height"},
-    {"step_reward", PS_PARAM_REAL, "-1", -1e6, 1e6, NULL, "grid worlds: reward of landing in an ordinary cell"},
-    {"goal_reward", PS_PARAM_REAL, "10", -1e6, 1e6, NULL, "grid worlds: reward of reaching the goal (terminal)"},
-    {"bad_reward", PS_PARAM_REAL, "-20", -1e6, 1e6, NULL, "grid worlds: reward of a bad cell (terminal)"},
-    {"bad_fraction", PS_PARAM_REAL, "0.1", 0, 0.5, NULL, "grid worlds: share of cells that are bad, placed at random"},
     END};
+
+#define WORLD_SCHEMA_MAX 96
+static ps_param p_world[WORLD_SCHEMA_MAX];
+
+void experiment_schema_init(void) {
+  static int done;
+  if (done) return;
+  size_t n = 0;
+  for (const ps_param *q = p_world_common; q->key && n + 1 < WORLD_SCHEMA_MAX; q++) p_world[n++] = *q;
+  p_world[0].choices = world_names(); /* kind */
+  for (size_t t = 0; world_registry[t]; t++)
+    for (const ps_param *q = world_registry[t]->params; q && q->key && n + 1 < WORLD_SCHEMA_MAX; q++) {
+      int seen = 0;
+      for (size_t j = 0; j < n; j++) seen |= !strcmp(p_world[j].key, q->key);
+      if (!seen) p_world[n++] = *q;
+    }
+  p_world[n] = (ps_param)END;
+  done = 1;
+}
 
 static const ps_param p_population[] = {
     {"kind", PS_PARAM_ENUM, "bt", 0, 0, "bt|gpm|cycle|condorcet|mixture|idealpoint|lowrank",
@@ -512,13 +527,15 @@ static int build_outputs(experiment *e, const cfg *c, ps_msg *m) {
       if (!(t->inputs & data)) {
         const cfg_entry *x = cfg_find(c, e->estimators[k].section, "type");
         const char *wk = experiment_value(e, p, "world", "kind");
-        snprintf(why, sizeof why,
-                 "estimator '%s' fits %s%s%s, not the %s that [world] kind = %s makes%s", t->name,
-                 t->inputs & EST_IN_ITEMS ? "item comparisons " : "",
-                 t->inputs & EST_IN_FEATURES ? "feature comparisons " : "",
-                 t->inputs & EST_IN_SEGMENTS ? "trajectory-segment comparisons " : "",
-                 data == EST_IN_ITEMS ? "item comparisons" : data == EST_IN_FEATURES ? "feature comparisons"
-                                                                                     : "trajectory-segment comparisons",
+        char fits[128] = "";
+        static const char *const kinds[] = {"item", "feature", "trajectory-segment"};
+        for (int bit = 0, nk = 0; bit < 3; bit++)
+          if (t->inputs & (1u << bit)) {
+            if (nk++) strncat(fits, " or ", sizeof fits - strlen(fits) - 1);
+            strncat(fits, kinds[bit], sizeof fits - strlen(fits) - 1);
+          }
+        snprintf(why, sizeof why, "estimator '%s' fits %s comparisons, not the %s comparisons that [world] kind = %s makes%s",
+                 t->name, fits, data == EST_IN_ITEMS ? "item" : data == EST_IN_FEATURES ? "feature" : "trajectory-segment",
                  wk, e->n_points > 1 ? " (at a grid point of the sweep)" : "");
         if (x && strcmp(x->origin, "default")) s = entry_error(m, x, why);
         else s = ps_fail(m, PS_EINVAL, "[%s]: %s", e->estimators[k].section, why);
@@ -724,6 +741,7 @@ static int validate_outputs(const experiment *e, const cfg *c, ps_msg *m) {
 }
 
 int experiment_build(experiment *e, cfg *c, const char *default_name, ps_msg *m) {
+  experiment_schema_init();
   memset(e, 0, sizeof *e);
   int s = PS_OK;
   /* 0. sections written without keys: an estimator takes its defaults; anything
@@ -911,7 +929,8 @@ int experiment_build(experiment *e, cfg *c, const char *default_name, ps_msg *m)
     const char *pk = experiment_value(e, pt, "population", "kind"), *wk = experiment_value(e, pt, "world", "kind");
     int item_only = !strcmp(pk, "gpm") || !strcmp(pk, "cycle") || !strcmp(pk, "condorcet");
     int feat_only = !strcmp(pk, "idealpoint") || !strcmp(pk, "lowrank");
-    int mdp = !strcmp(wk, "corridor") || !strcmp(wk, "delivery") || !strcmp(wk, "grid");
+    const world_type *wt = world_lookup(wk);
+    int mdp = wt && wt->kind == WORLD_SEGMENTS;
     if ((item_only && strcmp(wk, "items")) || (feat_only && strcmp(wk, "features")) ||
         (mdp && strcmp(pk, "bt"))) {
       e->config = NULL;
@@ -965,17 +984,14 @@ const char *experiment_value(const experiment *e, size_t p, const char *section,
 int experiment_point(const experiment *e, size_t p, exp_point *o, ps_msg *m) {
 #define V(s, k) experiment_value(e, p, s, k)
   memset(o, 0, sizeof *o);
-  const char *wk = V("world", "kind");
-  o->world.kind = !strcmp(wk, "items") ? WORLD_ITEMS : !strcmp(wk, "corridor") ? WORLD_CORRIDOR
-                  : !strcmp(wk, "delivery") ? WORLD_DELIVERY : !strcmp(wk, "grid") ? WORLD_GRID : WORLD_FEATURES;
+  const world_type *wt = world_lookup(V("world", "kind"));
+  if (!wt) return ps_fail(m, PS_EINVAL, "[world] kind = %s is not a world (allowed: %s)", V("world", "kind"), world_names());
+  o->world.type = wt;
+  o->world.kind = wt->kind;
+  for (size_t i = 0; wt->params && wt->params[i].key && i < WORLD_MAX_OWN; i++)
+    o->world.own[i] = ps_param_real(V("world", wt->params[i].key));
   o->world.behaviour = strcmp(V("world", "behaviour"), "eps_greedy") ? 0 : 1;
   o->world.behaviour_eps = ps_param_real(V("world", "behaviour_eps"));
-  o->world.grid_width = (size_t)ps_param_int(V("world", "grid_width"));
-  o->world.grid_height = (size_t)ps_param_int(V("world", "grid_height"));
-  o->world.step_reward = ps_param_real(V("world", "step_reward"));
-  o->world.goal_reward = ps_param_real(V("world", "goal_reward"));
-  o->world.bad_reward = ps_param_real(V("world", "bad_reward"));
-  o->world.bad_fraction = ps_param_real(V("world", "bad_fraction"));
   o->world.segment_length = (size_t)ps_param_int(V("world", "segment_length"));
   const char *rf = V("world", "reward_features");
   o->world.features = !strcmp(rf, "state") ? 1 : !strcmp(rf, "state_action") ? 2 : 0;

@@ -103,7 +103,10 @@ const char *experiment_value(const experiment *e, size_t p, const char *section,
 /* Fill the simulation spec of grid point p. */
 int experiment_point(const experiment *e, size_t p, exp_point *out, ps_msg *m);
 
-/* The schema, for `prefsim list` and documentation: sections and their keys. */
+/* The schema, for `prefsim list` and documentation: sections and their keys.  The
+ * [world] keys include every registered world type's own keys:
+ * experiment_schema_init (idempotent, called by experiment_build) adds them. */
+void experiment_schema_init(void);
 typedef struct {
   const char *section;
   const ps_param *params;

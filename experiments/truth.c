@@ -193,26 +193,28 @@ static double fisher_weight(const noise_spec *ns, double z) {
 }
 
 typedef double (*pair_weight)(const noise_spec *ns, double z);
-static double unit_weight(const noise_spec *ns, double z) { return 1; }
 static double logistic_weight(const noise_spec *ns, double z) { return ps_sigmoid_deriv(z); }
 
-/* H = sum_i wf(z_i) x_i x_i^T over the training rows of a feature world, by dsyrk
- * over the distinct unordered pairs (weight even in z: see the top of this file).
- * H is dim x dim, full.  PS_ENOMEM when scratch cannot be had. */
-static int feature_fisher(const cell_sim *s, pair_weight wf, double *H) {
+/* H = sum_i wf(z_i) x_i x_i^T and S = sum_i x_i x_i^T over the training rows of a
+ * feature world, by dsyrk over the distinct unordered pairs (the weight is even in
+ * z: see the top of this file): the design rows are built once, S taken from them,
+ * then each row is scaled by sqrt(wf) for H.  H and S are dim x dim, full.
+ * PS_ENOMEM when scratch cannot be had. */
+static int feature_fisher(const cell_sim *s, pair_weight wf, double *H, double *S) {
   const pref_data *d = &s->train;
   const pref_features *f = &s->f;
   const double *r = s->pop.reward;
   double T = s->pt.noise.temperature;
-  size_t dim = f->d, M = s->w.m, n = d->n;
+  size_t dim = f->d, M = s->w.m, n = d->n, k = 0;
   /* per-context M x M count tables when they are not much larger than the rows */
   int dense = s->w.n_items * M <= 4 * n + (1u << 20);
-  size_t rows = 0;
-  double *cnt = NULL, *X = NULL;
-  int32_t *pa = NULL, *pb = NULL;
+  size_t cap = dense ? (n < s->w.n_items * (M - 1) / 2 ? n : s->w.n_items * (M - 1) / 2) : n;
+  double *cnt = dense ? calloc(s->w.n_items * M, sizeof(double)) : NULL;
+  double *X = malloc((cap ? cap : 1) * dim * sizeof(double)), *wt = malloc((cap ? cap : 1) * sizeof(double));
+  int32_t *pa = malloc((cap ? cap : 1) * sizeof(int32_t)), *pb = malloc((cap ? cap : 1) * sizeof(int32_t));
+  int st = PS_ENOMEM;
+  if ((dense && !cnt) || !X || !wt || !pa || !pb) goto done;
   if (dense) {
-    cnt = calloc(s->w.n_items * M, sizeof(double));
-    if (!cnt) return PS_ENOMEM;
     for (size_t i = 0; i < n; i++) {
       size_t a = (size_t)d->winner[i], b = (size_t)d->loser[i];
       if (a > b) {
@@ -220,27 +222,8 @@ static int feature_fisher(const cell_sim *s, pair_weight wf, double *H) {
         a = b;
         b = t;
       }
-      double *slot = cnt + a * M + b % M;
-      rows += *slot == 0;
-      *slot += d->count ? d->count[i] : 1;
+      cnt[a * M + b % M] += d->count ? d->count[i] : 1;
     }
-  } else {
-    rows = n;
-  }
-  X = malloc((rows ? rows : 1) * dim * sizeof(double));
-  pa = malloc((rows ? rows : 1) * sizeof(int32_t));
-  pb = malloc((rows ? rows : 1) * sizeof(int32_t));
-  double *wt = malloc((rows ? rows : 1) * sizeof(double));
-  if (!X || !pa || !pb || !wt) {
-    free(cnt);
-    free(X);
-    free(pa);
-    free(pb);
-    free(wt);
-    return PS_ENOMEM;
-  }
-  size_t k = 0;
-  if (dense) {
     for (size_t a = 0; a < s->w.n_items; a++) {
       size_t base = a - a % M;
       for (size_t j = a % M + 1; j < M; j++) {
@@ -258,21 +241,38 @@ static int feature_fisher(const cell_sim *s, pair_weight wf, double *H) {
       wt[k++] = d->count ? d->count[i] : 1;
     }
   }
+  if (!k) { /* no rows: both sums are 0 */
+    memset(H, 0, dim * dim * sizeof(double));
+    memset(S, 0, dim * dim * sizeof(double));
+    st = PS_OK;
+    goto done;
+  }
   for (size_t i = 0; i < k; i++) {
-    double w = wt[i] * wf(&s->pt.noise, (r[pa[i]] - r[pb[i]]) / T), sw = sqrt(w);
+    double sw = sqrt(wt[i]);
     const double *fa = f->phi + (size_t)pa[i] * dim, *fb = f->phi + (size_t)pb[i] * dim;
     double *x = X + i * dim;
     for (size_t j = 0; j < dim; j++) x[j] = sw * (fa[j] - fb[j]);
   }
+  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)dim, (int)k, 1.0, X, (int)dim, 0.0, S, (int)dim);
+  for (size_t i = 0; i < k; i++) {
+    double sw = sqrt(wf(&s->pt.noise, (r[pa[i]] - r[pb[i]]) / T));
+    double *x = X + i * dim;
+    for (size_t j = 0; j < dim; j++) x[j] *= sw;
+  }
   cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)dim, (int)k, 1.0, X, (int)dim, 0.0, H, (int)dim);
   for (size_t a = 0; a < dim; a++)
-    for (size_t b = 0; b < a; b++) H[a * dim + b] = H[b * dim + a];
+    for (size_t b = 0; b < a; b++) {
+      H[a * dim + b] = H[b * dim + a];
+      S[a * dim + b] = S[b * dim + a];
+    }
+  st = PS_OK;
+done:
   free(cnt);
   free(X);
+  free(wt);
   free(pa);
   free(pb);
-  free(wt);
-  return PS_OK;
+  return st;
 }
 
 /* A <- A^-1 for a symmetric positive definite dim x dim A; PS_ESINGULAR otherwise */
@@ -305,7 +305,7 @@ static void crlb_pair(cell_eval *ev) {
   double *I = malloc(dim * dim * sizeof(double)), *S = malloc(dim * dim * sizeof(double)), *w = NULL;
   if (!I || !S) goto done;
   if (f->phi) {
-    if (feature_fisher(s, fisher_weight, I) || feature_fisher(s, unit_weight, S)) goto done;
+    if (feature_fisher(s, fisher_weight, I, S)) goto done;
     for (size_t k = 0; k < dim * dim; k++) S[k] /= (double)n;
   } else {
     w = malloc(n * sizeof(double));
@@ -350,7 +350,7 @@ static double th_rdpo_err(cell_eval *ev) {
   double *A = malloc(dim * dim * sizeof(double)), *S = malloc(dim * dim * sizeof(double));
   double *AS = malloc(dim * dim * sizeof(double));
   if (!A || !S || !AS) goto done;
-  if (feature_fisher(s, logistic_weight, A) || feature_fisher(s, unit_weight, S)) goto done;
+  if (feature_fisher(s, logistic_weight, A, S)) goto done;
   if (spd_invert(A, dim)) goto done;
   /* tr(I0^-1 S I0^-1) = tr((I0^-1 S) I0^-1) */
   cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)dim, (int)dim, 1.0, A, (int)dim, S, (int)dim, 0.0, AS,

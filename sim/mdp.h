@@ -24,7 +24,7 @@
 #include "../core/prefdata.h"
 #include "../core/ps.h"
 
-typedef struct {
+typedef struct mdp {
   mdp_env env;             /* dynamics and gamma: all an estimator may see */
   double *reward;          /* env.n_states x env.n_actions: true r(s, a, next); 0 out of terminals */
   double *type_reward;     /* env.n_types: reward of landing in a cell of that type */

@@ -21,15 +21,25 @@
 #include <stdint.h>
 
 #include "../core/prefdata.h"
+#include "../core/param.h"
 #include "../core/ps.h"
 
-typedef enum { WORLD_ITEMS = 0, WORLD_FEATURES = 1, WORLD_CORRIDOR = 2, WORLD_DELIVERY = 3, WORLD_GRID = 4 } world_kind;
+/* What a world's comparisons are: items without features, items (responses of
+ * contexts) with features, or trajectory segments of an MDP. */
+typedef enum { WORLD_ITEMS = 0, WORLD_FEATURES = 1, WORLD_SEGMENTS = 2 } world_kind;
 typedef enum { LINK_LOGISTIC = 0, LINK_PROBIT = 1 } link_kind;
 typedef enum { DESIGN_UNIFORM = 0, DESIGN_POLICY = 1 } design_kind;
 typedef enum { REF_REWARD = 0, REF_RANDOM = 1, REF_ANTI = 2 } ref_direction;
 
+typedef struct world_type world_type;
+typedef struct world world;
+struct mdp;
+
+#define WORLD_MAX_OWN 16 /* settings a world type may add to [world] */
+
 typedef struct {
-  world_kind kind;
+  world_kind kind;       /* the kind of data the world makes */
+  const world_type *type; /* NULL: the built-in items or features world of that kind */
   size_t items;          /* WORLD_ITEMS: number of items m >= 2 */
   size_t contexts;       /* WORLD_FEATURES: number of contexts >= 1 */
   size_t responses;      /* WORLD_FEATURES: responses per context >= 2 */
@@ -42,12 +52,38 @@ typedef struct {
   int labeller;          /* mdp_label_model: partial return or regret */
   int behaviour;         /* mdp_behaviour of the segments: uniform or eps-greedy in A* */
   double behaviour_eps;  /* eps of the eps-greedy behaviour */
-  size_t grid_width, grid_height; /* grid worlds: size; goal (terminal) in the last cell */
-  double step_reward, goal_reward, bad_reward; /* grid worlds: landing rewards */
-  double bad_fraction;   /* grid worlds: share of cells that are bad terminals (placed at random) */
+  double own[WORLD_MAX_OWN]; /* the type's own settings, in the order of type->params:
+                              * read them with world_setting */
 } world_spec;
 
-typedef struct {
+/* A kind of world: one const table per kind, listed in world_registry (sim/worlds.c).
+ * Adding a world is one file defining its world_type and one registry line.
+ *   name     [world] kind = name
+ *   params   its own [world] keys (NULL-key terminated, may be NULL): numbers, read
+ *            with world_setting(spec, key); keys shared by several kinds (items,
+ *            contexts, dim, ...) are the common [world] keys of experiment.c
+ *   alloc    item and feature worlds: the items, contexts and features, drawn from r
+ *            (stream PS_STREAM_WORLD); the population then draws the truth on it
+ *   mdp_alloc  segment worlds: the MDP with its true reward (sim/mdp.h), drawn from r */
+struct world_type {
+  const char *name;
+  const char *doc;
+  world_kind kind;
+  const ps_param *params;
+  int (*alloc)(world *w, const world_spec *spec, gsl_rng *r, ps_msg *m);
+  int (*mdp_alloc)(struct mdp *out, const world_spec *spec, gsl_rng *r, ps_msg *m);
+};
+
+/* NULL-terminated list of every world type; lookup by name (NULL if absent); the
+ * names joined by '|' (static buffer). */
+extern const world_type *const world_registry[];
+const world_type *world_lookup(const char *name);
+const char *world_names(void);
+
+/* Setting `key` of spec's world type (one of type->params); NaN if it has none. */
+double world_setting(const world_spec *spec, const char *key);
+
+struct world {
   world_spec spec;
   size_t n_items;        /* items, or contexts * responses */
   size_t n_contexts;     /* 1 for item worlds */
@@ -55,7 +91,7 @@ typedef struct {
   size_t d;              /* parameter dimension: n_items (items) or dim (features) */
   double *phi;           /* n_items x d, NULL for item worlds */
   int32_t *item_context; /* n_items; item i is response i % m of context i / m */
-} world;
+};
 
 /* The annotators' true preferences (THEORY.md §2.2, §2.8, §2.9):
  *   bt         one reward: item scores or linear features

@@ -217,20 +217,26 @@ heldout = 10
 [estimator.regret_model]
 iterations = 400
 [estimator.partial_return]
-[estimator.bt]
 INI
 $P run "$T/mdp.ini" -o "$T/mdp.h5" --quiet >/dev/null 2>&1
 check "an MDP sweep runs" test $? -eq 0
-check "MDP metrics: regret model optimal, BT refused with a status" $PY - "$T/mdp.h5" <<'PY'
+check "MDP metrics: regret model optimal; only the MDP metrics and fit records stored" $PY - "$T/mdp.h5" <<'PY'
 import sys, h5py, numpy as np
 f = h5py.File(sys.argv[1], "r")
 rp = f["metrics/regret_model/return_policy"][()]
 assert np.all(rp == 1.0), rp                    # corridor: the optimal policy, exactly
 assert np.all(np.isfinite(f["metrics/partial_return/return_policy"][()]))
-assert np.all(f["status/bt"][()] == 1)          # PS_EINVAL: BT does not learn from segments
-m = f["messages/bt"][()].reshape(-1)[0]; m = m.decode() if isinstance(m, bytes) else m
-assert "segments" in m, m
+assert sorted(f["metrics/regret_model"]) == sorted(["return_policy", "return_greedy", "policy_agreement",
+    "fit_seconds", "iterations", "converged"]), list(f["metrics/regret_model"])
+assert "truth" not in f or len(f["truth"]) == 0
 PY
+# an estimator that cannot learn from segments is a configuration error before any cell runs
+printf '[estimator.bt]\n' >> "$T/mdp.ini"
+$P run "$T/mdp.ini" -o "$T/mdp_bt.h5" --quiet >"$T/mdp_bt.out" 2>&1
+check "BT in an MDP world is refused before any cell (exit 2)" test $? -eq 2
+check "the refusal names the estimator and the world" grep -q "estimator 'bt' fits item or feature comparisons, not the trajectory-segment comparisons that \[world\] kind = corridor makes" "$T/mdp_bt.out"
+check "no results file is written" test ! -e "$T/mdp_bt.h5"
+sed -i '$d' "$T/mdp.ini"
 
 $P run "$T/mdp.ini" world.kind=grid world.grid_width=4 world.grid_height=3 world.behaviour=eps_greedy -o "$T/grid.h5" --quiet >/dev/null 2>&1
 check "a random grid world with eps-greedy segments: the regret model recovers the optimal policy" $PY - "$T/grid.h5" <<'PY'

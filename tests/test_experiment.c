@@ -212,7 +212,7 @@ static void test_estimators_required(void **state) {
   assert_non_null(strstr(m.text, "no [estimator.LABEL] section"));
   /* mm fits items only; the default world is features */
   assert_int_equal(build("[estimator.mm]\n[data]\nn = 50\n", NULL, &e, &m), PS_EINVAL);
-  assert_non_null(strstr(m.text, "estimator 'mm' fits item comparisons"));
+  assert_non_null(strstr(m.text, "estimator 'mm' fits item comparisons, not the feature"));
   /* ... also when only one grid point of the sweep is a features world */
   assert_int_equal(build("[world]\nkind = items\n[sweep]\nworld.kind = items, features\n[estimator.mm]\n", NULL, &e,
                          &m),
