@@ -151,4 +151,5 @@ echo
 grep '^\*\*' "$tmp/report.md" | sed 's/^\*\*\(.*\)\*\*\(.*\)$/- \1\2/' || true
 echo
 echo "bench/run.sh: wrote $report"
+BUILD="$build" PYTHON="$python" bash bench/bt_rate.sh || status=$? # bt_rate sweep vs numpy + scikit-learn: its own REPORT.md section
 exit "$status"
