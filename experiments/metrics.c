@@ -241,6 +241,42 @@ static double m_logloss(metric_eval *ev) { return basic(ev), ev->logloss; }
 static double m_excess(metric_eval *ev) { return basic(ev), ev->excess; }
 static double m_accuracy(metric_eval *ev) { return basic(ev), ev->accuracy; }
 static double m_tau(metric_eval *ev) { return basic(ev), ev->tau; }
+
+/* Spearman's rho of fitted vs true rewards per context (Pearson correlation of the
+ * mid-ranks, so ties share their average rank), mean over the contexts where
+ * neither is constant.  O(m^2) per context, like kendall_tau. */
+static void mid_ranks(const double *x, size_t n, double *rank) {
+  for (size_t i = 0; i < n; i++) {
+    double below = 0, equal = 0;
+    for (size_t j = 0; j < n; j++) below += x[j] < x[i], equal += x[j] == x[i];
+    rank[i] = below + (equal + 1) / 2;
+  }
+}
+
+static double m_spearman(metric_eval *ev) {
+  const world *w = &ev->sim->w;
+  size_t m = w->m;
+  double *buf = malloc(4 * m * sizeof(double)), sum = 0;
+  size_t used = 0;
+  if (!buf) return NAN;
+  double *rh = buf, *a = buf + m, *b = buf + 2 * m, *r = buf + 3 * m;
+  for (size_t c = 0; c < w->n_contexts; c++) {
+    int32_t base = (int32_t)(c * m);
+    for (size_t j = 0; j < m; j++) rh[j] = ev->t->logit(ev->mod, base + (int32_t)j, base);
+    for (size_t j = 0; j < m; j++) r[j] = ev->sim->pop.reward[base + j];
+    mid_ranks(rh, m, a);
+    mid_ranks(r, m, b);
+    double mean = (double)(m + 1) / 2, sab = 0, saa = 0, sbb = 0;
+    for (size_t j = 0; j < m; j++) {
+      sab += (a[j] - mean) * (b[j] - mean);
+      saa += (a[j] - mean) * (a[j] - mean);
+      sbb += (b[j] - mean) * (b[j] - mean);
+    }
+    if (saa > 0 && sbb > 0) sum += sab / sqrt(saa * sbb), used++;
+  }
+  free(buf);
+  return used ? sum / (double)used : NAN;
+}
 static double m_pair_prob(metric_eval *ev) { return ps_sigmoid(ev->t->logit(ev->mod, 0, 1)); }
 
 /* ------------------------------------------------------------------ games */
@@ -648,6 +684,7 @@ const metric_def metric_table[] = {
     {"excess_logloss", "nats", "held-out cross-entropy minus the Bayes log-loss", IF, NULL, m_excess},
     {"accuracy", "1", "held-out agreement with the truly more likely side", IF, NULL, m_accuracy},
     {"kendall_tau", "1", "Kendall tau-b of fitted vs true rewards, mean over contexts", IF, NULL, m_tau},
+    {"spearman_rho", "1", "Spearman rho (mid-ranks) of fitted vs true rewards, mean over contexts", IF, NULL, m_spearman},
     {"exploitability", "1",
      "max_y P(y > policy) - 1/2 under the truth; policy = minimax winner of the model (item worlds)", EST_IN_ITEMS,
      small_items, m_exploitability},
