@@ -84,19 +84,21 @@ static double judged_prob(const fixtures_judges *j, size_t h, size_t z, int32_t 
 
 void fixtures_judge_rows(pref_data *d, size_t first, size_t count, size_t h, size_t z, const fixtures_judges *j,
                          gsl_rng *r) {
-  size_t S = j->n_contexts > 1 ? j->n_contexts : 1, M = j->n_items / S;
-  assert_true(M * S == j->n_items && M >= 2 && first + count <= d->n);
+  size_t S = j->n_contexts > 1 ? j->n_contexts : 1, M = j->responses ? j->responses : j->n_items / S;
+  assert_true(M * S <= j->n_items && M >= 2 && first + count <= d->n);
   assert_true(j->logit || (j->reward && z < j->n_types));
   for (size_t i = first; i < first + count; i++) {
+    size_t x = S > 1 ? gsl_rng_uniform_int(r, S) : 0;
     int32_t a, b;
-    if (S > 1) {
-      size_t x = gsl_rng_uniform_int(r, S);
-      fixtures_pair(r, M, &a, &b);
-      a += (int32_t)(x * M);
-      b += (int32_t)(x * M);
+    if (j->pair == FIXTURES_PAIR_SHIFT) {
+      a = (int32_t)gsl_rng_uniform_int(r, M);
+      b = (int32_t)gsl_rng_uniform_int(r, M - 1);
+      if (b >= a) b++;
     } else {
       fixtures_pair(r, M, &a, &b);
     }
+    a += (int32_t)(x * M);
+    b += (int32_t)(x * M);
     int a_wins = gsl_rng_uniform(r) < judged_prob(j, h, z, a, b);
     d->winner[i] = a_wins ? a : b;
     d->loser[i] = a_wins ? b : a;

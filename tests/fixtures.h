@@ -66,10 +66,18 @@ typedef enum {
   FIXTURES_DRAWN_FIRST     /* the first item drawn was shown first: first_won = it won */
 } fixtures_order;
 
+/* How the second item of a pair is drawn, a first drawn uniformly. */
+typedef enum {
+  FIXTURES_PAIR_REJECT = 0, /* b uniform, redrawn until b != a */
+  FIXTURES_PAIR_SHIFT       /* b uniform over m - 1 values, moved up by one when >= a */
+} fixtures_pair_draw;
+
 typedef struct {
   size_t n_items;
-  size_t n_contexts;    /* items are contexts of n_items / n_contexts contiguous responses;
-                         * 0 or 1: one context (and no context draw) */
+  size_t n_contexts;    /* contexts the pairs are drawn from (0 or 1: one, and no context draw) */
+  size_t responses;     /* items per context, contiguous (0: n_items / n_contexts); items past
+                         * the drawn contexts are never compared */
+  fixtures_pair_draw pair;
   const double *reward; /* n_types x n_items: r_z(y) of type z */
   size_t n_types;       /* >= 1 with reward */
   /* instead of reward: annotator h's logit of a (drawn first) against b */
@@ -88,8 +96,8 @@ typedef struct {
 void fixtures_judged_alloc(pref_data *d, size_t n, const fixtures_judges *j, int with_annotator, size_t n_annotators);
 
 /* Rows first .. first + count - 1 judged by annotator h of type z.  Per row, from r:
- * the context (when n_contexts > 1), item a uniform, item b uniform by rejection
- * until b != a, then one uniform u; a wins when u < P.  h indexes skill, bias and
+ * the context (when n_contexts > 1), item a uniform in it, item b (j->pair), then one
+ * uniform u; a wins when u < P.  h indexes skill, bias and
  * flip and is written to the annotator column when d has one. */
 void fixtures_judge_rows(pref_data *d, size_t first, size_t count, size_t h, size_t z, const fixtures_judges *j,
                          gsl_rng *r);

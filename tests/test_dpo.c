@@ -407,17 +407,7 @@ static void test_recovery_sampled(void **state) {
     /* sample n labelled pairs: uniform context, uniform ordered pair, BT label */
     pref_data sd;
     size_t n = 3000;
-    assert_int_equal(pref_data_alloc(&sd, n, w.f.n_items, 0, 0, 0), PS_OK);
-    for (size_t i = 0; i < n; i++) {
-      size_t c = gsl_rng_uniform_int(r, 50), y = gsl_rng_uniform_int(r, 4), z = gsl_rng_uniform_int(r, 3);
-      if (z >= y) z++;
-      size_t a = c * 4 + y, b = c * 4 + z;
-      double mg = 0;
-      for (int k = 0; k < 3; k++) mg += theta_r[k] * (w.phi[a * 3 + k] - w.phi[b * 3 + k]);
-      int a_wins = gsl_rng_uniform(r) < ps_sigmoid(mg);
-      sd.winner[i] = (int32_t)(a_wins ? a : b);
-      sd.loser[i] = (int32_t)(a_wins ? b : a);
-    }
+    world_sample(&w, 50, 4, 3, theta_r, n, 0, 0, r, &sd);
     dpo_options o = dpo_options_default();
     o.beta = beta;
     dpo_result res;
@@ -484,17 +474,7 @@ static void test_newton_rounding_floor(void **state) {
     world_make(&w, 200, 8, 16, theta_r, 0, r);
     size_t n = 1000;
     pref_data sd;
-    assert_int_equal(pref_data_alloc(&sd, n, w.f.n_items, 0, 0, 0), PS_OK);
-    for (size_t i = 0; i < n; i++) {
-      size_t c = gsl_rng_uniform_int(r, 200), y = gsl_rng_uniform_int(r, 8), z = gsl_rng_uniform_int(r, 7);
-      if (z >= y) z++;
-      size_t a = c * 8 + y, b = c * 8 + z;
-      double mg = 0;
-      for (int k = 0; k < 16; k++) mg += theta_r[k] * (w.phi[a * 16 + k] - w.phi[b * 16 + k]);
-      int a_wins = gsl_rng_uniform(r) < ps_sigmoid(mg);
-      sd.winner[i] = (int32_t)(a_wins ? a : b);
-      sd.loser[i] = (int32_t)(a_wins ? b : a);
-    }
+    world_sample(&w, 200, 8, 16, theta_r, n, 0, 0, r, &sd);
     dpo_solver solvers[3] = {DPO_SOLVER_AUTO, DPO_SOLVER_NEWTON, DPO_SOLVER_CG};
     for (int k = 0; k < 3; k++) {
       dpo_options o = dpo_options_default();

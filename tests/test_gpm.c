@@ -9,6 +9,7 @@
 #include <math.h>
 
 #include "test_util.h"
+#include "fixtures.h"
 #include "../core/numerics.h"
 #include "../estimators/estimator.h"
 #include "../estimators/gpm.h"
@@ -406,6 +407,19 @@ static void test_feature_bt_reduction(void **state) {
   gsl_rng_free(r);
 }
 
+/* the planted feature GPM as fixture judges: logit s(a, b) for v = W phi */
+typedef struct {
+  const double *w;
+  size_t k, dim;
+  const double *phi;
+} feature_truth;
+
+static double feature_truth_logit(const void *truth, size_t h, int32_t a, int32_t b) {
+  const feature_truth *t = truth;
+  (void)h;
+  return gpm_feature_score(t->w, t->k, t->dim, t->phi + (size_t)a * t->dim, t->phi + (size_t)b * t->dim);
+}
+
 /* Recovery: a feature-GPM truth (k = 1, d = 5, tau = 1, W* ~ N(0, 0.5^2), features
  * N(0, 1)) over contexts of 4 items; n = 4000 training comparisons, each a uniformly
  * random pair of a uniformly random context among 400, labelled from P = sigma(s*).  The
@@ -442,18 +456,12 @@ static void test_feature_recovery(void **state) {
   for (size_t j = 0; j < 2 * K * D; j++) wt[j] = gsl_ran_gaussian(r, 0.5);
   random_features(r, phi, n_items, D);
   for (size_t y = 0; y < n_items; y++) ctx[y] = (int32_t)(y / M);
-  pref_data d;
-  assert_int_equal(pref_data_alloc(&d, N, n_items, 0, 0, 0), PS_OK);
+  pref_data d; /* pairs from the training contexts only */
+  feature_truth truth = {wt, K, D, phi};
+  fixtures_judges j = {.n_items = n_items, .n_contexts = CTX_TRAIN, .responses = M, .pair = FIXTURES_PAIR_SHIFT,
+                       .logit = feature_truth_logit, .truth = &truth};
   ps_rng_reset(r, seed, PS_STREAM_JUDGEMENTS, 0, 0, 0);
-  for (size_t i = 0; i < N; i++) {
-    size_t c = gsl_rng_uniform_int(r, CTX_TRAIN), a = gsl_rng_uniform_int(r, M), b = gsl_rng_uniform_int(r, M - 1);
-    if (b >= a) b++;
-    a += c * M, b += c * M;
-    double p = ps_sigmoid(gpm_feature_score(wt, K, D, phi + a * D, phi + b * D));
-    int aw = gsl_rng_uniform(r) < p;
-    d.winner[i] = (int32_t)(aw ? a : b);
-    d.loser[i] = (int32_t)(aw ? b : a);
-  }
+  fixtures_judge(&d, &j, 0, N, NULL, r, NULL);
   pref_features f = {.n_items = n_items, .d = D, .phi = phi, .n_contexts = CTX_TRAIN + CTX_TEST, .item_context = ctx};
   const char *gh[] = {"1", "1", "1e-2", "3000", "0", "3"};
   est_model *e = NULL;
