@@ -8,6 +8,7 @@
 
 #include <gsl/gsl_version.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -348,6 +349,7 @@ int run_experiment(const experiment *e, const run_options *o, run_summary *sum, 
   run_progress(o, e, &ss);
   long started = 0;
   size_t nt = ss.n_to_run;
+  pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
 #pragma omp parallel num_threads(nthreads)
   {
     cell_result r;
@@ -363,13 +365,15 @@ int run_experiment(const experiment *e, const run_options *o, run_summary *sum, 
       if (skip) continue;
       size_t cell = ss.to_run[i];
       int cs = run_compute_cell(e, cell, &r);
-#pragma omp critical(ps_write)
-      {
-        if (write_status == PS_OK) {
-          write_status = run_write_cell(e, &ss, cell, cs, &r, sum, &write_msg);
-          if (write_status == PS_OK) run_progress(o, e, &ss);
-        }
+      /* one writer at a time; a blocking mutex, not an OpenMP critical section,
+       * whose waiters spin (libgomp's default wait policy) and so took the CPU
+       * from the other thread's cell while a write ran */
+      pthread_mutex_lock(&write_lock);
+      if (write_status == PS_OK) {
+        write_status = run_write_cell(e, &ss, cell, cs, &r, sum, &write_msg);
+        if (write_status == PS_OK) run_progress(o, e, &ss);
       }
+      pthread_mutex_unlock(&write_lock);
     }
     if (ok) cell_result_free(&r, e);
   }
