@@ -12,7 +12,8 @@
  *                   query answers (finite, antisymmetric logits, theta of the right
  *                   length, policies on the simplex, annotator columns, groups,
  *                   few-shot adaptation, traces, self-estimates), the logits order the
- *                   true rewards better than a coin, and a second fit from the same
+ *                   true rewards better than a coin (where the model can express them:
+ *                   MISSPECIFIED), and a second fit from the same
  *                   estimator stream is bit-identical (also after a failed fit of the
  *                   same model, and for a fresh model).
  *   bad input       NaN features, an item id out of range, zero comparisons, and data of
@@ -241,6 +242,22 @@ static int fp_equal(const fingerprint *a, const fingerprint *b) {
   return a->n == b->n && (a->n == 0 || !memcmp(a->v, b->v, a->n * sizeof *a->v));
 }
 
+/* Models that cannot express a scenario's truth, where ordering the pairs like it is
+ * not expected (the share is still printed). */
+static const struct {
+  const char *estimator, *scenario, *why;
+} MISSPECIFIED[] = {
+    {"gpm", "features",
+     "v = W phi makes s(a, b) a skew bilinear form phi_a^T A phi_b, a BT reward difference only with a constant "
+     "feature (gpm.h), which the simulated features lack"},
+};
+
+static int misspecified(const est_type *t, const scenario *sc) {
+  for (size_t k = 0; k < sizeof MISSPECIFIED / sizeof MISSPECIFIED[0]; k++)
+    if (!strcmp(MISSPECIFIED[k].estimator, t->name) && !strcmp(MISSPECIFIED[k].scenario, sc->name)) return 1;
+  return 0;
+}
+
 /* Models whose logit_annotator is the annotator's full model with its bias toward
  * the first-shown item (so not antisymmetric by design). */
 static int position_aware_annotator(const est_type *t) { return !strcmp(t->name, "noisybt"); }
@@ -301,7 +318,7 @@ static double check_queries(const est_type *t, const est_model *e, const fixture
         pairs++;
         fp_add(fp, lab);
       }
-  CHECK(2 * agree > pairs, "%s on %s: logit orders %zu of %zu pairs like the true reward", t->name, sc->name, agree,
+  CHECK(misspecified(t, sc) || 2 * agree > pairs, "%s on %s: logit orders %zu of %zu pairs like the true reward", t->name, sc->name, agree,
         pairs);
 
   /* policy: a probability vector over each context's responses */
@@ -498,8 +515,9 @@ static void test_conformance(void **state) {
             sc->name, SEED);
       CHECK(fp_equal(&a, &c), "%s on %s: a fresh model's fit differs from the first (seed %u)", t->name, sc->name,
             SEED);
-      print_message("%-16s %-8s %4zu answers%s; %.2f of the pairs ordered like the truth\n", t->name, sc->name, a.n,
-                    fp_equal(&a, &b) && fp_equal(&a, &c) ? ", bit-identical on refit" : "", agree);
+      print_message("%-16s %-8s %4zu answers%s; %.2f of the pairs ordered like the truth%s\n", t->name, sc->name, a.n,
+                    fp_equal(&a, &b) && fp_equal(&a, &c) ? ", bit-identical on refit" : "", agree,
+                    misspecified(t, sc) ? " (misspecified here)" : "");
       free(a.v);
       free(b.v);
       free(c.v);
