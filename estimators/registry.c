@@ -1,15 +1,34 @@
-/* registry.c — the list of estimators by name (see estimator.h). */
+/* registry.c — the list of estimators by name (see estimator.h).
+ *
+ * Adding an estimator: its file defines `const est_type est_NAME`, and one line
+ * X(NAME) below declares and lists it.  Nothing else in the tree changes: `prefsim
+ * run` finds it by name in [estimator.LABEL] sections, `prefsim fit --model NAME`
+ * when it fits item comparisons, `prefsim list` and the conformance test
+ * (tests/test_registry.c) loop over this list. */
 #include "estimator.h"
 
 #include <string.h>
 
+#define ESTIMATORS(X)                                                                                              \
+  /* Bradley-Terry and item rankings */                                                                            \
+  X(bt) X(mm) X(ilsr) X(lsr) X(rank_centrality)                                                                    \
+  /* intransitive preferences and games */                                                                         \
+  X(gpm) X(minimax)                                                                                                \
+  /* rewards from trajectory segments */                                                                           \
+  X(regret_model) X(partial_return)                                                                                \
+  /* heterogeneous annotators */                                                                                   \
+  X(mixture) X(noisybt) X(flipem) X(idealpoint) X(lowrank)                                                         \
+  /* policy learners */                                                                                            \
+  X(dpo) X(hypo) X(rlhf) X(drpo) X(grpo) X(pessimistic) X(greedy_mle)
+
+#define DECLARE(name) extern const est_type est_##name;
+ESTIMATORS(DECLARE)
+#undef DECLARE
+
 const est_type *const est_registry[] = {
-    &est_bt, &est_mm, &est_ilsr, &est_lsr, &est_rank_centrality, &est_gpm, &est_minimax, &est_regret_model,
-    &est_partial_return,
-    /* heterogeneous annotators */
-    &est_mixture, &est_noisybt, &est_flipem, &est_idealpoint, &est_lowrank,
-    /* policy learners */
-    &est_dpo, &est_hypo, &est_rlhf, &est_drpo, &est_grpo, &est_pessimistic, &est_greedy_mle,
+#define LIST(name) &est_##name,
+    ESTIMATORS(LIST)
+#undef LIST
     NULL};
 
 const est_type *est_lookup(const char *name) {

@@ -5,9 +5,11 @@
 
 extern const world_type world_items, world_features_type;
 extern const world_type world_corridor, world_delivery, world_grid;
+extern const world_type world_correlated;
 
 const world_type *const world_registry[] = {
     &world_items, &world_features_type,
+    &world_correlated, /* sim/world_correlated.c */
     /* trajectory-segment worlds (sim/mdp_worlds.c) */
     &world_corridor, &world_delivery, &world_grid,
     NULL};
