@@ -54,21 +54,21 @@ static int grid_alloc(mdp *out, const world_spec *spec, gsl_rng *r, ps_msg *m) {
   return s;
 }
 
-const world_type world_corridor = {
+const world_type wt_corridor = {
     .name = "corridor",
     .doc = "a 5 x 1 corridor with the goal at the right end (docs/theory.md §2.10)",
     .kind = WORLD_SEGMENTS,
     .mdp_alloc = corridor_alloc,
 };
 
-const world_type world_delivery = {
+const world_type wt_delivery = {
     .name = "delivery",
     .doc = "a 6 x 6 delivery grid after Knox et al. (2023): goal, coins, a blocked path",
     .kind = WORLD_SEGMENTS,
     .mdp_alloc = delivery_alloc,
 };
 
-const world_type world_grid = {
+const world_type wt_grid = {
     .name = "grid",
     .doc = "a grid_width x grid_height grid: goal in the last cell, bad terminal cells at random",
     .kind = WORLD_SEGMENTS,

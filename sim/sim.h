@@ -56,7 +56,7 @@ typedef struct {
                               * read them with world_setting */
 } world_spec;
 
-/* A kind of world: one const table per kind, listed in world_registry (sim/worlds.c).
+/* A kind of world: one const table per kind, listed in world_registry (sim/worlds.c) as wt_NAME.
  * Adding a world is one file defining its world_type and one registry line.
  *   name     [world] kind = name
  *   params   its own [world] keys (NULL-key terminated, may be NULL): numbers, read

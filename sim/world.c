@@ -33,14 +33,14 @@ static int features_alloc(world *w, const world_spec *spec, gsl_rng *r, ps_msg *
   return PS_OK;
 }
 
-const world_type world_items = {
+const world_type wt_items = {
     .name = "items",
     .doc = "one context of `items` items, each with its own free score (no features)",
     .kind = WORLD_ITEMS,
     .alloc = items_alloc,
 };
 
-const world_type world_features_type = {
+const world_type wt_features = {
     .name = "features",
     .doc = "`contexts` contexts of `responses` responses with features phi ~ N(0, feature_scale^2 I_dim)",
     .kind = WORLD_FEATURES,
@@ -50,7 +50,7 @@ const world_type world_features_type = {
 int world_alloc(world *w, const world_spec *spec, gsl_rng *r, ps_msg *m) {
   memset(w, 0, sizeof *w);
   w->spec = *spec;
-  const world_type *t = spec->type ? spec->type : spec->kind == WORLD_ITEMS ? &world_items : &world_features_type;
+  const world_type *t = spec->type ? spec->type : spec->kind == WORLD_ITEMS ? &wt_items : &wt_features;
   if (!t->alloc) return ps_fail(m, PS_EINVAL, "world kind '%s' is not an item or feature world", t->name);
   w->spec.type = t;
   w->spec.kind = t->kind;

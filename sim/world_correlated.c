@@ -41,7 +41,7 @@ static int correlated_alloc(world *w, const world_spec *spec, gsl_rng *r, ps_msg
   return PS_OK;
 }
 
-const world_type world_correlated = {
+const world_type wt_correlated = {
     .name = "correlated",
     .doc = "as features, with every pair of a response's features correlated rho = feature_correlation",
     .kind = WORLD_FEATURES,

@@ -1,15 +1,21 @@
 /* worlds.c — the world registry: every kind of world by name (sim.h world_type).
- * Adding a world: its file defines `const world_type world_NAME`, and one line
- * here declares and lists it. */
+ * Adding a world: its file defines `const world_type wt_NAME`, and one line
+ * X(NAME) below declares and lists it; [world] kind accepts NAME and [world] accepts
+ * its own keys from then on. */
 #include "sim.h"
 
-extern const world_type world_items, world_features_type;
-extern const world_type world_corridor, world_delivery, world_grid;
-extern const world_type world_correlated;
+#define WORLDS(X)                                                                                                  \
+  /* item and feature worlds (sim/world.c, sim/world_correlated.c) */                                              \
+  X(items) X(features) X(correlated)                                                                               \
+  /* trajectory-segment worlds (sim/mdp_worlds.c) */                                                               \
+  X(corridor) X(delivery) X(grid)
+
+#define DECLARE(name) extern const world_type wt_##name;
+WORLDS(DECLARE)
+#undef DECLARE
 
 const world_type *const world_registry[] = {
-    &world_items, &world_features_type,
-    &world_correlated, /* sim/world_correlated.c */
-    /* trajectory-segment worlds (sim/mdp_worlds.c) */
-    &world_corridor, &world_delivery, &world_grid,
+#define LIST(name) &wt_##name,
+    WORLDS(LIST)
+#undef LIST
     NULL};
