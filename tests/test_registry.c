@@ -66,10 +66,6 @@ static const struct {
      "theta() of the tabular policy is not centred: hypo_loglinear (dpo.c) starts its L-BFGS restarts "
      "from N(0, .) in every coordinate, including the per-context constant that no term of the objective "
      "identifies, and reports the best restart's theta as is (dpo's Newton path fixes the constant)"},
-    {"conformance", "minimax", "items", "antisymmetric",
-     "mx_logit (minimax_est.c) clamps q = 1/2 + M to [1e-12, 1 - 1e-12], but 1 - (1 - 1e-12) = 1.0000889e-12, "
-     "so a pair one item always won has logit +27.631043 one way and -27.631021 the other (a representable "
-     "bound such as 0x1p-40, or clamping the logit itself, is exactly symmetric)"},
 };
 #define N_KNOWN (sizeof KNOWN / sizeof KNOWN[0])
 static int known_seen[N_KNOWN];
