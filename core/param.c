@@ -14,6 +14,11 @@ const ps_param *ps_param_find(const ps_param *t, const char *key) {
   return NULL;
 }
 
+const char *ps_param_text(const ps_param *table, const char *const *values, const char *key) {
+  const ps_param *p = ps_param_find(table, key);
+  return p ? values[p - table] : NULL;
+}
+
 void ps_param_allowed(const ps_param *p, char *buf, size_t len) {
   switch (p->type) {
   case PS_PARAM_INT: snprintf(buf, len, "an integer in [%.15g, %.15g]", p->min, p->max); break;

@@ -31,6 +31,11 @@ int ps_param_check(const ps_param *p, const char *text, ps_msg *m);
 /* "integer in [1, 1000000]", "real in [0, 0.5)", "one of logistic|probit", ... */
 void ps_param_allowed(const ps_param *p, char *buf, size_t len);
 
+/* The value of `key` in values, one text per entry of table in table order (an
+ * estimator's hyperparameters as alloc receives them): read settings by name, never
+ * by position.  NULL when the table has no such key. */
+const char *ps_param_text(const ps_param *table, const char *const *values, const char *key);
+
 /* Parse helpers used after ps_param_check succeeded. */
 double ps_param_real(const char *text);
 long ps_param_int(const char *text);
