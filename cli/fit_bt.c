@@ -2,7 +2,7 @@
  *
  * The hook fits with bt.h directly, from bt's own hyperparameters (l2, link, tol,
  * max_iter from the registry table), because the estimator table has no query for
- * the Hessian that the standard errors need.  THEORY.md §3.1, bt.h's convention:
+ * the Hessian that the standard errors need.  docs/theory.md §3.1, bt.h's convention:
  *
  *     f(theta) = -sum_i c_i log F(theta_w(i) - theta_l(i)) + (lambda/2) ||theta||^2,
  *

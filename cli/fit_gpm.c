@@ -1,5 +1,5 @@
 /* fit_gpm.c — `prefsim fit --model gpm`: the fitted logit matrix of the general
- * preference model (THEORY.md §3.7, gpm.h).
+ * preference model (docs/theory.md §3.7, gpm.h).
  *
  * Item embeddings are fitted with Adam from the stream (seed, PS_STREAM_ESTIMATOR, 0,
  * 0, 0) with gpm's hyperparameters from the registry table (k, tau, lr, iterations,

@@ -1,5 +1,5 @@
 /* fit_minimax.c — `prefsim fit --model minimax`: the minimax winner of the empirical
- * preference matrix (THEORY.md §3.13, minimax.h), with what only it reports: the game
+ * preference matrix (docs/theory.md §3.13, minimax.h), with what only it reports: the game
  * value, the exploitability, the Condorcet winner and the pairs never compared.
  *
  * The margin matrix is M_ij = n_ij / N_ij - 1/2, where a pair never compared gets

@@ -1,6 +1,6 @@
 /* mdp_env.c — optimal values, successor features, reward features and segment
  * sums of a deterministic episodic MDP's dynamics, each under an explicit reward
- * (see mdp_env.h; THEORY.md §2.10, §3.8).  The true reward lives in sim/mdp.c.
+ * (see mdp_env.h; docs/theory.md §2.10, §3.8).  The true reward lives in sim/mdp.c.
  *
  * Solvers.  gamma = 1: V* is a longest-path problem to the terminals, solved by
  * Bellman-Ford from V = 0 at terminals and -inf elsewhere: after k sweeps V(s) is the

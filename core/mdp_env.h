@@ -1,5 +1,5 @@
 /* mdp_env.h — the dynamics of a small deterministic episodic MDP, without its true
- * reward: what an estimator of a reward may see (THEORY.md §2.10, §3.8).  The world
+ * reward: what an estimator of a reward may see (docs/theory.md §2.10, §3.8).  The world
  * that owns the truth (sim/mdp.h) embeds an mdp_env and adds the reward.
  *
  * A grid MDP has width x height cells, state s = y * width + x, and four actions

@@ -1,6 +1,6 @@
 /* numerics.h — the stable scalar primitives every loss is written with.
  *
- * THEORY.md's numerics rule: log-probabilities go through softplus and
+ * docs/theory.md's numerics rule: log-probabilities go through softplus and
  * log-sum-exp, never log(sigmoid(.)).  softplus(t) = max(t,0) + log1p(e^-|t|)
  * is exact to rounding for all t and never overflows. */
 #ifndef PS_CORE_NUMERICS_H

@@ -40,12 +40,12 @@ typedef struct {
   const double *phi;           /* n_items x d row-major, or NULL */
   size_t n_contexts;
   const int32_t *item_context; /* context of each item, or NULL (one context) */
-  /* Policy learners only (DPO and relatives, THEORY §3.9-3.15): log pi_ref(y|x) of
+  /* Policy learners only (DPO and relatives, docs/theory.md §3.9-3.15): log pi_ref(y|x) of
    * every item, normalised within its context, or NULL for the uniform reference.
    * Items of one context are contiguous: item i is response i % m of context i / m
    * with m = n_items / n_contexts. */
   const double *log_ref;
-  /* Segment learners only (regret and partial-return models, THEORY §3.8): the MDP
+  /* Segment learners only (regret and partial-return models, docs/theory.md §3.8): the MDP
    * view, items being its segments; NULL in item and feature worlds, where every
    * estimator ignores it. */
   const pref_trajectories *traj;

@@ -1,6 +1,6 @@
 /* claims.h — evaluate an experiment's [claim.*] sections on its results file.
  *
- * Kinds (THEORY.md §5 protocol):
+ * Kinds (docs/theory.md §5 protocol):
  *   slope  OLS slope of log(statistic) on log(axis `against`), one row per slice of
  *          the other axes; CI by a paired bootstrap over replicates (the same
  *          resampled replicates at every point, matching common random numbers).

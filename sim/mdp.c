@@ -1,6 +1,6 @@
 /* mdp.c — the MDP worlds: grids with their true reward, segments drawn in them,
  * partial-return / regret labels and scaled returns under the truth (see mdp.h;
- * THEORY.md §2.10, §3.8).  Solving, features and segment sums are core/mdp_env.c.
+ * docs/theory.md §2.10, §3.8).  Solving, features and segment sums are core/mdp_env.c.
  *
  * Invariants: terminal and wall rows of the reward are 0; next[] never points into
  * a wall. */

@@ -1,5 +1,5 @@
 /* mdp.h — the MDP worlds of regret vs partial-return segment preferences
- * (THEORY.md §2.10): small deterministic episodic grids with their TRUE reward, the
+ * (docs/theory.md §2.10): small deterministic episodic grids with their TRUE reward, the
  * segments drawn in them, their labellers and the scores of a policy under the truth.
  * The dynamics, solver, features and segment sums an estimator may see are in
  * core/mdp_env.h; an mdp is an mdp_env plus the reward.
@@ -47,7 +47,7 @@ typedef struct {
  * PS_ENOMEM; on failure *m_out is left empty (safe to mdp_free). */
 int mdp_grid_alloc(mdp *m_out, const mdp_grid_spec *spec, ps_msg *msg);
 
-/* The corridor of THEORY §2.10: a 5 x 1 grid, states 0..4, goal 4 terminal, reward
+/* The corridor of docs/theory.md §2.10: a 5 x 1 grid, states 0..4, goal 4 terminal, reward
  * -1 for every step (moving, or bumping into an end or the side walls), gamma 1, so
  * V*(s) = -(4 - s).  Two cell types: corridor (0) and goal (1), both -1. */
 int mdp_corridor_alloc(mdp *m_out, ps_msg *msg);
@@ -149,7 +149,7 @@ typedef struct {
 } mdp_scaled;
 
 /* Scaled return of policy under the MDP's TRUE reward and gamma, every return
- * being the H-step return averaged uniformly over the starts (THEORY §3.8:
+ * being the H-step return averaged uniformly over the starts (docs/theory.md §3.8:
  * > 0.9 is near-optimal).  PS_EINVAL if H = 0 or J* = J(unif) (nothing to scale). */
 int mdp_scaled_return(const mdp *m, const int32_t *policy, size_t horizon, mdp_scaled *out,
                       ps_msg *msg);

@@ -1,12 +1,12 @@
 /* population.c — the annotators' truth and the label noise model (see sim.h).
  *
- * Heterogeneous users (THEORY §2.4-2.7) are BT judges with rewards r_h; the NoisyBT
+ * Heterogeneous users (docs/theory.md §2.4-2.7) are BT judges with rewards r_h; the NoisyBT
  * layer mixes each one's judgement with its position bias, P = c_h P_h + (1 - c_h)
  * sigma(q_h).  Population-level probabilities (noise_prob) average over the training
  * annotators, in O(K) for typed users (per-type sums of competences are kept) and
  * O(H d) for users with their own rewards.
  *
- * Links (THEORY.md §2.1): P(a > b) = F((r_a - r_b)/T) with F = sigma (BT) or Phi
+ * Links (docs/theory.md §2.1): P(a > b) = F((r_a - r_b)/T) with F = sigma (BT) or Phi
  * (Thurstone).  Symmetric flips (§2.3): P~ = eps + (1 - 2 eps) P.
  * Item scores are centred after drawing so theta* itself is the normalised
  * parameter the estimators' centred scores are compared with. */

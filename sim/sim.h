@@ -93,7 +93,7 @@ struct world {
   int32_t *item_context; /* n_items; item i is response i % m of context i / m */
 };
 
-/* The annotators' true preferences (THEORY.md §2.2, §2.8, §2.9):
+/* The annotators' true preferences (docs/theory.md §2.2, §2.8, §2.9):
  *   bt         one reward: item scores or linear features
  *   gpm        skew-symmetric general preference: embeddings v_y ~ N(0, scale^2 I_2k),
  *              s(a,b) = sum_l v_a[2l-1] v_b[2l] - v_a[2l] v_b[2l-1], P = F(s/(tau T))
@@ -110,7 +110,7 @@ typedef enum {
   POP_MIXTURE = 4, POP_IDEALPOINT = 5, POP_LOWRANK = 6
 } population_kind;
 
-/* Heterogeneous annotators (THEORY §2.4-2.7).  A population may have H annotators
+/* Heterogeneous annotators (docs/theory.md §2.4-2.7).  A population may have H annotators
  * (ids 0..H-1, the training users) plus new users (ids H..H+H_new-1, for few-shot
  * evaluation); every comparison is judged by one of them.  Each user h is a BT
  * judge with its own reward r_h (P_h(a > b) = F((r_h(a) - r_h(b))/T)):
@@ -213,7 +213,7 @@ pref_features world_features(const world *w);
 int population_alloc(population *p, const world *w, const population_spec *spec, gsl_rng *r,
                      ps_msg *m);
 
-/* Reward of item y for user h (THEORY §2.4-2.7), before the temperature. */
+/* Reward of item y for user h (docs/theory.md §2.4-2.7), before the temperature. */
 double population_user_reward(const population *p, size_t h, int32_t y);
 void population_free(population *p);
 

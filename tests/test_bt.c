@@ -1,4 +1,4 @@
-/* test_bt.c — Bradley-Terry: THEORY.md oracles O1-O4, gradient and Hessian against
+/* test_bt.c — Bradley-Terry: docs/theory.md oracles O1-O4, gradient and Hessian against
  * central finite differences, existence checks, and recovery of a planted theta*
  * within a few standard errors at fixed seeds. */
 #include <gsl/gsl_randist.h>

@@ -1,4 +1,4 @@
-/* test_bt_items.c — MM, LSR, I-LSR, Rank Centrality against THEORY.md O2-O4 and
+/* test_bt_items.c — MM, LSR, I-LSR, Rank Centrality against docs/theory.md O2-O4 and
  * O17 (KKT residual of every solver), and agreement with Newton on random data. */
 #include <math.h>
 

@@ -1,4 +1,4 @@
-/* test_dpo.c — the DPO family, HyPO and the two-stage RLHF learner: THEORY.md oracles
+/* test_dpo.c — the DPO family, HyPO and the two-stage RLHF learner: docs/theory.md oracles
  * O9 (population minimisers on one oriented pair), O11 (tabular IPO), O17 (log-linear
  * DPO minimiser = theta_r / beta under exact-probability weights; analytic gradients =
  * central differences for every loss, log-linear and MLP), the rDPO unbiasedness and
@@ -71,7 +71,7 @@ static void test_o9_oriented_pair(void **state) {
   }
 }
 
-/* The rewritten loss forms of THEORY §3.10 agree with the mixture forms to rounding,
+/* The rewritten loss forms of docs/theory.md §3.10 agree with the mixture forms to rounding,
  * rDPO is unbiased under flips, and the gradient weights are as stated. */
 static void test_loss_identities(void **state) {
   (void)state;

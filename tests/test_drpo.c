@@ -1,4 +1,4 @@
-/* test_drpo.c — DRPO (THEORY.md §3.11, oracle O15): exact enumeration of the
+/* test_drpo.c — DRPO (docs/theory.md §3.11, oracle O15): exact enumeration of the
  * estimator's expectation with m = 4 responses in two contexts against the bias
  * formula; zero bias when either nuisance is right; the closed-form policy against
  * an independent L-BFGS maximiser; Monte Carlo unbiasedness at a fixed seed within

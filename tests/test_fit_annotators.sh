@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_fit_annotators.sh — `prefsim fit` with an annotator column: noisybt, flipem,
 # mixture (--k auto), idealpoint, lowrank on simulated crowdsourcing files with known
-# structure (THEORY.md §2.4-2.6, §3.3-3.6), and their error paths.
+# structure (docs/theory.md §2.4-2.6, §3.3-3.6), and their error paths.
 #
 #   careless  40 items (BT scores ~ N(0, 1.5^2)), 60 annotators x 150 labels with the
 #             first-shown item recorded; annotators 0-19 are careless (competence 0.55,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_fit_models.sh — `prefsim fit --model minimax` and `--model gpm` on small CSV
-# files with known answers (THEORY.md §3.7, §3.13, O12), and their error paths.
+# files with known answers (docs/theory.md §3.7, §3.13, O12), and their error paths.
 # (Every other registered item model: test_fit_registry.sh.)
 #
 #   rps         a rock-paper-scissors tournament: uniform minimax winner, no Condorcet

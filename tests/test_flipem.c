@@ -1,4 +1,4 @@
-/* test_flipem.c — flip-rate EM: THEORY.md O16 (the eta step's fixed point 1 - eps at
+/* test_flipem.c — flip-rate EM: docs/theory.md O16 (the eta step's fixed point 1 - eps at
  * theta*, exactly through expected counts and by a large sample within a CLT bound),
  * §5 row 23 across modules (NoisyBT with q = 0 has flip EM's likelihood), monotone
  * exact-EM traces, recovery of per-annotator flip rates within Fisher-information
@@ -46,7 +46,7 @@ static void test_scalars(void **state) {
       assert_close(flipem_log_prob(eta[a], del[b]), log(pt), 1e-14);
       assert_close(flipem_posterior(eta[a], del[b]), eta[a] * p / pt, 1e-14);
     }
-  /* THEORY.md O5 through the flip model: eps = 0.25, Delta = 1 */
+  /* docs/theory.md O5 through the flip model: eps = 0.25, Delta = 1 */
   assert_close(exp(flipem_log_prob(0.75, 1)), 0.615529, 1e-6);
   /* eta = 1/2: labels carry nothing, the posterior is the prior p */
   assert_close(flipem_posterior(0.5, 0.8), ps_sigmoid(0.8), 1e-15);

@@ -1,4 +1,4 @@
-/* test_gpm.c — the general preference model against THEORY.md O6 and O17: analytic
+/* test_gpm.c — the general preference model against docs/theory.md O6 and O17: analytic
  * gradient vs central differences, the 3-cycle construction, skew-symmetry, the BT
  * special case, and fits to cyclic data where BT can only reach 1/2; and the linear
  * feature model v = W phi: its gradient, its reduction to BT, and recovery of a

@@ -1,4 +1,4 @@
-/* test_grpo.c — group-robust PO (THEORY.md §3.12, O17, §5 row 12): group-loss
+/* test_grpo.c — group-robust PO (docs/theory.md §3.12, O17, §5 row 12): group-loss
  * gradients against central finite differences; the GR-IPO closed form against the
  * iterative fixed-weight solver (1e-8); the exact min-max solver's optimality
  * conditions (active losses equal, complementary slackness, stationarity); the

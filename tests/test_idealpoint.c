@@ -1,4 +1,4 @@
-/* test_idealpoint.c — PAL-A ideal-point model (THEORY.md §2.6, §3.6): O16 (squared
+/* test_idealpoint.c — PAL-A ideal-point model (docs/theory.md §2.6, §3.6): O16 (squared
  * score = BT difference of 2a^T f - ||f||^2), analytic gradients against central finite
  * differences for every (distance, loss, embedding) combination, recovery of a planted
  * population at a fixed seed, few-shot adaptation of new users, the est_type wrapper,
@@ -57,7 +57,7 @@ static void test_o16_squared_is_bt(void **state) {
     ry += 2 * a[j] * emb[P + j] - emb[P + j] * emb[P + j];
   }
   assert_true(fabs(idealpoint_logit_ideal(&mod, a, 0, 1) - (rx - ry)) > 1e-3);
-  /* THEORY.md §2.6: with a = t u (|u| = 1) and t -> infinity the euclidean score tends
+  /* docs/theory.md §2.6: with a = t u (|u| = 1) and t -> infinity the euclidean score tends
    * to u^T (f(x) - f(y)), linear BT.  d(f, t u) = t - u^T f + (|f|^2 - (u^T f)^2) / (2t)
    * + O(1/t^2), so at t = 1e7 the error is <= |f|^2 / t ~ 1e-5 and the rounding of
    * d ~ 1e7 costs ~1e-9. */
@@ -113,7 +113,7 @@ static void check_gradient(idealpoint_distance dist, idealpoint_loss loss, int i
     x[k] = x0;
     double fd = (Fp - Fm) / (2 * h);
     /* central differences: truncation h^2 F'''/6 ~ 1e-10, rounding eps F / h ~ 1e-10;
-     * 1e-6 relative (THEORY.md O17) leaves four orders of margin */
+     * 1e-6 relative (docs/theory.md O17) leaves four orders of margin */
     double err = fabs(fd - g[k]) / fmax(1, fabs(g[k]));
     if (err > worst) worst = err;
     if (err > 1e-6)

@@ -1,7 +1,7 @@
-/* test_lowrank.c — low-rank personalised rewards (THEORY.md §2.7): O16 (B = 1 is
+/* test_lowrank.c — low-rank personalised rewards (docs/theory.md §2.7): O16 (B = 1 is
  * Bradley-Terry), analytic gradients against central finite differences, recovery of
  * planted rank-2 populations (free and simplex weights) at fixed seeds, few-shot
- * adaptation of new users (THEORY.md §5 row 27), the est_type wrapper, error paths.
+ * adaptation of new users (docs/theory.md §5 row 27), the est_type wrapper, error paths.
  *
  * Accuracies are expected accuracies under the true probabilities (see
  * test_idealpoint.c): Bayes - model is then the estimation gap alone. */
@@ -261,7 +261,7 @@ static void planted_data(const planted *pl, gsl_rng *r, const double *wt, size_t
   fixtures_judge(d, &j, H, per, NULL, r, NULL);
 }
 
-/* THEORY.md §5 row 27 (RFM): the gain of personalisation over one shared reward grows
+/* docs/theory.md §5 row 27 (RFM): the gain of personalisation over one shared reward grows
  * with the users' disagreement.  For spreads 0.3 and 0.9 of w_h around the mean, the
  * 20-shot accuracy of new users minus the mean-user (population BT) accuracy, averaged
  * over 30 new users: with spread s the mean user misorders a pair whose margin for user

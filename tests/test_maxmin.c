@@ -1,4 +1,4 @@
-/* test_maxmin.c — the MaxMin policy (THEORY.md §3.5): oracle O13 to its printed
+/* test_maxmin.c — the MaxMin policy (docs/theory.md §3.5): oracle O13 to its printed
  * digits, the dual against an independent golden-section minimisation (U = 2),
  * optimality conditions and the max-min property on random multi-context problems,
  * the paper's iterative algorithm converging to the dual's policy, U = 1 = the KL

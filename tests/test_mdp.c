@@ -1,7 +1,7 @@
 /* test_mdp.c — deterministic MDPs: the dynamics, solvers, features and segment sums
  * under an explicit reward (core/mdp_env.h) and the worlds with their true reward
  * (sim/mdp.h).  Value iteration on the corridor and a hand-solved 3 x 3 grid,
- * THEORY.md oracle O8 and the §2.10 identities (telescoping regret, r + c, potential
+ * docs/theory.md oracle O8 and the §2.10 identities (telescoping regret, r + c, potential
  * shaping, shared endpoints), successor features, the label generator, segment
  * drawing and the scaled return. */
 #include <gsl/gsl_randist.h>

@@ -1,5 +1,5 @@
 /* test_minimax.c — minimax winner (LP), Hedge self-play, exploitability and the
- * Condorcet winner against THEORY.md §3.13, O7 and O12; the empirical margin matrix;
+ * Condorcet winner against docs/theory.md §3.13, O7 and O12; the empirical margin matrix;
  * error paths.  Random matrices come from gsl's mt19937 with a fixed seed, printed on
  * failure. */
 #include <gsl/gsl_rng.h>

@@ -1,5 +1,5 @@
 /* test_mixture.c — cluster matching and the adjusted Rand index (hand-computed
- * values), and the user-level mixture of BT types (THEORY.md §3.4): K = 1 = BT (O16),
+ * values), and the user-level mixture of BT types (docs/theory.md §3.4): K = 1 = BT (O16),
  * monotone EM (soft and hard, §5 row 25), recovery of planted types, opposite groups
  * after one EM iteration, BIC choosing the planted K, label-switching invariance of
  * the matched metrics, the est_type queries, and error paths. */

@@ -1,4 +1,4 @@
-/* test_noisybt.c — NoisyBT: THEORY.md O5 and §5 rows 23-24 on the likelihood, the
+/* test_noisybt.c — NoisyBT: docs/theory.md O5 and §5 rows 23-24 on the likelihood, the
  * sigma(gamma) = 1 reduction at the fit level, the analytic gradient against central
  * finite differences (items, features, unknown order), recovery of planted scores,
  * competences and biases at a fixed seed with tolerances from the Cramér-Rao scale,
@@ -282,7 +282,7 @@ static double correlation(const double *x, const double *y, size_t n) {
 #define REC_M 60
 #define REC_H 100
 
-/* Fixed-seed recovery on THEORY.md's example population: 60 items with s ~ N(0, 1),
+/* Fixed-seed recovery on docs/theory.md's example population: 60 items with s ~ N(0, 1),
  * 100 annotators (70 careful, sigma(gamma) = 0.98; 30 careless, 0.6), biases
  * q ~ N(0, 0.5^2), `per` labels each on uniform ordered pairs.  Writes the measured
  * slopes through the origin of fitted on true centred scores (NoisyBT, plain BT, and
@@ -628,7 +628,7 @@ static void test_errors(void **state) {
 /* Counts are multiplicities: a row with count 2 fits exactly like the row twice (one
  * annotator, annotator column absent), and fitting twice gives identical bits.  With
  * one annotator, competence and score scale are a flat ridge (the shared-eps
- * confounding of THEORY.md §3.3b; the default prior let the scores run to ~10 here), so
+ * confounding of docs/theory.md §3.3b; the default prior let the scores run to ~10 here), so
  * gamma is pinned by a stiff prior (l2_skill = 100) to make the optimum well defined. */
 static void test_counts_and_determinism(void **state) {
   (void)state;
@@ -680,7 +680,7 @@ static void test_counts_and_determinism(void **state) {
 
 /* Features: 50 items with phi ~ N(0, I_3), theta* = (1.3, -0.8, 0.5), 12 annotators
  * (8 careful, 4 careless), 300 labels each.  The direction of theta is identified
- * whatever the scale (the scale trades off against competence, THEORY.md §3.3a):
+ * whatever the scale (the scale trades off against competence, docs/theory.md §3.3a):
  * angle(theta_hat, theta*) ~ se / ||theta*|| with se ~ 1/sqrt(n E[x^2] E[I]) ~ 0.03, so
  * the bound 0.15 rad is 5 of them; the norm ratio is reported and bounded loosely. */
 static void test_features_recovery(void **state) {

@@ -1,4 +1,4 @@
-/* test_pessimistic.c — pessimistic MLE policy and greedy baseline (THEORY.md §3.14,
+/* test_pessimistic.c — pessimistic MLE policy and greedy baseline (docs/theory.md §3.14,
  * O17): J equals the minimum of theta^T w over the confidence ellipsoid (a 1-D
  * boundary search in d = 2 to 1e-10); the enumerated policy maximises J over all
  * deterministic policies; radius and bound formulas; the poorly covered instance

@@ -1,4 +1,4 @@
-/* test_policy.c — policy maths and metrics: THEORY.md oracles O10 (J identities) and
+/* test_policy.c — policy maths and metrics: docs/theory.md oracles O10 (J identities) and
  * O14 (ranking accuracy), the softmax/KL gradients and the MLP backpropagation against
  * central finite differences, and the non-convexity of KL in theta that makes HyPO
  * use L-BFGS. */

@@ -1,6 +1,6 @@
 /* test_regret.c — partial-return and regret preference models (estimators/regret.h):
  * gradients against central differences, optimality of the convex fit, recovery of
- * a near-optimal policy from regret labels (THEORY.md §5 row 20) with the
+ * a near-optimal policy from regret labels (docs/theory.md §5 row 20) with the
  * partial-return learner's scaled returns reported alongside, the same fits through
  * the estimator table (regret_est.c, fed pref_features.traj), and error paths.
  * The learners see only core/mdp_env.h; sim/mdp.h makes the data and scores it. */
@@ -176,7 +176,7 @@ static void test_pr_fit_optimal(void **state) {
   free_problem(&pb);
 }
 
-/* THEORY §5 row 20: scaled return (true reward, H = 1000) of each learner's policy,
+/* docs/theory.md §5 row 20: scaled return (true reward, H = 1000) of each learner's policy,
  * trained on regret labels (T = 1) with 3000 comparisons of length-3 segments at a
  * fixed seed.  The regret model is well specified (the true w is in the class, up
  * to gamma 0.999 vs 1) and regret labels identify a reward with the same optimal

@@ -1,5 +1,5 @@
 /* test_sim.c — numerics primitives, counter-based streams, and the simulator:
- * links and flips (THEORY.md §2.1, §2.3), the pair designs' exact distributions,
+ * links and flips (docs/theory.md §2.1, §2.3), the pair designs' exact distributions,
  * truth normalisation.  Frequency checks use chi-square bounds with p < 1e-4 under
  * a correct simulator, computed from the theory, at fixed seeds. */
 #include <gsl/gsl_cdf.h>
@@ -319,7 +319,7 @@ static void test_intransitive_populations(void **state) {
 }
 
 
-/* ---- heterogeneous annotators (THEORY §2.4-2.7) ---- */
+/* ---- heterogeneous annotators (docs/theory.md §2.4-2.7) ---- */
 
 static void user_world(world *w, population *p, population_spec *ps, size_t dim, int expect) {
   gsl_rng *r = ps_rng_alloc();
