@@ -40,7 +40,7 @@ static const h5store_estimator ESTIMATORS[] = {
     {"dpo", 2, DPO_METRICS},
 };
 static const h5store_quantity TRUTH[] = {{"bayes_logloss", "nats", "Bayes log-loss"}};
-static const h5store_quantity docs/theory.md[] = {
+static const h5store_quantity THEORY[] = {
     {"rate_bound", "1", "predicted parameter error"},
     {"regret_bound", "nats", "predicted regret"},
 };
@@ -57,7 +57,7 @@ static h5store_layout fixture_layout(void) {
   h5store_layout L = {
       .n_axes = 2, .axes = AXES, .n_replicates = N_REPLICATES,
       .n_estimators = 2, .estimators = ESTIMATORS,
-      .n_truth = 1, .truth = TRUTH, .n_theory = 2, .theory = docs/theory.md,
+      .n_truth = 1, .truth = TRUTH, .n_theory = 2, .theory = THEORY,
       .n_attrs = sizeof ATTRS / sizeof ATTRS[0], .attrs = ATTRS,
       .master_seed = SEED,
   };
