@@ -62,8 +62,8 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
 METRICS = ["param_err", "param_err_sigma", "heldout_logloss", "excess_logloss", "accuracy", "kendall_tau"]
-docs/theory.md = ["param_err_crlb"]
-COLUMNS = METRICS + docs/theory.md + ["fit_seconds", "n_iter", "converged"]
+THEORY = ["param_err_crlb"]
+COLUMNS = METRICS + THEORY + ["fit_seconds", "n_iter", "converged"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -291,7 +291,7 @@ def check(path, py, cfg):
         est = h5_estimator(f)
         axes = h5_axes(f)
         pf = {}
-        for q in METRICS + docs/theory.md:  # a file may leave some out (experiment.metrics)
+        for q in METRICS + THEORY:  # a file may leave some out (experiment.metrics)
             path_q = f"metrics/{est}/{q}" if q in METRICS else f"theory/{q}"
             if path_q in f and np.isfinite(f[path_q][()]).any():
                 pf[q] = f[path_q][()]
@@ -301,14 +301,14 @@ def check(path, py, cfg):
     if sorted(names) != sorted(py_names):
         sys.exit(f"bt_rate_py.py: axes differ: prefsim {names}, this script {py_names}")
     perm = [py_names.index(a) for a in names] + [len(names)]
-    py = {q: np.transpose(py[q], perm) for q in METRICS + docs/theory.md if q in py}
+    py = {q: np.transpose(py[q], perm) for q in METRICS + THEORY if q in py}
     for a, v in axes:
         pv = dict(cfg["axes"])[a]
         if [int(x) for x in v] != list(pv):
             sys.exit(f"bt_rate_py.py: axis {a} differs: prefsim {list(v)}, this script {pv}")
     shape = pf["param_err"].shape[:-1]
-    quantities = [q for q in METRICS + docs/theory.md if q in pf]
-    missing = [q for q in METRICS + docs/theory.md if q not in pf]
+    quantities = [q for q in METRICS + THEORY if q in pf]
+    missing = [q for q in METRICS + THEORY if q not in pf]
     zmax = {q: 0.0 for q in quantities}
     nbig = {q: 0 for q in quantities}
     rows = []
