@@ -1,5 +1,5 @@
-/* adam.h — a small deterministic Adam / AdamW optimiser shared by the non-convex
- * fits (idealpoint.c, lowrank.c).
+/* adam.h — the one deterministic Adam / AdamW optimiser of the tree, used by every
+ * first-order fit (idealpoint.c, lowrank.c, gpm.c, dpo.c's MLP and sampled-KL HyPO).
  *
  * Adam (Kingma & Ba 2015) keeps per-coordinate moment estimates m, v of the
  * gradient g and steps
@@ -13,17 +13,31 @@
  * reference PAL-A code uses 5e-3 for prototypes and user weights, 1e-4 with decay
  * 0.01 for the projector): call adam_tick once per step, then adam_update once per
  * block.  No randomness: minibatching, if any, is the caller's (adam_minibatch). */
-#ifndef PS_ESTIMATORS_ADAM_H
-#define PS_ESTIMATORS_ADAM_H
+#ifndef PS_CORE_ADAM_H
+#define PS_CORE_ADAM_H
 
 #include <gsl/gsl_rng.h>
 #include <stddef.h>
 
 typedef struct adam adam;
 
+/* How the bias corrections 1 - b^t are formed.  The three agree to a few units in the
+ * last place; each fit keeps the form it was written with, so that its results stay
+ * bit-identical to earlier versions.  New code takes the default, ADAM_BIAS_EXPM1. */
+typedef enum {
+  ADAM_BIAS_EXPM1 = 0, /* -expm1(t log b): accurate at small t (the default) */
+  ADAM_BIAS_POW = 1,   /* 1 - pow(b, t), as torch.optim.Adam writes it (dpo.c) */
+  ADAM_BIAS_PRODUCT = 2 /* 1 - b^t with b^t the running product b * b * ... (gpm.c; the form
+                         * of regret.c's own Adam loop too) */
+} adam_bias;
+
 /* Allocate the moments of an n-coordinate optimiser (zeroed, t = 0) with the
- * standard b1 = 0.9, b2 = 0.999, eps = 1e-8.  NULL when out of memory or n = 0. */
+ * standard b1 = 0.9, b2 = 0.999, eps = 1e-8 and the ADAM_BIAS_EXPM1 corrections.
+ * NULL when out of memory or n = 0. */
 adam *adam_alloc(size_t n);
+
+/* adam_alloc with the bias corrections formed as `bias` says. */
+adam *adam_alloc_bias(size_t n, adam_bias bias);
 
 /* Free; adam_free(NULL) does nothing. */
 void adam_free(adam *a);
@@ -31,12 +45,13 @@ void adam_free(adam *a);
 /* Zero the moments and the step counter (a fresh run from a new start). */
 void adam_reset(adam *a);
 
-/* Advance the step counter t by one; call once per step before adam_update. */
+/* Advance the step counter t by one and form the step's bias corrections; call once
+ * per step before adam_update. */
 void adam_tick(adam *a);
 
 /* Update coordinates x[off .. off+len-1] from the gradient g (same indexing: g[off..])
- * with step size lr > 0 and decoupled weight decay wd >= 0.  Requires off + len <= n
- * and a prior adam_tick. */
+ * with step size lr > 0 and decoupled weight decay wd >= 0 (wd = 0: no decay term at
+ * all, so a plain Adam step).  Requires off + len <= n and a prior adam_tick. */
 void adam_update(adam *a, double *x, const double *g, size_t off, size_t len, double lr, double wd);
 
 /* The learning-rate multiplier at step t of T under a cosine decay to `floor`

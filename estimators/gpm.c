@@ -30,13 +30,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/adam.h"
 #include "../core/numerics.h"
 #include "estimator.h"
-
-/* Adam's moment decay rates and denominator guard (Kingma & Ba 2015 defaults). */
-#define ADAM_BETA1 0.9
-#define ADAM_BETA2 0.999
-#define ADAM_EPS 1e-8
 
 gpm_options gpm_options_default(void) {
   gpm_options o = {.k = 2, .tau = 0.1, .lr = 1e-2, .iterations = 2000, .l2 = 0, .restarts = 1,
@@ -166,13 +162,11 @@ static double norm2(const double *x, size_t n) {
 }
 
 /* One Adam run from the nv parameters in v (V or W; overwritten with the final
- * iterate).  work holds 3 nv doubles (gradient, first and second moments).  Returns
- * PS_OK or PS_EDOM. */
-static int adam_run(const gpm_problem *p, const gpm_options *o, double W, size_t nv, double *v, double *work,
+ * iterate), with the optimiser opt (reset here).  g holds nv doubles (the gradient).
+ * Returns PS_OK or PS_EDOM. */
+static int adam_run(const gpm_problem *p, const gpm_options *o, double W, size_t nv, double *v, double *g, adam *opt,
                     int *iters, int *converged, ps_msg *m) {
-  double *g = work, *mom1 = work + nv, *mom2 = work + 2 * nv;
-  memset(mom1, 0, 2 * nv * sizeof *mom1);
-  double b1t = 1, b2t = 1;
+  adam_reset(opt);
   *converged = 0;
   for (int t = 1; t <= o->iterations; t++) {
     double f = problem_objective(p, o, v, NULL, g);
@@ -182,14 +176,9 @@ static int adam_run(const gpm_problem *p, const gpm_options *o, double W, size_t
       *converged = 1;
       return PS_OK;
     }
-    b1t *= ADAM_BETA1;
-    b2t *= ADAM_BETA2;
-    for (size_t j = 0; j < nv; j++) {
-      double gj = g[j] / W;
-      mom1[j] = ADAM_BETA1 * mom1[j] + (1 - ADAM_BETA1) * gj;
-      mom2[j] = ADAM_BETA2 * mom2[j] + (1 - ADAM_BETA2) * gj * gj;
-      v[j] -= o->lr * (mom1[j] / (1 - b1t)) / (sqrt(mom2[j] / (1 - b2t)) + ADAM_EPS);
-    }
+    for (size_t j = 0; j < nv; j++) g[j] /= W; /* the mean loss's gradient (see the top) */
+    adam_tick(opt);
+    adam_update(opt, v, g, 0, nv, o->lr, 0);
   }
   *iters = o->iterations;
   return PS_OK;
@@ -202,8 +191,9 @@ static int fit_impl(const gpm_problem *p, size_t nv, const gpm_options *o, gsl_r
   double W = pref_data_weight(p->d);
   if (!(W > 0)) W = 1; /* no rows: every gradient is the ridge term's */
   double *best = malloc(nv * sizeof *best), *cur = malloc(nv * sizeof *cur);
-  double *work = malloc(3 * nv * sizeof *work);
-  if (!best || !cur || !work) {
+  double *work = malloc(nv * sizeof *work);
+  adam *opt = adam_alloc_bias(nv, ADAM_BIAS_PRODUCT);
+  if (!best || !cur || !work || !opt) {
     s = p->phi ? ps_fail(m, PS_ENOMEM, "gpm: out of memory for a %zu x %zu feature map", 2 * o->k, p->dim)
                : ps_fail(m, PS_ENOMEM, "gpm: out of memory for %zu x %zu embeddings", p->d->n_items, 2 * o->k);
     goto fail;
@@ -212,7 +202,7 @@ static int fit_impl(const gpm_problem *p, size_t nv, const gpm_options *o, gsl_r
   for (int rs = 0; rs < o->restarts; rs++) {
     for (size_t j = 0; j < nv; j++) cur[j] = gsl_ran_gaussian(r, o->init_sd);
     int it = 0, conv = 0;
-    if ((s = adam_run(p, o, W, nv, cur, work, &it, &conv, m))) {
+    if ((s = adam_run(p, o, W, nv, cur, work, opt, &it, &conv, m))) {
       ps_msg_prefix(m, "restart %d", rs);
       goto fail;
     }
@@ -243,11 +233,13 @@ static int fit_impl(const gpm_problem *p, size_t nv, const gpm_options *o, gsl_r
   }
   free(cur);
   free(work);
+  adam_free(opt);
   return PS_OK;
 fail:
   free(best);
   free(cur);
   free(work);
+  adam_free(opt);
   memset(res, 0, sizeof *res);
   return s;
 }
