@@ -33,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/adam.h"
+#include "../core/newton.h"
 #include "../core/numerics.h"
 #include "bt.h"
 
@@ -381,11 +383,12 @@ static double vnorm(const double *v, size_t n) {
   return sqrt(s);
 }
 
-/* Rounding bound of the objective F, a sum of n row terms: n eps (|F| + 1).  When
- * the predicted decrease of a Newton step is below it, Armijo tests noise. */
-static double f_rounding(const space *sp, double F) {
-  return (double)(sp->d->n + 1) * DBL_EPSILON * (fabs(F) + 1);
-}
+/* Rounding bound of the objective F, a sum of n row terms: n eps (|F| + 1), here
+ * its coefficient (n + 1) eps.  When the predicted decrease of a Newton step is
+ * below it, Armijo tests noise. */
+static double f_rounding_coef(const space *sp) { return (double)(sp->d->n + 1) * DBL_EPSILON; }
+
+static double f_rounding(const space *sp, double F) { return f_rounding_coef(sp) * (fabs(F) + 1); }
 
 /* 1 when every row has a positive margin (a separating direction for dpo). */
 static int separated(const space *sp) {
@@ -394,22 +397,65 @@ static int separated(const space *sp) {
   return 1;
 }
 
-/* Newton with the exact Hessian from theta (in/out). */
+/* The exact Newton fit's callbacks (core/newton.h): F through item space, and the
+ * direction -H^-1 g by Cholesky of the exact Hessian, built at the scores fdf left in
+ * sp->s (the driver asks for a direction right after evaluating its point). */
+typedef struct {
+  space *sp;
+  double *H; /* dim x dim */
+} exact_newton;
+
+static double exact_fdf(void *params, const double *theta, double *g) {
+  return full_objective(((exact_newton *)params)->sp, theta, g);
+}
+
+static int exact_direction(void *params, const double *theta, const double *g, double *p, ps_msg *m) {
+  exact_newton *e = params;
+  size_t dim = e->sp->dim;
+  (void)theta;
+  if (build_hessian(e->sp, e->H) != PS_OK) return ps_fail(m, PS_ENOMEM, "out of memory building the Hessian");
+  gsl_matrix_view Hv = gsl_matrix_view_array(e->H, dim, dim);
+  gsl_error_handler_t *old = gsl_set_error_handler_off();
+  int cs = gsl_linalg_cholesky_decomp1(&Hv.matrix);
+  gsl_set_error_handler(old);
+  if (cs != GSL_SUCCESS)
+    return ps_fail(m, PS_ESINGULAR,
+                   "the Hessian is singular: the comparison differences do not span the %zu-dimensional "
+                   "parameter space (add l2 > 0 or more varied comparisons)%s",
+                   dim, e->sp->o->kl > 0 ? ", or the KL term is not convex here" : "");
+  for (size_t k = 0; k < dim; k++) p[k] = -g[k];
+  gsl_vector_view pv = gsl_vector_view_array(p, dim);
+  gsl_linalg_cholesky_svx(&Hv.matrix, &pv.vector);
+  return PS_OK;
+}
+
+/* Newton with the exact Hessian from theta (in/out).  Line search: Armijo with step
+ * halving; near the optimum, where the predicted decrease g^T H^-1 g / 2 is within
+ * the rounding of F (a sum of n terms: ~1e-11 relative at n = 2000), Armijo cannot
+ * see it and would only accept steps t ~ 1e-10, stalling at ||grad|| ~ 1e-6, so the
+ * full Newton step is taken when it reduces the gradient norm (probe_first below
+ * 1e-10 (|F| + 1), probe below the rounding of F). */
 static int newton(space *sp, double *theta, dpo_result *res, ps_msg *m) {
   const dpo_options *o = sp->o;
   size_t dim = sp->dim;
   int status = PS_OK;
-  double *g = malloc(dim * sizeof(double)), *H = malloc(dim * dim * sizeof(double));
-  double *p = malloc(dim * sizeof(double)), *trial = malloc(dim * sizeof(double));
-  if (!g || !H || !p || !trial) {
+  exact_newton e = {sp, malloc(dim * dim * sizeof(double))};
+  newton_solver *s = newton_alloc(dim);
+  if (!e.H || !s) {
     status = ps_fail(m, PS_ENOMEM, "out of memory (Hessian %zu x %zu)", dim, dim);
     goto done;
   }
+  newton_function fn = {.n = dim, .fdf = exact_fdf, .direction = exact_direction, .line = NULL, .params = &e};
+  newton_params par = newton_params_default();
+  par.probe_first = 1e-10;
+  par.probe = f_rounding_coef(sp);
+  par.retrace = 1;
   int separable = may_separate(o) && o->kl == 0;
-  double F = full_objective(sp, theta, g), gn = vnorm(g, dim);
+  newton_set(s, &fn, &par, theta);
   int it = 0;
   res->converged = 0;
   for (;; it++) {
+    double gn = newton_gradient_norm(s);
     if (gn <= o->tol * sp->W) {
       res->converged = 1;
       break;
@@ -422,72 +468,20 @@ static int newton(space *sp, double *theta, dpo_result *res, ps_msg *m) {
       status = ps_fail(m, PS_ENOCONV, "Newton: ||grad|| = %.3g > %.3g after %d iterations", gn, o->tol * sp->W, it);
       break;
     }
-    if (build_hessian(sp, H) != PS_OK) {
-      status = ps_fail(m, PS_ENOMEM, "out of memory building the Hessian");
-      break;
-    }
-    gsl_matrix_view Hv = gsl_matrix_view_array(H, dim, dim);
-    gsl_error_handler_t *old = gsl_set_error_handler_off();
-    int cs = gsl_linalg_cholesky_decomp1(&Hv.matrix);
-    gsl_set_error_handler(old);
-    if (cs != GSL_SUCCESS) {
-      status = ps_fail(m, PS_ESINGULAR,
-                       "the Hessian is singular: the comparison differences do not span the %zu-dimensional "
-                       "parameter space (add l2 > 0 or more varied comparisons)%s",
-                       dim, o->kl > 0 ? ", or the KL term is not convex here" : "");
-      break;
-    }
-    for (size_t k = 0; k < dim; k++) p[k] = -g[k];
-    gsl_vector_view pv = gsl_vector_view_array(p, dim);
-    gsl_linalg_cholesky_svx(&Hv.matrix, &pv.vector);
-    double slope = 0;
-    for (size_t k = 0; k < dim; k++) slope += g[k] * p[k];
-    double t = 1, Ft = NAN, fnoise = f_rounding(sp, F);
-    int ok = 0;
-    if (-slope <= 1e-10 * (fabs(F) + 1)) {
-      /* the predicted decrease g^T H^-1 g / 2 is within the rounding of F (a sum of
-       * n terms: ~1e-11 relative at n = 2000), so Armijo cannot see it and would only
-       * accept steps t ~ 1e-10, stalling at ||grad|| ~ 1e-6: take the full Newton step
-       * when it reduces the gradient norm (H is free scratch until rebuilt) */
-      for (size_t k = 0; k < dim; k++) trial[k] = theta[k] + p[k];
-      Ft = full_objective(sp, trial, H);
-      ok = vnorm(H, dim) < gn;
-    }
-    for (int ls = 0; !ok && ls < 60; ls++, t *= 0.5) {
-      for (size_t k = 0; k < dim; k++) trial[k] = theta[k] + t * p[k];
-      Ft = full_objective(sp, trial, NULL);
-      if (Ft <= F + 1e-4 * t * slope) {
-        ok = 1;
-        break;
-      }
-      if (ls == 0 && -slope <= fnoise) { /* Armijo on rounding: take the full step if ||grad|| falls */
-        full_objective(sp, trial, p);
-        if (vnorm(p, dim) < gn) {
-          ok = 1;
-          break;
-        }
-        for (size_t k = 0; k < dim; k++) p[k] = trial[k] - theta[k];
-      }
-    }
-    if (!ok) {
-      /* no decrease within rounding: accept if the gradient is at the noise floor */
-      full_objective(sp, theta, g);
+    if ((status = newton_direction(s, m)) != PS_OK) break;
+    if (newton_step(s) != PS_OK) {
       status = ps_fail(m, PS_ENOCONV, "Newton: line search failed at ||grad|| = %.3g (tolerance %.3g)", gn,
                        o->tol * sp->W);
       break;
     }
-    memcpy(theta, trial, dim * sizeof(double));
-    F = full_objective(sp, theta, g);
-    gn = vnorm(g, dim);
   }
-  res->objective = F;
-  res->grad_norm = gn;
+  memcpy(theta, newton_x(s), dim * sizeof(double));
+  res->objective = newton_f(s);
+  res->grad_norm = newton_gradient_norm(s);
   res->iterations += it;
 done:
-  free(g);
-  free(H);
-  free(p);
-  free(trial);
+  free(e.H);
+  newton_free(s);
   return status;
 }
 
@@ -635,27 +629,100 @@ static void ncg_hv(space *sp, ncg_ws *w, const double *v, double *Hv) {
   }
 }
 
+/* The Newton-CG fit's callbacks (core/newton.h).  The direction is CG on H p = -g from
+ * p = 0 (Hessian-vector products at the curvature of fdf's last sweep), which also
+ * accumulates u = Phi p, so that the line search evaluates F(theta + t p) from the
+ * scores s + t u with row passes only: rows(s + t u) + (l2/2)||theta + t p||^2. */
+typedef struct {
+  space *sp;
+  ncg_ws *w;
+  double *r, *dir, *Hd; /* CG residual, direction and H dir (dim) */
+  double g0;            /* ||g|| at the start: the forcing term is min(0.5, sqrt(||g|| / g0)) */
+  double th2, tp, pp;   /* ||theta||^2, theta.p, ||p||^2 of the current direction */
+  int scores_at_theta;  /* 0 once fdf scored another point (a probe) than the search's theta */
+  int cg_total;
+} cg_newton;
+
+static double cg_fdf(void *params, const double *theta, double *g) {
+  cg_newton *c = params;
+  c->scores_at_theta = 0;
+  return ncg_gradient(c->sp, c->w, theta, g);
+}
+
+static int cg_direction(void *params, const double *theta, const double *g, double *p, ps_msg *m) {
+  cg_newton *c = params;
+  space *sp = c->sp;
+  ncg_ws *w = c->w;
+  size_t dim = sp->dim, N = sp->f->n_items;
+  double *r = c->r, *dir = c->dir, *Hd = c->Hd, gn = vnorm(g, dim);
+  (void)m;
+  c->scores_at_theta = 1; /* the driver asks right after evaluating theta */
+  double eta = fmin(0.5, sqrt(gn / c->g0)), rr = 0;
+  memset(p, 0, dim * sizeof(double));
+  memset(w->u, 0, N * sizeof(double));
+  for (size_t k = 0; k < dim; k++) r[k] = -g[k], dir[k] = r[k], rr += r[k] * r[k];
+  for (int cg = 0; cg < 2 * (int)dim + 10 && sqrt(rr) > eta * gn; cg++) {
+    ncg_hv(sp, w, dir, Hd);
+    c->cg_total++;
+    double dHd = 0;
+    for (size_t k = 0; k < dim; k++) dHd += dir[k] * Hd[k];
+    if (!(dHd > 0)) break; /* no curvature along dir: keep the current p */
+    double alpha = rr / dHd, rr2 = 0;
+    for (size_t k = 0; k < dim; k++) {
+      p[k] += alpha * dir[k];
+      r[k] -= alpha * Hd[k];
+      rr2 += r[k] * r[k];
+    }
+    for (size_t j = 0; j < N; j++) w->u[j] += alpha * w->t[j];
+    double beta_cg = rr2 / rr;
+    rr = rr2;
+    for (size_t k = 0; k < dim; k++) dir[k] = r[k] + beta_cg * dir[k];
+  }
+  c->th2 = c->tp = c->pp = 0;
+  for (size_t k = 0; k < dim; k++) c->pp += p[k] * p[k], c->tp += theta[k] * p[k], c->th2 += theta[k] * theta[k];
+  return PS_OK;
+}
+
+static double cg_line(void *params, const double *theta, const double *p, double t) {
+  cg_newton *c = params;
+  space *sp = c->sp;
+  (void)p;
+  if (!c->scores_at_theta) { /* a failed probe scored theta + p: the search needs theta's scores back */
+    ncg_gradient(sp, c->w, theta, c->Hd);
+    c->scores_at_theta = 1;
+  }
+  return ncg_rows(sp, c->w, sp->s, c->w->u, t, 0) + 0.5 * sp->o->l2 * (c->th2 + 2 * t * c->tp + t * t * c->pp);
+}
+
 static int newton_cg(space *sp, double *theta, dpo_result *res, ps_msg *m) {
   const pref_data *d = sp->d;
   const dpo_options *o = sp->o;
   size_t dim = sp->dim, N = sp->f->n_items;
   ncg_ws w = {0};
-  double *g = malloc(dim * sizeof(double)), *p = malloc(dim * sizeof(double)), *r = malloc(dim * sizeof(double));
-  double *dir = malloc(dim * sizeof(double)), *Hd = malloc(dim * sizeof(double));
+  cg_newton c = {.sp = sp, .w = &w};
+  c.r = malloc(dim * sizeof(double));
+  c.dir = malloc(dim * sizeof(double));
+  c.Hd = malloc(dim * sizeof(double));
   w.D = malloc(d->n * sizeof(double));
   w.u = malloc(N * sizeof(double));
   w.t = malloc(N * sizeof(double));
   w.b = malloc(N * sizeof(double));
+  newton_solver *s = newton_alloc(dim);
   int status = PS_OK;
-  if (!g || !p || !r || !dir || !Hd || ncg_sort(sp, &w, 1) != PS_OK || !w.D || !w.u || !w.t || !w.b) {
+  if (!c.r || !c.dir || !c.Hd || !s || ncg_sort(sp, &w, 1) != PS_OK || !w.D || !w.u || !w.t || !w.b) {
     status = ps_fail(m, PS_ENOMEM, "out of memory");
     goto done;
   }
+  newton_function fn = {.n = dim, .fdf = cg_fdf, .direction = cg_direction, .line = cg_line, .params = &c};
+  newton_params par = newton_params_default();
+  par.probe = f_rounding_coef(sp);
   int separable = may_separate(o);
-  double F = ncg_gradient(sp, &w, theta, g), gn = vnorm(g, dim), g0 = gn;
-  int it = 0, cg_total = 0;
+  newton_set(s, &fn, &par, theta);
+  c.g0 = newton_gradient_norm(s);
+  int it = 0;
   res->converged = 0;
   for (;; it++) {
+    double gn = newton_gradient_norm(s);
     if (gn <= o->tol * sp->W) {
       res->converged = 1;
       break;
@@ -668,75 +735,28 @@ static int newton_cg(space *sp, double *theta, dpo_result *res, ps_msg *m) {
       status = ps_fail(m, PS_ENOCONV, "Newton-CG: ||grad|| = %.3g > %.3g after %d iterations", gn, o->tol * sp->W, it);
       break;
     }
-    /* CG on H p = -g from p = 0, accumulating u = Phi p */
-    double eta = fmin(0.5, sqrt(gn / g0)), rr = 0;
-    memset(p, 0, dim * sizeof(double));
-    memset(w.u, 0, N * sizeof(double));
-    for (size_t k = 0; k < dim; k++) r[k] = -g[k], dir[k] = r[k], rr += r[k] * r[k];
-    for (int cg = 0; cg < 2 * (int)dim + 10 && sqrt(rr) > eta * gn; cg++) {
-      ncg_hv(sp, &w, dir, Hd);
-      cg_total++;
-      double dHd = 0;
-      for (size_t k = 0; k < dim; k++) dHd += dir[k] * Hd[k];
-      if (!(dHd > 0)) break; /* no curvature along dir: keep the current p */
-      double alpha = rr / dHd, rr2 = 0;
-      for (size_t k = 0; k < dim; k++) {
-        p[k] += alpha * dir[k];
-        r[k] -= alpha * Hd[k];
-        rr2 += r[k] * r[k];
-      }
-      for (size_t j = 0; j < N; j++) w.u[j] += alpha * w.t[j];
-      double beta_cg = rr2 / rr;
-      rr = rr2;
-      for (size_t k = 0; k < dim; k++) dir[k] = r[k] + beta_cg * dir[k];
-    }
-    double slope = 0, pp = 0, tp = 0;
-    for (size_t k = 0; k < dim; k++) slope += g[k] * p[k], pp += p[k] * p[k], tp += theta[k] * p[k];
-    if (!(slope < 0)) {
+    if ((status = newton_direction(s, m)) != PS_OK) break;
+    if (!(newton_slope(s) < 0)) {
       status = ps_fail(m, PS_ESINGULAR, "Newton-CG found no descent direction at ||grad|| = %.3g (singular design?)", gn);
       break;
     }
-    /* Armijo on F(theta + t p) = rows(s + t u) + (l2/2)||theta + t p||^2 */
-    double th2 = 0;
-    for (size_t k = 0; k < dim; k++) th2 += theta[k] * theta[k];
-    double t = 1, fnoise = f_rounding(sp, F);
-    int ok = 0;
-    for (int ls = 0; ls < 60; ls++, t *= 0.5) {
-      double Ft = ncg_rows(sp, &w, sp->s, w.u, t, 0) + 0.5 * o->l2 * (th2 + 2 * t * tp + t * t * pp);
-      if (Ft <= F + 1e-4 * t * slope) {
-        ok = 1;
-        break;
-      }
-      if (ls == 0 && -slope <= fnoise) { /* Armijo on rounding: take the full step if ||grad|| falls */
-        for (size_t k = 0; k < dim; k++) r[k] = theta[k] + p[k];
-        ncg_gradient(sp, &w, r, dir);
-        if (vnorm(dir, dim) < gn) {
-          ok = 1;
-          break;
-        }
-        ncg_gradient(sp, &w, theta, g); /* restore sp->s for the halved steps */
-      }
-    }
-    if (!ok) {
+    if (newton_step(s) != PS_OK) {
       status = ps_fail(m, PS_ENOCONV, "Newton-CG: line search failed at ||grad|| = %.3g (tolerance %.3g)", gn,
                        o->tol * sp->W);
       break;
     }
-    for (size_t k = 0; k < dim; k++) theta[k] += t * p[k];
-    F = ncg_gradient(sp, &w, theta, g);
-    gn = vnorm(g, dim);
   }
-  res->objective = F;
-  res->grad_norm = gn;
+  memcpy(theta, newton_x(s), dim * sizeof(double));
+  res->objective = newton_f(s);
+  res->grad_norm = newton_gradient_norm(s);
   res->iterations = it;
-  res->cg_iterations = cg_total;
+  res->cg_iterations = c.cg_total;
 done:
   ncg_free(&w);
-  free(g);
-  free(p);
-  free(r);
-  free(dir);
-  free(Hd);
+  newton_free(s);
+  free(c.r);
+  free(c.dir);
+  free(c.Hd);
   return status;
 }
 
@@ -1423,24 +1443,6 @@ static int hypo_loglinear(space *sp, gsl_rng *r, double *theta, dpo_result *res,
 
 /* ---------------- MLP ---------------- */
 
-/* Adam (Kingma & Ba 2015) state; private to this file (estimators/adam.c is
- * another module's). */
-typedef struct {
-  double *mom, *vel;
-  long t;
-} adam_state;
-
-static void adam_step(adam_state *a, double *x, const double *g, size_t n, double lr) {
-  const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-  a->t++;
-  double c1 = 1 - pow(b1, (double)a->t), c2 = 1 - pow(b2, (double)a->t);
-  for (size_t k = 0; k < n; k++) {
-    a->mom[k] = b1 * a->mom[k] + (1 - b1) * g[k];
-    a->vel[k] = b2 * a->vel[k] + (1 - b2) * g[k] * g[k];
-    x[k] -= lr * (a->mom[k] / c1) / (sqrt(a->vel[k] / c2) + eps);
-  }
-}
-
 typedef struct {
   const policy_mlp *a;               /* NULL: the log-linear policy */
   double *wa, *wb, *s, *dkl, *work;  /* two activation caches, M scores, M KL grads, M */
@@ -1624,11 +1626,11 @@ static int adam_fit(space *sp, gsl_rng *r, dpo_result *res, ps_msg *m) {
   int sampled = o->kl > 0 && o->kl_samples > 0, restarts = a ? o->restarts : 1;
   mlp_ws ws = {0};
   double *P = malloc(np * sizeof(double)), *g = malloc(np * sizeof(double));
-  double *mom = malloc(np * sizeof(double)), *vel = malloc(np * sizeof(double));
   double *avg = malloc(np * sizeof(double));
   size_t *order = malloc(n * sizeof(size_t));
+  adam *opt = adam_alloc_bias(np, ADAM_BIAS_POW);
   int status = PS_OK;
-  if (!P || !g || !mom || !vel || !avg || !order || mlp_ws_alloc(&ws, a, sp->M, o->kl_samples) != PS_OK) {
+  if (!P || !g || !avg || !order || !opt || mlp_ws_alloc(&ws, a, sp->M, o->kl_samples) != PS_OK) {
     status = ps_fail(m, PS_ENOMEM, "out of memory");
     goto done;
   }
@@ -1638,9 +1640,7 @@ static int adam_fit(space *sp, gsl_rng *r, dpo_result *res, ps_msg *m) {
       policy_mlp_glorot(a, P, r);
     else
       memset(P, 0, np * sizeof(double));
-    adam_state st = {mom, vel, 0};
-    memset(mom, 0, np * sizeof(double));
-    memset(vel, 0, np * sizeof(double));
+    adam_reset(opt);
     memset(avg, 0, np * sizeof(double));
     long navg = 0;
     for (size_t i = 0; i < n; i++) order[i] = i;
@@ -1662,7 +1662,8 @@ static int adam_fit(space *sp, gsl_rng *r, dpo_result *res, ps_msg *m) {
         }
         /* gradient of the mean-form objective F / W estimated on the batch */
         for (size_t k = 0; k < np; k++) g[k] = g[k] / wb + o->l2 / sp->W * P[k];
-        adam_step(&st, P, g, np, o->lr);
+        adam_tick(opt);
+        adam_update(opt, P, g, 0, np, o->lr, 0);
         if (sampled && 2 * ep >= o->epochs) { /* running mean of the second half's iterates */
           navg++;
           for (size_t k = 0; k < np; k++) avg[k] += (P[k] - avg[k]) / (double)navg;
@@ -1690,8 +1691,7 @@ done:
   mlp_ws_free(&ws);
   free(P);
   free(g);
-  free(mom);
-  free(vel);
+  adam_free(opt);
   free(avg);
   free(order);
   return status;

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/newton.h"
 #include "../core/numerics.h"
 #include "estimator.h"
 #include "grpo.h"
@@ -419,16 +420,104 @@ done:
   free(r);
 }
 
+/* The barrier problem of grpo_minmax_exact in z = (theta, t), for core/newton.h:
+ * F = grpo_barrier, its gradient (s e_t + sum_g (G_g, -1) / (t - L_g) + the ball's
+ * 2 theta / (B^2 - ||theta||^2)) and the Newton direction from the exact Hessian
+ *     sum_g [grad h_g grad h_g^T / c_g^2 + (hess L_g (+) 0) / c_g],  c_g = t - L_g,
+ * plus the ball's 2 I / c + 4 theta theta^T / c^2, by Cholesky. */
+typedef struct {
+  const grpo_problem *p;
+  const grpo_spec *s;
+  double B, sc;            /* ball radius; barrier weight s */
+  double *L, *G, *H, *a, *Hg, *score; /* K, K d, D^2, n + 1, d^2, n_items */
+} grpo_barrier_fn;
+
+static double grpo_barrier_fdf(void *params, const double *z, double *gr) {
+  grpo_barrier_fn *b = params;
+  const grpo_problem *p = b->p;
+  size_t d = p->d;
+  double v = grpo_barrier(p, b->s, b->B, b->sc, z, b->L);
+  if (!gr) return v;
+  grpo_group_losses(p, b->s, z, b->L, b->G);
+  memset(gr, 0, (d + 1) * sizeof *gr);
+  gr[d] = b->sc;
+  for (size_t g = 0; g < p->K; g++) {
+    if (!(p->ng[g] > 0)) continue;
+    double c = z[d] - b->L[g];
+    const double *Gg = b->G + g * d;
+    for (size_t k = 0; k < d; k++) gr[k] += Gg[k] / c;
+    gr[d] -= 1 / c;
+  }
+  if (isfinite(b->B)) {
+    double q = 0;
+    for (size_t k = 0; k < d; k++) q += z[k] * z[k];
+    double c = b->B * b->B - q;
+    for (size_t j = 0; j < d; j++) gr[j] += 2 * z[j] / c;
+  }
+  return v;
+}
+
+static int grpo_barrier_direction(void *params, const double *z, const double *gr, double *dz, ps_msg *m) {
+  grpo_barrier_fn *b = params;
+  const grpo_problem *p = b->p;
+  const grpo_spec *s = b->s;
+  size_t d = p->d, D = d + 1;
+  double *H = b->H, *a = b->a, *Hg = b->Hg, t = z[d];
+  grpo_group_losses(p, s, z, b->L, b->G);
+  grpo_scores(p, z, b->score);
+  memset(H, 0, D * D * sizeof *H);
+  for (size_t g = 0; g < p->K; g++) {
+    if (!(p->ng[g] > 0)) continue;
+    double c = t - b->L[g];
+    const double *Gg = b->G + g * d;
+    /* grad h = (Gg, -1): H += grad h grad h^T / c^2 + [hess L_g 0; 0 0] / c */
+    for (size_t j = 0; j < D; j++)
+      for (size_t k = 0; k < D; k++) {
+        double hj = j < d ? Gg[j] : -1, hk = k < d ? Gg[k] : -1;
+        H[j * D + k] += hj * hk / (c * c);
+      }
+    for (size_t i = 0; i < p->n; i++) {
+      double l, l1, l2;
+      grpo_row(s, b->score[p->winner[i]] - b->score[p->loser[i]], &l, &l1, &l2);
+      a[i] = (size_t)p->group[i] == g ? p->c[i] * l2 / p->ng[g] : 0;
+    }
+    grpo_design(p, a, Hg);
+    for (size_t j = 0; j < d; j++) {
+      Hg[j * d + j] += 2 * s->lambda;
+      for (size_t k = 0; k < d; k++) H[j * D + k] += Hg[j * d + k] / c;
+    }
+  }
+  if (isfinite(b->B)) {
+    double q = 0;
+    for (size_t k = 0; k < d; k++) q += z[k] * z[k];
+    double c = b->B * b->B - q;
+    for (size_t j = 0; j < d; j++) {
+      H[j * D + j] += 2 / c;
+      for (size_t k = 0; k < d; k++) H[j * D + k] += 4 * z[j] * z[k] / (c * c);
+    }
+  }
+  for (size_t k = 0; k < D; k++) dz[k] = -gr[k];
+  if (grpo_chol_solve(H, dz, D))
+    return ps_fail(m, PS_ESINGULAR, "grpo: barrier Hessian is not positive definite (design does not span R^d?)");
+  return PS_OK;
+}
+
 int grpo_minmax_exact(const grpo_problem *p, const grpo_spec *s, double B, double *theta, double *alpha,
                       double *value, ps_msg *m) {
   size_t d = p->d, K = p->K, D = d + 1, Kne = 0;
   for (size_t g = 0; g < K; g++) Kne += p->ng[g] > 0;
-  double *z = calloc(D, sizeof *z), *zn = malloc(D * sizeof *zn), *L = malloc(K * sizeof *L),
-         *G = malloc(K * d * sizeof *G), *H = malloc(D * D * sizeof *H), *gr = malloc(D * sizeof *gr),
-         *dz = malloc(D * sizeof *dz), *a = calloc(p->n + 1, sizeof *a), *Hg = malloc(d * d * sizeof *Hg),
-         *score = malloc(p->f->n_items * sizeof *score);
+  grpo_barrier_fn bf = {.p = p, .s = s, .B = B, .sc = 1};
+  double *z = calloc(D, sizeof *z);
+  bf.L = malloc(K * sizeof *bf.L);
+  bf.G = malloc(K * d * sizeof *bf.G);
+  bf.H = malloc(D * D * sizeof *bf.H);
+  bf.a = calloc(p->n + 1, sizeof *bf.a);
+  bf.Hg = malloc(d * d * sizeof *bf.Hg);
+  bf.score = malloc(p->f->n_items * sizeof *bf.score);
+  newton_solver *ns = newton_alloc(D);
+  double *L = bf.L;
   int st = PS_OK;
-  if (!z || !zn || !L || !G || !H || !gr || !dz || !a || !Hg || !score) {
+  if (!z || !L || !bf.G || !bf.H || !bf.a || !bf.Hg || !bf.score || !ns) {
     st = ps_fail(m, PS_ENOMEM, "out of memory");
     goto done;
   }
@@ -437,75 +526,32 @@ int grpo_minmax_exact(const grpo_problem *p, const grpo_spec *s, double B, doubl
   for (size_t g = 0; g < K; g++)
     if (p->ng[g] > 0) t0 = fmax(t0, L[g]);
   z[d] = t0 + 1;
-  double sc = 1;
   size_t ncons = Kne + (isfinite(B) ? 1 : 0);
+  /* damped Newton on each barrier problem (Boyd & Vandenberghe Alg. 9.5 with alpha =
+   * 1/4, beta = 1/2; steps below 2^-49 ~ 1.8e-15 make no progress at machine
+   * precision, so the search stops there and the centring ends) */
+  newton_function fn = {.n = D, .fdf = grpo_barrier_fdf, .direction = grpo_barrier_direction, .line = NULL,
+                        .params = &bf};
+  newton_params par = newton_params_default();
+  par.armijo = 0.25;
+  par.max_halvings = 50;
   for (int outer = 0; outer < 60; outer++) {
+    newton_set(ns, &fn, &par, z);
     for (int it = 0;; it++) {
       if (it == 200) {
-        st = ps_fail(m, PS_ENOCONV, "grpo: barrier Newton did not converge (s = %g, outer %d)", sc, outer);
+        st = ps_fail(m, PS_ENOCONV, "grpo: barrier Newton did not converge (s = %g, outer %d)", bf.sc, outer);
         goto done;
       }
-      grpo_group_losses(p, s, z, L, G);
-      grpo_scores(p, z, score);
-      memset(H, 0, D * D * sizeof *H);
-      memset(gr, 0, D * sizeof *gr);
-      gr[d] = sc;
-      double t = z[d];
-      for (size_t g = 0; g < K; g++) {
-        if (!(p->ng[g] > 0)) continue;
-        double c = t - L[g];
-        const double *Gg = G + g * d;
-        for (size_t k = 0; k < d; k++) gr[k] += Gg[k] / c;
-        gr[d] -= 1 / c;
-        /* grad h = (Gg, -1): H += grad h grad h^T / c^2 + [hess L_g 0; 0 0] / c */
-        for (size_t j = 0; j < D; j++)
-          for (size_t k = 0; k < D; k++) {
-            double hj = j < d ? Gg[j] : -1, hk = k < d ? Gg[k] : -1;
-            H[j * D + k] += hj * hk / (c * c);
-          }
-        for (size_t i = 0; i < p->n; i++) {
-          double l, l1, l2;
-          grpo_row(s, score[p->winner[i]] - score[p->loser[i]], &l, &l1, &l2);
-          a[i] = (size_t)p->group[i] == g ? p->c[i] * l2 / p->ng[g] : 0;
-        }
-        grpo_design(p, a, Hg);
-        for (size_t j = 0; j < d; j++) {
-          Hg[j * d + j] += 2 * s->lambda;
-          for (size_t k = 0; k < d; k++) H[j * D + k] += Hg[j * d + k] / c;
-        }
-      }
-      if (isfinite(B)) {
-        double q = 0;
-        for (size_t k = 0; k < d; k++) q += z[k] * z[k];
-        double c = B * B - q;
-        for (size_t j = 0; j < d; j++) {
-          gr[j] += 2 * z[j] / c;
-          H[j * D + j] += 2 / c;
-          for (size_t k = 0; k < d; k++) H[j * D + k] += 4 * z[j] * z[k] / (c * c);
-        }
-      }
-      for (size_t k = 0; k < D; k++) dz[k] = -gr[k];
-      if (grpo_chol_solve(H, dz, D)) {
-        st = ps_fail(m, PS_ESINGULAR, "grpo: barrier Hessian is not positive definite (design does not span R^d?)");
-        goto done;
-      }
-      double dec = 0;
-      for (size_t k = 0; k < D; k++) dec -= gr[k] * dz[k];
+      if ((st = newton_direction(ns, m)) != PS_OK) goto done;
       /* Newton decrement: the barrier suboptimality is ~ dec/2; below 1e-13 |f| the
        * decrease is lost in the rounding of f ~ s t (large s), so stop there too */
-      double f0 = grpo_barrier(p, s, B, sc, z, L), step = 1;
-      if (dec / 2 <= 1e-12 || dec / 2 <= 1e-13 * fabs(f0)) break;
-      /* backtracking (Armijo) inside the domain */
-      for (int ls = 0; ls < 60; ls++, step *= 0.5) {
-        for (size_t k = 0; k < D; k++) zn[k] = z[k] + step * dz[k];
-        double f1 = grpo_barrier(p, s, B, sc, zn, L);
-        if (f1 <= f0 - 0.25 * step * dec) break;
-      }
-      if (step < 1e-15) break; /* no progress possible at machine precision */
-      memcpy(z, zn, D * sizeof *z);
+      double dec = -newton_slope(ns);
+      if (dec / 2 <= 1e-12 || dec / 2 <= 1e-13 * fabs(newton_f(ns))) break;
+      if (newton_step(ns) != PS_OK) break; /* no progress possible at machine precision */
     }
-    if ((double)ncons / sc < 1e-11) break; /* duality gap ncons/s on the central path */
-    sc *= 10;
+    memcpy(z, newton_x(ns), D * sizeof *z);
+    if ((double)ncons / bf.sc < 1e-11) break; /* duality gap ncons/s on the central path */
+    bf.sc *= 10;
   }
   grpo_group_losses(p, s, z, L, NULL);
   if (value) {
@@ -517,21 +563,19 @@ int grpo_minmax_exact(const grpo_problem *p, const grpo_spec *s, double B, doubl
   if (theta) memcpy(theta, z, d * sizeof *z);
   if (alpha) {
     double tot = 0;
-    for (size_t g = 0; g < K; g++) tot += alpha[g] = p->ng[g] > 0 ? 1 / (sc * (z[d] - L[g])) : 0;
+    for (size_t g = 0; g < K; g++) tot += alpha[g] = p->ng[g] > 0 ? 1 / (bf.sc * (z[d] - L[g])) : 0;
     for (size_t g = 0; g < K; g++) alpha[g] /= tot;
     grpo_polish_alpha(p, s, B, z, alpha);
   }
 done:
+  newton_free(ns);
   free(z);
-  free(zn);
-  free(L);
-  free(G);
-  free(H);
-  free(gr);
-  free(dz);
-  free(a);
-  free(Hg);
-  free(score);
+  free(bf.L);
+  free(bf.G);
+  free(bf.H);
+  free(bf.a);
+  free(bf.Hg);
+  free(bf.score);
   return st;
 }
 
