@@ -8,7 +8,7 @@
  * Cramér–Rao scale sqrt(tr I^-1) grows roughly like 1/sqrt(1 - rho) (exactly only
  * when the logistic weights sigma'(theta* . x) do not change with rho; measured at
  * dim 8, n 4000: 0.142 at rho 0, 0.306 at rho 0.9, where 1/sqrt(0.1) = 3.2 would
- * give 0.45) (docs/theory.md §4).
+ * give 0.45) (docs/theory.md §2.2).
  * A worked example of a world in one file (docs/extending.md). */
 #include <gsl/gsl_randist.h>
 #include <math.h>
