@@ -1,5 +1,5 @@
 /* adam.h — the one deterministic Adam / AdamW optimiser of the tree, used by every
- * first-order fit (idealpoint.c, lowrank.c, gpm.c, dpo.c's MLP and sampled-KL HyPO).
+ * first-order fit (idealpoint.c, lowrank.c, gpm.c, regret.c, dpo.c's MLP and sampled-KL HyPO).
  *
  * Adam (Kingma & Ba 2015) keeps per-coordinate moment estimates m, v of the
  * gradient g and steps
@@ -28,7 +28,7 @@ typedef enum {
   ADAM_BIAS_EXPM1 = 0, /* -expm1(t log b): accurate at small t (the default) */
   ADAM_BIAS_POW = 1,   /* 1 - pow(b, t), as torch.optim.Adam writes it (dpo.c) */
   ADAM_BIAS_PRODUCT = 2 /* 1 - b^t with b^t the running product b * b * ... (gpm.c; the form
-                         * of regret.c's own Adam loop too) */
+                         * regret.c) */
 } adam_bias;
 
 /* Allocate the moments of an n-coordinate optimiser (zeroed, t = 0) with the

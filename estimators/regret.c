@@ -24,6 +24,7 @@
 
 #include <gsl/gsl_randist.h>
 
+#include "../core/adam.h"
 #include "../core/numerics.h"
 #include "bt.h"
 
@@ -270,23 +271,21 @@ int regret_fit_regret(const regret_problem *p, const regret_options *o, gsl_rng 
   if (o->restarts > 1 && !r) return res->status = ps_fail(m, PS_EINVAL, "restarts need a random stream");
   if ((status = result_alloc(p, res, m)) != PS_OK) return res->status = status;
   size_t d = p->f->d, S = p->env->n_states;
-  double *w = malloc(d * sizeof *w), *g = malloc(d * sizeof *g), *m1 = malloc(d * sizeof *m1);
-  double *m2 = malloc(d * sizeof *m2);
+  double *w = malloc(d * sizeof *w), *g = malloc(d * sizeof *g);
   int32_t *warm = malloc(S * sizeof *warm);
-  if (!w || !g || !m1 || !m2 || !warm) {
+  /* Adam (core/adam.h: beta1 = 0.9, beta2 = 0.999, eps = 1e-8), its bias corrections
+   * from the running products b^t as this fit has always formed them */
+  adam *opt = adam_alloc_bias(d, ADAM_BIAS_PRODUCT);
+  if (!w || !g || !warm || !opt) {
     status = ps_fail(m, PS_ENOMEM, "out of memory for Adam");
     goto done;
   }
-  /* Adam (Kingma & Ba) with the usual beta1 = 0.9, beta2 = 0.999, eps = 1e-8 */
-  const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
   double best = INFINITY, best_gn = NAN, lo = INFINITY, hi = -INFINITY;
   for (int rs = 0; rs < o->restarts; rs++) {
-    for (size_t k = 0; k < d; k++) {
-      w[k] = rs == 0 ? 0 : o->init_scale * gsl_ran_gaussian(r, 1.0);
-      m1[k] = m2[k] = 0;
-    }
+    for (size_t k = 0; k < d; k++) w[k] = rs == 0 ? 0 : o->init_scale * gsl_ran_gaussian(r, 1.0);
+    adam_reset(opt);
     for (size_t s = 0; s < S; s++) warm[s] = -1;
-    double run_best = INFINITY, p1 = 1, p2 = 1;
+    double run_best = INFINITY;
     for (int it = 1; it <= o->iterations + 1; it++) {
       double f = regret_regret_objective(p, o->gamma, w, g, warm, m);
       if (isnan(f)) {
@@ -304,13 +303,8 @@ int regret_fit_regret(const regret_problem *p, const regret_options *o, gsl_rng 
         best_gn = sqrt(gn);
       }
       if (it > o->iterations) break; /* the last iterate is evaluated, not stepped from */
-      p1 *= b1;
-      p2 *= b2;
-      for (size_t k = 0; k < d; k++) {
-        m1[k] = b1 * m1[k] + (1 - b1) * g[k];
-        m2[k] = b2 * m2[k] + (1 - b2) * g[k] * g[k];
-        w[k] -= o->learning_rate * (m1[k] / (1 - p1)) / (sqrt(m2[k] / (1 - p2)) + eps);
-      }
+      adam_tick(opt);
+      adam_update(opt, w, g, 0, d, o->learning_rate, 0);
     }
     lo = fmin(lo, run_best);
     hi = fmax(hi, run_best);
@@ -322,8 +316,7 @@ int regret_fit_regret(const regret_problem *p, const regret_options *o, gsl_rng 
 done:
   free(w);
   free(g);
-  free(m1);
-  free(m2);
   free(warm);
+  adam_free(opt);
   return res->status = status;
 }
