@@ -27,7 +27,7 @@ typedef struct adam adam;
 typedef enum {
   ADAM_BIAS_EXPM1 = 0, /* -expm1(t log b): accurate at small t (the default) */
   ADAM_BIAS_POW = 1,   /* 1 - pow(b, t), as torch.optim.Adam writes it (dpo.c) */
-  ADAM_BIAS_PRODUCT = 2 /* 1 - b^t with b^t the running product b * b * ... (gpm.c; the form
+  ADAM_BIAS_PRODUCT = 2 /* 1 - b^t with b^t the running product b * b * ... (gpm.c,
                          * regret.c) */
 } adam_bias;
 
