@@ -27,10 +27,10 @@ static int bt_alloc(est_model **out, const char *const *h, ps_msg *m) {
   est_model *e = calloc(1, sizeof *e);
   if (!e) return ps_fail(m, PS_ENOMEM, "out of memory");
   e->opt = bt_options_default();
-  e->opt.l2 = ps_param_real(h[0]);
-  e->opt.link = strcmp(h[1], "probit") == 0 ? BT_LINK_PROBIT : BT_LINK_LOGISTIC;
-  e->opt.tol = ps_param_real(h[2]);
-  e->opt.max_iter = (int)ps_param_int(h[3]);
+  e->opt.l2 = ps_param_real(ps_param_text(bt_params, h, "l2"));
+  e->opt.link = strcmp(ps_param_text(bt_params, h, "link"), "probit") == 0 ? BT_LINK_PROBIT : BT_LINK_LOGISTIC;
+  e->opt.tol = ps_param_real(ps_param_text(bt_params, h, "tol"));
+  e->opt.max_iter = (int)ps_param_int(ps_param_text(bt_params, h, "max_iter"));
   *out = e;
   return PS_OK;
 }

@@ -46,23 +46,23 @@ static int alloc_common(est_model **out, items_method meth, ps_msg *m) {
 static int mm_alloc(est_model **out, const char *const *h, ps_msg *m) {
   int s = alloc_common(out, M_MM, m);
   if (s) return s;
-  (*out)->opt.alpha = ps_param_real(h[0]);
-  (*out)->opt.tol = ps_param_real(h[1]);
-  (*out)->opt.max_iter = (int)ps_param_int(h[2]);
-  (*out)->opt.gauss_seidel = strcmp(h[3], "gauss-seidel") == 0;
+  (*out)->opt.alpha = ps_param_real(ps_param_text(mm_params, h, "alpha"));
+  (*out)->opt.tol = ps_param_real(ps_param_text(mm_params, h, "tol"));
+  (*out)->opt.max_iter = (int)ps_param_int(ps_param_text(mm_params, h, "max_iter"));
+  (*out)->opt.gauss_seidel = strcmp(ps_param_text(mm_params, h, "order"), "gauss-seidel") == 0;
   return PS_OK;
 }
 static int lsr_alloc(est_model **out, const char *const *h, ps_msg *m) {
   int s = alloc_common(out, M_LSR, m);
-  if (!s) (*out)->opt.alpha = ps_param_real(h[0]);
+  if (!s) (*out)->opt.alpha = ps_param_real(ps_param_text(lsr_params, h, "alpha"));
   return s;
 }
 static int ilsr_alloc(est_model **out, const char *const *h, ps_msg *m) {
   int s = alloc_common(out, M_ILSR, m);
   if (s) return s;
-  (*out)->opt.alpha = ps_param_real(h[0]);
-  (*out)->opt.tol = ps_param_real(h[1]);
-  (*out)->opt.max_iter = (int)ps_param_int(h[2]);
+  (*out)->opt.alpha = ps_param_real(ps_param_text(ilsr_params, h, "alpha"));
+  (*out)->opt.tol = ps_param_real(ps_param_text(ilsr_params, h, "tol"));
+  (*out)->opt.max_iter = (int)ps_param_int(ps_param_text(ilsr_params, h, "max_iter"));
   return PS_OK;
 }
 static int rc_alloc(est_model **out, const char *const *h, ps_msg *m) {

@@ -81,44 +81,37 @@ static const ps_param rlhf_params[] = {
     MLP_PARAMS,
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
-/* index of a key in a table (the tables above are the only callers) */
-static const char *hv(const ps_param *t, const char *const *h, const char *key) {
-  for (size_t i = 0; t[i].key; i++)
-    if (!strcmp(t[i].key, key)) return h[i];
-  return NULL;
-}
-
 static int common_alloc(est_model **out, learner_kind kind, const ps_param *t, const char *const *h, ps_msg *m) {
   est_model *e = calloc(1, sizeof *e);
   if (!e) return ps_fail(m, PS_ENOMEM, "out of memory");
   e->kind = kind;
   dpo_options o = dpo_options_default();
-  o.beta = ps_param_real(hv(t, h, "beta"));
-  o.l2 = ps_param_real(hv(t, h, "l2"));
-  o.policy = !strcmp(hv(t, h, "policy"), "mlp") ? DPO_POLICY_MLP : DPO_POLICY_LOGLINEAR;
-  o.width = (size_t)ps_param_int(hv(t, h, "width"));
-  o.layers = (int)ps_param_int(hv(t, h, "layers"));
-  o.act = !strcmp(hv(t, h, "activation"), "relu") ? POLICY_ACT_RELU : POLICY_ACT_TANH;
-  o.lr = ps_param_real(hv(t, h, "lr"));
-  o.epochs = (int)ps_param_int(hv(t, h, "epochs"));
-  o.restarts = (int)ps_param_int(hv(t, h, "restarts"));
-  o.batch = (size_t)ps_param_int(hv(t, h, "batch"));
-  o.tol = ps_param_real(hv(t, h, "tol"));
-  o.max_iter = (int)ps_param_int(hv(t, h, "max_iter"));
+  o.beta = ps_param_real(ps_param_text(t, h, "beta"));
+  o.l2 = ps_param_real(ps_param_text(t, h, "l2"));
+  o.policy = !strcmp(ps_param_text(t, h, "policy"), "mlp") ? DPO_POLICY_MLP : DPO_POLICY_LOGLINEAR;
+  o.width = (size_t)ps_param_int(ps_param_text(t, h, "width"));
+  o.layers = (int)ps_param_int(ps_param_text(t, h, "layers"));
+  o.act = !strcmp(ps_param_text(t, h, "activation"), "relu") ? POLICY_ACT_RELU : POLICY_ACT_TANH;
+  o.lr = ps_param_real(ps_param_text(t, h, "lr"));
+  o.epochs = (int)ps_param_int(ps_param_text(t, h, "epochs"));
+  o.restarts = (int)ps_param_int(ps_param_text(t, h, "restarts"));
+  o.batch = (size_t)ps_param_int(ps_param_text(t, h, "batch"));
+  o.tol = ps_param_real(ps_param_text(t, h, "tol"));
+  o.max_iter = (int)ps_param_int(ps_param_text(t, h, "max_iter"));
   if (kind == KIND_DPO) {
-    const char *l = hv(t, h, "loss");
+    const char *l = ps_param_text(t, h, "loss");
     o.loss = !strcmp(l, "ipo") ? DPO_LOSS_IPO : !strcmp(l, "cdpo") ? DPO_LOSS_CDPO
            : !strcmp(l, "rdpo") ? DPO_LOSS_RDPO : !strcmp(l, "hinge") ? DPO_LOSS_HINGE : DPO_LOSS_DPO;
-    o.eps = ps_param_real(hv(t, h, "eps"));
-    o.tau = ps_param_real(hv(t, h, "tau"));
+    o.eps = ps_param_real(ps_param_text(t, h, "eps"));
+    o.tau = ps_param_real(ps_param_text(t, h, "tau"));
   } else if (kind == KIND_HYPO) {
-    o.kl = ps_param_real(hv(t, h, "lambda"));
-    if (!strcmp(hv(t, h, "kl_estimator"), "rloo")) {
+    o.kl = ps_param_real(ps_param_text(t, h, "lambda"));
+    if (!strcmp(ps_param_text(t, h, "kl_estimator"), "rloo")) {
       if (!(o.kl > 0)) {
         free(e);
         return ps_fail(m, PS_EINVAL, "hypo: kl_estimator = rloo needs lambda > 0 (lambda = 0 has no KL term to sample)");
       }
-      o.kl_samples = (int)ps_param_int(hv(t, h, "samples"));
+      o.kl_samples = (int)ps_param_int(ps_param_text(t, h, "samples"));
     }
   }
   e->beta = o.beta;

@@ -388,16 +388,16 @@ static const ps_param drpo_params[] = {
 static int drpo_alloc(est_model **out, const char *const *h, ps_msg *m) {
   est_model *e = calloc(1, sizeof *e);
   if (!e) return ps_fail(m, PS_ENOMEM, "out of memory");
-  e->beta = ps_param_real(h[0]);
-  e->pref = !strcmp(h[1], "constant") ? PREF_CONSTANT : PREF_BT;
-  e->ref = !strcmp(h[2], "tabular")     ? REF_TABULAR
-           : !strcmp(h[2], "loglinear") ? REF_LOGLINEAR
-           : !strcmp(h[2], "uniform")   ? REF_UNIFORM
+  e->beta = ps_param_real(ps_param_text(drpo_params, h, "beta"));
+  e->pref = !strcmp(ps_param_text(drpo_params, h, "preference"), "constant") ? PREF_CONSTANT : PREF_BT;
+  e->ref = !strcmp(ps_param_text(drpo_params, h, "reference"), "tabular")     ? REF_TABULAR
+           : !strcmp(ps_param_text(drpo_params, h, "reference"), "loglinear") ? REF_LOGLINEAR
+           : !strcmp(ps_param_text(drpo_params, h, "reference"), "uniform")   ? REF_UNIFORM
                                         : REF_KNOWN;
-  e->crossfit = ps_param_bool(h[3]);
-  e->g_l2 = ps_param_real(h[4]);
-  e->pseudo = ps_param_real(h[5]);
-  e->debias = strcmp(h[6], "plugin") != 0;
+  e->crossfit = ps_param_bool(ps_param_text(drpo_params, h, "crossfit"));
+  e->g_l2 = ps_param_real(ps_param_text(drpo_params, h, "g_l2"));
+  e->pseudo = ps_param_real(ps_param_text(drpo_params, h, "pseudo_count"));
+  e->debias = strcmp(ps_param_text(drpo_params, h, "value"), "plugin") != 0;
   *out = e;
   return PS_OK;
 }

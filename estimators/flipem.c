@@ -399,13 +399,13 @@ static int flipem_alloc(est_model **out, const char *const *h, ps_msg *m) {
   est_model *e = calloc(1, sizeof *e);
   if (!e) return ps_fail(m, PS_ENOMEM, "out of memory");
   e->opt = flipem_options_default();
-  e->opt.variant = strcmp(h[0], "lcpo") == 0 ? FLIPEM_LCPO : FLIPEM_EXACT;
-  e->opt.shared = ps_param_bool(h[1]);
-  e->opt.eta_init = ps_param_real(h[2]);
-  e->opt.l2 = ps_param_real(h[3]);
-  e->opt.tol = ps_param_real(h[4]);
-  e->opt.max_iter = (int)ps_param_int(h[5]);
-  e->opt.accelerate = ps_param_bool(h[6]);
+  e->opt.variant = strcmp(ps_param_text(flipem_params, h, "variant"), "lcpo") == 0 ? FLIPEM_LCPO : FLIPEM_EXACT;
+  e->opt.shared = ps_param_bool(ps_param_text(flipem_params, h, "shared"));
+  e->opt.eta_init = ps_param_real(ps_param_text(flipem_params, h, "eta_init"));
+  e->opt.l2 = ps_param_real(ps_param_text(flipem_params, h, "l2"));
+  e->opt.tol = ps_param_real(ps_param_text(flipem_params, h, "tol"));
+  e->opt.max_iter = (int)ps_param_int(ps_param_text(flipem_params, h, "max_iter"));
+  e->opt.accelerate = ps_param_bool(ps_param_text(flipem_params, h, "accelerate"));
   int s = flipem_options_check(&e->opt, m);
   if (s != PS_OK) {
     free(e);

@@ -316,12 +316,12 @@ static int gpm_est_alloc(est_model **out, const char *const *h, ps_msg *m) {
   est_model *e = calloc(1, sizeof *e);
   if (!e) return ps_fail(m, PS_ENOMEM, "out of memory");
   e->opt = gpm_options_default();
-  e->opt.k = (size_t)ps_param_int(h[0]);
-  e->opt.tau = ps_param_real(h[1]);
-  e->opt.lr = ps_param_real(h[2]);
-  e->opt.iterations = (int)ps_param_int(h[3]);
-  e->opt.l2 = ps_param_real(h[4]);
-  e->opt.restarts = (int)ps_param_int(h[5]);
+  e->opt.k = (size_t)ps_param_int(ps_param_text(gpm_params, h, "k"));
+  e->opt.tau = ps_param_real(ps_param_text(gpm_params, h, "tau"));
+  e->opt.lr = ps_param_real(ps_param_text(gpm_params, h, "lr"));
+  e->opt.iterations = (int)ps_param_int(ps_param_text(gpm_params, h, "iterations"));
+  e->opt.l2 = ps_param_real(ps_param_text(gpm_params, h, "l2"));
+  e->opt.restarts = (int)ps_param_int(ps_param_text(gpm_params, h, "restarts"));
   *out = e;
   return PS_OK;
 }

@@ -612,17 +612,17 @@ static const ps_param grpo_params[] = {
 static int grpo_alloc(est_model **out, const char *const *h, ps_msg *m) {
   est_model *e = calloc(1, sizeof *e);
   if (!e) return ps_fail(m, PS_ENOMEM, "out of memory");
-  e->spec.loss = !strcmp(h[0], "ipo") ? GRPO_IPO : GRPO_DPO;
-  e->spec.beta = ps_param_real(h[1]);
-  e->spec.tau = ps_param_real(h[2]);
-  e->opt.T = ps_param_int(h[3]);
-  e->opt.eta_theta = ps_param_real(h[4]);
-  e->opt.eta_alpha = ps_param_real(h[5]);
-  e->opt.chi = ps_param_real(h[6]);
-  e->opt.C = ps_param_real(h[7]);
-  e->opt.B = ps_param_real(h[8]);
-  e->spec.lambda = ps_param_real(h[9]);
-  e->report = !strcmp(h[10], "spread");
+  e->spec.loss = !strcmp(ps_param_text(grpo_params, h, "loss"), "ipo") ? GRPO_IPO : GRPO_DPO;
+  e->spec.beta = ps_param_real(ps_param_text(grpo_params, h, "beta"));
+  e->spec.tau = ps_param_real(ps_param_text(grpo_params, h, "tau"));
+  e->opt.T = ps_param_int(ps_param_text(grpo_params, h, "T"));
+  e->opt.eta_theta = ps_param_real(ps_param_text(grpo_params, h, "eta_theta"));
+  e->opt.eta_alpha = ps_param_real(ps_param_text(grpo_params, h, "eta_alpha"));
+  e->opt.chi = ps_param_real(ps_param_text(grpo_params, h, "chi"));
+  e->opt.C = ps_param_real(ps_param_text(grpo_params, h, "C"));
+  e->opt.B = ps_param_real(ps_param_text(grpo_params, h, "B"));
+  e->spec.lambda = ps_param_real(ps_param_text(grpo_params, h, "l2"));
+  e->report = !strcmp(ps_param_text(grpo_params, h, "report"), "spread");
   e->value = NAN;
   *out = e;
   return PS_OK;

@@ -30,8 +30,8 @@ static const ps_param minimax_params[] = {
 static int mx_alloc(est_model **out, const char *const *h, ps_msg *m) {
   est_model *e = calloc(1, sizeof *e);
   if (!e) return ps_fail(m, PS_ENOMEM, "out of memory");
-  e->method = !strcmp(h[0], "hedge") ? MM_HEDGE_AVG : !strcmp(h[0], "hedge-last") ? MM_HEDGE_LAST : MM_LP;
-  e->T = ps_param_int(h[1]);
+  e->method = !strcmp(ps_param_text(minimax_params, h, "method"), "hedge") ? MM_HEDGE_AVG : !strcmp(ps_param_text(minimax_params, h, "method"), "hedge-last") ? MM_HEDGE_LAST : MM_LP;
+  e->T = ps_param_int(ps_param_text(minimax_params, h, "T"));
   *out = e;
   return PS_OK;
 }

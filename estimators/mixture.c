@@ -706,14 +706,14 @@ static int mix_alloc(est_model **out, const char *const *h, ps_msg *m) {
   est_model *e = calloc(1, sizeof *e);
   if (!e) return ps_fail(m, PS_ENOMEM, "out of memory");
   e->opt = mixture_options_default();
-  e->opt.K = (size_t)ps_param_int(h[0]);
-  e->opt.select = strcmp(h[1], "bic") == 0 ? MIXTURE_SELECT_BIC : MIXTURE_SELECT_FIXED;
-  e->opt.assignment = strcmp(h[2], "hard") == 0 ? MIXTURE_HARD : MIXTURE_SOFT;
-  e->opt.restarts = (int)ps_param_int(h[3]);
-  e->opt.init = strcmp(h[4], "mod") == 0 ? MIXTURE_INIT_MOD : MIXTURE_INIT_RANDOM;
-  e->opt.l2 = ps_param_real(h[5]);
-  e->opt.max_iter = (int)ps_param_int(h[6]);
-  e->opt.tol = ps_param_real(h[7]);
+  e->opt.K = (size_t)ps_param_int(ps_param_text(mixture_params, h, "k"));
+  e->opt.select = strcmp(ps_param_text(mixture_params, h, "select"), "bic") == 0 ? MIXTURE_SELECT_BIC : MIXTURE_SELECT_FIXED;
+  e->opt.assignment = strcmp(ps_param_text(mixture_params, h, "assignment"), "hard") == 0 ? MIXTURE_HARD : MIXTURE_SOFT;
+  e->opt.restarts = (int)ps_param_int(ps_param_text(mixture_params, h, "restarts"));
+  e->opt.init = strcmp(ps_param_text(mixture_params, h, "init"), "mod") == 0 ? MIXTURE_INIT_MOD : MIXTURE_INIT_RANDOM;
+  e->opt.l2 = ps_param_real(ps_param_text(mixture_params, h, "l2"));
+  e->opt.max_iter = (int)ps_param_int(ps_param_text(mixture_params, h, "max_iter"));
+  e->opt.tol = ps_param_real(ps_param_text(mixture_params, h, "tol"));
   *out = e;
   return PS_OK;
 }

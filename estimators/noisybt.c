@@ -555,15 +555,15 @@ static int noisybt_alloc(est_model **out, const char *const *h, ps_msg *m) {
   est_model *e = calloc(1, sizeof *e);
   if (!e) return ps_fail(m, PS_ENOMEM, "out of memory");
   e->opt = noisybt_options_default();
-  e->opt.anchor = ps_param_real(h[0]);
-  e->opt.l2 = ps_param_real(h[1]);
-  e->opt.l2_skill = ps_param_real(h[2]);
-  e->opt.skill_mean = ps_param_real(h[3]);
-  e->opt.l2_bias = ps_param_real(h[4]);
-  e->opt.fit_bias = ps_param_bool(h[5]);
-  e->opt.init_competence = ps_param_real(h[6]);
-  e->opt.tol = ps_param_real(h[7]);
-  e->opt.max_iter = (int)ps_param_int(h[8]);
+  e->opt.anchor = ps_param_real(ps_param_text(noisybt_params, h, "anchor"));
+  e->opt.l2 = ps_param_real(ps_param_text(noisybt_params, h, "l2"));
+  e->opt.l2_skill = ps_param_real(ps_param_text(noisybt_params, h, "l2_skill"));
+  e->opt.skill_mean = ps_param_real(ps_param_text(noisybt_params, h, "skill_mean"));
+  e->opt.l2_bias = ps_param_real(ps_param_text(noisybt_params, h, "l2_bias"));
+  e->opt.fit_bias = ps_param_bool(ps_param_text(noisybt_params, h, "bias"));
+  e->opt.init_competence = ps_param_real(ps_param_text(noisybt_params, h, "init_competence"));
+  e->opt.tol = ps_param_real(ps_param_text(noisybt_params, h, "tol"));
+  e->opt.max_iter = (int)ps_param_int(ps_param_text(noisybt_params, h, "max_iter"));
   int s = noisybt_options_check(&e->opt, m);
   if (s != PS_OK) {
     free(e);

@@ -88,11 +88,11 @@ static const ps_param greedy_params[] = {
 static int pess_alloc(est_model **out, const char *const *h, ps_msg *m) {
   est_model *e = calloc(1, sizeof *e);
   if (!e) return ps_fail(m, PS_ENOMEM, "out of memory");
-  e->C = ps_param_real(h[0]);
-  e->delta = ps_param_real(h[1]);
-  e->B = ps_param_real(h[2]);
-  e->lambda = ps_param_real(h[3]);
-  e->gamma_realised = !strcmp(h[4], "realised");
+  e->C = ps_param_real(ps_param_text(pess_params, h, "C"));
+  e->delta = ps_param_real(ps_param_text(pess_params, h, "delta"));
+  e->B = ps_param_real(ps_param_text(pess_params, h, "B"));
+  e->lambda = ps_param_real(ps_param_text(pess_params, h, "lambda"));
+  e->gamma_realised = !strcmp(ps_param_text(pess_params, h, "gamma"), "realised");
   *out = e;
   return PS_OK;
 }
@@ -101,7 +101,7 @@ static int greedy_alloc(est_model **out, const char *const *h, ps_msg *m) {
   est_model *e = calloc(1, sizeof *e);
   if (!e) return ps_fail(m, PS_ENOMEM, "out of memory");
   e->greedy = 1;
-  e->lambda = ps_param_real(h[0]);
+  e->lambda = ps_param_real(ps_param_text(greedy_params, h, "lambda"));
   e->C = 0;
   e->delta = 0.1;
   e->B = 1;

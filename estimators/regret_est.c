@@ -44,24 +44,22 @@ static int seg_alloc(est_model **out, seg_model model, ps_msg *m) {
   return PS_OK;
 }
 
-/* h: learning_rate, iterations, restarts, gamma (est_regret_params) */
 static int regret_alloc(est_model **out, const char *const *h, ps_msg *m) {
   int s = seg_alloc(out, SEG_REGRET, m);
   if (s != PS_OK) return s;
   regret_options *o = &(*out)->opt;
-  o->learning_rate = ps_param_real(h[0]);
-  o->iterations = (int)ps_param_int(h[1]);
-  o->restarts = (int)ps_param_int(h[2]);
-  o->gamma = ps_param_real(h[3]);
+  o->learning_rate = ps_param_real(ps_param_text(est_regret_params, h, "learning_rate"));
+  o->iterations = (int)ps_param_int(ps_param_text(est_regret_params, h, "iterations"));
+  o->restarts = (int)ps_param_int(ps_param_text(est_regret_params, h, "restarts"));
+  o->gamma = ps_param_real(ps_param_text(est_regret_params, h, "gamma"));
   return PS_OK;
 }
 
-/* h: l2, gamma (est_partial_return_params) */
 static int pr_alloc(est_model **out, const char *const *h, ps_msg *m) {
   int s = seg_alloc(out, SEG_PARTIAL_RETURN, m);
   if (s != PS_OK) return s;
-  (*out)->opt.l2 = ps_param_real(h[0]);
-  (*out)->opt.gamma = ps_param_real(h[1]);
+  (*out)->opt.l2 = ps_param_real(ps_param_text(est_partial_return_params, h, "l2"));
+  (*out)->opt.gamma = ps_param_real(ps_param_text(est_partial_return_params, h, "gamma"));
   return PS_OK;
 }
 
