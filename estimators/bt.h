@@ -1,12 +1,12 @@
 /* bt.h — Bradley-Terry maximum likelihood, item scores or linear features.
  *
  * Model: P(w beats l) = F(s_w - s_l), s = Phi theta (features) or s = theta (items),
- * F = sigma (logistic, BT) or Phi (probit, Thurstone).  Objective (THEORY.md §3.1),
+ * F = sigma (logistic, BT) or Phi (probit, Thurstone).  Objective (docs/theory.md §3.1),
  * with the penalty on the SUMMED negative log-likelihood:
  *
  *     f(theta) = sum_i c_i * l(s_w(i) - s_l(i)) + (lambda/2) ||theta||^2,  l(z) = -log F(z)
  *
- * This is liblinear's convention with C = 1/lambda; THEORY.md's per-sample
+ * This is liblinear's convention with C = 1/lambda; docs/theory.md's per-sample
  * lambda_n (mean loss + lambda_n/2 ||theta||^2) is lambda = n lambda_n, and its item
  * alpha ||theta||^2 is lambda = 2 alpha.  Item scores are reported centred
  * (sum theta = 0); every L2 optimum already is.

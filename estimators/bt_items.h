@@ -1,4 +1,4 @@
-/* bt_items.h — the item-score alternatives to Newton (THEORY.md §3.2):
+/* bt_items.h — the item-score alternatives to Newton (docs/theory.md §3.2):
  * Hunter's MM, Luce spectral ranking (LSR) and its iteration I-LSR, and Rank
  * Centrality.  All work on pair counts aggregated from the comparisons.
  *

@@ -1,6 +1,6 @@
 /* cluster.h — comparing clusterings: label matching and the adjusted Rand index.
  *
- * Mixture components are identified only up to a permutation (THEORY.md §3.4, §4):
+ * Mixture components are identified only up to a permutation (docs/theory.md §3.4, §4):
  * before a component's parameters are compared with the truth, the estimated
  * components are matched to the planted ones by a minimum-cost assignment, and the
  * partition of users is scored with the adjusted Rand index, which needs no

@@ -1,4 +1,4 @@
-/* dpo.c — DPO, IPO, cDPO, rDPO, hinge and HyPO fits (THEORY.md §3.9, §3.10, §3.15).
+/* dpo.c — DPO, IPO, cDPO, rDPO, hinge and HyPO fits (docs/theory.md §3.9, §3.10, §3.15).
  *
  * Objective (dpo.h): F(theta) = sum_i c_i [l(Delta_i) + kl KL_{x_i}] + (l2/2)||theta||^2
  * with Delta_i = s(y_i+) - s(y_i-), s the policy scores.  Every evaluation goes
@@ -94,7 +94,7 @@ int dpo_options_check(const dpo_options *o, ps_msg *m) {
   if (o->loss == DPO_LOSS_RDPO && !(o->l2 > 0))
     return ps_fail(m, PS_EINVAL,
                    "rdpo is unbounded below per sample (its loss falls linearly in z), so it needs l2 > 0 "
-                   "(THEORY §3.10: add L2 or a norm bound)");
+                   "(docs/theory.md §3.10: add L2 or a norm bound)");
   if (o->loss == DPO_LOSS_HINGE && !(o->l2 > 0))
     return ps_fail(m, PS_EINVAL, "hinge needs l2 > 0 (without it the minimiser is not unique or does not exist)");
   if (o->loss == DPO_LOSS_HINGE && o->kl > 0)

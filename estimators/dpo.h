@@ -1,5 +1,5 @@
 /* dpo.h — the DPO family (DPO, IPO, cDPO, rDPO, hinge) and HyPO, for log-linear and
- * MLP policies (THEORY.md §3.9, §3.10, §3.15).
+ * MLP policies (docs/theory.md §3.9, §3.10, §3.15).
  *
  * Policy: log pi(y|x) = log pi_ref(y|x) + s(x,y) - log sum_y' pi_ref e^{s(x,y')} with
  * s = theta^T phi (log-linear, theta the offset from the reference; one-hot when
@@ -123,7 +123,7 @@ int dpo_options_check(const dpo_options *o, ps_msg *m);
 
 /* Per-row loss l(Delta) of the options' loss with its first and second derivatives
  * in Delta (d1, d2 may be NULL; hinge's d2 is 0 and d1 the subgradient -beta 1[z < 1]).
- * The rewritten forms of THEORY §3.10 are used (cdpo softplus(-z) + eps z, rdpo
+ * The rewritten forms of docs/theory.md §3.10 are used (cdpo softplus(-z) + eps z, rdpo
  * softplus(-z) - eps/(1-2eps) z), which agree with the mixture forms to rounding. */
 double dpo_loss_eval(const dpo_options *o, double delta, double *d1, double *d2);
 

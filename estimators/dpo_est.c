@@ -4,7 +4,7 @@
  *   policy(first, m)  pi-hat(.|x) over the context's m responses;
  *   logit(a, b)       the implied preference logit beta (u_a - u_b), u = log pi - log pi_ref,
  *                     i.e. beta (s_a - s_b) for scores s (the log-partition cancels);
- *   theta             the log-linear offset theta (THEORY's theta - theta_ref): for dpo its
+ *   theta             the log-linear offset theta (docs/theory.md's theta - theta_ref): for dpo its
  *                     population target under BT with reward theta_r^T phi is theta_r / beta;
  *                     NULL for MLP policies.
  * Items worlds (phi == NULL) use the tabular (one-hot) log-linear policy.
@@ -12,7 +12,7 @@
  * rlhf: the two-stage pipeline.  Fit the BT reward r-hat (bt_fit on the features, or a
  * small MLP reward trained by Adam as DPO with beta = 1, which is exactly the BT
  * likelihood of r = f), then the exact KL-regularised optimum pi ∝ pi_ref e^{r-hat/beta}
- * per context (THEORY §1); theta = theta_r-hat / beta. */
+ * per context (docs/theory.md §1); theta = theta_r-hat / beta. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* drpo.c — doubly robust preference optimisation (THEORY.md §3.11; Xu et al. 2025,
+/* drpo.c — doubly robust preference optimisation (docs/theory.md §3.11; Xu et al. 2025,
  * "Doubly robust alignment for large language models", reference code DRPO4LLM).
  *
  * Target: p*(pi) = E_x E_{y~pi, y'~pi_ref} g*(x,y,y').  With samples (x, y1, y2, Z),
@@ -724,7 +724,7 @@ int drpo_model_scores(const est_model *e, size_t *n_ctx, size_t *m, const double
 const est_type est_drpo = {
     .name = "drpo",
     .inputs = EST_IN_ITEMS | EST_IN_FEATURES,
-    .doc = "Doubly robust preference optimisation (THEORY §3.11; Xu et al. 2025): DR estimate of the win rate "
+    .doc = "Doubly robust preference optimisation (docs/theory.md §3.11; Xu et al. 2025): DR estimate of the win rate "
            "p(pi) against pi_ref from a preference nuisance (BT or the wrong constant 1/2) and a reference "
            "nuisance (known, tabular, log-linear, uniform) with 2-fold cross-fitting, swap-averaged, corrected for the "
            "absent equal draws; policy pi ~ pi_ref e^{cbar/beta} per context (pi_ref where a context has no data); "

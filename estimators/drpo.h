@@ -1,4 +1,4 @@
-/* drpo.h — doubly robust preference optimisation (DRPO, THEORY.md §3.11).
+/* drpo.h — doubly robust preference optimisation (DRPO, docs/theory.md §3.11).
  *
  * Samples are tuples (x, y1, y2, Z): context x, two responses drawn i.i.d. from
  * pi_ref(.|x), and Z = 1 when y1 was preferred.  Responses are indexed locally
@@ -47,7 +47,7 @@ double drpo_value(size_t n_ctx, size_t m, const double *cbar, const double *rho,
 int drpo_policy(size_t n_ctx, size_t m, const double *cbar, const double *rho, const double *log_ref,
                 double beta, double *pi, ps_msg *msg);
 
-/* The exact bias of p_DR(pi) for the i.i.d. design (THEORY §3.11):
+/* The exact bias of p_DR(pi) for the i.i.d. design (docs/theory.md §3.11):
  *
  *   E p_DR - p* = sum_x rho_x sum_{y2} ref(y2) sum_y pi(y) (ref(y)/pihat(y) - 1) (g - ghat)(y, y2)
  *

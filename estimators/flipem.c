@@ -1,5 +1,5 @@
 /* flipem.c — EM over label correctness with per-annotator (or shared) flip rates,
- * LCPO style (THEORY.md §2.3, §3.3b).  The model, the E and M steps and the two
+ * LCPO style (docs/theory.md §2.3, §3.3b).  The model, the E and M steps and the two
  * variants are stated in flipem.h.
  *
  * Numerics: the posterior gamma = eta p / [eta p + (1 - eta)(1 - p)] has odds
@@ -14,7 +14,7 @@
  * unconstrained maximiser to the interval is the constrained maximiser; the theta step
  * is solved to bt_fit's gradient tolerance (1e-10 W), so the EM bound increases up to
  * that accuracy.  The fixed point of the eta step at theta = theta* is eta = 1 - eps in
- * expectation (THEORY.md O16): E[gamma] = p~ (1 - eps) p / p~ + (1 - p~)(1 - eps)(1 - p)
+ * expectation (docs/theory.md O16): E[gamma] = p~ (1 - eps) p / p~ + (1 - p~)(1 - eps)(1 - p)
  * / (1 - p~) = 1 - eps with p~ = eps + (1 - 2 eps) p.
  *
  * Cost per EM map: one pass over the rows for the E step and one for the
@@ -479,7 +479,7 @@ static void flipem_free(est_model *e) {
 const est_type est_flipem = {
     .name = "flipem",
     .inputs = EST_IN_ITEMS | EST_IN_FEATURES,
-    .doc = "Flip-rate EM (THEORY.md 2.3, 3.3b; LCPO style): BT scores (items or features) with "
+    .doc = "Flip-rate EM (docs/theory.md 2.3, 3.3b; LCPO style): BT scores (items or features) with "
            "per-annotator (or shared) reliability eta = 1 - eps; E step gamma = sigma(logit eta + "
            "Delta), M step eta = mean gamma (clamped to (1/2, 1)) and theta = soft-label BT (bt_fit on "
            "duplicated weighted rows). variant = exact is EM (monotone marginal likelihood; SQUAREM-"

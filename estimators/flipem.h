@@ -1,5 +1,5 @@
 /* flipem.h — EM over label correctness for Bradley-Terry with per-annotator symmetric
- * flips (THEORY.md §2.3, §3.3b; the LCPO-style reliability EM).
+ * flips (docs/theory.md §2.3, §3.3b; the LCPO-style reliability EM).
  *
  * Model: annotator k reports the clean BT label with probability eta_k = 1 - eps_k
  * and the flipped one otherwise, so for a row oriented as reported (w over l),
@@ -17,7 +17,7 @@
  * The theta step is soft-label logistic regression, solved by bt_fit on the rows
  * duplicated with weights c gamma and c (1 - gamma) (variant exact: true EM, the
  * penalised marginal likelihood never decreases) or on the rows alone with weights
- * c gamma (variant lcpo: the second term dropped; THEORY.md notes that whether LCPO
+ * c gamma (variant lcpo: the second term dropped; docs/theory.md notes that whether LCPO
  * keeps it is unconfirmed; this is not EM and nothing is monotone).
  *
  * Identifiability: with one eta shared by all annotators on a sparse design (e.g. one

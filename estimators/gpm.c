@@ -1,6 +1,6 @@
 /* gpm.c — general preference model (GPM) at item level (v_y free) or with linear
  * features (v_y = W phi(y)): skew-symmetric bilinear scores s(y,y') = v_y^T J v_y'
- * fitted with full-batch Adam (THEORY.md §2.8, §3.7;
+ * fitted with full-batch Adam (docs/theory.md §2.8, §3.7;
  * Zhang et al., "Beyond Bradley-Terry Models: A General Preference Model", arXiv
  * 2410.02197, whose reference code is general-preference/general-preference-model).
  *

@@ -1,4 +1,4 @@
-/* gpm.h — the general preference model (THEORY.md §2.8, §3.7), at item level or with
+/* gpm.h — the general preference model (docs/theory.md §2.8, §3.7), at item level or with
  * linear features.
  *
  * Item level: each item y has an embedding v_y in R^{2k}; with 0-based coordinates
@@ -16,7 +16,7 @@
  * S_ij = s(i,j)/tau is identified (rotations within a block and (V, tau) -> (cV, c^2 tau)
  * leave it unchanged), so compare S, never V.
  *
- * Linear features (THEORY.md §3.7 "v = W psi(y)"): when the feature view has phi != NULL
+ * Linear features (docs/theory.md §3.7 "v = W psi(y)"): when the feature view has phi != NULL
  * (n_items x d, row-major) the embedding is v_y = W phi(y) with one shared matrix
  * W in R^{2k x d} (row-major), so
  *

@@ -1,5 +1,5 @@
 /* grpo.c — group-robust preference optimisation (Ramesh et al. 2024, "Group robust
- * preference optimization in reward-free RLHF"; THEORY.md §3.12; reference code
+ * preference optimization in reward-free RLHF"; docs/theory.md §3.12; reference code
  * rsshyam/Group-robust-preference-optimization-bandits).
  *
  *   min_{||theta|| <= B} max_{alpha in simplex} sum_g alpha_g L_g(theta),
@@ -14,7 +14,7 @@
  * worst-group gap O(T^{-1/2}) (convex-concave game regret); the last iterate may
  * oscillate.  The exact min-max value (for measuring that gap) comes from a
  * log-barrier interior-point method on the epigraph form, independent of the
- * algorithm.  All losses go through softplus (THEORY numerics rule). */
+ * algorithm.  All losses go through softplus (docs/theory.md numerics rule). */
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_linalg.h>
 #include <math.h>
@@ -769,7 +769,7 @@ static void grpo_free(est_model *e) {
 const est_type est_grpo = {
     .name = "grpo",
     .inputs = EST_IN_ITEMS | EST_IN_FEATURES,
-    .doc = "Group-robust preference optimisation (Ramesh et al. 2024; THEORY §3.12): log-linear policy, "
+    .doc = "Group-robust preference optimisation (Ramesh et al. 2024; docs/theory.md §3.12): log-linear policy, "
            "min over theta max over group weights alpha of the annotator groups' mean DPO or IPO losses, "
            "by mirror ascent on alpha and projected gradient on theta; reports the averaged iterate "
            "(annotator(): alpha_T, the group loss at the averaged iterate, the group's comparisons, the exact min-max dual weight); "

@@ -1,5 +1,5 @@
 /* grpo.h — group-robust preference optimisation (GRPO of Ramesh et al. 2024,
- * THEORY.md §3.12; not DeepSeek's group-relative PO).
+ * docs/theory.md §3.12; not DeepSeek's group-relative PO).
  *
  * Log-linear policy pi_theta(y|x) = pi_ref(y|x) e^{theta^T phi(x,y)} / Z(x), so the
  * DPO log-ratio difference of a comparison is Delta_i = theta^T x_i with
@@ -59,7 +59,7 @@ double grpo_worst_loss(const grpo_problem *p, const grpo_spec *s, const double *
  *
  *   theta = (Y^T W Y + lambda' I)^{-1} Y^T W 1 / (2 tau),  W = diag(c_i w_g(i) / n_g(i)),
  *
- * with lambda' = lambda sum_g w_g.  This is THEORY's (Y^T W_alpha Y + lambda I)^{-1}
+ * with lambda' = lambda sum_g w_g.  This is docs/theory.md's (Y^T W_alpha Y + lambda I)^{-1}
  * Y^T W_alpha 1/(2 beta) with the mean-loss normalisation 1/n_g inside W_alpha and
  * beta written tau (TRL's name).  The norm bound B is not applied.  PS_ESINGULAR
  * when the system is not positive definite. */

@@ -1,5 +1,5 @@
 /* idealpoint.c — PAL-A ideal-point model: fit, predictions, few-shot adaptation
- * (THEORY.md §2.6, §3.6; reference RamyaLab/pluralistic-alignment src/pal_rm_a/).
+ * (docs/theory.md §2.6, §3.6; reference RamyaLab/pluralistic-alignment src/pal_rm_a/).
  *
  *     w_h = softmax(omega_h),  a_h = sum_k w_hk p_k,  s = d(f(y-), a_h) - d(f(y+), a_h),
  *     F = sum_i c_i loss(s_i) + (l2/2)(||P||^2 + ||E||^2) + (l2_user/2)||Omega||^2.
@@ -729,7 +729,7 @@ static double ip_logit_user(const est_model *e, const double *state, int32_t a, 
 const est_type est_idealpoint = {
     .name = "idealpoint",
     .inputs = EST_IN_ITEMS | EST_IN_FEATURES,
-    .doc = "PAL-A ideal-point model (Chen et al. 2024, pluralistic alignment; THEORY.md §3.6): user h "
+    .doc = "PAL-A ideal-point model (Chen et al. 2024, pluralistic alignment; docs/theory.md §3.6): user h "
            "prefers items near a_h = sum_k softmax(omega_h)_k p_k; euclidean or squared distance, logistic "
            "or hinge loss, fixed features, a linear projector or free item embeddings; Adam with restarts. "
            "logit = logit of the mean over training users of P_h; logit_annotator = user h's own; adapt fits "

@@ -1,4 +1,4 @@
-/* idealpoint.h — the ideal-point model PAL-A (THEORY.md §2.6, §3.6): users prefer
+/* idealpoint.h — the ideal-point model PAL-A (docs/theory.md §2.6, §3.6): users prefer
  * items close to their own ideal point, a convex combination of K shared prototypes.
  *
  * Items have embeddings f(y) in R^p: f = phi (projector = identity, p = d), a learned
@@ -13,7 +13,7 @@
  * and the loss is softplus(-s / tau) (logistic: -log P, a likelihood) or max(0, 1 - s)
  * (hinge, the reference default; not a likelihood, so its "logit" is an uncalibrated
  * score).  With the squared distance the model is exactly Bradley-Terry per user with
- * r_h(y) = 2 a_h^T f(y) - ||f(y)||^2 (THEORY.md §2.6, O16).
+ * r_h(y) = 2 a_h^T f(y) - ||f(y)||^2 (docs/theory.md §2.6, O16).
  *
  * Fitted objective, on the summed loss (as bt_fit):
  *

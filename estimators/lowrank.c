@@ -1,5 +1,5 @@
 /* lowrank.c — low-rank personalised BT rewards, LoRe (simplex weights) and RFM (free
- * weights): fit, predictions, few-shot adaptation (THEORY.md §2.7; reference
+ * weights): fit, predictions, few-shot adaptation (docs/theory.md §2.7; reference
  * facebookresearch/LoRe utils.py).  See lowrank.h for the model and objective.
  *
  * Backpropagation, with g(y) = V^T phi(y) (or U_y), z = (g(y+) - g(y-))^T w_h and
@@ -561,7 +561,7 @@ const est_type est_lowrank = {
     .inputs = EST_IN_ITEMS | EST_IN_FEATURES,
     .doc = "Low-rank personalised Bradley-Terry rewards r_h(y) = phi(y)^T V w_h (item worlds U_y^T w_h), "
            "V in R^{d x B}: LoRe (Bose et al. 2025; simplex weights, w_h = softmax(omega_h)) or RFM (free "
-           "w_h); Adam + L-BFGS with restarts (THEORY.md §2.7).  logit = the mean user's reward difference "
+           "w_h); Adam + L-BFGS with restarts (docs/theory.md §2.7).  logit = the mean user's reward difference "
            "(theta = V w_mean, or U w_mean centred); logit_annotator = user h's own; adapt fits a new "
            "user's B parameters with the basis fixed, shrunk toward the mean user.  Annotator columns: "
            "w_norm = ||w_h||, top_component (0-based index of the largest |w_hb|), top_weight, comparisons.",

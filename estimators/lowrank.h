@@ -1,4 +1,4 @@
-/* lowrank.h — low-rank personalised rewards (THEORY.md §2.7): a shared basis of B
+/* lowrank.h — low-rank personalised rewards (docs/theory.md §2.7): a shared basis of B
  * reward features and per-user weights, Bradley-Terry per user.
  *
  *     r_h(y) = phi(y)^T V w_h,   V in R^{d x B}          (features)

@@ -1,4 +1,4 @@
-/* maxmin.c — the MaxMin policy over group rewards (THEORY.md §3.5).
+/* maxmin.c — the MaxMin policy over group rewards (docs/theory.md §3.5).
  *
  *   F_u(pi) = sum_x rho_x [ sum_y pi(y|x) r_u(y) - beta KL(pi(.|x) || pi_ref(.|x)) ]
  *   D(w)    = beta sum_x rho_x log Z_x(w),  Z_x(w) = sum_y pi_ref(y|x) exp(w.r(y) / beta)

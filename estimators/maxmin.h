@@ -1,4 +1,4 @@
-/* maxmin.h — the MaxMin policy over U groups' rewards (THEORY.md §3.5).
+/* maxmin.h — the MaxMin policy over U groups' rewards (docs/theory.md §3.5).
  *
  *     max_pi min_u F_u(pi),  F_u(pi) = E_x[ sum_y pi(y|x) r_u(x,y) - beta KL(pi(.|x) || pi_ref(.|x)) ]
  *
@@ -62,7 +62,7 @@ int maxmin_group_values(const maxmin_problem *p, const double *pi, double *F, ps
  * does not hold.  PS_EINVAL on an invalid problem. */
 int maxmin_dual(const maxmin_problem *p, maxmin_result *res, ps_msg *m);
 
-/* The iterative MaxMin of the paper (Chakraborty et al. 2024, [R] in THEORY.md):
+/* The iterative MaxMin of the paper (Chakraborty et al. 2024, [R] in docs/theory.md):
  * at step t the policy is pi_t ∝ pi_ref exp(w_t.r / beta); the worst-off group
  * u_min = argmin_u F_u(pi_t) is found and the policy steps toward that group's own
  * optimum in w space, w_{t+1} = (1 - 1/(t+1)) w_t + (1/(t+1)) e_{u_min}, starting from
@@ -71,7 +71,7 @@ int maxmin_dual(const maxmin_problem *p, maxmin_result *res, ps_msg *m);
  * which is 0 exactly at the MaxMin policy.  PS_EINVAL on an invalid problem or T = 0. */
 int maxmin_iterative(const maxmin_problem *p, size_t T, maxmin_result *res, ps_msg *m);
 
-/* The reference code's variant (THEORY.md §3.5 [C]): the KL optimum of the
+/* The reference code's variant (docs/theory.md §3.5 [C]): the KL optimum of the
  * per-sample minimum reward, pi ∝ pi_ref exp(min_u r_u(y) / beta).  Generally NOT the
  * MaxMin policy (O13: uniform with min_u F_u = 0.5 < 0.551810).  res->w is all 0, D and
  * gap are NaN, F holds the group values.  PS_EINVAL on an invalid problem. */

@@ -1,5 +1,5 @@
 /* minimax.c — minimax winner by LP (GLPK), Hedge self-play, exploitability,
- * Condorcet winner and the empirical margin matrix (THEORY.md §3.13, §4, O7, O12).
+ * Condorcet winner and the empirical margin matrix (docs/theory.md §3.13, §4, O7, O12).
  *
  * The symmetric zero-sum game with payoff matrix M = P - 1/2 (skew-symmetric) has
  * value 0; its optimal strategies, the minimax winners, are the lotteries p with

@@ -1,5 +1,5 @@
 /* minimax.h — the minimax (von Neumann) winner of a general preference matrix,
- * Hedge self-play, exploitability, Condorcet winners (THEORY.md §3.13, §4).
+ * Hedge self-play, exploitability, Condorcet winners (docs/theory.md §3.13, §4).
  *
  * Every function takes the margin matrix M = P - 1/2 of m items, row-major
  * (M[i*m + j] = P(i preferred to j) - 1/2), which must be skew-symmetric:

@@ -99,7 +99,7 @@ static void mx_free(est_model *e) {
 const est_type est_minimax = {
     .name = "minimax",
     .inputs = EST_IN_ITEMS,
-    .doc = "Minimax winner of the empirical preference matrix (THEORY §3.13): exact LP with GLPK, or "
+    .doc = "Minimax winner of the empirical preference matrix (docs/theory.md §3.13): exact LP with GLPK, or "
            "Hedge self-play (averaged or last iterate); predictions are the empirical P (1/2 for "
            "pairs never compared); item worlds only.",
     .params = minimax_params,

@@ -1,5 +1,5 @@
 /* mixture.c — EM for a mixture of K Bradley-Terry reward types at the user level
- * (THEORY.md §2.5, §3.4; Dempster, Laird & Rubin 1977; classification EM: Celeux &
+ * (docs/theory.md §2.5, §3.4; Dempster, Laird & Rubin 1977; classification EM: Celeux &
  * Govaert 1992).
  *
  *   l_hk   = sum_{i in D_h} c_i log sigma(r_k(w_i) - r_k(l_i))         (softplus form)

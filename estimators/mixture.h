@@ -1,5 +1,5 @@
 /* mixture.h — mixture of K Bradley-Terry reward types at the user level, fitted by
- * EM (THEORY.md §2.5, §3.4).
+ * EM (docs/theory.md §2.5, §3.4).
  *
  * User h draws a type z_h ~ Cat(w) once; all of h's comparisons follow BT with the
  * type's reward r_k(y) = theta_k_y (items) or theta_k^T phi(y) (features).  With

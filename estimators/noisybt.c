@@ -1,4 +1,4 @@
-/* noisybt.c — NoisyBT by direct MAP with L-BFGS (THEORY.md §2.4, §3.3a; the model of
+/* noisybt.c — NoisyBT by direct MAP with L-BFGS (docs/theory.md §2.4, §3.3a; the model of
  * Bugakova et al., "Aggregation of pairwise comparisons with reduction of biases",
  * arXiv 1906.03711, as in crowd-kit's NoisyBT, whose gradient is wrong (§7): this file
  * is written from the likelihood and its gradient is checked against central finite
@@ -23,12 +23,12 @@
  * taken as "first" and q is fixed at 0, which makes the model symmetric in the order.
  *
  * Priors (see noisybt.h) and their defaults:
- *   - anchor r = 1e-5 on item scores (THEORY.md §3.3a): removes the shift invariance
+ *   - anchor r = 1e-5 on item scores (docs/theory.md §3.3a): removes the shift invariance
  *     with a negligible pull (its curvature r/2 per item against ~n/(4m) from data);
  *   - l2 = 1e-5 on feature weights: there is no shift invariance with features (no
  *     intercept), this only keeps separable designs finite;
  *   - l2_skill = 1 around skill_mean = logit(0.9): sigma(gamma) and the scale of s
- *     trade off (THEORY.md §3.3a): lowering every gamma while stretching s fits almost
+ *     trade off (docs/theory.md §3.3a): lowering every gamma while stretching s fits almost
  *     as well, and with many annotators of few labels each the unpenalised fit runs off
  *     along that direction (measured: 3000 annotators x 33 labels, 1000 items, gave
  *     scores stretched 3.2x after 2000 iterations with a prior centred at 0, which
@@ -39,10 +39,10 @@
  *     (~1e-3 per label at 0.98) stays near the prior: competence is ranked well, its
  *     top end is shrunk.  The scale is then over-corrected, by the shrunk top
  *     competences and by the incidental-parameter bias of the per-annotator
- *     parameters (measured on THEORY.md's example population, slope of fitted on true
+ *     parameters (measured on docs/theory.md's example population, slope of fitted on true
  *     scores: 1.18 at 200 labels per annotator, 1.13 at 800, where plain BT gives 0.80;
  *     with a negligible skill prior 1.24, 1.11, 1.05 at 200, 600, 2000 labels: the
- *     incidental part falls like 1/labels); compare rankings, as THEORY.md advises;
+ *     incidental part falls like 1/labels); compare rankings, as docs/theory.md advises;
  *   - l2_bias = 0.1 (sd 3.2, sigma(q) in [0.04, 0.96] at one sd): q of a careful
  *     annotator has information ~ (1 - sigma(gamma))^2 / 4 per label and would wander.
  *
@@ -52,7 +52,7 @@
  * times a small information, and without this scaling L-BFGS's first steps are off by
  * orders of magnitude between the blocks.  The problem is not convex (a mixture); the
  * start is a plain BT fit and sigma(gamma) = init_competence > 1/2, which selects the
- * mode where annotators are better than chance (THEORY.md §3.3 label switching). */
+ * mode where annotators are better than chance (docs/theory.md §3.3 label switching). */
 #include "noisybt.h"
 
 #include <lbfgs.h>
@@ -646,7 +646,7 @@ static void noisybt_free(est_model *e) {
 const est_type est_noisybt = {
     .name = "noisybt",
     .inputs = EST_IN_ITEMS | EST_IN_FEATURES,
-    .doc = "NoisyBT (Bugakova et al. 2019; THEORY.md 2.4, 3.3a): BT scores (items or s = theta^T phi) "
+    .doc = "NoisyBT (Bugakova et al. 2019; docs/theory.md 2.4, 3.3a): BT scores (items or s = theta^T phi) "
            "with per-annotator competence sigma(gamma) and position bias q, P(first wins) = "
            "sigma(gamma) sigma(s_i - s_j) + (1 - sigma(gamma)) sigma(q); MAP with an anchor prior on "
            "item scores and Gaussian priors on gamma and q, by L-BFGS from a BT start. logit() is the "

@@ -1,5 +1,5 @@
 /* noisybt.h — NoisyBT: Bradley-Terry with per-annotator competence and position bias,
- * fitted by direct maximum a posteriori with L-BFGS (THEORY.md §2.4, §3.3a).
+ * fitted by direct maximum a posteriori with L-BFGS (docs/theory.md §2.4, §3.3a).
  *
  * Annotator w has skill gamma_w and position bias q_w.  For a comparison shown as
  * (first i, second j), with y = +1 when the first-shown item wins,
@@ -9,7 +9,7 @@
  * i.e. with probability sigma(gamma_w) the annotator judges by the scores, otherwise
  * picks the first-shown item with probability sigma(q_w).  Scores are one per item
  * (phi == NULL) or s = Phi theta.  Reductions: sigma(gamma) = 1 is BT; q = 0 is
- * symmetric flips with eps = (1 - sigma(gamma))/2 (THEORY.md §5 rows 23, 24).
+ * symmetric flips with eps = (1 - sigma(gamma))/2 (docs/theory.md §5 rows 23, 24).
  *
  * Objective (minimised), W = total weight:
  *

@@ -1,6 +1,6 @@
 /* pessimistic.c — pessimistic MLE policy (Zhu, Jordan & Jiao 2023, "Principled
  * reinforcement learning with human feedback from pairwise or K-wise comparisons";
- * THEORY.md §3.14) and the greedy MLE baseline.
+ * docs/theory.md §3.14) and the greedy MLE baseline.
  *
  *   theta_hat = argmin (1/n) sum_i c_i softplus(-theta^T x_i) + (lambda/2)||theta||^2
  *               (bt_fit with l2 = n lambda: bt penalises the summed loss)
@@ -482,7 +482,7 @@ static void pess_free(est_model *e) {
 const est_type est_pessimistic = {
     .name = "pessimistic",
     .inputs = EST_IN_ITEMS | EST_IN_FEATURES,
-    .doc = "Pessimistic MLE policy (Zhu, Jordan & Jiao 2023; THEORY §3.14): feature-BT MLE, confidence "
+    .doc = "Pessimistic MLE policy (Zhu, Jordan & Jiao 2023; docs/theory.md §3.14): feature-BT MLE, confidence "
            "ellipsoid ||theta - theta_hat||_{Sigma_D + lambda I} <= f, deterministic policy maximising the "
            "lower confidence value theta_hat^T(phi_pi - v) - f ||phi_pi - v||_{(Sigma_D + lambda I)^-1} "
            "(exact enumeration up to 2^20 policies, else per-context LCB + coordinate ascent). theta() is the "
@@ -502,7 +502,7 @@ const est_type est_pessimistic = {
 const est_type est_greedy_mle = {
     .name = "greedy_mle",
     .inputs = EST_IN_ITEMS | EST_IN_FEATURES,
-    .doc = "Greedy MLE policy (the baseline of THEORY §3.14): feature-BT MLE with per-sample L2 lambda, "
+    .doc = "Greedy MLE policy (the baseline of docs/theory.md §3.14): feature-BT MLE with per-sample L2 lambda, "
            "deterministic argmax theta_hat^T phi(s, y) per context. theta() is the reward MLE.",
     .params = greedy_params,
     .alloc = greedy_alloc,

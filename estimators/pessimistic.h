@@ -1,5 +1,5 @@
 /* pessimistic.h — the pessimistic MLE policy of Zhu, Jordan & Jiao (2023) and its
- * greedy baseline (THEORY.md §3.14).
+ * greedy baseline (docs/theory.md §3.14).
  *
  * theta_hat is the feature-BT MLE with the per-sample penalty (lambda/2)||theta||^2;
  * Sigma_D = (1/n) sum_i x_i x_i^T (x_i = phi(winner) - phi(loser), n the total

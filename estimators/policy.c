@@ -1,7 +1,7 @@
 /* policy.c — softmax policies over a finite response set and their exact metrics.
  *
  * Softmax with a reference: log pi = log pi_ref + s - A, A = log sum pi_ref e^s,
- * evaluated by log-sum-exp so that scores of any size are safe (THEORY §1 numerics).
+ * evaluated by log-sum-exp so that scores of any size are safe (docs/theory.md §1 numerics).
  *
  * KL(pi_s || pi_ref) = E_pi u with u = s - A.  Its gradient in the scores is the
  * covariance form d KL / d s_k = pi_k (u_k - KL): differentiating pi_y = pi_ref e^{u_y}
@@ -11,7 +11,7 @@
  * with a uniform reference, KL(t) = log 2 - H(sigma(t)) has second derivative
  * sigma'(t)(1 + t(1 - 2 sigma(t))) < 0 for t > 1.54).  HyPO therefore uses L-BFGS.
  *
- * Metrics follow THEORY §4: J(pi) = E_pi r - beta KL(pi || pi_ref); pi* = pi_ref e^{r/beta}
+ * Metrics follow docs/theory.md §4: J(pi) = E_pi r - beta KL(pi || pi_ref); pi* = pi_ref e^{r/beta}
  * / Z; ranking accuracy and its idealised version (Chen et al. 2024, Corollary 3.3:
  * strict inequality, no tie band); the win rate against the reference.
  *

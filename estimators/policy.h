@@ -1,5 +1,5 @@
 /* policy.h — policies over a finite response set: the log-linear softmax class, a
- * small MLP score, and the exact policy metrics of THEORY.md §1 and §4.
+ * small MLP score, and the exact policy metrics of docs/theory.md §1 and §4.
  *
  * Conventions (shared by every policy learner, see estimators/estimator.h):
  * a context x has m responses stored as contiguous items first .. first+m-1; the
@@ -10,11 +10,11 @@
  *
  * so u_y = log pi - log pi_ref = s_y - A and the DPO margin is Delta = s+ - s-.
  * Log-linear: s = theta^T phi(x,y) with theta the OFFSET from the reference
- * (THEORY's theta - theta_ref); tabular (phi == NULL) is one-hot phi, s = theta[item].
+ * (docs/theory.md's theta - theta_ref); tabular (phi == NULL) is one-hot phi, s = theta[item].
  * MLP: s = f(phi) = w_out^T act(W2 act(W1 phi + b1) + b2) (second layer optional),
  * no output bias (it cancels in the softmax).
  *
- * References: Rafailov et al. 2023 (DPO); THEORY.md §1 (J identities), §3.9 (policy
+ * References: Rafailov et al. 2023 (DPO); docs/theory.md §1 (J identities), §3.9 (policy
  * classes), §4 (ranking accuracy after Chen et al. 2024, win rate, KL). */
 #ifndef PS_ESTIMATORS_POLICY_H
 #define PS_ESTIMATORS_POLICY_H
@@ -35,7 +35,7 @@ double policy_kl(const double *p, const double *q, size_t m);
 /* Expected reward sum_y p_y r_y. */
 double policy_value(const double *p, const double *r, size_t m);
 
-/* The KL-regularised optimum pi*(y) = pi_ref(y) e^{r_y/beta} / Z (THEORY §1), written
+/* The KL-regularised optimum pi*(y) = pi_ref(y) e^{r_y/beta} / Z (docs/theory.md §1), written
  * into pi_star (length m) through log-sum-exp; returns log Z (so V* = beta log Z).
  * beta > 0. */
 double policy_kl_optimal(const double *pi_ref, const double *r, double beta, size_t m, double *pi_star);
@@ -47,11 +47,11 @@ double policy_objective(const double *pi, const double *pi_ref, const double *r,
  * m x m row-major preference matrix (P(y > y') , P[y][y] = 1/2); WR(pi_ref) = 1/2. */
 double policy_win_rate(const double *pi, const double *pi_ref, const double *P, size_t m);
 
-/* The greedy policy of THEORY §3.14's baseline: a point mass on argmax_y score_y
+/* The greedy policy of docs/theory.md §3.14's baseline: a point mass on argmax_y score_y
  * (the lowest index among ties) written into p. */
 void policy_greedy(const double *score, size_t m, double *p);
 
-/* Ranking accuracy (THEORY §4, Chen et al. 2024): the weighted mean over the rows of d
+/* Ranking accuracy (docs/theory.md §4, Chen et al. 2024): the weighted mean over the rows of d
  * of 1[log_pi[winner] >= log_pi[loser]], log_pi per item (n_items).  Row weights are
  * d->count (1 when NULL).  NaN on empty data. */
 double policy_ranking_accuracy(const double *log_pi, const pref_data *d);
@@ -91,7 +91,7 @@ int policy_loglinear_probs(const pref_features *f, const double *theta, size_t f
                            double *p);
 
 /* E_{pi_theta} phi over the context (d values into mean); the gradient of log pi is
- * phi(x,y) - E phi (THEORY §3.9).  work has m doubles. */
+ * phi(x,y) - E phi (docs/theory.md §3.9).  work has m doubles. */
 void policy_loglinear_mean_phi(const pref_features *f, const double *theta, size_t first, size_t m,
                                double *mean, double *work);
 

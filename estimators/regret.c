@@ -1,5 +1,5 @@
 /* regret.c — partial-return and regret preference models for segment comparisons
- * (see regret.h; THEORY.md §3.8, Knox et al.'s regret preference model).
+ * (see regret.h; docs/theory.md §3.8, Knox et al.'s regret preference model).
  *
  * Partial return: the logit of a row is w^T (Phi_+ - Phi_-) / T with Phi the
  * discounted feature sum of a segment, i.e. feature Bradley-Terry with the segments

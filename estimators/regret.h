@@ -1,5 +1,5 @@
 /* regret.h — learning a linear reward r_w = w^T psi(s, a, s') from segment
- * comparisons in a known deterministic MDP (THEORY.md §3.8, §2.10).
+ * comparisons in a known deterministic MDP (docs/theory.md §3.8, §2.10).
  *
  * Two models of the comparison sigma+ (reported preferred) vs sigma-, with the
  * labeller's temperature T:

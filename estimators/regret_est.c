@@ -113,7 +113,7 @@ static void seg_free(est_model *e) {
 const est_type est_regret_model = {
     .name = "regret_model",
     .inputs = EST_IN_SEGMENTS,
-    .doc = "Regret preference model (Knox et al.; THEORY §3.8): r_w = w^T psi, labels sigma((regret_w(2) - "
+    .doc = "Regret preference model (Knox et al.; docs/theory.md §3.8): r_w = w^T psi, labels sigma((regret_w(2) - "
            "regret_w(1))/T) with V*_w by policy iteration and the envelope-theorem gradient; Adam with restarts. "
            "MDP worlds only.",
     .params = est_regret_params, .alloc = regret_alloc, .fit = seg_fit, .logit = seg_logit, .theta = seg_theta,
