@@ -125,26 +125,7 @@ const est_type *est_lookup(const char *name);
 /* "bt, ..." — the registered names joined by ", " (static buffer). */
 const char *est_names(void);
 
-extern const est_type est_bt;
-extern const est_type est_mm;
-extern const est_type est_ilsr;
-extern const est_type est_lsr;
-extern const est_type est_rank_centrality;
-extern const est_type est_gpm;
-extern const est_type est_minimax;
-extern const est_type est_regret_model;
-extern const est_type est_partial_return;
-extern const est_type est_mixture;
-extern const est_type est_noisybt;
-extern const est_type est_flipem;
-extern const est_type est_idealpoint;
-extern const est_type est_lowrank;
-extern const est_type est_drpo;
-extern const est_type est_grpo;
-extern const est_type est_pessimistic;
-extern const est_type est_greedy_mle;
-extern const est_type est_dpo;
-extern const est_type est_hypo;
-extern const est_type est_rlhf;
+/* The estimators themselves (est_bt, est_dpo, ...) are declared where they are
+ * listed, in registry.c; code that needs one by name asks est_lookup. */
 
 #endif

@@ -14,6 +14,9 @@
 #include "../estimators/drpo.h"
 #include "../estimators/estimator.h"
 
+/* the estimators under test (defined in estimators/, listed in registry.c) */
+extern const est_type est_drpo;
+
 #define NX 2
 #define M 4
 

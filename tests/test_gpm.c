@@ -15,6 +15,10 @@
 #include "../estimators/gpm.h"
 #include "../core/rng.h"
 
+/* the estimators under test (defined in estimators/, listed in registry.c) */
+extern const est_type est_bt;
+extern const est_type est_gpm;
+
 #define SEED 2385ul
 
 /* Random data over m items: n rows with positive real counts. */

@@ -14,6 +14,9 @@
 #include "../estimators/estimator.h"
 #include "../estimators/grpo.h"
 
+/* the estimators under test (defined in estimators/, listed in registry.c) */
+extern const est_type est_grpo;
+
 #define S 4
 #define M 3
 #define D 3

@@ -17,6 +17,10 @@
 #include "../estimators/estimator.h"
 #include "../estimators/pessimistic.h"
 
+/* the estimators under test (defined in estimators/, listed in registry.c) */
+extern const est_type est_pessimistic;
+extern const est_type est_greedy_mle;
+
 /* a feature world: S contexts x M responses, d = 2, sampled BT comparisons */
 #define S 3
 #define M 3
