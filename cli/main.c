@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "../estimators/estimator.h"
+#include "../sim/sim.h"
 #include "../experiments/quantity.h"
 #include "../experiments/claims.h"
 #include "../experiments/config.h"
@@ -170,6 +171,13 @@ static int cmd_list(void) {
       ps_param_allowed(p, allowed, sizeof allowed);
       printf("      %-12s default %-10s %s — %s\n", p->key, p->def ? p->def : "(required)", allowed, p->doc);
     }
+  }
+  printf("\nworlds ([world] kind):\n");
+  for (size_t i = 0; world_registry[i]; i++) {
+    const world_type *w = world_registry[i];
+    static const char *const data[] = {"item comparisons", "feature comparisons", "segment comparisons"};
+    printf("  %-10s %s (%s)\n", w->name, w->doc, data[w->kind]);
+    for (const ps_param *p = w->params; p && p->key; p++) printf("      %-20s its own key (below)\n", p->key);
   }
   printf("\nconfiguration sections and keys:\n");
   experiment_schema_init();

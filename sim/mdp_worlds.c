@@ -63,7 +63,7 @@ const world_type wt_corridor = {
 
 const world_type wt_delivery = {
     .name = "delivery",
-    .doc = "a 6 x 6 delivery grid after Knox et al. (2023): goal, coins, a blocked path",
+    .doc = "a 6 x 6 delivery grid after Knox et al.: road, mud, terminal hazards, two walls and the goal",
     .kind = WORLD_SEGMENTS,
     .mdp_alloc = delivery_alloc,
 };
