@@ -47,9 +47,7 @@ double cell_now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* The hyperparameter texts of estimator k at grid point p: swept ones from their
- * axis, the rest as validated when the experiment was built. */
-static void hyper_at(const experiment *e, size_t p, size_t k, const char **hyper) {
+void cell_hyperparameters(const experiment *e, size_t p, size_t k, const char **hyper) {
   const exp_estimator *x = &e->estimators[k];
   for (size_t j = 0; x->type->params[j].key; j++) {
     hyper[j] = x->hyper[j];
@@ -98,8 +96,9 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
   for (size_t k = 0; k < ne; k++) {
     const exp_estimator *x = &e->estimators[k];
     const char *hyper[64];
-    hyper_at(e, p, k, hyper);
+    cell_hyperparameters(e, p, k, hyper);
     memset(ev, 0, sizeof *ev);
+    ev->pt = &sim.pt;
     ev->sim = &sim;
     ev->t = x->type;
     ev->k = k;

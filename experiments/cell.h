@@ -30,6 +30,11 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
 /* MDP worlds (cell_mdp.c): the same for trajectory-segment comparisons. */
 int cell_run_mdp(const experiment *e, size_t p, size_t rep, const exp_point *pt, cell_result *r, ps_msg *m);
 
+/* The hyperparameter texts of estimator k at grid point p, one per entry of its
+ * table (hyper has room for them): swept ones from their axis, the rest as validated
+ * when the experiment was built. */
+void cell_hyperparameters(const experiment *e, size_t p, size_t k, const char **hyper);
+
 /* Seconds on the monotonic clock. */
 double cell_now(void);
 

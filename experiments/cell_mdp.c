@@ -4,7 +4,8 @@
  * EST_IN_SEGMENTS) is fitted through the estimator table on the trajectory view
  * (the dynamics and features, never the true reward), and each learned reward is
  * scored by the true scaled return of its optimal policy and of its one-step
- * greedy use, and by the share of states where its optimal action is optimal. */
+ * greedy use, and by the share of states where its optimal action is optimal (the
+ * MDP rows of metrics.c). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,15 +15,6 @@
 #include "../sim/mdp.h"
 #include "cell.h"
 #include "eval.h"
-
-#define MDP_HORIZON 1000 /* steps of the returns that score a learned reward's policies */
-
-/* store value v of metric `name` for estimator k when the experiment stores it */
-static void put(const experiment *e, cell_result *r, size_t k, const char *name, double v) {
-  long row = metric_find(name);
-  for (size_t j = 0; row >= 0 && j < e->metrics[k].n; j++)
-    if (e->metrics[k].idx[j] == (size_t)row) r->metrics[e->metric_off[k] + j] = v;
-}
 
 int cell_run_mdp(const experiment *e, size_t p, size_t rep, const exp_point *pt, cell_result *r, ps_msg *m) {
   mdp md = {0};
@@ -59,12 +51,16 @@ int cell_run_mdp(const experiment *e, size_t p, size_t rep, const exp_point *pt,
   }
   pref_trajectories traj = {.env = env, .features = &feat, .seg = &seg, .temperature = pt->noise.temperature};
   pref_features f = {.n_items = seg.n, .d = feat.d, .n_contexts = 1, .traj = &traj};
+  cell_mdp_view view = {.md = &md, .sol = &sol, .policy = policy, .greedy = greedy};
+  metric_eval *ev = malloc(sizeof *ev);
+  if (!ev) {
+    s = ps_fail(m, PS_ENOMEM, "out of memory");
+    goto done;
+  }
   for (size_t k = 0; k < e->n_estimators; k++) {
     const exp_estimator *x = &e->estimators[k];
-    /* hyperparameters may be swept: read them at this point */
     const char *hyper[64];
-    for (size_t j = 0; x->type->params[j].key && j < 64; j++)
-      hyper[j] = experiment_value(e, p, x->section, x->type->params[j].key);
+    cell_hyperparameters(e, p, k, hyper);
     est_model *mod = NULL;
     ps_msg fm = {{0}};
     est_fit_info info = {0};
@@ -77,30 +73,29 @@ int cell_run_mdp(const experiment *e, size_t p, size_t rep, const exp_point *pt,
       ps_rng_reset(rng, e->seed, PS_STREAM_ESTIMATOR, p, rep, k);
       fs = x->type->fit(mod, &data, &f, rng, &info, &fm);
     }
-    put(e, r, k, "fit_seconds", cell_now() - ft0);
-    put(e, r, k, "iterations", info.iterations);
-    put(e, r, k, "converged", fs == PS_OK && info.converged);
+    memset(ev, 0, sizeof *ev);
+    ev->pt = pt;
+    ev->mdp = &view;
+    ev->t = x->type;
+    ev->k = k;
+    ev->info = info;
+    ev->fit_seconds = cell_now() - ft0;
+    ev->fit_status = fs;
+    /* the fit records describe the fit itself, before its policies are asked for */
+    metric_value(ev, "fit_seconds");
+    metric_value(ev, "iterations");
+    metric_value(ev, "converged");
     r->iterations += info.iterations;
     if (fs == PS_OK && (fs = x->type->state_policy(mod, policy, greedy)) != PS_OK)
       ps_fail(&fm, fs, "estimator '%s' has no policy after its fit", x->type->name);
+    ev->fit_status = fs;
     r->status[k] = fs;
-    if (fs == PS_OK) {
-      mdp_scaled sc;
-      if (mdp_scaled_return(&md, policy, MDP_HORIZON, &sc, NULL) == PS_OK) put(e, r, k, "return_policy", sc.scaled);
-      if (mdp_scaled_return(&md, greedy, MDP_HORIZON, &sc, NULL) == PS_OK) put(e, r, k, "return_greedy", sc.scaled);
-      /* reward recovery up to the class of rewards with the same optimal policies */
-      size_t live = 0, agree = 0;
-      for (size_t st = 0; st < env->n_states; st++) {
-        if (!mdp_is_start(env, st)) continue;
-        live++;
-        agree += sol.adv[st * env->n_actions + (size_t)policy[st]] >= -1e-9;
-      }
-      if (live) put(e, r, k, "policy_agreement", (double)agree / (double)live);
-    } else {
-      snprintf(r->message[k], PS_MSG_LEN, "%s", fm.text);
-    }
+    if (fs != PS_OK) snprintf(r->message[k], PS_MSG_LEN, "%s", fm.text);
+    double *out = r->metrics + e->metric_off[k];
+    for (size_t j = 0; j < e->metrics[k].n; j++) out[j] = metric_value_at(ev, e->metrics[k].idx[j]);
     if (mod) x->type->free(mod);
   }
+  free(ev);
 done:
   free(policy);
   free(greedy);

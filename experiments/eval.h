@@ -12,6 +12,7 @@
 #include <gsl/gsl_rng.h>
 #include <stdint.h>
 
+#include "../core/mdp_env.h"
 #include "../sim/sim.h"
 #include "quantity.h"
 
@@ -65,8 +66,19 @@ typedef struct {
   double comp_err, flip_err, flip_rate, ari;
 } user_sums;
 
+/* What an MDP cell's metrics see of one fitted segment learner (cell_mdp.c): the
+ * world with its true reward, its optimal solution, and the learned reward's optimal
+ * and one-step greedy policies (est_type.state_policy). */
+typedef struct {
+  const struct mdp *md;
+  const mdp_solution *sol;
+  const int32_t *policy, *greedy;
+} cell_mdp_view;
+
 struct metric_eval {
-  cell_sim *sim;
+  const exp_point *pt;      /* the grid point's settings */
+  cell_sim *sim;            /* item and feature worlds; NULL in MDP worlds */
+  const cell_mdp_view *mdp; /* MDP worlds; NULL elsewhere */
   const est_type *t;
   const est_model *mod;
   size_t k;                 /* estimator index in the experiment */

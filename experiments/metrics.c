@@ -1,6 +1,6 @@
 /* metrics.c — the metric table: how good one fitted estimator is against the
  * simulated truth (docs/theory.md §4), one row per metric.  This file is the only
- * place that joins an estimate with the truth (with the MDP metrics of cell_mdp.c).
+ * place that joins an estimate with the truth.
  *
  * With theta_star/T the identifiable truth:
  *   param_err         ||theta-hat - theta_star/T||_2 (items: both centred)
@@ -28,6 +28,7 @@
 #include "../estimators/maxmin.h"
 #include "../estimators/minimax.h"
 #include "../estimators/policy.h"
+#include "../sim/mdp.h"
 #include "eval.h"
 
 #define MAXMIN_ITERATIONS 20000 /* steps of the iterative MaxMin (Frank-Wolfe on the dual) */
@@ -628,8 +629,34 @@ static double m_fit_seconds(metric_eval *ev) { return ev->fit_seconds; }
 static double m_iterations(metric_eval *ev) { return ev->info.iterations; }
 static double m_converged(metric_eval *ev) { return ev->fit_status == PS_OK && ev->info.converged; }
 
-/* MDP worlds: cell_mdp.c stores these three from the learned reward's policies. */
-static double m_mdp_slot(metric_eval *ev) { return NAN; }
+/* ------------------------------------------------------------ MDP worlds */
+
+#define MDP_HORIZON 1000 /* steps of the returns that score a learned reward's policies */
+
+/* true scaled return (1 optimal, 0 random) of the learned reward's optimal policy and
+ * of its one-step greedy use (docs/theory.md §4.8) */
+static double m_return_policy(metric_eval *ev) {
+  mdp_scaled sc;
+  return mdp_scaled_return(ev->mdp->md, ev->mdp->policy, MDP_HORIZON, &sc, NULL) == PS_OK ? sc.scaled : NAN;
+}
+
+static double m_return_greedy(metric_eval *ev) {
+  mdp_scaled sc;
+  return mdp_scaled_return(ev->mdp->md, ev->mdp->greedy, MDP_HORIZON, &sc, NULL) == PS_OK ? sc.scaled : NAN;
+}
+
+/* reward recovery up to the class of rewards with the same optimal policies: the share
+ * of start states where the learned reward's optimal action is optimal */
+static double m_policy_agreement(metric_eval *ev) {
+  const mdp_env *env = &ev->mdp->md->env;
+  size_t live = 0, agree = 0;
+  for (size_t st = 0; st < env->n_states; st++) {
+    if (!mdp_is_start(env, st)) continue;
+    live++;
+    agree += ev->mdp->sol->adv[st * env->n_actions + (size_t)ev->mdp->policy[st]] >= -1e-9;
+  }
+  return live ? (double)agree / (double)live : NAN;
+}
 
 /* ------------------------------------------------------- applicability */
 
@@ -694,13 +721,13 @@ const metric_def metric_table[] = {
      EST_IN_ITEMS, small_items, m_lp_distance},
     {"return_policy", "1",
      "MDP worlds: scaled true return of the optimal policy of the learned reward (1 optimal, 0 random)",
-     EST_IN_SEGMENTS, NULL, m_mdp_slot},
+     EST_IN_SEGMENTS, NULL, m_return_policy},
     {"return_greedy", "1", "MDP worlds: scaled true return of argmax_a of the learned reward, used as an advantage",
-     EST_IN_SEGMENTS, NULL, m_mdp_slot},
+     EST_IN_SEGMENTS, NULL, m_return_greedy},
     {"policy_agreement", "1",
      "MDP worlds: share of states where the learned reward's optimal action is optimal (reward recovery up to its "
      "equivalence class)",
-     EST_IN_SEGMENTS, NULL, m_mdp_slot},
+     EST_IN_SEGMENTS, NULL, m_policy_agreement},
     {"exploitability_model", "1",
      "max_y P-hat(y > policy) - 1/2 under the model's own predictions: the solver's error (item worlds)",
      EST_IN_ITEMS, small_items, m_exploitability_model},
@@ -802,7 +829,7 @@ double metric_value_at(metric_eval *ev, size_t i) {
   if (i >= metric_table_len) return NAN;
   if (ev->st[i] == 2) return ev->memo[i];
   /* fit records exist for failed fits too; every other metric needs a fitted model */
-  if (ev->st[i] == 1 || !metric_applies(i, ev->t, &ev->sim->pt) || (ev->fit_status != PS_OK && !metric_is_fit_record(i)))
+  if (ev->st[i] == 1 || !metric_applies(i, ev->t, ev->pt) || (ev->fit_status != PS_OK && !metric_is_fit_record(i)))
     return NAN;
   ev->st[i] = 1;
   ev->memo[i] = metric_table[i].compute(ev);
