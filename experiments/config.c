@@ -1,14 +1,14 @@
-/* config.c — INI parsing (inih) into an ordered entry list with origins.
+/* config.c — experiment files (INI) read into an ordered entry list with origins.
  *
- * inih's handler has no line number in Debian's build, so the file is fed through
- * ini_parse_stream with a reader that counts lines; inih calls the handler for a
- * key right after reading its line, so the count is that key's line. */
+ * The reader is the project's own (below, "parsing"): every message names the file
+ * and the line, and a line is never split, whatever its length. */
 #include "config.h"
 
-#include <ini.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct cfg {
   cfg_entry *e;
@@ -154,7 +154,24 @@ const char *cfg_where(const cfg_entry *e, char *buf, size_t len) {
   return buf;
 }
 
-/* ---------------------------------------------------------------- parsing */
+/* ---------------------------------------------------------------- parsing
+ *
+ * The project's own INI reader: lines of any length up to CFG_MAX_LINE (longer
+ * ones are refused with FILE:LINE, never split), with the rules the experiment
+ * files were written for (those of inih, which read them before, with inline
+ * comments on and multi-line values off):
+ *   - a UTF-8 byte-order mark at the start of the text is skipped;
+ *   - lines end at "\n", "\r\n" or a lone "\r"; whitespace (space, \t, \v, \f,
+ *     \r) around a line, a key and a value is dropped;
+ *   - a line whose first non-blank character is ';' or '#' is a comment, and so
+ *     is everything from a ';' that follows whitespace ("n = 5 ; five"; '#' is
+ *     not an inline comment, and "a;b" is a value);
+ *   - "[name]" starts section name (text after the ']' is ignored; the name is
+ *     taken as written, inner spaces included);
+ *   - "key = value" (or "key: value": the first '=' or ':' separates) sets a key;
+ *     an indented line is a line of its own, not the continuation of a value;
+ *   - anything else is a syntax error, and so is a NUL byte.
+ * The first error stops the parse; every message names the file and the line. */
 
 typedef struct {
   cfg *c;
@@ -162,63 +179,23 @@ typedef struct {
   int line;
   ps_msg *m;
   int status;
-  int err_line; /* line of the handler's error */
-  /* stream state */
+  /* the text: a file or a string */
   FILE *fp;
   const char *text;
+  char *buf; /* the current line, NUL-terminated */
+  size_t cap;
 } parse_state;
-
-/* remember "[name]" lines so that sections without keys are known too */
-static void note_header(parse_state *st, const char *line) {
-  while (*line == ' ' || *line == '\t') line++;
-  if (*line != '[') return;
-  const char *end = strchr(line, ']');
-  if (!end || end == line + 1) return;
-  char name[256];
-  size_t len = (size_t)(end - line - 1);
-  if (len >= sizeof name) return;
-  memcpy(name, line + 1, len);
-  name[len] = 0;
-  add_header(st->c, name, st->name, st->line);
-}
-
-static char *read_line_file(char *str, int num, void *stream) {
-  parse_state *st = stream;
-  char *r = fgets(str, num, st->fp);
-  if (r) {
-    st->line++;
-    note_header(st, r);
-  }
-  return r;
-}
-
-static char *read_line_string(char *str, int num, void *stream) {
-  parse_state *st = stream;
-  if (!st->text || !*st->text) return NULL;
-  int i = 0;
-  while (i < num - 1 && st->text[i] && st->text[i] != '\n') i++;
-  if (st->text[i] == '\n' && i < num - 1) i++;
-  memcpy(str, st->text, (size_t)i);
-  str[i] = 0;
-  st->text += i;
-  st->line++;
-  note_header(st, str);
-  return str;
-}
 
 static int handler(void *user, const char *section, const char *key, const char *value) {
   parse_state *st = user;
   if (st->status != PS_OK) return 0; /* keep the first error */
   if (!*section) {
-    st->err_line = st->line;
     st->status = ps_fail(st->m, PS_EFORMAT, "%s:%d: key '%s' is outside any [section]", st->name,
                          st->line, key);
     return 0;
   }
-  if (!key) return 1; /* section header callback (INI_CALL_HANDLER_ON_NEW_SECTION) */
   const cfg_entry *old = cfg_find(st->c, section, key);
   if (old && old->line > 0 && !strcmp(old->origin, st->name)) {
-    st->err_line = st->line;
     st->status = ps_fail(st->m, PS_EFORMAT, "%s:%d: key '%s' in [%s] is given twice (first at line %d)",
                          st->name, st->line, key, section, old->line);
     return 0;
@@ -230,13 +207,147 @@ static int handler(void *user, const char *section, const char *key, const char 
   return 1;
 }
 
-static int finish_parse(cfg *c, cfg *work, parse_state *st, int rc, ps_msg *m) {
-  /* inih goes on after a syntax error; an earlier syntax error wins */
-  if (rc > 0 && st->status != PS_OK && rc < st->err_line) st->status = PS_OK;
-  if (st->status == PS_OK && rc != 0)
-    st->status = ps_fail(m, PS_EFORMAT,
-                         "%s:%d: syntax error (expected '[section]', 'key = value' or a comment)",
-                         st->name, rc > 0 ? rc : st->line);
+/* Next character of the text, or EOF. */
+static int next_char(parse_state *st) {
+  if (st->fp) return getc(st->fp);
+  if (!st->text || !*st->text) return EOF;
+  return (unsigned char)*st->text++;
+}
+
+static void unread_char(parse_state *st, int ch) {
+  if (st->fp)
+    ungetc(ch, st->fp);
+  else
+    st->text--;
+}
+
+/* Read the next line into st->buf without its line end.  1: a line; 0: end of the
+ * text; -1: an error (st->status set). */
+static int read_line(parse_state *st) {
+  size_t n = 0;
+  int ch = next_char(st);
+  if (ch == EOF) {
+    if (st->fp && ferror(st->fp))
+      st->status = ps_fail(st->m, PS_EIO, "%s:%d: cannot read: %s", st->name, st->line + 1, strerror(errno));
+    return st->fp && ferror(st->fp) ? -1 : 0;
+  }
+  st->line++;
+  for (; ch != EOF && ch != '\n' && ch != '\r'; ch = next_char(st)) {
+    if (ch == 0) {
+      st->status = ps_fail(st->m, PS_EFORMAT, "%s:%d: NUL byte at column %zu (is this a text file?)", st->name,
+                           st->line, n + 1);
+      return -1;
+    }
+    if (n >= CFG_MAX_LINE) {
+      st->status = ps_fail(st->m, PS_EFORMAT, "%s:%d: line longer than %d bytes (the longest line an experiment "
+                           "file may have)", st->name, st->line, CFG_MAX_LINE);
+      return -1;
+    }
+    if (n + 1 >= st->cap) {
+      size_t cap = st->cap ? 2 * st->cap : 256;
+      char *nb = realloc(st->buf, cap);
+      if (!nb) {
+        st->status = ps_fail(st->m, PS_ENOMEM, "out of memory reading %s", st->name);
+        return -1;
+      }
+      st->buf = nb;
+      st->cap = cap;
+    }
+    st->buf[n++] = (char)ch;
+  }
+  if (ch == '\r') {
+    int next = next_char(st);
+    if (next != '\n' && next != EOF) unread_char(st, next);
+  }
+  if (ch == EOF && st->fp && ferror(st->fp)) {
+    st->status = ps_fail(st->m, PS_EIO, "%s:%d: cannot read: %s", st->name, st->line, strerror(errno));
+    return -1;
+  }
+  if (!st->buf) {
+    st->buf = malloc(st->cap = 256);
+    if (!st->buf) {
+      st->status = ps_fail(st->m, PS_ENOMEM, "out of memory reading %s", st->name);
+      return -1;
+    }
+  }
+  st->buf[n] = 0;
+  return 1;
+}
+
+static int is_blank(char ch) { return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\v' || ch == '\f' || ch == '\r'; }
+
+static char *rstrip(char *s) {
+  char *p = s + strlen(s);
+  while (p > s && is_blank(p[-1])) *--p = 0;
+  return s;
+}
+
+static char *lskip(char *s) {
+  while (*s && is_blank(*s)) s++;
+  return s;
+}
+
+/* The first of chars (NULL: none) or of a ';' that follows whitespace (an inline
+ * comment) in s, or its end. */
+static char *find_chars_or_comment(char *s, const char *chars) {
+  int was_space = 0;
+  while (*s && (!chars || !strchr(chars, *s)) && !(was_space && *s == ';')) {
+    was_space = is_blank(*s);
+    s++;
+  }
+  return s;
+}
+
+static int syntax_error(parse_state *st, const char *line, const char *what) {
+  return st->status = ps_fail(st->m, PS_EFORMAT, "%s:%d: syntax error: %s in '%.60s%s' (expected '[section]', "
+                              "'key = value' or a comment)", st->name, st->line, what, line,
+                              strlen(line) > 60 ? "..." : "");
+}
+
+static int parse(parse_state *st) {
+  char *section = strdup("");
+  if (!section) return st->status = ps_fail(st->m, PS_ENOMEM, "out of memory reading %s", st->name);
+  while (st->status == PS_OK && read_line(st) > 0) {
+    char *start = st->buf;
+    if (st->line == 1 && !strncmp(start, "\xEF\xBB\xBF", 3)) start += 3;
+    start = lskip(rstrip(start));
+    if (!*start || *start == ';' || *start == '#') continue;
+    if (*start == '[') {
+      char *end = find_chars_or_comment(start + 1, "]");
+      if (*end != ']') {
+        syntax_error(st, start, "no ']' closing the section name");
+        break;
+      }
+      *end = 0;
+      char *ns = strdup(start + 1);
+      if (!ns || (*ns && add_header(st->c, ns, st->name, st->line) != PS_OK)) {
+        free(ns);
+        st->status = ps_fail(st->m, PS_ENOMEM, "out of memory reading %s", st->name);
+        break;
+      }
+      free(section);
+      section = ns;
+      continue;
+    }
+    char *end = find_chars_or_comment(start, "=:");
+    if (*end != '=' && *end != ':') {
+      syntax_error(st, start, *end == ';' ? "a ';' comment before any '='" : "no '='");
+      break;
+    }
+    *end = 0;
+    char *key = rstrip(start), *value = end + 1;
+    *find_chars_or_comment(value, NULL) = 0;
+    value = rstrip(lskip(value));
+    if (!handler(st, section, key, value)) break;
+  }
+  free(section);
+  free(st->buf);
+  st->buf = NULL;
+  return st->status;
+}
+
+/* On success, move the parsed entries and headers into c. */
+static int finish_parse(cfg *c, cfg *work, parse_state *st, ps_msg *m) {
   if (st->status != PS_OK) {
     cfg_free(work);
     return st->status;
@@ -257,32 +368,32 @@ static int finish_parse(cfg *c, cfg *work, parse_state *st, int rc, ps_msg *m) {
   return PS_OK;
 }
 
-/* Indented lines are not continuations of the previous value: an indented
- * "key = value" is a key of its own (inih's multi-line mode would glue it on). */
-static void ini_settings(void) { ini_allow_multiline = false; }
-
 int cfg_load_file(cfg *c, const char *path, ps_msg *m) {
-  ini_settings();
   FILE *fp = fopen(path, "r");
-  if (!fp) return ps_fail(m, PS_EIO, "%s: cannot open experiment file", path);
+  if (!fp) return ps_fail(m, PS_EIO, "%s: cannot open experiment file: %s", path, strerror(errno));
+  struct stat sb;
+  if (fstat(fileno(fp), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+    fclose(fp);
+    return ps_fail(m, PS_EIO, "%s: is a directory, not an experiment file (give one FILE.ini, e.g. "
+                   "experiments/bt_rate.ini)", path);
+  }
   cfg *work = cfg_alloc();
   if (!work) {
     fclose(fp);
     return ps_fail(m, PS_ENOMEM, "out of memory");
   }
   parse_state st = {.c = work, .name = path, .m = m, .status = PS_OK, .fp = fp};
-  int rc = ini_parse_stream(read_line_file, &st, handler, &st);
+  parse(&st);
   fclose(fp);
-  return finish_parse(c, work, &st, rc, m);
+  return finish_parse(c, work, &st, m);
 }
 
 int cfg_load_string(cfg *c, const char *name, const char *text, ps_msg *m) {
-  ini_settings();
   cfg *work = cfg_alloc();
   if (!work) return ps_fail(m, PS_ENOMEM, "out of memory");
   parse_state st = {.c = work, .name = name, .m = m, .status = PS_OK, .text = text};
-  int rc = ini_parse_stream(read_line_string, &st, handler, &st);
-  return finish_parse(c, work, &st, rc, m);
+  parse(&st);
+  return finish_parse(c, work, &st, m);
 }
 
 int cfg_override(cfg *c, const char *a, ps_msg *m) {

@@ -24,9 +24,17 @@ cfg *cfg_alloc(void);
 void cfg_free(cfg *c);
 cfg *cfg_dup(const cfg *c);
 
-/* Parse an INI file and append its entries.  A syntax error or a key given twice
- * in one section fails with PS_EFORMAT and "FILE:LINE: ..."; an unreadable file
- * with PS_EIO.  On failure c is unchanged. */
+/* The longest line an experiment file may have, in bytes (without its line end);
+ * a longer line is refused with FILE:LINE, never split or cut. */
+#define CFG_MAX_LINE (1 << 20)
+
+/* Parse an INI file and append its entries ("[section]" headers, "key = value"
+ * lines, ';' and '#' comment lines, inline comments from a ';' that follows
+ * whitespace; config.c has the exact rules).  A syntax error, a key given twice in
+ * one section, a key before any section, a NUL byte or a line longer than
+ * CFG_MAX_LINE fails with PS_EFORMAT and "FILE:LINE: ..."; a file that cannot be
+ * opened or read, or is a directory, with PS_EIO and a message naming it.  On
+ * failure c is unchanged. */
 int cfg_load_file(cfg *c, const char *path, ps_msg *m);
 
 /* Same for text held in memory; name is used in messages. */
