@@ -5,12 +5,14 @@
 #   make bench      benchmarks against peers (built with -O2 -march=native)
 #   make figures    run every shipped experiment, verify, draw, refresh docs/figures
 #   switches: SAN=1 (ASan+UBSan)  DEBUG=1  OPENMP=0  MPI=1 (mpicc; build-mpi/prefsim for mpirun)
+#   ./prefsim is the plain build's binary: SAN=1, BENCH=1 and MPI=1 builds stay in
+#   their own directories (build-san/prefsim, ...), and their `make test` tests those
 SHELL := /bin/bash
 CC ?= cc
 OPENMP ?= 1
 BUILD ?= build
 
-PKGS := gsl hdf5 inih
+PKGS := gsl hdf5
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # GSL's CBLAS calls go to OpenBLAS (its blocked Cholesky is what the standard
 # errors of `prefsim fit` cost); sweeps pin OpenBLAS to one thread (run.c)
@@ -23,13 +25,17 @@ OPT := -O2 -g
 ifeq ($(DEBUG),1)
   OPT := -O0 -g3
 endif
+# TOP: whether `make prefsim` copies $(BUILD)/prefsim to ./prefsim (the plain build only)
+TOP := 1
 ifeq ($(SAN),1)
   OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   BUILD := build-san
+  TOP := 0
 endif
 ifeq ($(BENCH),1)
   OPT := -O2 -march=native -g
   BUILD := build-bench
+  TOP := 0
 endif
 ifeq ($(OPENMP),1)
   OPT += -fopenmp
@@ -38,6 +44,7 @@ ifeq ($(MPI),1)
   CC := mpicc
   OPT += -DPS_MPI
   BUILD := $(BUILD)-mpi
+  TOP := 0
 endif
 
 GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
@@ -91,8 +98,14 @@ $(BUILD)/libprefsim.a: $(LIB_OBJ)
 $(BUILD)/prefsim: $(BUILD)/cli/main.o $(BUILD)/libprefsim.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+ifeq ($(TOP),1)
 prefsim: $(BUILD)/prefsim
 	@cp $< $@
+else
+.PHONY: prefsim
+prefsim: $(BUILD)/prefsim
+	@echo "$(BUILD)/prefsim is built (./prefsim, the plain build's, is left as it is)"
+endif
 
 # every test links the shared fixtures (tests/fixtures.c); discovery stays tests/test_*.c
 $(BUILD)/tests/%: tests/%.c $(BUILD)/tests/fixtures.o $(BUILD)/libprefsim.a tests/test_util.h tests/fixtures.h
