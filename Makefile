@@ -51,7 +51,7 @@ GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(s
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 CFLAGS := $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS)
-LDLIBS := $(PKG_LIBS) -lhdf5_hl -lglpk -llbfgs -lm
+LDLIBS := $(PKG_LIBS) -lhdf5_hl -lglpk -llbfgs -lz -lm
 LDFLAGS := $(filter -fsanitize% -fopenmp,$(OPT))
 
 LIB_SRC := $(wildcard core/*.c sim/*.c estimators/*.c experiments/*.c results/*.c plots/*.c cli/*.c)

@@ -30,6 +30,10 @@
  * 3 data or run error */
 enum { EXIT_USAGE = 2, EXIT_DATA = 3 };
 
+/* `prefsim run` refuses sweeps of more cells unless --allow-large (PREFSIM_MAX_CELLS
+ * overrides): two million cells of ten values is ~200 MB in memory and on disk */
+#define DEFAULT_MAX_CELLS 2000000
+
 static char *join_argv(int argc, char **argv);
 
 static void usage(FILE *f) {
@@ -65,7 +69,7 @@ static void usage(FILE *f) {
 static void usage_run(FILE *f) {
   fprintf(f,
           "usage: prefsim run EXPERIMENT.ini [section.key=value ...] [-o OUT.h5] [-j THREADS]\n"
-          "                   [--resume] [--force] [--quiet] [--shard K/N]\n"
+          "                   [--resume] [--force] [--quiet] [--shard K/N] [--allow-large]\n"
           "\n"
           "Runs every (grid point x replicate) cell of the experiment and writes one HDF5 file\n"
           "(default out/<experiment>/<experiment>.h5).  Overrides such as data.n=500 or\n"
@@ -78,8 +82,15 @@ static void usage_run(FILE *f) {
           "  --quiet       no progress line on stderr\n"
           "  --shard K/N   run only shard K of N (1 <= K <= N; cells with id %% N == K-1: every shard\n"
           "                gets an equal share of every grid point); join the N files with prefsim merge\n"
-          "Ctrl-C finishes the running cells, flushes, marks the file INTERRUPTED and exits 1;\n"
-          "the same command finishes the rest.\n");
+          "  --allow-large run a sweep above the cell ceiling (default 2,000,000 cells; environment\n"
+          "                PREFSIM_MAX_CELLS=N sets it, 0 for none); above it the sweep is refused with\n"
+          "                its cell count, size and an estimated time\n"
+          "Each finished cell is appended to OUT.h5.journal at once; OUT.h5 itself is replaced whole\n"
+          "(written beside it, checksummed, renamed) at the start, every 30 s and at the end, so it\n"
+          "is always a complete file that other programs can read (status RUNNING while the sweep\n"
+          "runs).  Ctrl-C, SIGTERM and SIGHUP finish the running cells, mark the file INTERRUPTED\n"
+          "and exit 1; after anything else (kill -9, a crash, a full disk) the same command resumes\n"
+          "with every finished cell kept.  A second writer of OUT.h5 is refused, --force included.\n");
 }
 
 static void usage_verify(FILE *f) {
@@ -302,6 +313,7 @@ static int cmd_run_inner(int argc, char **argv, int full_argc, char **full_argv)
     } else if (!strcmp(a, "--resume")) o.resume = 1;
     else if (!strcmp(a, "--force")) o.force = 1;
     else if (!strcmp(a, "--quiet")) o.quiet = 1;
+    else if (!strcmp(a, "--allow-large")) o.allow_large = 1;
     else if (!strncmp(a, "--stop-after=", 13)) o.stop_after = strtol(a + 13, NULL, 10);
     else if ((!strcmp(a, "--shard") && i + 1 < argc) || !strncmp(a, "--shard=", 8)) {
       const char *v = a[7] == '=' ? a + 8 : argv[++i];
@@ -377,7 +389,30 @@ static int cmd_run_inner(int argc, char **argv, int full_argc, char **full_argv)
     experiment_free(&e);
     return EXIT_DATA;
   }
+  {
+    /* the results file never replaces an input (the experiment file, a link to it) */
+    struct stat si, so;
+    if (stat(ini, &si) == 0 && stat(out, &so) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
+      fprintf(stderr, "prefsim run: the results file %s is the experiment file %s: choose another -o\n", out, ini);
+      experiment_free(&e);
+      return EXIT_USAGE;
+    }
+  }
   o.out_path = out;
+  o.max_cells = DEFAULT_MAX_CELLS;
+  const char *mc = getenv("PREFSIM_MAX_CELLS");
+  if (mc && *mc) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(mc, &end, 10);
+    if (errno || *end || mc[0] == '-') {
+      fprintf(stderr, "prefsim run: PREFSIM_MAX_CELLS must be a whole number of cells (0: no ceiling), not '%s'\n",
+              mc);
+      experiment_free(&e);
+      return EXIT_USAGE;
+    }
+    o.max_cells = (size_t)v;
+  }
   char *argv_text = join_argv(full_argc, full_argv);
   o.argv_text = argv_text;
   run_summary sum;
@@ -404,6 +439,27 @@ static int cmd_run_inner(int argc, char **argv, int full_argc, char **full_argv)
   return 0;
 }
 
+/* One line on a file that is not COMPLETED: who writes it, how fresh it is, what the
+ * journal holds beyond it.  Empty for a COMPLETED file. */
+static void describe_partial(const char *path, h5read *r, char *buf, size_t n) {
+  const char *status = h5read_attr(r, "status"), *snap = h5read_attr(r, "snapshot_utc");
+  buf[0] = 0;
+  if (!status || !strcmp(status, "COMPLETED")) return;
+  long pid = 0;
+  size_t jc = 0;
+  int w = h5store_writer(path, &pid, &jc);
+  char more[96] = "";
+  if (jc) snprintf(more, sizeof more, "; %zu more finished cells are in its journal", jc);
+  if (w == 1)
+    snprintf(buf, n, "partial: a sweep (pid %ld) is writing it; this is its snapshot of %s%s", pid,
+             snap ? snap : "?", more);
+  else if (!strcmp(status, "RUNNING"))
+    snprintf(buf, n, "partial: status RUNNING but no process writes it (the run was killed); run its command "
+             "again to finish it%s", more);
+  else
+    snprintf(buf, n, "partial: %s; run its command again to finish it%s", status, more);
+}
+
 static int cmd_verify(int argc, char **argv) {
   if (argc != 2 || argv[1][0] == '-') {
     if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -427,9 +483,10 @@ static int cmd_verify(int argc, char **argv) {
     h5read_close(r);
     return EXIT_DATA;
   }
-  const char *status = h5read_attr(r, "status");
-  if (status && strcmp(status, "COMPLETED"))
-    fprintf(stderr, "prefsim verify: warning: %s is %s; claims use the cells finished so far\n", argv[1], status);
+  char partial[512];
+  describe_partial(argv[1], r, partial, sizeof partial);
+  if (partial[0])
+    fprintf(stderr, "prefsim verify: warning: %s is %s; claims use the cells finished so far\n", argv[1], partial);
   claim_row *rows = NULL;
   size_t n = 0;
   if (claims_evaluate(r, c, &rows, &n, &m) != PS_OK) {
@@ -521,7 +578,7 @@ static int cmd_info(int argc, char **argv) {
     return EXIT_DATA;
   }
   const char *keys[] = {"schema", "experiment", "description", "status", "shard", "prefsim_version", "git_rev", "created_utc",
-                        "finished_utc", "master_seed", "rng", "gsl_version", "hdf5_version", "argv", NULL};
+                        "finished_utc", "snapshot_utc", "master_seed", "rng", "gsl_version", "hdf5_version", "argv", NULL};
   printf("file            %s\n", argv[1]);
   for (size_t i = 0; keys[i]; i++) {
     const char *v = h5read_attr(r, keys[i]);
@@ -548,6 +605,11 @@ static int cmd_info(int argc, char **argv) {
   size_t pend = 0, done = 0, failed = 0;
   if (h5read_cell_counts(r, &pend, &done, &failed, &m) == PS_OK)
     printf("cells           %zu done, %zu pending, %zu failed\n", done, pend, failed);
+  printf("checksum        %s\n", h5read_sealed(r) ? "intact (whole-file seal checked)"
+                                                   : "none (written before prefsim 0.2; read unchecked)");
+  char partial[512];
+  describe_partial(argv[1], r, partial, sizeof partial);
+  if (partial[0]) printf("%-15s %s\n", "note", partial);
   const char *cfgtext = h5read_attr(r, "config");
   if (cfgtext) printf("\nresolved config:\n%s", cfgtext);
   h5read_close(r);
@@ -593,13 +655,22 @@ int main(int argc, char **argv) {
     else usage(stdout);
     return 0;
   }
-  if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1, argc, argv);
-  if (!strcmp(cmd, "verify")) return cmd_verify(argc - 1, argv + 1);
-  if (!strcmp(cmd, "merge")) return cmd_merge(argc - 1, argv + 1, argc, argv);
-  if (!strcmp(cmd, "plot")) return cmd_plot(argc - 1, argv + 1);
-  if (!strcmp(cmd, "fit")) return fitcli_main(argc - 1, argv + 1);
-  if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
-  if (!strcmp(cmd, "list")) return cmd_list();
+  int rc = -1;
+  if (!strcmp(cmd, "run")) rc = cmd_run(argc - 1, argv + 1, argc, argv);
+  else if (!strcmp(cmd, "verify")) rc = cmd_verify(argc - 1, argv + 1);
+  else if (!strcmp(cmd, "merge")) rc = cmd_merge(argc - 1, argv + 1, argc, argv);
+  else if (!strcmp(cmd, "plot")) rc = cmd_plot(argc - 1, argv + 1);
+  else if (!strcmp(cmd, "fit")) rc = fitcli_main(argc - 1, argv + 1);
+  else if (!strcmp(cmd, "info")) rc = cmd_info(argc - 1, argv + 1);
+  else if (!strcmp(cmd, "list")) rc = cmd_list();
+  if (rc >= 0) {
+    /* a full disk or a closed pipe behind stdout is an error, not a silent success */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+      fprintf(stderr, "prefsim %s: cannot write to standard output: %s\n", cmd, strerror(errno));
+      return rc ? rc : EXIT_DATA;
+    }
+    return rc;
+  }
   fprintf(stderr, "prefsim: unknown command '%s'\n\n", cmd);
   usage(stderr);
   return EXIT_USAGE;

@@ -35,6 +35,34 @@ static void on_signal(int sig) {
   g_merge_stop = 1;
 }
 
+/* A cell marked DONE must carry every estimator's result (a status >= 0): a shard
+ * where one does not was damaged, and copying it on would pass missing values off as
+ * finished.  Cell statuses must be PENDING, DONE or FAILED. */
+static int check_done_cells(input *in, ps_msg *m) {
+  size_t nc = h5read_n_cells(in->r);
+  const char *const *est = h5read_estimators(in->r);
+  for (size_t c = 0; c < nc; c++)
+    if (in->status[c] != H5STORE_CELL_PENDING && in->status[c] != H5STORE_CELL_DONE &&
+        in->status[c] != H5STORE_CELL_FAILED)
+      return ps_fail(m, PS_EFORMAT, "%s: cell %zu has status %d (not PENDING, DONE or FAILED): the file is damaged",
+                     in->path, c, in->status[c]);
+  for (size_t k = 0; est && est[k]; k++) {
+    int *st = NULL;
+    int s = h5read_status(in->r, est[k], &st, m);
+    if (s) return s;
+    for (size_t c = 0; c < nc; c++)
+      if (in->status[c] == H5STORE_CELL_DONE && st[c] < 0) {
+        free(st);
+        return ps_fail(m, PS_EFORMAT,
+                       "%s: cell %zu is marked DONE but estimator %s has no result for it (status %d): the file is "
+                       "damaged; rerun its shard into a new file (--force) before merging",
+                       in->path, c, est[k], st[c] < 0 ? st[c] : 0);
+      }
+    free(st);
+  }
+  return PS_OK;
+}
+
 /* copy the finished cells of input `in` that the output lacks */
 static int copy_cells(const experiment *e, input *in, h5store *st, const unsigned char *owner_done, size_t which,
                       const size_t *owner, merge_summary *sum, ps_msg *m) {
@@ -166,6 +194,9 @@ int merge_files(const char *out, const char *const *paths, size_t n, const merge
       break;
     }
     s = h5read_cells(in[i].r, &in[i].status, &in[i].iterations, &in[i].wall, m);
+    if (!s && h5read_n_cells(in[i].r) != h5read_n_cells(in[0].r))
+      s = ps_fail(m, PS_EINVAL, "%s and %s have different numbers of cells", paths[0], paths[i]);
+    if (!s) s = check_done_cells(&in[i], m);
   }
   if (s) goto done;
   {
@@ -281,15 +312,17 @@ int merge_files(const char *out, const char *const *paths, size_t n, const merge
   sum->cells = nc;
   for (size_t cell = 0; cell < nc; cell++) sum->kept += outdone[cell] != 0;
   g_merge_stop = 0;
-  struct sigaction sa, old_int, old_term;
+  struct sigaction sa, old_int, old_term, old_hup;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, &old_int);
   sigaction(SIGTERM, &sa, &old_term);
+  sigaction(SIGHUP, &sa, &old_hup);
   for (size_t i = 0; i < n && !s; i++) s = copy_cells(&e, &in[i], st, outdone, i, owner, sum, m);
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);
+  sigaction(SIGHUP, &old_hup, NULL);
   {
     ps_msg m2;
     int s2 = h5store_set_status(st, s == PS_OK ? "COMPLETED" : s == PS_EINTR ? "INTERRUPTED" : "FAILED", &m2);

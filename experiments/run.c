@@ -79,6 +79,13 @@ char *run_data_config(const cfg *c) {
 
 const h5store_layout *run_layout_get(const run_layout *L) { return &L->layout; }
 
+size_t run_layout_values_per_cell(const run_layout *L) {
+  const h5store_layout *y = &L->layout;
+  size_t n = y->n_truth + y->n_theory;
+  for (size_t k = 0; k < y->n_estimators; k++) n += y->estimators[k].n_metrics + 2;
+  return n;
+}
+
 int run_layout_build(const experiment *e, const char *argv_text, const char *shard, run_layout **out, ps_msg *m) {
   run_layout *L = calloc(1, sizeof *L);
   if (!L) return ps_fail(m, PS_ENOMEM, "out of memory");
@@ -132,18 +139,44 @@ int run_layout_build(const experiment *e, const char *argv_text, const char *sha
   return PS_OK;
 }
 
-static void progress(const run_options *o, const experiment *e, size_t done, size_t to_run, double t0,
-                     double *last) {
+static void progress(const run_options *o, const experiment *e, h5store *store, size_t done, size_t to_run,
+                     double t0, double *last) {
   if (o->quiet) return;
   double t = now_seconds();
   int tty = isatty(2);
   if (!(done == to_run || t - *last >= (tty ? 0.2 : 10.0))) return;
   *last = t;
+  /* a cell counted on the terminal is on disk: survives a power loss too */
+  h5store_sync(store, NULL);
   double el = t - t0, eta = done ? el / (double)done * (double)(to_run - done) : 0;
   fprintf(stderr, "%s[%s] %zu/%zu cells  %3.0f%%  %.1fs elapsed  eta %.1fs%s", tty ? "\r" : "", e->name, done,
           to_run, to_run ? 100.0 * (double)done / (double)to_run : 100.0, el, eta, tty ? "\033[K" : "\n");
   if (tty && done == to_run) fputc('\n', stderr);
   fflush(stderr);
+}
+
+/* ", and about T on N threads (timing its first and last cells)" into buf: the two
+ * cells span the grid's corners, so their mean is a fair guess at a cell's cost */
+static void estimate(const experiment *e, const run_options *o, size_t total, char *buf, size_t n) {
+  cell_result r;
+  buf[0] = 0;
+  if (cell_result_alloc(&r, e) != PS_OK) return;
+  double t0 = now_seconds();
+  run_compute_cell(e, 0, &r);
+  run_compute_cell(e, total - 1, &r);
+  double per = (now_seconds() - t0) / 2;
+  cell_result_free(&r, e);
+  int threads = 1;
+#ifdef _OPENMP
+  threads = o->threads > 0 ? o->threads : omp_get_max_threads();
+#endif
+  double sec = per * (double)total / threads;
+  const char *unit = "s";
+  if (sec > 2 * 86400) sec /= 86400, unit = " days";
+  else if (sec > 2 * 3600) sec /= 3600, unit = " h";
+  else if (sec > 120) sec /= 60, unit = " min";
+  snprintf(buf, n, ", and about %.3g%s on %d thread%s (timing its first and last cells)", sec, unit, threads,
+           threads == 1 ? "" : "s");
 }
 
 /* ------------------------------------------------------------------ pieces
@@ -165,8 +198,38 @@ int run_open(const experiment *e, const run_options *o, run_session *ss, run_sum
   unsigned char *done = NULL;
   int8_t *finished = NULL; /* /cells status of an existing file */
   int same_claims = 1;
+  if (o->max_cells && total > o->max_cells && !o->allow_large) {
+    double gb = (double)total * (double)(run_layout_values_per_cell(ss->layout) + 2) * 8 / 1e9;
+    char eta[96];
+    estimate(e, o, total, eta, sizeof eta);
+    run_layout_free(ss->layout);
+    ss->layout = NULL;
+    return ps_fail(m, PS_EINVAL,
+                   "%s: %zu cells (%zu grid points x %zu replicates) is above the ceiling of %zu cells: the "
+                   "results would take about %.3g GB of memory and disk%s.  Run it anyway with --allow-large "
+                   "(or raise the ceiling: PREFSIM_MAX_CELLS=N), or split it with --shard K/N",
+                   e->name, total, e->n_points, R, o->max_cells, gb, eta);
+  }
+  /* another process writing this file: refused before anything is read or written */
+  long pid = 0;
+  size_t jcells = 0;
+  if (h5store_writer(o->out_path, &pid, &jcells) == 1) {
+    run_layout_free(ss->layout);
+    ss->layout = NULL;
+    return ps_fail(m, PS_EIO,
+                   "%s is being written by another prefsim process (pid %ld): wait for it to finish or stop it "
+                   "first; nothing was changed%s",
+                   o->out_path, pid, o->force ? " (--force never overwrites a file another process writes)" : "");
+  }
   struct stat sb;
   int exists = stat(o->out_path, &sb) == 0;
+  if (!exists && jcells > 0 && !o->force) {
+    /* killed before its first snapshot was renamed into place: the journal has cells */
+    ss->resumed = 1;
+    s = h5store_open_resume(o->out_path, &ss->layout->layout, &ss->store, NULL, m);
+    if (s) goto fail;
+    goto listed;
+  }
   if (exists && !o->force) {
     /* an existing file of the same config (and shard) is resumed; anything else is
      * refused, so no finished cell is ever lost */
@@ -212,15 +275,25 @@ int run_open(const experiment *e, const run_options *o, run_session *ss, run_sum
       return PS_OK;
     }
     ss->resumed = 1;
-    s = h5store_open_resume(o->out_path, &ss->layout->layout, &ss->store, &done, m);
+    s = h5store_open_resume(o->out_path, &ss->layout->layout, &ss->store, NULL, m);
     /* the claims and figures may have changed: store the current ones for verify and plot */
     if (s == PS_OK && !same_claims) s = h5store_set_attr(ss->store, "config", ss->layout->config_text, m);
-    free(done);
-    done = NULL;
   } else {
     s = h5store_create(o->out_path, &ss->layout->layout, &ss->store, m);
   }
   if (s) goto fail;
+listed:
+  /* the cells still to do: the store's view (the file and its journal) */
+  free(finished);
+  finished = NULL;
+  {
+    const int8_t *states = h5store_cell_states(ss->store);
+    if (!(finished = malloc(total ? total : 1))) {
+      s = ps_fail(m, PS_ENOMEM, "out of memory");
+      goto fail;
+    }
+    memcpy(finished, states, total);
+  }
   ss->to_run = malloc((total ? total : 1) * sizeof(size_t));
   if (!ss->to_run) {
     s = ps_fail(m, PS_ENOMEM, "out of memory");
@@ -280,7 +353,7 @@ int run_write_cell(const experiment *e, run_session *ss, size_t cell, int cell_s
 }
 
 void run_progress(const run_options *o, const experiment *e, run_session *ss) {
-  progress(o, e, ss->n_written, ss->n_to_run, ss->t0, &ss->last_progress);
+  progress(o, e, ss->store, ss->n_written, ss->n_to_run, ss->t0, &ss->last_progress);
 }
 
 int run_close(const run_options *o, run_session *ss, int write_status, const ps_msg *write_msg, run_summary *sum,
@@ -317,7 +390,7 @@ int run_close(const run_options *o, run_session *ss, int write_status, const ps_
 }
 
 void run_signals(int install) {
-  static struct sigaction old_int, old_term;
+  static struct sigaction old_int, old_term, old_hup;
   if (install) {
     g_stop = 0;
     struct sigaction sa;
@@ -326,9 +399,11 @@ void run_signals(int install) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGHUP, &sa, &old_hup);
   } else {
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGHUP, &old_hup, NULL);
   }
 }
 

@@ -17,6 +17,8 @@ typedef struct {
   int quiet;              /* no progress output */
   long stop_after;        /* testing: behave as if interrupted after this many cells (-1: never) */
   int shard_k, shard_n;   /* run only cells c with c % shard_n == shard_k - 1 (1 <= k <= n); n = 0: all */
+  size_t max_cells;       /* refuse sweeps of more cells (0: no ceiling) unless allow_large */
+  int allow_large;
 } run_options;
 
 typedef struct {
@@ -76,6 +78,8 @@ static inline int run_cell_in_shard(size_t cell, int k, int n) { return n <= 0 |
  * `shard` is "" or "K/N".  Free with run_layout_free. */
 int run_layout_build(const experiment *e, const char *argv_text, const char *shard, run_layout **out, ps_msg *m);
 const h5store_layout *run_layout_get(const run_layout *l);
+/* float64 values stored per cell (metrics, statuses, messages, truth, theory) */
+size_t run_layout_values_per_cell(const run_layout *l);
 const char *run_layout_config(const run_layout *l);      /* the resolved config */
 const char *run_layout_data_config(const run_layout *l); /* without claims and figures */
 

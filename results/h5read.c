@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "h5util.h"
+#include "seal.h"
 
 /* -------------------------------------------------------------------- the reader */
 
@@ -26,7 +27,17 @@ struct h5read {
   size_t n_cells;
   name_list estimators;
   name_list *metrics;    /* per estimator */
+  int sealed;            /* 1: the seal was checked intact; 0: an older file without one */
 };
+
+/* Whether dataset ds has exactly n elements; a damaged or foreign file may not, and
+ * H5S_ALL reads would then overrun the caller's buffer. */
+static int has_cells(hid_t ds, size_t n) {
+  hid_t space = H5Dget_space(ds);
+  hssize_t k = space < 0 ? -1 : H5Sget_simple_extent_npoints(space);
+  if (space >= 0) H5Sclose(space);
+  return k >= 0 && (size_t)k == n;
+}
 
 void h5read_close(h5read *r) {
   if (!r) return;
@@ -207,6 +218,9 @@ int h5read_open(const char *path, h5read **out, ps_msg *m) {
     free(r);
     return ps_fail(m, PS_ENOMEM, "%s: no memory for the reader", path);
   }
+  /* the seal first: HDF5 never parses a damaged file */
+  r->file = H5I_INVALID_HID;
+  if ((rc = seal_check(path, &r->sealed, m))) goto fail;
   if ((r->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
     rc = h5u_io_fail(m, path, "cannot open results file");
     goto fail;
@@ -254,6 +268,8 @@ const char *h5read_attr(const h5read *r, const char *key) {
     if (strcmp(r->attr_keys[i], key) == 0) return r->attr_values[i];
   return NULL;
 }
+
+int h5read_sealed(const h5read *r) { return r ? r->sealed : 0; }
 
 size_t h5read_n_axes(const h5read *r) { return r ? r->n_axes : 0; }
 
@@ -429,6 +445,10 @@ int h5read_cells(const h5read *r, int8_t **status, int32_t **iterations, double 
     rc = ps_fail(m, PS_ENOMEM, "%s: no memory for /cells", r->path);
     goto done;
   }
+  if (!has_cells(ds, n)) {
+    rc = ps_fail(m, PS_EFORMAT, "%s: /cells does not have one row per cell", r->path);
+    goto done;
+  }
   if (n && H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) < 0) {
     rc = h5u_io_fail(m, r->path, "cannot read /cells");
     goto done;
@@ -466,7 +486,9 @@ int h5read_status(const h5read *r, const char *estimator, int **out, ps_msg *m) 
   }
   int *v = malloc((r->n_cells ? r->n_cells : 1) * sizeof *v);
   int rc = PS_OK;
-  if (!v)
+  if (!has_cells(ds, r->n_cells))
+    rc = ps_fail(m, PS_EFORMAT, "%s: /%s does not have one element per cell", r->path, path);
+  else if (!v)
     rc = ps_fail(m, PS_ENOMEM, "%s: no memory for /%s", r->path, path);
   else if (H5Dread(ds, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0)
     rc = h5u_io_fail(m, r->path, "cannot read a status array");
@@ -492,7 +514,11 @@ int h5read_messages(const h5read *r, const char *estimator, char ***out, ps_msg 
   hid_t t = h5u_vstring_type(H5T_CSET_UTF8), space = H5Dget_space(ds);
   char **v = calloc(r->n_cells ? r->n_cells : 1, sizeof *v);
   int rc = PS_OK;
-  if (!v)
+  if (!has_cells(ds, r->n_cells)) {
+    free(v);
+    v = NULL;
+    rc = ps_fail(m, PS_EFORMAT, "%s: /%s does not have one element per cell", r->path, path);
+  } else if (!v)
     rc = ps_fail(m, PS_ENOMEM, "%s: no memory for /%s", r->path, path);
   else if (t < 0 || H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0)
     rc = h5u_io_fail(m, r->path, "cannot read a message array");

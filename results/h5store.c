@@ -1,39 +1,61 @@
-/* h5store.c — the prefsim results file: writer and resume check (see h5store.h; the
- * reader is h5read.c, the helpers both share h5util.c).
+/* h5store.c — the results writer: every value of the sweep in memory, an append-only
+ * journal of finished cells beside the file, and the file itself only ever replaced
+ * whole (see h5store.h for the file's layout, h5state.h for the state, journal.h for
+ * the journal, seal.h for the checksum; the reader is h5read.c).
  *
- * Every [axes..., replicate] array has rank k+1 and the extent s->dims; cell id c maps to
- * its coordinates by C-order unravelling (replicate fastest), and row c of /cells is cell c.
+ * Why nothing is lost:
+ *  - A finished cell is one journal record, written with one write(2) before
+ *    h5store_put_cell returns: a SIGKILL, an OOM kill or a closed terminal after that
+ *    cannot lose it (the kernel has it); fdatasync runs at most every second and on
+ *    h5store_sync (before every progress line), so a power loss loses at most the last
+ *    second.  A torn record (the crash hit mid-write, or the disk filled) fails its CRC
+ *    and is cut off on the next open: its cell is simply run again.
+ *  - The results file is written whole from memory to PATH.tmp, sealed (checksum),
+ *    fsync'd and renamed over PATH, then the directory is fsync'd: a reader, or a crash,
+ *    sees the previous file or the new one, never a mixture.  This happens when the
+ *    store is created or resumed (so a RUNNING file exists from the start), every
+ *    SNAPSHOT_SECONDS (or 20x the last snapshot's cost, if more) while cells arrive,
+ *    and on close.  After each snapshot the journal is emptied; a crash between the
+ *    rename and that truncation only means the journal's cells are applied twice,
+ *    which changes nothing.
+ *  - Resuming loads the last file and replays the journal over it: every finished
+ *    cell is back, nothing durably written is run again, and since each cell's values
+ *    depend only on the config and the cell, the final file equals an uninterrupted
+ *    run's.
+ *  - The journal's lock (journal.h) is taken before anything is read or written, so a
+ *    second writer (`run --force` on a running sweep's file) is refused, naming the
+ *    process, before it can touch a byte.
+ *  - Readers never see a file that HDF5 is writing: they open the last complete
+ *    snapshot, whose root attribute status says RUNNING while a sweep runs.
  *
- * Invariants a reader of this file must keep:
- *  - Groups track link creation order, so /axes lists the sweep axes in dimension order
- *    (replicate last) and /metrics lists estimators in layout order.  Readers fall back to
- *    name order for files written without it.
- *  - The writer keeps every array dataset open for the life of the handle: a cell write is
- *    one single-element H5Dwrite per dataset plus one /cells row, then H5Fflush.
- *  - Every hid_t opened here is closed on every path (tests check H5Fget_obj_count).
- *    HDF5's automatic error printing is switched off on entry to each public function;
- *    HDF5 failures become PS_EIO with the path and the innermost HDF5 error description.
- *  - /cells rows are packed (no padding), identical in memory and on disk, so a row is
- *    assembled with memcpy at the offsets of cell_layout.
- *  - HDF5 (Debian's serial build) is not thread-safe: one thread at a time may call in.
- *
- * Chunking: arrays are written one element at a time, each write followed by a flush that
- * re-deflates every dirty chunk, and read whole.  Chunks are blocks of at most CHUNK_ELEMS
- * elements (1 KiB of float64) filled from the replicate dimension outwards, so usually
- * "all replicates x 1 x ... x 1".  Measured on 10,000 cells x 12 datasets: 8 KiB chunks
- * cost 0.7 ms per cell (deflate dominates), 1 KiB chunks 0.23 ms, no deflate 0.05 ms;
- * smaller chunks gain little because zlib's per-call setup then dominates.
- */
+ * Memory: one float64 per (cell, array), one status int32 and one message pointer per
+ * (cell, estimator), 13 bytes per cell: 6,000 cells x 10 arrays is half a megabyte,
+ * a million cells x 50 arrays 400 MB (prefsim run refuses grids above its cell ceiling
+ * unless asked). */
 #include "h5store.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "h5state.h"
 #include "h5util.h"
+#include "journal.h"
+#include "seal.h"
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the journal's records are stored in native (little-endian) order"
+#endif
+
+#define SNAPSHOT_SECONDS 30.0 /* default; PREFSIM_SNAPSHOT_SECONDS overrides */
+#define MESSAGE_MAX 4000      /* bytes of a failure message kept per (cell, estimator) */
 
 /* ------------------------------------------------------------ layout validation */
 
@@ -142,502 +164,324 @@ static const char *layout_config(const h5store_layout *L) {
   return "";
 }
 
+
 /* ------------------------------------------------------------------- the writer */
 
 struct h5store {
-  char *path;
-  hid_t file;
-  int rank;                 /* n_axes + 1 */
-  hsize_t dims[H5S_MAX_RANK];
-  size_t n_cells;
-  size_t n_estimators;
-  size_t *n_metrics;        /* per estimator */
-  hid_t **metric;           /* metric[e][j] */
-  hid_t *status, *message;  /* per estimator */
-  size_t n_truth, n_theory;
-  hid_t *truth, *theory;
-  hid_t cells;              /* /cells dataset */
-  hid_t cells_mem;          /* packed native compound */
-  cell_layout row_layout;
-  unsigned char *row;       /* one packed /cells row */
-  hid_t array_space;        /* [axes..., replicate], selection moved per write */
-  hid_t cells_space;        /* [n_cells] */
-  hid_t one;                /* scalar memory space */
-  hid_t str;                /* variable-length UTF-8 string */
-  hid_t xfer;               /* transfer properties: small conversion buffers */
+  char *path;   /* the results file (a symlink resolved to its target) */
+  char *tmp;    /* PATH.tmp: where snapshots are written */
+  h5state st;
+  journal *j;
+  unsigned char *rec; /* one encoded journal record */
+  size_t rec_max;
+  double last_snap, snap_cost, snap_every;
 };
+
+static double mono(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void state_free(h5state *st) {
+  if (st->msg)
+    for (size_t i = 0; i < st->L->n_estimators * st->n_cells; i++) free(st->msg[i]);
+  for (size_t i = 0; i < st->n_extra; i++) {
+    free(st->extra_key[i]);
+    free(st->extra_val[i]);
+  }
+  free(st->extra_key);
+  free(st->extra_val);
+  free(st->q0);
+  free(st->val);
+  free(st->fit_status);
+  free(st->msg);
+  free(st->cell_status);
+  free(st->iterations);
+  free(st->wall);
+  memset(st, 0, sizeof *st);
+}
 
 static void store_free(h5store *s) {
   if (!s) return;
-  for (size_t e = 0; e < s->n_estimators; e++) {
-    for (size_t j = 0; s->metric && s->metric[e] && j < s->n_metrics[e]; j++)
-      h5u_close_dataset(&s->metric[e][j]);
-    if (s->metric) free(s->metric[e]);
-    if (s->status) h5u_close_dataset(&s->status[e]);
-    if (s->message) h5u_close_dataset(&s->message[e]);
-  }
-  for (size_t j = 0; s->truth && j < s->n_truth; j++) h5u_close_dataset(&s->truth[j]);
-  for (size_t j = 0; s->theory && j < s->n_theory; j++) h5u_close_dataset(&s->theory[j]);
-  h5u_close_dataset(&s->cells);
-  h5u_close_type(&s->cells_mem);
-  h5u_close_space(&s->array_space);
-  h5u_close_space(&s->cells_space);
-  h5u_close_space(&s->one);
-  h5u_close_type(&s->str);
-  h5u_close_plist(&s->xfer);
-  free(s->metric);
-  free(s->n_metrics);
-  free(s->status);
-  free(s->message);
-  free(s->truth);
-  free(s->theory);
-  free(s->row);
+  if (s->st.L) state_free(&s->st);
+  journal_close(s->j);
   free(s->path);
+  free(s->tmp);
+  free(s->rec);
   free(s);
 }
 
-static hid_t *alloc_ids(size_t n) {
-  hid_t *ids = malloc((n ? n : 1) * sizeof *ids);
-  for (size_t i = 0; ids && i < n; i++) ids[i] = H5I_INVALID_HID;
-  return ids;
+/* An empty state (every cell PENDING, NaN, status -1) of layout L (already checked). */
+static int state_init(h5state *st, const h5store_layout *L, const char *path, ps_msg *m) {
+  memset(st, 0, sizeof *st);
+  st->L = L;
+  st->rank = (int)L->n_axes + 1;
+  st->n_cells = L->n_replicates;
+  for (size_t i = 0; i < L->n_axes; i++) {
+    st->dims[i] = L->axes[i].n;
+    st->n_cells *= L->axes[i].n;
+  }
+  st->dims[L->n_axes] = L->n_replicates;
+  size_t ne = L->n_estimators, nc = st->n_cells;
+  if (!(st->q0 = malloc((ne + 1) * sizeof *st->q0))) goto oom;
+  for (size_t e = 0; e < ne; e++) {
+    st->q0[e] = st->n_q;
+    st->n_q += L->estimators[e].n_metrics;
+  }
+  st->q0[ne] = st->n_q;
+  st->n_q += L->n_truth + L->n_theory;
+  if (st->n_q && nc > SIZE_MAX / sizeof(double) / st->n_q) goto oom;
+  size_t nv = st->n_q * nc, ns = ne * nc;
+  st->val = malloc((nv > 0 ? nv : 1) * sizeof *st->val);
+  st->fit_status = malloc((ns > 0 ? ns : 1) * sizeof *st->fit_status);
+  st->msg = calloc(ns > 0 ? ns : 1, sizeof *st->msg);
+  st->cell_status = calloc(nc ? nc : 1, 1);
+  st->iterations = calloc(nc ? nc : 1, sizeof *st->iterations);
+  st->wall = malloc((nc ? nc : 1) * sizeof *st->wall);
+  if (!st->val || !st->fit_status || !st->msg || !st->cell_status || !st->iterations || !st->wall) goto oom;
+  for (size_t i = 0; i < st->n_q * nc; i++) st->val[i] = NAN;
+  for (size_t i = 0; i < ne * nc; i++) st->fit_status[i] = -1;
+  for (size_t i = 0; i < nc; i++) st->wall[i] = NAN;
+  h5u_utc_now(st->created_utc, sizeof st->created_utc);
+  snprintf(st->status, sizeof st->status, "RUNNING");
+  return PS_OK;
+oom:
+  state_free(st);
+  return ps_fail(m, PS_ENOMEM,
+                 "%s: no memory to hold %zu cells x %zu arrays (%.3g GB): run fewer cells per process "
+                 "(run --shard K/N)",
+                 path, nc, st->n_q, (double)nc * (double)(st->n_q + 2) * 8 / 1e9);
 }
 
-/* A store with every id invalid and the shapes of layout L (already checked). */
-static h5store *store_alloc(const char *path, const h5store_layout *L) {
-  h5store *s = calloc(1, sizeof *s);
-  if (!s) return NULL;
-  s->file = s->cells = s->cells_mem = H5I_INVALID_HID;
-  s->array_space = s->cells_space = s->one = s->str = s->xfer = H5I_INVALID_HID;
-  s->rank = (int)L->n_axes + 1;
-  s->n_cells = L->n_replicates;
-  for (size_t i = 0; i < L->n_axes; i++) {
-    s->dims[i] = L->axes[i].n;
-    s->n_cells *= L->axes[i].n;
+/* The results file path with symlinks resolved (snapshots replace the target, not the
+ * link); its directory must exist. */
+static char *resolve(const char *path, ps_msg *m) {
+  char *r = realpath(path, NULL);
+  if (r) return r;
+  if (errno != ENOENT) {
+    ps_fail(m, PS_EIO, "%s: %s", path, strerror(errno));
+    return NULL;
   }
-  s->dims[L->n_axes] = L->n_replicates;
-  s->n_estimators = L->n_estimators;
-  s->n_truth = L->n_truth;
-  s->n_theory = L->n_theory;
-  s->row_layout = h5u_cell_layout_for(L->n_axes);
-  s->path = h5u_dup_string(path);
-  s->n_metrics = calloc(L->n_estimators ? L->n_estimators : 1, sizeof *s->n_metrics);
-  s->metric = calloc(L->n_estimators ? L->n_estimators : 1, sizeof *s->metric);
-  s->status = alloc_ids(L->n_estimators);
-  s->message = alloc_ids(L->n_estimators);
-  s->truth = alloc_ids(L->n_truth);
-  s->theory = alloc_ids(L->n_theory);
-  s->row = calloc(1, s->row_layout.size);
-  if (!s->path || !s->n_metrics || !s->metric || !s->status || !s->message || !s->truth ||
-      !s->theory || !s->row)
-    goto fail;
+  const char *slash = strrchr(path, '/');
+  char *dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
+  const char *base = slash ? slash + 1 : path;
+  char *rd = dir ? realpath(dir, NULL) : NULL;
+  if (!rd || !*base) {
+    ps_fail(m, PS_EIO, "%s: %s", path, !*base ? "names a directory, not a file" : "its directory does not exist");
+    free(dir);
+    free(rd);
+    return NULL;
+  }
+  size_t n = strlen(rd) + strlen(base) + 2;
+  char *out = malloc(n);
+  if (out) snprintf(out, n, "%s/%s", strcmp(rd, "/") ? rd : "", base);
+  free(dir);
+  free(rd);
+  return out;
+}
+
+/* FNV-1a over everything that identifies the data: a journal of another layout or
+ * config is never replayed into this one */
+static void fnv(uint64_t *h, const void *p, size_t n) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) *h = (*h ^ b[i]) * 1099511628211ull;
+}
+static void fnv_str(uint64_t *h, const char *s) { fnv(h, s ? s : "", strlen(s ? s : "") + 1); }
+
+static uint64_t fingerprint(const h5store_layout *L) {
+  uint64_t h = 1469598103934665603ull;
+  fnv_str(&h, H5STORE_SCHEMA);
+  fnv_str(&h, layout_config(L));
+  fnv(&h, &L->n_replicates, sizeof L->n_replicates);
+  fnv(&h, &L->master_seed, sizeof L->master_seed);
+  for (size_t a = 0; a < L->n_axes; a++) {
+    fnv_str(&h, L->axes[a].name);
+    fnv(&h, &L->axes[a].n, sizeof L->axes[a].n);
+    for (size_t i = 0; i < L->axes[a].n; i++) {
+      if (L->axes[a].values)
+        fnv(&h, &L->axes[a].values[i], sizeof(double));
+      else
+        fnv_str(&h, L->axes[a].labels[i]);
+    }
+  }
   for (size_t e = 0; e < L->n_estimators; e++) {
-    s->n_metrics[e] = L->estimators[e].n_metrics;
-    if (!(s->metric[e] = alloc_ids(s->n_metrics[e]))) goto fail;
+    fnv_str(&h, L->estimators[e].label);
+    for (size_t j = 0; j < L->estimators[e].n_metrics; j++) fnv_str(&h, L->estimators[e].metrics[j].name);
   }
+  fnv_str(&h, "truth");
+  for (size_t j = 0; j < L->n_truth; j++) fnv_str(&h, L->truth[j].name);
+  fnv_str(&h, "theory");
+  for (size_t j = 0; j < L->n_theory; j++) fnv_str(&h, L->theory[j].name);
+  return h;
+}
+
+static h5store *store_new(const char *path, const h5store_layout *L, ps_msg *m, int *rc) {
+  h5store *s = calloc(1, sizeof *s);
+  if (!s) {
+    *rc = ps_fail(m, PS_ENOMEM, "%s: no memory for the store", path);
+    return NULL;
+  }
+  if (!(s->path = resolve(path, m))) {
+    *rc = PS_EIO;
+    store_free(s);
+    return NULL;
+  }
+  size_t n = strlen(s->path) + 5;
+  if (!(s->tmp = malloc(n))) goto oom;
+  snprintf(s->tmp, n, "%s.tmp", s->path);
+  s->rec_max = 24;
+  for (size_t e = 0; e < L->n_estimators; e++) s->rec_max += 8 + MESSAGE_MAX + 8 * L->estimators[e].n_metrics;
+  s->rec_max += 8 * (L->n_truth + L->n_theory);
+  if (!(s->rec = malloc(s->rec_max))) goto oom;
+  const char *ev = getenv("PREFSIM_SNAPSHOT_SECONDS");
+  char *end = NULL;
+  double every = ev ? strtod(ev, &end) : NAN;
+  s->snap_every = ev && end != ev && !*end && every >= 0 ? every : SNAPSHOT_SECONDS;
   return s;
-fail:
+oom:
+  *rc = ps_fail(m, PS_ENOMEM, "%s: no memory for the store", path);
   store_free(s);
   return NULL;
 }
 
-/* Open dataset path, checking it has the [axes..., replicate] extent. */
-/* File access for the writer: a bounded metadata cache (HDF5 grows it adaptively up
- * to 32 MiB, which for a long sweep means memory growing with the number of cells).
- * Returns H5P_DEFAULT if the property list cannot be made. */
-static hid_t writer_fapl(void) {
-  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-  if (fapl < 0) return H5P_DEFAULT;
-  H5AC_cache_config_t c;
-  memset(&c, 0, sizeof c);
-  c.version = H5AC__CURR_CACHE_CONFIG_VERSION;
-  if (H5Pget_mdc_config(fapl, &c) >= 0) {
-    c.set_initial_size = 1;
-    c.initial_size = 1 << 20;
-    c.min_size = 1 << 19;
-    c.max_size = 2 << 20;
-    H5Pset_mdc_config(fapl, &c);
-  }
-  H5Eclear2(H5E_DEFAULT);
-  return fapl;
+static int fsync_dir_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  char *dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
+  if (!dir) return -1;
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  free(dir);
+  if (fd < 0) return -1;
+  int r = fsync(fd);
+  close(fd);
+  return r;
 }
 
-static int open_array(h5store *s, const char *dpath, hid_t *out, ps_msg *m) {
-  /* A small chunk cache per dataset: every written cell is flushed anyway, and cells
-   * arrive nearly in order, so a few chunks per dataset suffice.  HDF5's default
-   * (1 MiB per open dataset) would let memory grow with the number of cells. */
-  hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
-  if (dapl >= 0) H5Pset_chunk_cache(dapl, 31, 16 * 1024, 1.0);
-  hid_t ds = H5Dopen2(s->file, dpath, dapl >= 0 ? dapl : H5P_DEFAULT), space = H5I_INVALID_HID;
-  if (dapl >= 0) H5Pclose(dapl);
-  hsize_t dims[H5S_MAX_RANK];
-  char what[PATH_LEN + 64];
-  if (ds < 0) {
-    snprintf(what, sizeof what, "cannot open dataset %s", dpath);
-    return h5u_io_fail(m, s->path, what);
+/* Write the whole state to PATH.tmp, seal, sync, rename over PATH, sync the
+ * directory, then empty the journal. */
+static int snapshot(h5store *s, ps_msg *m) {
+  double t0 = mono();
+  int rc = h5snap_write(&s->st, s->tmp, m);
+  if (rc) return rc;
+  if (rename(s->tmp, s->path) != 0) {
+    rc = ps_fail(m, PS_EIO, "%s: cannot replace it with %s: %s", s->path, s->tmp, strerror(errno));
+    unlink(s->tmp);
+    return rc;
   }
-  int rank = (space = H5Dget_space(ds)) < 0 ? -1 : H5Sget_simple_extent_ndims(space);
-  int same = rank == s->rank;
-  if (same && H5Sget_simple_extent_dims(space, dims, NULL) < 0) same = 0;
-  for (int d = 0; same && d < rank; d++) same = dims[d] == s->dims[d];
-  h5u_close_space(&space);
-  if (!same) {
-    H5Dclose(ds);
-    H5Eclear2(H5E_DEFAULT);
-    return ps_fail(m, PS_EINVAL, "%s: dataset %s does not have the layout's shape", s->path,
-                   dpath);
-  }
-  *out = ds;
+  if (fsync_dir_of(s->path) != 0)
+    return ps_fail(m, PS_EIO, "%s: cannot sync its directory: %s", s->path, strerror(errno));
+  if ((rc = journal_reset(s->j, m))) return rc;
+  s->last_snap = mono();
+  s->snap_cost = s->last_snap - t0;
   return PS_OK;
 }
 
-/* Open every dataset put_cell writes and the spaces and types it reuses. */
-static int store_open_handles(h5store *s, const h5store_layout *L, ps_msg *m) {
-  char dpath[PATH_LEN];
-  int rc;
+/* ---- journal records: u64 cell, i32 cell status, i32 iterations, f64 wall; per
+ * estimator i32 status, u32 message length, the message; f64 x n_q values */
+
+static size_t encode(const h5store *s, const h5store_cell *c, size_t *msg_len) {
+  const h5store_layout *L = s->st.L;
+  unsigned char *p = s->rec;
+  uint64_t id = c->cell_id;
+  int32_t cs = c->cell_status;
+  memcpy(p, &id, 8);
+  memcpy(p + 8, &cs, 4);
+  memcpy(p + 12, &c->iterations, 4);
+  memcpy(p + 16, &c->wall_seconds, 8);
+  p += 24;
   for (size_t e = 0; e < L->n_estimators; e++) {
-    const h5store_estimator *est = &L->estimators[e];
-    for (size_t j = 0; j < est->n_metrics; j++) {
-      snprintf(dpath, sizeof dpath, "/metrics/%s/%s", est->label, est->metrics[j].name);
-      if ((rc = open_array(s, dpath, &s->metric[e][j], m))) return rc;
-    }
-    snprintf(dpath, sizeof dpath, "/status/%s", est->label);
-    if ((rc = open_array(s, dpath, &s->status[e], m))) return rc;
-    snprintf(dpath, sizeof dpath, "/messages/%s", est->label);
-    if ((rc = open_array(s, dpath, &s->message[e], m))) return rc;
+    int32_t fs = c->status[e];
+    uint32_t len = (uint32_t)msg_len[e];
+    memcpy(p, &fs, 4);
+    memcpy(p + 4, &len, 4);
+    memcpy(p + 8, c->message && c->message[e] ? c->message[e] : "", len);
+    p += 8 + len;
   }
-  for (size_t j = 0; j < L->n_truth; j++) {
-    snprintf(dpath, sizeof dpath, "/truth/%s", L->truth[j].name);
-    if ((rc = open_array(s, dpath, &s->truth[j], m))) return rc;
-  }
-  for (size_t j = 0; j < L->n_theory; j++) {
-    snprintf(dpath, sizeof dpath, "/theory/%s", L->theory[j].name);
-    if ((rc = open_array(s, dpath, &s->theory[j], m))) return rc;
-  }
-  hsize_t n = s->n_cells;
-  if ((s->cells = H5Dopen2(s->file, "/cells", H5P_DEFAULT)) < 0 ||
-      (s->cells_mem = h5u_cells_type(L->n_axes, 1)) < 0 ||
-      (s->array_space = H5Screate_simple(s->rank, s->dims, NULL)) < 0 ||
-      (s->cells_space = H5Screate_simple(1, &n, NULL)) < 0 ||
-      (s->one = H5Screate(H5S_SCALAR)) < 0 || (s->str = h5u_vstring_type(H5T_CSET_UTF8)) < 0 ||
-      (s->xfer = H5Pcreate(H5P_DATASET_XFER)) < 0 ||
-      H5Pset_buffer(s->xfer, XFER_BUFFER, NULL, NULL) < 0)
-    return h5u_io_fail(m, s->path, "cannot open /cells or set up write buffers");
-  return PS_OK;
-}
-
-/* Dataset creation properties for an [axes..., replicate] array of memory type mtype with
- * fill value *fill. */
-static hid_t array_dcpl(const h5store *s, hid_t mtype, const void *fill) {
-  hsize_t chunk[H5S_MAX_RANK], budget = CHUNK_ELEMS;
-  for (int d = s->rank - 1; d >= 0; d--) {
-    chunk[d] = s->dims[d] < budget ? s->dims[d] : budget;
-    budget /= chunk[d];
-    if (budget < 1) budget = 1;
-  }
-  hid_t p = H5Pcreate(H5P_DATASET_CREATE);
-  if (p < 0) return p;
-  if (H5Pset_chunk(p, s->rank, chunk) < 0 || H5Pset_shuffle(p) < 0 ||
-      H5Pset_deflate(p, DEFLATE_LEVEL) < 0 || H5Pset_fill_value(p, mtype, fill) < 0 ||
-      H5Pset_fill_time(p, H5D_FILL_TIME_IFSET) < 0) {
-    H5Pclose(p);
-    return H5I_INVALID_HID;
-  }
-  return p;
-}
-
-/* Create an [axes..., replicate] array name in group, attach the axis scales (scales[d]
- * for dimension d) and give it units and long_name.  Returns 0 or -1. */
-static int create_array(const h5store *s, hid_t group, const char *name, hid_t ftype,
-                        hid_t mtype, const void *fill, const hid_t *scales,
-                        const char *const *dim_names, const char *units,
-                        const char *long_name) {
-  hid_t dcpl = array_dcpl(s, mtype, fill), space = H5I_INVALID_HID, ds = H5I_INVALID_HID;
-  int rc = -1;
-  if (dcpl < 0) goto done;
-  if ((space = H5Screate_simple(s->rank, s->dims, NULL)) < 0) goto done;
-  if ((ds = H5Dcreate2(group, name, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0)
-    goto done;
-  for (int d = 0; d < s->rank; d++)
-    if (H5DSattach_scale(ds, scales[d], (unsigned)d) < 0 ||
-        H5DSset_label(ds, (unsigned)d, dim_names[d]) < 0)
-      goto done;
-  if (units && h5u_attr_put_string(ds, "units", units) < 0) goto done;
-  if (long_name && h5u_attr_put_string(ds, "long_name", long_name) < 0) goto done;
-  rc = 0;
-done:
-  h5u_close_dataset(&ds);
-  h5u_close_space(&space);
-  h5u_close_plist(&dcpl);
-  return rc;
-}
-
-static hid_t create_group(hid_t loc, const char *name) {
-  hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE), g = H5I_INVALID_HID;
-  if (gcpl < 0) return gcpl;
-  if (H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) >= 0)
-    g = H5Gcreate2(loc, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
-  H5Pclose(gcpl);
-  return g;
-}
-
-/* A 1-D dimension scale /axes/<name> of n values (numeric if values, else labels). */
-static hid_t create_axis(hid_t axes, const char *name, size_t n, hid_t ftype, hid_t mtype,
-                         const void *buf) {
-  hsize_t dim = n;
-  hid_t space = H5Screate_simple(1, &dim, NULL), ds = H5I_INVALID_HID;
-  if (space < 0) return space;
-  if ((ds = H5Dcreate2(axes, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
-      H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0 ||
-      H5DSset_scale(ds, name) < 0)
-    h5u_close_dataset(&ds);
-  H5Sclose(space);
-  return ds;
-}
-
-/* Write every /cells row as PENDING with its id and coordinates. */
-static int init_cells(h5store *s, hid_t ds, hid_t mtype) {
-  const cell_layout c = s->row_layout;
-  size_t block = s->n_cells < CELLS_BLOCK ? s->n_cells : CELLS_BLOCK;
-  unsigned char *buf = malloc(block * c.size);
-  hid_t fspace = H5Dget_space(ds), mspace = H5I_INVALID_HID;
-  hsize_t mdim = block;
-  int rc = -1;
-  if (!buf || fspace < 0 || (mspace = H5Screate_simple(1, &mdim, NULL)) < 0) goto done;
-  for (size_t first = 0; first < s->n_cells; first += block) {
-    size_t rows = s->n_cells - first < block ? s->n_cells - first : block;
-    for (size_t r = 0; r < rows; r++) {
-      unsigned char *row = buf + r * c.size;
-      uint64_t rest = first + r;
-      int64_t id = (int64_t)rest;
-      int32_t coord[H5S_MAX_RANK], iterations = 0;
-      int8_t status = H5STORE_CELL_PENDING;
-      double wall = NAN;
-      for (int d = s->rank - 1; d >= 0; d--) {
-        coord[d] = (int32_t)(rest % s->dims[d]);
-        rest /= s->dims[d];
-      }
-      memcpy(row + c.id, &id, sizeof id);
-      memcpy(row + c.index, coord, 4 * (size_t)(s->rank - 1));
-      memcpy(row + c.replicate, &coord[s->rank - 1], 4);
-      memcpy(row + c.status, &status, 1);
-      memcpy(row + c.iterations, &iterations, 4);
-      memcpy(row + c.wall_seconds, &wall, 8);
-    }
-    hsize_t start = first, count = rows;
-    if (H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, NULL, &count, NULL) < 0 ||
-        H5Sselect_hyperslab(mspace, H5S_SELECT_SET, (hsize_t[]){0}, NULL, &count, NULL) < 0 ||
-        H5Dwrite(ds, mtype, mspace, fspace, H5P_DEFAULT, buf) < 0)
-      goto done;
-  }
-  rc = 0;
-done:
-  h5u_close_space(&mspace);
-  h5u_close_space(&fspace);
-  free(buf);
-  return rc;
-}
-
-/* Lay out the whole file (s->file already created); handles are opened afterwards. */
-static int write_layout(h5store *s, const h5store_layout *L, ps_msg *m) {
-  hid_t scales[H5S_MAX_RANK], grp = H5I_INVALID_HID, sub = H5I_INVALID_HID;
-  hid_t str = H5I_INVALID_HID, ftype = H5I_INVALID_HID, mtype = H5I_INVALID_HID;
-  hid_t space = H5I_INVALID_HID, ds = H5I_INVALID_HID, attr = H5I_INVALID_HID;
-  const char *dim_names[H5S_MAX_RANK];
-  const char *fail_what = "cannot write the layout";
-  int rc = PS_OK, k = s->rank - 1;
-  char buf[PATH_LEN];
-  int32_t *replicates = NULL;
-  for (int d = 0; d < s->rank; d++) scales[d] = H5I_INVALID_HID;
-
-  /* /axes: one dimension scale per sweep axis, then replicate. */
-  fail_what = "cannot write /axes";
-  if ((str = h5u_vstring_type(H5T_CSET_UTF8)) < 0 || (grp = create_group(s->file, "axes")) < 0)
-    goto fail;
-  for (int d = 0; d < k; d++) {
-    const h5store_axis *a = &L->axes[d];
-    scales[d] = a->values ? create_axis(grp, a->name, a->n, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
-                                        a->values)
-                          : create_axis(grp, a->name, a->n, str, str, a->labels);
-    if (scales[d] < 0) goto fail;
-    dim_names[d] = a->name;
-  }
-  if (!(replicates = malloc(L->n_replicates * sizeof *replicates))) {
-    rc = ps_fail(m, PS_ENOMEM, "%s: no memory for the replicate axis", s->path);
-    goto done;
-  }
-  for (size_t r = 0; r < L->n_replicates; r++) replicates[r] = (int32_t)r;
-  if ((scales[k] = create_axis(grp, "replicate", L->n_replicates, H5T_STD_I32LE,
-                               H5T_NATIVE_INT32, replicates)) < 0)
-    goto fail;
-  dim_names[k] = "replicate";
-  h5u_close_group(&grp);
-
-  /* /metrics/<est>/<metric>, /status/<est>, /messages/<est>. */
   const double nan = NAN;
-  const int not_run = -1;
-  const char *empty = "";
-  fail_what = "cannot write /metrics";
-  if ((grp = create_group(s->file, "metrics")) < 0) goto fail;
-  for (size_t e = 0; e < L->n_estimators; e++) {
-    const h5store_estimator *est = &L->estimators[e];
-    if ((sub = create_group(grp, est->label)) < 0) goto fail;
-    for (size_t j = 0; j < est->n_metrics; j++) {
-      const h5store_quantity *q = &est->metrics[j];
-      if (create_array(s, sub, q->name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &nan, scales,
-                       dim_names, q->units ? q->units : "",
-                       q->long_name ? q->long_name : "") < 0)
-        goto fail;
-    }
-    h5u_close_group(&sub);
-  }
-  h5u_close_group(&grp);
-  fail_what = "cannot write /status";
-  if ((grp = create_group(s->file, "status")) < 0) goto fail;
-  for (size_t e = 0; e < L->n_estimators; e++) {
-    snprintf(buf, sizeof buf, "fit status of %s (PS_* code, -1 = not run)",
-             L->estimators[e].label);
-    if (create_array(s, grp, L->estimators[e].label, H5T_STD_I32LE, H5T_NATIVE_INT, &not_run,
-                     scales, dim_names, "1", buf) < 0 ||
-        (ds = H5Dopen2(grp, L->estimators[e].label, H5P_DEFAULT)) < 0 ||
-        h5u_attr_put_string(ds, "codes", H5U_STATUS_CODES) < 0)
-      goto fail;
-    h5u_close_dataset(&ds);
-  }
-  h5u_close_group(&grp);
-  fail_what = "cannot write /messages";
-  if ((grp = create_group(s->file, "messages")) < 0) goto fail;
-  for (size_t e = 0; e < L->n_estimators; e++) {
-    snprintf(buf, sizeof buf, "failure message of %s (empty when the fit succeeded)",
-             L->estimators[e].label);
-    if (create_array(s, grp, L->estimators[e].label, str, str, &empty, scales, dim_names, NULL,
-                     buf) < 0)
-      goto fail;
-  }
-  h5u_close_group(&grp);
+  for (size_t e = 0; e < L->n_estimators; e++)
+    for (size_t j = 0; j < L->estimators[e].n_metrics; j++, p += 8)
+      memcpy(p, c->metrics && c->metrics[e] ? &c->metrics[e][j] : &nan, 8);
+  for (size_t j = 0; j < L->n_truth; j++, p += 8) memcpy(p, c->truth ? &c->truth[j] : &nan, 8);
+  for (size_t j = 0; j < L->n_theory; j++, p += 8) memcpy(p, c->theory ? &c->theory[j] : &nan, 8);
+  return (size_t)(p - s->rec);
+}
 
-  /* /truth and /theory (present even when empty, so every file has the same groups). */
-  for (int part = 0; part < 2; part++) {
-    const char *gname = part ? "theory" : "truth";
-    size_t n = part ? L->n_theory : L->n_truth;
-    const h5store_quantity *qs = part ? L->theory : L->truth;
-    fail_what = part ? "cannot write /theory" : "cannot write /truth";
-    if ((grp = create_group(s->file, gname)) < 0) goto fail;
-    for (size_t j = 0; j < n; j++)
-      if (create_array(s, grp, qs[j].name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &nan, scales,
-                       dim_names, qs[j].units ? qs[j].units : "",
-                       qs[j].long_name ? qs[j].long_name : "") < 0)
-        goto fail;
-    h5u_close_group(&grp);
+/* Put one finished cell into the state (messages truncated to msg_len[e] bytes). */
+static int apply(h5state *st, uint64_t cell, int cell_status, int32_t iterations, double wall, const int32_t *status,
+                 const char *const *message, const size_t *msg_len, const double *values) {
+  size_t nc = st->n_cells, ne = st->L->n_estimators;
+  for (size_t e = 0; e < ne; e++) {
+    char **slot = &st->msg[e * nc + cell];
+    free(*slot);
+    *slot = NULL;
+    if (msg_len[e] && !(*slot = strndup(message[e], msg_len[e]))) return PS_ENOMEM;
+    st->fit_status[e * nc + cell] = status[e];
   }
+  for (size_t q = 0; q < st->n_q; q++) memcpy(&st->val[q * nc + cell], values + q, sizeof(double));
+  st->cell_status[cell] = (int8_t)cell_status;
+  st->iterations[cell] = iterations;
+  st->wall[cell] = wall;
+  return PS_OK;
+}
 
-  /* /cells: contiguous, since rows are rewritten one at a time. */
-  fail_what = "cannot write /cells";
-  hsize_t n_cells = s->n_cells;
-  if ((ftype = h5u_cells_type((size_t)k, 0)) < 0 || (mtype = h5u_cells_type((size_t)k, 1)) < 0 ||
-      (space = H5Screate_simple(1, &n_cells, NULL)) < 0 ||
-      (ds = H5Dcreate2(s->file, "cells", ftype, space, H5P_DEFAULT, H5P_DEFAULT,
-                       H5P_DEFAULT)) < 0 ||
-      init_cells(s, ds, mtype) < 0)
-    goto fail;
-  h5u_close_space(&space);
+static int replay_record(void *ctx, const unsigned char *p, size_t len) {
+  h5store *s = ctx;
+  h5state *st = &s->st;
+  size_t ne = st->L->n_estimators;
+  int32_t status[ne ? ne : 1];
+  const char *message[ne ? ne : 1];
+  size_t msg_len[ne ? ne : 1];
+  uint64_t cell;
+  int32_t cs, iterations;
+  double wall;
+  if (len < 24) return PS_EFORMAT;
+  memcpy(&cell, p, 8);
+  memcpy(&cs, p + 8, 4);
+  memcpy(&iterations, p + 12, 4);
+  memcpy(&wall, p + 16, 8);
+  size_t off = 24;
+  for (size_t e = 0; e < ne; e++) {
+    uint32_t ml;
+    if (off + 8 > len) return PS_EFORMAT;
+    memcpy(&status[e], p + off, 4);
+    memcpy(&ml, p + off + 4, 4);
+    off += 8;
+    if (ml > MESSAGE_MAX || off + ml > len) return PS_EFORMAT;
+    message[e] = (const char *)p + off;
+    msg_len[e] = ml;
+    off += ml;
+  }
+  if (cell >= st->n_cells || (cs != H5STORE_CELL_DONE && cs != H5STORE_CELL_FAILED) || len - off != 8 * st->n_q)
+    return PS_EFORMAT;
+  double values[st->n_q ? st->n_q : 1];
+  memcpy(values, p + off, 8 * st->n_q);
+  return apply(st, cell, cs, iterations, wall, status, message, msg_len, values);
+}
 
-  /* Root attributes, last: their variable-length values go to the global heap, so
-   * writing them after every dataset keeps dataset addresses (and with them the
-   * dimension-scale references that h5diff compares) independent of their text. */
-  fail_what = "cannot write root attributes";
-  h5u_utc_now(buf, sizeof buf);
-  if (h5u_attr_put_string(s->file, "schema", H5STORE_SCHEMA) < 0 ||
-      h5u_attr_put_string(s->file, "created_utc", buf) < 0 ||
-      h5u_attr_put_string(s->file, "finished_utc", "") < 0 ||
-      h5u_attr_put_string(s->file, "status", "RUNNING") < 0)
-    goto fail;
-  for (size_t i = 0; i < L->n_attrs; i++)
-    if (h5u_attr_put_string(s->file, L->attrs[i].key, L->attrs[i].value) < 0) goto fail;
-  unsigned major, minor, release;
-  if (H5get_libversion(&major, &minor, &release) < 0) goto fail;
-  snprintf(buf, sizeof buf, "%u.%u.%u", major, minor, release);
-  if (h5u_attr_put_string(s->file, "hdf5_version", buf) < 0) goto fail;
-  if ((space = H5Screate(H5S_SCALAR)) < 0 ||
-      (attr = H5Acreate2(s->file, "master_seed", H5T_STD_U64LE, space, H5P_DEFAULT,
-                         H5P_DEFAULT)) < 0 ||
-      H5Awrite(attr, H5T_NATIVE_UINT64, &L->master_seed) < 0)
-    goto fail;
-  h5u_close_attr(&attr);
-  h5u_close_space(&space);
-
-  goto done;
-fail:
-  rc = h5u_io_fail(m, s->path, fail_what);
-done:
-  for (int d = 0; d < s->rank; d++) h5u_close_dataset(&scales[d]);
-  h5u_close_dataset(&ds);
-  h5u_close_attr(&attr);
-  h5u_close_space(&space);
-  h5u_close_type(&ftype);
-  h5u_close_type(&mtype);
-  h5u_close_type(&str);
-  h5u_close_group(&sub);
-  h5u_close_group(&grp);
-  free(replicates);
-  return rc;
+/* Open the journal afresh (locking out other writers; an old journal's cells are
+ * discarded). */
+static int attach_fresh_journal(h5store *s, ps_msg *m) {
+  char jp[PATH_LEN + 16];
+  if (journal_path(s->path, jp, sizeof jp) != 0) return ps_fail(m, PS_EINVAL, "%s: path too long", s->path);
+  return journal_open(jp, fingerprint(s->st.L), 1, &s->j, m);
 }
 
 int h5store_create(const char *path, const h5store_layout *layout, h5store **out, ps_msg *m) {
-  h5store *s = NULL;
-  hid_t fcpl = H5I_INVALID_HID;
-  int rc, created = 0;
+  int rc;
   h5u_h5_quiet();
   if (out) *out = NULL;
   if (!out) return ps_fail(m, PS_EINVAL, "h5store_create: out is NULL");
   if ((rc = check_layout(path, layout, m))) return rc;
-  if (!(s = store_alloc(path, layout)))
-    return ps_fail(m, PS_ENOMEM, "%s: no memory for the store", path);
-  if ((fcpl = H5Pcreate(H5P_FILE_CREATE)) < 0 ||
-      H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0 ||
-      H5Pset_attr_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0) {
-    rc = h5u_io_fail(m, path, "cannot set up file creation properties");
-    goto fail;
+  h5store *s = store_new(path, layout, m, &rc);
+  if (!s) return rc;
+  /* the lock first: an existing file is replaced only by this process's first snapshot,
+   * and only when no other process writes it */
+  if ((rc = state_init(&s->st, layout, path, m)) || (rc = attach_fresh_journal(s, m)) || (rc = snapshot(s, m))) {
+    store_free(s);
+    return rc;
   }
-  hid_t fapl = writer_fapl();
-  s->file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
-  if (fapl != H5P_DEFAULT) H5Pclose(fapl);
-  if (s->file < 0) {
-    rc = h5u_io_fail(m, path, "cannot create results file");
-    goto fail;
-  }
-  created = 1;
-  /* The objects below in the HDF5 1.10 format, the superblock left at version 0: the
-   * chunk index of a fixed-size dataset is then a fixed array, where the 1.8 default
-   * is a version-1 B-tree whose nodes split and pile up in memory as chunks accumulate
-   * (peak memory of a 10,000-cell sweep 1.24x a 1,000-cell one with B-trees, 1.10x with
-   * fixed arrays; bench/sweep.sh).  Setting the bounds on the file access list instead
-   * would also raise the superblock to version 3, whose "open for writing" flag makes
-   * HDF5 refuse readers of a running sweep and the resume of a killed one (h5clear).
-   * Readable by HDF5 >= 1.10 (h5py, MATLAB, R hdf5r). */
-  if (H5Fset_libver_bounds(s->file, H5F_LIBVER_V110, H5F_LIBVER_V110) < 0) {
-    rc = h5u_io_fail(m, path, "cannot select the HDF5 1.10 object format");
-    goto fail;
-  }
-  if ((rc = write_layout(s, layout, m))) goto fail;
-  if ((rc = store_open_handles(s, layout, m))) goto fail;
-  if (H5Fflush(s->file, H5F_SCOPE_GLOBAL) < 0) {
-    rc = h5u_io_fail(m, path, "cannot flush");
-    goto fail;
-  }
-  h5u_close_plist(&fcpl);
   *out = s;
   return PS_OK;
-fail:
-  h5u_close_plist(&fcpl);
-  if (s) {
-    hid_t file = s->file;
-    s->file = H5I_INVALID_HID;
-    store_free(s);
-    if (file >= 0) H5Fclose(file);
-  }
-  if (created) unlink(path);
-  H5Eclear2(H5E_DEFAULT);
-  return rc;
 }
 
 /* ------------------------------------------------------------------ resume check */
@@ -823,173 +667,271 @@ static int check_file_matches(hid_t file, const char *path, const h5store_layout
   return rc;
 }
 
-int h5store_open_resume(const char *path, const h5store_layout *layout, h5store **out,
-                        unsigned char **done, ps_msg *m) {
-  h5store *s = NULL;
-  int8_t *status = NULL;
-  unsigned char *mask = NULL;
-  size_t rows = 0;
-  int rc;
-  h5u_h5_quiet();
-  if (out) *out = NULL;
-  if (done) *done = NULL;
-  if (!out || !done) return ps_fail(m, PS_EINVAL, "h5store_open_resume: out or done is NULL");
-  if ((rc = check_layout(path, layout, m))) return rc;
-  if (!(s = store_alloc(path, layout)))
-    return ps_fail(m, PS_ENOMEM, "%s: no memory for the store", path);
-  hid_t fapl = writer_fapl();
-  s->file = H5Fopen(path, H5F_ACC_RDWR, fapl);
-  if (fapl != H5P_DEFAULT) H5Pclose(fapl);
-  if (s->file < 0) {
-    rc = h5u_io_fail(m, path, "cannot open results file to resume");
-    goto fail;
+/* Read one [axes..., replicate] array of the file into buf (n_cells elements of mtype),
+ * checking its extent first. */
+static int read_array(hid_t file, const char *path, const h5state *st, const char *dpath, hid_t mtype, void *buf,
+                      ps_msg *m) {
+  hid_t ds = H5Dopen2(file, dpath, H5P_DEFAULT), space = H5I_INVALID_HID;
+  hsize_t dims[H5S_MAX_RANK];
+  int rc = PS_OK;
+  char what[PATH_LEN + 64];
+  snprintf(what, sizeof what, "cannot read %s", dpath);
+  if (ds < 0 || (space = H5Dget_space(ds)) < 0) {
+    rc = h5u_io_fail(m, path, what);
+  } else {
+    int rank = H5Sget_simple_extent_ndims(space), same = rank == st->rank;
+    if (same && H5Sget_simple_extent_dims(space, dims, NULL) < 0) same = 0;
+    for (int d = 0; same && d < rank; d++) same = dims[d] == st->dims[d];
+    if (!same)
+      rc = ps_fail(m, PS_EFORMAT, "%s: %s does not have the shape of the layout", path, dpath);
+    else if (st->n_cells && H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+      rc = h5u_io_fail(m, path, what);
   }
-  if ((rc = check_file_matches(s->file, path, layout, m))) goto fail;
-  if ((rc = h5u_cells_read_status(s->file, path, &status, &rows, m))) goto fail;
-  if (rows != s->n_cells) {
-    rc = ps_fail(m, PS_EINVAL, "%s: /cells has %zu rows, the layout %zu cells", path, rows,
-                 s->n_cells);
-    goto fail;
-  }
-  if ((rc = store_open_handles(s, layout, m))) goto fail;
-  if (!(mask = malloc(rows ? rows : 1))) {
-    rc = ps_fail(m, PS_ENOMEM, "%s: no memory for the done mask", path);
-    goto fail;
-  }
-  for (size_t i = 0; i < rows; i++) mask[i] = status[i] == H5STORE_CELL_DONE;
-  if (h5u_attr_put_string(s->file, "status", "RUNNING") < 0 ||
-      h5u_attr_put_string(s->file, "finished_utc", "") < 0 ||
-      H5Fflush(s->file, H5F_SCOPE_GLOBAL) < 0) {
-    rc = h5u_io_fail(m, path, "cannot mark the file RUNNING");
-    goto fail;
-  }
-  free(status);
-  *out = s;
-  *done = mask;
-  return PS_OK;
-fail:
-  free(status);
-  free(mask);
-  if (s) {
-    hid_t file = s->file;
-    s->file = H5I_INVALID_HID;
-    store_free(s);
-    if (file >= 0) H5Fclose(file);
-  }
+  h5u_close_space(&space);
+  h5u_close_dataset(&ds);
   H5Eclear2(H5E_DEFAULT);
   return rc;
 }
 
+/* Load an existing results file of this layout into the (empty) state. */
+static int load_file(h5store *s, ps_msg *m) {
+  h5state *st = &s->st;
+  const h5store_layout *L = st->L;
+  const char *path = s->path;
+  size_t nc = st->n_cells;
+  int sealed = 0, rc = seal_check(path, &sealed, m);
+  if (rc) return rc;
+  hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), str = H5I_INVALID_HID, ctype = H5I_INVALID_HID;
+  char dpath[PATH_LEN];
+  char **texts = NULL;
+  unsigned char *rows = NULL;
+  if (file < 0) return h5u_io_fail(m, path, "cannot open results file to resume");
+  if ((rc = check_file_matches(file, path, L, m))) goto done;
+  for (size_t e = 0; e < L->n_estimators && !rc; e++) {
+    const h5store_estimator *est = &L->estimators[e];
+    for (size_t j = 0; j < est->n_metrics && !rc; j++) {
+      snprintf(dpath, sizeof dpath, "/metrics/%s/%s", est->label, est->metrics[j].name);
+      rc = read_array(file, path, st, dpath, H5T_NATIVE_DOUBLE, st->val + (st->q0[e] + j) * nc, m);
+    }
+    snprintf(dpath, sizeof dpath, "/status/%s", est->label);
+    if (!rc) rc = read_array(file, path, st, dpath, H5T_NATIVE_INT32, st->fit_status + e * nc, m);
+  }
+  for (size_t j = 0; j < L->n_truth + L->n_theory && !rc; j++) {
+    int th = j >= L->n_truth;
+    snprintf(dpath, sizeof dpath, "/%s/%s", th ? "theory" : "truth",
+             th ? L->theory[j - L->n_truth].name : L->truth[j].name);
+    rc = read_array(file, path, st, dpath, H5T_NATIVE_DOUBLE, st->val + (st->q0[L->n_estimators] + j) * nc, m);
+  }
+  if (rc) goto done;
+  if (!(texts = calloc(nc ? nc : 1, sizeof *texts)) || (str = h5u_vstring_type(H5T_CSET_UTF8)) < 0) {
+    rc = ps_fail(m, PS_ENOMEM, "%s: no memory to load the messages", path);
+    goto done;
+  }
+  for (size_t e = 0; e < L->n_estimators && !rc; e++) {
+    snprintf(dpath, sizeof dpath, "/messages/%s", L->estimators[e].label);
+    if ((rc = read_array(file, path, st, dpath, str, texts, m))) break;
+    for (size_t c = 0; c < nc && !rc; c++)
+      if (texts[c] && texts[c][0] && !(st->msg[e * nc + c] = strndup(texts[c], MESSAGE_MAX)))
+        rc = ps_fail(m, PS_ENOMEM, "%s: no memory for the messages", path);
+    hsize_t n = nc;
+    hid_t space = H5Screate_simple(1, &n, NULL);
+    if (space >= 0) {
+      vlen_reclaim(str, space, texts);
+      H5Sclose(space);
+    }
+    memset(texts, 0, nc * sizeof *texts);
+  }
+  if (rc) goto done;
+  /* /cells: status, iterations, wall seconds */
+  cell_layout cl = h5u_cell_layout_for(L->n_axes);
+  size_t rows_n = 0;
+  int8_t *status = NULL;
+  if ((rc = h5u_cells_read_status(file, path, &status, &rows_n, m))) goto done;
+  free(status);
+  if (rows_n != nc) {
+    rc = ps_fail(m, PS_EFORMAT, "%s: /cells has %zu rows, the layout %zu cells", path, rows_n, nc);
+    goto done;
+  }
+  hid_t ds = H5Dopen2(file, "cells", H5P_DEFAULT);
+  if (!(rows = malloc((nc ? nc : 1) * cl.size)) || (ctype = h5u_cells_type(L->n_axes, 1)) < 0 || ds < 0 ||
+      (nc && H5Dread(ds, ctype, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) < 0)) {
+    if (ds >= 0) H5Dclose(ds);
+    rc = h5u_io_fail(m, path, "cannot read /cells");
+    goto done;
+  }
+  H5Dclose(ds);
+  for (size_t c = 0; c < nc; c++) {
+    int8_t cs;
+    memcpy(&cs, rows + c * cl.size + cl.status, 1);
+    if (cs != H5STORE_CELL_PENDING && cs != H5STORE_CELL_DONE && cs != H5STORE_CELL_FAILED) {
+      rc = ps_fail(m, PS_EFORMAT, "%s: /cells row %zu has status %d", path, c, cs);
+      goto done;
+    }
+    st->cell_status[c] = cs;
+    memcpy(&st->iterations[c], rows + c * cl.size + cl.iterations, 4);
+    memcpy(&st->wall[c], rows + c * cl.size + cl.wall_seconds, 8);
+  }
+  char *created = h5u_attr_get_string(file, "created_utc");
+  if (created) snprintf(st->created_utc, sizeof st->created_utc, "%s", created);
+  free(created);
+done:
+  free(texts);
+  free(rows);
+  h5u_close_type(&str);
+  h5u_close_type(&ctype);
+  H5Fclose(file);
+  H5Eclear2(H5E_DEFAULT);
+  return rc;
+}
+
+int h5store_open_resume(const char *path, const h5store_layout *layout, h5store **out, unsigned char **done,
+                        ps_msg *m) {
+  int rc;
+  h5u_h5_quiet();
+  if (out) *out = NULL;
+  if (done) *done = NULL;
+  if (!out) return ps_fail(m, PS_EINVAL, "h5store_open_resume: out is NULL");
+  if ((rc = check_layout(path, layout, m))) return rc;
+  h5store *s = store_new(path, layout, m, &rc);
+  if (!s) return rc;
+  if ((rc = state_init(&s->st, layout, path, m))) goto fail;
+  /* lock first, then read: nothing can change the file or the journal under us */
+  char jp[PATH_LEN + 16];
+  if (journal_path(s->path, jp, sizeof jp) != 0) {
+    rc = ps_fail(m, PS_EINVAL, "%s: path too long", s->path);
+    goto fail;
+  }
+  if ((rc = journal_open(jp, fingerprint(layout), 0, &s->j, m))) goto fail;
+  struct stat sb;
+  if (stat(s->path, &sb) == 0 && (rc = load_file(s, m))) goto fail;
+  size_t torn = 0;
+  rc = journal_replay(s->j, s->rec_max, replay_record, s, NULL, &torn, m);
+  if (rc == PS_EFORMAT) rc = ps_fail(m, PS_EFORMAT, "%s: a record passes its checksum but does not fit", jp);
+  if (rc) goto fail;
+  snprintf(s->st.status, sizeof s->st.status, "RUNNING");
+  s->st.finished_utc[0] = 0;
+  if ((rc = snapshot(s, m))) goto fail;
+  if (done) {
+    if (!(*done = malloc(s->st.n_cells ? s->st.n_cells : 1))) {
+      rc = ps_fail(m, PS_ENOMEM, "%s: no memory for the done mask", path);
+      goto fail;
+    }
+    for (size_t c = 0; c < s->st.n_cells; c++) (*done)[c] = s->st.cell_status[c] == H5STORE_CELL_DONE;
+  }
+  *out = s;
+  return PS_OK;
+fail:
+  store_free(s);
+  return rc;
+}
+
+int h5store_writer(const char *path, long *pid, size_t *journal_cells) {
+  char *r = realpath(path, NULL);
+  int held = journal_holder(r ? r : path, pid, journal_cells);
+  free(r);
+  return held;
+}
+
+const int8_t *h5store_cell_states(const h5store *s) { return s ? s->st.cell_status : NULL; }
+
 /* ----------------------------------------------------------------- writing cells */
 
-/* NULL value arrays (metrics, metrics[e], truth, theory) are written as NaN and NULL
+/* NULL value arrays (metrics, metrics[e], truth, theory) are stored as NaN and NULL
  * messages as "", so a cell rerun after a resume overwrites every element it owns;
  * status must be given whenever there are estimators. */
 int h5store_put_cell(h5store *s, const h5store_cell *c, ps_msg *m) {
-  hsize_t start[H5S_MAX_RANK], count[H5S_MAX_RANK];
-  const double nan = NAN;
-  h5u_h5_quiet();
   if (!s || !c) return ps_fail(m, PS_EINVAL, "h5store_put_cell: store or cell is NULL");
-  if (c->cell_id >= s->n_cells)
-    return ps_fail(m, PS_EINVAL, "%s: cell id %llu out of range (%zu cells)", s->path,
-                   (unsigned long long)c->cell_id, s->n_cells);
+  h5state *st = &s->st;
+  const h5store_layout *L = st->L;
+  if (c->cell_id >= st->n_cells)
+    return ps_fail(m, PS_EINVAL, "%s: cell id %llu out of range (%zu cells)", s->path, (unsigned long long)c->cell_id,
+                   st->n_cells);
   if (c->cell_status != H5STORE_CELL_DONE && c->cell_status != H5STORE_CELL_FAILED)
-    return ps_fail(m, PS_EINVAL, "%s: cell %llu: status %d is neither DONE nor FAILED",
-                   s->path, (unsigned long long)c->cell_id, c->cell_status);
-  if (s->n_estimators && !c->status)
-    return ps_fail(m, PS_EINVAL, "%s: cell %llu: no estimator statuses", s->path,
-                   (unsigned long long)c->cell_id);
-
-  uint64_t rest = c->cell_id;
-  for (int d = s->rank - 1; d >= 0; d--) {
-    start[d] = rest % s->dims[d];
-    rest /= s->dims[d];
-    count[d] = 1;
+    return ps_fail(m, PS_EINVAL, "%s: cell %llu: status %d is neither DONE nor FAILED", s->path,
+                   (unsigned long long)c->cell_id, c->cell_status);
+  if (L->n_estimators && !c->status)
+    return ps_fail(m, PS_EINVAL, "%s: cell %llu: no estimator statuses", s->path, (unsigned long long)c->cell_id);
+  size_t ne = L->n_estimators, msg_len[ne ? ne : 1];
+  for (size_t e = 0; e < ne; e++) {
+    const char *t = c->message && c->message[e] ? c->message[e] : "";
+    msg_len[e] = strnlen(t, MESSAGE_MAX);
   }
-  if (H5Sselect_hyperslab(s->array_space, H5S_SELECT_SET, start, NULL, count, NULL) < 0)
-    goto fail;
-  for (size_t e = 0; e < s->n_estimators; e++) {
-    const double *values = c->metrics ? c->metrics[e] : NULL;
-    const char *message = c->message && c->message[e] ? c->message[e] : "";
-    for (size_t j = 0; j < s->n_metrics[e]; j++)
-      if (H5Dwrite(s->metric[e][j], H5T_NATIVE_DOUBLE, s->one, s->array_space, s->xfer,
-                   values ? &values[j] : &nan) < 0)
-        goto fail;
-    if (H5Dwrite(s->status[e], H5T_NATIVE_INT, s->one, s->array_space, s->xfer,
-                 &c->status[e]) < 0 ||
-        H5Dwrite(s->message[e], s->str, s->one, s->array_space, s->xfer, &message) < 0)
-      goto fail;
+  /* the journal first: a cell is in the state only once it is durable */
+  size_t len = encode(s, c, msg_len);
+  int rc = journal_append(s->j, s->rec, len, m);
+  if (rc) return rc;
+  const char *message[ne ? ne : 1];
+  int32_t status[ne ? ne : 1];
+  for (size_t e = 0; e < ne; e++) {
+    message[e] = c->message && c->message[e] ? c->message[e] : "";
+    status[e] = c->status[e];
   }
-  for (size_t j = 0; j < s->n_truth; j++)
-    if (H5Dwrite(s->truth[j], H5T_NATIVE_DOUBLE, s->one, s->array_space, s->xfer,
-                 c->truth ? &c->truth[j] : &nan) < 0)
-      goto fail;
-  for (size_t j = 0; j < s->n_theory; j++)
-    if (H5Dwrite(s->theory[j], H5T_NATIVE_DOUBLE, s->one, s->array_space, s->xfer,
-                 c->theory ? &c->theory[j] : &nan) < 0)
-      goto fail;
-
-  const cell_layout L = s->row_layout;
-  int64_t id = (int64_t)c->cell_id;
-  int8_t status = (int8_t)c->cell_status;
-  for (int d = 0; d < s->rank; d++) {
-    int32_t coord = (int32_t)start[d];
-    memcpy(s->row + (d < s->rank - 1 ? L.index + 4 * (size_t)d : L.replicate), &coord, 4);
-  }
-  memcpy(s->row + L.id, &id, sizeof id);
-  memcpy(s->row + L.status, &status, 1);
-  memcpy(s->row + L.iterations, &c->iterations, 4);
-  memcpy(s->row + L.wall_seconds, &c->wall_seconds, 8);
-  hsize_t row = c->cell_id, one = 1;
-  if (H5Sselect_hyperslab(s->cells_space, H5S_SELECT_SET, &row, NULL, &one, NULL) < 0 ||
-      H5Dwrite(s->cells, s->cells_mem, s->one, s->cells_space, s->xfer, s->row) < 0)
-    goto fail;
-  if (H5Fflush(s->file, H5F_SCOPE_GLOBAL) < 0) goto fail;
+  double values[st->n_q ? st->n_q : 1];
+  memcpy(values, s->rec + (len - 8 * st->n_q), 8 * st->n_q);
+  if (apply(st, c->cell_id, c->cell_status, c->iterations, c->wall_seconds, status, message, msg_len, values))
+    return ps_fail(m, PS_ENOMEM, "out of memory");
+  double now = mono(), every = fmax(s->snap_every, 20 * s->snap_cost);
+  if (now - s->last_snap >= every) return snapshot(s, m);
   return PS_OK;
-fail:
-  return h5u_io_fail(m, s->path, "cannot write a cell");
 }
 
+int h5store_sync(h5store *s, ps_msg *m) { return s ? journal_sync(s->j, m) : PS_OK; }
+
 int h5store_set_attr(h5store *s, const char *key, const char *value, ps_msg *m) {
-  h5u_h5_quiet();
   if (!s || !key || !value) return ps_fail(m, PS_EINVAL, "h5store_set_attr: NULL argument");
   for (size_t j = 0; H5U_RESERVED_ATTRS[j]; j++)
     if (strcmp(key, H5U_RESERVED_ATTRS[j]) == 0)
       return ps_fail(m, PS_EINVAL, "%s: root attribute '%s' is set by the store itself", s->path, key);
-  if (h5u_attr_put_string(s->file, key, value) < 0 || H5Fflush(s->file, H5F_SCOPE_GLOBAL) < 0)
-    return h5u_io_fail(m, s->path, "cannot write a root attribute");
+  h5state *st = &s->st;
+  char *v = strdup(value);
+  if (!v) return ps_fail(m, PS_ENOMEM, "out of memory");
+  for (size_t i = 0; i < st->n_extra; i++)
+    if (!strcmp(st->extra_key[i], key)) {
+      free(st->extra_val[i]);
+      st->extra_val[i] = v;
+      return PS_OK;
+    }
+  char **k2 = realloc(st->extra_key, (st->n_extra + 1) * sizeof *k2);
+  if (k2) st->extra_key = k2;
+  char **v2 = k2 ? realloc(st->extra_val, (st->n_extra + 1) * sizeof *v2) : NULL;
+  if (v2) st->extra_val = v2;
+  char *kd = v2 ? strdup(key) : NULL;
+  if (!kd) {
+    free(v);
+    return ps_fail(m, PS_ENOMEM, "out of memory");
+  }
+  st->extra_key[st->n_extra] = kd;
+  st->extra_val[st->n_extra++] = v;
   return PS_OK;
 }
 
 int h5store_set_status(h5store *s, const char *status, ps_msg *m) {
   static const char *const allowed[] = {"RUNNING", "COMPLETED", "INTERRUPTED", "FAILED", NULL};
-  char now[64];
   int ok = 0;
-  h5u_h5_quiet();
   if (!s) return ps_fail(m, PS_EINVAL, "h5store_set_status: store is NULL");
   for (size_t i = 0; status && allowed[i]; i++) ok |= strcmp(status, allowed[i]) == 0;
   if (!ok)
-    return ps_fail(m, PS_EINVAL, "%s: status \"%s\" is not one of RUNNING, COMPLETED, "
-                   "INTERRUPTED, FAILED", s->path, status ? status : "(null)");
-  h5u_utc_now(now, sizeof now);
-  if (h5u_attr_put_string(s->file, "status", status) < 0 ||
-      (strcmp(status, "RUNNING") != 0 && h5u_attr_put_string(s->file, "finished_utc", now) < 0) ||
-      H5Fflush(s->file, H5F_SCOPE_GLOBAL) < 0)
-    return h5u_io_fail(m, s->path, "cannot set the file status");
+    return ps_fail(m, PS_EINVAL, "%s: status \"%s\" is not one of RUNNING, COMPLETED, INTERRUPTED, FAILED", s->path,
+                   status ? status : "(null)");
+  snprintf(s->st.status, sizeof s->st.status, "%s", status);
+  if (strcmp(status, "RUNNING") != 0)
+    h5u_utc_now(s->st.finished_utc, sizeof s->st.finished_utc);
+  else
+    s->st.finished_utc[0] = 0;
   return PS_OK;
 }
 
 int h5store_close(h5store *s, ps_msg *m) {
   if (!s) return PS_OK;
-  h5u_h5_quiet();
-  hid_t file = s->file;
-  char *path = s->path;
-  s->file = H5I_INVALID_HID;
-  s->path = NULL;
+  ps_msg local;
+  int rc = journal_sync(s->j, m ? m : &local);
+  if (rc == PS_OK) rc = snapshot(s, m ? m : &local);
+  if (rc == PS_OK) {
+    /* the file holds every cell: the journal goes (unlinked while still locked) */
+    rc = journal_remove(s->j, m ? m : &local);
+    s->j = NULL;
+  }
+  /* on failure the journal stays: the next open replays it */
   store_free(s);
-  int rc = PS_OK;
-  if (file >= 0 && H5Fclose(file) < 0) rc = h5u_io_fail(m, path, "cannot close results file");
-  free(path);
   return rc;
 }
-

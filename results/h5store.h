@@ -25,9 +25,17 @@
  *                         iterations int32 (summed over estimators), wall_seconds float64
  *
  * Cell ids are the C-order linear index over (axis_1, ..., axis_k, replicate), so the
- * replicate varies fastest.  Datasets of [axes..., replicate] shape are chunked with
- * shuffle + deflate.  Every write of a cell is followed by H5Fflush, so a crash loses
- * at most the cells being written.
+ * replicate varies fastest.  Datasets of [axes..., replicate] shape and /cells are chunked
+ * with shuffle + deflate + Fletcher-32.  The file begins with a 512-byte user block
+ * holding its seal, "prefsim-seal 1 size=N crc32=X" (results/seal.h): readers check it
+ * before HDF5 reads a byte, so a damaged file is reported, never parsed.  Root attribute
+ * snapshot_utc says when the file was written.
+ *
+ * Durability (h5store.c has the argument): the writer keeps every value in memory,
+ * appends each finished cell to PATH.journal (locked: one writer per file) and replaces
+ * PATH whole (write PATH.tmp, seal, fsync, rename) when it opens, every 30 s while cells
+ * arrive, and when it closes.  A killed run leaves the last file (status RUNNING) and
+ * the journal; reopening with h5store_open_resume recovers every journaled cell.
  *
  * Errors: every function returns PS_OK or PS_EIO / PS_EINVAL / PS_ENOMEM with a message
  * naming the file; HDF5's own error-stack printing is switched off. */
@@ -99,36 +107,59 @@ typedef struct {
 
 typedef struct h5store h5store;
 
-/* Create (truncate) the file at path with the layout, every array filled with NaN
- * (status -1, messages ""), every cell PENDING, root status RUNNING.  On success *out
- * owns an open handle; on failure *out is NULL and no file is left behind. */
+/* Start a new results file at path with the layout, every array NaN (status -1,
+ * messages ""), every cell PENDING, root status RUNNING: an existing file is replaced
+ * (atomically, by the first snapshot) and an existing journal's cells are discarded.
+ * Refused (PS_EIO naming the process) while another process writes path.  The layout
+ * must outlive the store.  On failure *out is NULL and an existing file is untouched. */
 int h5store_create(const char *path, const h5store_layout *layout, h5store **out, ps_msg *m);
 
-/* Reopen an existing file to resume it.  Fails with PS_EINVAL (message says which)
- * unless its schema, axes, replicate count, estimators/metrics and root "config_data"
- * attribute (or "config" when the layout has no config_data) equal the layout's.  Sets root status RUNNING.  *done (allocated, caller
- * frees) receives one byte per cell: 1 if the cell is DONE, else 0. */
+/* Resume path: load the existing file (if any; its seal must be intact, PS_EFORMAT
+ * otherwise) and replay path's journal over it (cutting a torn tail).  Fails with
+ * PS_EINVAL (message says which) unless the file's schema, axes, replicate count,
+ * estimators/metrics and root "config_data" attribute (or "config" when the layout has
+ * no config_data) equal the layout's, or a journal belongs to another configuration;
+ * PS_EIO naming the process while another process writes path.  Sets root status
+ * RUNNING.  *done (allocated, caller frees; done may be NULL) receives one byte per
+ * cell: 1 if the cell is DONE, else 0. */
 int h5store_open_resume(const char *path, const h5store_layout *layout, h5store **out,
                         unsigned char **done, ps_msg *m);
 
-/* Write one cell's values into their hyperslabs and its /cells row, then flush. */
+/* Record one finished cell: appended to the journal (one write) before it returns. */
 int h5store_put_cell(h5store *s, const h5store_cell *c, ps_msg *m);
 
-/* Set (create or replace) a root string attribute, flush.  Not for the store's own
+/* fdatasync the journal: every cell put so far survives a power loss too. */
+int h5store_sync(h5store *s, ps_msg *m);
+
+/* Whether another process is writing the results file at path: 1 (its pid in *pid),
+ * 0 (none), -1 (cannot tell).  *journal_cells (may be NULL) gets the number of finished
+ * cells in path's journal that its last snapshot may not hold yet (0 when none). */
+int h5store_writer(const char *path, long *pid, size_t *journal_cells);
+
+/* Status of every cell (H5STORE_CELL_*), as loaded, replayed and put so far. */
+const int8_t *h5store_cell_states(const h5store *s);
+
+/* Set (create or replace) a root string attribute (written with the next snapshot).  Not for the store's own
  * attributes (schema, status, created_utc, ...). */
 int h5store_set_attr(h5store *s, const char *key, const char *value, ps_msg *m);
 
-/* Set root attribute status (and finished_utc when status is not RUNNING), flush. */
+/* Set root attribute status (and finished_utc when status is not RUNNING). */
 int h5store_set_status(h5store *s, const char *status, ps_msg *m);
 
-/* Close the file.  h5store_close(NULL) does nothing. */
+/* Write the final snapshot and remove the journal; if the snapshot fails (a full
+ * disk), the journal stays and the next h5store_open_resume recovers every cell.
+ * Frees the store either way.  h5store_close(NULL) does nothing. */
 int h5store_close(h5store *s, ps_msg *m);
 
 /* ------------------------------------------------------------------------ reader */
 
 typedef struct h5read h5read;
 
+/* Open a results file: its seal is checked first (PS_EFORMAT naming the damage; a file
+ * without a seal, written before prefsim 0.2, is read unchecked), then HDF5 opens it. */
 int h5read_open(const char *path, h5read **out, ps_msg *m);
+/* 1 when the file's seal was checked intact, 0 for an older unsealed file. */
+int h5read_sealed(const h5read *r);
 void h5read_close(h5read *r);
 
 /* Root string attribute (NULL if absent); the string is owned by the reader. */

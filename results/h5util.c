@@ -13,7 +13,7 @@ const char H5U_STATUS_CODES[] =
 
 /* Root attributes the store writes itself; a layout may not set them. */
 const char *const H5U_RESERVED_ATTRS[] = {"schema",       "status",       "created_utc",
-                                             "finished_utc", "hdf5_version", "master_seed",
+                                             "finished_utc", "hdf5_version", "master_seed", "snapshot_utc",
                                              NULL};
 
 /* ------------------------------------------------------------------ small helpers */

@@ -14,7 +14,7 @@
 
 /* chunk size, name and path limits, /cells initialisation block, deflate level and the
  * type-conversion buffer of single-element writes: see h5store.c's header */
-#define CHUNK_ELEMS 128
+#define CHUNK_ELEMS 8192 /* 64 KiB of float64: arrays are written whole */
 #define NAME_MAX_LEN 255
 #define PATH_LEN 1024
 #define CELLS_BLOCK 65536 /* rows per write when initialising /cells */

@@ -9,7 +9,7 @@ set -euo pipefail
 
 PKGS=(
   build-essential pkg-config time bc
-  libgsl-dev libopenblas-dev libhdf5-dev hdf5-tools
+  libgsl-dev libopenblas-dev libhdf5-dev hdf5-tools zlib1g-dev
   librandom123-dev libinih-dev libcmocka-dev
   gnuplot-nox
   libopenmpi-dev openmpi-bin

@@ -1,0 +1,335 @@
+/* h5snap.c — write a whole results file from the in-memory state (see h5state.h; the
+ * layout is documented in h5store.h).
+ *
+ * Invariants a reader of this file must keep:
+ *  - Groups track link creation order, so /axes lists the sweep axes in dimension order
+ *    (replicate last) and /metrics lists estimators in layout order.  Readers fall back to
+ *    name order for files written without it.
+ *  - Every [axes..., replicate] array is chunked (blocks of at most CHUNK_ELEMS elements
+ *    filled from the replicate dimension outwards) with shuffle, deflate and HDF5's
+ *    Fletcher-32 checksum, so h5py and other readers detect a damaged chunk too; /cells
+ *    likewise.  Each array is written with one H5Dwrite.
+ *  - Root attributes are written last: their variable-length values go to the global
+ *    heap, so writing them after every dataset keeps dataset addresses (and with them
+ *    the dimension-scale references that h5diff compares) independent of their text.
+ *  - The file starts with a SEAL_BLOCK-byte user block that receives the seal (seal.h)
+ *    once HDF5 has closed the file.
+ *  - Every hid_t opened here is closed on every path. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "h5state.h"
+#include "h5util.h"
+#include "seal.h"
+
+/* Dataset creation properties for an [axes..., replicate] array of memory type mtype with
+ * fill value *fill. */
+static hid_t array_dcpl(const h5state *s, hid_t mtype, const void *fill) {
+  hsize_t chunk[H5S_MAX_RANK], budget = CHUNK_ELEMS;
+  for (int d = s->rank - 1; d >= 0; d--) {
+    chunk[d] = s->dims[d] < budget ? s->dims[d] : budget;
+    budget /= chunk[d];
+    if (budget < 1) budget = 1;
+  }
+  hid_t p = H5Pcreate(H5P_DATASET_CREATE);
+  if (p < 0) return p;
+  /* Fletcher-32 on fixed-size data; a variable-length array's chunks hold heap ids
+   * (HDF5 refuses the filter there), and the whole-file seal covers them anyway */
+  if (H5Pset_chunk(p, s->rank, chunk) < 0 || H5Pset_shuffle(p) < 0 || H5Pset_deflate(p, DEFLATE_LEVEL) < 0 ||
+      (H5Tis_variable_str(mtype) <= 0 && H5Pset_fletcher32(p) < 0) || H5Pset_fill_value(p, mtype, fill) < 0 ||
+      H5Pset_fill_time(p, H5D_FILL_TIME_IFSET) < 0) {
+    H5Pclose(p);
+    return H5I_INVALID_HID;
+  }
+  return p;
+}
+
+/* Create the [axes..., replicate] array name in group holding data (memory type
+ * mtype), attach the axis scales (scales[d] for dimension d) and give it units and
+ * long_name.  Returns 0 or -1. */
+static int create_array(const h5state *s, hid_t group, const char *name, hid_t ftype, hid_t mtype, const void *fill,
+                        const void *data, const hid_t *scales, const char *const *dim_names, const char *units,
+                        const char *long_name) {
+  hid_t dcpl = array_dcpl(s, mtype, fill), space = H5I_INVALID_HID, ds = H5I_INVALID_HID;
+  int rc = -1;
+  if (dcpl < 0) goto done;
+  if ((space = H5Screate_simple(s->rank, s->dims, NULL)) < 0) goto done;
+  if ((ds = H5Dcreate2(group, name, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0) goto done;
+  if (s->n_cells && H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) goto done;
+  for (int d = 0; d < s->rank; d++)
+    if (H5DSattach_scale(ds, scales[d], (unsigned)d) < 0 || H5DSset_label(ds, (unsigned)d, dim_names[d]) < 0)
+      goto done;
+  if (units && h5u_attr_put_string(ds, "units", units) < 0) goto done;
+  if (long_name && h5u_attr_put_string(ds, "long_name", long_name) < 0) goto done;
+  rc = 0;
+done:
+  h5u_close_dataset(&ds);
+  h5u_close_space(&space);
+  h5u_close_plist(&dcpl);
+  return rc;
+}
+
+static hid_t create_group(hid_t loc, const char *name) {
+  hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE), g = H5I_INVALID_HID;
+  if (gcpl < 0) return gcpl;
+  if (H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) >= 0)
+    g = H5Gcreate2(loc, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+  H5Pclose(gcpl);
+  return g;
+}
+
+/* A 1-D dimension scale /axes/<name> of n values (numeric if values, else labels). */
+static hid_t create_axis(hid_t axes, const char *name, size_t n, hid_t ftype, hid_t mtype, const void *buf) {
+  hsize_t dim = n;
+  hid_t space = H5Screate_simple(1, &dim, NULL), ds = H5I_INVALID_HID;
+  if (space < 0) return space;
+  if ((ds = H5Dcreate2(axes, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+      H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0 || H5DSset_scale(ds, name) < 0)
+    h5u_close_dataset(&ds);
+  H5Sclose(space);
+  return ds;
+}
+
+/* /cells: every row from the state, CELLS_BLOCK rows per write. */
+static int write_cells(const h5state *s, hid_t file) {
+  const cell_layout c = h5u_cell_layout_for((size_t)s->rank - 1);
+  size_t block = s->n_cells < CELLS_BLOCK ? s->n_cells : CELLS_BLOCK;
+  hsize_t n = s->n_cells, chunk = block ? block : 1;
+  hid_t ftype = h5u_cells_type((size_t)s->rank - 1, 0), mtype = h5u_cells_type((size_t)s->rank - 1, 1);
+  hid_t fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, ds = H5I_INVALID_HID;
+  unsigned char *buf = malloc((block ? block : 1) * c.size);
+  int rc = -1;
+  if (!buf || ftype < 0 || mtype < 0 || (fspace = H5Screate_simple(1, &n, NULL)) < 0 ||
+      (dcpl = H5Pcreate(H5P_DATASET_CREATE)) < 0 || H5Pset_chunk(dcpl, 1, &chunk) < 0 ||
+      H5Pset_deflate(dcpl, DEFLATE_LEVEL) < 0 || H5Pset_fletcher32(dcpl) < 0 ||
+      (ds = H5Dcreate2(file, "cells", ftype, fspace, H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0)
+    goto done;
+  for (size_t first = 0; first < s->n_cells; first += block) {
+    size_t rows = s->n_cells - first < block ? s->n_cells - first : block;
+    for (size_t r = 0; r < rows; r++) {
+      unsigned char *row = buf + r * c.size;
+      uint64_t cell = first + r, rest = cell;
+      int64_t id = (int64_t)cell;
+      int32_t coord[H5S_MAX_RANK];
+      for (int d = s->rank - 1; d >= 0; d--) {
+        coord[d] = (int32_t)(rest % s->dims[d]);
+        rest /= s->dims[d];
+      }
+      memcpy(row + c.id, &id, sizeof id);
+      memcpy(row + c.index, coord, 4 * (size_t)(s->rank - 1));
+      memcpy(row + c.replicate, &coord[s->rank - 1], 4);
+      memcpy(row + c.status, &s->cell_status[cell], 1);
+      memcpy(row + c.iterations, &s->iterations[cell], 4);
+      memcpy(row + c.wall_seconds, &s->wall[cell], 8);
+    }
+    hsize_t start = first, count = rows, zero = 0;
+    h5u_close_space(&mspace);
+    if ((mspace = H5Screate_simple(1, &count, NULL)) < 0 ||
+        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, NULL, &count, NULL) < 0 ||
+        H5Sselect_hyperslab(mspace, H5S_SELECT_SET, &zero, NULL, &count, NULL) < 0 ||
+        H5Dwrite(ds, mtype, mspace, fspace, H5P_DEFAULT, buf) < 0)
+      goto done;
+  }
+  rc = 0;
+done:
+  h5u_close_dataset(&ds);
+  h5u_close_plist(&dcpl);
+  h5u_close_space(&mspace);
+  h5u_close_space(&fspace);
+  h5u_close_type(&ftype);
+  h5u_close_type(&mtype);
+  free(buf);
+  return rc;
+}
+
+static const char *attr_value(const h5state *s, const char *key) {
+  for (size_t i = s->n_extra; i-- > 0;)
+    if (!strcmp(s->extra_key[i], key)) return s->extra_val[i];
+  return NULL;
+}
+
+/* Every group, dataset and attribute of the file from the state. */
+static int write_all(const h5state *s, hid_t file, const char *path, ps_msg *m) {
+  const h5store_layout *L = s->L;
+  hid_t scales[H5S_MAX_RANK], grp = H5I_INVALID_HID, sub = H5I_INVALID_HID;
+  hid_t str = H5I_INVALID_HID, space = H5I_INVALID_HID, ds = H5I_INVALID_HID, attr = H5I_INVALID_HID;
+  const char *dim_names[H5S_MAX_RANK];
+  const char *fail_what = "cannot write the layout";
+  int rc = PS_OK, k = s->rank - 1;
+  char buf[PATH_LEN];
+  int32_t *replicates = NULL;
+  const char **texts = NULL;
+  for (int d = 0; d < s->rank; d++) scales[d] = H5I_INVALID_HID;
+
+  /* /axes: one dimension scale per sweep axis, then replicate. */
+  fail_what = "cannot write /axes";
+  if ((str = h5u_vstring_type(H5T_CSET_UTF8)) < 0 || (grp = create_group(file, "axes")) < 0) goto fail;
+  for (int d = 0; d < k; d++) {
+    const h5store_axis *a = &L->axes[d];
+    scales[d] = a->values ? create_axis(grp, a->name, a->n, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, a->values)
+                          : create_axis(grp, a->name, a->n, str, str, a->labels);
+    if (scales[d] < 0) goto fail;
+    dim_names[d] = a->name;
+  }
+  if (!(replicates = malloc(L->n_replicates * sizeof *replicates)) ||
+      !(texts = malloc((s->n_cells ? s->n_cells : 1) * sizeof *texts))) {
+    rc = ps_fail(m, PS_ENOMEM, "%s: no memory to write the file", path);
+    goto done;
+  }
+  for (size_t r = 0; r < L->n_replicates; r++) replicates[r] = (int32_t)r;
+  if ((scales[k] = create_axis(grp, "replicate", L->n_replicates, H5T_STD_I32LE, H5T_NATIVE_INT32, replicates)) <
+      0)
+    goto fail;
+  dim_names[k] = "replicate";
+  h5u_close_group(&grp);
+
+  /* /metrics/<est>/<metric>, /status/<est>, /messages/<est>. */
+  const double nan = NAN;
+  const int not_run = -1;
+  const char *empty = "";
+  fail_what = "cannot write /metrics";
+  if ((grp = create_group(file, "metrics")) < 0) goto fail;
+  for (size_t e = 0; e < L->n_estimators; e++) {
+    const h5store_estimator *est = &L->estimators[e];
+    if ((sub = create_group(grp, est->label)) < 0) goto fail;
+    for (size_t j = 0; j < est->n_metrics; j++) {
+      const h5store_quantity *q = &est->metrics[j];
+      if (create_array(s, sub, q->name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &nan,
+                       s->val + (s->q0[e] + j) * s->n_cells, scales, dim_names, q->units ? q->units : "",
+                       q->long_name ? q->long_name : "") < 0)
+        goto fail;
+    }
+    h5u_close_group(&sub);
+  }
+  h5u_close_group(&grp);
+  fail_what = "cannot write /status";
+  if ((grp = create_group(file, "status")) < 0) goto fail;
+  for (size_t e = 0; e < L->n_estimators; e++) {
+    snprintf(buf, sizeof buf, "fit status of %s (PS_* code, -1 = not run)", L->estimators[e].label);
+    if (create_array(s, grp, L->estimators[e].label, H5T_STD_I32LE, H5T_NATIVE_INT32, &not_run,
+                     s->fit_status + e * s->n_cells, scales, dim_names, "1", buf) < 0 ||
+        (ds = H5Dopen2(grp, L->estimators[e].label, H5P_DEFAULT)) < 0 ||
+        h5u_attr_put_string(ds, "codes", H5U_STATUS_CODES) < 0)
+      goto fail;
+    h5u_close_dataset(&ds);
+  }
+  h5u_close_group(&grp);
+  fail_what = "cannot write /messages";
+  if ((grp = create_group(file, "messages")) < 0) goto fail;
+  for (size_t e = 0; e < L->n_estimators; e++) {
+    snprintf(buf, sizeof buf, "failure message of %s (empty when the fit succeeded)", L->estimators[e].label);
+    for (size_t c = 0; c < s->n_cells; c++) texts[c] = s->msg[e * s->n_cells + c] ? s->msg[e * s->n_cells + c] : "";
+    if (create_array(s, grp, L->estimators[e].label, str, str, &empty, texts, scales, dim_names, NULL, buf) < 0)
+      goto fail;
+  }
+  h5u_close_group(&grp);
+
+  /* /truth and /theory (present even when empty, so every file has the same groups). */
+  for (int part = 0; part < 2; part++) {
+    const char *gname = part ? "theory" : "truth";
+    size_t n = part ? L->n_theory : L->n_truth, q0 = s->q0[L->n_estimators] + (part ? L->n_truth : 0);
+    const h5store_quantity *qs = part ? L->theory : L->truth;
+    fail_what = part ? "cannot write /theory" : "cannot write /truth";
+    if ((grp = create_group(file, gname)) < 0) goto fail;
+    for (size_t j = 0; j < n; j++)
+      if (create_array(s, grp, qs[j].name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &nan, s->val + (q0 + j) * s->n_cells,
+                       scales, dim_names, qs[j].units ? qs[j].units : "", qs[j].long_name ? qs[j].long_name : "") <
+          0)
+        goto fail;
+    h5u_close_group(&grp);
+  }
+
+  fail_what = "cannot write /cells";
+  if (write_cells(s, file) < 0) goto fail;
+
+  fail_what = "cannot write root attributes";
+  if (h5u_attr_put_string(file, "schema", H5STORE_SCHEMA) < 0 ||
+      h5u_attr_put_string(file, "created_utc", s->created_utc) < 0 ||
+      h5u_attr_put_string(file, "finished_utc", s->finished_utc) < 0 ||
+      h5u_attr_put_string(file, "status", s->status) < 0)
+    goto fail;
+  h5u_utc_now(buf, sizeof buf);
+  if (h5u_attr_put_string(file, "snapshot_utc", buf) < 0) goto fail;
+  for (size_t i = 0; i < L->n_attrs; i++) {
+    const char *v = attr_value(s, L->attrs[i].key);
+    if (h5u_attr_put_string(file, L->attrs[i].key, v ? v : L->attrs[i].value) < 0) goto fail;
+  }
+  for (size_t i = 0; i < s->n_extra; i++) {
+    int in_layout = 0;
+    for (size_t j = 0; j < L->n_attrs && !in_layout; j++) in_layout = !strcmp(L->attrs[j].key, s->extra_key[i]);
+    if (!in_layout && attr_value(s, s->extra_key[i]) == s->extra_val[i] &&
+        h5u_attr_put_string(file, s->extra_key[i], s->extra_val[i]) < 0)
+      goto fail;
+  }
+  unsigned major, minor, release;
+  if (H5get_libversion(&major, &minor, &release) < 0) goto fail;
+  snprintf(buf, sizeof buf, "%u.%u.%u", major, minor, release);
+  if (h5u_attr_put_string(file, "hdf5_version", buf) < 0) goto fail;
+  if ((space = H5Screate(H5S_SCALAR)) < 0 ||
+      (attr = H5Acreate2(file, "master_seed", H5T_STD_U64LE, space, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+      H5Awrite(attr, H5T_NATIVE_UINT64, &L->master_seed) < 0)
+    goto fail;
+  goto done;
+fail:
+  rc = h5u_io_fail(m, path, fail_what);
+done:
+  for (int d = 0; d < s->rank; d++) h5u_close_dataset(&scales[d]);
+  h5u_close_dataset(&ds);
+  h5u_close_attr(&attr);
+  h5u_close_space(&space);
+  h5u_close_type(&str);
+  h5u_close_group(&sub);
+  h5u_close_group(&grp);
+  free(replicates);
+  free(texts);
+  return rc;
+}
+
+int h5snap_write(const h5state *s, const char *path, ps_msg *m) {
+  hid_t fcpl = H5I_INVALID_HID, file = H5I_INVALID_HID;
+  int rc = PS_OK;
+  h5u_h5_quiet();
+  errno = 0;
+  if ((fcpl = H5Pcreate(H5P_FILE_CREATE)) < 0 || H5Pset_userblock(fcpl, SEAL_BLOCK) < 0 ||
+      H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0 ||
+      H5Pset_attr_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0) {
+    rc = h5u_io_fail(m, path, "cannot set up file creation properties");
+    goto done;
+  }
+  if ((file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT)) < 0) {
+    rc = h5u_io_fail(m, path, "cannot create the results file");
+    goto done;
+  }
+  /* The objects in the HDF5 1.10 format (a fixed-size dataset's chunk index is then a
+   * fixed array), the superblock left at version 0, so any HDF5 >= 1.10 (h5py, MATLAB,
+   * R hdf5r, netCDF) reads the file. */
+  if (H5Fset_libver_bounds(file, H5F_LIBVER_V110, H5F_LIBVER_V110) < 0) {
+    rc = h5u_io_fail(m, path, "cannot select the HDF5 1.10 object format");
+    goto done;
+  }
+  if ((rc = write_all(s, file, path, m))) goto done;
+  hid_t f = file;
+  file = H5I_INVALID_HID;
+  if (H5Fclose(f) < 0) {
+    rc = h5u_io_fail(m, path, "cannot close the results file");
+    goto done;
+  }
+  rc = seal_write(path, m);
+done:
+  if (file >= 0) H5Fclose(file);
+  h5u_close_plist(&fcpl);
+  H5Eclear2(H5E_DEFAULT);
+  if (rc) {
+    /* HDF5's message rarely names the cause of a failed write; errno does */
+    if (errno == ENOSPC || errno == EDQUOT || errno == EFBIG) {
+      ps_msg_prefix(m, "%s", strerror(errno));
+    }
+    unlink(path);
+  }
+  return rc;
+}
