@@ -399,6 +399,9 @@ int cfg_load_string(cfg *c, const char *name, const char *text, ps_msg *m) {
 int cfg_override(cfg *c, const char *a, ps_msg *m) {
   const char *eq = strchr(a, '=');
   if (!eq) return ps_fail(m, PS_EINVAL, "override '%s': expected section.key=value", a);
+  /* the stored configuration is INI text, read back by verify, plot and merge */
+  if (strpbrk(a, "\r\n"))
+    return ps_fail(m, PS_EINVAL, "override '%.200s': a line break is not allowed in a section, key or value", a);
   size_t lhs = (size_t)(eq - a);
   char *name = strndup(a, lhs);
   if (!name) return ps_fail(m, PS_ENOMEM, "out of memory");

@@ -17,7 +17,9 @@
 #define END {NULL, 0, NULL, 0, 0, NULL, NULL}
 
 static const ps_param p_experiment[] = {
-    {"name", PS_PARAM_TEXT, "", 0, 0, NULL, "experiment name (default: the file name without .ini)"},
+    {"name", PS_PARAM_TEXT, "", 0, 0, NULL,
+     "experiment name, which names the output out/NAME/NAME.h5: letters, digits, '.', '_' and '-', not starting "
+     "with '.', at most 100 characters (default: the file name without .ini)"},
     {"description", PS_PARAM_TEXT, "", 0, 0, NULL, "one line stored in the results file"},
     {"seed", PS_PARAM_INT, "20261127", 0, 9007199254740991.0, NULL, "master seed of every random stream"},
     {"replicates", PS_PARAM_INT, "20", 1, 1e6, NULL, "independent replicates per grid point"},
@@ -399,6 +401,28 @@ static int label_ok(const char *label) {
   for (const char *p = label; *p; p++)
     if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
       return 0;
+  return 1;
+}
+
+/* An experiment name that is a plain file name: [A-Za-z0-9._-], not empty, not
+ * starting with '.', at most EXP_NAME_MAX characters.  Else 0 and why. */
+static int name_ok(const char *s, char *why, size_t len) {
+  size_t n = strlen(s);
+  if (!n) return snprintf(why, len, "it is empty"), 0;
+  for (const char *p = s; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+          *p == '-' || *p == '.')) {
+      unsigned char ch = (unsigned char)*p;
+      if (ch == ' ')
+        snprintf(why, len, "it contains a space");
+      else if (ch > ' ' && ch < 0x7f)
+        snprintf(why, len, "it contains '%c'", ch);
+      else
+        snprintf(why, len, "it contains the byte 0x%02x", ch);
+      return 0;
+    }
+  if (s[0] == '.') return snprintf(why, len, "it starts with '.'"), 0;
+  if (n > EXP_NAME_MAX) return snprintf(why, len, "it has %zu characters", n), 0;
   return 1;
 }
 
@@ -910,8 +934,27 @@ int experiment_build(experiment *e, cfg *c, const char *default_name, ps_msg *m)
   e->seed = (uint64_t)ps_param_real(cfg_get(c, "experiment", "seed"));
   e->replicates = (size_t)ps_param_int(cfg_get(c, "experiment", "replicates"));
   e->common_world = ps_param_bool(cfg_get(c, "experiment", "common_world"));
-  const char *nm = cfg_get(c, "experiment", "name");
-  e->name = strdup(nm && *nm ? nm : (default_name ? default_name : "experiment"));
+  /* the name makes output paths (out/NAME/NAME.h5): a plain file name, or an error
+   * naming where it was given */
+  const cfg_entry *nx = cfg_find(c, "experiment", "name");
+  const char *nm = nx && strcmp(nx->origin, "default") ? nx->value : "";
+  char why[120];
+  if (nx && strcmp(nx->origin, "default") && !name_ok(nm, why, sizeof why)) {
+    char msg[600];
+    snprintf(msg, sizeof msg, "'%.120s' is not allowed: %s; the name makes the output path out/NAME/NAME.h5, so "
+             "it may use letters, digits, '.', '_' and '-' only, not start with '.', and have at most %d characters",
+             nm, why, EXP_NAME_MAX);
+    s = entry_error(m, nx, msg);
+    goto fail;
+  }
+  if (!*nm && default_name && !name_ok(default_name, why, sizeof why)) {
+    s = ps_fail(m, PS_EINVAL, "%s: no [experiment] name, and the file name '%.120s' is not allowed as one: %s; set "
+                "[experiment] name = NAME (letters, digits, '.', '_' and '-', not starting with '.', at most %d "
+                "characters: it makes the output path out/NAME/NAME.h5)",
+                cfg_size(c) ? cfg_at(c, 0)->origin : "config", default_name, why, EXP_NAME_MAX);
+    goto fail;
+  }
+  e->name = strdup(*nm ? nm : (default_name ? default_name : "experiment"));
   if (!e->name) goto oom;
   if (!*cfg_get(c, "experiment", "name") && cfg_set(c, "experiment", "name", e->name, "default", 0)) goto oom;
   /* 5. a command-line override of a swept key would be silently ignored */

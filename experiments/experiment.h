@@ -26,6 +26,10 @@
 #include "config.h"
 
 #define EXP_MAX_ESTIMATORS 64
+/* [experiment] name (or the file name it defaults to) makes output paths
+ * (out/NAME/NAME.h5): letters, digits, '.', '_' and '-' only, not starting with '.',
+ * at most EXP_NAME_MAX characters; anything else is a configuration error. */
+#define EXP_NAME_MAX 100
 #define EXP_MAX_AXIS_VALUES 4096
 
 typedef struct {

@@ -1,6 +1,7 @@
 /* test_experiment.c — configuration parsing and validation: every error path
- * names the file, the line, the key and what is allowed; overrides; sweep axes;
- * defaults; grid indexing; policy-world cell quantities (opt_kl_ref, bound_holds). */
+ * names the file, the line, the key and what is allowed; the INI reader's rules,
+ * lines of any length; experiment names; overrides; sweep axes; defaults; grid
+ * indexing; policy-world cell quantities (opt_kl_ref, bound_holds). */
 #include <math.h>
 
 #include "test_util.h"
@@ -98,6 +99,25 @@ static const error_case cases[] = {
     {"[world]\ndim = 4\n", "worlddim=3", {"expected section.key=value"}},
     {"[world]\ndim = 4\n", "world.dim", {"expected section.key=value"}},
     {"[world]\ndim = 4\n", "world.size=3", {"command line", "unknown key"}},
+    /* the experiment name makes output paths (out/NAME/NAME.h5) */
+    {"[experiment]\nname = ../../../escape\n", NULL,
+     {"exp.ini:2: [experiment] name", "'../../../escape' is not allowed", "contains '/'",
+      "letters, digits, '.', '_' and '-' only, not start with '.', and have at most 100 characters"}},
+    {"[experiment]\nseed = 1\nname = .hidden\n", NULL, {"exp.ini:3: [experiment] name", "starts with '.'"}},
+    {"[experiment]\nname =\n", NULL, {"exp.ini:2: [experiment] name", "is empty"}},
+    {"[experiment]\nname = my run\n", NULL, {"exp.ini:2: [experiment] name", "contains a space"}},
+    {"[experiment]\nname = a\\b\n", NULL, {"exp.ini:2: [experiment] name", "contains '\\'"}},
+    {"[experiment]\nname = caf\xc3\xa9\n", NULL, {"exp.ini:2: [experiment] name", "contains the byte 0xc3"}},
+    {"[experiment]\nname = "
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+     NULL, {"exp.ini:2: [experiment] name", "has 101 characters", "at most 100"}},
+    {"[world]\ndim = 4\n", "experiment.name=/tmp/x", {"command line: [experiment] name", "contains '/'"}},
+    /* the reader: errors name the line, whatever came before */
+    {"[world]\ndim ; = 4\n", NULL, {"exp.ini:2", "syntax error", "';' comment before any '='"}},
+    {"[world]\n\n[data\n", NULL, {"exp.ini:3", "syntax error", "no ']'"}},
+    {"[world]\r\ndim = 4\r\ndim = 5\r\n", NULL, {"exp.ini:3", "given twice", "line 2"}},
+    {"[world]\rdim = 4\rcolour = red\r", NULL, {"exp.ini:3", "[world] colour", "unknown key"}},
+    {"[world]\ndim = 4\n", "world.dim=4\n[world]", {"override", "line break is not allowed"}},
 };
 
 static void test_error_paths(void **state) {
@@ -125,9 +145,234 @@ static void test_unreadable_file(void **state) {
   cfg *c = cfg_alloc();
   ps_msg m = {{0}};
   assert_int_equal(cfg_load_file(c, "/nonexistent/dir/x.ini", &m), PS_EIO);
-  assert_non_null(strstr(m.text, "/nonexistent/dir/x.ini"));
+  assert_non_null(strstr(m.text, "/nonexistent/dir/x.ini: cannot open experiment file: No such file or directory"));
+  assert_int_equal(cfg_size(c), 0);
+  /* a directory opens but is not an experiment file (it used to read as empty, so
+   * `prefsim run experiments/` ran the default experiment) */
+  assert_int_equal(cfg_load_file(c, "experiments/", &m), PS_EIO);
+  assert_non_null(strstr(m.text, "experiments/: is a directory, not an experiment file"));
   assert_int_equal(cfg_size(c), 0);
   cfg_free(c);
+}
+
+/* Load text through a file (the path the CLI takes) and through a string (the
+ * stored configuration's); both must agree.  Returns the file's status. */
+static int load_both(const char *text, size_t len, cfg **out, ps_msg *m) {
+  char *dir = test_tmpdir();
+  assert_non_null(dir);
+  char path[4200];
+  snprintf(path, sizeof path, "%s/exp.ini", dir);
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(text, 1, len, f), len);
+  fclose(f);
+  cfg *c = cfg_alloc();
+  char *cwd = getcwd(NULL, 0);
+  assert_int_equal(chdir(dir), 0); /* so that messages say exp.ini, as the string's do */
+  int s = cfg_load_file(c, "exp.ini", m);
+  assert_int_equal(chdir(cwd), 0);
+  free(cwd);
+  unlink(path);
+  rmdir(dir);
+  free(dir);
+  if (!memchr(text, 0, len)) {
+    cfg *cs = cfg_alloc();
+    ps_msg ms = {{0}};
+    int ss = cfg_load_string(cs, "exp.ini", text, &ms);
+    assert_int_equal(ss, s);
+    if (s) assert_string_equal(ms.text, m->text);
+    assert_int_equal(cfg_size(cs), cfg_size(c));
+    for (size_t i = 0; i < cfg_size(c); i++) {
+      assert_string_equal(cfg_at(cs, i)->section, cfg_at(c, i)->section);
+      assert_string_equal(cfg_at(cs, i)->key, cfg_at(c, i)->key);
+      assert_string_equal(cfg_at(cs, i)->value, cfg_at(c, i)->value);
+      assert_int_equal(cfg_at(cs, i)->line, cfg_at(c, i)->line);
+    }
+    cfg_free(cs);
+  }
+  *out = c;
+  return s;
+}
+
+static void expect_entry(const cfg *c, const char *section, const char *key, const char *value, int line) {
+  const cfg_entry *e = cfg_find(c, section, key);
+  if (!e) fail_msg("no [%s] %s", section, key);
+  if (strcmp(e->value, value) || e->line != line)
+    fail_msg("[%s] %s = '%s' at line %d; expected '%s' at line %d", section, key, e->value, e->line, value, line);
+}
+
+/* The rules of the INI reader (those inih had, which the shipped files rely on;
+ * tests/compare_ini.sh compares the two readers on a larger corpus). */
+static void test_reader_rules(void **state) {
+  (void)state;
+  cfg *c;
+  ps_msg m = {{0}};
+  const char *t = "; comment\n# comment\n  ; indented comment\n\n \t \n[world]\n"
+                  "dim = 4 ; inline comment\n"
+                  "kind = items;not a comment\n"
+                  "items = 12\t; after a tab\n"
+                  "[experiment]\n"
+                  "description = a # not a comment\n"
+                  "  seed   =   7   \n"                  /* indented: a key, not a continuation */
+                  "replicates: 3\n"                      /* ':' separates too */
+                  "[claim.c]\nat = n=100, dim = 4\n"    /* the first '=' separates */
+                  "metric =;x\n"                         /* ';' right after '=' is a value */
+                  "expect = ; all comment\n"
+                  "[ spaced ] trailing text\nk = v\n"
+                  "[world]\nresponses = 5\n";          /* a section reopened */
+  assert_int_equal(load_both(t, strlen(t), &c, &m), PS_OK);
+  expect_entry(c, "world", "dim", "4", 7);
+  expect_entry(c, "world", "kind", "items;not a comment", 8);
+  expect_entry(c, "world", "items", "12", 9);
+  expect_entry(c, "experiment", "description", "a # not a comment", 11);
+  expect_entry(c, "experiment", "seed", "7", 12);
+  expect_entry(c, "experiment", "replicates", "3", 13);
+  expect_entry(c, "claim.c", "at", "n=100, dim = 4", 15);
+  expect_entry(c, "claim.c", "metric", ";x", 16);
+  expect_entry(c, "claim.c", "expect", "", 17);
+  expect_entry(c, " spaced ", "k", "v", 19);
+  expect_entry(c, "world", "responses", "5", 21);
+  assert_int_equal(cfg_size(c), 11);
+  assert_int_equal(cfg_n_headers(c), 4);
+  assert_string_equal(cfg_header_at(c, 3)->section, " spaced ");
+  cfg_free(c);
+  /* a byte-order mark is skipped, and the header on its line is a header (a
+   * section without keys is an estimator with its defaults) */
+  t = "\xEF\xBB\xBF[estimator.mm]\n[world]\nkind = items\n";
+  assert_int_equal(load_both(t, strlen(t), &c, &m), PS_OK);
+  assert_int_equal(cfg_n_headers(c), 2);
+  assert_string_equal(cfg_header_at(c, 0)->section, "estimator.mm");
+  experiment e;
+  assert_int_equal(experiment_build(&e, c, "exp", &m), PS_OK);
+  assert_int_equal(e.n_estimators, 1);
+  experiment_free(&e);
+  /* LF, CRLF and CR line ends, mixed, and a last line without one */
+  t = "[world]\r\ndim = 4\rkind = items\n\r\nitems = 9";
+  assert_int_equal(load_both(t, strlen(t), &c, &m), PS_OK);
+  expect_entry(c, "world", "dim", "4", 2);
+  expect_entry(c, "world", "kind", "items", 3);
+  expect_entry(c, "world", "items", "9", 5);
+  cfg_free(c);
+  /* section names are kept whole (inih cut them at 49 bytes) */
+  t = "[estimator.a_label_of_sixty_characters_______________________x]\ntype = bt\n";
+  assert_int_equal(load_both(t, strlen(t), &c, &m), PS_OK);
+  expect_entry(c, "estimator.a_label_of_sixty_characters_______________________x", "type", "bt", 2);
+  cfg_free(c);
+  /* a NUL byte is an error on its line, not the end of the line */
+  static const char nul[] = "[world]\ndim = 4\nkind = it\0ems\n";
+  assert_int_equal(load_both(nul, sizeof nul - 1, &c, &m), PS_EFORMAT);
+  assert_non_null(strstr(m.text, "exp.ini:3: NUL byte at column 10"));
+  assert_int_equal(cfg_size(c), 0);
+  cfg_free(c);
+}
+
+/* Lines of any length are read whole (inih split lines longer than 200 bytes: a
+ * long comment ending in "contexts = 7" set contexts, a long sweep list was a
+ * syntax error on the wrong line); lines over CFG_MAX_LINE are refused. */
+static void test_long_lines(void **state) {
+  (void)state;
+  size_t big = 3 * (size_t)CFG_MAX_LINE;
+  char *t = malloc(big);
+  assert_non_null(t);
+  /* a 300+ character comment whose tail looks like a key */
+  char *p = t;
+  p += sprintf(p, "[world]\n; ");
+  for (int i = 0; i < 60; i++) p += sprintf(p, "word ");
+  p += sprintf(p, "contexts = 7\n[estimator.bt]\n");
+  assert_true(strchr(t + 8, '\n') - (t + 8) > 300);
+  cfg *c;
+  ps_msg m = {{0}};
+  assert_int_equal(load_both(t, strlen(t), &c, &m), PS_OK);
+  assert_null(cfg_find(c, "world", "contexts"));
+  experiment e;
+  assert_int_equal(experiment_build(&e, c, "exp", &m), PS_OK);
+  const ps_param *ctx = NULL;
+  for (size_t i = 0; exp_schema[i].section; i++)
+    if (!strcmp(exp_schema[i].section, "world")) ctx = ps_param_find(exp_schema[i].params, "contexts");
+  assert_non_null(ctx);
+  assert_string_equal(cfg_get(e.config, "world", "contexts"), ctx->def);
+  assert_string_equal(cfg_find(e.config, "world", "contexts")->origin, "default");
+  experiment_free(&e);
+  /* a sweep list of 1000+ characters, and the lines after it keep their numbers */
+  p = t;
+  p += sprintf(p, "[experiment]\nreplicates = 1\n[sweep]\nn = 10");
+  for (int v = 11; p - t < 1100; v++) p += sprintf(p, ", %d", v);
+  p += sprintf(p, "\n[estimator.bt]\nl2 = 0\nl2 = 1\n");
+  assert_true(strchr(t + 36, '\n') - (t + 36) > 1000);
+  assert_int_equal(load_both(t, strlen(t), &c, &m), PS_EFORMAT);
+  assert_non_null(strstr(m.text, "exp.ini:7: key 'l2' in [estimator.bt] is given twice (first at line 6)"));
+  cfg_free(c);
+  p[-strlen("l2 = 1\n")] = 0; /* drop the duplicate */
+  assert_int_equal(load_both(t, strlen(t), &c, &m), PS_OK);
+  assert_int_equal(experiment_build(&e, c, "exp", &m), PS_OK);
+  assert_int_equal(e.n_axes, 1);
+  assert_true(e.axes[0].n > 200);
+  assert_string_equal(e.axes[0].text[0], "10");
+  assert_int_equal((int)e.axes[0].value[e.axes[0].n - 1], 10 + (int)e.axes[0].n - 1);
+  experiment_free(&e);
+  /* a value of CFG_MAX_LINE bytes is read; one byte more is refused with its line */
+  for (int extra = 0; extra < 2; extra++) {
+    p = t;
+    p += sprintf(p, "[experiment]\n");
+    const char *k = "description = ";
+    p += sprintf(p, "%s", k);
+    size_t fill = (size_t)CFG_MAX_LINE - strlen(k) + (size_t)extra;
+    memset(p, 'x', fill);
+    p += fill;
+    p += sprintf(p, "\n[estimator.bt]\n");
+    int s = load_both(t, strlen(t), &c, &m);
+    if (!extra) {
+      assert_int_equal(s, PS_OK);
+      assert_int_equal(strlen(cfg_get(c, "experiment", "description")), fill);
+    } else {
+      assert_int_equal(s, PS_EFORMAT);
+      assert_non_null(strstr(m.text, "exp.ini:2: line longer than 1048576 bytes"));
+      assert_int_equal(cfg_size(c), 0);
+    }
+    cfg_free(c);
+  }
+  free(t);
+}
+
+/* The experiment name (explicit, or the file name it defaults to) names output
+ * paths: plain file names are accepted, and the error for a default says how to
+ * set one. */
+static void test_experiment_names(void **state) {
+  (void)state;
+  char hundred[128];
+  memset(hundred, 'n', 100);
+  hundred[100] = 0;
+  const char *good[] = {"bt_rate", "a.b-c_D9", "x..y", hundred};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    char text[300];
+    snprintf(text, sizeof text, "[experiment]\nname = %s\n", good[i]);
+    experiment e;
+    ps_msg m = {{0}};
+    int s = build(text, NULL, &e, &m);
+    if (s) fail_msg("%s: %s", good[i], m.text);
+    assert_string_equal(e.name, good[i]);
+    experiment_free(&e);
+  }
+  const char *stems[] = {"my exp", "", ".hidden"}, *why[] = {"contains a space", "is empty", "starts with '.'"};
+  for (size_t i = 0; i < 3; i++) {
+    cfg *c = cfg_alloc();
+    ps_msg m = {{0}};
+    assert_int_equal(cfg_load_string(c, "my exp.ini", "[estimator.bt]\n", &m), PS_OK);
+    experiment e;
+    assert_int_equal(experiment_build(&e, c, stems[i], &m), PS_EINVAL);
+    assert_non_null(strstr(m.text, "my exp.ini: no [experiment] name, and the file name"));
+    assert_non_null(strstr(m.text, why[i]));
+    assert_non_null(strstr(m.text, "set [experiment] name = NAME"));
+    cfg_free(c);
+  }
+  /* a valid explicit name wins over an invalid file name */
+  cfg *c = cfg_alloc();
+  ps_msg m = {{0}};
+  assert_int_equal(cfg_load_string(c, "my exp.ini", "[experiment]\nname = mine\n[estimator.bt]\n", &m), PS_OK);
+  experiment e;
+  assert_int_equal(experiment_build(&e, c, "my exp", &m), PS_OK);
+  assert_string_equal(e.name, "mine");
+  experiment_free(&e);
 }
 
 static void test_valid_with_defaults_and_overrides(void **state) {
@@ -350,6 +595,9 @@ int main(void) {
       cmocka_unit_test(test_shipped_experiments_build),
       cmocka_unit_test(test_error_paths),
       cmocka_unit_test(test_unreadable_file),
+      cmocka_unit_test(test_reader_rules),
+      cmocka_unit_test(test_long_lines),
+      cmocka_unit_test(test_experiment_names),
       cmocka_unit_test(test_valid_with_defaults_and_overrides),
       cmocka_unit_test(test_estimators_required),
       cmocka_unit_test(test_sweep_names),
