@@ -166,7 +166,7 @@ const char *cfg_where(const cfg_entry *e, char *buf, size_t len) {
  *   - a line whose first non-blank character is ';' or '#' is a comment, and so
  *     is everything from a ';' that follows whitespace ("n = 5 ; five"; '#' is
  *     not an inline comment, and "a;b" is a value);
- *   - "[name]" starts section name (text after the ']' is ignored; the name is
+ *   - "[name]" starts the section called name (text after the ']' is ignored; the name is
  *     taken as written, inner spaces included);
  *   - "key = value" (or "key: value": the first '=' or ':' separates) sets a key;
  *     an indented line is a line of its own, not the continuation of a value;
