@@ -412,10 +412,18 @@ int run_stopping(void) { return g_stop != 0; }
 int run_experiment(const experiment *e, const run_options *o, run_summary *sum, ps_msg *m) {
   openblas_set_num_threads(1);
   run_session ss;
-  int s = run_open(e, o, &ss, sum, m);
-  if (s) return s;
-  if (ss.nothing_to_do) return run_close(o, &ss, PS_OK, NULL, sum, m);
+  /* SIGINT, SIGTERM and SIGHUP from here on stop the sweep cleanly (INTERRUPTED):
+   * installed before the store opens and restored only after it is closed */
   run_signals(1);
+  int s = run_open(e, o, &ss, sum, m);
+  if (s) {
+    run_signals(0);
+    return s;
+  }
+  if (ss.nothing_to_do) {
+    run_signals(0);
+    return run_close(o, &ss, PS_OK, NULL, sum, m);
+  }
 #ifdef _OPENMP
   int nthreads = o->threads > 0 ? o->threads : omp_get_max_threads();
 #endif
@@ -452,6 +460,7 @@ int run_experiment(const experiment *e, const run_options *o, run_summary *sum, 
     }
     if (ok) cell_result_free(&r, e);
   }
+  s = run_close(o, &ss, write_status, &write_msg, sum, m);
   run_signals(0);
-  return run_close(o, &ss, write_status, &write_msg, sum, m);
+  return s;
 }

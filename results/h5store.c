@@ -205,7 +205,11 @@ static void state_free(h5state *st) {
 static void store_free(h5store *s) {
   if (!s) return;
   if (s->st.L) state_free(&s->st);
-  journal_close(s->j);
+  /* a journal this store opened and never wrote to is not left behind */
+  if (s->j && journal_is_empty(s->j))
+    journal_remove(s->j, NULL);
+  else
+    journal_close(s->j);
   free(s->path);
   free(s->tmp);
   free(s->rec);

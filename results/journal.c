@@ -210,7 +210,7 @@ int journal_open(const char *jpath, uint64_t fingerprint, int discard, journal *
   uint64_t fp = 0;
   int valid = got == JOURNAL_HEADER && parse_fingerprint(header, &fp) == 0;
   int s = PS_OK;
-  if (valid && fp != fingerprint && !discard) {
+  if (valid && fp != fingerprint && !discard && (uint64_t)st.st_size > JOURNAL_HEADER) {
     s = ps_fail(m, PS_EINVAL,
                 "%s holds finished cells of another configuration than this run's: finish that run, or "
                 "start afresh with --force (which discards them)",
@@ -315,6 +315,8 @@ int journal_remove(journal *j, ps_msg *m) {
 }
 
 void journal_close(journal *j) { free_journal(j); }
+
+int journal_is_empty(const journal *j) { return j && j->end <= JOURNAL_HEADER; }
 
 int journal_holder(const char *path, long *pid, size_t *records) {
   char jp[4096], host[128];

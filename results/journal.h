@@ -57,6 +57,10 @@ int journal_reset(journal *j, ps_msg *m);
 /* Unlink the journal (still locked, so no other writer can slip in), then close it. */
 int journal_remove(journal *j, ps_msg *m);
 
+/* Whether the journal holds no record (after journal_open, journal_replay or
+ * journal_reset). */
+int journal_is_empty(const journal *j);
+
 /* Close and unlock, leaving the file (a crash-equivalent stop).  NULL does nothing. */
 void journal_close(journal *j);
 
