@@ -1,7 +1,10 @@
 /* csv.c — comparison CSV reader (format in csv.h).
  *
- * The file is read whole into one buffer and scanned once.  Fields are slices of
- * that buffer: a quoted field with doubled quotes is unescaped in place (the
+ * The file is read into one buffer in chunks; each chunk is scanned for line ends
+ * as it arrives (scan_lines: the limits on a line's length and the file's size,
+ * carriage returns without a line feed, and the line count that bounds the rows),
+ * so an oversized or CR-only file is refused before it is read whole.  Then the
+ * buffer is parsed once.  Fields are slices of that buffer: a quoted field with doubled quotes is unescaped in place (the
  * result is never longer than the source), so parsing allocates nothing per row.
  * Names are interned in a name_table: an open-addressing hash table (linear
  * probing, FNV-1a, load <= 1/2) over an arena holding each distinct name once.
@@ -14,6 +17,8 @@
 #include "csv.h"
 
 #include <errno.h>
+#include <float.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -298,27 +303,66 @@ static int find_columns(const reader *r, size_t line, long col[N_COLS], ps_msg *
   return PS_OK;
 }
 
-/* A count field: a finite real > 0 written in full. */
-static int parse_count(const reader *r, size_t line, const field *f, double *out, ps_msg *m) {
+/* s[0..len) is a plain decimal number: [+-] digits [. digits] [e [+-] digits], at
+ * least one digit before the exponent; no hex, inf, nan, no spaces inside. */
+static int plain_decimal(const char *s, size_t len) {
+  size_t i = 0, digits = 0;
+  if (i < len && (s[i] == '+' || s[i] == '-')) i++;
+  for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) digits++;
+  if (i < len && s[i] == '.')
+    for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++) digits++;
+  if (!digits) return 0;
+  if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+    size_t e = 0;
+    i++;
+    if (i < len && (s[i] == '+' || s[i] == '-')) i++;
+    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) e++;
+    if (!e) return 0;
+  }
+  return i == len;
+}
+
+/* A count field: a plain decimal number in [CSV_COUNT_MIN, CSV_COUNT_MAX] (csv.h).
+ * Every refusal names the file, the line, the column and what is allowed. */
+static int parse_count(const reader *r, size_t line, long column, const field *f, double *out, ps_msg *m) {
   char text[64];
+  const char *why = NULL, *note = "";
+  double v = NAN;
+  if (f->len < sizeof text) {
+    memcpy(text, f->s, f->len);
+    text[f->len] = 0;
+  }
+  if (f->len == 0) {
+    why = "is empty";
+  } else if (f->len >= sizeof text || !plain_decimal(f->s, f->len)) {
+    why = "is not a plain decimal number";
+    if (f->len < sizeof text) {
+      char *rest;
+      double x = strtod(text, &rest);
+      if (*rest == 0 && rest != text) /* strtod takes it: say what it is */
+        why = isnan(x) ? "is not a number (nan)" : isinf(x) ? "is not finite" : "is hexadecimal, not a plain decimal number";
+    }
+  } else {
+    v = strtod(text, NULL); /* a plain decimal: strtod reads all of it (inf when it overflows) */
+    if (!(v > 0)) {
+      why = "is not positive", note = " (counts are multiplicities or weights > 0)";
+    } else if (v < CSV_COUNT_MIN) {
+      why = v < DBL_MIN ? "is below the floor (a subnormal number)" : "is below the floor";
+      note = " (rescale every count by one constant instead)";
+    } else if (!(v <= CSV_COUNT_MAX)) {
+      why = isinf(v) ? "is above the ceiling (it overflows a double)" : "is above the ceiling";
+      note = " (the fits sum and square counts: larger ones overflow them or swamp every other count)";
+    }
+  }
+  if (!why) {
+    *out = v;
+    return PS_OK;
+  }
   int show = f->len > SHOW ? SHOW : (int)f->len;
-  if (f->len == 0) return ps_fail(m, PS_EFORMAT, "%s:%zu: empty count", r->name, line);
-  if (f->len >= sizeof text)
-    return ps_fail(m, PS_EFORMAT, "%s:%zu: count '%.*s' is not a number", r->name, line, show, f->s);
-  memcpy(text, f->s, f->len);
-  text[f->len] = 0;
-  char *rest;
-  errno = 0;
-  double v = strtod(text, &rest);
-  if (rest == text || *rest != 0)
-    return ps_fail(m, PS_EFORMAT, "%s:%zu: count '%s' is not a number", r->name, line, text);
-  if (!isfinite(v))
-    return ps_fail(m, PS_EFORMAT, "%s:%zu: count '%s' is not a finite number", r->name, line, text);
-  if (!(v > 0))
-    return ps_fail(m, PS_EFORMAT, "%s:%zu: count '%s' is not positive (counts are multiplicities > 0)",
-                   r->name, line, text);
-  *out = v;
-  return PS_OK;
+  return ps_fail(m, PS_EFORMAT,
+                 "%s:%zu: count '%.*s' (column %ld) %s; allowed: a plain decimal number (digits, an optional '.' "
+                 "and exponent: 3, 0.5, 1.5e3) in [%g, %g]%s",
+                 r->name, line, show, f->s, column + 1, why, CSV_COUNT_MIN, CSV_COUNT_MAX, note);
 }
 
 static int intern(name_table *t, const reader *r, size_t line, const field *f, const char *what,
@@ -332,8 +376,9 @@ static int intern(name_table *t, const reader *r, size_t line, const field *f, c
 
 /* --------------------------------------------------------------- parsing */
 
-/* Parse buf[0..len) (modified in place: quoted fields are unescaped). */
-static int parse(const char *name, char *buf, size_t len, csv_comparisons *out, ps_msg *m) {
+/* Parse buf[0..len) (modified in place: quoted fields are unescaped), which has
+ * at most max_rows lines (scan_lines counted them). */
+static int parse(const char *name, char *buf, size_t len, size_t max_rows, csv_comparisons *out, ps_msg *m) {
   memset(out, 0, sizeof *out);
   reader r = {.name = name, .buf = buf, .len = len, .line = 1};
   name_table items = {0}, annotators = {0};
@@ -358,10 +403,6 @@ static int parse(const char *name, char *buf, size_t len, csv_comparisons *out, 
   status = find_columns(&r, line, col, m);
   if (status != PS_OK) goto fail;
 
-  /* every row ends at a newline or at the end, so this bounds the row count */
-  size_t max_rows = 1;
-  for (const char *p = buf + r.pos; (p = memchr(p, '\n', (size_t)(buf + len - p))) != NULL; p++)
-    max_rows++;
   if (pref_data_alloc(&d, max_rows, 0, col[COL_ANNOTATOR] >= 0, col[COL_FIRST] >= 0, col[COL_COUNT] >= 0) != PS_OK) {
     status = ps_fail(m, PS_ENOMEM, "%s: out of memory for %zu rows", name, max_rows);
     goto fail;
@@ -398,7 +439,7 @@ static int parse(const char *name, char *buf, size_t len, csv_comparisons *out, 
     d.winner[n] = id[COL_WINNER];
     d.loser[n] = id[COL_LOSER];
     if (col[COL_COUNT] >= 0) {
-      status = parse_count(&r, line, &r.f[col[COL_COUNT]], &d.count[n], m);
+      status = parse_count(&r, line, col[COL_COUNT], &r.f[col[COL_COUNT]], &d.count[n], m);
       if (status != PS_OK) goto fail;
     }
     if (col[COL_ANNOTATOR] >= 0) {
@@ -453,64 +494,169 @@ fail:
   return status;
 }
 
-/* Whole stream into a malloc'd buffer (regular files are sized up front). */
-static int read_all(FILE *fp, const char *name, char **buf, size_t *len, ps_msg *m) {
-  size_t cap = 1 << 16, n = 0;
-  struct stat st;
-  if (fstat(fileno(fp), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) return ps_fail(m, PS_EIO, "%s: is a directory, not a CSV file", name);
-    if (S_ISREG(st.st_mode) && st.st_size > 0 && (uintmax_t)st.st_size < SIZE_MAX)
-      cap = (size_t)st.st_size + 1;
+/* ------------------------------------------------------------ reading */
+
+/* "4294967296 bytes (4 GiB)" */
+static const char *show_size(uint64_t n, char *b, size_t size) {
+  static const char *const unit[] = {"KiB", "MiB", "GiB", "TiB"};
+  int k = -1;
+  double x = (double)n;
+  while (k < 3 && x >= 1024) x /= 1024, k++;
+  if (k < 0) snprintf(b, size, "%" PRIu64 " bytes", n);
+  else if (x == floor(x)) snprintf(b, size, "%" PRIu64 " bytes (%.0f %s)", n, x, unit[k]);
+  else snprintf(b, size, "%" PRIu64 " bytes (%.1f %s)", n, x, unit[k]);
+  return b;
+}
+
+/* The scan of the lines read so far (scan_lines). */
+typedef struct {
+  const char *name;
+  size_t line;     /* 1-based number of the line starting at start */
+  size_t start;    /* offset of the current line's first byte */
+  size_t done;     /* bytes scanned */
+  size_t newlines; /* line feeds seen */
+} line_scan;
+
+static int bare_cr(const line_scan *s, ps_msg *m) {
+  return ps_fail(m, PS_EFORMAT,
+                 "%s:%zu: a carriage return (\\r) not followed by a line feed: the file has old Mac (CR-only) line "
+                 "ends, or a stray CR inside a line; allowed line ends: \\n or \\r\\n (convert CR-only line ends "
+                 "with: tr '\\r' '\\n' < OLD > NEW)",
+                 s->name, s->line);
+}
+
+/* The line b[s->start .. end): at most CSV_MAX_LINE_BYTES bytes, and no carriage
+ * return except its last byte when last_cr_ok (the CR of CRLF, or of a file's end),
+ * which does not count in its length. */
+static int check_line(const line_scan *s, const char *b, size_t end, int last_cr_ok, ps_msg *m) {
+  size_t len = end - s->start;
+  const char *cr = memchr(b + s->start, '\r', len > CSV_MAX_LINE_BYTES ? CSV_MAX_LINE_BYTES : len);
+  if (cr && !(last_cr_ok && (size_t)(cr - b) == end - 1)) return bare_cr(s, m);
+  if (last_cr_ok && len && b[end - 1] == '\r') len--; /* the line end is not part of the line */
+  if (len > CSV_MAX_LINE_BYTES) {
+    char lim[64];
+    return ps_fail(m, PS_EFORMAT,
+                   "%s:%zu: the line is longer than the limit of %s per line (CSV_MAX_LINE_BYTES); a comparison "
+                   "row is two names and a few short fields, so this is not a comparison CSV (or a quote is "
+                   "missing its end)",
+                   s->name, s->line, show_size(CSV_MAX_LINE_BYTES, lim, sizeof lim));
   }
-  char *b = malloc(cap);
-  if (!b) return ps_fail(m, PS_ENOMEM, "%s: out of memory reading the file", name);
-  for (;;) {
-    if (n == cap) {
-      char *q = cap <= SIZE_MAX / 2 ? realloc(b, 2 * cap) : NULL;
-      if (!q) {
-        free(b);
-        return ps_fail(m, PS_ENOMEM, "%s: out of memory reading the file", name);
-      }
-      b = q;
-      cap *= 2;
-    }
-    size_t k = fread(b + n, 1, cap - n, fp);
-    n += k;
-    if (k == 0) break;
-  }
-  if (ferror(fp)) {
-    int e = errno;
-    free(b);
-    return ps_fail(m, PS_EIO, "%s: read error: %s", name, strerror(e));
-  }
-  *buf = b;
-  *len = n;
   return PS_OK;
 }
 
-int csv_read_comparisons(const char *path, csv_comparisons *out, ps_msg *m) {
+/* Scan b[s->done .. len): each complete line, and the unfinished last one as soon
+ * as it is too long; at the end of the input (eof) the last line as well. */
+static int scan_lines(line_scan *s, const char *b, size_t len, int eof, ps_msg *m) {
+  size_t p = s->done;
+  int st;
+  while (p < len) {
+    const char *nl = memchr(b + p, '\n', len - p);
+    if (!nl) break;
+    size_t e = (size_t)(nl - b);
+    if ((st = check_line(s, b, e, 1, m)) != PS_OK) return st;
+    s->newlines++;
+    s->line++;
+    s->start = p = e + 1;
+  }
+  s->done = len;
+  if (len - s->start > CSV_MAX_LINE_BYTES || (eof && len > s->start))
+    return check_line(s, b, len, eof, m);
+  return PS_OK;
+}
+
+static int too_big(const char *name, size_t line, uint64_t size, uint64_t max, const char *hint, ps_msg *m) {
+  char a[64], b[64];
+  if (line)
+    return ps_fail(m, PS_EFORMAT, "%s:%zu: the input passes the limit of %s for an input file at this line%s%s",
+                   name, line, show_size(max, b, sizeof b), hint ? "; " : "", hint ? hint : "");
+  return ps_fail(m, PS_EFORMAT, "%s: the file is %s, above the limit of %s for an input file%s%s", name,
+                 show_size(size, a, sizeof a), show_size(max, b, sizeof b), hint ? "; " : "", hint ? hint : "");
+}
+
+/* The stream into a malloc'd buffer, in chunks scanned as they arrive; *rows gets a
+ * bound on the rows (the lines).  A regular file's size is checked before any byte
+ * is read. */
+static int read_all(FILE *fp, const char *name, const csv_limits *lim, char **buf, size_t *len, size_t *rows,
+                    ps_msg *m) {
+  uint64_t max = lim && lim->max_file_bytes ? lim->max_file_bytes : CSV_DEFAULT_MAX_FILE_BYTES;
+  const char *hint = lim ? lim->size_hint : NULL;
+  size_t cap = 1 << 16, n = 0, chunk = (size_t)1 << 20;
+  /* the buffer never grows past max + 1 bytes: one byte over the limit is enough to know */
+  size_t cap_max = max >= SIZE_MAX ? SIZE_MAX : (size_t)max + 1;
+  struct stat st;
+  if (fstat(fileno(fp), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return ps_fail(m, PS_EIO, "%s: is a directory, not a CSV file", name);
+    if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max) return too_big(name, 0, (uint64_t)st.st_size, max, hint, m);
+    if (S_ISREG(st.st_mode) && st.st_size > 0) cap = (size_t)st.st_size + 1;
+  }
+  char *b = malloc(cap);
+  if (!b) return ps_fail(m, PS_ENOMEM, "%s: out of memory reading the file", name);
+  line_scan sc = {.name = name, .line = 1};
+  int status = PS_OK;
+  for (;;) {
+    if (n == cap) {
+      size_t c = cap <= cap_max / 2 ? 2 * cap : cap_max;
+      char *q = c > cap ? realloc(b, c) : NULL;
+      if (!q) {
+        status = c > cap ? ps_fail(m, PS_ENOMEM, "%s: out of memory reading the file", name)
+                         : too_big(name, sc.line, n, max, hint, m);
+        break;
+      }
+      b = q;
+      cap = c;
+    }
+    size_t k = fread(b + n, 1, cap - n < chunk ? cap - n : chunk, fp);
+    n += k;
+    if ((uint64_t)n > max) {
+      status = too_big(name, sc.line, n, max, hint, m);
+      break;
+    }
+    if ((status = scan_lines(&sc, b, n, k == 0, m)) != PS_OK || k == 0) break;
+  }
+  if (status == PS_OK && ferror(fp)) {
+    int e = errno;
+    status = ps_fail(m, PS_EIO, "%s: read error: %s", name, strerror(e));
+  }
+  if (status != PS_OK) {
+    free(b);
+    return status;
+  }
+  *buf = b;
+  *len = n;
+  *rows = sc.newlines + 1;
+  return PS_OK;
+}
+
+int csv_read_comparisons_limited(const char *path, const csv_limits *lim, csv_comparisons *out, ps_msg *m) {
   memset(out, 0, sizeof *out);
   int from_stdin = strcmp(path, "-") == 0;
   const char *name = from_stdin ? "<stdin>" : path;
   FILE *fp = from_stdin ? stdin : fopen(path, "rb");
   if (!fp) return ps_fail(m, PS_EIO, "%s: cannot open: %s", name, strerror(errno));
   char *buf = NULL;
-  size_t len = 0;
-  int status = read_all(fp, name, &buf, &len, m);
+  size_t len = 0, rows = 0;
+  int status = read_all(fp, name, lim, &buf, &len, &rows, m);
   if (!from_stdin) fclose(fp);
   if (status != PS_OK) return status;
-  status = parse(name, buf, len, out, m);
+  status = parse(name, buf, len, rows, out, m);
   free(buf);
   return status;
+}
+
+int csv_read_comparisons(const char *path, csv_comparisons *out, ps_msg *m) {
+  return csv_read_comparisons_limited(path, NULL, out, m);
 }
 
 int csv_parse_comparisons(const char *name, const char *text, size_t len, csv_comparisons *out,
                           ps_msg *m) {
   memset(out, 0, sizeof *out);
+  line_scan sc = {.name = name, .line = 1};
+  int status = scan_lines(&sc, text, len, 1, m);
+  if (status != PS_OK) return status;
   char *buf = malloc(len ? len : 1);
   if (!buf) return ps_fail(m, PS_ENOMEM, "%s: out of memory", name);
   if (len) memcpy(buf, text, len);
-  int status = parse(name, buf, len, out, m);
+  status = parse(name, buf, len, sc.newlines + 1, out, m);
   free(buf);
   return status;
 }

@@ -1,6 +1,7 @@
 /* test_csv.c — the comparison CSV reader: quoting, counts, annotators, CRLF, BOM,
- * column order, first-appearance ids, a 200,000-row file, and every error path
- * (status, and a message naming the file and the line at fault).
+ * column order, first-appearance ids, a 200,000-row file, the limits (count range,
+ * line length, file size) and every error path (status, and a message naming the
+ * file and the line at fault; for counts the column and the allowed range).
  *
  * Fixtures are read from $PREFSIM_TEST_DATA (default tests/data, i.e. run from
  * the repository root). */
@@ -217,6 +218,101 @@ static void test_large(void **state) {
   free(text);
 }
 
+/* Counts at the floor and the ceiling, and every plain decimal form, are accepted. */
+static void test_count_forms(void **state) {
+  (void)state;
+  static const struct {
+    const char *text;
+    double value;
+  } ok[] = {{"1e-6", 1e-6},  {"0.000001", 1e-6}, {"1e12", 1e12}, {"1000000000000", 1e12}, {"+2", 2},
+            {".5", 0.5},     {"5.", 5},          {"1.5E3", 1500}, {"\"7\"", 7},             {"2.5e+1", 25},
+            {"25e-1", 2.5}};
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    char text[128];
+    snprintf(text, sizeof text, "winner,loser,count\na,b,%s\n", ok[i].text);
+    csv_comparisons c;
+    ps_msg m = {{0}};
+    int s = parse(text, &c, &m);
+    if (s != PS_OK) print_error("count %s: %s\n", ok[i].text, m.text);
+    assert_int_equal(s, PS_OK);
+    assert_close(c.data.count[0], ok[i].value, 0);
+    csv_comparisons_free(&c);
+  }
+}
+
+/* A line of exactly CSV_MAX_LINE_BYTES bytes is read; one byte more is refused with
+ * the limit and the line, with or without a line end after it; a CR-only file longer
+ * than the limit gets the CR message; a lone CR at the very end is a line end. */
+static void test_line_limit(void **state) {
+  (void)state;
+  const size_t L = CSV_MAX_LINE_BYTES;
+  char *text = malloc(L + 64);
+  assert_non_null(text);
+  csv_comparisons c;
+  ps_msg m = {{0}};
+  for (int extra = 0; extra <= 1; extra++)
+    for (int final_nl = 0; final_nl <= 1; final_nl++) {
+      size_t k = (size_t)sprintf(text, "winner,loser\nb,a\n");
+      size_t name = L + (size_t)extra - 2; /* the row "NAME,b" is L + extra bytes */
+      memset(text + k, 'x', name);
+      k += name;
+      k += (size_t)sprintf(text + k, ",b%s", final_nl ? "\r\n" : "");
+      int s = csv_parse_comparisons("t.csv", text, k, &c, &m);
+      if (!extra) {
+        if (s != PS_OK) print_error("%s\n", m.text);
+        assert_int_equal(s, PS_OK);
+        assert_int_equal(strlen(c.item_name[2]), name);
+        csv_comparisons_free(&c);
+      } else {
+        assert_int_equal(s, PS_EFORMAT);
+        assert_non_null(strstr(m.text, "t.csv:3: the line is longer than the limit of 1048576 bytes (1 MiB) per line"));
+        assert_all_zero(&c);
+      }
+    }
+  /* old Mac line ends on a file longer than the limit */
+  size_t k = 0;
+  k += (size_t)sprintf(text, "winner,loser\r");
+  while (k < L + 16) k += (size_t)sprintf(text + k, "a,b\r");
+  assert_int_equal(csv_parse_comparisons("t.csv", text, k, &c, &m), PS_EFORMAT);
+  assert_non_null(strstr(m.text, "t.csv:1: a carriage return"));
+  assert_non_null(strstr(m.text, "CR-only"));
+  free(text);
+  assert_int_equal(parse("winner,loser\na,b\r", &c, &m), PS_OK);
+  assert_int_equal(c.data.n, 1);
+  csv_comparisons_free(&c);
+}
+
+/* The file-size limit: refused from the file's size (before reading), naming the
+ * file, its size, the limit and the caller's hint; a file of exactly the limit is read. */
+static void test_file_size_limit(void **state) {
+  (void)state;
+  char *dir = test_tmpdir();
+  assert_non_null(dir);
+  char path[4200];
+  snprintf(path, sizeof path, "%s/small.csv", dir);
+  const char text[] = "winner,loser\na,b\nb,a\n"; /* 21 bytes */
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+  csv_comparisons c;
+  ps_msg m = {{0}};
+  csv_limits lim = {.max_file_bytes = 20, .size_hint = "raise it with --max-input-size"};
+  assert_int_equal(csv_read_comparisons_limited(path, &lim, &c, &m), PS_EFORMAT);
+  char expect[4400];
+  snprintf(expect, sizeof expect,
+           "%s: the file is 21 bytes, above the limit of 20 bytes for an input file; raise it with --max-input-size", path);
+  assert_string_equal(m.text, expect);
+  assert_all_zero(&c);
+  lim.max_file_bytes = 21;
+  assert_int_equal(csv_read_comparisons_limited(path, &lim, &c, &m), PS_OK);
+  assert_int_equal(c.data.n, 2);
+  csv_comparisons_free(&c);
+  remove(path);
+  rmdir(dir);
+  free(dir);
+}
+
 /* ---------------------------------------------------------- error paths */
 
 typedef struct {
@@ -237,14 +333,34 @@ static const bad_case bad_cases[] = {
     {"winner,loser\r\n\r\n  \r\n", "t.csv:1:", "not followed by any data rows", NULL},
     {"winner,loser\na,b\n\nx, x \n", "t.csv:4:", "same item 'x'", NULL},
     {"winner,loser\n\"x\",x\n", "t.csv:2:", "same item 'x'", NULL},
-    {"winner,loser,count\na,b,1\nb,a,abc\n", "t.csv:3:", "count 'abc' is not a number", NULL},
-    {"winner,loser,count\na,b,2x\n", "t.csv:2:", "count '2x' is not a number", NULL},
-    {"winner,loser,count\na,b,0\n", "t.csv:2:", "count '0' is not positive", NULL},
-    {"winner,loser,count\na,b,-1.5\n", "t.csv:2:", "count '-1.5' is not positive", NULL},
-    {"winner,loser,count\na,b,inf\n", "t.csv:2:", "count 'inf' is not a finite number", NULL},
-    {"winner,loser,count\na,b,nan\n", "t.csv:2:", "count 'nan' is not a finite number", NULL},
-    {"winner,loser,count\na,b,1e999\n", "t.csv:2:", "not a finite number", NULL},
-    {"winner,loser,count\na,b,\n", "t.csv:2:", "empty count", NULL},
+    {"winner,loser,count\na,b,1\nb,a,abc\n", "t.csv:3:", "count 'abc' (column 3) is not a plain decimal number",
+     "allowed: a plain decimal number"},
+    {"winner,loser,count\na,b,2x\n", "t.csv:2:", "count '2x' (column 3) is not a plain decimal number", NULL},
+    {"winner,loser,count\na,b,0\n", "t.csv:2:", "count '0' (column 3) is not positive", "in [1e-06, 1e+12]"},
+    {"winner,loser,count\na,b,-1.5\n", "t.csv:2:", "count '-1.5' (column 3) is not positive", NULL},
+    {"winner,loser,count\na,b,inf\n", "t.csv:2:", "count 'inf' (column 3) is not finite", "in [1e-06, 1e+12]"},
+    {"winner,loser,count\na,b,-Infinity\n", "t.csv:2:", "is not finite", NULL},
+    {"winner,loser,count\na,b,nan\n", "t.csv:2:", "count 'nan' (column 3) is not a number (nan)", NULL},
+    {"winner,loser,count\na,b,NAN(1)\n", "t.csv:2:", "is not a number (nan)", NULL},
+    {"winner,loser,count\na,b,1e999\n", "t.csv:2:", "is above the ceiling (it overflows a double)", "1e+12]"},
+    {"winner,loser,count\na,b,1e308\n", "t.csv:2:", "count '1e308' (column 3) is above the ceiling", "1e+12]"},
+    {"winner,loser,count\na,b,1e26\n", "t.csv:2:", "is above the ceiling", "swamp"},
+    {"winner,loser,count\na,b,1000000000001\n", "t.csv:2:", "is above the ceiling", NULL},
+    {"winner,loser,count\na,b,1e-7\n", "t.csv:2:", "count '1e-7' (column 3) is below the floor", "[1e-06, 1e+12]"},
+    {"winner,loser,count\na,b,4.9e-324\n", "t.csv:2:", "below the floor (a subnormal number)", NULL},
+    {"winner,loser,count\na,b,1e-310\n", "t.csv:2:", "below the floor (a subnormal number)", NULL},
+    {"winner,loser,count\na,b,0x10\n", "t.csv:2:", "count '0x10' (column 3) is hexadecimal", "plain decimal"},
+    {"winner,loser,count\na,b,0x1p3\n", "t.csv:2:", "is hexadecimal", NULL},
+    {"loser,count,winner\na,0X1A,b\n", "t.csv:2:", "count '0X1A' (column 2) is hexadecimal", NULL},
+    {"winner,loser,count\na,b,1e\n", "t.csv:2:", "is not a plain decimal number", NULL},
+    {"winner,loser,count\na,b,e5\n", "t.csv:2:", "is not a plain decimal number", NULL},
+    {"winner,loser,count\na,b,.\n", "t.csv:2:", "is not a plain decimal number", NULL},
+    {"winner,loser,count\na,b,1 2\n", "t.csv:2:", "is not a plain decimal number", NULL},
+    {"winner,loser,count\na,b,\n", "t.csv:2:", "count '' (column 3) is empty", "allowed"},
+    {"winner,loser\ra,b\rb,a\r", "t.csv:1:", "carriage return", "CR-only"},
+    {"winner,loser\r\na\r,b\r\n", "t.csv:2:", "carriage return (\\r) not followed by a line feed", NULL},
+    {"winner,loser\na,\"b\rc\"\n", "t.csv:2:", "carriage return", NULL},
+    {"winner,loser\na,b\r\r\n", "t.csv:2:", "carriage return", NULL},
     {"winner,loser\na,b\nb,a,c\n", "t.csv:3:", "3 fields, but the header (line 1) has 2", "quoted"},
     {"winner,loser,count\na,b\n", "t.csv:2:", "2 fields, but the header (line 1) has 3", NULL},
     {"winner,loser\na,b\n\"b,a\n", "t.csv:3:", "unterminated quoted field", NULL},
@@ -297,8 +413,8 @@ static void test_fixture_errors(void **state) {
       {"missing_column.csv", PS_EFORMAT, ":1: the header has no 'loser' column"},
       {"header_only.csv", PS_EFORMAT, ":1: the header is not followed by any data rows"},
       {"one_item.csv", PS_EFORMAT, ":2: winner and loser are the same item 'a'"},
-      {"bad_count.csv", PS_EFORMAT, ":3: count 'three' is not a number"},
-      {"zero_count.csv", PS_EFORMAT, ":3: count '0' is not positive"},
+      {"bad_count.csv", PS_EFORMAT, ":3: count 'three' (column 3) is not a plain decimal number"},
+      {"zero_count.csv", PS_EFORMAT, ":3: count '0' (column 3) is not positive"},
       {"wrong_fields.csv", PS_EFORMAT, ":3: 3 fields"},
       {"unterminated.csv", PS_EFORMAT, ":3: unterminated quoted field"},
       {"no_such_file.csv", PS_EIO, ": cannot open: No such file or directory"},
@@ -342,6 +458,9 @@ int main(void) {
       cmocka_unit_test(test_column_order),
       cmocka_unit_test(test_fixture_file),
       cmocka_unit_test(test_large),
+      cmocka_unit_test(test_count_forms),
+      cmocka_unit_test(test_line_limit),
+      cmocka_unit_test(test_file_size_limit),
       cmocka_unit_test(test_bad_inputs),
       cmocka_unit_test(test_nul_byte),
       cmocka_unit_test(test_fixture_errors),

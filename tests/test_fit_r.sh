@@ -181,9 +181,9 @@ expect_fail "empty file" 3 "empty.csv: the file is empty" fit --model bt "$DATA/
 expect_fail "header only" 3 "header_only.csv:1: .*no.* data rows" fit --model bt "$DATA/header_only.csv"
 expect_fail "one item only" 3 "one_item.csv:2: winner and loser are the same item 'a'" \
   fit --model bt "$DATA/one_item.csv"
-expect_fail "non-numeric count" 3 "bad_count.csv:3: count 'three' is not a number" \
+expect_fail "non-numeric count" 3 "bad_count.csv:3: count 'three' (column 3) is not a plain decimal number" \
   fit --model bt "$DATA/bad_count.csv"
-expect_fail "zero count" 3 "zero_count.csv:3: count '0' is not positive" fit --model bt "$DATA/zero_count.csv"
+expect_fail "zero count" 3 "zero_count.csv:3: count '0' (column 3) is not positive" fit --model bt "$DATA/zero_count.csv"
 expect_fail "wrong number of fields" 3 "wrong_fields.csv:3: 3 fields, but the header" \
   fit --model bt "$DATA/wrong_fields.csv"
 expect_fail "unterminated quote" 3 "unterminated.csv:3: unterminated quoted field" \
