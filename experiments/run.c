@@ -57,6 +57,8 @@ struct run_layout {
   char *config_text;
   char *data_text;   /* config_text without [claim.*] and [figure.*]: the data's identity */
   char gslv[32];
+  char shard[64];    /* the store writes attributes at every snapshot: owned copies */
+  char *argv_text;
   h5store_layout layout;
 };
 
@@ -66,6 +68,7 @@ void run_layout_free(run_layout *L) {
   free(L->est);
   free(L->config_text);
   free(L->data_text);
+  free(L->argv_text);
   free(L);
 }
 
@@ -116,12 +119,18 @@ int run_layout_build(const experiment *e, const char *argv_text, const char *sha
   L->attrs[na++] = (h5store_attr){"git_rev", run_git_rev()};
   L->attrs[na++] = (h5store_attr){"config", L->config_text};
   L->attrs[na++] = (h5store_attr){"config_data", L->data_text};
-  L->attrs[na++] = (h5store_attr){"argv", argv_text ? argv_text : ""};
+  L->argv_text = strdup(argv_text ? argv_text : "");
+  if (!L->argv_text) {
+    run_layout_free(L);
+    return ps_fail(m, PS_ENOMEM, "out of memory");
+  }
+  L->attrs[na++] = (h5store_attr){"argv", L->argv_text};
   L->attrs[na++] = (h5store_attr){"rng", ps_rng_name()};
   L->attrs[na++] = (h5store_attr){"gsl_version", L->gslv};
   L->attrs[na++] = (h5store_attr){"experiment", e->name};
   L->attrs[na++] = (h5store_attr){"description", cfg_get(e->config, "experiment", "description")};
-  if (shard && *shard) L->attrs[na++] = (h5store_attr){"shard", shard};
+  snprintf(L->shard, sizeof L->shard, "%s", shard ? shard : "");
+  if (L->shard[0]) L->attrs[na++] = (h5store_attr){"shard", L->shard};
   h5store_layout *y = &L->layout;
   y->n_axes = e->n_axes;
   y->axes = L->axes;
