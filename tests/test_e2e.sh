@@ -123,7 +123,7 @@ PREFSIM_SNAPSHOT_SECONDS=0.05 $P run "$OLDPWD/tests/data/tiny.ini" experiment.re
 pid=$!
 for _ in $(seq 1 100); do
   sleep 0.05
-  n=$($PY -c "import h5py,sys; print((h5py.File(sys.argv[1],'r',locking=False)['cells']['status']==1).sum())" "$T/d.h5" 2>/dev/null || echo 0)
+  n=$($PY -c "import h5py,sys; print((h5py.File(sys.argv[1],'r')['cells']['status']==1).sum())" "$T/d.h5" 2>/dev/null || echo 0)
   [ "${n:-0}" -gt 20 ] && break
 done
 kill -INT $pid

@@ -56,11 +56,11 @@ $MPIRUN -np 2 "$PM" run "$INI" data.heldout=77 -o part.h5 --quiet >/dev/null 2>e
 check "another config is refused under MPI too" test $? -ne 0
 
 # Ctrl-C to mpirun: every rank finishes its running cells, rank 0 marks the file
-$MPIRUN -np 2 "$PM" run "$INI" experiment.replicates=400 -o sig.h5 -j1 --quiet >/dev/null 2>err5 &
+PREFSIM_SNAPSHOT_SECONDS=0.05 $MPIRUN -np 2 "$PM" run "$INI" experiment.replicates=400 -o sig.h5 -j1 --quiet >/dev/null 2>err5 &
 pid=$!
 for _ in $(seq 1 100); do
   sleep 0.05
-  n=$($PY -c "import h5py,sys; print((h5py.File(sys.argv[1],'r',locking=False)['cells']['status']==1).sum())" sig.h5 2>/dev/null || echo 0)
+  n=$($PY -c "import h5py,sys; print((h5py.File(sys.argv[1],'r')['cells']['status']==1).sum())" sig.h5 2>/dev/null || echo 0)
   [ "${n:-0}" -gt 20 ] && break
 done
 kill -INT $pid
