@@ -12,8 +12,8 @@
  *  - Root attributes are written last: their variable-length values go to the global
  *    heap, so writing them after every dataset keeps dataset addresses (and with them
  *    the dimension-scale references that h5diff compares) independent of their text.
- *  - The file starts with a SEAL_BLOCK-byte user block that receives the seal (seal.h)
- *    once HDF5 has closed the file.
+ *  - The file starts with a SEAL_BLOCK-byte user block that receives the seal (seal.h);
+ *    HDF5 builds the file in memory and prefsim writes the sealed image itself.
  *  - Every hid_t opened here is closed on every path. */
 #include <errno.h>
 #include <fcntl.h>
@@ -290,19 +290,53 @@ done:
   return rc;
 }
 
+/* write all n bytes of buf to a new file at path and fsync it */
+static int write_file(const char *path, const unsigned char *buf, size_t n, ps_msg *m) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return ps_fail(m, PS_EIO, "%s: cannot create: %s", path, strerror(errno));
+  size_t put = 0;
+  while (put < n) {
+    ssize_t k = write(fd, buf + put, n - put);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) {
+      int e = k < 0 ? errno : EIO;
+      close(fd);
+      unlink(path);
+      return ps_fail(m, PS_EIO, "%s: cannot write the results file: %s", path, strerror(e));
+    }
+    put += (size_t)k;
+  }
+  if (fsync(fd) != 0) {
+    int e = errno;
+    close(fd);
+    unlink(path);
+    return ps_fail(m, PS_EIO, "%s: cannot sync the results file: %s", path, strerror(e));
+  }
+  if (close(fd) != 0) {
+    int e = errno;
+    unlink(path);
+    return ps_fail(m, PS_EIO, "%s: %s", path, strerror(e));
+  }
+  return PS_OK;
+}
+
+/* The file is built in memory (HDF5's core driver, no backing store), sealed, and
+ * written with plain write(2): HDF5 never touches the disk, so a full disk or an I/O
+ * error is one clean failure here, never a half-closed HDF5 file. */
 int h5snap_write(const h5state *s, const char *path, ps_msg *m) {
-  hid_t fcpl = H5I_INVALID_HID, file = H5I_INVALID_HID;
+  hid_t fcpl = H5I_INVALID_HID, fapl = H5I_INVALID_HID, file = H5I_INVALID_HID;
+  unsigned char *image = NULL;
   int rc = PS_OK;
   h5u_h5_quiet();
-  errno = 0;
   if ((fcpl = H5Pcreate(H5P_FILE_CREATE)) < 0 || H5Pset_userblock(fcpl, SEAL_BLOCK) < 0 ||
       H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0 ||
-      H5Pset_attr_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0) {
-    rc = h5u_io_fail(m, path, "cannot set up file creation properties");
+      H5Pset_attr_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0 ||
+      (fapl = H5Pcreate(H5P_FILE_ACCESS)) < 0 || H5Pset_fapl_core(fapl, 1 << 20, 0) < 0) {
+    rc = h5u_io_fail(m, path, "cannot set up file properties");
     goto done;
   }
-  if ((file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT)) < 0) {
-    rc = h5u_io_fail(m, path, "cannot create the results file");
+  if ((file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl)) < 0) {
+    rc = h5u_io_fail(m, path, "cannot create the results file in memory");
     goto done;
   }
   /* The objects in the HDF5 1.10 format (a fixed-size dataset's chunk index is then a
@@ -313,23 +347,33 @@ int h5snap_write(const h5state *s, const char *path, ps_msg *m) {
     goto done;
   }
   if ((rc = write_all(s, file, path, m))) goto done;
+  ssize_t size;
+  if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0 || (size = H5Fget_file_image(file, NULL, 0)) <= 0) {
+    rc = h5u_io_fail(m, path, "cannot finish the results file in memory");
+    goto done;
+  }
+  /* the image starts at the superblock: the user block is ours to prepend */
+  if (!(image = calloc(1, (size_t)size + SEAL_BLOCK))) {
+    rc = ps_fail(m, PS_ENOMEM, "%s: no memory for the %zd-byte file image", path, size);
+    goto done;
+  }
+  if (H5Fget_file_image(file, image + SEAL_BLOCK, (size_t)size) != size) {
+    rc = h5u_io_fail(m, path, "cannot copy the file image");
+    goto done;
+  }
   hid_t f = file;
   file = H5I_INVALID_HID;
   if (H5Fclose(f) < 0) {
-    rc = h5u_io_fail(m, path, "cannot close the results file");
+    rc = h5u_io_fail(m, path, "cannot close the in-memory file");
     goto done;
   }
-  rc = seal_write(path, m);
+  seal_image(image, (size_t)size + SEAL_BLOCK);
+  rc = write_file(path, image, (size_t)size + SEAL_BLOCK, m);
 done:
   if (file >= 0) H5Fclose(file);
   h5u_close_plist(&fcpl);
+  h5u_close_plist(&fapl);
   H5Eclear2(H5E_DEFAULT);
-  if (rc) {
-    /* HDF5's message rarely names the cause of a failed write; errno does */
-    if (errno == ENOSPC || errno == EDQUOT || errno == EFBIG) {
-      ps_msg_prefix(m, "%s", strerror(errno));
-    }
-    unlink(path);
-  }
+  free(image);
   return rc;
 }

@@ -37,24 +37,21 @@ static int crc_rest(int fd, uint64_t *size, uint32_t *crc) {
   return 0;
 }
 
-int seal_write(const char *path, ps_msg *m) {
-  int fd = open(path, O_RDWR | O_CLOEXEC);
-  if (fd < 0) return ps_fail(m, PS_EIO, "%s: cannot open to seal: %s", path, strerror(errno));
-  char block[SEAL_BLOCK];
-  uint64_t size = 0;
-  uint32_t crc = 0;
-  int s = PS_OK;
-  if (crc_rest(fd, &size, &crc) != 0) {
-    s = ps_fail(m, PS_EIO, "%s: cannot read to seal: %s", path, strerror(errno));
-  } else {
-    memset(block, 0, sizeof block);
-    snprintf(block, sizeof block, "prefsim-seal 1 size=%" PRIu64 " crc32=%08" PRIx32 "\n", size, crc);
-    ssize_t k = pwrite(fd, block, sizeof block, 0);
-    if (k != (ssize_t)sizeof block || fsync(fd) != 0)
-      s = ps_fail(m, PS_EIO, "%s: cannot write the seal: %s", path, k < 0 ? strerror(errno) : "short write");
+static uint32_t crc_buf(const unsigned char *p, size_t n) {
+  uLong c = crc32(0L, Z_NULL, 0);
+  while (n > 0) {
+    uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
+    c = crc32(c, p, chunk);
+    p += chunk;
+    n -= chunk;
   }
-  if (close(fd) != 0 && s == PS_OK) s = ps_fail(m, PS_EIO, "%s: %s", path, strerror(errno));
-  return s;
+  return (uint32_t)c;
+}
+
+void seal_image(unsigned char *image, size_t size) {
+  uint32_t crc = size > SEAL_BLOCK ? crc_buf(image + SEAL_BLOCK, size - SEAL_BLOCK) : crc_buf(image, 0);
+  memset(image, 0, SEAL_BLOCK);
+  snprintf((char *)image, SEAL_BLOCK, "prefsim-seal 1 size=%" PRIu64 " crc32=%08" PRIx32 "\n", (uint64_t)size, crc);
 }
 
 int seal_check(const char *path, int *sealed, ps_msg *m) {

@@ -20,7 +20,7 @@ SEED=20261207
 T=$(mktemp -d "${TMPDIR:-/tmp}/prefsim-store-XXXXXX")
 cleanup() {
   jobs -p | xargs -r kill -9 2>/dev/null
-  if [ -n "${MNT:-}" ]; then umount "$MNT" 2>/dev/null; fi
+  umount "$T/mnt" 2>/dev/null   # the full-disk tmpfs, if a failure left it mounted
   rm -rf "$T"
 }
 trap cleanup EXIT
