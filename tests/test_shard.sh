@@ -77,6 +77,24 @@ check "shard resume ran only the rest" grep -q "9 already done, 31 run" err8
 $P merge m2.h5 s1.h5 d2.h5 s3.h5 >/dev/null 2>&1
 check "resumed shard merges to the single-machine result" same_as_single full.h5 m2.h5
 
+# a shard whose DONE cell has no values (a writer bug, or a file edited and resealed by
+# hand: the seal is documented, so any tool can write one) is refused, not copied on
+cp s2.h5 s2bad.h5
+$PY - s2bad.h5 <<'PY'
+import sys, zlib, h5py, numpy as np
+p = sys.argv[1]
+with h5py.File(p, "r+") as f:
+    c = f["cells"][()]
+    done = np.flatnonzero(c["status"] == 1)[0]
+    st = f["status/bt"]; x = st[()].reshape(-1); x[done] = -1; st[...] = x.reshape(st.shape)
+b = bytearray(open(p, "rb").read())
+line = b"prefsim-seal 1 size=%d crc32=%08x\n" % (len(b), zlib.crc32(bytes(b[512:])))
+b[:512] = line + bytes(512 - len(line))
+open(p, "wb").write(b)
+PY
+$P merge badm.h5 s1.h5 s2bad.h5 s3.h5 >/dev/null 2>err_done; rc=$?
+check "a shard with a DONE cell without values is refused (exit 3), nothing written" sh -c "test $rc -eq 3 && grep -q 'marked DONE but estimator bt has no result' err_done && test ! -e badm.h5"
+
 # a merge that stopped part way is completed by the same command; the partial output
 # is made by prefsim itself (a run of the same config stopped after 50 cells), since a
 # file edited with h5py fails its seal
