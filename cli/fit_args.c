@@ -62,6 +62,36 @@ static int parse_seed(const char *v, unsigned long long *out, ps_msg *m) {
   return PS_OK;
 }
 
+/* --max-input-size: a byte count, digits with an optional binary suffix K, M, G or T
+ * (KiB, MiB, GiB, TiB; "k" and a trailing "B" or "iB" also accepted), >= 1. */
+static int parse_size(const char *v, uint64_t *out, ps_msg *m) {
+  char *end;
+  errno = 0;
+  unsigned long long x = *v >= '0' && *v <= '9' ? strtoull(v, &end, 10) : 0;
+  int ok = *v >= '0' && *v <= '9' && !errno && x > 0;
+  unsigned shift = 0;
+  if (ok && *end) {
+    switch (*end) {
+    case 'k': case 'K': shift = 10; break;
+    case 'M': shift = 20; break;
+    case 'G': shift = 30; break;
+    case 'T': shift = 40; break;
+    default: ok = 0;
+    }
+    if (ok) end++;
+    if (ok && !strcmp(end, "iB")) end += 2;
+    else if (ok && !strcmp(end, "B")) end++;
+    ok = ok && *end == 0 && x <= (UINT64_MAX >> shift);
+  }
+  if (!ok)
+    return ps_fail(m, PS_EINVAL,
+                   "--max-input-size must be a byte count >= 1 with an optional suffix K, M, G or T (powers of "
+                   "1024), e.g. 8G, not '%s'",
+                   v);
+  *out = (uint64_t)x << shift;
+  return PS_OK;
+}
+
 static int add_setting(fit_args *a, const char *key, size_t key_len, const char *value, const char *origin,
                        ps_msg *m) {
   if (a->n_set == FIT_MAX_SETTINGS)
@@ -117,6 +147,11 @@ int fit_parse_args(int argc, char **argv, fit_args *a, ps_msg *m) {
     } else if (is_option(s, "--annotators")) {
       if (!(v = option_value(argc, argv, &i, "--annotators", m))) return PS_EINVAL;
       a->annotators_path = v;
+    } else if (strcmp(s, "--allow-large") == 0) {
+      a->allow_large = 1;
+    } else if (is_option(s, "--max-input-size")) {
+      if (!(v = option_value(argc, argv, &i, "--max-input-size", m)) || parse_size(v, &a->max_input_size, m))
+        return PS_EINVAL;
     } else if (is_option(s, "--param")) {
       if (!(v = option_value(argc, argv, &i, "--param", m))) return PS_EINVAL;
       const char *eq = strchr(v, '=');

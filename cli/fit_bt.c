@@ -20,7 +20,15 @@
  * routine fixes the component along 1 (which the contrasts never see).  With
  * lambda > 0, C is the Laplace (Gaussian-posterior) covariance of the penalised fit.
  * A fit that stops without converging still prints its table, with its status, and
- * exits 6. */
+ * exits 6.
+ *
+ * The post-fit check (fit_check.c) of a fit that reports PS_OK: the gradient of f is
+ * recomputed at the returned theta (bt_objective) and must satisfy bt's own test,
+ * ||grad|| <= 1e3 x tol x max(weight, 1) (the slack bt_fit allows at the rounding
+ * floor); theta, the objective, the log-likelihood and every computed SE must be
+ * finite.  Otherwise the table is printed with `# status not-converged` or
+ * `non-finite` and the exit status is 6; standard errors that cannot be computed
+ * print NA with the covariance's status (e.g. singular) and exit 6 too. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,8 +73,8 @@ static void transform_scale(const double *theta, const double *C, size_t m, long
   for (size_t i = 0; i < m; i++) se[i] = sqrt(fmax(0, C[i * m + i] - 2 * se[i] + grand));
 }
 
-static void print_table(FILE *out, const fit_job *j, const bt_options *o, const bt_result *r, const char *reference,
-                        const double *score, const double *se) {
+static void print_table(FILE *out, const fit_job *j, const bt_options *o, const bt_result *r, const char *status,
+                        const char *reference, const double *score, const double *se) {
   const csv_comparisons *c = j->c;
   size_t m = c->data.n_items;
   fputs("item\tscore\tse\n", out);
@@ -78,7 +86,7 @@ static void print_table(FILE *out, const fit_job *j, const bt_options *o, const 
   }
   fprintf(out, "# loglik\t%.12g\n", r->loglik);
   fprintf(out, "# objective\t%.12g\n", r->objective);
-  fprintf(out, "# status\t%s\n", ps_status_name(r->status));
+  fprintf(out, "# status\t%s\n", status);
   fprintf(out, "# iterations\t%d\n", r->iterations);
   fprintf(out, "# grad_norm\t%.3g\n", r->grad_norm);
   fprintf(out, "# model\tbt\n");
@@ -210,7 +218,34 @@ static int bt_run(const fit_job *j) {
   }
   t_cov = fit_now();
   transform_scale(r.theta, cov, m, ref, score, se);
-  print_table(stdout, j, &o, &r, reference, score, se);
+  const char *status = ps_status_name(r.status);
+  fit_verdict v = {0};
+  if (r.status == PS_OK) {
+    double gn = NAN, W = pref_data_weight(&c->data), tol = 1e3 * o.tol * (W > 1 ? W : 1);
+    double *g = malloc(m * sizeof *g);
+    if (g) {
+      bt_objective(&c->data, &items, &o, r.theta, g, NULL, NULL);
+      gn = 0;
+      for (size_t i = 0; i < m; i++) gn += g[i] * g[i];
+      gn = sqrt(gn);
+      free(g);
+    }
+    double stats[2] = {r.objective, r.loglik};
+    fit_verdict_finite(&v, "theta", r.theta, m);
+    fit_verdict_finite(&v, "the objective", &stats[0], 1);
+    fit_verdict_finite(&v, "the log-likelihood", &stats[1], 1);
+    fit_verdict_finite(&v, "the gradient norm", &gn, 1);
+    if (cov) fit_verdict_finite(&v, "se", se, m);
+    if (!(gn <= tol))
+      fit_verdict_fail(&v, PS_ENOCONV,
+                       "the gradient norm at the returned scores is %.3g, above bt's tolerance 1e3 x tol %g x "
+                       "max(weight, 1) = %.3g",
+                       gn, o.tol, tol);
+    status = fit_verdict_name(&v);
+    if (v.status == PS_OK && want_se && !cov) status = ps_status_name(s); /* the covariance's failure */
+  }
+  print_table(stdout, j, &o, &r, status, reference, score, se);
+  if (v.status != PS_OK) rc = fit_verdict_report(j, &v);
   rc = fit_finish_output(stdout, NULL, rc);
   t_out = fit_now();
   if (j->args->verbose)
@@ -248,6 +283,9 @@ const fit_hook fit_hook_bt = {
               "  se = sqrt of the diagonal of the inverse Hessian of the objective on the sum-zero\n"
               "  space, transformed to the reported scale.  Without --l2 the MLE's existence is\n"
               "  checked first (exit 4, naming the items, when the win graph is not strongly\n"
-              "  connected); a fit that stops without converging prints its table and exits 6.\n",
+              "  connected); a fit that stops without converging, or whose recomputed gradient fails\n"
+              "  bt's test (||grad|| <= 1e3 x tol x max(weight, 1)), or has a non-finite value, prints\n"
+              "  its table with status not-converged / non-finite and exits 6; so do SEs that cannot be\n"
+              "  computed (NA, with the covariance's status, e.g. singular).\n",
     .run = bt_run,
 };

@@ -6,7 +6,13 @@
  * l2, restarts), through gpm.h directly: the estimator table does not expose the
  * data loss and the kept restart that the output reports.  The embeddings are
  * identified only up to rotations and scale, so the output is the logit matrix
- * S_ij = s(i,j)/tau, printed in full. */
+ * S_ij = s(i,j)/tau, printed in full: m^2 numbers, so more than FIT_MAX_ITEMS_MATRIX
+ * items need --allow-large.  The post-fit check (fit_check.c): the loss, objective,
+ * gradient norm and every logit finite, and the fit's gradient test met
+ * (||grad|| <= tol x weight at the returned embeddings); otherwise the matrix is
+ * printed with `# status not-converged` (or non-finite) and the exit status is 6. */
+#include <math.h>
+
 #include "../estimators/gpm.h"
 #include "fitcli_impl.h"
 
@@ -34,6 +40,22 @@ static int gpm_run(const fit_job *j) {
     fprintf(stderr, "prefsim fit: %s: %s\n", j->file, msg.text);
     return s == PS_EDOM ? FITCLI_EXIT_NUMERIC : s == PS_EINVAL ? FITCLI_EXIT_DATA : FITCLI_EXIT_INTERNAL;
   }
+  fit_verdict v = {0};
+  double stats[3] = {res.loss, res.objective, res.grad_norm};
+  static const char *const stat_name[3] = {"the loss", "the objective", "the gradient norm"};
+  for (int k = 0; k < 3; k++) fit_verdict_finite(&v, stat_name[k], &stats[k], 1);
+  for (size_t i = 0; i < m && v.status != PS_EDOM; i++)
+    for (size_t y = 0; y < m; y++)
+      if (!isfinite(gpm_logit(&res, i, y))) {
+        fit_verdict_fail(&v, PS_EDOM, "the logit of item %zu against item %zu is %g", i + 1, y + 1,
+                         gpm_logit(&res, i, y));
+        break;
+      }
+  if (!res.converged)
+    fit_verdict_fail(&v, PS_ENOCONV,
+                     "its gradient test failed (gradient norm %.3g > tol %g x weight %.6g after %d Adam steps; "
+                     "perfectly cyclic data have no finite optimum without l2 > 0)",
+                     res.grad_norm, o.tol, pref_data_weight(&c->data), res.iterations);
   FILE *out = stdout;
   fputs("item", out);
   for (size_t y = 0; y < m; y++) {
@@ -48,7 +70,7 @@ static int gpm_run(const fit_job *j) {
   }
   fprintf(out, "# loss\t%.12g\n", res.loss);
   fprintf(out, "# objective\t%.12g\n", res.objective);
-  fprintf(out, "# status\t%s\n", ps_status_name(PS_OK));
+  fprintf(out, "# status\t%s\n", fit_verdict_name(&v));
   fprintf(out, "# converged\t%s\n", res.converged ? "yes" : "no");
   fprintf(out, "# iterations\t%d\n", res.iterations);
   fprintf(out, "# grad_norm\t%.3g\n", res.grad_norm);
@@ -67,7 +89,7 @@ static int gpm_run(const fit_job *j) {
   fprintf(out, "# rows\t%zu\n", c->data.n);
   fprintf(out, "# weight\t%.12g\n", pref_data_weight(&c->data));
   gpm_result_free(&res);
-  int rc = fit_finish_output(out, NULL, FITCLI_EXIT_OK);
+  int rc = fit_finish_output(out, NULL, fit_verdict_report(j, &v));
   if (j->args->verbose)
     fprintf(stderr, "prefsim fit: %zu rows, %zu items: fit %.3f s (%d Adam steps x %d restarts), total %.3f s\n",
             c->data.n, m, t_fit - j->t0, o.iterations, o.restarts, fit_now() - j->t0);
@@ -82,12 +104,16 @@ const fit_hook fit_hook_gpm = {
               "                           skew-symmetric matrix (S_ii = 0); the embeddings themselves\n"
               "                           are not identified (rotations, scale) and not printed\n"
               "  # key<TAB>value          loss (sum of counts x -log P(winner > loser)), objective (loss\n"
-              "                           + ridge), status, converged (yes: the gradient tolerance was\n"
-              "                           met; no: the step budget ran out, which is normal when the\n"
-              "                           data are perfectly cyclic; the fit is still the estimate),\n"
-              "                           iterations, grad_norm, best_restart, model, k, tau, lr,\n"
-              "                           max_iterations, restarts, l2, seed, items, rows, weight\n"
-              "  The fit is a deterministic function of --seed.  A non-finite objective (e.g. huge\n"
-              "  counts) prints nothing and exits 6.\n",
+              "                           + ridge), status (ok; not-converged: the gradient tolerance\n"
+              "                           ||grad|| <= 1e-8 x weight was not met in the step budget, as on\n"
+              "                           perfectly cyclic data without l2 > 0, whose logits grow without\n"
+              "                           bound; non-finite), converged, iterations, grad_norm,\n"
+              "                           best_restart, model, k, tau, lr, max_iterations, restarts, l2,\n"
+              "                           seed, items, rows, weight\n"
+              "  The fit is a deterministic function of --seed.  Status not-converged or non-finite:\n"
+              "  the matrix is printed, exit 6; a fit that fails (non-finite objective) prints\n"
+              "  nothing and exits 6.  Above 2000 items (an m x m matrix): exit 3 unless --allow-large.\n",
     .run = gpm_run,
+    .max_items = FIT_MAX_ITEMS_MATRIX,
+    .items_why = "it prints the m x m logit matrix: 4 million numbers, ~50 MB, at the ceiling",
 };

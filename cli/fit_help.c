@@ -53,7 +53,8 @@ static void option_head(const fit_option *o, char *buf, size_t len) {
 
 void fitcli_usage(FILE *out) {
   fputs("usage: prefsim fit --model NAME DATA.csv [--param KEY=VALUE ...] [--seed S]\n"
-        "                   [--annotators FILE] [-v] [options of NAME]\n"
+        "                   [--annotators FILE] [--allow-large] [--max-input-size SIZE] [-v]\n"
+        "                   [options of NAME]\n"
         "       prefsim fit --model NAME --help   NAME's doc, hyperparameters, options, output\n"
         "       prefsim fit --list                every estimator and the data it fits\n"
         "\n"
@@ -67,12 +68,15 @@ void fitcli_usage(FILE *out) {
         "  exits 2.\n"
         "\n"
         "DATA.csv  a header row, then one comparison per row.  Columns, found by name in any order:\n"
-        "          winner, loser (required), count (optional: positive real multiplicity), annotator\n"
-        "          (optional: who judged the row; the annotator-aware models use it, the others\n"
-        "          ignore it), first (optional: the name of the item shown first, for position\n"
-        "          bias); other columns are ignored.  Fields may be quoted (\"a, b\"; a literal \"\n"
-        "          is written \"\"); \\n or \\r\\n line ends; blank lines and a UTF-8 BOM are\n"
-        "          skipped.  \"-\" reads standard input.\n"
+        "          winner, loser (required), count (optional: the row's multiplicity or weight, a\n"
+        "          plain decimal number in [1e-06, 1e+12]: no hex, inf, nan, 0, negative or subnormal\n"
+        "          values; the fits sum and square counts), annotator (optional: who judged the row;\n"
+        "          the annotator-aware models use it, the others ignore it), first (optional: the\n"
+        "          name of the item shown first, for position bias); other columns are ignored.\n"
+        "          Fields may be quoted (\"a, b\"; a literal \" is written \"\"); \\n or \\r\\n line ends\n"
+        "          (a CR without \\n, as in old Mac files, is an error); blank lines and a UTF-8 BOM\n"
+        "          are skipped.  \"-\" reads standard input.  Limits: 1 MiB per line, and the file\n"
+        "          size (default 4 GiB, --max-input-size), both checked while DATA is read.\n"
         "\n",
         out);
   fputs("options:\n"
@@ -82,23 +86,39 @@ void fitcli_usage(FILE *out) {
         "                     NAME's keys, a bad VALUE an error giving the allowed range or choices\n"
         "  --seed S           seed of the estimator's random stream (initialisations, restarts), an\n"
         "                     integer >= 0 (default 1); the fit is a deterministic function of it\n"
-        "  --annotators FILE  models with per-annotator estimates: write that table to FILE\n"
+        "  --annotators FILE  models with per-annotator estimates: write that table to FILE.  FILE\n"
+        "                     must not be DATA (the same path, a symbolic or hard link: refused,\n"
+        "                     exit 2) nor standard output's file; it is written to a temporary in\n"
+        "                     its directory, fsync'd and renamed over FILE once the whole output is\n"
+        "                     written, so a failure or a signal leaves FILE as it was\n"
+        "  --allow-large      fit more items than the model's item ceiling (below)\n"
+        "  --max-input-size SIZE  the largest DATA accepted, in bytes, with an optional suffix K, M,\n"
+        "                     G or T (powers of 1024); default 4G\n"
         "  -v, --verbose      print the time spent in each step on stderr\n"
         "  -h, --help         this text (with --model NAME: that model's help)\n"
         "  --list             the estimators, the data each fits, their hyperparameter keys\n"
         "aliases kept from earlier versions, for every model with that hyperparameter:\n"
         "  --l2 L, --k K, --tau T, --lr R, --iterations N, --restarts R  are  --param l2=L,\n"
-        "  k=K, tau=T, lr=R, iterations=N, restarts=R  (--k is K for idealpoint, B for lowrank)\n",
+        "  k=K, tau=T, lr=R, iterations=N, restarts=R  (--k is K for idealpoint, B for lowrank)\n"
+        "Standard output may not be DATA itself (`prefsim fit ... d.csv >> d.csv`: refused, exit 2).\n",
         out);
-  fputs("options and output of single models:\n", out);
+  fputs("options, output and item ceilings of single models:\n", out);
   for (size_t h = 0; fit_hooks[h]; h++) {
     const fit_hook *k = fit_hooks[h];
-    fprintf(out, "  %-8s %s\n", k->model, k->summary ? k->summary : "");
+    if (k->summary) fprintf(out, "  %-8s %s\n", k->model, k->summary);
     for (const fit_option *o = k->options; o && o->name; o++) {
       char head[64];
       option_head(o, head, sizeof head);
       wrap(out, o->doc, fprintf(out, "           %-16s ", head), 28, 88);
     }
+  }
+  fputs("  item ceilings (more items: exit 3 before any work, unless --allow-large):\n", out);
+  for (size_t h = 0; fit_hooks[h]; h++) {
+    const fit_hook *k = fit_hooks[h];
+    if (!k->max_items) continue;
+    char head[64];
+    snprintf(head, sizeof head, "%s %zu:", k->model, k->max_items);
+    wrap(out, k->items_why, fprintf(out, "    %-16s ", head), 21, 88);
   }
   fputs("\n", out);
   fputs("output of the other models (stdout, tab-separated, numbers with 12 significant digits;\n"
@@ -120,21 +140,30 @@ void fitcli_usage(FILE *out) {
         "                     optimiser without one), self_estimate\n"
         "                     (models that have one), model, every hyperparameter, seed, items,\n"
         "                     annotators, rows, weight (sum of counts)\n"
+        "status (every model): ok only when the answer is finite and stationary: the model's own\n"
+        "  convergence test met (converged yes; bt: its gradient recomputed at the printed scores\n"
+        "  within its tolerance; minimax: the exploitability within the method's tolerance), and\n"
+        "  the objective, gradient norm, scores, group weights and policy finite.  Otherwise the\n"
+        "  table is printed with status not-converged (or non-finite), stderr says which value\n"
+        "  failed, and the exit status is 6.\n"
         "\n",
         out);
   fputs("exit status:\n"
         "  0 ok\n"
-        "  1 out of memory (or too many items for bt's standard errors, or above 2000 items\n"
-        "    for minimax), internal error\n"
+        "  1 out of memory (or too many items for bt's standard errors), internal error\n"
         "  2 usage error (unknown option or model, a model that does not fit item comparisons,\n"
-        "    an option of another model, an unknown hyperparameter, a bad value, missing DATA)\n"
-        "  3 bad data (malformed CSV, with file and line; data the model cannot fit, e.g. more\n"
-        "    types than annotators; unknown --reference item)\n"
+        "    an option of another model, an unknown hyperparameter, a bad value, missing DATA,\n"
+        "    --annotators FILE or standard output being DATA)\n"
+        "  3 bad data (malformed CSV, with file and line; a count outside [1e-06, 1e+12], with file,\n"
+        "    line and column; a line over 1 MiB or DATA over --max-input-size; more items than the\n"
+        "    model's ceiling without --allow-large; data the model cannot fit, e.g. more types than\n"
+        "    annotators; unknown --reference item)\n"
         "  4 no maximum-likelihood estimate (e.g. a disconnected comparison graph, an item that\n"
         "    never wins or never loses); use --l2 LAMBDA (or the model's own penalty)\n"
         "  5 I/O error (DATA unreadable, stdout or --annotators FILE not writable)\n"
-        "  6 the fit failed numerically (no convergence, a non-finite objective): bt still prints\n"
-        "    its table with the status; the other models print nothing\n",
+        "  6 the fit failed numerically (no convergence, a non-finite value): a fit that returns\n"
+        "    an estimate prints its table with status not-converged or non-finite; a fit that\n"
+        "    fails outright prints nothing\n",
         out);
 }
 
@@ -161,6 +190,7 @@ void fit_model_usage(FILE *out, const est_type *t) {
       col = synopsis_word(out, col, word);
     }
     if (t->annotator && t->annotator_columns) col = synopsis_word(out, col, "[--annotators FILE]");
+    if (hook && hook->max_items) col = synopsis_word(out, col, "[--allow-large]");
     fputs("\n\n", out);
   }
   wrap(out, t->doc ? t->doc : "", fprintf(out, "%s: ", t->name), 2, 88);
@@ -191,12 +221,18 @@ void fit_model_usage(FILE *out, const est_type *t) {
   }
   if (col) fputc('\n', out);
   if (!(t->inputs & EST_IN_ITEMS)) return;
-  if (hook && (hook->options || hook->summary)) {
+  if (hook && (hook->options || hook->summary || hook->max_items)) {
     fputs("\nthis model in prefsim fit:\n", out);
     if (hook->summary) wrap(out, hook->summary, 0, 2, 88);
     for (const fit_option *o = hook->options; o && o->name; o++) {
       option_head(o, head, sizeof head);
       wrap(out, o->doc, fprintf(out, "  %-16s ", head), 19, 88);
+    }
+    if (hook->max_items) {
+      char text[400];
+      snprintf(text, sizeof text, "at most %zu items (%s); more exit 3 before any work unless --allow-large is given",
+               hook->max_items, hook->items_why);
+      wrap(out, text, fprintf(out, "  %-16s ", "item ceiling"), 19, 88);
     }
   }
   fputs("\noutput (stdout, tab-separated):\n", out);
@@ -217,6 +253,9 @@ void fit_model_usage(FILE *out, const est_type *t) {
   fprintf(out, "  # key<TAB>value\n      %sobjective, status, converged, iterations, grad_norm,%s model,\n"
                "      every hyperparameter, seed, items, annotators, rows, weight\n",
           t->groups ? "weight_k of each group, " : "", t->self_estimate ? " self_estimate," : "");
+  fputs("  status is ok only when the fit met its convergence test (converged yes) and every printed\n"
+        "  value is finite; otherwise not-converged or non-finite, with the table, and exit 6\n",
+        out);
 }
 
 void fit_list(FILE *out) {

@@ -6,16 +6,21 @@
  * M = 0 (P = 1/2: no information, favouring neither side) and is listed.  The winner
  * comes from minimax.h with the model's hyperparameters from the registry table:
  * method = lp (GLPK's simplex; the game value is the LP's) or hedge / hedge-last
- * (T rounds of Hedge self-play; no LP value, so value is NA). */
+ * (T rounds of Hedge self-play; no LP value, so value is NA).
+ *
+ * The post-fit check (fit_check.c): p is a finite probability vector and is a minimax
+ * winner to the method's tolerance: its exploitability is at most MINIMAX_CERT_TOL
+ * for the LP, at most sqrt(ln m / (2T)) for Hedge (the regret bound of the averaged
+ * iterate; the last iterate has no such guarantee and is held to the same bound).
+ * Otherwise the table is printed with `# status not-converged` and the exit status is
+ * 6.  The payoff matrix is dense (m^2), so more than FIT_MAX_ITEMS_MATRIX items need
+ * --allow-large. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../estimators/minimax.h"
 #include "fitcli_impl.h"
-
-/* The minimax LP is dense (m^2 nonzeros); GLPK's simplex takes minutes beyond this. */
-#define MAX_MINIMAX_ITEMS 2000
 
 /* Never-compared pairs listed (the count is always printed). */
 #define MAX_LISTED_PAIRS 100
@@ -25,11 +30,6 @@ static int minimax_run(const fit_job *j) {
   const char *file = j->file, *method = fit_hyper(j, "method");
   size_t m = c->data.n_items;
   ps_msg msg = {{0}};
-  if (m > MAX_MINIMAX_ITEMS) {
-    fprintf(stderr, "prefsim fit: %s: %zu items exceed the minimax limit of %d (a dense %zux%zu LP)\n", file, m,
-            MAX_MINIMAX_ITEMS, m, m);
-    return FITCLI_EXIT_INTERNAL;
-  }
   double *M = malloc(m * m * sizeof *M), *p = malloc(m * sizeof *p);
   unsigned char *seen = malloc(m * m);
   int rc = FITCLI_EXIT_OK;
@@ -54,6 +54,17 @@ static int minimax_run(const fit_job *j) {
     goto done;
   }
   double t_fit = fit_now();
+  int lp = !method || !strcmp(method, "lp");
+  long T = (long)fit_hyper_real(j, "T", 1000);
+  double expl = minimax_exploitability(M, m, p);
+  double tol = lp ? MINIMAX_CERT_TOL : sqrt(log((double)m) / (2.0 * (double)T)) + 1e-12;
+  fit_verdict v = {0};
+  fit_verdict_simplex(&v, "the lottery", p, m);
+  if (lp) fit_verdict_finite(&v, "the game value", &value, 1);
+  fit_verdict_finite(&v, "the exploitability", &expl, 1);
+  if (!(expl <= tol))
+    fit_verdict_fail(&v, PS_ENOCONV, "the exploitability %.3g of the lottery exceeds %s %.3g", expl,
+                     lp ? "the LP's certificate tolerance" : "Hedge's bound sqrt(ln m / (2T)) =", tol);
   FILE *out = stdout;
   fputs("item\tprobability\n", out);
   for (size_t i = 0; i < m; i++) {
@@ -63,7 +74,8 @@ static int minimax_run(const fit_job *j) {
   long cw = minimax_condorcet_winner(M, m);
   if (isnan(value)) fputs("# value\tNA\n", out);
   else fprintf(out, "# value\t%.3g\n", value);
-  fprintf(out, "# exploitability\t%.3g\n", minimax_exploitability(M, m, p));
+  fprintf(out, "# exploitability\t%.3g\n", expl);
+  fprintf(out, "# status\t%s\n", fit_verdict_name(&v));
   fputs("# condorcet_winner\t", out);
   if (cw >= 0) fit_put_cell(out, c->item_name[cw]);
   else fputs("NA", out);
@@ -85,7 +97,7 @@ static int minimax_run(const fit_job *j) {
   fprintf(out, "# items\t%zu\n", m);
   fprintf(out, "# rows\t%zu\n", c->data.n);
   fprintf(out, "# weight\t%.12g\n", pref_data_weight(&c->data));
-  rc = fit_finish_output(out, NULL, rc);
+  rc = fit_finish_output(out, NULL, fit_verdict_report(j, &v));
   if (j->args->verbose)
     fprintf(stderr, "prefsim fit: %zu rows, %zu items: matrix and %s %.3f s, total %.3f s\n", c->data.n, m,
             isnan(value) ? "Hedge" : "LP", t_fit - j->t0, fit_now() - j->t0);
@@ -106,12 +118,18 @@ const fit_hook fit_hook_minimax = {
               "                           (method = hedge, hedge-last: Hedge self-play for T rounds)\n"
               "  # key<TAB>value          value (the LP's game value, 0 up to rounding; NA for Hedge),\n"
               "                           exploitability (max_y P(y > p) - 1/2, 0 up to rounding),\n"
+              "                           status (ok: p is a minimax winner to 1e-9 for the LP, to\n"
+              "                           Hedge's bound sqrt(ln m / (2T)) for hedge and hedge-last;\n"
+              "                           else not-converged, or non-finite),\n"
               "                           condorcet_winner (the item beating every other with P > 1/2,\n"
               "                           or NA), never_compared (number of unordered pairs with no\n"
               "                           comparison: they are given P = 1/2, a tie, so they also block\n"
               "                           a Condorcet winner), then up to 100 lines\n"
               "                           \"# never_compared_pair<TAB>A<TAB>B\", then model, method and T\n"
               "                           when not the default, items, rows, weight\n"
-              "  Above 2000 items: exit 1.  The LP solver not reaching an optimum: exit 6, nothing printed.\n",
+              "  Above 2000 items (a dense m x m game): exit 3 unless --allow-large.  The LP solver not\n"
+              "  reaching an optimum: exit 6, nothing printed; status not ok: the table, exit 6.\n",
     .run = minimax_run,
+    .max_items = FIT_MAX_ITEMS_MATRIX,
+    .items_why = "its payoff matrix is dense, m x m, and GLPK's simplex on it takes minutes beyond this",
 };

@@ -13,7 +13,13 @@
  *   metadata     est_fit_info (objective, converged, iterations, grad_norm),
  *                self_estimate(), the hyperparameters, the data's size.
  * A fit that fails prints nothing (the table's contract: the model is queryable only
- * when the fit returned PS_OK) and exits with fit_exit_for(status). */
+ * when the fit returned PS_OK) and exits with fit_exit_for(status).  A fit that
+ * returns an estimate is checked (fit_check.c): a non-finite value or a failed
+ * convergence test prints the table with `# status non-finite` or `not-converged`
+ * and exits 6.  --annotators FILE is refused when it is an input and is written
+ * through a temporary renamed over FILE only once the whole output is written
+ * (fit_io.c).  Before any fit: the hook's item ceiling (unless --allow-large) and
+ * its check of the settings against the data. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -27,6 +33,7 @@
 #define MAX_MEAN_LOGIT_ITEMS 5000
 
 /* ------------------------------------------------------------ helpers */
+
 
 double fit_now(void) {
   struct timespec t;
@@ -151,6 +158,45 @@ static int alloc_failed(const est_type *t, int status, const ps_msg *msg) {
   return FITCLI_EXIT_USAGE;
 }
 
+/* The post-fit check of a generic fit (fit_check.c): the estimator's convergence
+ * test, and every printed number that must be finite.  An objective that is NaN
+ * together with the gradient norm is a model without either (mm, borda, ...); one
+ * that is NaN alone, or an infinite one, is a failure.  A per-annotator value may be
+ * NaN (a diagnostic the model could not compute for that annotator, printed NA, e.g.
+ * grpo's alpha_star), never infinite. */
+static void check_generic(fit_verdict *v, const fit_job *j, const est_model *mod, const est_fit_info *info,
+                          const double *score, int have_scores, const double *policy, int have_policy, size_t K,
+                          const double *R, const double *W, size_t nc) {
+  const est_type *t = j->type;
+  size_t m = j->c->data.n_items;
+  if (isinf(info->objective) || (isnan(info->objective) && !isnan(info->grad_norm)))
+    fit_verdict_fail(v, PS_EDOM, "the objective is %g", info->objective);
+  if (isinf(info->grad_norm)) fit_verdict_fail(v, PS_EDOM, "the gradient norm is %g", info->grad_norm);
+  size_t dim = 0;
+  const double *th = t->theta ? t->theta(mod, &dim) : NULL;
+  if (th) fit_verdict_finite(v, "theta", th, dim);
+  if (have_scores) fit_verdict_finite(v, "score", score, m);
+  if (K) {
+    fit_verdict_finite(v, "the group rewards", R, K * m);
+    fit_verdict_simplex(v, "the group weights", W, K);
+  }
+  if (have_policy) fit_verdict_simplex(v, "the policy", policy, m);
+  if (nc) {
+    double vals[64];
+    for (size_t h = 0; h < j->c->data.n_annotators && nc <= 64; h++)
+      if (t->annotator(mod, h, vals) == PS_OK)
+        for (size_t k = 0; k < nc; k++)
+          if (isinf(vals[k])) { /* NaN is a value the model does not have for that annotator (NA) */
+            fit_verdict_fail(v, PS_EDOM, "annotator %zu's %s is %g", h + 1, t->annotator_columns[k], vals[k]);
+            break;
+          }
+  }
+  if (!info->converged)
+    fit_verdict_fail(v, PS_ENOCONV,
+                     "the estimator's convergence test failed (converged = no after %d iterations, gradient norm %.3g)",
+                     info->iterations, info->grad_norm);
+}
+
 /* Fit through the estimator table and print the generic output.  Returns an exit status. */
 static int run_generic(const fit_job *j) {
   const est_type *t = j->type;
@@ -164,7 +210,9 @@ static int run_generic(const fit_job *j) {
   pref_features items = {.n_items = m, .d = m, .phi = NULL, .n_contexts = 1, .item_context = NULL, .log_ref = NULL};
   gsl_rng *r = fit_rng(j);
   double *score = malloc(m * sizeof *score), *policy = t->policy ? malloc(m * sizeof *policy) : NULL;
-  FILE *out = stdout, *ann = NULL;
+  FILE *out = stdout;
+  fit_outfile ann;
+  memset(&ann, 0, sizeof ann);
   int rc = FITCLI_EXIT_OK;
   if (!r || !score || (t->policy && !policy)) {
     fprintf(stderr, "prefsim fit: out of memory\n");
@@ -185,8 +233,8 @@ static int run_generic(const fit_job *j) {
     rc = fit_exit_for(s);
     goto done;
   }
-  if (a->annotators_path && !(ann = fopen(a->annotators_path, "w"))) {
-    fprintf(stderr, "prefsim fit: cannot write %s: %s\n", a->annotators_path, strerror(errno));
+  if (a->annotators_path && fit_out_open(&ann, a->annotators_path, &msg) != PS_OK) {
+    fprintf(stderr, "prefsim fit: %s\n", msg.text);
     rc = FITCLI_EXIT_IO;
     goto done;
   }
@@ -197,6 +245,8 @@ static int run_generic(const fit_job *j) {
   if (t->groups && t->groups(mod, &K, &R, &W) != PS_OK) K = 0;
   int have_scores = item_scores(t, mod, m, score) == PS_OK;
   int have_policy = policy && t->policy(mod, 0, m, policy) == PS_OK;
+  fit_verdict v = {0};
+  check_generic(&v, j, mod, &info, score, have_scores, policy, have_policy, K, R, W, nc);
   fputs("item\tscore", out);
   for (size_t k = 0; k < K; k++) fprintf(out, "\tscore_%zu", k + 1);
   if (policy) fputs("\tpolicy", out);
@@ -215,8 +265,8 @@ static int run_generic(const fit_job *j) {
 
   /* the per-annotator table: to --annotators FILE, or after a blank line */
   if (nc) {
-    if (!ann) fputc('\n', out);
-    if (print_annotators(ann ? ann : out, j, mod, nc) != PS_OK) {
+    if (!ann.fp) fputc('\n', out);
+    if (print_annotators(ann.fp ? ann.fp : out, j, mod, nc) != PS_OK) {
       fprintf(stderr, "prefsim fit: out of memory\n");
       rc = FITCLI_EXIT_INTERNAL;
       goto done;
@@ -225,7 +275,7 @@ static int run_generic(const fit_job *j) {
 
   for (size_t k = 0; k < K; k++) fprintf(out, "# weight_%zu\t%.12g\n", k + 1, W[k]);
   fprintf(out, "# objective\t%.12g\n", info.objective);
-  fprintf(out, "# status\t%s\n", ps_status_name(PS_OK));
+  fprintf(out, "# status\t%s\n", fit_verdict_name(&v));
   fprintf(out, "# converged\t%s\n", info.converged ? "yes" : "no");
   fprintf(out, "# iterations\t%d\n", info.iterations);
   fprintf(out, "# grad_norm\t%.3g\n", info.grad_norm);
@@ -237,12 +287,18 @@ static int run_generic(const fit_job *j) {
   fprintf(out, "# annotators\t%zu\n", c->data.n_annotators);
   fprintf(out, "# rows\t%zu\n", c->data.n);
   fprintf(out, "# weight\t%.12g\n", pref_data_weight(&c->data));
-  rc = fit_finish_output(out, ann, rc);
+  rc = fit_verdict_report(j, &v);
+  rc = fit_finish_output(out, NULL, rc);
+  /* the annotator file replaces FILE only once everything else is written */
+  if (ann.fp && rc != FITCLI_EXIT_IO && fit_out_commit(&ann, &msg) != PS_OK) {
+    fprintf(stderr, "prefsim fit: %s\n", msg.text);
+    rc = FITCLI_EXIT_IO;
+  }
   if (a->verbose)
     fprintf(stderr, "prefsim fit: %zu rows, %zu items, %zu annotators: fit %.3f s (%d iterations), total %.3f s\n",
             c->data.n, m, c->data.n_annotators, t_fit - j->t0, info.iterations, fit_now() - j->t0);
 done:
-  if (ann) fclose(ann);
+  fit_out_abort(&ann); /* after a commit: nothing left to do */
   if (mod) t->free(mod);
   if (r) gsl_rng_free(r);
   free(score);
@@ -308,6 +364,11 @@ int fitcli_main(int argc, char **argv) {
     fprintf(stderr, "prefsim fit: missing the data file (DATA.csv, or - for stdin)\n");
     return FITCLI_EXIT_USAGE;
   }
+  /* no output may be an input: checked before anything is read or written */
+  if (fit_check_outputs(&a, &msg) != PS_OK) {
+    fprintf(stderr, "prefsim fit: %s\n", msg.text);
+    return FITCLI_EXIT_USAGE;
+  }
   /* the estimator's own checks of the hyperparameters together (e.g. hypo's rloo
    * needs lambda > 0), before any data are read */
   est_model *probe = NULL;
@@ -316,8 +377,9 @@ int fitcli_main(int argc, char **argv) {
   if (s != PS_OK) return alloc_failed(t, s, &msg);
 
   csv_comparisons c;
+  csv_limits lim = {.max_file_bytes = a.max_input_size, .size_hint = "--max-input-size SIZE raises it (e.g. 8G)"};
   job.t0 = fit_now();
-  s = csv_read_comparisons(a.data, &c, &msg);
+  s = csv_read_comparisons_limited(a.data, &lim, &c, &msg);
   if (s != PS_OK) {
     fprintf(stderr, "prefsim fit: %s\n", msg.text);
     return exit_for_read(s);
@@ -327,7 +389,18 @@ int fitcli_main(int argc, char **argv) {
   job.c = &c;
   job.file = strcmp(a.data, "-") == 0 ? "<stdin>" : a.data;
   const fit_hook *hook = fit_hook_find(t->name);
-  int rc = hook && hook->run ? hook->run(&job) : run_generic(&job);
+  int rc = FITCLI_EXIT_OK;
+  /* the item ceiling of a model whose output or work is quadratic in the items,
+   * before any work */
+  if (hook && hook->max_items && c.data.n_items > hook->max_items && !a.allow_large) {
+    fprintf(stderr,
+            "prefsim fit: %s: %zu items exceed the ceiling of %zu items for --model %s (%s); rerun with "
+            "--allow-large to fit them anyway\n",
+            job.file, c.data.n_items, hook->max_items, t->name, hook->items_why);
+    rc = FITCLI_EXIT_DATA;
+  }
+  if (rc == FITCLI_EXIT_OK && hook && hook->check) rc = hook->check(&job);
+  if (rc == FITCLI_EXIT_OK) rc = hook && hook->run ? hook->run(&job) : run_generic(&job);
   csv_comparisons_free(&c);
   return rc;
 }

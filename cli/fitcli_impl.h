@@ -6,8 +6,11 @@
  *   fitcli.c        fitcli_main, and the generic fit and output through the estimator
  *                   table: item scores (theta, else the mean logit), group scores, the
  *                   policy, the per-annotator table, the fit information
+ *   fit_check.c     the post-fit check: finite values and the model's optimality
+ *                   condition, or `# status not-converged` / `non-finite` and exit 6
+ *   fit_io.c        no output is an input; --annotators FILE written atomically
  *   fit_hooks.c     the list of per-model hooks
- *   fit_bt.c, fit_gpm.c, fit_minimax.c, fit_mixture.c   the hooks
+ *   fit_bt.c, fit_gpm.c, fit_minimax.c, fit_mixture.c, fit_embedding.c   the hooks
  *
  * Invariant: every model is found with est_lookup() and its hyperparameters are
  * checked with its ps_param table; a model without a hook is fitted and printed by
@@ -17,7 +20,9 @@
 #ifndef PS_CLI_FITCLI_IMPL_H
 #define PS_CLI_FITCLI_IMPL_H
 
+#include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "../estimators/estimator.h"
 #include "csv.h"
@@ -50,6 +55,8 @@ typedef struct {
   int verbose;                /* -v: timings on stderr */
   unsigned long long seed;    /* --seed: the estimator's random stream (default 1) */
   const char *annotators_path; /* --annotators FILE: the per-annotator table goes there */
+  int allow_large;            /* --allow-large: lift the item ceilings of the hooks (max_items) */
+  uint64_t max_input_size;    /* --max-input-size: DATA's size limit in bytes (0: the default) */
   fit_setting set[FIT_MAX_SETTINGS];
   size_t n_set;
   struct {
@@ -69,6 +76,11 @@ typedef struct {
   double t0;        /* start of the command (fit_now) */
 } fit_job;
 
+/* Fits whose output or work grows with the square of the item count refuse more
+ * items than their hook's max_items unless --allow-large is given. */
+#define FIT_MAX_ITEMS_MATRIX 2000     /* gpm (an m x m matrix printed), minimax (dense LP) */
+#define FIT_MAX_ITEMS_ANNOTATORS 5000 /* mixture, idealpoint, lowrank */
+
 /* What one model adds to the generic command.  Every field but model may be NULL. */
 typedef struct {
   const char *model;         /* the registry name it belongs to */
@@ -77,15 +89,22 @@ typedef struct {
   const char *output;        /* its output format, for `--model NAME --help` */
   /* Rewrite the settings before they are checked (mixture: --k auto). */
   int (*prepare)(fit_args *a, ps_msg *m);
+  /* Once DATA is read, before the fit: check or adjust the checked hyperparameters
+   * against the data (mixture: the K that BIC could ever choose); prints any message
+   * and returns an exit status (FITCLI_EXIT_OK to go on). */
+  int (*check)(fit_job *j);
   /* Fit and print in the model's own format; returns an exit status. */
   int (*run)(const fit_job *j);
+  size_t max_items;        /* 0, or the item ceiling (without --allow-large) */
+  const char *items_why;   /* why that ceiling, for messages and --help */
 } fit_hook;
 
 /* fit_hooks.c: NULL-terminated; fit_hook_find returns NULL for a model without one. */
 extern const fit_hook *const fit_hooks[];
 const fit_hook *fit_hook_find(const char *model);
 
-extern const fit_hook fit_hook_bt, fit_hook_gpm, fit_hook_minimax, fit_hook_mixture;
+extern const fit_hook fit_hook_bt, fit_hook_gpm, fit_hook_minimax, fit_hook_mixture, fit_hook_idealpoint,
+    fit_hook_lowrank;
 
 /* ---- fit_args.c ---- */
 
@@ -153,5 +172,59 @@ int fit_finish_output(FILE *out, FILE *extra, int rc);
 /* A fresh estimator stream for --seed: (seed, PS_STREAM_ESTIMATOR, 0, 0, 0); NULL when
  * out of memory. */
 gsl_rng *fit_rng(const fit_job *j);
+
+/* ---- fit_check.c: the post-fit check ---- */
+
+/* What the check found: status PS_OK, PS_ENOCONV (the answer is not stationary: the
+ * model's optimality condition fails its tolerance) or PS_EDOM (a value that must be
+ * finite is not); why says which value and by how much (the first non-finite value,
+ * else the first failed condition). */
+typedef struct {
+  int status;
+  char why[400];
+} fit_verdict;
+
+/* Record a failure (a PS_EDOM replaces a PS_ENOCONV; otherwise the first one stays). */
+void fit_verdict_fail(fit_verdict *v, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Every x[0..n) finite, else PS_EDOM naming what[i]. */
+void fit_verdict_finite(fit_verdict *v, const char *what, const double *x, size_t n);
+
+/* A probability vector: finite, >= -1e-12, summing to 1 within 1e-9. */
+void fit_verdict_simplex(fit_verdict *v, const char *what, const double *p, size_t n);
+
+/* The status line's name of the verdict: "ok", "not-converged", "non-finite". */
+const char *fit_verdict_name(const fit_verdict *v);
+
+/* Print the failed verdict on stderr (with a hint naming the model's iteration and
+ * tolerance hyperparameters) and return FITCLI_EXIT_NUMERIC; FITCLI_EXIT_OK when it
+ * passed. */
+int fit_verdict_report(const fit_job *j, const fit_verdict *v);
+
+/* ---- fit_io.c: the files ---- */
+
+/* Same (st_dev, st_ino). */
+int fit_same_file(const struct stat *a, const struct stat *b);
+
+/* Refuse, before anything is read or written, an output that is an input: standard
+ * output or --annotators FILE being DATA (same path, symbolic or hard link), or
+ * --annotators FILE being standard output's file.  PS_EINVAL with the message. */
+int fit_check_outputs(const fit_args *a, ps_msg *m);
+
+/* An output file written through a temporary in its directory, then fsync'd and
+ * renamed over path (fit_io.c). */
+typedef struct {
+  FILE *fp;         /* write here */
+  const char *path; /* as given */
+  char *target;     /* the file replaced (a symbolic link's target) */
+  char *tmp;        /* the temporary */
+  int tmp_exists;
+} fit_outfile;
+
+int fit_out_open(fit_outfile *o, const char *path, ps_msg *m);
+/* Flush, fsync, close, rename: PS_OK, or PS_EIO (path left as it was, temporary removed). */
+int fit_out_commit(fit_outfile *o, ps_msg *m);
+/* Close and remove the temporary: path is left as it was.  Harmless on a zeroed o. */
+void fit_out_abort(fit_outfile *o);
 
 #endif

@@ -96,10 +96,18 @@ check "mixture: each group is one cluster, the two differ" test "$split" = yes
 check "mixture: the same seed gives the same output" cmp -s "$TMP/mx.out" "$TMP/mx2.out"
 
 # ---------------------------------------------- idealpoint and lowrank
-"$PREFSIM" fit --model idealpoint --k 2 --param iterations=300 --param polish=50 "$TMP/opposite.csv" >"$TMP/ip.out" 2>"$TMP/ip.err"
-check "idealpoint: exit 0, top_prototype column" bash -c "test $? -eq 0 && grep -q \$'^annotator\\ttop_prototype' '$TMP/ip.out'"
-"$PREFSIM" fit --model lowrank --k 2 --param iterations=300 "$TMP/opposite.csv" >"$TMP/lr.out" 2>"$TMP/lr.err"
-check "lowrank: exit 0, w_norm column" bash -c "test $? -eq 0 && grep -q \$'^annotator\\tw_norm' '$TMP/lr.out'"
+# a short budget: converged (status ok, exit 0) only at a tolerance it reaches (1e-3 x
+# weight 2400 = 2.4 for idealpoint's gradient norm ~0.28; 1e-5 x 2400 for lowrank's ~0.004);
+# at the default tolerance the same fits are not stationary: status not-converged, exit 6
+"$PREFSIM" fit --model idealpoint --k 2 --param iterations=300 --param tol=1e-3 "$TMP/opposite.csv" >"$TMP/ip.out" 2>"$TMP/ip.err"
+check "idealpoint: exit 0, status ok, top_prototype column" \
+  bash -c "test $? -eq 0 && grep -q \$'^annotator\\ttop_prototype' '$TMP/ip.out' && grep -qx \$'# status\\tok' '$TMP/ip.out'"
+"$PREFSIM" fit --model idealpoint --k 2 --param iterations=300 --param polish=50 "$TMP/opposite.csv" >"$TMP/ip2.out" 2>"$TMP/ip2.err"
+check "idealpoint, default tolerance not met: exit 6, status not-converged, the table printed" \
+  bash -c "test $? -eq 6 && grep -q \$'^annotator\\ttop_prototype' '$TMP/ip2.out' && grep -qx \$'# status\\tnot-converged' '$TMP/ip2.out' && grep -q 'not stationary' '$TMP/ip2.err'"
+"$PREFSIM" fit --model lowrank --k 2 --param iterations=300 --param tol=1e-5 "$TMP/opposite.csv" >"$TMP/lr.out" 2>"$TMP/lr.err"
+check "lowrank: exit 0, status ok, w_norm column" \
+  bash -c "test $? -eq 0 && grep -q \$'^annotator\\tw_norm' '$TMP/lr.out' && grep -qx \$'# status\\tok' '$TMP/lr.out'"
 
 # ------------------------------------------------------------ error paths
 code() { "$PREFSIM" fit "$@" >"$TMP/err.out" 2>"$TMP/err.txt"; echo $?; }

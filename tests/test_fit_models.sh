@@ -100,8 +100,9 @@ check "gpm: same seed, same output" cmp -s "$TMP/g1.out" "$TMP/g2.out"
 "$PREFSIM" fit --model gpm "$TMP/cycle70.csv" --k 1 --tau 1 --seed 8 >"$TMP/g3.out" 2>&1
 check "gpm: another seed, another path" test "$(meta "$TMP/g3.out" iterations)" != "$(meta "$TMP/g1.out" iterations)"
 check "gpm: another seed, same logits" near "$(entry "$TMP/g3.out" r s)" "$L" 1e-6
-"$PREFSIM" fit --model gpm "$TMP/rps.csv" --k 2 --restarts 3 --iterations 300 >"$TMP/g4.out" 2>&1
-check "gpm deterministic cycle: exit 0 although not converged" test $? -eq 0 -a "$(meta "$TMP/g4.out" converged)" = no
+"$PREFSIM" fit --model gpm "$TMP/rps.csv" --k 2 --restarts 3 --iterations 300 >"$TMP/g4.out" 2>"$TMP/g4.err"
+check "gpm deterministic cycle (no finite optimum): exit 6, status not-converged, the matrix printed" \
+  test $? -eq 6 -a "$(meta "$TMP/g4.out" converged)" = no -a "$(meta "$TMP/g4.out" status)" = not-converged
 check "gpm deterministic cycle: oriented" \
   awk -v a="$(entry "$TMP/g4.out" rock scissors)" -v b="$(entry "$TMP/g4.out" scissors paper)" \
   -v c="$(entry "$TMP/g4.out" paper rock)" 'BEGIN { exit !(a > 2 && b > 2 && c > 2) }'
@@ -127,12 +128,14 @@ check "unreadable file: exit 5" test "$(code --model minimax "$TMP/nope.csv")" =
 printf 'winner,loser\na,a\n' >"$TMP/self.csv"
 check "winner = loser: exit 3" test "$(code --model minimax "$TMP/self.csv")" = 3
 # --lr is gpm's lr hyperparameter, checked with its table (at most 10), so a huge step no
-# longer reaches the fit; counts near DBL_MAX still overflow the objective
+# longer reaches the fit; counts near DBL_MAX no longer reach it either (the count ceiling)
 check "--lr 1e300 outside gpm's range: exit 2" test "$(code --model gpm --lr 1e300 "$TMP/o12.csv")" = 2
 printf 'winner,loser,count\nx0,x1,1e308\nx1,x0,1e308\nx1,x2,1e308\nx2,x0,1e308\n' >"$TMP/huge.csv"
-check "gpm overflow (counts near DBL_MAX): exit 6, nothing printed" \
-  test "$(code --model gpm "$TMP/huge.csv")" = 6 -a ! -s "$TMP/err.out"
-check "minimax method=hedge-last: exit 0, value NA" \
-  bash -c "test \"\$('$PREFSIM' fit --model minimax --param method=hedge-last '$TMP/o12.csv' >'$TMP/hl.out' 2>&1; echo \$?)\" = 0 && grep -qx '# value	NA' '$TMP/hl.out' && grep -qx '# method	hedge-last' '$TMP/hl.out'"
+check "gpm with counts near DBL_MAX: exit 3 (above the count ceiling), nothing printed" \
+  bash -c "test \"\$('$PREFSIM' fit --model gpm '$TMP/huge.csv' >'$TMP/err.out' 2>'$TMP/err.txt'; echo \$?)\" = 3 && test ! -s '$TMP/err.out' && grep -q 'huge.csv:2: count .1e308. (column 3) is above the ceiling' '$TMP/err.txt'"
+check "minimax method=hedge: exit 0, value NA, status ok" \
+  bash -c "test \"\$('$PREFSIM' fit --model minimax --param method=hedge '$TMP/o12.csv' >'$TMP/h.out' 2>&1; echo \$?)\" = 0 && grep -qx '# value	NA' '$TMP/h.out' && grep -qx '# status	ok' '$TMP/h.out'"
+check "minimax method=hedge-last (the last iterate cycles): exit 6, value NA, status not-converged" \
+  bash -c "test \"\$('$PREFSIM' fit --model minimax --param method=hedge-last '$TMP/o12.csv' >'$TMP/hl.out' 2>/dev/null; echo \$?)\" = 6 && grep -qx '# value	NA' '$TMP/hl.out' && grep -qx '# method	hedge-last' '$TMP/hl.out' && grep -qx '# status	not-converged' '$TMP/hl.out'"
 
 finish
