@@ -4,6 +4,7 @@
 #include <gsl/gsl_errno.h>
 #include <hdf5.h>
 #include <libgen.h>
+#include <math.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -27,8 +28,8 @@
 #endif
 
 /* exit codes: 0 ok, 1 claim failed / interrupted run, 2 usage or configuration error,
- * 3 data or run error */
-enum { EXIT_USAGE = 2, EXIT_DATA = 3 };
+ * 3 data or run error, 4 a claim inconclusive (none failed) */
+enum { EXIT_USAGE = 2, EXIT_DATA = 3, EXIT_INCONCLUSIVE = 4 };
 
 /* `prefsim run` refuses sweeps of more cells unless --allow-large (PREFSIM_MAX_CELLS
  * overrides): two million cells of ten values is ~200 MB in memory and on disk */
@@ -48,7 +49,8 @@ static void usage(FILE *f) {
           "                      simulate, fit and evaluate every cell of the sweep into an HDF5 file\n"
           "  merge OUT.h5 SHARD.h5 ...\n"
           "                      join the files of `run --shard K/N` into one, equal to a single run\n"
-          "  verify RESULTS.h5   check the experiment's [claim.*] sections; exit 1 if any fails\n"
+          "  verify RESULTS.h5 [--json|--tsv]\n"
+          "                      check the experiment's [claim.*] sections: PASS, FAIL or INCONCLUSIVE\n"
           "  plot RESULTS.h5 [-o DIR] [--format pdf|png|both|cairolatex]\n"
           "                      TSV export + gnuplot figures beside the results (or in DIR)\n"
           "  fit --model MODEL DATA.csv [options]\n"
@@ -61,7 +63,7 @@ static void usage(FILE *f) {
           "  --version           version and git revision\n"
           "\n"
           "exit status: 0 success; 1 a claim failed or the run was interrupted (rerun to resume);\n"
-          "2 usage or configuration error; 3 data or I/O error.  `prefsim fit` has its own\n"
+          "2 usage or configuration error; 3 data or I/O error; 4 a claim was inconclusive (none failed).  `prefsim fit` has its own\n"
           "finer codes (prefsim fit --help).\n",
           run_version());
 }
@@ -95,15 +97,25 @@ static void usage_run(FILE *f) {
 
 static void usage_verify(FILE *f) {
   fprintf(f,
-          "usage: prefsim verify RESULTS.h5\n"
+          "usage: prefsim verify RESULTS.h5 [--json | --tsv]\n"
           "\n"
-          "Evaluates every [claim.NAME] of the stored config and prints one row per claim and slice:\n"
-          "expected value, measured value, bootstrap CI, PASS/FAIL.  Exit status 1 if any claim fails.\n"
-          "Claim keys: metric = EST/METRIC | truth/Q | theory/Q; expect = slope|below|above|ratio|equal;\n"
-          "against = AXIS (slope); value; tol (PASS when the CI lies within value +- tol; tol = 0:\n"
-          "when the CI contains value); other = EST/METRIC (ratio); at = 'axis=v, ...';\n"
-          "level (0.95); bootstrap (2000); statistic = mean|median|rms|max; max_missing (0: a claim\n"
-          "with any failed fit or unfinished cell among its values FAILs, with a note saying so).\n");
+          "Evaluates every [claim.NAME] of the stored config, one row per claim and slice: expected\n"
+          "value, the alternative it rules out, measured value, bootstrap CI, whether the CI contains\n"
+          "the theoretical value, and the verdict:\n"
+          "  slope/ratio/equal: PASS when the CI lies inside value +- tol (tol < |value - alternative|/2,\n"
+          "    so the alternative is excluded) and contains value (or comes within the claim's stated\n"
+          "    finite-sample bias); FAIL when it misses the band, or excludes value beyond the bias;\n"
+          "    INCONCLUSIVE when it straddles the band's edge (more replicates needed).\n"
+          "  below/above/increasing/decreasing: PASS when the CI is on the claimed side, FAIL when on\n"
+          "    the other, INCONCLUSIVE when it straddles.\n"
+          "  exact: deterministic identities (every replicate within tol), listed apart.\n"
+          "--json, --tsv: the same rows as data.  Exit status 0 when all pass, 1 when any fails,\n"
+          "4 when none fails but some are inconclusive, 3 on a damaged or unreadable file.\n"
+          "Claim keys: metric = EST/METRIC | truth/Q | theory/Q; expect = slope|below|above|ratio|equal|\n"
+          "increasing|decreasing|exact; against = AXIS (slope, orderings); value; tol; alternative\n"
+          "(slope/ratio/equal: required); bias; other = EST/METRIC (ratio); compare = ratio|difference;\n"
+          "at = 'axis=v, ...'; level (0.95); bootstrap (2000); statistic = mean|median|rms|max;\n"
+          "max_missing (0: a claim with any failed fit or unfinished cell among its values FAILs).\n");
 }
 
 static void usage_plot(FILE *f) {
@@ -460,33 +472,162 @@ static void describe_partial(const char *path, h5read *r, char *buf, size_t n) {
     snprintf(buf, n, "partial: %s; run its command again to finish it%s", status, more);
 }
 
+static void json_string(FILE *f, const char *t) {
+  fputc('"', f);
+  for (; *t; t++) {
+    unsigned char c = (unsigned char)*t;
+    if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+    else if (c == '\n') fputs("\\n", f);
+    else if (c < 0x20) fprintf(f, "\\u%04x", c);
+    else fputc(c, f);
+  }
+  fputc('"', f);
+}
+
+static void json_number(FILE *f, double x) {
+  if (isfinite(x)) fprintf(f, "%.17g", x);
+  else fputs("null", f);
+}
+
+static void tsv_text(FILE *f, const char *t) {
+  for (; *t; t++) fputc(*t == '\t' || *t == '\n' ? ' ' : *t, f);
+}
+
+enum { VERIFY_TEXT, VERIFY_JSON, VERIFY_TSV };
+
+static void verify_print(FILE *f, int format, const char *path, const claim_row *rows, size_t n) {
+  if (format == VERIFY_JSON) {
+    fprintf(f, "{\"file\": ");
+    json_string(f, path);
+    fprintf(f, ", \"claims\": [");
+    for (size_t i = 0; i < n; i++) {
+      const claim_row *w = &rows[i];
+      fprintf(f, "%s\n  {\"claim\": ", i ? "," : "");
+      json_string(f, w->claim);
+      fprintf(f, ", \"slice\": ");
+      json_string(f, w->slice);
+      fprintf(f, ", \"expect\": ");
+      json_string(f, w->expect);
+      fprintf(f, ", \"value\": ");
+      json_number(f, w->value);
+      fprintf(f, ", \"tol\": ");
+      json_number(f, w->tol);
+      fprintf(f, ", \"alternative\": ");
+      json_number(f, w->alternative);
+      fprintf(f, ", \"bias\": ");
+      json_number(f, w->bias);
+      fprintf(f, ", \"measured\": ");
+      json_number(f, w->measured);
+      fprintf(f, ", \"ci_low\": ");
+      json_number(f, w->lo);
+      fprintf(f, ", \"ci_high\": ");
+      json_number(f, w->hi);
+      fprintf(f, ", \"contains_value\": %s", w->contains_value < 0 ? "null" : w->contains_value ? "true" : "false");
+      fprintf(f, ", \"n\": %zu, \"missing\": %zu, \"verdict\": \"%s\", \"note\": ", w->n_used, w->n_missing,
+              claim_verdict_names[w->verdict]);
+      json_string(f, w->note);
+      fputc('}', f);
+    }
+    fprintf(f, "\n]}\n");
+    return;
+  }
+  if (format == VERIFY_TSV) {
+    fprintf(f, "claim\tslice\texpect\tvalue\ttol\talternative\tbias\tmeasured\tci_low\tci_high\tcontains_value\tn\t"
+               "missing\tverdict\tnote\n");
+    for (size_t i = 0; i < n; i++) {
+      const claim_row *w = &rows[i];
+      tsv_text(f, w->claim);
+      fputc('\t', f);
+      tsv_text(f, w->slice);
+      fprintf(f, "\t%s\t%.17g\t%.17g\t%.17g\t%.17g\t%.17g\t%.17g\t%.17g\t%s\t%zu\t%zu\t%s\t", w->expect, w->value,
+              w->tol, w->alternative, w->bias, w->measured, w->lo, w->hi,
+              w->contains_value < 0 ? "NA" : w->contains_value ? "yes" : "no", w->n_used, w->n_missing,
+              claim_verdict_names[w->verdict]);
+      tsv_text(f, w->note);
+      fputc('\n', f);
+    }
+    return;
+  }
+  int wc = 5, ws = 5;
+  for (size_t i = 0; i < n; i++) {
+    if ((int)strlen(rows[i].claim) > wc) wc = (int)strlen(rows[i].claim);
+    if ((int)strlen(rows[i].slice) > ws) ws = (int)strlen(rows[i].slice);
+  }
+  for (int part = 0; part < 2; part++) {
+    /* claims first, then the exact checks (deterministic identities), apart */
+    int header = 0;
+    for (size_t i = 0; i < n; i++) {
+      const claim_row *w = &rows[i];
+      if ((strcmp(w->expect, "exact") == 0) != part) continue;
+      if (!header++) {
+        if (part) fprintf(f, "\nexact checks (deterministic identities, not statistical claims):\n");
+        fprintf(f, "%-*s  %-*s  %-10s %14s %10s %12s  %-27s %5s %-4s %s\n", wc, part ? "check" : "claim", ws, "slice",
+                "expect", "expected", "rules out", part ? "max |error|" : "measured", part ? "" : "CI", "n",
+                part ? "" : "hits", "verdict");
+      }
+      char ex[64], alt[32], ci[64];
+      if (!strcmp(w->expect, "below") || !strcmp(w->expect, "above"))
+        snprintf(ex, sizeof ex, "%s %.4g", !strcmp(w->expect, "below") ? "<" : ">", w->value);
+      else if (!strcmp(w->expect, "increasing") || !strcmp(w->expect, "decreasing"))
+        snprintf(ex, sizeof ex, "%s", !strcmp(w->expect, "increasing") ? "steps > 0" : "steps < 0");
+      else
+        snprintf(ex, sizeof ex, "%.4g±%.3g", w->value, w->tol);
+      if (isfinite(w->alternative)) snprintf(alt, sizeof alt, "%.4g", w->alternative);
+      else if (part) snprintf(alt, sizeof alt, "-");
+      else snprintf(alt, sizeof alt, "opposite");
+      if (part) ci[0] = 0;
+      else snprintf(ci, sizeof ci, "[%.4g, %.4g]", w->lo, w->hi);
+      fprintf(f, "%-*s  %-*s  %-10s %14s %10s %12.5g  %-27s %5zu %-4s %s", wc, w->claim, ws, w->slice[0] ? w->slice : "-",
+              w->expect, ex, alt, w->measured, ci, w->n_used,
+              w->contains_value < 0 ? "" : w->contains_value ? "yes" : "no", claim_verdict_names[w->verdict]);
+      if (w->n_missing) fprintf(f, " (%zu NaN dropped)", w->n_missing);
+      if (w->note[0]) fprintf(f, " — %s", w->note);
+      fputc('\n', f);
+    }
+  }
+  size_t k[3] = {0, 0, 0};
+  for (size_t i = 0; i < n; i++) k[rows[i].verdict]++;
+  fprintf(f, "%zu passed, %zu failed, %zu inconclusive\n", k[CLAIM_PASS], k[CLAIM_FAIL], k[CLAIM_INCONCLUSIVE]);
+}
+
 static int cmd_verify(int argc, char **argv) {
-  if (argc != 2 || argv[1][0] == '-') {
-    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+  const char *path = NULL;
+  int format = VERIFY_TEXT;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       usage_verify(stdout);
       return 0;
+    } else if (!strcmp(argv[i], "--json")) format = VERIFY_JSON;
+    else if (!strcmp(argv[i], "--tsv")) format = VERIFY_TSV;
+    else if (argv[i][0] != '-' && !path) path = argv[i];
+    else {
+      if (argv[i][0] == '-') fprintf(stderr, "prefsim verify: unknown option '%s'\n\n", argv[i]);
+      usage_verify(stderr);
+      return EXIT_USAGE;
     }
+  }
+  if (!path) {
     usage_verify(stderr);
     return EXIT_USAGE;
   }
   ps_msg m = {{0}};
   h5read *r = NULL;
-  if (h5read_open(argv[1], &r, &m) != PS_OK) {
+  if (h5read_open(path, &r, &m) != PS_OK) {
     fprintf(stderr, "prefsim verify: %s\n", m.text);
     return EXIT_DATA;
   }
   cfg *c = cfg_alloc();
   const char *ct = h5read_attr(r, "config");
   if (!c || !ct || cfg_load_string(c, "stored config", ct, &m) != PS_OK) {
-    fprintf(stderr, "prefsim verify: %s: no readable stored config %s\n", argv[1], ct ? m.text : "");
+    fprintf(stderr, "prefsim verify: %s: no readable stored config %s\n", path, ct ? m.text : "");
     cfg_free(c);
     h5read_close(r);
     return EXIT_DATA;
   }
   char partial[512];
-  describe_partial(argv[1], r, partial, sizeof partial);
+  describe_partial(path, r, partial, sizeof partial);
   if (partial[0])
-    fprintf(stderr, "prefsim verify: warning: %s is %s; claims use the cells finished so far\n", argv[1], partial);
+    fprintf(stderr, "prefsim verify: warning: %s is %s; claims use the cells finished so far\n", path, partial);
   claim_row *rows = NULL;
   size_t n = 0;
   if (claims_evaluate(r, c, &rows, &n, &m) != PS_OK) {
@@ -495,37 +636,14 @@ static int cmd_verify(int argc, char **argv) {
     h5read_close(r);
     return EXIT_DATA;
   }
-  int wc = 5, ws = 5;
-  for (size_t i = 0; i < n; i++) {
-    if ((int)strlen(rows[i].claim) > wc) wc = (int)strlen(rows[i].claim);
-    if ((int)strlen(rows[i].slice) > ws) ws = (int)strlen(rows[i].slice);
-  }
-  printf("%-*s  %-*s  %-6s %12s %12s  %-27s %5s  %s\n", wc, "claim", ws, "slice", "expect", "expected", "measured",
-         "CI", "n", "result");
-  size_t fails = 0;
-  for (size_t i = 0; i < n; i++) {
-    claim_row *w = &rows[i];
-    char exp[64], ci[64];
-    if (!strcmp(w->expect, "below") || !strcmp(w->expect, "above"))
-      snprintf(exp, sizeof exp, "%s %.4g", !strcmp(w->expect, "below") ? "<" : ">", w->value);
-    else if (w->tol > 0)
-      snprintf(exp, sizeof exp, "%.4g±%.3g", w->value, w->tol);
-    else
-      snprintf(exp, sizeof exp, "%.4g", w->value);
-    snprintf(ci, sizeof ci, "[%.4g, %.4g]", w->lo, w->hi);
-    if (!w->pass) fails++;
-    printf("%-*s  %-*s  %-6s %12s %12.5g  %-27s %5zu  %s", wc, w->claim, ws, w->slice[0] ? w->slice : "-", w->expect, exp,
-           w->measured, ci, w->n_used, w->pass ? "PASS" : "FAIL");
-    if (w->n_missing) printf(" (%zu NaN dropped)", w->n_missing);
-    if (w->note[0]) printf(" — %s", w->note);
-    printf("\n");
-  }
-  printf("%zu passed, %zu failed\n", n - fails, fails);
+  verify_print(stdout, format, path, rows, n);
+  size_t fails = 0, unsure = 0;
+  for (size_t i = 0; i < n; i++) fails += rows[i].verdict == CLAIM_FAIL, unsure += rows[i].verdict == CLAIM_INCONCLUSIVE;
   free(rows);
   cfg_free(c);
   h5read_close(r);
-  if (n == 0) fprintf(stderr, "prefsim verify: %s has no [claim.*] sections\n", argv[1]);
-  return fails ? 1 : 0;
+  if (n == 0) fprintf(stderr, "prefsim verify: %s has no [claim.*] sections\n", path);
+  return fails ? 1 : unsure ? EXIT_INCONCLUSIVE : 0;
 }
 
 static int cmd_plot(int argc, char **argv) {

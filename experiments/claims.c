@@ -16,6 +16,8 @@
 #include "../core/rng.h"
 #include "experiment.h"
 
+const char *const claim_verdict_names[] = {"PASS", "FAIL", "INCONCLUSIVE"};
+
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
@@ -191,6 +193,21 @@ static void eval_row(const grid *g, const double *A, const double *B, int diff, 
              min_point);
     goto done;
   }
+  if (!strcmp(expect, "exact")) {
+    /* a deterministic identity: every finite replicate within tol of value */
+    double worst = 0;
+    for (size_t j = 0; j < npts; j++)
+      for (size_t r = 0; r < R; r++) {
+        double v = A[offs[j] + r];
+        if (isfinite(v)) worst = fmax(worst, fabs(v - row->value));
+      }
+    row->measured = row->lo = row->hi = worst;
+    row->verdict = worst <= row->tol ? CLAIM_PASS : CLAIM_FAIL;
+    row->pass = row->verdict == CLAIM_PASS;
+    row->contains_value = -1;
+    if (!row->pass) snprintf(row->note, sizeof row->note, "a replicate is %.3g from %.6g", worst, row->value);
+    goto done;
+  }
   int is_slope = !strcmp(expect, "slope");
   int is_order = !strcmp(expect, "increasing") || !strcmp(expect, "decreasing");
   int incr = !strcmp(expect, "increasing");
@@ -300,16 +317,7 @@ static void eval_row(const grid *g, const double *A, const double *B, int diff, 
     row->hi = percentile(boot, nb, 1 - (1 - level) / 2);
   }
 #undef STAT
-  if (is_order)
-    row->pass = incr ? row->lo > 0 : row->hi < 0;
-  else if (!strcmp(expect, "below"))
-    row->pass = row->hi < row->value;
-  else if (!strcmp(expect, "above"))
-    row->pass = row->lo > row->value;
-  else if (row->tol > 0)
-    row->pass = row->lo >= row->value - row->tol && row->hi <= row->value + row->tol;
-  else
-    row->pass = row->lo <= row->value && row->value <= row->hi;
+  claims_decide(row);
 done:
   free(idx);
   free(bidx);
@@ -319,6 +327,44 @@ done:
   free(boot);
   free(offs);
   if (rng) gsl_rng_free(rng);
+}
+
+void claims_decide(claim_row *row) {
+  const char *ex = row->expect;
+  double lo = row->lo, hi = row->hi, v = row->value;
+  row->contains_value = -1;
+  if (!(lo <= hi)) {
+    row->verdict = CLAIM_FAIL;
+  } else if (!strcmp(ex, "increasing") || !strcmp(ex, "above")) {
+    double b = !strcmp(ex, "above") ? v : 0;
+    row->verdict = lo > b ? CLAIM_PASS : hi < b ? CLAIM_FAIL : CLAIM_INCONCLUSIVE;
+  } else if (!strcmp(ex, "decreasing") || !strcmp(ex, "below")) {
+    double b = !strcmp(ex, "below") ? v : 0;
+    row->verdict = hi < b ? CLAIM_PASS : lo > b ? CLAIM_FAIL : CLAIM_INCONCLUSIVE;
+  } else {
+    /* a band claim: [v - tol, v + tol] against the alternative */
+    double blo = v - row->tol, bhi = v + row->tol, bias = row->bias > 0 ? row->bias : 0;
+    row->contains_value = lo <= v && v <= hi;
+    int meets_value = hi >= v - bias && lo <= v + bias;
+    if (hi < blo || lo > bhi) {
+      row->verdict = CLAIM_FAIL;
+      if (!row->note[0])
+        snprintf(row->note, sizeof row->note, "the CI lies outside value +- tol%s",
+                 isfinite(row->alternative) && lo <= row->alternative && row->alternative <= hi
+                     ? " and contains the alternative"
+                     : "");
+    } else if (lo >= blo && hi <= bhi) {
+      row->verdict = meets_value ? CLAIM_PASS : CLAIM_FAIL;
+      if (!meets_value && !row->note[0])
+        snprintf(row->note, sizeof row->note,
+                 "the CI excludes the theoretical value%s: a real departure, or a finite-sample bias to derive",
+                 bias > 0 ? " by more than the stated bias" : "");
+    } else {
+      row->verdict = CLAIM_INCONCLUSIVE;
+      if (!row->note[0]) snprintf(row->note, sizeof row->note, "the CI straddles the edge of value +- tol: more replicates");
+    }
+  }
+  row->pass = row->verdict == CLAIM_PASS;
 }
 
 static int push_row(claim_row **rows, size_t *n, size_t *cap, const claim_row *r) {
@@ -333,22 +379,42 @@ static int push_row(claim_row **rows, size_t *n, size_t *cap, const claim_row *r
   return 0;
 }
 
+static int read_file_array(void *ctx, const char *path, double **out, ps_msg *m) {
+  return h5read_array((const h5read *)ctx, path, out, m);
+}
+
 int claims_evaluate(const h5read *r, const cfg *config, claim_row **rows_out, size_t *n_out, ps_msg *m) {
+  size_t na = h5read_n_axes(r);
+  h5store_axis *axes = calloc(na + 1, sizeof *axes);
+  if (!axes) return ps_fail(m, PS_ENOMEM, "out of memory evaluating claims");
+  for (size_t a = 0; a < na; a++) axes[a] = *h5read_axis(r, a);
+  const char *seed_text = h5read_attr(r, "master_seed");
+  claim_source src = {.n_axes = na,
+                      .axes = axes,
+                      .R = h5read_n_replicates(r),
+                      .seed = seed_text ? strtoull(seed_text, NULL, 10) : 0,
+                      .array = read_file_array,
+                      .ctx = (void *)r};
+  int s = claims_evaluate_source(&src, config, rows_out, n_out, m);
+  free(axes);
+  return s;
+}
+
+int claims_evaluate_source(const claim_source *src, const cfg *config, claim_row **rows_out, size_t *n_out,
+                           ps_msg *m) {
   claim_row *rows = NULL;
-  size_t n = 0, cap = 0;
-  grid g = {.n_axes = h5read_n_axes(r), .R = h5read_n_replicates(r)};
-  h5store_axis *axes = calloc(g.n_axes + 1, sizeof *axes);
+  size_t n = 0, cap = 0, ncell = src->R;
+  grid g = {.n_axes = src->n_axes, .R = src->R};
   g.dims = calloc(g.n_axes + 1, sizeof(size_t));
   long *fixed = calloc(g.n_axes + 1, sizeof(long));
   size_t *idx = calloc(g.n_axes + 1, sizeof(size_t));
-  if (!axes || !g.dims || !fixed || !idx) goto oom;
+  if (!g.dims || !fixed || !idx) goto oom;
   for (size_t a = 0; a < g.n_axes; a++) {
-    axes[a] = *h5read_axis(r, a);
-    g.dims[a] = axes[a].n;
+    g.dims[a] = src->axes[a].n;
+    ncell *= g.dims[a];
   }
-  g.axes = axes;
-  const char *seed_text = h5read_attr(r, "master_seed");
-  uint64_t seed = seed_text ? strtoull(seed_text, NULL, 10) : 0;
+  g.axes = src->axes;
+  uint64_t seed = src->seed;
   uint64_t claim_index = 0;
   for (size_t i = 0; i < cfg_size(config); i++) {
     const cfg_entry *e = cfg_at(config, i);
@@ -365,6 +431,10 @@ int claims_evaluate(const h5read *r, const cfg *config, claim_row **rows_out, si
     snprintf(base.expect, sizeof base.expect, "%s", expect ? expect : "?");
     base.value = cfg_get(config, sec, "value") ? strtod(cfg_get(config, sec, "value"), NULL) : NAN;
     base.tol = cfg_get(config, sec, "tol") ? strtod(cfg_get(config, sec, "tol"), NULL) : 0;
+    base.alternative = cfg_get(config, sec, "alternative") ? strtod(cfg_get(config, sec, "alternative"), NULL) : NAN;
+    base.bias = cfg_get(config, sec, "bias") ? strtod(cfg_get(config, sec, "bias"), NULL) : 0;
+    base.verdict = CLAIM_FAIL; /* until evaluated: a claim that cannot be evaluated fails */
+    base.contains_value = -1;
     base.measured = base.lo = base.hi = NAN;
     const char *st = cfg_get(config, sec, "statistic");
     int stat = !st ? CLAIM_STAT_MEAN : !strcmp(st, "median") ? CLAIM_STAT_MEDIAN : !strcmp(st, "rms") ? CLAIM_STAT_RMS : !strcmp(st, "max") ? CLAIM_STAT_MAX : CLAIM_STAT_MEAN;
@@ -376,7 +446,7 @@ int claims_evaluate(const h5read *r, const cfg *config, claim_row **rows_out, si
     double *A = NULL, *B = NULL;
     ps_msg sub;
     metric_path(e->value, path, sizeof path);
-    if (h5read_array(r, path, &A, &sub) != PS_OK) {
+    if (src->array(src->ctx, path, &A, &sub) != PS_OK) {
       snprintf(base.note, sizeof base.note, "%.250s", sub.text);
       if (push_row(&rows, &n, &cap, &base)) goto oom;
       continue;
@@ -390,7 +460,7 @@ int claims_evaluate(const h5read *r, const cfg *config, claim_row **rows_out, si
         continue;
       }
       metric_path(other, path, sizeof path);
-      if (h5read_array(r, path, &B, &sub) != PS_OK) {
+      if (src->array(src->ctx, path, &B, &sub) != PS_OK) {
         snprintf(base.note, sizeof base.note, "%.250s", sub.text);
         free(A);
         if (push_row(&rows, &n, &cap, &base)) goto oom;
@@ -399,7 +469,6 @@ int claims_evaluate(const h5read *r, const cfg *config, claim_row **rows_out, si
     }
     if (B) {
       /* a ratio pairs replicates: both values must be there, or neither is used */
-      size_t ncell = h5read_n_cells(r);
       for (size_t k = 0; k < ncell; k++)
         if (!isfinite(A[k]) || !isfinite(B[k])) A[k] = B[k] = NAN;
     }
@@ -465,7 +534,6 @@ int claims_evaluate(const h5read *r, const cfg *config, claim_row **rows_out, si
     free(A);
     free(B);
   }
-  free(axes);
   free(g.dims);
   free(fixed);
   free(idx);
@@ -473,7 +541,6 @@ int claims_evaluate(const h5read *r, const cfg *config, claim_row **rows_out, si
   *n_out = n;
   return PS_OK;
 oom:
-  free(axes);
   free(g.dims);
   free(fixed);
   free(idx);

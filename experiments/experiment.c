@@ -147,13 +147,20 @@ const exp_section_schema exp_schema[] = {
 
 const ps_param exp_claim_params[] = {
     {"metric", PS_PARAM_TEXT, NULL, 0, 0, NULL, "ESTIMATOR/METRIC, or truth/Q or theory/Q"},
-    {"expect", PS_PARAM_ENUM, NULL, 0, 0, NULL, "slope|below|above|ratio|equal|increasing|decreasing"},
+    {"expect", PS_PARAM_ENUM, NULL, 0, 0, NULL, "slope|below|above|ratio|equal|increasing|decreasing|exact"},
     {"against", PS_PARAM_TEXT, "", 0, 0, NULL,
      "slope: the axis x in log(metric) = a + slope log(x); increasing/decreasing: the axis along which every "
      "step of the statistic (paired over replicates) must have that sign"},
     {"value", PS_PARAM_REAL, NULL, -1e300, 1e300, NULL, "expected slope or ratio, or the bound (not used by orderings)"},
     {"tol", PS_PARAM_REAL, "0", 0, 1e300, NULL,
-     "slope/ratio/equal: PASS when the whole CI lies within value +- tol"},
+     "slope/ratio/equal: PASS when the whole CI lies within value +- tol (tol < |value - alternative| / 2); "
+     "exact: the numerical tolerance"},
+    {"alternative", PS_PARAM_REAL, "nan", -1e300, 1e300, NULL,
+     "slope/ratio/equal (required): the value the claim rules out — the nearest competing exponent or "
+     "constant, or the no-effect value"},
+    {"bias", PS_PARAM_REAL, "0", 0, 1e300, NULL,
+     "slope/ratio/equal: a finite-sample bias bound derived in the claim's comment; PASS needs the CI within "
+     "bias of value (0: the CI must contain value)"},
     {"other", PS_PARAM_TEXT, "", 0, 0, NULL, "ratio (and below/above of a ratio): the denominator ESTIMATOR/METRIC"},
     {"compare", PS_PARAM_ENUM, "ratio", 0, 0, "ratio|difference",
      "with other: compare statistic(metric) / statistic(other), or their difference (paired replicates)"},
@@ -178,7 +185,7 @@ const ps_param exp_figure_params[] = {
     END};
 
 /* claim's expect choices are given here to keep the table above readable */
-static const char *claim_expect_choices = "slope|below|above|ratio|equal|increasing|decreasing";
+static const char *claim_expect_choices = "slope|below|above|ratio|equal|increasing|decreasing|exact";
 
 static const exp_section_schema *find_section(const char *name) {
   for (size_t i = 0; exp_schema[i].section; i++)
@@ -755,6 +762,36 @@ static int validate_outputs(const experiment *e, const cfg *c, ps_msg *m) {
       return entry_error(m, x, "a slope needs 'against = AXIS'");
     if (!strcmp(x->value, "slope") && other && *other)
       return entry_error(m, x, "a slope takes no 'other' (the slope of a ratio is not supported)");
+    int band = !strcmp(x->value, "slope") || !strcmp(x->value, "ratio") || !strcmp(x->value, "equal");
+    const char *alt_text = cfg_get(c, x->section, "alternative");
+    double value = strtod(cfg_get(c, x->section, "value") ? cfg_get(c, x->section, "value") : "nan", NULL);
+    double tol = strtod(cfg_get(c, x->section, "tol") ? cfg_get(c, x->section, "tol") : "0", NULL);
+    double alt = strtod(alt_text ? alt_text : "nan", NULL);
+    double bias = strtod(cfg_get(c, x->section, "bias") ? cfg_get(c, x->section, "bias") : "0", NULL);
+    char cwhy[320];
+    if (band && !isfinite(alt)) {
+      snprintf(cwhy, sizeof cwhy,
+               "a %s claim names what it rules out: add 'alternative = VALUE' (the nearest competing exponent or "
+               "constant, or the no-effect value) and a tol below half its distance from value",
+               x->value);
+      return entry_error(m, x, cwhy);
+    }
+    if (band && !(tol > 0 && tol < fabs(value - alt) / 2)) {
+      snprintf(cwhy, sizeof cwhy,
+               "tol = %g must be > 0 and below half the distance |value - alternative| / 2 = %g, or the band "
+               "cannot exclude the alternative",
+               tol, fabs(value - alt) / 2);
+      return entry_error(m, x, cwhy);
+    }
+    if (band && bias > tol) {
+      snprintf(cwhy, sizeof cwhy, "bias = %g is larger than tol = %g: the band would not hold the biased value", bias,
+               tol);
+      return entry_error(m, x, cwhy);
+    }
+    if (!band && isfinite(alt))
+      return entry_error(m, x,
+                         "only slope, ratio and equal claims take 'alternative': a bound's or an ordering's "
+                         "alternative is the opposite side, and an exact check has none");
     int ordering = !strcmp(x->value, "increasing") || !strcmp(x->value, "decreasing");
     if (ordering && (!against || !*against))
       return entry_error(m, x, "an ordering needs 'against = AXIS'");
