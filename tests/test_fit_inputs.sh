@@ -7,8 +7,9 @@
 #               that is standard output's file: exit 2, DATA byte-identical afterwards;
 #               --annotators replaces an existing FILE atomically: its mode kept, a
 #               symbolic link kept and its target replaced, no temporary left; a failure
-#               after the table is written (stdout on /dev/full) or while it is written
-#               (a 1 KiB file-size limit) leaves FILE as it was (exit 5);
+#               after the table is written (stdout on /dev/full), while it is written
+#               (a 1 KiB file-size limit: exit 5) or a signal meanwhile (SIGTERM, SIGKILL)
+#               leaves FILE as it was;
 #   CSV limits  a line over 1 MiB (file, and an endless line on a pipe: refused at once),
 #               DATA over --max-input-size (from the size of a file before reading it,
 #               and while a pipe streams), a sparse 5 GiB file against the default 4 GiB,
@@ -121,6 +122,28 @@ got=$( (trap '' XFSZ; ulimit -f 1; "$PREFSIM" fit --model noisybt crowd.csv --an
 check "a write that fails half-way: exit 5, FILE left as it was, no temporary" \
   bash -c "test $got = 5 && cmp -s tab.tsv tab.before && grep -q 'cannot write tab.tsv' '$TMP/err'"
 check "  no temporary left" no_temporaries .
+# a signal while the output is written: stdout is a FIFO nobody reads, so prefsim blocks
+# in the 230 KB item table with the annotator temporary open; SIGTERM removes it and
+# leaves FILE as it was; SIGKILL (which cannot be caught) leaves FILE as it was too
+awk 'BEGIN { print "winner,loser,annotator"; for (i = 0; i < 20000; i++) { print "item" i ",item" (i + 1) % 20000 ",h" i % 7; print "item" (i + 1) % 20000 ",item" i ",h" i % 5 } }' >chain.csv
+mkfifo stalled
+exec 3<>stalled # a reader that never reads (opening read-write does not block on Linux)
+for sig in TERM KILL; do
+  "$PREFSIM" fit --model noisybt chain.csv --annotators tab.tsv >stalled 2>/dev/null &
+  pid=$!
+  for _ in $(seq 100); do [ -n "$(find . -name '.tab.tsv.prefsim-*' -print -quit)" ] && break; sleep 0.05; done
+  kill -"$sig" "$pid"
+  { wait "$pid"; } 2>/dev/null
+  got=$?
+  if [ "$sig" = TERM ]; then
+    check "SIGTERM while writing: killed by it (143), FILE as it was, no temporary" \
+      bash -c "test $got = 143 && cmp -s tab.tsv tab.before && test -z \"\$(find . -name '.tab.tsv.prefsim-*')\""
+  else
+    check "SIGKILL while writing: FILE as it was" bash -c "test $got = 137 && cmp -s tab.tsv tab.before"
+  fi
+done
+exec 3>&-
+find . -name '.tab.tsv.prefsim-*' -delete
 "$PREFSIM" fit --model noisybt crowd.csv --annotators new.tsv >/dev/null 2>&1
 check "--annotators a new file: created with the umask's mode" \
   bash -c "test \$(wc -l <new.tsv) = 101 && test \$(stat -c %a new.tsv) = \$(printf '%o' \$((0666 & ~0$(umask))))"
