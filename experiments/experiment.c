@@ -781,15 +781,16 @@ static int validate_outputs(const experiment *e, const cfg *c, ps_msg *m) {
                "tol = %g must be > 0 and below half the distance |value - alternative| / 2 = %g, or the band "
                "cannot exclude the alternative",
                tol, fabs(value - alt) / 2);
-      return entry_error(m, x, cwhy);
+      const cfg_entry *te = cfg_find(c, x->section, "tol");
+      return entry_error(m, te && te->line > 0 ? te : x, cwhy);
     }
     if (band && bias > tol) {
       snprintf(cwhy, sizeof cwhy, "bias = %g is larger than tol = %g: the band would not hold the biased value", bias,
                tol);
-      return entry_error(m, x, cwhy);
+      return entry_error(m, cfg_find(c, x->section, "bias"), cwhy);
     }
     if (!band && isfinite(alt))
-      return entry_error(m, x,
+      return entry_error(m, cfg_find(c, x->section, "alternative"),
                          "only slope, ratio and equal claims take 'alternative': a bound's or an ordering's "
                          "alternative is the opposite side, and an exact check has none");
     int ordering = !strcmp(x->value, "increasing") || !strcmp(x->value, "decreasing");

@@ -81,6 +81,20 @@ static const error_case cases[] = {
     {"[sweep]\nn = 100, 200\n[claim.c]\nmetric = bt/param_err\nexpect = slope\nagainst = n\nvalue = 1\nat = n=100\n", NULL,
      {"exp.ini:8", "own axis"}},
     {"[claim.x' . system('id') . ']\nmetric = bt/param_err\n", NULL, {"exp.ini:2", "letters, digits"}},
+    {"[sweep]\nn = 100, 200\n[claim.c]\nmetric = bt/param_err\nexpect = slope\nagainst = n\nvalue = -0.5\ntol = 0.1\n",
+     NULL, {"exp.ini:5", "names what it rules out", "alternative = VALUE"}},
+    {"[sweep]\nn = 100, 200\n[claim.c]\nmetric = bt/param_err\nexpect = slope\nagainst = n\nvalue = -0.5\n"
+     "alternative = 0\ntol = 0.25\n",
+     NULL, {"exp.ini:9", "tol = 0.25 must be > 0 and below half the distance", "0.25"}},
+    {"[sweep]\nn = 100, 200\n[claim.c]\nmetric = bt/param_err\nexpect = slope\nagainst = n\nvalue = -0.5\n"
+     "alternative = 0\n",
+     NULL, {"exp.ini:5", "tol = 0 must be > 0"}},
+    {"[sweep]\nn = 100, 200\n[claim.c]\nmetric = bt/param_err\nexpect = slope\nagainst = n\nvalue = -0.5\n"
+     "alternative = 0\ntol = 0.1\nbias = 0.2\n",
+     NULL, {"exp.ini:10", "bias = 0.2 is larger than tol = 0.1"}},
+    {"[claim.c]\nmetric = bt/param_err\nexpect = below\nvalue = 1\nalternative = 2\n", NULL,
+     {"exp.ini:5", "only slope, ratio and equal claims take 'alternative'"}},
+
     {"[sweep]\nn = 100, 200\n[claim.c]\nmetric = bt/param_err\nexpect = increasing\n", NULL,
      {"exp.ini:5", "needs 'against = AXIS'"}},
     {"[sweep]\nn = 100, 200\n[claim.c]\nmetric = bt/param_err\nexpect = decreasing\nagainst = n\nother = bt/accuracy\n",
@@ -380,7 +394,7 @@ static void test_valid_with_defaults_and_overrides(void **state) {
   const char *text =
       "; a comment\n[experiment]\nseed = 42\nreplicates = 3\n[world]\nkind = items\nitems = 12\n"
       "[sweep]\nn = 100, 200, 400\nflip = 0, 0.1\nestimator.bt.l2 = 0, 1\n[estimator.bt]\n"
-      "[claim.r]\nmetric = bt/param_err\nexpect = slope\nagainst = n\nvalue = -0.5\n";
+      "[claim.r]\nmetric = bt/param_err\nexpect = slope\nagainst = n\nvalue = -0.5\nalternative = 0\ntol = 0.1\n";
   const char *ov[] = {"data.heldout=77", "noise.temperature=2.5", NULL};
   experiment e;
   ps_msg m = {{0}};
@@ -418,7 +432,7 @@ static void test_valid_with_defaults_and_overrides(void **state) {
   char *t = cfg_to_text(e.config);
   assert_non_null(strstr(t, "feature_scale = 1"));
   assert_non_null(strstr(t, "heldout = 77"));
-  assert_non_null(strstr(t, "tol = 0"));       /* claim default */
+  assert_non_null(strstr(t, "bias = 0"));      /* claim default */
   assert_non_null(strstr(t, "type = bt"));     /* estimator type default */
   /* the resolved text parses back to the same text (resume compares it) */
   cfg *c2 = cfg_alloc();
