@@ -5,6 +5,7 @@
  * every run and machine. */
 #include "claims.h"
 
+#include <gsl/gsl_cdf.h>
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
 #include <math.h>
@@ -139,6 +140,20 @@ static int metric_path(const char *metric, char *path, size_t len) {
   return 0;
 }
 
+/* The tail probability of the expanded percentile interval (Hesterberg 2015, "What
+ * teachers should know about the bootstrap", Am. Stat. 69(4) §3.4; docs/theory.md §5.1):
+ * the plain percentile interval of a mean is too narrow by about sqrt((R-1)/R) and
+ * ignores the t-distribution's tails, so at R = 50 replicates its 95% intervals covered
+ * 93.2-93.6% in tests/test_claims.c.  Using the quantiles
+ *   alpha'/2 = Phi(-sqrt(R/(R-1)) t_{R-1, 1-alpha/2})
+ * instead brings the coverage to the nominal level. */
+static double expanded_tail(double level, size_t R) {
+  double a = (1 - level) / 2;
+  if (R < 2) return a;
+  double t = gsl_cdf_tdist_Qinv(a, (double)(R - 1));
+  return gsl_cdf_ugaussian_P(-sqrt((double)R / (double)(R - 1)) * t);
+}
+
 static double percentile(double *v, size_t n, double q) {
   gsl_sort(v, 1, n);
   return gsl_stats_quantile_from_sorted_data(v, 1, n, q);
@@ -151,6 +166,7 @@ static void eval_row(const grid *g, const double *A, const double *B, int diff, 
                      uint64_t claim_index, uint64_t row_index, size_t max_missing, claim_row *row) {
   size_t R = g->R;
   size_t npts = against >= 0 ? g->dims[against] : 1;
+  const double tail = expanded_tail(level, R);
   if (npts > EXP_MAX_AXIS_VALUES) {
     snprintf(row->note, sizeof row->note, "axis has more than %d values", EXP_MAX_AXIS_VALUES);
     return;
@@ -241,8 +257,8 @@ static void eval_row(const grid *g, const double *A, const double *B, int diff, 
       snprintf(row->note, sizeof row->note, "no finite values along the axis");
       goto done;
     }
-    row->lo = percentile(boot, nb, (1 - level) / 2);
-    row->hi = percentile(boot, nb, 1 - (1 - level) / 2);
+    row->lo = percentile(boot, nb, tail);
+    row->hi = percentile(boot, nb, 1 - tail);
   } else if (is_slope) {
     size_t k = 0;
     for (size_t j = 0; j < npts; j++) {
@@ -294,8 +310,8 @@ static void eval_row(const grid *g, const double *A, const double *B, int diff, 
       snprintf(row->note, sizeof row->note, "too many bootstrap resamples had no finite statistic");
       goto done;
     }
-    row->lo = percentile(boot, nb, (1 - level) / 2);
-    row->hi = percentile(boot, nb, 1 - (1 - level) / 2);
+    row->lo = percentile(boot, nb, tail);
+    row->hi = percentile(boot, nb, 1 - tail);
   } else {
     int ratio = B != NULL; /* ratio, or below/above applied to metric / other */
     double sa = STAT(0, bidx), sb = ratio ? stat_resample(B + offs[0], bidx, R, stat, scratch) : diff ? 0 : 1;
@@ -313,8 +329,8 @@ static void eval_row(const grid *g, const double *A, const double *B, int diff, 
       snprintf(row->note, sizeof row->note, "no finite values at this point");
       goto done;
     }
-    row->lo = percentile(boot, nb, (1 - level) / 2);
-    row->hi = percentile(boot, nb, 1 - (1 - level) / 2);
+    row->lo = percentile(boot, nb, tail);
+    row->hi = percentile(boot, nb, 1 - tail);
   }
 #undef STAT
   claims_decide(row);

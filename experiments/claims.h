@@ -4,6 +4,8 @@
  *   slope  OLS slope of log(statistic) on log(axis `against`), one row per slice of
  *          the other axes; CI by a paired bootstrap over replicates (the same
  *          resampled replicates at every point, matching common random numbers).
+ *          Every CI is Hesterberg's expanded percentile interval (claims.c), whose
+ *          coverage tests/test_claims.c measures.
  *   below / above   the statistic at each selected grid point, with its bootstrap CI,
  *          is below / above `value`.
  *   equal  the statistic at each selected point equals `value` (within tol).

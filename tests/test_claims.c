@@ -1,0 +1,317 @@
+/* test_claims.c — the verifier on synthetic arrays with known answers: its slope and
+ * ratio against an independent computation (GSL's least squares, plain means), its
+ * bootstrap CIs' coverage over many synthetic experiments, every branch of the
+ * decision rule, exact checks, and determinism. */
+#include <gsl/gsl_fit.h>
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "../experiments/claims.h"
+#include "../experiments/config.h"
+
+/* ------------------------------------------------------------ a synthetic source */
+
+enum { NPTS = 5, MAXR = 400 };
+static const double XS[NPTS] = {100, 200, 400, 800, 1600};
+
+typedef struct {
+  size_t R;
+  double a[NPTS * MAXR], b[NPTS * MAXR]; /* "metrics/x/a" and "metrics/x/b" */
+} synth;
+
+static int synth_array(void *ctx, const char *path, double **out, ps_msg *m) {
+  synth *s = ctx;
+  const double *src = !strcmp(path, "metrics/x/a") ? s->a : !strcmp(path, "metrics/x/b") ? s->b : NULL;
+  if (!src) return ps_fail(m, PS_EINVAL, "no %s", path);
+  *out = malloc(NPTS * s->R * sizeof(double));
+  memcpy(*out, src, NPTS * s->R * sizeof(double));
+  return PS_OK;
+}
+
+static claim_row *evaluate(synth *s, const char *claims, size_t *n) {
+  h5store_axis ax = {.name = "n", .n = NPTS, .values = XS};
+  claim_source src = {.n_axes = 1, .axes = &ax, .R = s->R, .seed = 7, .array = synth_array, .ctx = s};
+  cfg *c = cfg_alloc();
+  ps_msg m = {{0}};
+  assert_int_equal(cfg_load_string(c, "test", claims, &m), PS_OK);
+  claim_row *rows = NULL;
+  assert_int_equal(claims_evaluate_source(&src, c, &rows, n, &m), PS_OK);
+  cfg_free(c);
+  return rows;
+}
+
+/* y = c x^slope times lognormal noise of log-sd sigma, independent per replicate */
+static void power_law(synth *s, gsl_rng *r, double slope, double sigma, double *dst) {
+  for (size_t j = 0; j < NPTS; j++)
+    for (size_t i = 0; i < s->R; i++) dst[j * s->R + i] = 3.0 * pow(XS[j], slope) * exp(sigma * gsl_ran_gaussian(r, 1));
+}
+
+/* ------------------------------------------------------------------ the tests */
+
+/* The point slope is the OLS slope of log(mean) on log(n): GSL's gsl_fit_linear on the
+ * same means must give the same number. */
+static void test_slope_matches_least_squares(void **state) {
+  (void)state;
+  synth *s = calloc(1, sizeof *s);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  s->R = 60;
+  power_law(s, r, -0.5, 0.3, s->a);
+  size_t n;
+  claim_row *rows = evaluate(s,
+                             "[claim.rate]\nmetric = x/a\nexpect = slope\nagainst = n\nvalue = -0.5\n"
+                             "alternative = 0\ntol = 0.2\nbootstrap = 500\n",
+                             &n);
+  assert_int_equal(n, 1);
+  double lx[NPTS], ly[NPTS], c0, c1, cov00, cov01, cov11, sumsq;
+  for (size_t j = 0; j < NPTS; j++) {
+    double mean = 0;
+    for (size_t i = 0; i < s->R; i++) mean += s->a[j * s->R + i];
+    lx[j] = log(XS[j]);
+    ly[j] = log(mean / (double)s->R);
+  }
+  gsl_fit_linear(lx, 1, ly, 1, NPTS, &c0, &c1, &cov00, &cov01, &cov11, &sumsq);
+  assert_true(fabs(rows[0].measured - c1) < 1e-12);
+  assert_true(rows[0].lo < rows[0].measured && rows[0].measured < rows[0].hi);
+  assert_int_equal(rows[0].verdict, CLAIM_PASS);
+  assert_int_equal(rows[0].contains_value, 1);
+  free(rows);
+  gsl_rng_free(r);
+  free(s);
+}
+
+/* Over 1000 synthetic experiments (an exact power law, lognormal noise, 50
+ * replicates), the 95% bootstrap CI of the slope covers the true slope 93-97% of the
+ * time, and the mean's CI covers the true mean likewise. */
+static void test_coverage(void **state) {
+  (void)state;
+  synth *s = calloc(1, sizeof *s);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 20261207);
+  s->R = 50;
+  const int trials = 1000;
+  int cover_slope = 0, cover_mean = 0;
+  const double sigma = 0.3, true_mean = 3.0 * pow(XS[2], -0.5) * exp(sigma * sigma / 2);
+  for (int t = 0; t < trials; t++) {
+    power_law(s, r, -0.5, sigma, s->a);
+    size_t n;
+    char text[512];
+    snprintf(text, sizeof text,
+             "[claim.rate]\nmetric = x/a\nexpect = slope\nagainst = n\nvalue = -0.5\nalternative = 0\ntol = 0.2\n"
+             "bootstrap = 400\n"
+             "[claim.mean]\nmetric = x/a\nexpect = equal\nvalue = %.17g\nalternative = 0\ntol = 0.01\nat = n=400\n"
+             "bootstrap = 400\n",
+             true_mean);
+    claim_row *rows = evaluate(s, text, &n);
+    assert_int_equal(n, 2);
+    cover_slope += rows[0].lo <= -0.5 && -0.5 <= rows[0].hi;
+    cover_mean += rows[1].lo <= true_mean && true_mean <= rows[1].hi;
+    free(rows);
+  }
+  double cs = (double)cover_slope / trials, cm = (double)cover_mean / trials;
+  print_message("coverage of 95%% CIs over %d experiments: slope %.3f, mean %.3f\n", trials, cs, cm);
+  assert_true(cs >= 0.93 && cs <= 0.97);
+  assert_true(cm >= 0.93 && cm <= 0.97);
+  gsl_rng_free(r);
+  free(s);
+}
+
+/* A known ratio and a known difference: the point values are the plain ratio and
+ * difference of means, the verdicts follow the rule, and replacing the value by the
+ * alternative makes the claim FAIL. */
+static void test_ratio_and_difference(void **state) {
+  (void)state;
+  synth *s = calloc(1, sizeof *s);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  s->R = 200;
+  for (size_t k = 0; k < NPTS * s->R; k++) {
+    s->b[k] = 1.0 + 0.1 * gsl_ran_gaussian(r, 1);
+    s->a[k] = 2.0 * s->b[k] + 0.05 * gsl_ran_gaussian(r, 1);
+  }
+  size_t n;
+  claim_row *rows = evaluate(s,
+                             "[claim.r2]\nmetric = x/a\nexpect = ratio\nother = x/b\nvalue = 2\nalternative = 1\n"
+                             "tol = 0.2\nat = n=100\n"
+                             "[claim.r1]\nmetric = x/a\nexpect = ratio\nother = x/b\nvalue = 1\nalternative = 2\n"
+                             "tol = 0.2\nat = n=100\n"
+                             "[claim.d]\nmetric = x/a\nexpect = equal\nother = x/b\ncompare = difference\nvalue = 1\n"
+                             "alternative = 0\ntol = 0.2\nat = n=100\n",
+                             &n);
+  assert_int_equal(n, 3);
+  double ma = 0, mb = 0;
+  for (size_t i = 0; i < s->R; i++) ma += s->a[i], mb += s->b[i];
+  ma /= (double)s->R;
+  mb /= (double)s->R;
+  assert_true(fabs(rows[0].measured - ma / mb) < 1e-12);
+  assert_true(fabs(rows[2].measured - (ma - mb)) < 1e-12);
+  assert_int_equal(rows[0].verdict, CLAIM_PASS);
+  assert_int_equal(rows[1].verdict, CLAIM_FAIL);
+  assert_int_equal(rows[2].verdict, CLAIM_PASS);
+  free(rows);
+  gsl_rng_free(r);
+  free(s);
+}
+
+/* A CI that straddles the band's edge: INCONCLUSIVE, not PASS and not FAIL.  The band
+ * is put with its lower edge at the measured slope, so the CI (which contains the
+ * point) cannot lie inside it nor outside it. */
+static void test_inconclusive_when_noisy(void **state) {
+  (void)state;
+  synth *s = calloc(1, sizeof *s);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  s->R = 8;
+  power_law(s, r, -0.5, 0.6, s->a);
+  size_t n;
+  claim_row *rows = evaluate(s,
+                             "[claim.rate]\nmetric = x/a\nexpect = slope\nagainst = n\nvalue = -0.5\n"
+                             "alternative = 0\ntol = 0.1\n",
+                             &n);
+  double point = rows[0].measured;
+  assert_true(rows[0].lo < point && point < rows[0].hi);
+  free(rows);
+  char text[256];
+  snprintf(text, sizeof text,
+           "[claim.rate]\nmetric = x/a\nexpect = slope\nagainst = n\nvalue = %.17g\nalternative = %.17g\n"
+           "tol = 0.1\n",
+           point + 0.1, point + 1);
+  rows = evaluate(s, text, &n);
+  assert_int_equal(rows[0].verdict, CLAIM_INCONCLUSIVE);
+  assert_false(rows[0].pass);
+  free(rows);
+  gsl_rng_free(r);
+  free(s);
+}
+
+static claim_row band(double lo, double hi, double value, double tol, double bias) {
+  claim_row w;
+  memset(&w, 0, sizeof w);
+  snprintf(w.expect, sizeof w.expect, "slope");
+  w.lo = lo, w.hi = hi, w.value = value, w.tol = tol, w.bias = bias, w.alternative = 0;
+  return w;
+}
+
+static claim_row side(const char *expect, double lo, double hi, double value) {
+  claim_row w;
+  memset(&w, 0, sizeof w);
+  snprintf(w.expect, sizeof w.expect, "%s", expect);
+  w.lo = lo, w.hi = hi, w.value = value, w.alternative = NAN;
+  return w;
+}
+
+/* Every branch of the decision rule. */
+static void test_decide(void **state) {
+  (void)state;
+  struct {
+    claim_row w;
+    int verdict;
+  } cases[] = {
+      {band(-0.55, -0.45, -0.5, 0.1, 0), CLAIM_PASS},         /* inside the band, contains value */
+      {band(-0.58, -0.52, -0.5, 0.1, 0), CLAIM_FAIL},         /* inside, excludes value, no bias bound */
+      {band(-0.58, -0.52, -0.5, 0.1, 0.03), CLAIM_PASS},      /* ... within the stated bias */
+      {band(-0.59, -0.555, -0.5, 0.1, 0.03), CLAIM_FAIL},     /* ... beyond it */
+      {band(-0.2, -0.05, -0.5, 0.1, 0), CLAIM_FAIL},          /* outside the band (near the alternative) */
+      {band(-0.7, -0.3, -0.5, 0.1, 0), CLAIM_INCONCLUSIVE},   /* wider than the band */
+      {band(-0.45, -0.38, -0.5, 0.1, 0), CLAIM_INCONCLUSIVE}, /* straddles the upper edge */
+      {side("below", 0.1, 0.2, 0.5), CLAIM_PASS},
+      {side("below", 0.6, 0.7, 0.5), CLAIM_FAIL},
+      {side("below", 0.4, 0.6, 0.5), CLAIM_INCONCLUSIVE},
+      {side("above", 0.6, 0.7, 0.5), CLAIM_PASS},
+      {side("above", 0.1, 0.2, 0.5), CLAIM_FAIL},
+      {side("above", 0.4, 0.6, 0.5), CLAIM_INCONCLUSIVE},
+      {side("increasing", 0.01, 0.2, 0), CLAIM_PASS},
+      {side("increasing", -0.2, -0.01, 0), CLAIM_FAIL},
+      {side("increasing", -0.01, 0.2, 0), CLAIM_INCONCLUSIVE},
+      {side("decreasing", -0.2, -0.01, 0), CLAIM_PASS},
+      {side("decreasing", 0.01, 0.2, 0), CLAIM_FAIL},
+      {side("decreasing", -0.2, 0.01, 0), CLAIM_INCONCLUSIVE},
+      {side("below", NAN, NAN, 0.5), CLAIM_FAIL}, /* no CI: not evidence */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    claims_decide(&cases[i].w);
+    if (cases[i].w.verdict != cases[i].verdict)
+      print_error("case %zu: verdict %s, expected %s\n", i, claim_verdict_names[cases[i].w.verdict],
+                  claim_verdict_names[cases[i].verdict]);
+    assert_int_equal(cases[i].w.verdict, cases[i].verdict);
+    assert_int_equal(cases[i].w.pass, cases[i].verdict == CLAIM_PASS);
+  }
+}
+
+/* exact: every replicate within tol, or FAIL naming the largest error. */
+static void test_exact(void **state) {
+  (void)state;
+  synth *s = calloc(1, sizeof *s);
+  s->R = 10;
+  for (size_t k = 0; k < NPTS * s->R; k++) s->a[k] = 0.5 + 1e-14 * (double)(k % 3);
+  size_t n;
+  const char *text = "[claim.id]\nmetric = x/a\nexpect = exact\nvalue = 0.5\ntol = 1e-12\n";
+  claim_row *rows = evaluate(s, text, &n);
+  assert_int_equal(n, NPTS); /* one row per value of the free axis */
+  for (size_t j = 0; j < n; j++) assert_int_equal(rows[j].verdict, CLAIM_PASS);
+  free(rows);
+  s->a[17] = 0.5 + 1e-9; /* point 1 (cells 10..19) */
+  rows = evaluate(s, text, &n);
+  for (size_t j = 0; j < n; j++) assert_int_equal(rows[j].verdict, j == 1 ? CLAIM_FAIL : CLAIM_PASS);
+  assert_true(fabs(rows[1].measured - 1e-9) < 1e-15);
+  assert_non_null(strstr(rows[1].note, "from 0.5"));
+  free(rows);
+  free(s);
+}
+
+/* Same data and seed: identical rows (the bootstrap stream is keyed by the seed). */
+static void test_deterministic(void **state) {
+  (void)state;
+  synth *s = calloc(1, sizeof *s);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  s->R = 30;
+  power_law(s, r, -1.0, 0.5, s->a);
+  const char *text = "[claim.rate]\nmetric = x/a\nexpect = slope\nagainst = n\nvalue = -1\nalternative = -0.5\ntol = 0.2\n";
+  size_t n1, n2;
+  claim_row *a = evaluate(s, text, &n1), *b = evaluate(s, text, &n2);
+  assert_int_equal(n1, n2);
+  assert_memory_equal(a, b, n1 * sizeof *a);
+  free(a);
+  free(b);
+  gsl_rng_free(r);
+  free(s);
+}
+
+/* Missing values beyond max_missing: FAIL with a note, never a PASS on survivors. */
+static void test_missing_values(void **state) {
+  (void)state;
+  synth *s = calloc(1, sizeof *s);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  s->R = 20;
+  power_law(s, r, -0.5, 0.1, s->a);
+  s->a[3] = NAN;
+  size_t n;
+  claim_row *rows = evaluate(s,
+                             "[claim.rate]\nmetric = x/a\nexpect = slope\nagainst = n\nvalue = -0.5\n"
+                             "alternative = 0\ntol = 0.2\n",
+                             &n);
+  assert_int_equal(rows[0].verdict, CLAIM_FAIL);
+  assert_non_null(strstr(rows[0].note, "missing"));
+  free(rows);
+  gsl_rng_free(r);
+  free(s);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_slope_matches_least_squares),
+      cmocka_unit_test(test_coverage),
+      cmocka_unit_test(test_ratio_and_difference),
+      cmocka_unit_test(test_inconclusive_when_noisy),
+      cmocka_unit_test(test_decide),
+      cmocka_unit_test(test_exact),
+      cmocka_unit_test(test_deterministic),
+      cmocka_unit_test(test_missing_values),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
