@@ -16,6 +16,7 @@
  * no temporary behind; only SIGKILL or a crash can leave a temporary, never a half
  * target.  A target that exists and is not a regular file (/dev/null, a FIFO, a
  * terminal) is written directly: it cannot be renamed over and holds no data to lose.
+ * A file we may not write (access W_OK) is refused, as a plain open for writing would.
  * Nothing here prints: messages go to the caller. */
 #include <errno.h>
 #include <fcntl.h>
@@ -55,7 +56,20 @@ int fit_check_outputs(const fit_args *a, ps_msg *m) {
   if (a->data && strcmp(a->data, "-") && strcmp(a->data, a->annotators_path) == 0)
     return ps_fail(m, PS_EINVAL, "--annotators %s is the data file itself; it must name another file",
                    a->annotators_path);
-  if (stat(a->annotators_path, &out) != 0) return PS_OK; /* a new file is no input */
+  if (stat(a->annotators_path, &out) != 0) {
+    /* a new file is no input; its directory must exist (said now, not after the fit) */
+    const char *slash = strrchr(a->annotators_path, '/');
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - a->annotators_path) + 1 : 1,
+             slash ? a->annotators_path : ".");
+    struct stat ds;
+    if (stat(dir, &ds) != 0)
+      return ps_fail(m, PS_EIO, "cannot write --annotators %s: its directory %s: %s", a->annotators_path, dir,
+                     strerror(errno));
+    if (!S_ISDIR(ds.st_mode))
+      return ps_fail(m, PS_EIO, "cannot write --annotators %s: %s is not a directory", a->annotators_path, dir);
+    return PS_OK;
+  }
   if (S_ISDIR(out.st_mode))
     return ps_fail(m, PS_EINVAL, "--annotators %s is a directory; it must name a file", a->annotators_path);
   if (have_in && fit_same_file(&in, &out))
@@ -67,6 +81,8 @@ int fit_check_outputs(const fit_args *a, ps_msg *m) {
     return ps_fail(m, PS_EINVAL,
                    "--annotators %s is the file standard output goes to; the two tables must go to different files",
                    a->annotators_path);
+  if (access(a->annotators_path, W_OK) != 0)
+    return ps_fail(m, PS_EIO, "cannot write --annotators %s: %s", a->annotators_path, strerror(errno));
   return PS_OK;
 }
 
@@ -114,6 +130,8 @@ int fit_out_open(fit_outfile *o, const char *path, ps_msg *m) {
     if (!(o->fp = fopen(path, "w"))) return ps_fail(m, PS_EIO, "cannot write %s: %s", path, strerror(errno));
     return PS_OK;
   }
+  /* a file we may not write is not replaced either (as a plain open would refuse it) */
+  if (exists && access(path, W_OK) != 0) return ps_fail(m, PS_EIO, "cannot write %s: %s", path, strerror(errno));
   /* the file replaced: the one a symbolic link names (the link stays a link) */
   char *real = NULL;
   if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode) && exists) real = realpath(path, NULL);

@@ -364,10 +364,12 @@ int fitcli_main(int argc, char **argv) {
     fprintf(stderr, "prefsim fit: missing the data file (DATA.csv, or - for stdin)\n");
     return FITCLI_EXIT_USAGE;
   }
-  /* no output may be an input: checked before anything is read or written */
-  if (fit_check_outputs(&a, &msg) != PS_OK) {
+  /* no output may be an input, and --annotators FILE must be writable: checked before
+   * anything is read or written */
+  int out_status = fit_check_outputs(&a, &msg);
+  if (out_status != PS_OK) {
     fprintf(stderr, "prefsim fit: %s\n", msg.text);
-    return FITCLI_EXIT_USAGE;
+    return out_status == PS_EIO ? FITCLI_EXIT_IO : FITCLI_EXIT_USAGE;
   }
   /* the estimator's own checks of the hyperparameters together (e.g. hypo's rloo
    * needs lambda > 0), before any data are read */

@@ -147,6 +147,23 @@ find . -name '.tab.tsv.prefsim-*' -delete
 "$PREFSIM" fit --model noisybt crowd.csv --annotators new.tsv >/dev/null 2>&1
 check "--annotators a new file: created with the umask's mode" \
   bash -c "test \$(wc -l <new.tsv) = 101 && test \$(stat -c %a new.tsv) = \$(printf '%o' \$((0666 & ~0$(umask))))"
+expect "--annotators in a directory that does not exist: exit 5 before the fit" 5 \
+  "cannot write --annotators nodir/t.tsv: its directory nodir/: No such file or directory" \
+  --model noisybt ann.csv --annotators nodir/t.tsv
+# a read-only FILE is not replaced (as a plain open would refuse it): as an unprivileged
+# user, since root may write anything
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null &&
+  setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$PREFSIM" 2>/dev/null; then
+  chmod 711 "$TMP"
+  mkdir ro && chmod 777 ro && cp ann.csv ro/ && printf 'keep\n' >ro/ro.tsv && chmod 444 ro/ro.tsv
+  chown 65534:65534 ro/ro.tsv
+  got=$(cd ro && setpriv --reuid=65534 --regid=65534 --clear-groups "$PREFSIM" fit --model noisybt ann.csv \
+    --annotators ro.tsv 2>"$TMP/err" >/dev/null; echo $?)
+  check "--annotators a read-only file (as nobody): exit 5, Permission denied, the file kept" \
+    bash -c "test $got = 5 && grep -q 'cannot write --annotators ro.tsv: Permission denied' '$TMP/err' && test \"\$(cat ro/ro.tsv)\" = keep"
+else
+  echo "SKIP read-only --annotators FILE: needs root, setpriv, and PREFSIM executable by uid 65534"
+fi
 "$PREFSIM" fit --model noisybt ann.csv --annotators /dev/null >/dev/null 2>&1
 check "--annotators /dev/null (not a regular file): written directly, exit 0" test $? = 0 -a -c /dev/null
 
