@@ -325,7 +325,9 @@ int merge_files(const char *out, const char *const *paths, size_t n, const merge
   sigaction(SIGHUP, &old_hup, NULL);
   {
     ps_msg m2;
-    int s2 = h5store_set_status(st, s == PS_OK ? "COMPLETED" : s == PS_EINTR ? "INTERRUPTED" : "FAILED", &m2);
+    int s2 = s == PS_OK ? run_store_verdicts(&e, L, st, &m2) : PS_OK;
+    if (s2 == PS_OK)
+      s2 = h5store_set_status(st, s == PS_OK ? "COMPLETED" : s == PS_EINTR ? "INTERRUPTED" : "FAILED", &m2);
     int s3 = h5store_close(st, &m2);
     st = NULL;
     if (!s && (s2 || s3)) s = ps_fail(m, PS_EIO, "%s", m2.text);

@@ -22,6 +22,7 @@
 
 #include "../core/rng.h"
 #include "cell.h"
+#include "claims.h"
 
 #ifndef PS_VERSION
 #define PS_VERSION "0.0.0"
@@ -186,6 +187,51 @@ static void estimate(const experiment *e, const run_options *o, size_t total, ch
   else if (sec > 120) sec /= 60, unit = " min";
   snprintf(buf, n, ", and about %.3g%s on %d thread%s (timing its first and last cells)", sec, unit, threads,
            threads == 1 ? "" : "s");
+}
+
+static int store_array(void *ctx, const char *path, double **out, ps_msg *m) {
+  return h5store_array((const h5store *)ctx, path, out, m);
+}
+
+int run_store_verdicts(const experiment *e, const run_layout *L, h5store *st, ps_msg *m) {
+  const h5store_layout *y = &L->layout;
+  claim_source src = {.n_axes = y->n_axes,
+                      .axes = y->axes,
+                      .R = y->n_replicates,
+                      .seed = y->master_seed,
+                      .array = store_array,
+                      .ctx = st};
+  claim_row *rows = NULL;
+  size_t n = 0;
+  int s = claims_evaluate_source(&src, e->config, &rows, &n, m);
+  if (s) return s;
+  h5store_verdict *v = calloc(n ? n : 1, sizeof *v);
+  if (!v) {
+    free(rows);
+    return ps_fail(m, PS_ENOMEM, "out of memory");
+  }
+  for (size_t i = 0; i < n; i++) {
+    const claim_row *w = &rows[i];
+    v[i] = (h5store_verdict){.claim = w->claim,
+                             .slice = w->slice,
+                             .expect = w->expect,
+                             .verdict = claim_verdict_names[w->verdict],
+                             .note = w->note,
+                             .value = w->value,
+                             .tol = w->tol,
+                             .alternative = w->alternative,
+                             .bias = w->bias,
+                             .measured = w->measured,
+                             .ci_low = w->lo,
+                             .ci_high = w->hi,
+                             .n = (int64_t)w->n_used,
+                             .missing = (int64_t)w->n_missing,
+                             .contains_value = (int8_t)w->contains_value};
+  }
+  s = h5store_set_verdicts(st, v, n, m);
+  free(v);
+  free(rows);
+  return s;
 }
 
 /* ------------------------------------------------------------------ pieces
@@ -365,7 +411,7 @@ void run_progress(const run_options *o, const experiment *e, run_session *ss) {
   progress(o, e, ss->store, ss->n_written, ss->n_to_run, ss->t0, &ss->last_progress);
 }
 
-int run_close(const run_options *o, run_session *ss, int write_status, const ps_msg *write_msg, run_summary *sum,
+int run_close(const experiment *e, const run_options *o, run_session *ss, int write_status, const ps_msg *write_msg, run_summary *sum,
               ps_msg *m) {
   if (ss->nothing_to_do) {
     sum->seconds = now_seconds() - ss->t0;
@@ -376,7 +422,9 @@ int run_close(const run_options *o, run_session *ss, int write_status, const ps_
   sum->interrupted = ss->n_written < ss->n_to_run && write_status == PS_OK;
   const char *final = write_status != PS_OK ? "FAILED" : sum->interrupted ? "INTERRUPTED" : "COMPLETED";
   ps_msg cm2;
-  int s2 = h5store_set_status(ss->store, final, &cm2);
+  /* a complete sweep (not a shard: its claims need every cell) stores its verdicts */
+  int s2 = !strcmp(final, "COMPLETED") && o->shard_n == 0 ? run_store_verdicts(e, ss->layout, ss->store, &cm2) : PS_OK;
+  if (s2 == PS_OK) s2 = h5store_set_status(ss->store, final, &cm2);
   int s3 = h5store_close(ss->store, write_status == PS_OK && s2 == PS_OK ? &cm2 : NULL);
   run_layout_free(ss->layout);
   sum->seconds = now_seconds() - ss->t0;
@@ -431,7 +479,7 @@ int run_experiment(const experiment *e, const run_options *o, run_summary *sum, 
   }
   if (ss.nothing_to_do) {
     run_signals(0);
-    return run_close(o, &ss, PS_OK, NULL, sum, m);
+    return run_close(e, o, &ss, PS_OK, NULL, sum, m);
   }
 #ifdef _OPENMP
   int nthreads = o->threads > 0 ? o->threads : omp_get_max_threads();
@@ -469,7 +517,7 @@ int run_experiment(const experiment *e, const run_options *o, run_summary *sum, 
     }
     if (ok) cell_result_free(&r, e);
   }
-  s = run_close(o, &ss, write_status, &write_msg, sum, m);
+  s = run_close(e, o, &ss, write_status, &write_msg, sum, m);
   run_signals(0);
   return s;
 }

@@ -54,7 +54,7 @@ int run_write_cell(const experiment *e, run_session *ss, size_t cell, int cell_s
                    run_summary *sum, ps_msg *m);
 void run_progress(const run_options *o, const experiment *e, run_session *ss);
 /* Set the final status (COMPLETED / INTERRUPTED / FAILED) and close. */
-int run_close(const run_options *o, run_session *ss, int write_status, const ps_msg *write_msg, run_summary *sum,
+int run_close(const experiment *e, const run_options *o, run_session *ss, int write_status, const ps_msg *write_msg, run_summary *sum,
               ps_msg *m);
 /* Install (1) or restore (0) the SIGINT/SIGTERM handlers; run_stopping() says
  * whether one has arrived. */
@@ -78,6 +78,9 @@ static inline int run_cell_in_shard(size_t cell, int k, int n) { return n <= 0 |
  * `shard` is "" or "K/N".  Free with run_layout_free. */
 int run_layout_build(const experiment *e, const char *argv_text, const char *shard, run_layout **out, ps_msg *m);
 const h5store_layout *run_layout_get(const run_layout *l);
+/* Evaluate the experiment's claims on the store's values and store them as /verdicts
+ * (written with the next snapshot). */
+int run_store_verdicts(const experiment *e, const run_layout *l, h5store *st, ps_msg *m);
 /* float64 values stored per cell (metrics, statuses, messages, truth, theory) */
 size_t run_layout_values_per_cell(const run_layout *l);
 const char *run_layout_config(const run_layout *l);      /* the resolved config */

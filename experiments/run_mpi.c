@@ -156,7 +156,7 @@ int run_experiment_mpi(const experiment *e, const run_options *o, run_summary *s
     if (rank != 0) ps_fail(m, (int)hdr[0], "rank 0 could not open the output");
     return (int)hdr[0];
   }
-  if (hdr[1] < 0) return rank == 0 ? run_close(o, &ss, PS_OK, NULL, sum, m) : PS_OK;
+  if (hdr[1] < 0) return rank == 0 ? run_close(e, o, &ss, PS_OK, NULL, sum, m) : PS_OK;
   size_t nt = (size_t)hdr[1];
   uint64_t *to_run = malloc((nt ? nt : 1) * sizeof *to_run);
   if (!to_run) MPI_Abort(MPI_COMM_WORLD, 3);
@@ -260,7 +260,7 @@ int run_experiment_mpi(const experiment *e, const run_options *o, run_summary *s
   if (rank == 0) {
     cell_result_free(&st.rr, e);
     free(st.rbuf);
-    final = run_close(o, &ss, st.write_status, &st.write_msg, sum, m);
+    final = run_close(e, o, &ss, st.write_status, &st.write_msg, sum, m);
   }
   MPI_Bcast(&final, 1, MPI_INT, 0, MPI_COMM_WORLD);
   if (rank != 0 && final != PS_OK) ps_fail(m, final, "the run ended with status %s", ps_status_name(final));

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +148,79 @@ done:
   return rc;
 }
 
+/* /verdicts: the claims' evaluation, one row per claim and slice (none: no dataset) */
+static int write_verdicts(const h5state *s, hid_t file) {
+  if (!s->n_verdicts) return 0;
+  typedef struct {
+    const char *claim, *slice, *expect;
+    double value, tol, alternative, bias, measured, ci_low, ci_high;
+    int8_t contains_value;
+    int64_t n, missing;
+    const char *verdict, *note;
+  } row;
+  hid_t str = h5u_vstring_type(H5T_CSET_UTF8), mt = H5I_INVALID_HID, ft = H5I_INVALID_HID;
+  hid_t space = H5I_INVALID_HID, ds = H5I_INVALID_HID;
+  row *rows = calloc(s->n_verdicts, sizeof *rows);
+  int rc = -1;
+  if (str < 0 || !rows) goto done;
+  for (size_t i = 0; i < s->n_verdicts; i++) {
+    const h5store_verdict *v = &s->verdicts[i];
+    rows[i] = (row){v->claim, v->slice, v->expect, v->value, v->tol, v->alternative, v->bias, v->measured,
+                    v->ci_low, v->ci_high, v->contains_value, v->n, v->missing, v->verdict, v->note};
+  }
+  /* the file type packs the members in the same order with standard types */
+  struct {
+    const char *name;
+    size_t off;
+    hid_t mem, file;
+    size_t fsize;
+  } m[] = {
+      {"claim", offsetof(row, claim), str, str, sizeof(char *)},
+      {"slice", offsetof(row, slice), str, str, sizeof(char *)},
+      {"expect", offsetof(row, expect), str, str, sizeof(char *)},
+      {"value", offsetof(row, value), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 8},
+      {"tol", offsetof(row, tol), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 8},
+      {"alternative", offsetof(row, alternative), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 8},
+      {"bias", offsetof(row, bias), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 8},
+      {"measured", offsetof(row, measured), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 8},
+      {"ci_low", offsetof(row, ci_low), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 8},
+      {"ci_high", offsetof(row, ci_high), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 8},
+      {"contains_value", offsetof(row, contains_value), H5T_NATIVE_INT8, H5T_STD_I8LE, 1},
+      {"n", offsetof(row, n), H5T_NATIVE_INT64, H5T_STD_I64LE, 8},
+      {"missing", offsetof(row, missing), H5T_NATIVE_INT64, H5T_STD_I64LE, 8},
+      {"verdict", offsetof(row, verdict), str, str, sizeof(char *)},
+      {"note", offsetof(row, note), str, str, sizeof(char *)},
+  };
+  size_t nm = sizeof m / sizeof m[0], fsize = 0;
+  for (size_t i = 0; i < nm; i++) fsize += m[i].fsize;
+  if ((mt = H5Tcreate(H5T_COMPOUND, sizeof(row))) < 0 || (ft = H5Tcreate(H5T_COMPOUND, fsize)) < 0) goto done;
+  size_t foff = 0;
+  for (size_t i = 0; i < nm; i++) {
+    if (H5Tinsert(mt, m[i].name, m[i].off, m[i].mem) < 0 || H5Tinsert(ft, m[i].name, foff, m[i].file) < 0) goto done;
+    foff += m[i].fsize;
+  }
+  hsize_t n = s->n_verdicts;
+  if ((space = H5Screate_simple(1, &n, NULL)) < 0 ||
+      (ds = H5Dcreate2(file, "verdicts", ft, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+      H5Dwrite(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) < 0 ||
+      h5u_attr_put_string(ds, "rule",
+                          "prefsim verify (experiments/claims.h): slope/ratio/equal PASS when the CI lies inside "
+                          "value +- tol (which excludes the alternative) and within bias of value; FAIL when it "
+                          "misses the band or excludes value beyond bias; INCONCLUSIVE when it straddles the band's "
+                          "edge. below/above/increasing/decreasing against the opposite side; exact: every "
+                          "replicate within tol") < 0)
+    goto done;
+  rc = 0;
+done:
+  h5u_close_dataset(&ds);
+  h5u_close_space(&space);
+  h5u_close_type(&mt);
+  h5u_close_type(&ft);
+  h5u_close_type(&str);
+  free(rows);
+  return rc;
+}
+
 static const char *attr_value(const h5state *s, const char *key) {
   for (size_t i = s->n_extra; i-- > 0;)
     if (!strcmp(s->extra_key[i], key)) return s->extra_val[i];
@@ -246,6 +320,8 @@ static int write_all(const h5state *s, hid_t file, const char *path, ps_msg *m) 
 
   fail_what = "cannot write /cells";
   if (write_cells(s, file) < 0) goto fail;
+  fail_what = "cannot write /verdicts";
+  if (write_verdicts(s, file) < 0) goto fail;
 
   fail_what = "cannot write root attributes";
   if (h5u_attr_put_string(file, "schema", H5STORE_SCHEMA) < 0 ||

@@ -30,6 +30,8 @@ typedef struct {
   char created_utc[40], finished_utc[40], status[16];
   size_t n_extra;          /* root attributes set after the layout (override the layout's) */
   char **extra_key, **extra_val;
+  size_t n_verdicts;       /* /verdicts rows (strings owned) */
+  h5store_verdict *verdicts;
 } h5state;
 
 /* Write st as a new sealed HDF5 file at path (created or truncated), fsync'd.  On

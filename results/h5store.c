@@ -183,7 +183,19 @@ static double mono(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static void verdicts_free(h5state *st) {
+  for (size_t i = 0; i < st->n_verdicts; i++) {
+    h5store_verdict *v = &st->verdicts[i];
+    free((char *)v->claim), free((char *)v->slice), free((char *)v->expect), free((char *)v->verdict),
+        free((char *)v->note);
+  }
+  free(st->verdicts);
+  st->verdicts = NULL;
+  st->n_verdicts = 0;
+}
+
 static void state_free(h5state *st) {
+  verdicts_free(st);
   if (st->msg)
     for (size_t i = 0; i < st->L->n_estimators * st->n_cells; i++) free(st->msg[i]);
   for (size_t i = 0; i < st->n_extra; i++) {
@@ -876,6 +888,49 @@ int h5store_put_cell(h5store *s, const h5store_cell *c, ps_msg *m) {
     return ps_fail(m, PS_ENOMEM, "out of memory");
   double now = mono(), every = fmax(s->snap_every, 20 * s->snap_cost);
   if (now - s->last_snap >= every) return snapshot(s, m);
+  return PS_OK;
+}
+
+int h5store_set_verdicts(h5store *s, const h5store_verdict *v, size_t n, ps_msg *m) {
+  if (!s) return ps_fail(m, PS_EINVAL, "h5store_set_verdicts: store is NULL");
+  verdicts_free(&s->st);
+  if (!n) return PS_OK;
+  h5store_verdict *c = calloc(n, sizeof *c);
+  if (!c) return ps_fail(m, PS_ENOMEM, "out of memory");
+  s->st.verdicts = c;
+  for (size_t i = 0; i < n; i++) {
+    c[i] = v[i];
+    c[i].claim = strdup(v[i].claim ? v[i].claim : "");
+    c[i].slice = strdup(v[i].slice ? v[i].slice : "");
+    c[i].expect = strdup(v[i].expect ? v[i].expect : "");
+    c[i].verdict = strdup(v[i].verdict ? v[i].verdict : "");
+    c[i].note = strdup(v[i].note ? v[i].note : "");
+    s->st.n_verdicts = i + 1;
+    if (!c[i].claim || !c[i].slice || !c[i].expect || !c[i].verdict || !c[i].note)
+      return ps_fail(m, PS_ENOMEM, "out of memory");
+  }
+  return PS_OK;
+}
+
+int h5store_array(const h5store *s, const char *path, double **out, ps_msg *m) {
+  const h5state *st = &s->st;
+  const h5store_layout *L = st->L;
+  *out = NULL;
+  size_t q = SIZE_MAX;
+  for (size_t e = 0; e < L->n_estimators && q == SIZE_MAX; e++) {
+    size_t k = strlen(L->estimators[e].label);
+    if (strncmp(path, "metrics/", 8) || strncmp(path + 8, L->estimators[e].label, k) || path[8 + k] != '/') continue;
+    for (size_t j = 0; j < L->estimators[e].n_metrics; j++)
+      if (!strcmp(path + 9 + k, L->estimators[e].metrics[j].name)) q = st->q0[e] + j;
+  }
+  for (size_t j = 0; j < L->n_truth && q == SIZE_MAX; j++)
+    if (!strncmp(path, "truth/", 6) && !strcmp(path + 6, L->truth[j].name)) q = st->q0[L->n_estimators] + j;
+  for (size_t j = 0; j < L->n_theory && q == SIZE_MAX; j++)
+    if (!strncmp(path, "theory/", 7) && !strcmp(path + 7, L->theory[j].name))
+      q = st->q0[L->n_estimators] + L->n_truth + j;
+  if (q == SIZE_MAX) return ps_fail(m, PS_EINVAL, "%s: no array %s", s->path, path);
+  if (!(*out = malloc((st->n_cells ? st->n_cells : 1) * sizeof(double)))) return ps_fail(m, PS_ENOMEM, "out of memory");
+  memcpy(*out, st->val + q * st->n_cells, st->n_cells * sizeof(double));
   return PS_OK;
 }
 

@@ -19,6 +19,10 @@
  *                         message ("" when the fit succeeded)
  *   /truth/<quantity>     float64 [axes..., replicate] ground-truth values per cell
  *   /theory/<quantity>    float64 [axes..., replicate] predicted values per cell
+ *   /verdicts             (COMPLETED sweeps with claims) compound table, one row per claim
+ *                         and slice: claim, slice, expect, value, tol, alternative, bias,
+ *                         measured, ci_low, ci_high, contains_value (int8: 1, 0, -1 = n/a),
+ *                         n, missing, verdict (PASS|FAIL|INCONCLUSIVE), note; attr rule
  *   /cells                compound table, one row per cell in cell-id order:
  *                         id int64, index int32[k] (axis indices), replicate int32,
  *                         status enum int8 {PENDING=0, DONE=1, FAILED=2},
@@ -105,6 +109,15 @@ typedef struct {
   double wall_seconds;
 } h5store_cell;
 
+/* One row of /verdicts: a claim's evaluation on one slice (experiments/claims.h has
+ * the rule).  Strings are copied by h5store_set_verdicts. */
+typedef struct {
+  const char *claim, *slice, *expect, *verdict, *note;
+  double value, tol, alternative, bias, measured, ci_low, ci_high;
+  int64_t n, missing;
+  int8_t contains_value; /* 1, 0, or -1 when not a band claim */
+} h5store_verdict;
+
 typedef struct h5store h5store;
 
 /* Start a new results file at path with the layout, every array NaN (status -1,
@@ -130,6 +143,14 @@ int h5store_put_cell(h5store *s, const h5store_cell *c, ps_msg *m);
 
 /* fdatasync the journal: every cell put so far survives a power loss too. */
 int h5store_sync(h5store *s, ps_msg *m);
+
+/* Store the claims' verdicts (replacing any), written as /verdicts with the next
+ * snapshot: a compound table, one row per claim and slice. */
+int h5store_set_verdicts(h5store *s, const h5store_verdict *v, size_t n, ps_msg *m);
+
+/* The n_cells values of "metrics/EST/M", "truth/Q" or "theory/Q" as held now
+ * (malloc'ed into *out). */
+int h5store_array(const h5store *s, const char *path, double **out, ps_msg *m);
 
 /* Whether another process is writing the results file at path: 1 (its pid in *pid),
  * 0 (none), -1 (cannot tell).  *journal_cells (may be NULL) gets the number of finished
