@@ -146,6 +146,10 @@ int run_experiment_mpi(const experiment *e, const run_options *o, run_summary *s
   memset(&ss, 0, sizeof ss);
   int s = PS_OK;
   long hdr[2] = {0, 0};
+  /* SIGINT, SIGTERM and SIGHUP (what mpirun and Slurm send) stop the sweep cleanly from
+   * before the file opens until it is closed: a signal during the final snapshot must
+   * not kill rank 0 (the journal would keep its cells, but the file would say RUNNING) */
+  run_signals(1);
   if (rank == 0) {
     s = run_open(e, o, &ss, sum, m);
     hdr[0] = s;
@@ -154,9 +158,14 @@ int run_experiment_mpi(const experiment *e, const run_options *o, run_summary *s
   MPI_Bcast(hdr, 2, MPI_LONG, 0, MPI_COMM_WORLD);
   if (hdr[0] != PS_OK) {
     if (rank != 0) ps_fail(m, (int)hdr[0], "rank 0 could not open the output");
+    run_signals(0);
     return (int)hdr[0];
   }
-  if (hdr[1] < 0) return rank == 0 ? run_close(e, o, &ss, PS_OK, NULL, sum, m) : PS_OK;
+  if (hdr[1] < 0) {
+    int r0 = rank == 0 ? run_close(e, o, &ss, PS_OK, NULL, sum, m) : PS_OK;
+    run_signals(0);
+    return r0;
+  }
   size_t nt = (size_t)hdr[1];
   uint64_t *to_run = malloc((nt ? nt : 1) * sizeof *to_run);
   if (!to_run) MPI_Abort(MPI_COMM_WORLD, 3);
@@ -180,7 +189,6 @@ int run_experiment_mpi(const experiment *e, const run_options *o, run_summary *s
     if (!st.rbuf || cell_result_alloc(&st.rr, e) != PS_OK) MPI_Abort(MPI_COMM_WORLD, 3);
     run_progress(o, e, &ss);
   }
-  run_signals(1);
   long sent = 0, started = 0;
   int stopped = 0;
 #ifdef _OPENMP
@@ -243,7 +251,6 @@ int run_experiment_mpi(const experiment *e, const run_options *o, run_summary *s
     if (ok) cell_result_free(&r, e);
     free(buf);
   }
-  run_signals(0);
   if (rank != 0) {
     MPI_Send(&sent, 1, MPI_LONG, 0, TAG_DONE, MPI_COMM_WORLD);
   } else {
@@ -263,6 +270,7 @@ int run_experiment_mpi(const experiment *e, const run_options *o, run_summary *s
     final = run_close(e, o, &ss, st.write_status, &st.write_msg, sum, m);
   }
   MPI_Bcast(&final, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  run_signals(0);
   if (rank != 0 && final != PS_OK) ps_fail(m, final, "the run ended with status %s", ps_status_name(final));
   return final;
 }
