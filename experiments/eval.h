@@ -54,6 +54,8 @@ struct cell_eval {
   double crlb[2];          /* sqrt(tr I^-1), sqrt(tr(I^-1 Sigma-hat)) */
   int groups_done;
   double group_theory[5];  /* maxmin, iterative, per-sample min, pooled gap, maxmin gap */
+  int pooled_bt_done;
+  double pooled_bt[2];     /* pooled BT's population limit: minority gap, worst-group value */
 };
 
 typedef struct {

@@ -411,6 +411,79 @@ done:
   free(pi);
 }
 
+/* Pooled BT's own limit on a mixture (docs/theory.md §3.4, "pseudo-true"): as n grows
+ * the BT MLE on everybody's labels converges to theta-dagger, the solution of the BT
+ * score equations on the population's preference probabilities,
+ *   sum_x sum_{a != b} (pbar_ab - sigma(theta^T (phi_a - phi_b))) (phi_a - phi_b) = 0,
+ *   pbar_ab = sum_u share_u P_u(a > b)   (the labels' probabilities, flips included),
+ * weighted as the uniform design draws pairs (every context, every unordered pair
+ * alike).  It is found as a BT fit with fractional counts (pbar_ab for a > b, 1 - pbar_ab
+ * for b > a).  Its KL-optimal policy's minority gap and worst-group value are what the
+ * measured bt/minority_gap and bt/worst_group_value tend to.  This is not the
+ * share-weighted mean reward (theory/pooled_minority_gap): the BT projection of mixed
+ * preferences weighs each pair by the logistic link, and orders responses more like a
+ * Borda count. */
+static int bt_limit_applies(const exp_point *pt) {
+  return mixed_groups(pt) && !pt->population.per_comparison && pt->design.kind == DESIGN_UNIFORM;
+}
+
+static void pooled_bt_limit(cell_eval *ev) {
+  if (ev->pooled_bt_done) return;
+  ev->pooled_bt_done = 1;
+  ev->pooled_bt[0] = ev->pooled_bt[1] = NAN;
+  const cell_sim *s = ev->sim;
+  const world *w = &s->w;
+  const population *pop = &s->pop;
+  size_t K = s->n_groups, C = w->n_contexts, m = w->m, M = w->n_items, H = pop->n_train_users;
+  if (K < 2 || !s->f.phi || pop->per_comparison || m < 2) return;
+  double *share = calloc(K, sizeof(double)), *r = malloc(M * sizeof(double)), *pi = malloc(M * sizeof(double));
+  long *rep = malloc(K * sizeof(long));
+  pref_data d = {0};
+  bt_result res = {0};
+  if (!share || !r || !pi || !rep) goto done;
+  for (size_t u = 0; u < K; u++) rep[u] = -1;
+  for (size_t h = 0; h < H; h++) {
+    int32_t u = pop->user_type[h];
+    if (u < 0 || (size_t)u >= K) continue;
+    share[u] += 1.0 / (double)H;
+    if (rep[u] < 0) rep[u] = (long)h;
+  }
+  if (pref_data_alloc(&d, C * m * (m - 1), M, 0, 0, 1) != PS_OK) goto done;
+  size_t n = 0;
+  for (size_t c = 0; c < C; c++)
+    for (size_t a = 0; a < m; a++)
+      for (size_t b = a + 1; b < m; b++) {
+        int32_t ia = (int32_t)(c * m + a), ib = (int32_t)(c * m + b);
+        double p = 0;
+        for (size_t u = 0; u < K; u++)
+          if (rep[u] >= 0) p += share[u] * noise_prob_user(&s->pt.noise, pop, (size_t)rep[u], ia, ib);
+        d.winner[n] = ia, d.loser[n] = ib, d.count[n++] = p;
+        d.winner[n] = ib, d.loser[n] = ia, d.count[n++] = 1 - p;
+      }
+  d.n = n;
+  bt_options o = bt_options_default();
+  o.l2 = 0;
+  if (bt_fit(&d, &s->f, &o, &res, NULL) != PS_OK) goto done;
+  for (size_t i = 0; i < M; i++) {
+    double z = 0;
+    for (size_t k = 0; k < s->f.d; k++) z += s->f.phi[i * s->f.d + k] * res.theta[k];
+    r[i] = z;
+  }
+  const double one = 1;
+  if (eval_group_policy(r, &one, 1, C, m, s->log_ref, s->pt.beta, "pooled", pi) != PS_OK) goto done;
+  eval_policy_group_summary(pi, s->groups, K, s->log_ref, C, m, s->pt.beta, &ev->pooled_bt[1], &ev->pooled_bt[0]);
+done:
+  bt_result_free(&res);
+  pref_data_free(&d);
+  free(share);
+  free(r);
+  free(pi);
+  free(rep);
+}
+
+static double th_pooled_bt_minority_gap(cell_eval *ev) { return pooled_bt_limit(ev), ev->pooled_bt[0]; }
+static double th_pooled_bt_worst_value(cell_eval *ev) { return pooled_bt_limit(ev), ev->pooled_bt[1]; }
+
 static double th_maxmin_value(cell_eval *ev) { return group_theory(ev), ev->group_theory[0]; }
 static double th_maxmin_value_iterative(cell_eval *ev) { return group_theory(ev), ev->group_theory[1]; }
 static double th_per_sample_min_value(cell_eval *ev) { return group_theory(ev), ev->group_theory[2]; }
@@ -434,10 +507,16 @@ const cellq_def theory_table[] = {
     {"per_sample_min_value", "1", "min_u F_u of pi ∝ pi_ref exp(min_u r_u / beta), the reference code's variant",
      EST_IN_FEATURES, mixed_groups, th_per_sample_min_value},
     {"pooled_minority_gap", "1",
-     "minority gap of the KL optimum of the share-weighted mean true reward (idealised single-reward RLHF)",
+     "minority gap of the KL optimum of the share-weighted mean true reward (NOT pooled BT's limit: see "
+     "pooled_bt_minority_gap)",
      EST_IN_FEATURES, mixed_groups, th_pooled_minority_gap},
     {"maxmin_minority_gap", "1", "minority gap of the true MaxMin policy", EST_IN_FEATURES, mixed_groups,
      th_maxmin_minority_gap},
+    {"pooled_bt_minority_gap", "1",
+     "minority gap of pooled BT's population limit (the BT projection of the mixed preferences, docs/theory.md §3.4)",
+     EST_IN_FEATURES, bt_limit_applies, th_pooled_bt_minority_gap},
+    {"pooled_bt_worst_value", "1", "min_u F_u of pooled BT's population limit's KL-optimal policy", EST_IN_FEATURES,
+     bt_limit_applies, th_pooled_bt_worst_value},
     {"rdpo_err", "1",
      "sqrt(tr(I0^-1 V I0^-1)) / beta: rDPO's (eps = noise.flip) asymptotic sd scale of policy_param_err; at flip 0 "
      "DPO's (= param_err_crlb / beta)",
