@@ -675,6 +675,14 @@ static int cmd_plot(int argc, char **argv) {
     return EXIT_USAGE;
   }
   ps_msg m = {{0}};
+  {
+    /* a running or stopped sweep's file is plotted as it is, with a warning */
+    h5read *r = NULL;
+    char partial[512] = "";
+    if (h5read_open(in, &r, NULL) == PS_OK) describe_partial(in, r, partial, sizeof partial);
+    h5read_close(r);
+    if (partial[0]) fprintf(stderr, "prefsim plot: warning: %s is %s; figures show the cells finished so far\n", in, partial);
+  }
   if (plot_results(in, &o, &m) != PS_OK) {
     fprintf(stderr, "prefsim plot: %s\n", m.text);
     return EXIT_DATA;
