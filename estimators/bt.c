@@ -564,6 +564,7 @@ int bt_covariance(const bt_result *res, const pref_features *f, double *cov, ps_
 
 double bt_objective(const pref_data *d, const pref_features *f, const bt_options *o,
                     const double *theta, double *grad, double *D, double *loglik) {
+  if (o->firth) return bt_firth_objective(d, f, o, theta, grad, D, loglik);
   bt_work w = {.d = d, .f = f, .n_items = f->n_items, .dim = f->d};
   w.s = malloc(f->n_items * sizeof(double));
   w.a = malloc(f->n_items * sizeof(double));
@@ -599,6 +600,7 @@ int bt_fit(const pref_data *d, const pref_features *f, const bt_options *o, bt_r
     res->status = status;
     return status;
   }
+  if (o->firth) return bt_firth_fit(d, f, o, res, m); /* bt_firth.c: a separate path */
   size_t dim = f->d, N = f->n_items;
   int items = f->phi == NULL;
   res->d = dim;

@@ -40,6 +40,8 @@ typedef struct {
   int max_iter;     /* Newton iterations (100) */
   int want_hessian; /* keep the exact Hessian at the solution (for standard errors) */
   const double *theta0; /* warm start (length d, copied; centred for items), NULL = zeros */
+  int firth;        /* 1: the Firth / Jeffreys-prior penalised fit below (logistic link
+                       only); 0 (the default): the MLE or L2 fit, untouched by this flag */
 } bt_options;
 
 typedef struct {
@@ -48,9 +50,10 @@ typedef struct {
   double *theta;     /* d; centred for items */
   double *hessian;   /* d x d at theta when asked for (or needed), else NULL */
   double loglik;     /* sum_i c_i log F(margin_i) */
-  double objective;  /* -loglik + (lambda/2)||theta||^2 */
-  double grad_norm;  /* Euclidean norm of the gradient of the objective */
-  int iterations;    /* Newton iterations */
+  double objective;  /* -loglik + (lambda/2)||theta||^2; with firth, also - (1/2) log det I */
+  double grad_norm;  /* Euclidean norm of the gradient of the objective (firth: of the
+                        penalised objective, i.e. the modified score's norm) */
+  int iterations;    /* Newton iterations (firth: fixed-point iterations) */
   int cg_iterations; /* total conjugate-gradient iterations */
 } bt_result;
 
@@ -89,5 +92,46 @@ double bt_objective(const pref_data *d, const pref_features *f, const bt_options
  * reason (disconnected graph with its component count, or an item that never
  * wins / never loses, by id).  item_name may be NULL (ids are printed). */
 int bt_check_items(const pref_data *d, const char *const *item_name, ps_msg *m);
+
+/* ------------------------------------------------------------------ Firth
+ *
+ * bt_fit with o->firth = 1 (bt_firth.c; docs/theory.md §3.1) minimises
+ *
+ *     f(theta) = -log L(theta) - (1/2) log det I(theta) + (lambda/2) ||theta||^2,
+ *     I(theta) = sum_i c_i p_i (1 - p_i) x_i x_i^T,
+ *
+ * x_i = phi(winner) - phi(loser) (features) or e_w - e_l (items), p_i = sigma(x_i^T theta):
+ * Firth's (1993) bias-reduced estimate, the posterior mode under Jeffreys' prior
+ * (times a Gaussian prior of precision lambda when l2 > 0; the Jeffreys factor is
+ * the likelihood's own I, without lambda).  For items I is the weighted Laplacian,
+ * singular along 1, and det is its pseudo-determinant det(I + 11^T/m) (m times the
+ * determinant with one item pinned: a constant factor).  The estimate is finite on
+ * every data set whose design identifies theta (Kosmidis & Firth 2021), separable
+ * ones included: items need a connected comparison graph (else PS_ENOMLE), features
+ * differences spanning R^d (else PS_ESINGULAR), whatever lambda.  Logistic link only
+ * (PS_EINVAL for probit).  With want_hessian, res->hessian is the exact Hessian of
+ * f (bt_firth_hessian), so bt_covariance gives its inverse. */
+
+/* The fit (bt_fit calls it when o->firth; inputs already checked there). */
+int bt_firth_fit(const pref_data *d, const pref_features *f, const bt_options *o, bt_result *res, ps_msg *m);
+
+/* f(theta) above and its gradient (when grad != NULL); D (if not NULL) gets the
+ * likelihood's curvature weights c_i p_i (1 - p_i), *loglik the log-likelihood.
+ * bt_objective calls it when o->firth.  +INFINITY (gradient NaN) when I(theta) is
+ * singular on the identified space; NaN on ENOMEM. */
+double bt_firth_objective(const pref_data *d, const pref_features *f, const bt_options *o,
+                          const double *theta, double *grad, double *D, double *loglik);
+
+/* The exact Hessian of f at theta (d x d; for items H 1 = 0):
+ *   I + lambda Id - (1/2) X^T diag(c w'' q) X + (1/2) X^T diag(c w') (Q o Q) diag(c w') X,
+ * w = p(1-p), w' = w(1-2p), w'' = w(1-6w), Q = X I^+ X^T, q = diag Q (rows aggregated by
+ * unordered pair: cost O(P^2) for P distinct pairs, plus one d x d inverse). */
+int bt_firth_hessian(const pref_data *d, const pref_features *f, const bt_options *o, const double *theta,
+                     double *H, ps_msg *m);
+
+/* PS_OK when every item is linked to every other through comparisons in either
+ * direction (what the Firth item fit needs), else PS_ENOMLE with a sentence giving
+ * the component count and an item on each side.  item_name may be NULL. */
+int bt_check_connected(const pref_data *d, const char *const *item_name, ps_msg *m);
 
 #endif

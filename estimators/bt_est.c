@@ -21,6 +21,9 @@ static const ps_param bt_params[] = {
     {"link", PS_PARAM_ENUM, "logistic", 0, 0, "logistic|probit", "logistic = Bradley-Terry, probit = Thurstone"},
     {"tol", PS_PARAM_REAL, "1e-10", 1e-15, 1e-2, NULL, "stop when ||gradient|| <= tol x total weight"},
     {"max_iter", PS_PARAM_INT, "100", 1, 10000, NULL, "Newton iterations before reporting not-converged"},
+    {"firth", PS_PARAM_BOOL, "false", 0, 0, NULL,
+     "Firth's bias-reduced fit: maximise log L + (1/2) log det I (Jeffreys prior; finite on separable data; "
+     "logistic link only; with l2 > 0 the Gaussian prior is added)"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
 static int bt_alloc(est_model **out, const char *const *h, ps_msg *m) {
@@ -31,6 +34,12 @@ static int bt_alloc(est_model **out, const char *const *h, ps_msg *m) {
   e->opt.link = strcmp(ps_param_text(bt_params, h, "link"), "probit") == 0 ? BT_LINK_PROBIT : BT_LINK_LOGISTIC;
   e->opt.tol = ps_param_real(ps_param_text(bt_params, h, "tol"));
   e->opt.max_iter = (int)ps_param_int(ps_param_text(bt_params, h, "max_iter"));
+  e->opt.firth = ps_param_bool(ps_param_text(bt_params, h, "firth"));
+  if (e->opt.firth && e->opt.link != BT_LINK_LOGISTIC) {
+    free(e);
+    return ps_fail(m, PS_EINVAL, "bt: firth = true needs link = logistic (the probit Jeffreys penalty is not "
+                                 "implemented)");
+  }
   *out = e;
   return PS_OK;
 }
@@ -89,7 +98,8 @@ const est_type est_bt = {
     .doc = "Bradley-Terry maximum likelihood (Zermelo 1929; Bradley & Terry 1952), item scores or "
            "linear features r = theta^T phi, logistic or probit (Thurstone) link; Newton-CG to "
            "||grad|| <= tol; reports no-mle when the win graph is not strongly connected (Ford 1957; "
-           "Hunter 2004) or the data are separable.",
+           "Hunter 2004) or the data are separable.  firth = true: Firth's (1993) bias-reduced, "
+           "Jeffreys-prior penalised fit, finite on separable data (Kosmidis & Firth 2021).",
     .params = bt_params,
     .alloc = bt_alloc,
     .fit = bt_est_fit,
