@@ -16,6 +16,17 @@
 # zero row/column for the reference, P = I - 11^T/K.
 # Tolerance: |prefsim - R| <= 1e-6 * max(1, |R|) for every score and SE.
 #
+# Firth (`prefsim fit --model bt --firth`) against BTm(..., br = TRUE), i.e. brglm's
+# bias reduction, which for the logit link is the Jeffreys-prior penalised MLE
+# (br.epsilon 1e-11, glm epsilon 1e-14), on citations, baseball, icehockey and four
+# data sets with no MLE: tests/data/never_loses.csv (an item never loses),
+# tests/data/not_strongly_connected.csv, and two written by R (a two-group cut
+# where one group always wins, a chain a>b>c>d with no reversals).  Scores on both
+# scales to 1e-6; SEs to 1e-6 against the inverse of the penalised Hessian, which R
+# computes here independently: central differences (step 1e-5) of the modified
+# score X'(y - n p + h (1/2 - p)), h the hat values, written in R (brglm's own SEs
+# are I^-1 at the estimate, a different quantity; their distance is printed).
+#
 # Usage: PREFSIM=path/to/prefsim bash tests/test_fit_r.sh   (default ./prefsim)
 # Prints one line per check, then "N passed, M failed"; exits 1 on any failure.
 set -u
@@ -95,13 +106,80 @@ df <- rbind(data.frame(date = h$date, loser = as.character(h$opponent), count = 
             data.frame(date = h$date, loser = as.character(h$visitor), count = 1 - h$result,
                        winner = as.character(h$opponent), conference = h$conference))
 emit("icehockey", m, "team", df[df$count > 0, ])
+
+# ---- Firth: BTm(br = TRUE) scores; SEs from the penalised Hessian computed here
+# from R's own modified score (not brglm's code), central differences, symmetrised.
+# y successes of player1 over n games; writes NAME.firth.expected.tsv, .reference.
+emit_firth <- function(name, p1, p2, y, n, id) {
+  lev <- levels(p1)
+  K <- length(lev)
+  d <- data.frame(p1 = p1, p2 = p2, y = y, f = n - y)
+  m <- suppressWarnings(BTm(cbind(y, f), p1, p2, id = id, data = d, br = TRUE, br.epsilon = 1e-11,
+                            br.maxit = 500, epsilon = 1e-14, maxit = 100))
+  cn <- paste0(id, lev[-1])
+  beta <- coef(m)[cn]
+  stopifnot(all(is.finite(beta)))
+  X <- matrix(0, nrow(d), K)
+  X[cbind(seq_len(nrow(d)), as.integer(p1))] <- 1
+  X[cbind(seq_len(nrow(d)), as.integer(p2))] <- -1
+  X <- X[, -1, drop = FALSE]
+  U <- function(b) {
+    p <- plogis(drop(X %*% b))
+    w <- n * p * (1 - p)
+    h <- w * rowSums((X %*% solve(crossprod(X * sqrt(w)))) * X)
+    drop(crossprod(X, y - n * p + h * (0.5 - p)))
+  }
+  J <- sapply(seq_along(beta), function(k) {
+    e <- 1e-5 * max(1, abs(beta[k]))
+    bp <- bm <- beta
+    bp[k] <- bp[k] + e
+    bm[k] <- bm[k] - e
+    -(U(bp) - U(bm)) / (2 * e)
+  })
+  V <- matrix(0, K, K)
+  V[-1, -1] <- solve((J + t(J)) / 2)
+  ab <- c(0, beta)
+  P <- diag(K) - 1 / K
+  res <- data.frame(item = lev, ref_score = ab, ref_se = sqrt(diag(V)), c_score = ab - mean(ab),
+                    c_se = sqrt(diag(P %*% V %*% P)))
+  write.table(format(res, digits = 15), file.path(out, paste0(name, ".firth.expected.tsv")), sep = "\t",
+              quote = FALSE, row.names = FALSE, fileEncoding = "UTF-8")
+  writeLines(lev[1], file.path(out, paste0(name, ".firth.reference")))
+  brse <- sqrt(diag(vcov(m)))[cn]
+  cat(sprintf("firth %s: brglm %d iterations, max |modified score| %.2g at its estimate, max |brglm se - penalised-Hessian se| %.3g\n",
+              name, m$nIter, max(abs(U(beta))), max(abs(brse - sqrt(diag(V))[-1]))))
+}
+# a CSV of winner,loser[,count] rows as binomial rows (player1 = winner, all won)
+emit_firth_csv <- function(name, path) {
+  df <- read.csv(path, stringsAsFactors = FALSE)
+  if (is.null(df$count)) df$count <- 1
+  lev <- unique(as.vector(rbind(df$winner, df$loser)))
+  emit_firth(name, factor(df$winner, levels = lev), factor(df$loser, levels = lev), df$count, df$count, "item")
+}
+emit_firth("citations", cs$player1, cs$player2, cs$win1, cs$win1 + cs$win2, "journal")
+emit_firth("baseball", b$home.team, b$away.team, b$home.wins, b$home.wins + b$away.wins, "team")
+emit_firth("icehockey", h$visitor, h$opponent, h$result, rep(1, nrow(h)), "team")
+data_dir <- commandArgs(TRUE)[2]
+emit_firth_csv("never_loses", file.path(data_dir, "never_loses.csv"))
+emit_firth_csv("not_strongly_connected", file.path(data_dir, "not_strongly_connected.csv"))
+# {A, B, C} beat {D, E, F} every time (no MLE), both directions inside each group
+cut <- data.frame(winner = c("A", "B", "A", "C", "B", "C", "A", "B", "C", "D", "E", "D", "E", "F", "D"),
+                  loser  = c("B", "A", "C", "A", "C", "B", "F", "E", "D", "E", "D", "F", "F", "E", "F"),
+                  count  = c(3, 1, 2, 1, 1, 2, 1, 2, 4, 2, 2, 1, 3, 1, 1))
+write.csv(cut, file.path(out, "cut.csv"), row.names = FALSE)
+emit_firth_csv("cut", file.path(out, "cut.csv"))
+# a chain a > b > c > d, no reversals: a tree, so each gap is log((n + 1/2) / (1/2))
+chain <- data.frame(winner = c("a", "b", "c"), loser = c("b", "c", "d"), count = c(5, 2, 9))
+write.csv(chain, file.path(out, "chain.csv"), row.names = FALSE)
+emit_firth_csv("chain", file.path(out, "chain.csv"))
 EOF
 
-if ! Rscript "$TMP/reference.R" "$TMP" > "$TMP/r.log" 2>&1; then
+if ! Rscript "$TMP/reference.R" "$TMP" "$DATA" > "$TMP/r.log" 2>&1; then
   ko "R reference fits (Rscript with BradleyTerry2): $(tail -3 "$TMP/r.log" | tr '\n' ' ')"
   finish
 fi
-ok "R BradleyTerry2 reference fits for citations, baseball, icehockey"
+ok "R BradleyTerry2 reference fits for citations, baseball, icehockey (and Firth: br = TRUE, 7 data sets)"
+grep '^firth ' "$TMP/r.log"
 
 # compare EXPECTED GOT SCORECOL SECOL: prints "matched total max_dscore max_dse bad"
 compare() {
@@ -149,6 +227,64 @@ for name in citations baseball icehockey; do
     fi
   done
 done
+
+# Firth: --firth against BTm(br = TRUE), both scales; the data sets without an MLE
+# first exit 4 without --firth
+for name in citations baseball icehockey never_loses not_strongly_connected cut chain; do
+  csv=$TMP/$name.csv
+  [ -f "$csv" ] || csv=$DATA/$name.csv
+  ref=$(cat "$TMP/$name.firth.reference")
+  case $name in
+    citations|baseball|icehockey) ;;
+    *)
+      "$PREFSIM" fit --model bt "$csv" > "$TMP/out" 2> "$TMP/err"
+      rc=$?
+      if [ $rc -eq 4 ]; then ok "firth $name: without --firth no MLE (exit 4)"
+      else ko "firth $name: without --firth exit $rc, want 4 (no MLE): $(head -c 200 "$TMP/err")"; fi ;;
+  esac
+  for scale in reference centred; do
+    if [ "$scale" = reference ]; then
+      args=(--reference "$ref")
+      cols=(2 3)
+    else
+      args=()
+      cols=(4 5)
+    fi
+    "$PREFSIM" fit --model bt --firth "$csv" "${args[@]}" > "$TMP/$name.firth.$scale.out" 2> "$TMP/$name.err"
+    rc=$?
+    if [ $rc -ne 0 ]; then
+      ko "firth $name ($scale): prefsim exited $rc: $(head -c 300 "$TMP/$name.err")"
+      continue
+    fi
+    read -r matched total mds mdse bad <<< "$(compare "$TMP/$name.firth.expected.tsv" "$TMP/$name.firth.$scale.out" "${cols[@]}")"
+    rows=$(grep -vc '^#' "$TMP/$name.firth.$scale.out")
+    msg="firth $name ($scale scale, $total items): max |score diff| $mds, max |se diff| $mdse"
+    if [ "$matched" -eq "$total" ] && [ "$rows" -eq $((total + 1)) ] && [ "$bad" -eq 0 ] &&
+       grep -q '^# status	ok$' "$TMP/$name.firth.$scale.out" && grep -q '^# firth	yes$' "$TMP/$name.firth.$scale.out"; then
+      ok "$msg"
+    else
+      ko "$msg ($matched of $total items matched by name, $rows table lines, $bad beyond tolerance)"
+    fi
+  done
+done
+# the chain is a tree: each gap is the two-item closed form log((n + 1/2) / (1/2))
+if awk -F'\t' '
+     function abs(x) { return x < 0 ? -x : x }
+     /^#/ || NR == 1 { next }
+     { s[$1] = $2 }
+     END { e = abs(s["a"] - s["b"] - log(11)) + abs(s["b"] - s["c"] - log(5)) + abs(s["c"] - s["d"] - log(19))
+           exit !(e < 3e-9) }' "$TMP/chain.firth.centred.out"; then
+  ok "firth chain: gaps log(5.5/0.5), log(2.5/0.5), log(9.5/0.5) (two-item closed form on a tree)"
+else
+  ko "firth chain: gaps are not the closed form: $(grep -v '^#' "$TMP/chain.firth.centred.out" | tr '\n' ' ')"
+fi
+# --firth is --param firth=true (same bytes); a disconnected graph has no Firth estimate
+"$PREFSIM" fit --model bt --param firth=true "$DATA/never_loses.csv" > "$TMP/param.out" 2>&1
+if cmp -s "$TMP/param.out" "$TMP/never_loses.firth.centred.out"; then
+  ok "--param firth=true gives the bytes of --firth"
+else
+  ko "--param firth=true differs from --firth"
+fi
 
 # citations: names with commas, quotes, UTF-8 and surrounding spaces come back
 # byte for byte
@@ -200,6 +336,14 @@ expect_fail "non-numeric --l2" 2 "\-\-l2 abc: 'abc' is not a finite number; allo
   fit --model bt "$DATA/small.csv" --l2 abc
 expect_fail "unknown bt hyperparameter" 2 "\-\-param l1: unknown hyperparameter of --model bt; allowed: l2, link, tol, max_iter" \
   fit --model bt "$DATA/small.csv" --param l1=2
+expect_fail "firth on a disconnected graph" 4 "no Firth estimate: the comparison graph is disconnected.*whatever --l2" \
+  fit --model bt --firth "$DATA/disconnected.csv"
+expect_fail "firth with probit" 2 "firth = true needs link = logistic" \
+  fit --model bt --firth --param link=probit "$DATA/small.csv"
+expect_fail "--firth against --param firth=false" 2 "\-\-firth contradicts --param firth=false" \
+  fit --model bt --firth --param firth=false "$DATA/small.csv"
+expect_fail "--firth with another model" 2 "\-\-firth applies to --model bt only" \
+  fit --model mm --firth "$DATA/small.csv"
 expect_fail "unknown reference" 3 "'Z' is not among the 3 items.*'A', 'B', 'C'" \
   fit --model bt "$DATA/small.csv" --reference Z
 
