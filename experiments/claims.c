@@ -503,6 +503,18 @@ int claims_evaluate_source(const claim_source *src, const cfg *config, claim_row
     }
     long against_axis = -1;
     int diff = cfg_get(config, sec, "compare") && !strcmp(cfg_get(config, sec, "compare"), "difference");
+    /* Paired per-replicate values where the statistic of a combination is not the
+     * combination of statistics: an exact check of metric - other (or metric / other)
+     * holds replicate by replicate, and the median or max of a difference is the
+     * median or max of the paired differences, not max(A) - max(B).  (The mean of a
+     * difference and the ratio of two statistics keep their form.) */
+    int exact = expect && !strcmp(expect, "exact");
+    if (B && (exact || (diff && stat != CLAIM_STAT_MEAN))) {
+      for (size_t k = 0; k < ncell; k++) A[k] = diff ? A[k] - B[k] : A[k] / B[k];
+      free(B);
+      B = NULL;
+      diff = 0;
+    }
     int ordering = expect && (!strcmp(expect, "increasing") || !strcmp(expect, "decreasing"));
     if (expect && (!strcmp(expect, "slope") || ordering)) {
       for (size_t a = 0; a < g.n_axes; a++)

@@ -264,6 +264,42 @@ static void test_exact(void **state) {
   free(s);
 }
 
+/* With other: an exact check holds replicate by replicate on metric - other, and the
+ * max (or median) of a difference is that of the paired differences, not
+ * max(A) - max(B). */
+static void test_paired_other(void **state) {
+  (void)state;
+  synth *s = calloc(1, sizeof *s);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  s->R = 40;
+  for (size_t k = 0; k < NPTS * s->R; k++) {
+    s->b[k] = 5 + gsl_ran_gaussian(r, 1);      /* large spread ... */
+    s->a[k] = s->b[k] + 1e-13 * (double)(k % 2); /* ... equal pairs */
+  }
+  size_t n;
+  claim_row *rows = evaluate(s,
+                             "[claim.same]\nmetric = x/a\nexpect = exact\nother = x/b\ncompare = difference\n"
+                             "value = 0\ntol = 1e-12\nat = n=100\n"
+                             "[claim.maxdiff]\nmetric = x/a\nexpect = below\nother = x/b\ncompare = difference\n"
+                             "statistic = max\nvalue = 1e-9\nat = n=100\n",
+                             &n);
+  assert_int_equal(n, 2);
+  assert_int_equal(rows[0].verdict, CLAIM_PASS);
+  assert_true(rows[1].measured <= 1.01e-13);
+  assert_int_equal(rows[1].verdict, CLAIM_PASS);
+  free(rows);
+  s->a[7] += 1e-6;
+  rows = evaluate(s,
+                  "[claim.same]\nmetric = x/a\nexpect = exact\nother = x/b\ncompare = difference\n"
+                  "value = 0\ntol = 1e-12\nat = n=100\n",
+                  &n);
+  assert_int_equal(rows[0].verdict, CLAIM_FAIL);
+  assert_true(fabs(rows[0].measured - 1e-6) < 1e-9);
+  free(rows);
+  gsl_rng_free(r);
+  free(s);
+}
+
 /* Same data and seed: identical rows (the bootstrap stream is keyed by the seed). */
 static void test_deterministic(void **state) {
   (void)state;
@@ -310,6 +346,7 @@ int main(void) {
       cmocka_unit_test(test_inconclusive_when_noisy),
       cmocka_unit_test(test_decide),
       cmocka_unit_test(test_exact),
+      cmocka_unit_test(test_paired_other),
       cmocka_unit_test(test_deterministic),
       cmocka_unit_test(test_missing_values),
   };
