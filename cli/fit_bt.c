@@ -233,6 +233,12 @@ static int bt_run(const fit_job *j) {
     }
     s = bt_covariance(&r, &items, cov, &msg);
     if (s != PS_OK) {
+      if (o.firth && s == PS_ESINGULAR)
+        snprintf(msg.text, sizeof msg.text,
+                 "the Hessian of the penalised objective is not positive definite at the Firth estimate: this "
+                 "root of the modified score (the one R's brglm finds too) is a saddle of log L + 1/2 log det I, "
+                 "which has more than one maximum on these data (docs/theory.md §3.1); the scores stand, the SEs "
+                 "are NA");
       fprintf(stderr, "prefsim fit: %s: standard errors: %s\n", file, msg.text);
       free(cov);
       cov = NULL;
@@ -315,8 +321,7 @@ static int bt_prepare(fit_args *a, ps_msg *m) {
 const fit_hook fit_hook_bt = {
     .model = "bt",
     .options = bt_cli_options,
-    .summary = "item, score, se: scores with standard errors; the MLE's existence is checked first "
-               "(--firth: Firth's penalised fit, finite on separable data)",
+    .summary = "item, score, se: scores with standard errors; the MLE's existence is checked first",
     .output = "  item<TAB>score<TAB>se    header, then one row per item in order of first appearance\n"
               "                           in DATA (tabs in names are written as spaces; se is NA when\n"
               "                           not computed); numbers with 12 significant digits\n"
@@ -332,16 +337,19 @@ const fit_hook fit_hook_bt = {
               "  bt's test (||grad|| <= 1e3 x tol x max(weight, 1)), or has a non-finite value, prints\n"
               "  its table with status not-converged / non-finite and exits 6; so do SEs that cannot be\n"
               "  computed (NA, with the covariance's status, e.g. singular).\n"
-              "  --firth (docs/theory.md §3.1): the objective is -loglik - (1/2) log det I(theta)\n"
-              "  (+ (l2/2)||theta||^2), I the Fisher information, its pseudo-determinant over the\n"
+              "  --firth (docs/theory.md §3.1): the objective is -loglik - (1/2) log det I(theta) (+\n"
+              "  (l2/2)||theta||^2), I the Fisher information, its pseudo-determinant over the\n"
               "  sum-zero space; grad_norm is the modified score's norm and iterations count\n"
-              "  pseudo-data fixed-point steps.  It needs only a connected comparison graph (exit 4\n"
-              "  otherwise, whatever --l2), and the logistic link.  se comes from the exact Hessian\n"
-              "  of that penalised objective, I + l2 - the Hessian of (1/2) log det I, not from I\n"
-              "  alone (R's brglm / BTm(br = TRUE) report I^-1 at the estimate: the two differ by a\n"
-              "  relative O(1/n)); it costs O(P^2) for P distinct pairs, and each fixed-point step\n"
-              "  an items x items inverse.  With --l2 too, the Gaussian prior is added to Jeffreys'\n"
-              "  (the penalty uses the likelihood's own I).\n",
+              "  pseudo-data fixed-point and Newton steps. It needs only a connected comparison graph\n"
+              "  (exit 4 otherwise, whatever --l2), and the logistic link. se comes from the exact\n"
+              "  Hessian of that penalised objective, I + l2 - the Hessian of (1/2) log det I, not\n"
+              "  from I alone (R's brglm / BTm(br = TRUE) report I^-1 at the estimate: the two differ\n"
+              "  by a relative O(1/n)); it costs O(P^2) for P distinct pairs, and each fixed-point\n"
+              "  step an items x items inverse. With --l2 too, the Gaussian prior is added to\n"
+              "  Jeffreys' (the penalty uses the likelihood's own I). The scores are the root of\n"
+              "  Firth's modified score that brglm finds too; on rare sparse data it is a saddle of\n"
+              "  the penalised likelihood (two maxima either side): its Hessian is then indefinite,\n"
+              "  so the SEs are NA with status singular and exit 6, the scores stand.\n",
     .prepare = bt_prepare,
     .run = bt_run,
 };

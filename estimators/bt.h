@@ -95,7 +95,7 @@ int bt_check_items(const pref_data *d, const char *const *item_name, ps_msg *m);
 
 /* ------------------------------------------------------------------ Firth
  *
- * bt_fit with o->firth = 1 (bt_firth.c; docs/theory.md §3.1) minimises
+ * bt_fit with o->firth = 1 (bt_firth.c; docs/theory.md §3.1) solves grad f = 0,
  *
  *     f(theta) = -log L(theta) - (1/2) log det I(theta) + (lambda/2) ||theta||^2,
  *     I(theta) = sum_i c_i p_i (1 - p_i) x_i x_i^T,
@@ -107,9 +107,12 @@ int bt_check_items(const pref_data *d, const char *const *item_name, ps_msg *m);
  * singular along 1, and det is its pseudo-determinant det(I + 11^T/m) (m times the
  * determinant with one item pinned: a constant factor).  The estimate is finite on
  * every data set whose design identifies theta (Kosmidis & Firth 2021), separable
- * ones included: items need a connected comparison graph (else PS_ENOMLE), features
- * differences spanning R^d (else PS_ESINGULAR), whatever lambda.  Logistic link only
- * (PS_EINVAL for probit).  With want_hessian, res->hessian is the exact Hessian of
+ * ones included.  f need not be convex: the root returned is the one the
+ * pseudo-data fixed point reaches from 0 (or theta0), as R's brglm; it minimises f
+ * wherever f has a single stationary point, and on rare sparse designs it is a
+ * saddle between two minima (bt_firth.c).  Identification: items need a connected
+ * comparison graph (else PS_ENOMLE), features differences spanning R^d (else
+ * PS_ESINGULAR), whatever lambda.  Logistic link only (PS_EINVAL for probit).  With want_hessian, res->hessian is the exact Hessian of
  * f (bt_firth_hessian), so bt_covariance gives its inverse. */
 
 /* The fit (bt_fit calls it when o->firth; inputs already checked there). */

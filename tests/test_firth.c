@@ -440,12 +440,122 @@ static void test_warm_start(void **state) {
   pref_data_free(&d);
 }
 
+/* Is H + 11^T/m positive definite (the penalised objective locally convex on the
+ * sum-zero space)? */
+static int pd_items(const double *H, size_t m) {
+  double *A = malloc(m * m * sizeof(double));
+  for (size_t k = 0; k < m * m; k++) A[k] = H[k] + 1.0 / (double)m;
+  gsl_matrix_view v = gsl_matrix_view_array(A, m, m);
+  gsl_error_handler_t *old = gsl_set_error_handler_off();
+  int ok = gsl_linalg_cholesky_decomp1(&v.matrix) == GSL_SUCCESS;
+  gsl_set_error_handler(old);
+  free(A);
+  return ok;
+}
+
+/* Sparse random item designs (30 items, 60 comparisons: mostly without an MLE):
+ * where the graph is connected the fit converges in few iterations (the slow
+ * fixed point hands over to Newton), is a root of the modified score, and where
+ * the penalised Hessian is positive definite (a maximum of log L + 1/2 log det I)
+ * a perturbed warm start comes back to it. */
+static void test_sparse_designs(void **state) {
+  (void)state;
+  int fitted = 0, separable = 0, maxima = 0;
+  double H[900];
+  for (uint64_t seed = 1; seed <= 30; seed++) {
+    fixtures_sim pb;
+    world_spec ws = {.kind = WORLD_ITEMS, .items = 30};
+    population_spec ps = {.scale = 1, .norm = 1.0};
+    noise_spec ns = {.link = LINK_LOGISTIC, .temperature = 1, .flip = 0};
+    fixtures_sim_alloc(&pb, seed * 104729, &ws, &ps, &ns, 60);
+    pref_features f = fixtures_items_view(30);
+    ps_msg m = {{0}};
+    if (bt_check_connected(&pb.d, NULL, &m) != PS_OK) {
+      fixtures_sim_free(&pb);
+      continue;
+    }
+    separable += bt_check_items(&pb.d, NULL, &m) == PS_ENOMLE;
+    bt_options o = firth_options();
+    bt_result r, r2;
+    int s = bt_fit(&pb.d, &f, &o, &r, &m);
+    if (s) print_error("seed %lu: %s\n", (unsigned long)seed, m.text);
+    assert_int_equal(s, PS_OK);
+    if (!(r.iterations <= 20 && r.grad_norm <= 1e-10 * 60))
+      print_error("seed %lu: gradient %g after %d iterations\n", (unsigned long)seed, r.grad_norm, r.iterations);
+    assert_true(r.iterations <= 20);
+    assert_true(r.grad_norm <= 1e-10 * 60);
+    fitted++;
+    assert_int_equal(bt_firth_hessian(&pb.d, &f, &o, r.theta, H, &m), PS_OK);
+    if (pd_items(H, 30)) {
+      maxima++;
+      double start[30];
+      for (int k = 0; k < 30; k++) start[k] = r.theta[k] + 0.05 * sin(3.0 * k + (double)seed);
+      o.theta0 = start;
+      assert_int_equal(bt_fit(&pb.d, &f, &o, &r2, &m), PS_OK);
+      /* both stop at ||grad|| <= 6e-9, along directions of curvature ~0.1 */
+      for (int k = 0; k < 30; k++) assert_close(r2.theta[k], r.theta[k], 1e-7);
+      bt_result_free(&r2);
+    }
+    bt_result_free(&r);
+    fixtures_sim_free(&pb);
+  }
+  assert_true(fitted >= 10);
+  assert_true(separable >= 5); /* the point: most of these have no MLE */
+  assert_true(maxima >= fitted / 2);
+}
+
+/* The penalised likelihood need not be concave.  a > c 50 times, a > b, b > c: the
+ * data are symmetric under reversing the order (a <-> c, theta -> -theta), so the
+ * fixed point from 0 keeps theta_b = 0; with a gap this wide that root of the
+ * modified score is a saddle of log L + 1/2 log det I (b sits where the Jeffreys
+ * factor is smallest), which has two mirror-image maxima with theta_b on either
+ * side.  The fit returns the root from 0, as R's brglm does (BTm(br = TRUE):
+ * theta_c - theta_a = -4.45880421745467, its penalised-Hessian SEs NaN); a warm
+ * start off the symmetric line reaches a maximum instead. */
+static void test_saddle_root(void **state) {
+  (void)state;
+  pref_data d;
+  int32_t w[3] = {0, 0, 1}, l[3] = {2, 1, 2};
+  double c[3] = {50, 1, 1};
+  rows_counts(&d, 3, w, l, c, 3);
+  pref_features f = fixtures_items_view(3);
+  bt_options o = firth_options();
+  o.want_hessian = 1;
+  bt_result r, rp, rm;
+  ps_msg m = {{0}};
+  int s = bt_fit(&d, &f, &o, &r, &m);
+  if (s) print_error("%s\n", m.text);
+  assert_int_equal(s, PS_OK);
+  assert_close(r.theta[1], 0, 1e-12);
+  assert_close(r.theta[2] - r.theta[0], -4.45880421745467, 1e-8);
+  assert_false(pd_items(r.hessian, 3));
+  double cov[9];
+  assert_int_equal(bt_covariance(&r, &f, cov, &m), PS_ESINGULAR);
+  double start[3] = {r.theta[0], 0.5, r.theta[2]};
+  o.theta0 = start;
+  assert_int_equal(bt_fit(&d, &f, &o, &rp, &m), PS_OK);
+  start[1] = -0.5;
+  assert_int_equal(bt_fit(&d, &f, &o, &rm, &m), PS_OK);
+  assert_true(rp.theta[1] > 0.1 && rm.theta[1] < -0.1);
+  assert_true(rp.objective < r.objective - 1e-6);           /* a higher penalised likelihood */
+  assert_close(rp.objective, rm.objective, 1e-10);           /* mirror images */
+  assert_close(rp.theta[0], -rm.theta[2], 1e-8);
+  assert_close(rp.theta[1], -rm.theta[1], 1e-8);
+  assert_true(pd_items(rp.hessian, 3));
+  assert_int_equal(bt_covariance(&rp, &f, cov, &m), PS_OK);
+  bt_result_free(&r);
+  bt_result_free(&rp);
+  bt_result_free(&rm);
+  pref_data_free(&d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_o1_two_items),         cmocka_unit_test(test_separable_closed_form),
       cmocka_unit_test(test_separable_tournament), cmocka_unit_test(test_gradient_hessian_fd),
       cmocka_unit_test(test_features_separable),   cmocka_unit_test(test_registry_default_and_refusals),
       cmocka_unit_test(test_unidentified),         cmocka_unit_test(test_warm_start),
+      cmocka_unit_test(test_sparse_designs),       cmocka_unit_test(test_saddle_root),
   };
   return cmocka_run_group_tests_name("firth", tests, NULL, NULL);
 }

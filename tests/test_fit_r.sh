@@ -20,8 +20,10 @@
 # bias reduction, which for the logit link is the Jeffreys-prior penalised MLE
 # (br.epsilon 1e-11, glm epsilon 1e-14), on citations, baseball, icehockey and four
 # data sets with no MLE: tests/data/never_loses.csv (an item never loses),
-# tests/data/not_strongly_connected.csv, and two written by R (a two-group cut
-# where one group always wins, a chain a>b>c>d with no reversals).  Scores on both
+# tests/data/not_strongly_connected.csv, and three written by R (a two-group cut
+# where one group always wins, a chain a>b>c>d with no reversals, and a>c 50 times,
+# a>b, b>c, whose Firth root is a saddle of the penalised likelihood: SEs NaN in R,
+# NA with exit 6 here).  Scores on both
 # scales to 1e-6; SEs to 1e-6 against the inverse of the penalised Hessian, which R
 # computes here independently: central differences (step 1e-5) of the modified
 # score X'(y - n p + h (1/2 - p)), h the hat values, written in R (brglm's own SEs
@@ -138,6 +140,8 @@ emit_firth <- function(name, p1, p2, y, n, id) {
   })
   V <- matrix(0, K, K)
   V[-1, -1] <- solve((J + t(J)) / 2)
+  # an indefinite penalised Hessian (a saddle root): no SEs (NaN; prefsim prints NA)
+  if (inherits(try(chol((J + t(J)) / 2), silent = TRUE), "try-error")) V[] <- NaN
   ab <- c(0, beta)
   P <- diag(K) - 1 / K
   res <- data.frame(item = lev, ref_score = ab, ref_se = sqrt(diag(V)), c_score = ab - mean(ab),
@@ -168,6 +172,12 @@ cut <- data.frame(winner = c("A", "B", "A", "C", "B", "C", "A", "B", "C", "D", "
                   count  = c(3, 1, 2, 1, 1, 2, 1, 2, 4, 2, 2, 1, 3, 1, 1))
 write.csv(cut, file.path(out, "cut.csv"), row.names = FALSE)
 emit_firth_csv("cut", file.path(out, "cut.csv"))
+# a > c 50 times, a > b, b > c: the root of the modified score (b midway, by the
+# symmetry of the data) is a saddle of the penalised likelihood, so its Hessian is
+# indefinite: R's SEs are NaN, prefsim's NA (exit 6, status singular)
+saddle <- data.frame(winner = c("a", "a", "b"), loser = c("c", "b", "c"), count = c(50, 1, 1))
+write.csv(saddle, file.path(out, "saddle.csv"), row.names = FALSE)
+emit_firth_csv("saddle", file.path(out, "saddle.csv"))
 # a chain a > b > c > d, no reversals: a tree, so each gap is log((n + 1/2) / (1/2))
 chain <- data.frame(winner = c("a", "b", "c"), loser = c("b", "c", "d"), count = c(5, 2, 9))
 write.csv(chain, file.path(out, "chain.csv"), row.names = FALSE)
@@ -178,7 +188,7 @@ if ! Rscript "$TMP/reference.R" "$TMP" "$DATA" > "$TMP/r.log" 2>&1; then
   ko "R reference fits (Rscript with BradleyTerry2): $(tail -3 "$TMP/r.log" | tr '\n' ' ')"
   finish
 fi
-ok "R BradleyTerry2 reference fits for citations, baseball, icehockey (and Firth: br = TRUE, 7 data sets)"
+ok "R BradleyTerry2 reference fits for citations, baseball, icehockey (and Firth: br = TRUE, 8 data sets)"
 grep '^firth ' "$TMP/r.log"
 
 # compare EXPECTED GOT SCORECOL SECOL: prints "matched total max_dscore max_dse bad"
@@ -190,8 +200,13 @@ compare() {
     /^#/ || FNR == 1 { next }
     ($1 in es) {
       seen[$1] = 1; matched++
-      ds = abs($2 - es[$1]); dse = abs($3 - ese[$1])
+      ds = abs($2 - es[$1])
       if (ds > mds) mds = ds
+      if (ese[$1] == "NaN") {  # R could not compute it: prefsim must print NA
+        if ($3 != "NA" || ds > bound(es[$1])) bad++
+        next
+      }
+      dse = abs($3 - ese[$1])
       if (dse > mdse) mdse = dse
       if (ds > bound(es[$1]) || dse > bound(ese[$1]) || $3 == "NA") bad++
     }
@@ -230,7 +245,7 @@ done
 
 # Firth: --firth against BTm(br = TRUE), both scales; the data sets without an MLE
 # first exit 4 without --firth
-for name in citations baseball icehockey never_loses not_strongly_connected cut chain; do
+for name in citations baseball icehockey never_loses not_strongly_connected cut chain saddle; do
   csv=$TMP/$name.csv
   [ -f "$csv" ] || csv=$DATA/$name.csv
   ref=$(cat "$TMP/$name.firth.reference")
@@ -252,7 +267,13 @@ for name in citations baseball icehockey never_loses not_strongly_connected cut 
     fi
     "$PREFSIM" fit --model bt --firth "$csv" "${args[@]}" > "$TMP/$name.firth.$scale.out" 2> "$TMP/$name.err"
     rc=$?
-    if [ $rc -ne 0 ]; then
+    want_rc=0 want_status=ok
+    if [ "$name" = saddle ]; then
+      want_rc=6 want_status=singular
+      grep -q "not positive definite at the Firth estimate.*saddle" "$TMP/$name.err" ||
+        ko "firth saddle ($scale): stderr does not explain the NA SEs: $(head -c 300 "$TMP/$name.err")"
+    fi
+    if [ $rc -ne $want_rc ]; then
       ko "firth $name ($scale): prefsim exited $rc: $(head -c 300 "$TMP/$name.err")"
       continue
     fi
@@ -260,7 +281,8 @@ for name in citations baseball icehockey never_loses not_strongly_connected cut 
     rows=$(grep -vc '^#' "$TMP/$name.firth.$scale.out")
     msg="firth $name ($scale scale, $total items): max |score diff| $mds, max |se diff| $mdse"
     if [ "$matched" -eq "$total" ] && [ "$rows" -eq $((total + 1)) ] && [ "$bad" -eq 0 ] &&
-       grep -q '^# status	ok$' "$TMP/$name.firth.$scale.out" && grep -q '^# firth	yes$' "$TMP/$name.firth.$scale.out"; then
+       grep -q "^# status	$want_status\$" "$TMP/$name.firth.$scale.out" &&
+       grep -q '^# firth	yes$' "$TMP/$name.firth.$scale.out"; then
       ok "$msg"
     else
       ko "$msg ($matched of $total items matched by name, $rows table lines, $bad beyond tolerance)"
