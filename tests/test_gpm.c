@@ -172,7 +172,8 @@ static void test_cycle_population(void **state) {
     double tau = rows[k].tau, p = ps_sigmoid(sqrt(3) / 2 / tau), ex, acc;
     pref_data d;
     cycle_population(&d, p);
-    const char *bt_h[] = {"0", "logistic", "1e-10", "100"};
+    const char *bt_h[16]; /* bt's defaults, by name: robust to keys added to its table */
+    fixtures_default_hyper(&est_bt, bt_h, 16);
     est_model *bt = fit_default("bt", bt_h, &d, r);
     size_t dim;
     const double *th = est_bt.theta(bt, &dim);
@@ -218,7 +219,8 @@ static void test_cycle_sampled(void **state) {
     d.loser[i] = fwd ? b : a;
   }
   double ex, acc;
-  const char *bt_h[] = {"0", "logistic", "1e-10", "100"};
+  const char *bt_h[16]; /* bt's defaults, by name: robust to keys added to its table */
+  fixtures_default_hyper(&est_bt, bt_h, 16);
   est_model *bt = fit_default("bt", bt_h, &d, r);
   cycle_metrics(&est_bt, bt, p, &ex, &acc);
   assert_true(acc <= 2.0 / 3);
