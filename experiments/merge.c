@@ -52,11 +52,12 @@ static int check_done_cells(input *in, ps_msg *m) {
     if (s) return s;
     for (size_t c = 0; c < nc; c++)
       if (in->status[c] == H5STORE_CELL_DONE && st[c] < 0) {
+        int bad = st[c];
         free(st);
         return ps_fail(m, PS_EFORMAT,
                        "%s: cell %zu is marked DONE but estimator %s has no result for it (status %d): the file is "
                        "damaged; rerun its shard into a new file (--force) before merging",
-                       in->path, c, est[k], st[c] < 0 ? st[c] : 0);
+                       in->path, c, est[k], bad);
       }
     free(st);
   }
