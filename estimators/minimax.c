@@ -222,3 +222,11 @@ int minimax_empirical(const pref_data *d, double *M, unsigned char *compared, si
   if (n_missing) *n_missing = missing;
   return PS_OK;
 }
+
+double minimax_margin_logit(const double *M, size_t m, size_t a, size_t b) {
+  double q = M[a * m + b] + 0.5;
+  double lim = -log(1e-12 / (1 - 1e-12));
+  if (q <= 1e-12) return -lim;
+  if (q >= 1 - 1e-12) return lim;
+  return log(q / (1 - q));
+}

@@ -85,4 +85,11 @@ long minimax_condorcet_winner(const double *M, size_t m);
 int minimax_empirical(const pref_data *d, double *M, unsigned char *compared, size_t *n_missing,
                       ps_msg *msg);
 
+/* logit of q = 1/2 + M_ab clamped to [1e-12, 1 - 1e-12]: the prediction of an
+ * estimator whose model is the margin matrix itself.  At the clamp the value is +-L
+ * with L = -log(1e-12 / (1 - 1e-12)), so that logit(a, b) = -logit(b, a) there too:
+ * computing log(q / (1 - q)) at q = 1 - 1e-12 gave 27.631021, not 27.631043, since
+ * 1 - (1 - 1e-12) is not 1e-12 in double precision. */
+double minimax_margin_logit(const double *M, size_t m, size_t a, size_t b);
+
 #endif

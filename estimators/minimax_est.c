@@ -65,16 +65,8 @@ static int mx_fit(est_model *e, const pref_data *d, const pref_features *f, gsl_
   return s;
 }
 
-/* logit q with q = 1/2 + M[a][b] clamped to [1e-12, 1 - 1e-12].  At the clamp the
- * value is +-L with L = -log(1e-12 / (1 - 1e-12)), so that logit(a, b) = -logit(b, a)
- * there too: computing log(q / (1 - q)) at q = 1 - 1e-12 gave 27.631021, not
- * 27.631043, since 1 - (1 - 1e-12) is not 1e-12 in double precision. */
 static double mx_logit(const est_model *e, int32_t a, int32_t b) {
-  double q = e->M[(size_t)a * e->m + (size_t)b] + 0.5;
-  double lim = -log(1e-12 / (1 - 1e-12));
-  if (q <= 1e-12) return -lim;
-  if (q >= 1 - 1e-12) return lim;
-  return log(q / (1 - q));
+  return minimax_margin_logit(e->M, e->m, (size_t)a, (size_t)b);
 }
 
 static const double *mx_theta(const est_model *e, size_t *dim) {

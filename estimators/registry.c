@@ -13,7 +13,7 @@
   /* Bradley-Terry and item rankings */                                                                            \
   X(bt) X(mm) X(ilsr) X(lsr) X(rank_centrality) X(borda)                                                           \
   /* intransitive preferences and games */                                                                         \
-  X(gpm) X(minimax)                                                                                                \
+  X(gpm) X(minimax) X(nash) X(slhf)                                                                                \
   /* rewards from trajectory segments */                                                                           \
   X(regret_model) X(partial_return)                                                                                \
   /* heterogeneous annotators */                                                                                   \
