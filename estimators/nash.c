@@ -1,5 +1,5 @@
 /* nash.c — the regularised Nash equilibrium by Newton's method with continuation,
- * Nash-MD, and SLHF's closed forms (nash.h; docs/theory.md §3.17).
+ * Nash-MD, and SLHF's closed forms (nash.h; docs/theory.md §3.13a).
  *
  * Everything works in log space (u = log pi) and normalises through log-sum-exp, so a
  * small tau that drives some probabilities to 1e-200 neither underflows to a zero that

@@ -1,5 +1,5 @@
 /* nash.h — the regularised Nash equilibrium of a preference game, Nash-MD, and the
- * Stackelberg (SLHF) leader and follower (docs/theory.md §3.17).
+ * Stackelberg (SLHF) leader and follower (docs/theory.md §3.13a).
  *
  * Every function takes the margin matrix M = P - 1/2 of m items (row-major,
  * skew-symmetric, |M_ij| <= 1/2: minimax.h's convention, checked by minimax_check)

@@ -1,5 +1,5 @@
 /* nash_est.c — the regularised Nash equilibrium of the empirical preference matrix
- * behind the estimator interface (item worlds; docs/theory.md §3.17).
+ * behind the estimator interface (item worlds; docs/theory.md §3.13a).
  *
  * The model is minimax_est.c's: the empirical margins M_ij = n_ij / N_ij - 1/2 (0 for a
  * pair never compared), predictions logit(1/2 + M_ab).  Its policy is pi*_tau of that
@@ -113,7 +113,7 @@ const est_type est_nash = {
     .name = "nash",
     .inputs = EST_IN_ITEMS,
     .doc = "Regularised Nash equilibrium of the empirical preference matrix against the uniform reference "
-           "(Munos et al. 2024, Nash learning from human feedback; docs/theory.md §3.17): the fixed point "
+           "(Munos et al. 2024, Nash learning from human feedback; docs/theory.md §3.13a): the fixed point "
            "pi proportional to mu exp(M pi / tau) by certified Newton, or Nash-MD's last or averaged iterate; "
            "predictions are the empirical P (1/2 for pairs never compared); item worlds only.",
     .params = nash_params,

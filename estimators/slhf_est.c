@@ -1,5 +1,5 @@
 /* slhf_est.c — the Stackelberg (SLHF) leader of the empirical preference matrix
- * behind the estimator interface (item worlds; docs/theory.md §3.17).
+ * behind the estimator interface (item worlds; docs/theory.md §3.13a).
  *
  * The model is minimax_est.c's empirical margins; its policy is SLHF's leader
  * pi* proportional to mu exp(V / tau_leader) with the follower's soft best response
@@ -92,7 +92,7 @@ const est_type est_slhf = {
     .inputs = EST_IN_ITEMS,
     .doc = "Stackelberg learning from human feedback: the leader's policy of the empirical preference matrix, "
            "pi proportional to mu exp(V / tau_leader) with the follower's soft best response in V "
-           "(docs/theory.md §3.17); uniform references; item worlds only.",
+           "(docs/theory.md §3.13a); uniform references; item worlds only.",
     .params = slhf_params,
     .alloc = slhf_alloc,
     .fit = slhf_fit,

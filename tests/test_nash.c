@@ -1,5 +1,5 @@
 /* test_nash.c — the regularised Nash equilibrium, Nash-MD and SLHF (estimators/nash.h)
- * against closed forms (docs/theory.md §3.17), the fixed-point equation on random
+ * against closed forms (docs/theory.md §3.13a), the fixed-point equation on random
  * games, the tau -> 0 limit, Nash-MD's last-iterate convergence against Hedge's
  * cycling, and every error path.  Random games come from gsl's mt19937 with a fixed
  * seed. */
