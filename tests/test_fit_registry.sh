@@ -133,7 +133,7 @@ for m in $others; do
   check "$m: --help still documents it" bash -c "'$PREFSIM' fit --model $m --help | grep -q 'cannot fit $m'"
 done
 check "unknown model: exit 2, lists the item models" \
-  bash -c "test \"\$('$PREFSIM' fit --model nash '$SMALL' 2>&1 >/dev/null)\" = \"prefsim fit: unknown model 'nash' (allowed: $(tr '\n' ',' <<<"$models" | sed 's/,$//; s/,/, /g'))\""
+  bash -c "test \"\$('$PREFSIM' fit --model nosuch '$SMALL' 2>&1 >/dev/null)\" = \"prefsim fit: unknown model 'nosuch' (allowed: $(tr '\n' ',' <<<"$models" | sed 's/,$//; s/,/, /g'))\""
 
 "$PREFSIM" fit --model bt --l2 0.5 "$SMALL" >"$TMP/a1" 2>&1
 "$PREFSIM" fit --model bt --param l2=0.5 "$SMALL" >"$TMP/a2" 2>&1
