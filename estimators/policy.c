@@ -21,6 +21,7 @@
 #include "policy.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../core/numerics.h"
@@ -263,4 +264,48 @@ void policy_mlp_backprop(const policy_mlp *a, const double *params, const double
     double *grow = gW1 + j * d;
     for (size_t k = 0; k < d; k++) grow[k] += d1[j] * phi[k];
   }
+}
+
+/* index sort of the scores for policy_best_of_n (qsort has no context argument) */
+typedef struct {
+  double s;
+  size_t i;
+} bon_key;
+
+static int bon_cmp(const void *a, const void *b) {
+  double x = ((const bon_key *)a)->s, y = ((const bon_key *)b)->s;
+  return (x > y) - (x < y);
+}
+
+int policy_best_of_n(const double *pi_ref, const double *score, size_t m, double n, double *p) {
+  if (!(n >= 1) || !isfinite(n)) return PS_EINVAL;
+  bon_key *k = malloc(m * sizeof *k);
+  if (!k) return PS_ENOMEM;
+  for (size_t y = 0; y < m; y++) {
+    if (isnan(score[y])) {
+      free(k);
+      return PS_EINVAL;
+    }
+    k[y].s = score[y];
+    k[y].i = y;
+  }
+  qsort(k, m, sizeof *k, bon_cmp);
+  /* levels in increasing score; F_lo the reference mass strictly below the level.
+   * F^n - F_lo^n = F^n (-expm1(n log(F_lo / F))): both factors lie in [0, 1] for every
+   * n, and the second keeps the small differences near F = 1 accurate. */
+  double F_lo = 0;
+  for (size_t a = 0; a < m;) {
+    size_t b = a;
+    double w = 0;
+    while (b < m && k[b].s == k[a].s) w += pi_ref[k[b++].i];
+    double F = F_lo + w;
+    if (F > 1) F = 1;
+    double mass = F_lo > 0 ? exp(n * log(F)) * -expm1(n * log(F_lo / F)) : exp(n * log(F));
+    if (!(mass >= 0)) mass = 0;
+    for (size_t j = a; j < b; j++) p[k[j].i] = w > 0 ? mass * pi_ref[k[j].i] / w : 0;
+    F_lo = F;
+    a = b;
+  }
+  free(k);
+  return PS_OK;
 }

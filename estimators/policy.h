@@ -47,6 +47,14 @@ double policy_objective(const double *pi, const double *pi_ref, const double *r,
  * m x m row-major preference matrix (P(y > y') , P[y][y] = 1/2); WR(pi_ref) = 1/2. */
 double policy_win_rate(const double *pi, const double *pi_ref, const double *P, size_t m);
 
+/* Best-of-n against a proxy score (docs/theory.md §3.13b): the law of the response
+ * with the highest score among n >= 1 independent draws from pi_ref, written into p.
+ * Responses whose scores are equal form one level, and the draw picks among a level in
+ * proportion to pi_ref: with F(s) = pi_ref(score <= s), the level at s has probability
+ * F(s)^n - F(s-)^n.  n may be fractional (the same formula, its continuous
+ * interpolation).  PS_EINVAL for n < 1 or a NaN score, PS_ENOMEM. */
+int policy_best_of_n(const double *pi_ref, const double *score, size_t m, double n, double *p);
+
 /* The greedy policy of docs/theory.md §3.14's baseline: a point mass on argmax_y score_y
  * (the lowest index among ties) written into p. */
 void policy_greedy(const double *score, size_t m, double *p);

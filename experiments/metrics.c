@@ -594,6 +594,28 @@ POLICY_FIELD(m_logpi_err, lperr)
 POLICY_FIELD(m_ranking_accuracy, rankacc)
 POLICY_FIELD(m_ideal_ranking_accuracy, idealrank)
 
+/* Gains over the reference (docs/theory.md §3.13b): E_x[E_pi g - E_pi_ref g] with g the
+ * true reward r/T (gold) or the model's own reward, its logit against the context's
+ * first response (proxy; the offset cancels in the difference of expectations). */
+static double policy_gain(metric_eval *ev, int gold) {
+  const cell_sim *s = ev->sim;
+  const world *w = &s->w;
+  size_t C = w->n_contexts, m = w->m;
+  const double *pi = model_policy(ev);
+  if (!pi) return NAN;
+  double g = 0;
+  for (size_t c = 0; c < C; c++)
+    for (size_t y = 0; y < m; y++) {
+      size_t i = c * m + y;
+      double v = gold ? s->pop.reward[i] / s->pt.noise.temperature
+                      : ev->t->logit(ev->mod, (int32_t)i, (int32_t)(c * m));
+      g += (pi[i] - exp(s->log_ref[i])) * v;
+    }
+  return g / (double)C;
+}
+static double m_gold_gain(metric_eval *ev) { return policy_gain(ev, 1); }
+static double m_proxy_gain(metric_eval *ev) { return policy_gain(ev, 0); }
+
 /* ||theta-hat - theta* / (T beta)||: a log-linear policy's offset from pi_ref against
  * DPO's population target */
 static double m_policy_param_err(metric_eval *ev) {
@@ -772,6 +794,11 @@ const metric_def metric_table[] = {
      NULL, m_win_rate},
     {"unreg_suboptimality", "1", "E_x[max_y r/T - E_pi r/T]: unregularised suboptimality", FE, NULL,
      m_unreg_suboptimality},
+    {"gold_gain", "1", "E_x[E_pi r/T - E_pi_ref r/T]: the policy's gain in true reward over the reference", FE, NULL,
+     m_gold_gain},
+    {"proxy_gain", "1",
+     "E_x[E_pi r-hat - E_pi_ref r-hat], r-hat the model's own reward (its logits): the gain the policy sees", FE, NULL,
+     m_proxy_gain},
     {"policy_param_err", "1",
      "||theta-hat - theta*/(T beta)||: a log-linear policy's offset from pi_ref vs DPO's population target", FE,
      policy_param, m_policy_param_err},
