@@ -751,3 +751,7 @@ void dpo_result_scores(const dpo_result *res, const pref_features *f, size_t fir
   }
   for (size_t j = 0; j < m; j++) s[j] = policy_mlp_score(&res->mlp, res->theta, f->phi + (first + j) * f->d, work);
 }
+
+int dpo_check_input(const pref_data *d, const pref_features *f, const dpo_options *o, ps_msg *m) {
+  return check_input(d, f, o, 0, m);
+}

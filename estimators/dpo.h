@@ -137,6 +137,11 @@ int dpo_fit(const pref_data *d, const pref_features *f, const dpo_options *o, gs
 
 void dpo_result_free(dpo_result *r);
 
+/* The input checks dpo_fit makes before any work (options, ids in range, both items of a
+ * row in one context, non-empty data, finite phi and log_ref), for solvers built on
+ * dpo_objective: PS_OK or the failure status with a message. */
+int dpo_check_input(const pref_data *d, const pref_features *f, const dpo_options *o, ps_msg *m);
+
 /* F(theta) of a log-linear policy, with grad (length f->d) when not NULL.  Inputs
  * are not checked (call on data dpo_fit accepts).  NaN on ENOMEM. */
 double dpo_objective(const pref_data *d, const pref_features *f, const dpo_options *o,

@@ -616,6 +616,30 @@ static double policy_gain(metric_eval *ev, int gold) {
 static double m_gold_gain(metric_eval *ev) { return policy_gain(ev, 1); }
 static double m_proxy_gain(metric_eval *ev) { return policy_gain(ev, 0); }
 
+/* Likelihood displacement on the training comparisons (docs/theory.md §3.13c): the
+ * row-weighted mean of log pi(y) - log pi_ref(y) over the chosen (reported winner) or
+ * rejected responses, or the weighted share of rows whose chosen response lost
+ * probability. */
+enum { DISP_CHOSEN, DISP_REJECTED, DISP_FALL };
+static double displacement(metric_eval *ev, int what) {
+  const cell_sim *s = ev->sim;
+  const pref_data *d = &s->train;
+  const double *pi = model_policy(ev);
+  if (!pi || !d->n) return NAN;
+  double sum = 0, W = 0;
+  for (size_t i = 0; i < d->n; i++) {
+    double c = d->count ? d->count[i] : 1.0;
+    int32_t y = what == DISP_REJECTED ? d->loser[i] : d->winner[i];
+    double u = log(pi[y]) - s->log_ref[y];
+    sum += c * (what == DISP_FALL ? (u < 0) : u);
+    W += c;
+  }
+  return sum / W;
+}
+static double m_chosen_logp_change(metric_eval *ev) { return displacement(ev, DISP_CHOSEN); }
+static double m_rejected_logp_change(metric_eval *ev) { return displacement(ev, DISP_REJECTED); }
+static double m_chosen_fall_share(metric_eval *ev) { return displacement(ev, DISP_FALL); }
+
 /* ||theta-hat - theta* / (T beta)||: a log-linear policy's offset from pi_ref against
  * DPO's population target */
 static double m_policy_param_err(metric_eval *ev) {
@@ -796,6 +820,12 @@ const metric_def metric_table[] = {
      m_unreg_suboptimality},
     {"gold_gain", "1", "E_x[E_pi r/T - E_pi_ref r/T]: the policy's gain in true reward over the reference", FE, NULL,
      m_gold_gain},
+    {"chosen_logp_change", "nats",
+     "training rows' mean log pi(y_w) - log pi_ref(y_w): the chosen responses' log-probability change", FE, NULL,
+     m_chosen_logp_change},
+    {"rejected_logp_change", "nats", "the same for the rejected responses y_l", FE, NULL, m_rejected_logp_change},
+    {"chosen_fall_share", "1", "share of training rows whose chosen response has pi(y_w) < pi_ref(y_w)", FE, NULL,
+     m_chosen_fall_share},
     {"proxy_gain", "1",
      "E_x[E_pi r-hat - E_pi_ref r-hat], r-hat the model's own reward (its logits): the gain the policy sees", FE, NULL,
      m_proxy_gain},

@@ -125,6 +125,43 @@ static double t_ref_opt_mass(cell_eval *ev) {
 }
 
 /* KL(pi* || pi_ref) of the true KL optimum: the yardstick of the learners' kl_ref */
+/* The share of training rows whose chosen response the first gradient step of DPO
+ * from pi_ref moves down, to first order (docs/theory.md §3.13c): the step is along
+ * g = sum_j c_j (phi_w(j) - phi_l(j)), and log pi(y) moves by (phi_y - E_pi_ref phi)^T g
+ * times a positive constant, so the prediction for row i is the sign of
+ * (phi_w(i) - phi-bar_ref)^T g.  A property of the training data, whatever the estimator. */
+static double t_first_step_fall_share(cell_eval *ev) {
+  const cell_sim *s = ev->sim;
+  const pref_features *f = &s->f;
+  const pref_data *d = &s->train;
+  size_t D = f->d, m = s->w.m;
+  if (!f->phi || !d->n) return NAN;
+  double *g = calloc(2 * D, sizeof *g);
+  if (!g) return NAN;
+  double *bar = g + D, W = 0, fall = 0;
+  for (size_t i = 0; i < d->n; i++) {
+    double c = d->count ? d->count[i] : 1.0;
+    const double *pw = f->phi + (size_t)d->winner[i] * D, *pl = f->phi + (size_t)d->loser[i] * D;
+    for (size_t k = 0; k < D; k++) g[k] += c * (pw[k] - pl[k]);
+  }
+  for (size_t i = 0; i < d->n; i++) {
+    double c = d->count ? d->count[i] : 1.0;
+    size_t first = (size_t)d->winner[i] / m * m;
+    memset(bar, 0, D * sizeof *bar);
+    for (size_t y = 0; y < m; y++) {
+      double p = exp(s->log_ref[first + y]);
+      for (size_t k = 0; k < D; k++) bar[k] += p * f->phi[(first + y) * D + k];
+    }
+    const double *pw = f->phi + (size_t)d->winner[i] * D;
+    double pred = 0;
+    for (size_t k = 0; k < D; k++) pred += (pw[k] - bar[k]) * g[k];
+    fall += c * (pred < 0);
+    W += c;
+  }
+  free(g);
+  return fall / W;
+}
+
 static double t_opt_kl_ref(cell_eval *ev) {
   const cell_sim *s = ev->sim;
   const world *w = &s->w;
@@ -167,6 +204,9 @@ const cellq_def truth_table[] = {
      t_fewshot_bayes_accuracy},
     {"ref_opt_mass", "1", "mean over contexts of pi_ref(argmax_y r): the reference's coverage of the optimal response",
      IF, NULL, t_ref_opt_mass},
+    {"first_step_fall_share", "1",
+     "share of training rows whose chosen response DPO's first gradient step from pi_ref moves down (first order)",
+     EST_IN_FEATURES, NULL, t_first_step_fall_share},
     {"opt_kl_ref", "nats",
      "E_x KL(pi* || pi_ref) of the KL optimum pi* ∝ pi_ref exp(r/(T beta)) of the true reward (feature worlds)",
      EST_IN_FEATURES, NULL, t_opt_kl_ref},
