@@ -105,6 +105,7 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
     ev->rng = rng;
     const ps_param *pp = ps_param_find(x->type->params, "policy");
     ev->policy_mode = pp ? hyper[pp - x->type->params] : NULL;
+    ev->hyper = hyper;
     est_model *mod = NULL;
     ps_msg fm = {{0}};
     int fs = x->type->alloc(&mod, hyper, &fm);

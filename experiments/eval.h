@@ -85,6 +85,7 @@ struct metric_eval {
   const est_model *mod;
   size_t k;                 /* estimator index in the experiment */
   const char *policy_mode;  /* the estimator's `policy` hyperparameter here, or NULL */
+  const char *const *hyper; /* the estimator's hyperparameter texts here (its params' order) */
   gsl_rng *rng;             /* scratch stream (few-shot adaptation resets it) */
   est_fit_info info;
   int fit_status;

@@ -27,6 +27,7 @@
 #include "../estimators/cluster.h"
 #include "../estimators/maxmin.h"
 #include "../estimators/minimax.h"
+#include "../estimators/nash.h"
 #include "../estimators/policy.h"
 #include "../sim/mdp.h"
 #include "eval.h"
@@ -327,6 +328,26 @@ static void game(metric_eval *ev) {
 static double m_exploitability(metric_eval *ev) { return game(ev), ev->expl; }
 static double m_exploitability_model(metric_eval *ev) { return game(ev), ev->expl_model; }
 static double m_lp_distance(metric_eval *ev) { return game(ev), ev->lp_dist; }
+
+/* KL(pi*_tau || pi-hat): the model's policy against the regularised Nash equilibrium of
+ * the TRUE game at the estimator's own tau, uniform reference (docs/theory.md §3.13a).
+ * Applies to the estimator that defines that tau (nash). */
+static double m_nash_kl(metric_eval *ev) {
+  const double *game_p;
+  const double *G = cell_sim_game(ev->sim, &game_p);
+  const ps_param *pt = ps_param_find(ev->t->params, "tau");
+  if (!G || !pt || !ev->hyper || !ev->t->policy) return NAN;
+  double tau = ps_param_real(ev->hyper[pt - ev->t->params]);
+  size_t Mn = ev->sim->w.n_items;
+  double *w = malloc(3 * Mn * sizeof(double)), kl = NAN;
+  if (!w) return NAN;
+  double *mu = w, *star = w + Mn, *ph = w + 2 * Mn;
+  for (size_t y = 0; y < Mn; y++) mu[y] = 1.0 / (double)Mn;
+  if (nash_solve(G, Mn, mu, tau, star, NULL, NULL) == PS_OK && ev->t->policy(ev->mod, 0, Mn, ph) == PS_OK)
+    kl = policy_kl(star, ph, Mn);
+  free(w);
+  return kl;
+}
 
 /* ------------------------------------------------------------ annotators */
 
@@ -708,6 +729,9 @@ static double m_policy_agreement(metric_eval *ev) {
 
 static int has_theta(const est_type *t, const exp_point *pt) { return t->theta && pt->population.kind == POP_BT; }
 static int small_items(const est_type *t, const exp_point *pt) { return pt->world.items <= GAME_MAX_ITEMS; }
+static int nash_items(const est_type *t, const exp_point *pt) {
+  return small_items(t, pt) && !strcmp(t->name, "nash");
+}
 static int annotators(const est_type *t, const exp_point *pt) { return pt->population.annotators > 0; }
 static int typed(const est_type *t, const exp_point *pt) {
   return pt->population.annotators > 0 && (pt->population.kind == POP_BT || pt->population.kind == POP_MIXTURE);
@@ -774,6 +798,10 @@ const metric_def metric_table[] = {
      "MDP worlds: share of states where the learned reward's optimal action is optimal (reward recovery up to its "
      "equivalence class)",
      EST_IN_SEGMENTS, NULL, m_policy_agreement},
+    {"nash_kl", "nats",
+     "KL(pi*_tau || policy): distance to the regularised Nash equilibrium of the true game at the estimator's tau "
+     "(uniform reference; nash)",
+     EST_IN_ITEMS, nash_items, m_nash_kl},
     {"exploitability_model", "1",
      "max_y P-hat(y > policy) - 1/2 under the model's own predictions: the solver's error (item worlds)",
      EST_IN_ITEMS, small_items, m_exploitability_model},
