@@ -669,13 +669,19 @@ int bt_fit(const pref_data *d, const pref_features *f, const bt_options *o, bt_r
     } else {
       for (size_t k = 0; k < dim; k++) prec[k] = 1.0;
     }
-    /* CG on H p = -g to relative residual eta (Eisenstat-Walker style forcing) */
+    /* CG on H p = -g to relative residual eta (Eisenstat-Walker style forcing).  For
+     * items H is singular along 1 (a common shift): the residual and the preconditioned
+     * residual are kept in the sum-zero subspace, where H is positive definite.  Without
+     * the projection, near the optimum the rounding residue of g along 1 (relative
+     * 1e-6 of a 1e-11 gradient) cannot be reduced, so CG's step sizes blew up along the
+     * null direction and the polluted step threw theta away (found with tol = 1e-13 on
+     * fractional counts: it cycled from the optimum back to near 0 every 4 steps). */
     double eta = fmin(0.1, sqrt(gnorm / (W > 1 ? W : 1)));
     memset(p, 0, dim * sizeof(double));
-    for (size_t k = 0; k < dim; k++) {
-      r[k] = -g[k];
-      z[k] = prec[k] * r[k];
-    }
+    for (size_t k = 0; k < dim; k++) r[k] = -g[k];
+    if (items) centre(r, dim);
+    for (size_t k = 0; k < dim; k++) z[k] = prec[k] * r[k];
+    if (items) centre(z, dim);
     memcpy(q, z, dim * sizeof(double));
     double rz = dot(r, z, dim);
     int maxcg = (int)(dim < 500 ? 2 * dim + 10 : 1000);
@@ -689,8 +695,10 @@ int bt_fit(const pref_data *d, const pref_features *f, const bt_options *o, bt_r
         p[k] += alpha * q[k];
         r[k] -= alpha * Hp[k];
       }
+      if (items) centre(r, dim);
       if (sqrt(dot(r, r, dim)) <= eta * gnorm) break;
       for (size_t k = 0; k < dim; k++) z[k] = prec[k] * r[k];
+      if (items) centre(z, dim);
       double rz_new = dot(r, z, dim);
       double beta = rz_new / rz;
       rz = rz_new;

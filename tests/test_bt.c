@@ -316,6 +316,45 @@ static void test_item_covariance_l2(void **state) {
   pref_data_free(&d);
 }
 
+/* Regression: a tight tolerance on the item model.  Near the optimum the rounding
+ * residue of the gradient along 1 (the item model's null direction) once made CG's
+ * step explode and the fit cycled from the optimum back towards 0 (status
+ * not-converged, gradient 0.076 after 100 steps).  Fractional counts of a 5-item game
+ * (the pooled-BT pseudo-true problem of metrics.c): with tol = 1e-13 the fit must
+ * converge to the same log-likelihood as the default tolerance, with a smaller gradient. */
+static void test_items_tight_tolerance(void **state) {
+  (void)state;
+  const double q[10] = {0.45543640595676921, 0.57584220878627734, 0.0023721644942003017, 0.93709041301946505,
+                        0.48902636030415958, 0.1606312281798245,  0.92280870511423885,   0.88571822094984087,
+                        0.052997995461476322, 0.34533643453438384};
+  int32_t w[20], l[20];
+  double c[20];
+  size_t r = 0, k = 0;
+  for (int32_t a = 0; a < 5; a++)
+    for (int32_t b = a + 1; b < 5; b++, k++) {
+      w[r] = a, l[r] = b, c[r++] = q[k];
+      w[r] = b, l[r] = a, c[r++] = 1 - q[k];
+    }
+  pref_data d;
+  fixtures_rows(&d, 5, w, l, 20);
+  d.count = malloc(20 * sizeof(double));
+  memcpy(d.count, c, sizeof c);
+  pref_features f = fixtures_items_view(5);
+  bt_options o = bt_options_default();
+  bt_result loose, tight;
+  ps_msg m;
+  assert_int_equal(bt_fit(&d, &f, &o, &loose, &m), PS_OK);
+  o.tol = 1e-13;
+  assert_int_equal(bt_fit(&d, &f, &o, &tight, &m), PS_OK);
+  assert_true(tight.grad_norm <= 1e-13 * 10);
+  assert_true(tight.iterations <= 10);
+  assert_close(tight.loglik, loose.loglik, 1e-12);
+  for (int i = 0; i < 5; i++) assert_close(tight.theta[i], loose.theta[i], 1e-9);
+  bt_result_free(&loose);
+  bt_result_free(&tight);
+  pref_data_free(&d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_o1_two_items),      cmocka_unit_test(test_o2_cycle_plus_one),
@@ -323,6 +362,7 @@ int main(void) {
       cmocka_unit_test(test_disconnected),      cmocka_unit_test(test_gradient_hessian_fd),
       cmocka_unit_test(test_recovery),          cmocka_unit_test(test_feature_existence),
       cmocka_unit_test(test_bad_input),         cmocka_unit_test(test_item_covariance_l2),
+      cmocka_unit_test(test_items_tight_tolerance),
   };
   return cmocka_run_group_tests_name("bt", tests, NULL, NULL);
 }
