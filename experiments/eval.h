@@ -107,6 +107,11 @@ struct metric_eval {
   double worst, mgap, gap;
 };
 
+/* The pooled BT pseudo-true item scores of an item world (metrics.c): BT on the
+ * population's label probabilities, every pair weighted equally; theta has n_items
+ * entries, centred.  PS_OK or the fit's failure. */
+int eval_pooled_bt(const cell_sim *s, double *theta);
+
 /* MaxMin and its variants (docs/theory.md §3.5) over K group rewards R (K x n_items,
  * logit scale) with weights wt: mode maxmin (the dual), maxmin_iterative,
  * per_sample_min, or pooled (NULL too: the KL optimum of the weighted mean reward).

@@ -113,7 +113,9 @@ static const ps_param p_noise[] = {
     END};
 
 static const ps_param p_design[] = {
-    {"kind", PS_PARAM_ENUM, "uniform", 0, 0, "uniform|policy", "uniform pairs, or pairs from pi_ref"},
+    {"kind", PS_PARAM_ENUM, "uniform", 0, 0, "uniform|policy|complete",
+     "uniform pairs, pairs from pi_ref, or every pair of every context in turn (balanced when contexts x "
+     "pairs divides n)"},
     {"ref_temperature", PS_PARAM_REAL, "1", 1e-12, 1e12, NULL,
      "pi_ref temperature: lower = pairs concentrate on few responses (poorer coverage)"},
     {"ref_direction", PS_PARAM_ENUM, "reward", 0, 0, "reward|random|anti",
@@ -1112,7 +1114,8 @@ int experiment_point(const experiment *e, size_t p, exp_point *o, ps_msg *m) {
   o->noise.link = strcmp(V("noise", "link"), "probit") ? LINK_LOGISTIC : LINK_PROBIT;
   o->noise.temperature = ps_param_real(V("noise", "temperature"));
   o->noise.flip = ps_param_real(V("noise", "flip"));
-  o->design.kind = strcmp(V("design", "kind"), "policy") ? DESIGN_UNIFORM : DESIGN_POLICY;
+  const char *dk = V("design", "kind");
+  o->design.kind = !strcmp(dk, "policy") ? DESIGN_POLICY : !strcmp(dk, "complete") ? DESIGN_COMPLETE : DESIGN_UNIFORM;
   o->design.ref_temperature = ps_param_real(V("design", "ref_temperature"));
   const char *rd = V("design", "ref_direction");
   o->design.ref = !strcmp(rd, "random") ? REF_RANDOM : !strcmp(rd, "anti") ? REF_ANTI : REF_REWARD;

@@ -24,6 +24,7 @@
 
 #include "../core/numerics.h"
 #include "../core/rng.h"
+#include "../estimators/bt.h"
 #include "../estimators/cluster.h"
 #include "../estimators/maxmin.h"
 #include "../estimators/minimax.h"
@@ -244,6 +245,41 @@ static double m_excess(metric_eval *ev) { return basic(ev), ev->excess; }
 static double m_accuracy(metric_eval *ev) { return basic(ev), ev->accuracy; }
 static double m_tau(metric_eval *ev) { return basic(ev), ev->tau; }
 
+/* Kendall tau-b of the model's rewards (logit against the context's first item, as
+ * kendall_tau) against the Borda scores of the training data: each item's win rate
+ * among its comparisons (1/2 for an item never compared).  Mean over contexts.  On a
+ * balanced complete design the BT MLE orders the items exactly as their win counts
+ * (docs/theory.md §3.1: its score equation sum_j N sigma(theta_i - theta_j) = wins_i is
+ * increasing in theta_i), so BT's borda_tau is 1 there whatever the population.  Fitted
+ * rewards are compared on a grid of 1e-8 nats, so that items with equal win counts,
+ * whose fitted scores are equal only to the solver's tolerance (~1e-10), count as tied
+ * on both sides. */
+static double m_borda_tau(metric_eval *ev) {
+  const cell_sim *s = ev->sim;
+  const world *w = &s->w;
+  const pref_data *d = &s->train;
+  size_t M = w->n_items, m = w->m;
+  double *win = calloc(2 * M + m, sizeof(double));
+  if (!win) return NAN;
+  double *seen = win + M, *rh = win + 2 * M, tau = 0;
+  for (size_t i = 0; i < d->n; i++) {
+    double c = d->count ? d->count[i] : 1.0;
+    win[d->winner[i]] += c;
+    seen[d->winner[i]] += c;
+    seen[d->loser[i]] += c;
+  }
+  for (size_t y = 0; y < M; y++) win[y] = seen[y] > 0 ? win[y] / seen[y] : 0.5;
+  size_t k = 0;
+  for (size_t c = 0; c < w->n_contexts; c++) {
+    int32_t base = (int32_t)(c * m);
+    for (size_t j = 0; j < m; j++) rh[j] = nearbyint(ev->t->logit(ev->mod, base + (int32_t)j, base) * 1e8);
+    double v = kendall_tau_b(rh, win + base, m);
+    if (isfinite(v)) tau += v, k++;
+  }
+  free(win);
+  return k ? tau / (double)k : NAN;
+}
+
 /* Spearman's rho of fitted vs true rewards per context (Pearson correlation of the
  * mid-ranks, so ties share their average rank), mean over the contexts where
  * neither is constant.  O(m^2) per context, like kendall_tau. */
@@ -347,6 +383,56 @@ static double m_nash_kl(metric_eval *ev) {
     kl = policy_kl(star, ph, Mn);
   free(w);
   return kl;
+}
+
+/* The pooled BT pseudo-true scores of an item world (docs/theory.md §3.1, "what pooled BT
+ * learns"): the solution of BT's population score equations on the labels as generated
+ * (noise and flips included, the order shown averaged out), every pair weighted equally
+ * as the uniform and complete designs ask them: BT fitted to the fractional counts
+ * q_ab = (P(a > b | a first) + 1 - P(b > a | b first)) / 2 and 1 - q_ab.  theta (length
+ * M) is centred.  PS_OK or the fit's failure. */
+int eval_pooled_bt(const cell_sim *s, double *theta) {
+  size_t M = s->w.n_items, P = M * (M - 1) / 2;
+  pref_data d = {0};
+  if (pref_data_alloc(&d, 2 * P, M, 0, 0, 1) != PS_OK) return PS_ENOMEM;
+  size_t r = 0;
+  for (size_t a = 0; a < M; a++)
+    for (size_t b = a + 1; b < M; b++) {
+      double q = 0.5 * (noise_prob(&s->pt.noise, &s->pop, (int32_t)a, (int32_t)b) + 1 -
+                        noise_prob(&s->pt.noise, &s->pop, (int32_t)b, (int32_t)a));
+      /* a pair decided with certainty has one row (counts must be positive); if that
+       * leaves the win graph not strongly connected the limit is at infinity and
+       * bt_fit says no-mle */
+      if (q > 0) d.winner[r] = (int32_t)a, d.loser[r] = (int32_t)b, d.count[r++] = q;
+      if (q < 1) d.winner[r] = (int32_t)b, d.loser[r] = (int32_t)a, d.count[r++] = 1 - q;
+    }
+  d.n = r;
+  pref_features f = {.n_items = M, .d = M, .n_contexts = 1};
+  bt_options o = bt_options_default();
+  o.tol = 1e-13;
+  bt_result br = {0};
+  int st = bt_fit(&d, &f, &o, &br, NULL);
+  if (st == PS_OK) memcpy(theta, br.theta, M * sizeof *theta);
+  bt_result_free(&br);
+  pref_data_free(&d);
+  return st;
+}
+
+/* ||theta-hat - theta-dagger||: an item model's centred scores against the pooled BT
+ * pseudo-true scores (NaN for models without item scores). */
+static double m_pseudo_true_err(metric_eval *ev) {
+  size_t M = ev->sim->w.n_items, dim = 0;
+  const double *th = ev->t->theta(ev->mod, &dim);
+  if (!th || dim != M) return NAN;
+  double *td = malloc(M * sizeof *td), e = NAN;
+  if (td && eval_pooled_bt(ev->sim, td) == PS_OK) {
+    double mh = 0, s2 = 0;
+    for (size_t y = 0; y < M; y++) mh += th[y] / (double)M;
+    for (size_t y = 0; y < M; y++) s2 += (th[y] - mh - td[y]) * (th[y] - mh - td[y]);
+    e = sqrt(s2);
+  }
+  free(td);
+  return e;
 }
 
 /* ------------------------------------------------------------ annotators */
@@ -729,6 +815,9 @@ static double m_policy_agreement(metric_eval *ev) {
 
 static int has_theta(const est_type *t, const exp_point *pt) { return t->theta && pt->population.kind == POP_BT; }
 static int small_items(const est_type *t, const exp_point *pt) { return pt->world.items <= GAME_MAX_ITEMS; }
+static int equal_pairs(const est_type *t, const exp_point *pt) {
+  return small_items(t, pt) && pt->design.kind != DESIGN_POLICY;
+}
 static int nash_items(const est_type *t, const exp_point *pt) {
   return small_items(t, pt) && !strcmp(t->name, "nash");
 }
@@ -781,6 +870,9 @@ const metric_def metric_table[] = {
     {"excess_logloss", "nats", "held-out cross-entropy minus the Bayes log-loss", IF, NULL, m_excess},
     {"accuracy", "1", "held-out agreement with the truly more likely side", IF, NULL, m_accuracy},
     {"kendall_tau", "1", "Kendall tau-b of fitted vs true rewards, mean over contexts", IF, NULL, m_tau},
+    {"borda_tau", "1",
+     "Kendall tau-b of fitted rewards vs the training data's win rates (Borda scores), mean over contexts", IF,
+     NULL, m_borda_tau},
     {"spearman_rho", "1", "Spearman rho (mid-ranks) of fitted vs true rewards, mean over contexts", IF, NULL, m_spearman},
     {"exploitability", "1",
      "max_y P(y > policy) - 1/2 under the truth; policy = minimax winner of the model (item worlds)", EST_IN_ITEMS,
@@ -802,6 +894,10 @@ const metric_def metric_table[] = {
      "KL(pi*_tau || policy): distance to the regularised Nash equilibrium of the true game at the estimator's tau "
      "(uniform reference; nash)",
      EST_IN_ITEMS, nash_items, m_nash_kl},
+    {"pseudo_true_err", "1",
+     "||theta-hat - theta-dagger||: centred item scores vs pooled BT's pseudo-true limit on the population's "
+     "preferences, every pair weighted equally (item worlds)",
+     EST_IN_ITEMS, equal_pairs, m_pseudo_true_err},
     {"exploitability_model", "1",
      "max_y P-hat(y > policy) - 1/2 under the model's own predictions: the solver's error (item worlds)",
      EST_IN_ITEMS, small_items, m_exploitability_model},

@@ -79,6 +79,26 @@ static double t_has_condorcet_winner(cell_eval *ev) {
   return game ? minimax_condorcet_winner(game, ev->sim->w.n_items) >= 0 : NAN;
 }
 
+/* 1 when the true game has a Condorcet winner that pooled BT's pseudo-true scores do not
+ * rank first (BT, like the Borda count it reproduces on equal pair weights, passes over
+ * it), 0 when they do, NaN without a Condorcet winner (docs/theory.md §3.1). */
+static double t_bt_misses_condorcet(cell_eval *ev) {
+  const double *G = cell_sim_game(ev->sim, NULL);
+  if (!G) return NAN;
+  size_t M = ev->sim->w.n_items;
+  long cw = minimax_condorcet_winner(G, M);
+  if (cw < 0) return NAN;
+  double *td = malloc(M * sizeof *td), v = NAN;
+  if (td && eval_pooled_bt(ev->sim, td) == PS_OK) {
+    size_t top = 0;
+    for (size_t y = 1; y < M; y++)
+      if (td[y] > td[top]) top = y;
+    v = top != (size_t)cw;
+  }
+  free(td);
+  return v;
+}
+
 static double t_flip_rate(cell_eval *ev) {
   const cell_sim *s = ev->sim;
   const noise_spec *ns = &s->pt.noise;
@@ -202,6 +222,9 @@ const cellq_def truth_table[] = {
     {"fewshot_bayes_accuracy", "1",
      "new users' held-out Bayes accuracy: the full-information ceiling of few-shot accuracy", IF, has_new_users,
      t_fewshot_bayes_accuracy},
+    {"bt_misses_condorcet", "1",
+     "1 when the true game's Condorcet winner is not pooled BT's pseudo-true top item, 0 when it is, NaN without one",
+     EST_IN_ITEMS, NULL, t_bt_misses_condorcet},
     {"ref_opt_mass", "1", "mean over contexts of pi_ref(argmax_y r): the reference's coverage of the optimal response",
      IF, NULL, t_ref_opt_mass},
     {"first_step_fall_share", "1",

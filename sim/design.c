@@ -122,16 +122,32 @@ int design_simulate_users(pref_data *out, size_t n, const world *w, const popula
     return ps_fail(m, PS_ENOMEM, "out of memory for %zu comparisons", n);
   }
   if (count) out->n_annotators = first + count;
+  size_t P = M * (M - 1) / 2; /* unordered pairs per context, for the complete design */
   for (size_t i = 0; i < n; i++) {
-    size_t c = w->n_contexts > 1 ? gsl_rng_uniform_int(rq, w->n_contexts) : 0;
-    size_t a, b;
-    if (ds->kind == DESIGN_POLICY) {
-      a = draw_first_of_distinct(rq, wt + c * M, M);
-      b = draw_weighted(rq, wt + c * M, M, (long)a);
+    size_t c, a, b;
+    if (ds->kind == DESIGN_COMPLETE) {
+      /* round robin: row i asks pair i mod P of context (i / P) mod C, shown in a random
+       * order; every pair of every context is asked equally often when C P divides n */
+      size_t k = i % P;
+      c = (i / P) % w->n_contexts;
+      a = 0;
+      while (k >= M - 1 - a) k -= M - 1 - a++;
+      b = a + 1 + k;
+      if (gsl_rng_uniform(rq) < 0.5) {
+        size_t t = a;
+        a = b;
+        b = t;
+      }
     } else {
-      a = gsl_rng_uniform_int(rq, M);
-      b = gsl_rng_uniform_int(rq, M - 1);
-      if (b >= a) b++;
+      c = w->n_contexts > 1 ? gsl_rng_uniform_int(rq, w->n_contexts) : 0;
+      if (ds->kind == DESIGN_POLICY) {
+        a = draw_first_of_distinct(rq, wt + c * M, M);
+        b = draw_weighted(rq, wt + c * M, M, (long)a);
+      } else {
+        a = gsl_rng_uniform_int(rq, M);
+        b = gsl_rng_uniform_int(rq, M - 1);
+        if (b >= a) b++;
+      }
     }
     int32_t ia = (int32_t)(c * M + a), ib = (int32_t)(c * M + b);
     size_t h = count ? first + i % count : 0;

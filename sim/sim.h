@@ -10,7 +10,8 @@
  *               feature parameter theta* of norm `norm`, uniform direction  population.c
  *   noise       P(a > b) = eps + (1-2 eps) F((r_a - r_b)/T), F = sigma or Phi  population.c
  *   design      which pairs are asked: uniform over distinct pairs of a uniform
- *               context, or y, y' ~ pi_ref i.i.d. conditioned on y != y'   design.c
+ *               context, y, y' ~ pi_ref i.i.d. conditioned on y != y', or every
+ *               pair of every context in turn (complete, balanced)        design.c
  *               with pi_ref(y|x) ∝ exp(s(y)/ref_temperature) (s = reward or a
  *               random direction of the same norm): low temperature = poor coverage */
 #ifndef PS_SIM_SIM_H
@@ -28,7 +29,7 @@
  * contexts) with features, or trajectory segments of an MDP. */
 typedef enum { WORLD_ITEMS = 0, WORLD_FEATURES = 1, WORLD_SEGMENTS = 2 } world_kind;
 typedef enum { LINK_LOGISTIC = 0, LINK_PROBIT = 1 } link_kind;
-typedef enum { DESIGN_UNIFORM = 0, DESIGN_POLICY = 1 } design_kind;
+typedef enum { DESIGN_UNIFORM = 0, DESIGN_POLICY = 1, DESIGN_COMPLETE = 2 } design_kind;
 typedef enum { REF_REWARD = 0, REF_RANDOM = 1, REF_ANTI = 2 } ref_direction;
 
 typedef struct world_type world_type;
