@@ -191,6 +191,46 @@ static void test_uniform_design(void **state) {
   world_free(&w);
 }
 
+/* Complete design: every unordered pair of the 9 items exactly n / 36 times, each
+ * shown first in about half of its rows (binomial, 4 sd), and a prefix of the rows that
+ * is not a multiple of 36 still asks no pair more than once more than another. */
+static void test_complete_design(void **state) {
+  (void)state;
+  world w;
+  population p;
+  make_world(&w, &p, WORLD_ITEMS, 23);
+  noise_spec ns = {.link = LINK_LOGISTIC, .temperature = 1, .flip = 0};
+  design_spec ds = {.kind = DESIGN_COMPLETE};
+  gsl_rng *rq = ps_rng_alloc(), *rj = ps_rng_alloc();
+  ps_rng_reset(rq, 5, PS_STREAM_QUERIES, 0, 0, 0);
+  ps_rng_reset(rj, 5, PS_STREAM_JUDGEMENTS, 0, 0, 0);
+  pref_data d;
+  size_t n = 36 * 400;
+  assert_int_equal(design_simulate(&d, n, &w, &p, &ns, &ds, rq, rj, NULL), PS_OK);
+  size_t cnt[81] = {0}, lowfirst[81] = {0};
+  for (size_t i = 0; i < n; i++) {
+    int32_t a = pref_first(&d, i), b = pref_second(&d, i);
+    assert_true(a != b);
+    int32_t lo = a < b ? a : b, hi = a < b ? b : a;
+    cnt[lo * 9 + hi]++;
+    lowfirst[lo * 9 + hi] += a == lo;
+    if (i == 36 * 7 + 11) { /* a prefix of 7 rounds and 12 rows */
+      for (int x = 0; x < 9; x++)
+        for (int y = x + 1; y < 9; y++) assert_true(cnt[x * 9 + y] == 7 || cnt[x * 9 + y] == 8);
+    }
+  }
+  for (int x = 0; x < 9; x++)
+    for (int y = x + 1; y < 9; y++) {
+      assert_int_equal(cnt[x * 9 + y], 400);
+      assert_true(fabs((double)lowfirst[x * 9 + y] - 200) < 4 * 10);
+    }
+  pref_data_free(&d);
+  gsl_rng_free(rq);
+  gsl_rng_free(rj);
+  population_free(&p);
+  world_free(&w);
+}
+
 /* Policy design: (y, y') ~ pi_ref x pi_ref conditioned on y != y', so
  * P(a, b) = pi(a) pi(b) / (1 - sum pi^2) within a context. */
 static void test_policy_design(void **state) {
@@ -512,7 +552,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_numerics),       cmocka_unit_test(test_rng_streams),
       cmocka_unit_test(test_noise_model),    cmocka_unit_test(test_truth),
-      cmocka_unit_test(test_uniform_design), cmocka_unit_test(test_policy_design),
+      cmocka_unit_test(test_uniform_design), cmocka_unit_test(test_complete_design),
+      cmocka_unit_test(test_policy_design),
       cmocka_unit_test(test_reproducible),  cmocka_unit_test(test_intransitive_populations),
       cmocka_unit_test(test_mixture_population), cmocka_unit_test(test_noisybt_layer),
       cmocka_unit_test(test_idealpoint_lowrank), cmocka_unit_test(test_user_design),
