@@ -293,12 +293,19 @@ int policy_best_of_n(const double *pi_ref, const double *score, size_t m, double
   /* levels in increasing score; F_lo the reference mass strictly below the level.
    * F^n - F_lo^n = F^n (-expm1(n log(F_lo / F))): both factors lie in [0, 1] for every
    * n, and the second keeps the small differences near F = 1 accurate. */
-  double F_lo = 0;
+  /* F is a running sum of up to m reference probabilities: compensated (Neumaier) so
+   * that its rounding stays ~1e-16 instead of growing with m, since F^n multiplies the
+   * relative error of F by n (at m = 2000, n = 4096 plain summation put the law's KL
+   * 1.8e-9 off) */
+  double sum = 0, comp = 0, F_lo = 0;
   for (size_t a = 0; a < m;) {
     size_t b = a;
     double w = 0;
     while (b < m && k[b].s == k[a].s) w += pi_ref[k[b++].i];
-    double F = F_lo + w;
+    double t = sum + w;
+    comp += fabs(sum) >= fabs(w) ? (sum - t) + w : (w - t) + sum;
+    sum = t;
+    double F = sum + comp;
     if (F > 1) F = 1;
     double mass = F_lo > 0 ? exp(n * log(F)) * -expm1(n * log(F_lo / F)) : exp(n * log(F));
     if (!(mass >= 0)) mass = 0;

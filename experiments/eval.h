@@ -59,7 +59,7 @@ struct cell_eval {
 };
 
 typedef struct {
-  double J, Jstar, kl, klstar, wr, unreg, lperr, rankacc, idealrank;
+  double J, Jstar, kl, klstar, unreg, lperr, rankacc, idealrank;
   int ok;
 } policy_sums;
 

@@ -37,7 +37,8 @@ static const ps_param p_world_common[] = {
      "item scores; contexts x responses with features; or a small MDP whose trajectory segments are compared"},
     {"items", PS_PARAM_INT, "20", 2, 1e7, NULL, "items (kind = items)"},
     {"contexts", PS_PARAM_INT, "200", 1, 1e8, NULL, "contexts (kind = features)"},
-    {"responses", PS_PARAM_INT, "8", 2, 64, NULL, "responses per context (kind = features)"},
+    {"responses", PS_PARAM_INT, "8", 2, 4096, NULL,
+     "responses per context (feature worlds; metrics such as win_rate cost O(responses^2) per context)"},
     {"dim", PS_PARAM_INT, "16", 1, 4096, NULL, "feature dimension d (kind = features)"},
     {"feature_scale", PS_PARAM_REAL, "1", 1e-12, 1e12, NULL, "standard deviation of each feature"},
     {"segment_length", PS_PARAM_INT, "3", 1, 100, NULL, "MDP worlds: transitions per compared segment"},
@@ -99,6 +100,9 @@ static const ps_param p_population[] = {
     {"rank", PS_PARAM_INT, "2", 1, 4096, NULL, "lowrank: basis size B"},
     {"weights", PS_PARAM_ENUM, "simplex", 0, 0, "simplex|free", "lowrank: user weights on the simplex (LoRe) or free (RFM)"},
     {"careless", PS_PARAM_REAL, "0", 0, 1, NULL, "share of careless annotators (NoisyBT competence, docs/theory.md §2.4)"},
+    {"spurious", PS_PARAM_REAL, "0", 0, 1e6, NULL,
+     "bt, feature worlds: weight of the last feature in the annotators' reward, absent from the true reward "
+     "(docs/theory.md §3.13b)"},
     {"careless_competence", PS_PARAM_REAL, "0.6", 1e-6, 1, NULL, "competence sigma(gamma) of careless annotators"},
     {"competence", PS_PARAM_REAL, "1", 1e-6, 1, NULL, "competence sigma(gamma) of the other annotators"},
     {"bias", PS_PARAM_REAL, "0", 0, 100, NULL, "standard deviation of the annotators' position bias q"},
@@ -1102,6 +1106,7 @@ int experiment_point(const experiment *e, size_t p, exp_point *o, ps_msg *m) {
   o->population.rank = (size_t)ps_param_int(V("population", "rank"));
   o->population.free_weights = !strcmp(V("population", "weights"), "free");
   o->population.careless = ps_param_real(V("population", "careless"));
+  o->population.spurious = ps_param_real(V("population", "spurious"));
   o->population.careless_competence = ps_param_real(V("population", "careless_competence"));
   o->population.competence = ps_param_real(V("population", "competence"));
   o->population.bias = ps_param_real(V("population", "bias"));

@@ -633,11 +633,11 @@ static const policy_sums *policy(metric_eval *ev) {
   double beta = s->pt.beta;
   const double *pi = model_policy(ev);
   double *ref = malloc(m * sizeof(double)), *r = malloc(m * sizeof(double));
-  double *star = malloc(m * sizeof(double)), *P = malloc(m * m * sizeof(double)), *logpi = malloc(M * sizeof(double));
+  double *star = malloc(m * sizeof(double)), *logpi = malloc(M * sizeof(double));
   double *alpha = malloc((held->n ? held->n : 1) * sizeof(double));
   policy_sums *o = &ev->ps;
-  if (!pi || !ref || !r || !star || !P || !logpi || !alpha) goto done;
-  double J = 0, Jstar = 0, kl = 0, klstar = 0, wr = 0, unreg = 0, lperr = 0;
+  if (!pi || !ref || !r || !star || !logpi || !alpha) goto done;
+  double J = 0, Jstar = 0, kl = 0, klstar = 0, unreg = 0, lperr = 0;
   for (size_t c = 0; c < C; c++) {
     const double *p = pi + c * m;
     for (size_t y = 0; y < m; y++) {
@@ -649,10 +649,6 @@ static const policy_sums *policy(metric_eval *ev) {
     Jstar += policy_objective(star, ref, r, beta, m);
     kl += policy_kl(p, ref, m);
     klstar += policy_kl(p, star, m);
-    for (size_t a = 0; a < m; a++)
-      for (size_t b = 0; b < m; b++)
-        P[a * m + b] = a == b ? 0.5 : noise_prob_clean(ns, pop, (int32_t)(c * m + a), (int32_t)(c * m + b));
-    wr += policy_win_rate(p, ref, P, m);
     double best = -INFINITY;
     for (size_t y = 0; y < m; y++) best = fmax(best, r[y]);
     unreg += best - policy_value(p, r, m);
@@ -666,7 +662,6 @@ static const policy_sums *policy(metric_eval *ev) {
   o->Jstar = (Jstar - J) / (double)C;
   o->klstar = fabs((Jstar - J) - beta * klstar) / (double)C;
   o->kl = kl / (double)C;
-  o->wr = wr / (double)C;
   o->unreg = unreg / (double)C;
   o->rankacc = policy_ranking_accuracy(logpi, held);
   /* alpha = P(y_w > y_l) of the row's own annotator, from the first-shown truth */
@@ -680,10 +675,34 @@ done:
   free(ref);
   free(r);
   free(star);
-  free(P);
   free(logpi);
   free(alpha);
   return o->ok ? o : NULL;
+}
+
+/* win_rate on its own, since its preference matrix costs O(m^2) per context where the
+ * other policy metrics cost O(m): E_x sum pi(y) pi_ref(y') P(y > y') (clean truth). */
+static double m_win_rate(metric_eval *ev) {
+  const cell_sim *s = ev->sim;
+  const world *w = &s->w;
+  size_t C = w->n_contexts, m = w->m;
+  const double *pi = model_policy(ev);
+  double *ref = malloc(m * sizeof(double)), *P = malloc(m * m * sizeof(double)), wr = 0;
+  if (!pi || !ref || !P) {
+    free(ref);
+    free(P);
+    return NAN;
+  }
+  for (size_t c = 0; c < C; c++) {
+    for (size_t y = 0; y < m; y++) ref[y] = exp(s->log_ref[c * m + y]);
+    for (size_t a = 0; a < m; a++)
+      for (size_t b = 0; b < m; b++)
+        P[a * m + b] = a == b ? 0.5 : noise_prob_clean(&s->pt.noise, &s->pop, (int32_t)(c * m + a), (int32_t)(c * m + b));
+    wr += policy_win_rate(pi + c * m, ref, P, m);
+  }
+  free(ref);
+  free(P);
+  return wr / (double)C;
 }
 
 #define POLICY_FIELD(fn, field)                                                                                    \
@@ -695,7 +714,6 @@ POLICY_FIELD(m_policy_value, J)
 POLICY_FIELD(m_suboptimality, Jstar)
 POLICY_FIELD(m_identity_residual, klstar)
 POLICY_FIELD(m_kl_ref, kl)
-POLICY_FIELD(m_win_rate, wr)
 POLICY_FIELD(m_unreg_suboptimality, unreg)
 POLICY_FIELD(m_logpi_err, lperr)
 POLICY_FIELD(m_ranking_accuracy, rankacc)

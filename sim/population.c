@@ -291,6 +291,8 @@ static int population_users(population *p, const world *w, const population_spec
 int population_alloc(population *p, const world *w, const population_spec *spec, gsl_rng *r,
                      ps_msg *m) {
   memset(p, 0, sizeof *p);
+  if (spec->spurious > 0 && (spec->kind != POP_BT || w->spec.kind != WORLD_FEATURES))
+    return ps_fail(m, PS_EINVAL, "population.spurious applies to population kind bt in feature worlds");
   p->kind = spec->kind;
   p->n_items = w->n_items;
   p->per_comparison = spec->kind == POP_MIXTURE && spec->per_comparison;
@@ -346,22 +348,39 @@ int population_alloc(population *p, const world *w, const population_spec *spec,
     mean /= (double)p->d;
     for (size_t i = 0; i < p->d; i++) p->reward[i] = (p->theta[i] -= mean);
   } else {
-    /* uniform direction: normalised Gaussian vector */
+    /* uniform direction: normalised Gaussian vector (over the first d - 1 coordinates
+     * when the last is spurious: the true reward ignores it, the labels do not) */
+    size_t dg = p->d;
+    if (spec->spurious > 0) {
+      if (p->d < 2 || spec->annotators) {
+        population_free(p);
+        return ps_fail(m, PS_EINVAL, "population.spurious needs world.dim >= 2 and no annotators");
+      }
+      dg = p->d - 1;
+      p->theta[dg] = 0;
+    }
     double nrm = 0;
     do {
       nrm = 0;
-      for (size_t k = 0; k < p->d; k++) {
+      for (size_t k = 0; k < dg; k++) {
         p->theta[k] = gsl_ran_gaussian_ziggurat(r, 1.0);
         nrm += p->theta[k] * p->theta[k];
       }
     } while (nrm == 0);
     nrm = sqrt(nrm);
-    for (size_t k = 0; k < p->d; k++) p->theta[k] *= spec->norm / nrm;
+    for (size_t k = 0; k < dg; k++) p->theta[k] *= spec->norm / nrm;
     for (size_t i = 0; i < w->n_items; i++) {
       const double *f = w->phi + i * w->d;
       double s = 0;
       for (size_t k = 0; k < p->d; k++) s += p->theta[k] * f[k];
       p->reward[i] = s;
+    }
+    if (spec->spurious > 0) {
+      if (!(p->label_offset = malloc(w->n_items * sizeof(double)))) {
+        population_free(p);
+        return ps_fail(m, PS_ENOMEM, "out of memory drawing the population");
+      }
+      for (size_t i = 0; i < w->n_items; i++) p->label_offset[i] = spec->spurious * w->phi[i * w->d + dg];
     }
   }
   int us = population_users(p, w, spec, r, m);
@@ -384,6 +403,7 @@ void population_free(population *p) {
   free(p->competence);
   free(p->bias);
   free(p->type_comp);
+  free(p->label_offset);
   memset(p, 0, sizeof *p);
 }
 
@@ -455,7 +475,11 @@ double noise_prob_clean(const noise_spec *ns, const population *p, int32_t a, in
       q += link_cdf(ns, (p->mix[k * M + (size_t)a] - p->mix[k * M + (size_t)b]) / ns->temperature);
     return q / 3;
   }
-  default: return link_cdf(ns, (p->reward[a] - p->reward[b]) / ns->temperature);
+  default: {
+    double z = p->reward[a] - p->reward[b];
+    if (p->label_offset) z += p->label_offset[a] - p->label_offset[b];
+    return link_cdf(ns, z / ns->temperature);
+  }
   }
 }
 

@@ -154,6 +154,8 @@ typedef struct {
   int balanced;          /* mixture: user h has type h mod K (groups of equal size, e.g. one
                           * annotator id per group) instead of z_h ~ Cat(w) */
   double careless;       /* share of annotators that are careless, in [0, 1] */
+  double spurious;       /* bt feature worlds: weight of the last feature in the annotators' reward
+                          * only (the true reward leaves it out): a spurious feature, 0 = none */
   double careless_competence; /* their competence sigma(gamma) in (0, 1] */
   double competence;     /* the others' competence in (0, 1] (0 = unset: 1) */
   double bias;           /* sd of the position bias q_h */
@@ -185,6 +187,7 @@ typedef struct {
   double bias_term;      /* mean over training users of (1 - c_h) sigma(q_h) */
   int per_comparison;
   int euclidean;
+  double *label_offset; /* n_items or NULL: added to reward in the labels only (population.spurious) */
   const double *phi;     /* the world's features (idealpoint, lowrank), not owned */
   size_t feat_dim;
 } population;
