@@ -114,7 +114,7 @@ check "--help lists the models" bash -c "'$PREFSIM' fit --help | grep -A3 '^mode
 check "--model minimax --help: its output and hyperparameters" \
   bash -c "'$PREFSIM' fit --model minimax --help | grep -q 'condorcet_winner' && '$PREFSIM' fit --model minimax --help | grep -q '^  method '"
 check "unknown model: exit 2, names the models" \
-  test "$(code --model nash "$TMP/rps.csv")" = 2 -a -n "$(grep -F 'allowed: bt,' "$TMP/err.txt" | grep -F 'gpm, minimax')"
+  test "$(code --model nosuch "$TMP/rps.csv")" = 2 -a -n "$(grep -F 'allowed: bt,' "$TMP/err.txt" | grep -F 'gpm, minimax')"
 check "--k with bt: exit 2" test "$(code --model bt --k 2 "$TMP/o12.csv")" = 2
 check "--reference with minimax: exit 2" test "$(code --model minimax --reference x0 "$TMP/o12.csv")" = 2
 check "--no-se with gpm: exit 2" test "$(code --model gpm --no-se "$TMP/o12.csv")" = 2

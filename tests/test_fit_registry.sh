@@ -129,7 +129,7 @@ code() { "$PREFSIM" fit "$@" >"$TMP/err.out" 2>"$TMP/err.txt"; echo $?; }
 for m in $others; do
   check "$m: not an item model: exit 2, says what it fits" \
     bash -c "test \"\$('$PREFSIM' fit --model $m '$SMALL' 2>'$TMP/o.err' >/dev/null; echo \$?)\" = 2 &&
-      grep -q 'not the item comparisons of a CSV file' '$TMP/o.err' && grep -q 'trajectory segments' '$TMP/o.err'"
+      grep -q 'not the item comparisons of a CSV file' '$TMP/o.err' && grep -Eq 'trajectory segments|feature vectors' '$TMP/o.err'"
   check "$m: --help still documents it" bash -c "'$PREFSIM' fit --model $m --help | grep -q 'cannot fit $m'"
 done
 check "unknown model: exit 2, lists the item models" \
