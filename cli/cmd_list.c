@@ -47,8 +47,8 @@ static void kinds_text(unsigned bits, char *buf, size_t len) {
 
 static void param_rows(const ps_param *p, const char *indent) {
   for (; p && p->key; p++) {
-    char allowed[200];
-    ps_param_allowed(p, allowed, sizeof allowed);
+    char allowed[200] = "one of the choices below";
+    if (p->type != PS_PARAM_ENUM || p->choices) ps_param_allowed(p, allowed, sizeof allowed);
     printf("%s%-16s default %-10s %s — %s\n", indent, p->key, p->def ? (*p->def ? p->def : "''") : "(required)",
            allowed, p->doc);
   }
@@ -124,7 +124,8 @@ static void exp_file_row(const char *stem) {
   cfg *c = cfg_alloc();
   ps_msg m = {{0}};
   const char *desc = c && cfg_load_file(c, path, &m) == PS_OK ? cfg_get(c, "experiment", "description") : NULL;
-  printf("  %-28s %s\n", path, desc ? desc : "");
+  if (desc && strlen(desc) > 70) printf("  %-28s %.67s...\n", path, desc);
+  else printf("  %-28s %s\n", path, desc ? desc : "");
   cfg_free(c);
 }
 

@@ -47,13 +47,14 @@ static void usage(FILE *f) {
           "\n"
           "commands:\n"
           "  run EXPERIMENT.ini [section.key=value ...] [-o OUT.h5] [-j THREADS] [--resume] [--force]\n"
-          "                      [--shard K/N]\n"
-          "                      simulate, fit and evaluate every cell of the sweep into an HDF5 file\n"
-          "  merge OUT.h5 SHARD.h5 ...\n"
+          "                      [--quiet] [--shard K/N] [--allow-large] [--dry-run]\n"
+          "                      simulate, fit and evaluate every cell of the sweep into an HDF5 file;\n"
+          "                      --dry-run: the resolved config, cell count and estimated time only\n"
+          "  merge OUT.h5 SHARD.h5 ... (or merge -o OUT.h5 SHARD.h5 ...)\n"
           "                      join the files of `run --shard K/N` into one, equal to a single run\n"
           "  verify RESULTS.h5 [--json|--tsv]\n"
           "                      check the experiment's [claim.*] sections: PASS, FAIL or INCONCLUSIVE\n"
-          "  plot RESULTS.h5 [-o DIR] [--format pdf|png|both|cairolatex]\n"
+          "  plot RESULTS.h5 [-o DIR] [--format pdf|png|both|cairolatex] [--no-gnuplot]\n"
           "                      TSV export + gnuplot figures beside the results (or in DIR)\n"
           "  fit --model MODEL DATA.csv [options]\n"
           "                      fit real comparisons (CSV winner,loser[,count][,annotator][,first])\n"
@@ -62,9 +63,18 @@ static void usage(FILE *f) {
           "                      inputs over its limits (file size, line length, counts, items)\n"
           "                      are refused before any work (prefsim fit --help)\n"
           "  info RESULTS.h5     provenance, axes, metrics and cell status of a results file\n"
-          "  list                estimators, configuration keys, metrics, shipped experiments\n"
+          "  list [NAME]         an overview of estimators, worlds, metrics, sections and shipped\n"
+          "                      experiments; with NAME (bt, items, param_err, data, dim) that one in\n"
+          "                      detail; --all: everything\n"
+          "  new EXPERIMENT [-o FILE]\n"
+          "                      write a commented template experiment file that runs as it is\n"
           "  help COMMAND        help on one command (also: prefsim COMMAND --help)\n"
           "  --version           version and git revision\n"
+          "\n"
+          "Options follow GNU conventions (run, merge, verify, info, list, new): --name=value or\n"
+          "--name value, a unique prefix of a long name, -o FILE or -oFILE, clustered short options\n"
+          "(-qj2), -- ends the options; options and arguments in any order.  An unknown option or\n"
+          "command is named with the closest one.\n"
           "\n"
           "exit status: 0 success; 1 a claim failed or the run was interrupted (rerun to resume);\n"
           "2 usage or configuration error; 3 data or I/O error; 4 a claim was inconclusive (none failed).  `prefsim fit` has its own\n"
@@ -75,22 +85,34 @@ static void usage(FILE *f) {
 static void usage_run(FILE *f) {
   fprintf(f,
           "usage: prefsim run EXPERIMENT.ini [section.key=value ...] [-o OUT.h5] [-j THREADS]\n"
-          "                   [--resume] [--force] [--quiet] [--shard K/N] [--allow-large]\n"
+          "                   [--resume] [--force] [--quiet] [--shard K/N] [--allow-large] [--dry-run]\n"
           "\n"
           "Runs every (grid point x replicate) cell of the experiment and writes one HDF5 file\n"
           "(default out/<experiment>/<experiment>.h5).  Overrides such as data.n=500 or\n"
           "sweep.n=100,1000 or estimator.bt.l2=1e-3 replace keys of the file (Hydra style).\n"
-          "  -o OUT.h5     results file\n"
-          "  -j THREADS    worker threads over cells (default: all cores); results do not depend on it\n"
-          "  --resume      continue OUT.h5 (the default: an existing OUT.h5 of the same config is\n"
-          "                always resumed, running only cells not yet DONE; a COMPLETED one is left as is)\n"
-          "  --force       overwrite an existing OUT.h5 (needed when it holds another config)\n"
-          "  --quiet       no progress line on stderr\n"
-          "  --shard K/N   run only shard K of N (1 <= K <= N; cells with id %% N == K-1: every shard\n"
-          "                gets an equal share of every grid point); join the N files with prefsim merge\n"
-          "  --allow-large run a sweep above the cell ceiling (default 2,000,000 cells; environment\n"
-          "                PREFSIM_MAX_CELLS=N sets it, 0 for none); above it the sweep is refused with\n"
-          "                its cell count, size and an estimated time\n"
+          "  -o, --output OUT.h5  results file\n"
+          "  -j, --jobs THREADS   worker threads over cells (default: all cores); results do not depend on it\n"
+          "  --resume             continue OUT.h5 (the default: an existing OUT.h5 of the same config is\n"
+          "                       always resumed, running only cells not yet DONE; a COMPLETED one is left\n"
+          "                       as is)\n"
+          "  -f, --force          overwrite an existing OUT.h5 (needed when it holds another config)\n"
+          "  -q, --quiet          no progress line on stderr\n"
+          "  --shard K/N          run only shard K of N (1 <= K <= N; cells with id %% N == K-1: every\n"
+          "                       shard gets an equal share of every grid point); join the N files with\n"
+          "                       prefsim merge\n"
+          "  --allow-large        run a sweep above the cell ceiling (default 2,000,000 cells; environment\n"
+          "                       PREFSIM_MAX_CELLS=N sets it, 0 for none); above it the sweep is refused\n"
+          "                       with its cell count, size and an estimated time\n"
+          "  -n, --dry-run        run nothing and write nothing: print the resolved config in canonical\n"
+          "                       form (a valid experiment file, after ';' comment lines giving the cell\n"
+          "                       count, the axes, the estimators, what would happen to OUT.h5 and an\n"
+          "                       estimated time from timing the sweep's first and last cells)\n"
+          "  -h, --help           this text\n"
+          "The identity of OUT.h5 is the canonical resolved config without claims and figures:\n"
+          "sections and keys sorted, values normalised (1e3 = 1000, \"a,b\" = \"a, b\"), comments\n"
+          "ignored; the order of the [sweep] keys (the results' axes) and of the [estimator.*]\n"
+          "sections counts.  A file of another identity is refused, naming the differing keys\n"
+          "([data] n: '1000' -> '2000'); files written before the canonical form resume as well.\n"
           "Each finished cell is appended to OUT.h5.journal at once; OUT.h5 itself is replaced whole\n"
           "(written beside it, checksummed, renamed) at the start, every 30 s and at the end, so it\n"
           "is always a complete file that other programs can read (status RUNNING while the sweep\n"
@@ -131,11 +153,18 @@ static void usage_plot(FILE *f) {
           "slope and the Cramer-Rao theory curve when one exists), else param_err per estimator.\n");
 }
 
-static void usage_info(FILE *f) { fprintf(f, "usage: prefsim info RESULTS.h5\n"); }
+static void usage_info(FILE *f) {
+  fprintf(f, "usage: prefsim info RESULTS.h5\n"
+             "\n"
+             "Prints a results file's provenance (version, git revision, times, seed, command line,\n"
+             "library versions), its axes, estimators and metrics, the cells done, pending and failed,\n"
+             "whether its checksum holds, and the resolved config.\n");
+}
 
 static void usage_merge(FILE *f) {
   fprintf(f,
           "usage: prefsim merge OUT.h5 SHARD.h5 ... [--force]\n"
+          "       prefsim merge -o OUT.h5 SHARD.h5 ... [--force]\n"
           "\n"
           "Joins the files of `prefsim run --shard K/N` (or any runs of one config whose finished\n"
           "cells do not overlap) into OUT.h5, whose /axes, /metrics, /status, /truth, /theory and\n"
@@ -143,7 +172,8 @@ static void usage_merge(FILE *f) {
           "different configs, a cell finished twice, a cell finished nowhere (naming the shard to\n"
           "resume or the shards not given), and an OUT.h5 that is one of the inputs.  An existing\n"
           "OUT.h5 of the same config is completed, not rewritten: rerun an interrupted merge as is.\n"
-          "  --force   overwrite an OUT.h5 that holds another config\n");
+          "  -o, --output OUT.h5  the output (then every file given is a shard)\n"
+          "  -f, --force          overwrite an OUT.h5 that holds another config\n");
 }
 
 static const cli_opt merge_opts[] = {{"output", 'o', 1, "OUT.h5"}, {"force", 'f', 0, NULL}, {"help", 'h', 0, NULL}, {NULL}};
@@ -893,8 +923,8 @@ int main(int argc, char **argv) {
         return 0;
       }
     char dym[160];
-    fprintf(stderr, "prefsim help: no command '%s'%s\n\n", argv[2], cli_did_you_mean(argv[2], names, nc, dym, sizeof dym));
-    usage(stderr);
+    fprintf(stderr, "prefsim help: no command '%s'%s  (prefsim --help lists the commands)\n", argv[2],
+            cli_did_you_mean(argv[2], names, nc, dym, sizeof dym));
     return EXIT_USAGE;
   }
   int rc = -1;
@@ -909,7 +939,7 @@ int main(int argc, char **argv) {
     return rc;
   }
   char dym[160];
-  fprintf(stderr, "prefsim: unknown command '%s'%s\n\n", cmd, cli_did_you_mean(cmd, names, nc, dym, sizeof dym));
-  usage(stderr);
+  fprintf(stderr, "prefsim: unknown command '%s'%s  (prefsim --help lists the commands)\n", cmd,
+          cli_did_you_mean(cmd, names, nc, dym, sizeof dym));
   return EXIT_USAGE;
 }

@@ -121,6 +121,19 @@ size_t run_config_compare(const char *stored, const cfg *now, int data_only, cha
   return n;
 }
 
+size_t run_config_compare_texts(const char *stored, const char *now, int data_only, char *diff, size_t len) {
+  cfg *c = cfg_alloc();
+  ps_msg m = {{0}};
+  if (!c || !now || cfg_load_string(c, "config", now, &m) != PS_OK) {
+    snprintf(diff, len, "a config cannot be read: %s", c ? (now ? m.text : "absent") : "out of memory");
+    cfg_free(c);
+    return 1;
+  }
+  size_t n = run_config_compare(stored, c, data_only, diff, len);
+  cfg_free(c);
+  return n;
+}
+
 int run_layout_adopt_identity(run_layout *L, const char *stored, ps_msg *m) {
   if (!strcmp(stored, L->data_text)) return PS_OK;
   char *t = strdup(stored);

@@ -98,6 +98,8 @@ char *run_canonical_config(const cfg *c);
  * forms: 0 when they are the same, else the number of differences, named in diff
  * ("[data] n: '1000' -> '2000'; ..."). */
 size_t run_config_compare(const char *stored, const cfg *c, int data_only, char *diff, size_t len);
+/* The same for two stored texts. */
+size_t run_config_compare_texts(const char *stored, const char *now, int data_only, char *diff, size_t len);
 /* Make the layout carry the file's own identity text (one run_config_compare found
  * the same), so that the store, which compares texts, resumes it. */
 int run_layout_adopt_identity(run_layout *l, const char *stored, ps_msg *m);
