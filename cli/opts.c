@@ -13,25 +13,26 @@ void cli_iter_init(cli_iter *it, const char *prog, const cli_opt *opts, int argc
   it->i = 1;
 }
 
+/* optimal string alignment: insertions, deletions, substitutions and swaps of two
+ * neighbours ("hlep" is one edit from "help") */
 size_t cli_edit_distance(const char *a, const char *b) {
-  size_t na = strlen(a), nb = strlen(b);
-  size_t *row = malloc((nb + 1) * sizeof *row);
-  if (!row) return (size_t)-1;
-  for (size_t j = 0; j <= nb; j++) row[j] = j;
-  for (size_t i = 1; i <= na; i++) {
-    size_t diag = row[0];
-    row[0] = i;
+  size_t na = strlen(a), nb = strlen(b), w = nb + 1;
+  size_t *d = malloc((na + 1) * w * sizeof *d);
+  if (!d) return (size_t)-1;
+  for (size_t i = 0; i <= na; i++) d[i * w] = i;
+  for (size_t j = 0; j <= nb; j++) d[j] = j;
+  for (size_t i = 1; i <= na; i++)
     for (size_t j = 1; j <= nb; j++) {
-      size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-      if (up + 1 < best) best = up + 1;
-      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-      diag = up;
-      row[j] = best;
+      size_t best = d[(i - 1) * w + j - 1] + (a[i - 1] != b[j - 1]);
+      if (d[(i - 1) * w + j] + 1 < best) best = d[(i - 1) * w + j] + 1;
+      if (d[i * w + j - 1] + 1 < best) best = d[i * w + j - 1] + 1;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[(i - 2) * w + j - 2] + 1 < best)
+        best = d[(i - 2) * w + j - 2] + 1;
+      d[i * w + j] = best;
     }
-  }
-  size_t d = row[nb];
-  free(row);
-  return d;
+  size_t r = d[na * w + nb];
+  free(d);
+  return r;
 }
 
 const char *cli_closest(const char *word, const char *const *cands, size_t n) {

@@ -39,7 +39,7 @@ void cli_iter_init(cli_iter *it, const char *prog, const cli_opt *opts, int argc
  * the closest one, a missing or unexpected value) on stderr. */
 int cli_next(cli_iter *it, int *which, const char **value);
 
-/* Levenshtein distance (bytes), and the candidate closest to word when it is close
+/* Edit distance (bytes; a swap of neighbours is one edit), and the candidate closest to word when it is close
  * enough to be a likely typo (or has word as a prefix), else NULL. */
 size_t cli_edit_distance(const char *a, const char *b);
 const char *cli_closest(const char *word, const char *const *cands, size_t n);
