@@ -96,13 +96,26 @@ size_t run_config_compare(const char *stored, const cfg *now, int data_only, cha
     snprintf(diff, len, "the file stores no config");
     return 1;
   }
-  cfg *was = cfg_alloc();
+  cfg *was = cfg_alloc(), *cur = cfg_alloc();
   ps_msg m = {{0}};
-  if (!was || cfg_load_string(was, "stored config", stored, &m) != PS_OK) {
-    snprintf(diff, len, "its stored config cannot be read: %s", was ? m.text : "out of memory");
+  if (!was || !cur || cfg_load_string(was, "stored config", stored, &m) != PS_OK) {
+    snprintf(diff, len, "its stored config cannot be read: %s", was && cur ? m.text : "out of memory");
     cfg_free(was);
+    cfg_free(cur);
     return 1;
   }
+  /* the current config as it will be stored and read back (the reader drops what
+   * follows a " ;" in a value set on the command line, as it did in the stored one) */
+  char *now_text = cfg_to_text(now);
+  if (!now_text || cfg_load_string(cur, "config", now_text, &m) != PS_OK) {
+    snprintf(diff, len, "the config cannot be stored: %s", now_text ? m.text : "out of memory");
+    free(now_text);
+    cfg_free(was);
+    cfg_free(cur);
+    return 1;
+  }
+  free(now_text);
+  now = cur;
   char *a = cfg_canonical_text(was, how), *b = cfg_canonical_text(now, how);
   size_t n = 1;
   if (a && b && !strcmp(a, b)) n = 0;
@@ -118,6 +131,7 @@ size_t run_config_compare(const char *stored, const cfg *now, int data_only, cha
   free(a);
   free(b);
   cfg_free(was);
+  cfg_free(cur);
   return n;
 }
 
