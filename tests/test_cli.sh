@@ -13,7 +13,8 @@
 #   5. identity: reordered keys, comments and respelled values resume without
 #      recomputing; a changed key is named (old -> new); the sweep's key order counts;
 #   6. help for every command; README, LICENSE and CITATION.cff agree with the code.
-# About 15 s (the template's 400 cells, run a few times).
+# About 45 s on a shared 2-core machine (the template's 400 cells run five times, ~100
+# invocations); about 11 s of CPU.
 set -u
 cd "$(dirname "$0")/.."
 P=$(realpath "${PREFSIM:-./prefsim}")
