@@ -141,15 +141,22 @@ static void show_estimator(const est_type *t) {
   printf("  hyperparameters ([estimator.LABEL] with type = %s; prefsim fit --param KEY=VALUE):\n", t->name);
   if (!t->params || !t->params->key) printf("    (none)\n");
   param_rows(t->params, "    ");
-  printf("  metrics that can apply (/metrics/LABEL/NAME; stored where they apply at some grid point):\n   ");
-  size_t col = 3;
-  for (size_t i = 0; i < metric_table_len; i++) {
-    if (!(metric_table[i].worlds & t->inputs)) continue;
-    if (col + strlen(metric_table[i].name) > 100) printf("\n   "), col = 3;
-    printf(" %s", metric_table[i].name);
-    col += strlen(metric_table[i].name) + 1;
+  /* a metric without an applies() test applies wherever its world does; one with a
+   * test depends on the estimator's capabilities and the grid point's settings */
+  for (int conditional = 0; conditional < 2; conditional++) {
+    printf(conditional ? "  metrics stored only where the estimator and the settings allow them (annotators, groups, "
+                         "policies, ...):\n   "
+                       : "  metrics stored for it (/metrics/LABEL/NAME; in the worlds of each metric: prefsim list "
+                         "METRIC):\n   ");
+    size_t col = 3;
+    for (size_t i = 0; i < metric_table_len; i++) {
+      if (!(metric_table[i].worlds & t->inputs) || (metric_table[i].applies != NULL) != conditional) continue;
+      if (col + strlen(metric_table[i].name) > 100) printf("\n   "), col = 3;
+      printf(" %s", metric_table[i].name);
+      col += strlen(metric_table[i].name) + 1;
+    }
+    printf("\n");
   }
-  printf("\n");
 }
 
 static void show_world(const world_type *w) {
