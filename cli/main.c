@@ -19,10 +19,12 @@
 #include "../experiments/claims.h"
 #include "../experiments/config.h"
 #include "../experiments/experiment.h"
+#include "commands.h"
 #include "fitcli.h"
 #include "../experiments/merge.h"
 #include "../plots/plot.h"
 #include "../experiments/run.h"
+#include "opts.h"
 #ifdef PS_MPI
 #include <mpi.h>
 #endif
@@ -45,13 +47,14 @@ static void usage(FILE *f) {
           "\n"
           "commands:\n"
           "  run EXPERIMENT.ini [section.key=value ...] [-o OUT.h5] [-j THREADS] [--resume] [--force]\n"
-          "                      [--shard K/N]\n"
-          "                      simulate, fit and evaluate every cell of the sweep into an HDF5 file\n"
-          "  merge OUT.h5 SHARD.h5 ...\n"
+          "                      [--quiet] [--shard K/N] [--allow-large] [--dry-run]\n"
+          "                      simulate, fit and evaluate every cell of the sweep into an HDF5 file;\n"
+          "                      --dry-run: the resolved config, cell count and estimated time only\n"
+          "  merge OUT.h5 SHARD.h5 ... (or merge -o OUT.h5 SHARD.h5 ...)\n"
           "                      join the files of `run --shard K/N` into one, equal to a single run\n"
           "  verify RESULTS.h5 [--json|--tsv]\n"
           "                      check the experiment's [claim.*] sections: PASS, FAIL or INCONCLUSIVE\n"
-          "  plot RESULTS.h5 [-o DIR] [--format pdf|png|both|cairolatex]\n"
+          "  plot RESULTS.h5 [-o DIR] [--format pdf|png|both|cairolatex] [--no-gnuplot]\n"
           "                      TSV export + gnuplot figures beside the results (or in DIR)\n"
           "  fit --model MODEL DATA.csv [options]\n"
           "                      fit real comparisons (CSV winner,loser[,count][,annotator][,first])\n"
@@ -60,9 +63,18 @@ static void usage(FILE *f) {
           "                      inputs over its limits (file size, line length, counts, items)\n"
           "                      are refused before any work (prefsim fit --help)\n"
           "  info RESULTS.h5     provenance, axes, metrics and cell status of a results file\n"
-          "  list                estimators, configuration keys, metrics, shipped experiments\n"
+          "  list [NAME]         an overview of estimators, worlds, metrics, sections and shipped\n"
+          "                      experiments; with NAME (bt, items, param_err, data, dim) that one in\n"
+          "                      detail; --all: everything\n"
+          "  new EXPERIMENT [-o FILE]\n"
+          "                      write a commented template experiment file that runs as it is\n"
           "  help COMMAND        help on one command (also: prefsim COMMAND --help)\n"
           "  --version           version and git revision\n"
+          "\n"
+          "Options follow GNU conventions (run, merge, verify, info, list, new): --name=value or\n"
+          "--name value, a unique prefix of a long name, -o FILE or -oFILE, clustered short options\n"
+          "(-qj2), -- ends the options; options and arguments in any order.  An unknown option or\n"
+          "command is named with the closest one.\n"
           "\n"
           "exit status: 0 success; 1 a claim failed or the run was interrupted (rerun to resume);\n"
           "2 usage or configuration error; 3 data or I/O error; 4 a claim was inconclusive (none failed).  `prefsim fit` has its own\n"
@@ -73,22 +85,34 @@ static void usage(FILE *f) {
 static void usage_run(FILE *f) {
   fprintf(f,
           "usage: prefsim run EXPERIMENT.ini [section.key=value ...] [-o OUT.h5] [-j THREADS]\n"
-          "                   [--resume] [--force] [--quiet] [--shard K/N] [--allow-large]\n"
+          "                   [--resume] [--force] [--quiet] [--shard K/N] [--allow-large] [--dry-run]\n"
           "\n"
           "Runs every (grid point x replicate) cell of the experiment and writes one HDF5 file\n"
           "(default out/<experiment>/<experiment>.h5).  Overrides such as data.n=500 or\n"
           "sweep.n=100,1000 or estimator.bt.l2=1e-3 replace keys of the file (Hydra style).\n"
-          "  -o OUT.h5     results file\n"
-          "  -j THREADS    worker threads over cells (default: all cores); results do not depend on it\n"
-          "  --resume      continue OUT.h5 (the default: an existing OUT.h5 of the same config is\n"
-          "                always resumed, running only cells not yet DONE; a COMPLETED one is left as is)\n"
-          "  --force       overwrite an existing OUT.h5 (needed when it holds another config)\n"
-          "  --quiet       no progress line on stderr\n"
-          "  --shard K/N   run only shard K of N (1 <= K <= N; cells with id %% N == K-1: every shard\n"
-          "                gets an equal share of every grid point); join the N files with prefsim merge\n"
-          "  --allow-large run a sweep above the cell ceiling (default 2,000,000 cells; environment\n"
-          "                PREFSIM_MAX_CELLS=N sets it, 0 for none); above it the sweep is refused with\n"
-          "                its cell count, size and an estimated time\n"
+          "  -o, --output OUT.h5  results file\n"
+          "  -j, --jobs THREADS   worker threads over cells (default: all cores); results do not depend on it\n"
+          "  --resume             continue OUT.h5 (the default: an existing OUT.h5 of the same config is\n"
+          "                       always resumed, running only cells not yet DONE; a COMPLETED one is left\n"
+          "                       as is)\n"
+          "  -f, --force          overwrite an existing OUT.h5 (needed when it holds another config)\n"
+          "  -q, --quiet          no progress line on stderr\n"
+          "  --shard K/N          run only shard K of N (1 <= K <= N; cells with id %% N == K-1: every\n"
+          "                       shard gets an equal share of every grid point); join the N files with\n"
+          "                       prefsim merge\n"
+          "  --allow-large        run a sweep above the cell ceiling (default 2,000,000 cells; environment\n"
+          "                       PREFSIM_MAX_CELLS=N sets it, 0 for none); above it the sweep is refused\n"
+          "                       with its cell count, size and an estimated time\n"
+          "  -n, --dry-run        run nothing and write nothing: print the resolved config in canonical\n"
+          "                       form (a valid experiment file, after ';' comment lines giving the cell\n"
+          "                       count, the axes, the estimators, what would happen to OUT.h5 and an\n"
+          "                       estimated time from timing the sweep's first and last cells)\n"
+          "  -h, --help           this text\n"
+          "The identity of OUT.h5 is the canonical resolved config without claims and figures:\n"
+          "sections and keys sorted, values normalised (1e3 = 1000, \"a,b\" = \"a, b\"), comments\n"
+          "ignored; the order of the [sweep] keys (the results' axes) and of the [estimator.*]\n"
+          "sections counts.  A file of another identity is refused, naming the differing keys\n"
+          "([data] n: '1000' -> '2000'); files written before the canonical form resume as well.\n"
           "Each finished cell is appended to OUT.h5.journal at once; OUT.h5 itself is replaced whole\n"
           "(written beside it, checksummed, renamed) at the start, every 30 s and at the end, so it\n"
           "is always a complete file that other programs can read (status RUNNING while the sweep\n"
@@ -129,11 +153,18 @@ static void usage_plot(FILE *f) {
           "slope and the Cramer-Rao theory curve when one exists), else param_err per estimator.\n");
 }
 
-static void usage_info(FILE *f) { fprintf(f, "usage: prefsim info RESULTS.h5\n"); }
+static void usage_info(FILE *f) {
+  fprintf(f, "usage: prefsim info RESULTS.h5\n"
+             "\n"
+             "Prints a results file's provenance (version, git revision, times, seed, command line,\n"
+             "library versions), its axes, estimators and metrics, the cells done, pending and failed,\n"
+             "whether its checksum holds, and the resolved config.\n");
+}
 
 static void usage_merge(FILE *f) {
   fprintf(f,
           "usage: prefsim merge OUT.h5 SHARD.h5 ... [--force]\n"
+          "       prefsim merge -o OUT.h5 SHARD.h5 ... [--force]\n"
           "\n"
           "Joins the files of `prefsim run --shard K/N` (or any runs of one config whose finished\n"
           "cells do not overlap) into OUT.h5, whose /axes, /metrics, /status, /truth, /theory and\n"
@@ -141,8 +172,12 @@ static void usage_merge(FILE *f) {
           "different configs, a cell finished twice, a cell finished nowhere (naming the shard to\n"
           "resume or the shards not given), and an OUT.h5 that is one of the inputs.  An existing\n"
           "OUT.h5 of the same config is completed, not rewritten: rerun an interrupted merge as is.\n"
-          "  --force   overwrite an OUT.h5 that holds another config\n");
+          "  -o, --output OUT.h5  the output (then every file given is a shard)\n"
+          "  -f, --force          overwrite an OUT.h5 that holds another config\n");
 }
+
+static const cli_opt merge_opts[] = {{"output", 'o', 1, "OUT.h5"}, {"force", 'f', 0, NULL}, {"help", 'h', 0, NULL}, {NULL}};
+enum { MERGE_OUTPUT, MERGE_FORCE, MERGE_HELP };
 
 static int cmd_merge(int argc, char **argv, int full_argc, char **full_argv) {
   const char *out = NULL;
@@ -150,21 +185,30 @@ static int cmd_merge(int argc, char **argv, int full_argc, char **full_argv) {
   size_t n = 0;
   merge_options o = {0};
   if (!inputs) return EXIT_DATA;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+  cli_iter it;
+  cli_iter_init(&it, "prefsim merge", merge_opts, argc, argv);
+  int r, k;
+  const char *v;
+  while ((r = cli_next(&it, &k, &v)) != CLI_END) {
+    if (r == CLI_ERROR) {
+      free(inputs);
+      return EXIT_USAGE;
+    }
+    if (r == CLI_ARG) inputs[n++] = v;
+    else if (k == MERGE_HELP) {
       usage_merge(stdout);
       free(inputs);
       return 0;
-    } else if (!strcmp(argv[i], "--force")) o.force = 1;
-    else if (argv[i][0] == '-') {
-      fprintf(stderr, "prefsim merge: unknown option '%s'\n\n", argv[i]);
-      usage_merge(stderr);
-      free(inputs);
-      return EXIT_USAGE;
-    } else if (!out) out = argv[i];
-    else inputs[n++] = argv[i];
+    } else if (k == MERGE_FORCE) o.force = 1;
+    else if (k == MERGE_OUTPUT) out = v;
+  }
+  /* without -o, the first file is the output */
+  if (!out && n) {
+    out = inputs[0];
+    memmove(inputs, inputs + 1, --n * sizeof *inputs);
   }
   if (!out || n == 0) {
+    fprintf(stderr, "prefsim merge: %s\n\n", !out ? "no output file given" : "no shard files given");
     usage_merge(stderr);
     free(inputs);
     return EXIT_USAGE;
@@ -183,68 +227,6 @@ static int cmd_merge(int argc, char **argv, int full_argc, char **full_argv) {
   fprintf(stderr, "%s: %zu cells (%zu copied from %zu shard files, %zu already there)\n", out, sum.cells, sum.copied,
           n, sum.kept);
   printf("%s\n", out);
-  return 0;
-}
-
-static int cmd_list(void) {
-  printf("estimators:\n");
-  for (size_t i = 0; est_registry[i]; i++) {
-    const est_type *t = est_registry[i];
-    printf("  %-10s %s\n", t->name, t->doc);
-    for (const ps_param *p = t->params; p->key; p++) {
-      char allowed[200];
-      ps_param_allowed(p, allowed, sizeof allowed);
-      printf("      %-12s default %-10s %s — %s\n", p->key, p->def ? p->def : "(required)", allowed, p->doc);
-    }
-  }
-  printf("\nworlds ([world] kind):\n");
-  for (size_t i = 0; world_registry[i]; i++) {
-    const world_type *w = world_registry[i];
-    static const char *const data[] = {"item comparisons", "feature comparisons", "segment comparisons"};
-    printf("  %-10s %s (%s)\n", w->name, w->doc, data[w->kind]);
-    for (const ps_param *p = w->params; p && p->key; p++) printf("      %-20s its own key (below)\n", p->key);
-  }
-  printf("\nconfiguration sections and keys:\n");
-  experiment_schema_init();
-  for (size_t i = 0; exp_schema[i].section; i++) {
-    printf("  [%s]  %s\n", exp_schema[i].section, exp_schema[i].doc);
-    for (const ps_param *p = exp_schema[i].params; p->key; p++) {
-      char allowed[200];
-      ps_param_allowed(p, allowed, sizeof allowed);
-      printf("      %-16s default %-10s %s — %s\n", p->key, p->def ? p->def : "(required)", allowed, p->doc);
-    }
-  }
-  printf("  [sweep]  KEY = v1, v2, ...  (KEY: a key above, section.key, or estimator.LABEL.hyperparameter)\n");
-  printf("  [estimator.LABEL]  type = NAME plus NAME's hyperparameters\n");
-  printf("  [claim.NAME]\n");
-  for (const ps_param *p = exp_claim_params; p->key; p++)
-    printf("      %-16s default %-10s %s\n", p->key, p->def ? p->def : "(required)", p->doc);
-  printf("  [figure.NAME]\n");
-  for (const ps_param *p = exp_figure_params; p->key; p++)
-    printf("      %-16s default %-10s %s\n", p->key, p->def ? p->def : "(required)", p->doc);
-  printf("\nmetrics (/metrics/<estimator>/<name>):\n");
-  for (size_t i = 0; i < metric_table_len; i++)
-    printf("  %-18s [%s] %s\n", metric_table[i].name, metric_table[i].units, metric_table[i].long_name);
-  printf("truth (/truth/<name>):\n");
-  for (size_t i = 0; i < truth_table_len; i++) printf("  %-18s %s\n", truth_table[i].name, truth_table[i].long_name);
-  printf("theory (/theory/<name>):\n");
-  for (size_t i = 0; i < theory_table_len; i++) printf("  %-18s %s\n", theory_table[i].name, theory_table[i].long_name);
-  printf("\nshipped experiments (experiments/*.ini):\n"
-         "  bt_rate.ini   linear-feature BT: parameter error against n and d, efficiency\n"
-         "  bt_items.ini  item BT: Newton, MM, I-LSR, LSR and Rank Centrality against n\n"
-         "  cyclic.ini    a 3-cycle: BT a coin flip, GPM exact, BT's excess log-loss log 2 - H(p)\n"
-         "  condorcet.ini mixtures of transitive annotators: BT's policy exploitable, minimax not\n"
-         "  minimax.ini   Hedge self-play: averaged exploitability ~ T^-1/2, the last iterate cycles\n"
-         "  regret_identifiability.ini  regret labels in MDPs: regret model optimal, partial return not\n"
-         "  maxmin_gap.ini  two user types: a single reward's minority gap vs MaxMin over mixture groups\n"
-         "  mixture_irreducible.ini  one BT plateaus on a mixture of users; the K-mixture's excess falls as 1/n\n"
-         "  noisy_annotators.ini  careless annotators: NoisyBT and flip EM recover competences, beat BT\n"
-         "  ideal_point.ini  PAL-A few-shot accuracy for unseen users rises with shots\n"
-         "  coverage.ini  shrinking coverage of the optimum: DPO's KL to pi_ref grows, RLHF/HyPO stay bounded\n"
-         "  dr_misspec.ini  DRPO: unbiased when either nuisance is right, biased when both are wrong\n"
-         "  grpo_worstgroup.ini  group-robust DPO: worst-group gap and loss spread fall with T\n"
-         "  rdpo_noise.ini  label flips: DPO attenuated, rDPO exact, cDPO biased (0.68/0.80/0.608); rDPO ~ n^-1/2\n"
-         "  dpo_rate.ini  clean BT: log-linear DPO ~ n^-1/2 at the Cramer-Rao constant; the MLP's error falls\n");
   return 0;
 }
 
@@ -294,68 +276,79 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv) {
 #endif
 }
 
+static const cli_opt run_opts[] = {{"output", 'o', 1, "OUT.h5"}, {"jobs", 'j', 1, "THREADS"},
+                                   {"resume", 0, 0, NULL},       {"force", 'f', 0, NULL},
+                                   {"quiet", 'q', 0, NULL},      {"shard", 0, 1, "K/N"},
+                                   {"allow-large", 0, 0, NULL},  {"dry-run", 'n', 0, NULL},
+                                   {"help", 'h', 0, NULL},       {"stop-after", 0, 1, "CELLS"},
+                                   {NULL}};
+enum { RUN_OUTPUT, RUN_JOBS, RUN_RESUME, RUN_FORCE, RUN_QUIET, RUN_SHARD, RUN_ALLOW_LARGE, RUN_DRY_RUN, RUN_HELP,
+       RUN_STOP_AFTER };
+
+static int run_dry(const experiment *e, const run_options *o, const char *ini);
+
 static int cmd_run_inner(int argc, char **argv, int full_argc, char **full_argv) {
   const char *ini = NULL, *out = NULL;
   run_options o = {.threads = 0, .stop_after = -1};
   cfg *c = cfg_alloc();
   ps_msg m = {{0}};
-  int n_over = 0;
+  int n_over = 0, dry = 0;
   char **over = calloc((size_t)argc + 1, sizeof(char *));
   if (!c || !over) {
     fprintf(stderr, "prefsim run: out of memory\n");
+    cfg_free(c);
+    free(over);
     return EXIT_DATA;
   }
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+  cli_iter it;
+  cli_iter_init(&it, "prefsim run", run_opts, argc, argv);
+  int r, k, bad = 0;
+  const char *v;
+  while (!bad && (r = cli_next(&it, &k, &v)) != CLI_END) {
+    if (r == CLI_ERROR) bad = 1;
+    else if (r == CLI_ARG) {
+      if (strchr(v, '=')) over[n_over++] = (char *)v;
+      else if (!ini) ini = v;
+      else {
+        fprintf(stderr, "prefsim run: unexpected argument '%s' (one experiment file; overrides are "
+                "section.key=value)\n", v);
+        bad = 1;
+      }
+    } else if (k == RUN_HELP) {
       usage_run(stdout);
       cfg_free(c);
       free(over);
       return 0;
-    } else if (!strcmp(a, "-o") && i + 1 < argc) out = argv[++i];
-    else if ((!strcmp(a, "-j") && i + 1 < argc) || (!strncmp(a, "-j", 2) && a[2])) {
-      const char *jt = a[2] ? a + 2 : argv[++i];
+    } else if (k == RUN_OUTPUT) out = v;
+    else if (k == RUN_JOBS) {
       char *end;
-      long j = strtol(jt, &end, 10);
-      if (*end || j < 1 || j > 1024) {
-        fprintf(stderr, "prefsim run: -j takes a thread count from 1 to 1024, not '%s'\n", jt);
-        cfg_free(c);
-        free(over);
-        return EXIT_USAGE;
+      long j = strtol(v, &end, 10);
+      if (!*v || *end || j < 1 || j > 1024) {
+        fprintf(stderr, "prefsim run: -j takes a thread count from 1 to 1024, not '%s'\n", v);
+        bad = 1;
       }
       o.threads = (int)j;
-    } else if (!strcmp(a, "--resume")) o.resume = 1;
-    else if (!strcmp(a, "--force")) o.force = 1;
-    else if (!strcmp(a, "--quiet")) o.quiet = 1;
-    else if (!strcmp(a, "--allow-large")) o.allow_large = 1;
-    else if (!strncmp(a, "--stop-after=", 13)) o.stop_after = strtol(a + 13, NULL, 10);
-    else if ((!strcmp(a, "--shard") && i + 1 < argc) || !strncmp(a, "--shard=", 8)) {
-      const char *v = a[7] == '=' ? a + 8 : argv[++i];
-      int k, nn;
+    } else if (k == RUN_RESUME) o.resume = 1;
+    else if (k == RUN_FORCE) o.force = 1;
+    else if (k == RUN_QUIET) o.quiet = 1;
+    else if (k == RUN_ALLOW_LARGE) o.allow_large = 1;
+    else if (k == RUN_DRY_RUN) dry = 1;
+    else if (k == RUN_STOP_AFTER) o.stop_after = strtol(v, NULL, 10);
+    else if (k == RUN_SHARD) {
+      int sk, nn;
       char tail;
-      if (sscanf(v, "%d/%d%c", &k, &nn, &tail) != 2 || nn < 1 || k < 1 || k > nn) {
+      if (sscanf(v, "%d/%d%c", &sk, &nn, &tail) != 2 || nn < 1 || sk < 1 || sk > nn) {
         fprintf(stderr, "prefsim run: --shard takes K/N with 1 <= K <= N (e.g. --shard 2/8), not '%s'\n", v);
-        cfg_free(c);
-        free(over);
-        return EXIT_USAGE;
+        bad = 1;
       }
-      o.shard_k = k;
+      o.shard_k = sk;
       o.shard_n = nn;
     }
-    else if (a[0] == '-') {
-      fprintf(stderr, "prefsim run: unknown option '%s'\n\n", a);
-      usage_run(stderr);
-      cfg_free(c);
-      free(over);
-      return EXIT_USAGE;
-    } else if (strchr(a, '=')) over[n_over++] = (char *)a;
-    else if (!ini) ini = a;
-    else {
-      fprintf(stderr, "prefsim run: unexpected argument '%s' (one experiment file; overrides are section.key=value)\n", a);
-      cfg_free(c);
-      free(over);
-      return EXIT_USAGE;
-    }
+  }
+  if (bad) {
+    cfg_free(c);
+    free(over);
+    return EXIT_USAGE;
   }
   if (!ini) {
     fprintf(stderr, "prefsim run: no experiment file given\n\n");
@@ -398,11 +391,6 @@ static int cmd_run_inner(int argc, char **argv, int full_argc, char **full_argv)
     snprintf(defout, sizeof defout, "out/%s/%s.h5", e.name, e.name);
     out = defout;
   }
-  if (mkdirs(out) != 0) {
-    fprintf(stderr, "prefsim run: cannot create the directory of %s: %s\n", out, strerror(errno));
-    experiment_free(&e);
-    return EXIT_DATA;
-  }
   {
     /* the results file never replaces an input (the experiment file, a link to it) */
     struct stat si, so;
@@ -418,14 +406,25 @@ static int cmd_run_inner(int argc, char **argv, int full_argc, char **full_argv)
   if (mc && *mc) {
     char *end;
     errno = 0;
-    unsigned long long v = strtoull(mc, &end, 10);
+    unsigned long long cap = strtoull(mc, &end, 10);
     if (errno || *end || mc[0] == '-') {
       fprintf(stderr, "prefsim run: PREFSIM_MAX_CELLS must be a whole number of cells (0: no ceiling), not '%s'\n",
               mc);
       experiment_free(&e);
       return EXIT_USAGE;
     }
-    o.max_cells = (size_t)v;
+    o.max_cells = (size_t)cap;
+  }
+  if (dry) {
+    /* --dry-run: what the run would do; nothing is created or written */
+    s = run_dry(&e, &o, ini);
+    experiment_free(&e);
+    return s;
+  }
+  if (mkdirs(out) != 0) {
+    fprintf(stderr, "prefsim run: cannot create the directory of %s: %s\n", out, strerror(errno));
+    experiment_free(&e);
+    return EXIT_DATA;
   }
   char *argv_text = join_argv(full_argc, full_argv);
   o.argv_text = argv_text;
@@ -450,6 +449,89 @@ static int cmd_run_inner(int argc, char **argv, int full_argc, char **full_argv)
     return s == PS_EINVAL ? EXIT_USAGE : EXIT_DATA;
   }
   printf("%s\n", out);
+  return 0;
+}
+
+static void print_duration(FILE *f, double sec) {
+  if (sec > 2 * 86400) fprintf(f, "%.3g days", sec / 86400);
+  else if (sec > 2 * 3600) fprintf(f, "%.3g h", sec / 3600);
+  else if (sec > 120) fprintf(f, "%.3g min", sec / 60);
+  else fprintf(f, "%.3g s", sec);
+}
+
+/* `prefsim run --dry-run`: the resolved config in canonical form (a valid experiment
+ * file: the lines before it are ';' comments), the cells, what would happen to the
+ * output and an estimated time.  Creates and writes nothing. */
+static int run_dry(const experiment *e, const run_options *o, const char *ini) {
+  size_t R = e->replicates, total = e->n_points * R, mine = 0;
+  for (size_t c = 0; c < total; c++) mine += run_cell_in_shard(c, o->shard_k, o->shard_n);
+  char *text = run_canonical_config(e->config);
+  if (!text) {
+    fprintf(stderr, "prefsim run: out of memory\n");
+    return EXIT_DATA;
+  }
+  printf("; prefsim run --dry-run %s: nothing was run or written\n", ini);
+  printf("; experiment  %s\n", e->name);
+  printf("; cells       %zu = %zu grid point%s x %zu replicate%s", total, e->n_points, e->n_points == 1 ? "" : "s", R,
+         R == 1 ? "" : "s");
+  if (o->shard_n) printf("; shard %d/%d runs %zu of them", o->shard_k, o->shard_n, mine);
+  printf("\n; axes       ");
+  if (!e->n_axes) printf(" (none: one grid point)");
+  for (size_t a = 0; a < e->n_axes; a++) {
+    printf(" %s[%zu] =", e->axes[a].name, e->axes[a].n);
+    for (size_t j = 0; j < e->axes[a].n; j++) printf(" %s", e->axes[a].text[j]);
+    printf(a + 1 < e->n_axes ? ";" : "");
+  }
+  printf("\n; estimators ");
+  for (size_t k = 0; k < e->n_estimators; k++)
+    printf(" %s%s%s%s", e->estimators[k].label, strcmp(e->estimators[k].label, e->estimators[k].type->name) ? " (" : "",
+           strcmp(e->estimators[k].label, e->estimators[k].type->name) ? e->estimators[k].type->name : "",
+           strcmp(e->estimators[k].label, e->estimators[k].type->name) ? ")" : "");
+  printf("\n; output      %s: ", o->out_path);
+  struct stat sb;
+  long pid = 0;
+  size_t jc = 0;
+  int writer = h5store_writer(o->out_path, &pid, &jc) == 1;
+  if (writer) printf("being written by another prefsim process (pid %ld): the run would be refused", pid);
+  else if (stat(o->out_path, &sb) != 0)
+    printf(jc ? "absent, but its journal holds %zu finished cells: the run would resume them" : "new", jc);
+  else if (o->force)
+    printf("exists: --force would overwrite it");
+  else {
+    h5read *r = NULL;
+    ps_msg m = {{0}};
+    char diff[1024];
+    if (h5read_open(o->out_path, &r, &m) != PS_OK)
+      printf("exists but is not a readable results file (%s): the run would be refused without --force", m.text);
+    else if (run_config_compare(h5read_attr(r, "config_data"), e->config, 1, diff, sizeof diff))
+      printf("holds another config (%s): the run would be refused without --force", diff);
+    else {
+      size_t pend = 0, done = 0, failed = 0;
+      const char *st = h5read_attr(r, "status");
+      if (h5read_cell_counts(r, &pend, &done, &failed, &m) != PS_OK) pend = total;
+      if (st && !strcmp(st, "COMPLETED") && !pend)
+        printf("COMPLETED with this config: nothing to run");
+      else
+        printf("%s with this config: the run would resume it (%zu cells finished%s%zu more in its journal)",
+               st ? st : "?", done + failed, jc ? ", " : "; ", jc);
+    }
+    h5read_close(r);
+  }
+  printf("\n");
+  if (o->max_cells && total > o->max_cells && !o->allow_large)
+    printf("; ceiling     %zu cells is above the ceiling of %zu: the run would be refused without --allow-large\n",
+           total, o->max_cells);
+  fflush(stdout);
+  double per = run_estimate_cell_seconds(e);
+  int threads = run_threads(o);
+  if (isfinite(per)) {
+    printf("; estimate    about ");
+    print_duration(stdout, per * (double)mine / threads);
+    printf(" on %d thread%s (%.3g s a cell: the mean of its first and last cells)\n", threads,
+           threads == 1 ? "" : "s", per);
+  }
+  printf("\n%s", text);
+  free(text);
   return 0;
 }
 
@@ -592,23 +674,34 @@ static void verify_print(FILE *f, int format, const char *path, const claim_row 
   fprintf(f, "%zu passed, %zu failed, %zu inconclusive\n", k[CLAIM_PASS], k[CLAIM_FAIL], k[CLAIM_INCONCLUSIVE]);
 }
 
+static const cli_opt verify_opts[] = {{"json", 0, 0, NULL}, {"tsv", 0, 0, NULL}, {"help", 'h', 0, NULL}, {NULL}};
+enum { VERIFY_OPT_JSON, VERIFY_OPT_TSV, VERIFY_OPT_HELP };
+
 static int cmd_verify(int argc, char **argv) {
   const char *path = NULL;
   int format = VERIFY_TEXT;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+  cli_iter it;
+  cli_iter_init(&it, "prefsim verify", verify_opts, argc, argv);
+  int rr, k;
+  const char *v;
+  while ((rr = cli_next(&it, &k, &v)) != CLI_END) {
+    if (rr == CLI_ERROR) return EXIT_USAGE;
+    if (rr == CLI_ARG) {
+      if (path) {
+        fprintf(stderr, "prefsim verify: one results file, not '%s' and '%s'\n", path, v);
+        return EXIT_USAGE;
+      }
+      path = v;
+    } else if (k == VERIFY_OPT_HELP) {
       usage_verify(stdout);
       return 0;
-    } else if (!strcmp(argv[i], "--json")) format = VERIFY_JSON;
-    else if (!strcmp(argv[i], "--tsv")) format = VERIFY_TSV;
-    else if (argv[i][0] != '-' && !path) path = argv[i];
-    else {
-      if (argv[i][0] == '-') fprintf(stderr, "prefsim verify: unknown option '%s'\n\n", argv[i]);
-      usage_verify(stderr);
+    } else if ((k == VERIFY_OPT_JSON && format == VERIFY_TSV) || (k == VERIFY_OPT_TSV && format == VERIFY_JSON)) {
+      fprintf(stderr, "prefsim verify: --json and --tsv exclude each other\n");
       return EXIT_USAGE;
-    }
+    } else format = k == VERIFY_OPT_JSON ? VERIFY_JSON : VERIFY_TSV;
   }
   if (!path) {
+    fprintf(stderr, "prefsim verify: no results file given\n\n");
     usage_verify(stderr);
     return EXIT_USAGE;
   }
@@ -690,24 +783,48 @@ static int cmd_plot(int argc, char **argv) {
   return 0;
 }
 
-static int cmd_info(int argc, char **argv) {
-  if (argc != 2 || argv[1][0] == '-') {
-    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-      usage_info(stdout);
+/* a command whose only option is --help and which takes exactly one argument */
+static int one_file(const char *prog, const char *what, int argc, char **argv, void (*usage_fn)(FILE *),
+                    const char **file) {
+  static const cli_opt help_opts[] = {{"help", 'h', 0, NULL}, {NULL}};
+  cli_iter it;
+  cli_iter_init(&it, prog, help_opts, argc, argv);
+  int r, k;
+  const char *v;
+  *file = NULL;
+  while ((r = cli_next(&it, &k, &v)) != CLI_END) {
+    if (r == CLI_ERROR) return EXIT_USAGE;
+    if (r == CLI_OPTION) {
+      usage_fn(stdout);
       return 0;
     }
+    if (*file) {
+      fprintf(stderr, "%s: one %s, not '%s' and '%s'\n", prog, what, *file, v);
+      return EXIT_USAGE;
+    }
+    *file = v;
+  }
+  return -1;
+}
+
+static int cmd_info(int argc, char **argv) {
+  const char *path;
+  int rc = one_file("prefsim info", "results file", argc, argv, usage_info, &path);
+  if (rc >= 0) return rc;
+  if (!path) {
+    fprintf(stderr, "prefsim info: no results file given\n\n");
     usage_info(stderr);
     return EXIT_USAGE;
   }
   ps_msg m = {{0}};
   h5read *r = NULL;
-  if (h5read_open(argv[1], &r, &m) != PS_OK) {
+  if (h5read_open(path, &r, &m) != PS_OK) {
     fprintf(stderr, "prefsim info: %s\n", m.text);
     return EXIT_DATA;
   }
   const char *keys[] = {"schema", "experiment", "description", "status", "shard", "prefsim_version", "git_rev", "created_utc",
                         "finished_utc", "snapshot_utc", "master_seed", "rng", "gsl_version", "hdf5_version", "argv", NULL};
-  printf("file            %s\n", argv[1]);
+  printf("file            %s\n", path);
   for (size_t i = 0; keys[i]; i++) {
     const char *v = h5read_attr(r, keys[i]);
     if (v) printf("%-15s %s\n", keys[i], v);
@@ -736,13 +853,33 @@ static int cmd_info(int argc, char **argv) {
   printf("checksum        %s\n", h5read_sealed(r) ? "intact (whole-file seal checked)"
                                                    : "none (written before prefsim 0.2; read unchecked)");
   char partial[512];
-  describe_partial(argv[1], r, partial, sizeof partial);
+  describe_partial(path, r, partial, sizeof partial);
   if (partial[0]) printf("%-15s %s\n", "note", partial);
   const char *cfgtext = h5read_attr(r, "config");
   if (cfgtext) printf("\nresolved config:\n%s", cfgtext);
   h5read_close(r);
   return 0;
 }
+
+/* ---- the commands: one row each (a new command is a function, its usage and a row) ---- */
+static int do_run(int argc, char **argv, int fc, char **fv) { return cmd_run(argc, argv, fc, fv); }
+static int do_merge(int argc, char **argv, int fc, char **fv) { return cmd_merge(argc, argv, fc, fv); }
+static int do_verify(int argc, char **argv, int fc, char **fv) { return cmd_verify(argc, argv); }
+static int do_plot(int argc, char **argv, int fc, char **fv) { return cmd_plot(argc, argv); }
+static int do_fit(int argc, char **argv, int fc, char **fv) { return fitcli_main(argc, argv); }
+static int do_info(int argc, char **argv, int fc, char **fv) { return cmd_info(argc, argv); }
+static int do_list(int argc, char **argv, int fc, char **fv) { return cmd_list(argc, argv); }
+static int do_new(int argc, char **argv, int fc, char **fv) { return cmd_new(argc, argv); }
+
+static const struct {
+  const char *name;
+  int (*fn)(int argc, char **argv, int full_argc, char **full_argv);
+  void (*usage)(FILE *f);
+} commands[] = {
+    {"run", do_run, usage_run},       {"merge", do_merge, usage_merge}, {"verify", do_verify, usage_verify},
+    {"plot", do_plot, usage_plot},    {"fit", do_fit, fitcli_usage},    {"info", do_info, usage_info},
+    {"list", do_list, usage_list},    {"new", do_new, usage_new},
+};
 
 int main(int argc, char **argv) {
   gsl_set_error_handler_off();
@@ -772,25 +909,27 @@ int main(int argc, char **argv) {
     printf("prefsim %s (git %s)\n", run_version(), run_git_rev());
     return 0;
   }
+  size_t nc = sizeof commands / sizeof *commands;
+  const char *names[sizeof commands / sizeof *commands];
+  for (size_t i = 0; i < nc; i++) names[i] = commands[i].name;
   if (!strcmp(cmd, "help")) {
-    if (argc < 3) usage(stdout);
-    else if (!strcmp(argv[2], "run")) usage_run(stdout);
-    else if (!strcmp(argv[2], "verify")) usage_verify(stdout);
-    else if (!strcmp(argv[2], "plot")) usage_plot(stdout);
-    else if (!strcmp(argv[2], "fit")) fitcli_usage(stdout);
-    else if (!strcmp(argv[2], "info")) usage_info(stdout);
-    else if (!strcmp(argv[2], "merge")) usage_merge(stdout);
-    else usage(stdout);
-    return 0;
+    if (argc < 3) {
+      usage(stdout);
+      return 0;
+    }
+    for (size_t i = 0; i < nc; i++)
+      if (!strcmp(argv[2], commands[i].name)) {
+        commands[i].usage(stdout);
+        return 0;
+      }
+    char dym[160];
+    fprintf(stderr, "prefsim help: no command '%s'%s  (prefsim --help lists the commands)\n", argv[2],
+            cli_did_you_mean(argv[2], names, nc, dym, sizeof dym));
+    return EXIT_USAGE;
   }
   int rc = -1;
-  if (!strcmp(cmd, "run")) rc = cmd_run(argc - 1, argv + 1, argc, argv);
-  else if (!strcmp(cmd, "verify")) rc = cmd_verify(argc - 1, argv + 1);
-  else if (!strcmp(cmd, "merge")) rc = cmd_merge(argc - 1, argv + 1, argc, argv);
-  else if (!strcmp(cmd, "plot")) rc = cmd_plot(argc - 1, argv + 1);
-  else if (!strcmp(cmd, "fit")) rc = fitcli_main(argc - 1, argv + 1);
-  else if (!strcmp(cmd, "info")) rc = cmd_info(argc - 1, argv + 1);
-  else if (!strcmp(cmd, "list")) rc = cmd_list();
+  for (size_t i = 0; i < nc && rc < 0; i++)
+    if (!strcmp(cmd, commands[i].name)) rc = commands[i].fn(argc - 1, argv + 1, argc, argv);
   if (rc >= 0) {
     /* a full disk or a closed pipe behind stdout is an error, not a silent success */
     if (fflush(stdout) != 0 || ferror(stdout)) {
@@ -799,7 +938,8 @@ int main(int argc, char **argv) {
     }
     return rc;
   }
-  fprintf(stderr, "prefsim: unknown command '%s'\n\n", cmd);
-  usage(stderr);
+  char dym[160];
+  fprintf(stderr, "prefsim: unknown command '%s'%s  (prefsim --help lists the commands)\n", cmd,
+          cli_did_you_mean(cmd, names, nc, dym, sizeof dym));
   return EXIT_USAGE;
 }

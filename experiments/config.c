@@ -5,6 +5,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -478,4 +480,272 @@ oom:
   free(seen);
   free(b.buf);
   return NULL;
+}
+
+/* ---------------------------------------------------------------- canonical form */
+
+static int in_list(const char *s, const char *const *list) {
+  for (size_t i = 0; list && list[i]; i++)
+    if (!strcmp(s, list[i])) return 1;
+  return 0;
+}
+
+static int is_digits(const char *s) {
+  if (!*s) return 0;
+  for (; *s; s++)
+    if (*s < '0' || *s > '9') return 0;
+  return 1;
+}
+
+/* a plain decimal number: [+-] digits [. digits] [e [+-] digits] (no hex, inf, nan) */
+static int is_decimal(const char *s) {
+  if (*s == '+' || *s == '-') s++;
+  int digits = 0;
+  while (*s >= '0' && *s <= '9') s++, digits++;
+  if (*s == '.') {
+    s++;
+    while (*s >= '0' && *s <= '9') s++, digits++;
+  }
+  if (!digits) return 0;
+  if (*s == 'e' || *s == 'E') {
+    s++;
+    if (*s == '+' || *s == '-') s++;
+    if (!(*s >= '0' && *s <= '9')) return 0;
+    while (*s >= '0' && *s <= '9') s++;
+  }
+  return *s == 0;
+}
+
+/* one comma-separated item, trimmed, into b */
+static int canon_item(strbuf *b, const char *s, size_t n) {
+  while (n && is_blank(*s)) s++, n--;
+  while (n && is_blank(s[n - 1])) n--;
+  char *t = malloc(n + 1), *o = t;
+  if (!t) return -1;
+  /* inner runs of blanks: one space */
+  for (size_t i = 0; i < n; i++) {
+    if (is_blank(s[i])) {
+      if (o > t && o[-1] == ' ') continue;
+      *o++ = ' ';
+    } else
+      *o++ = s[i];
+  }
+  *o = 0;
+  char num[64];
+  const char *out = t;
+  const char *d = t + (*t == '+' || *t == '-');
+  if (is_digits(d)) {
+    /* an integer: digit for digit (a 64-bit seed must not pass through a double),
+     * without a '+' or leading zeros */
+    while (d[0] == '0' && d[1]) d++;
+    snprintf(num, sizeof num, "%s%.40s", *t == '-' && strcmp(d, "0") ? "-" : "", d);
+    if (strlen(d) < 40) out = num;
+  } else if (is_decimal(t)) {
+    double x = strtod(t, NULL);
+    if (isfinite(x)) {
+      if (x == floor(x) && fabs(x) < 9007199254740992.0)
+        snprintf(num, sizeof num, "%.0f", x == 0 ? 0.0 : x);
+      else
+        for (int prec = 1; prec <= 17; prec++) {
+          snprintf(num, sizeof num, "%.*g", prec, x);
+          if (strtod(num, NULL) == x) break;
+        }
+      out = num;
+    }
+  }
+  int r = sb_put(b, out);
+  free(t);
+  return r;
+}
+
+char *cfg_canonical_value(const char *v) {
+  strbuf b = {0};
+  if (sb_put(&b, "")) return NULL;
+  for (const char *p = v;;) {
+    const char *comma = strchr(p, ',');
+    size_t n = comma ? (size_t)(comma - p) : strlen(p);
+    if (canon_item(&b, p, n) || (comma && sb_put(&b, ", "))) {
+      free(b.buf);
+      return NULL;
+    }
+    if (!comma) break;
+    p = comma + 1;
+  }
+  return b.buf;
+}
+
+/* The sections of c under how, in canonical order (indices of their first entry). */
+typedef struct {
+  const cfg *c;
+  const cfg_canon *how;
+} canon_ctx;
+
+static const char *section_group(const cfg_canon *how, const char *sec) {
+  return how->keep_section_order && !strncmp(sec, how->keep_section_order, strlen(how->keep_section_order))
+             ? how->keep_section_order
+             : sec;
+}
+
+static size_t *canonical_sections(const cfg *c, const cfg_canon *how, size_t *n_out) {
+  size_t *first = malloc((c->n + 1) * sizeof *first), n = 0;
+  if (!first) return NULL;
+  for (size_t i = 0; i < c->n; i++) {
+    const char *sec = c->e[i].section;
+    if (skipped(sec, how->skip)) continue;
+    size_t j = 0;
+    while (j < n && strcmp(c->e[first[j]].section, sec)) j++;
+    if (j == n) first[n++] = i;
+  }
+  /* insertion sort: (group, first appearance within the group, name) */
+  for (size_t i = 1; i < n; i++) {
+    size_t x = first[i], j = i;
+    for (; j > 0; j--) {
+      size_t y = first[j - 1];
+      const char *gx = section_group(how, c->e[x].section), *gy = section_group(how, c->e[y].section);
+      int cmp = strcmp(gy, gx);
+      if (cmp == 0 && gx != how->keep_section_order) cmp = strcmp(c->e[y].section, c->e[x].section);
+      if (cmp == 0) cmp = y > x ? 1 : -1;
+      if (cmp <= 0) break;
+      first[j] = y;
+    }
+    first[j] = x;
+  }
+  *n_out = n;
+  return first;
+}
+
+/* The entries of section sec, in canonical order. */
+static size_t *canonical_keys(const cfg *c, const cfg_canon *how, const char *sec, size_t *n_out) {
+  size_t *k = malloc((c->n + 1) * sizeof *k), n = 0;
+  if (!k) return NULL;
+  for (size_t i = 0; i < c->n; i++)
+    if (!strcmp(c->e[i].section, sec)) k[n++] = i;
+  if (!in_list(sec, how->keep_key_order))
+    for (size_t i = 1; i < n; i++) {
+      size_t x = k[i], j = i;
+      for (; j > 0 && strcmp(c->e[k[j - 1]].key, c->e[x].key) > 0; j--) k[j] = k[j - 1];
+      k[j] = x;
+    }
+  *n_out = n;
+  return k;
+}
+
+char *cfg_canonical_text(const cfg *c, const cfg_canon *how) {
+  static const cfg_canon none = {0};
+  if (!how) how = &none;
+  strbuf b = {0};
+  size_t ns = 0;
+  size_t *secs = canonical_sections(c, how, &ns);
+  if (!secs || sb_put(&b, "")) goto oom;
+  for (size_t s = 0; s < ns; s++) {
+    const char *sec = c->e[secs[s]].section;
+    if ((s && sb_put(&b, "\n")) || sb_put(&b, "[") || sb_put(&b, sec) || sb_put(&b, "]\n")) goto oom;
+    size_t nk = 0;
+    size_t *keys = canonical_keys(c, how, sec, &nk);
+    if (!keys) goto oom;
+    for (size_t j = 0; j < nk; j++) {
+      char *v = cfg_canonical_value(c->e[keys[j]].value);
+      int bad = !v || sb_put(&b, c->e[keys[j]].key) || sb_put(&b, " = ") || sb_put(&b, v) || sb_put(&b, "\n");
+      free(v);
+      if (bad) {
+        free(keys);
+        goto oom;
+      }
+    }
+    free(keys);
+  }
+  free(secs);
+  return b.buf;
+oom:
+  free(secs);
+  free(b.buf);
+  return NULL;
+}
+
+typedef struct {
+  char *buf;
+  size_t len, used, count, cut;
+} diff_out;
+
+static void diff_add(diff_out *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void diff_add(diff_out *d, const char *fmt, ...) {
+  char item[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(item, sizeof item, fmt, ap);
+  va_end(ap);
+  d->count++;
+  size_t k = strlen(item);
+  /* keep room for "; ... and N more" */
+  if (d->cut || d->used + k + 2 + 32 >= d->len) {
+    d->cut++;
+    return;
+  }
+  d->used += (size_t)snprintf(d->buf + d->used, d->len - d->used, "%s%s", d->used ? "; " : "", item);
+}
+
+/* a value for a message: at most 60 characters */
+static const char *shown(const char *v, char *buf, size_t len) {
+  if (!v) return "(absent)";
+  snprintf(buf, len, "%s%.60s%s", "'", v, strlen(v) > 60 ? "...'" : "'");
+  return buf;
+}
+
+/* the keys of sec (or, sec NULL, the order-keeping sections) as "a, b, c" */
+static void order_list(const cfg *c, const cfg_canon *how, const char *sec, char *buf, size_t len) {
+  size_t n = 0, *ix = sec ? canonical_keys(c, how, sec, &n) : canonical_sections(c, how, &n);
+  buf[0] = 0;
+  if (!ix) return;
+  size_t used = 0;
+  for (size_t i = 0; i < n; i++) {
+    const cfg_entry *e = &c->e[ix[i]];
+    if (!sec && section_group(how, e->section) != how->keep_section_order) continue;
+    const char *name = sec ? e->key : e->section + strlen(how->keep_section_order);
+    if (used + strlen(name) + 3 >= len) break;
+    used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "", name);
+  }
+  free(ix);
+}
+
+size_t cfg_describe_diff(const cfg *was, const cfg *now, const cfg_canon *how, char *buf, size_t len) {
+  static const cfg_canon none = {0};
+  if (!how) how = &none;
+  diff_out d = {.buf = buf, .len = len};
+  if (len) buf[0] = 0;
+  char b1[80], b2[80];
+  for (size_t i = 0; i < was->n; i++) {
+    const cfg_entry *e = &was->e[i];
+    if (skipped(e->section, how->skip)) continue;
+    const char *nv = cfg_get(now, e->section, e->key);
+    char *a = cfg_canonical_value(e->value), *b = nv ? cfg_canonical_value(nv) : NULL;
+    if (!nv || !a || !b || strcmp(a, b))
+      diff_add(&d, "[%s] %s: %s -> %s", e->section, e->key, shown(e->value, b1, sizeof b1),
+               shown(nv, b2, sizeof b2));
+    free(a);
+    free(b);
+  }
+  for (size_t i = 0; i < now->n; i++) {
+    const cfg_entry *e = &now->e[i];
+    if (!skipped(e->section, how->skip) && !cfg_find(was, e->section, e->key))
+      diff_add(&d, "[%s] %s: (absent) -> %s", e->section, e->key, shown(e->value, b2, sizeof b2));
+  }
+  char o1[256], o2[256];
+  for (size_t i = 0; how->keep_key_order && how->keep_key_order[i]; i++) {
+    const char *sec = how->keep_key_order[i];
+    if (skipped(sec, how->skip)) continue;
+    order_list(was, how, sec, o1, sizeof o1);
+    order_list(now, how, sec, o2, sizeof o2);
+    if (strcmp(o1, o2) && !d.count)
+      diff_add(&d, "the order of the keys of [%s]: %s -> %s (it is the order of the results' dimensions)", sec, o1,
+               o2);
+  }
+  if (how->keep_section_order) {
+    order_list(was, how, NULL, o1, sizeof o1);
+    order_list(now, how, NULL, o2, sizeof o2);
+    if (strcmp(o1, o2) && !d.count)
+      diff_add(&d, "the order of the [%s*] sections: %s -> %s (it is the order of the results' estimators)",
+               how->keep_section_order, o1, o2);
+  }
+  if (d.cut && d.used + 1 < len) snprintf(buf + d.used, len - d.used, "; ... and %zu more", d.cut);
+  return d.count;
 }

@@ -72,4 +72,34 @@ char *cfg_to_text(const cfg *c);
  * prefixes (e.g. "claim.", "figure."). */
 char *cfg_to_text_without(const cfg *c, const char *const *skip_prefixes);
 
+/* ---- the canonical form: a config's identity ----
+ *
+ * Two configs are the same when their canonical texts are equal: sections sorted
+ * by name and keys sorted within a section, each value normalised (comma-separated
+ * items trimmed and joined with ", ", inner runs of blanks one space, decimal
+ * numbers written in their shortest round-trip form: 1e3, 1000 and 1000.0 are
+ * "1000"; integers of any length are kept digit for digit), comments and origins
+ * dropped (the parser never keeps them).  Order is kept where it means something:
+ * the keys of the sections named in keep_key_order (the sweep: its key order is the
+ * order of the results' axes), and the sections whose names start with
+ * keep_section_order (the estimators: the order of the results' estimators), which
+ * sort as a group under that prefix. */
+typedef struct {
+  const char *const *skip;           /* section prefixes left out (NULL-terminated), or NULL */
+  const char *const *keep_key_order; /* section names whose key order counts, or NULL */
+  const char *keep_section_order;    /* section prefix whose relative order counts, or NULL */
+} cfg_canon;
+
+/* Malloc'ed canonical text (NULL when out of memory). */
+char *cfg_canonical_text(const cfg *c, const cfg_canon *how);
+
+/* One value in canonical form (malloc'ed; NULL when out of memory). */
+char *cfg_canonical_value(const char *value);
+
+/* What differs between two configs under `how`, as "[section] key: OLD -> NEW" items
+ * joined by "; " (a key absent on one side is "(absent)"; a changed order of the
+ * order-keeping keys or sections is named too), written into buf (cut with
+ * "... and N more" to fit).  Returns the number of differences (0: same identity). */
+size_t cfg_describe_diff(const cfg *was, const cfg *now, const cfg_canon *how, char *buf, size_t len);
+
 #endif

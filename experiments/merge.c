@@ -187,11 +187,11 @@ int merge_files(const char *out, const char *const *paths, size_t n, const merge
     in[i].shard = h5read_attr(in[i].r, "shard");
     /* the data's identity: the config without claims and figures, which may differ */
     const char *c0 = h5read_attr(in[0].r, "config_data"), *ci = h5read_attr(in[i].r, "config_data");
-    if (!ci || strcmp(c0 ? c0 : "", ci)) {
+    char diff[1024] = "it stores no config";
+    if (!ci || (i && run_config_compare_texts(c0, ci, 1, diff, sizeof diff))) {
       s = ps_fail(m, PS_EINVAL,
-                  "%s and %s come from different resolved configs (experiment file, overrides or seed "
-                  "differ): they are not shards of one sweep",
-                  paths[0], paths[i]);
+                  "%s and %s come from different resolved configs (%s): they are not shards of one sweep",
+                  paths[0], paths[i], diff);
       break;
     }
     s = h5read_cells(in[i].r, &in[i].status, &in[i].iterations, &in[i].wall, m);
@@ -292,11 +292,17 @@ int merge_files(const char *out, const char *const *paths, size_t n, const merge
       goto done;
     }
     const char *oc = h5read_attr(ro, "config_data");
-    int same = oc && !strcmp(oc, h5read_attr(in[0].r, "config_data"));
+    char diff[1024];
+    int same = !run_config_compare_texts(oc, h5read_attr(in[0].r, "config_data"), 1, diff, sizeof diff);
+    /* the same identity written otherwise (an older prefsim): the output keeps its text */
+    if (same && (s = run_layout_adopt_identity(L, oc, m))) {
+      h5read_close(ro);
+      goto done;
+    }
     h5read_close(ro);
     if (!same) {
-      s = ps_fail(m, PS_EINVAL, "%s exists with another config: it is not a partial merge of these shards "
-                  "(use --force to overwrite it)", out);
+      s = ps_fail(m, PS_EINVAL, "%s exists with another config (%s): it is not a partial merge of these shards "
+                  "(use --force to overwrite it)", out, diff);
       goto done;
     }
     if ((s = h5store_open_resume(out, run_layout_get(L), &st, &outdone, m))) goto done;

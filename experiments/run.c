@@ -76,9 +76,87 @@ void run_layout_free(run_layout *L) {
 const char *run_layout_data_config(const run_layout *L) { return L->data_text; }
 const char *run_layout_config(const run_layout *L) { return L->config_text; }
 
-char *run_data_config(const cfg *c) {
-  static const char *const skip[] = {"claim.", "figure.", NULL};
-  return cfg_to_text_without(c, skip);
+/* A results file's identity: the canonical resolved config (config.h), in which the
+ * order of the sweep's keys (the results' axes) and of the estimator sections (the
+ * results' estimators) still counts; the data's identity leaves out the claims and
+ * figures, which may change between runs of the same data. */
+static const char *const sweep_sections[] = {"sweep", NULL};
+static const char *const claims_figures[] = {"claim.", "figure.", NULL};
+static const cfg_canon identity_data = {claims_figures, sweep_sections, "estimator."};
+static const cfg_canon identity_full = {NULL, sweep_sections, "estimator."};
+
+char *run_data_config(const cfg *c) { return cfg_canonical_text(c, &identity_data); }
+
+char *run_canonical_config(const cfg *c) { return cfg_canonical_text(c, &identity_full); }
+
+size_t run_config_compare(const char *stored, const cfg *now, int data_only, char *diff, size_t len) {
+  const cfg_canon *how = data_only ? &identity_data : &identity_full;
+  if (len) diff[0] = 0;
+  if (!stored) {
+    snprintf(diff, len, "the file stores no config");
+    return 1;
+  }
+  cfg *was = cfg_alloc(), *cur = cfg_alloc();
+  ps_msg m = {{0}};
+  if (!was || !cur || cfg_load_string(was, "stored config", stored, &m) != PS_OK) {
+    snprintf(diff, len, "its stored config cannot be read: %s", was && cur ? m.text : "out of memory");
+    cfg_free(was);
+    cfg_free(cur);
+    return 1;
+  }
+  /* the current config as it will be stored and read back (the reader drops what
+   * follows a " ;" in a value set on the command line, as it did in the stored one) */
+  char *now_text = cfg_to_text(now);
+  if (!now_text || cfg_load_string(cur, "config", now_text, &m) != PS_OK) {
+    snprintf(diff, len, "the config cannot be stored: %s", now_text ? m.text : "out of memory");
+    free(now_text);
+    cfg_free(was);
+    cfg_free(cur);
+    return 1;
+  }
+  free(now_text);
+  now = cur;
+  char *a = cfg_canonical_text(was, how), *b = cfg_canonical_text(now, how);
+  size_t n = 1;
+  if (a && b && !strcmp(a, b)) n = 0;
+  else if (a && b) {
+    n = cfg_describe_diff(was, now, how, diff, len);
+    /* equal canonical texts are equal identities; a difference always names something */
+    if (!n) {
+      snprintf(diff, len, "the canonical configs differ");
+      n = 1;
+    }
+  } else
+    snprintf(diff, len, "out of memory");
+  free(a);
+  free(b);
+  cfg_free(was);
+  cfg_free(cur);
+  return n;
+}
+
+size_t run_config_compare_texts(const char *stored, const char *now, int data_only, char *diff, size_t len) {
+  cfg *c = cfg_alloc();
+  ps_msg m = {{0}};
+  if (!c || !now || cfg_load_string(c, "config", now, &m) != PS_OK) {
+    snprintf(diff, len, "a config cannot be read: %s", c ? (now ? m.text : "absent") : "out of memory");
+    cfg_free(c);
+    return 1;
+  }
+  size_t n = run_config_compare(stored, c, data_only, diff, len);
+  cfg_free(c);
+  return n;
+}
+
+int run_layout_adopt_identity(run_layout *L, const char *stored, ps_msg *m) {
+  if (!strcmp(stored, L->data_text)) return PS_OK;
+  char *t = strdup(stored);
+  if (!t) return ps_fail(m, PS_ENOMEM, "out of memory");
+  free(L->data_text);
+  L->data_text = t;
+  for (size_t i = 0; i < L->layout.n_attrs; i++)
+    if (!strcmp(L->attrs[i].key, "config_data")) L->attrs[i].value = t;
+  return PS_OK;
 }
 
 const h5store_layout *run_layout_get(const run_layout *L) { return &L->layout; }
@@ -165,21 +243,33 @@ static void progress(const run_options *o, const experiment *e, h5store *store, 
   fflush(stderr);
 }
 
-/* ", and about T on N threads (timing its first and last cells)" into buf: the two
- * cells span the grid's corners, so their mean is a fair guess at a cell's cost */
-static void estimate(const experiment *e, const run_options *o, size_t total, char *buf, size_t n) {
+double run_estimate_cell_seconds(const experiment *e) {
   cell_result r;
-  buf[0] = 0;
-  if (cell_result_alloc(&r, e) != PS_OK) return;
+  size_t total = e->n_points * e->replicates;
+  if (!total || cell_result_alloc(&r, e) != PS_OK) return NAN;
   double t0 = now_seconds();
   run_compute_cell(e, 0, &r);
   run_compute_cell(e, total - 1, &r);
   double per = (now_seconds() - t0) / 2;
   cell_result_free(&r, e);
-  int threads = 1;
+  return per;
+}
+
+int run_threads(const run_options *o) {
 #ifdef _OPENMP
-  threads = o->threads > 0 ? o->threads : omp_get_max_threads();
+  return o->threads > 0 ? o->threads : omp_get_max_threads();
+#else
+  (void)o;
+  return 1;
 #endif
+}
+
+/* ", and about T on N threads (timing its first and last cells)" into buf */
+static void estimate(const experiment *e, const run_options *o, size_t total, char *buf, size_t n) {
+  buf[0] = 0;
+  double per = run_estimate_cell_seconds(e);
+  if (!isfinite(per)) return;
+  int threads = run_threads(o);
   double sec = per * (double)total / threads;
   const char *unit = "s";
   if (sec > 2 * 86400) sec /= 86400, unit = " days";
@@ -294,11 +384,15 @@ int run_open(const experiment *e, const run_options *o, run_session *ss, run_sum
       goto fail;
     }
     const char *cfg_was = h5read_attr(rd, "config_data"), *was = h5read_attr(rd, "shard");
-    if (!cfg_was || strcmp(cfg_was, ss->layout->data_text)) {
+    char diff[1024];
+    if (run_config_compare(cfg_was, e->config, 1, diff, sizeof diff)) {
       s = ps_fail(m, PS_EINVAL,
-                  "%s holds results of another config (experiment file, overrides or seed differ): write to "
-                  "another file with -o, or overwrite it with --force",
-                  o->out_path);
+                  "%s holds results of another config (%s): write to another file with -o, or overwrite it "
+                  "with --force",
+                  o->out_path, diff);
+    } else if ((s = run_layout_adopt_identity(ss->layout, cfg_was, m)) != PS_OK) {
+      /* the same identity, written in another key order or by an older prefsim: the
+       * file keeps its text */
     } else if (strcmp(was ? was : "", shard)) {
       s = ps_fail(m, PS_EINVAL, "%s was written as shard '%s', not '%s': resume it with the same --shard",
                   o->out_path, was ? was : "(none)", shard[0] ? shard : "(none)");
@@ -313,7 +407,7 @@ int run_open(const experiment *e, const run_options *o, run_session *ss, run_sum
         for (size_t c = 0; c < total; c++)
           if (run_cell_in_shard(c, o->shard_k, o->shard_n) && finished[c] == H5STORE_CELL_PENDING) left++;
         const char *st_was = h5read_attr(rd, "status"), *full_was = h5read_attr(rd, "config");
-        same_claims = full_was && !strcmp(full_was, ss->layout->config_text);
+        same_claims = !run_config_compare(full_was, e->config, 0, diff, sizeof diff);
         if (left == 0 && st_was && !strcmp(st_was, "COMPLETED") && same_claims) ss->nothing_to_do = 1;
       }
       free(ci);

@@ -86,9 +86,28 @@ size_t run_layout_values_per_cell(const run_layout *l);
 const char *run_layout_config(const run_layout *l);      /* the resolved config */
 const char *run_layout_data_config(const run_layout *l); /* without claims and figures */
 
-/* The resolved config text without [claim.*] and [figure.*]: what identifies a results
- * file's data for resume and merge (malloc'ed). */
+/* The canonical resolved config without [claim.*] and [figure.*]: what identifies a
+ * results file's data for resume and merge (malloc'ed; config.h's canonical form, in
+ * which key order, value spelling and comments do not count, but the order of the
+ * [sweep] keys (the axes) and of the [estimator.*] sections does). */
 char *run_data_config(const cfg *c);
+/* The same with the claims and figures: what `prefsim run --dry-run` prints. */
+char *run_canonical_config(const cfg *c);
+/* Compare a stored config (a results file's "config_data", data_only = 1, or
+ * "config"; canonical, or as an older prefsim wrote it) with c by their canonical
+ * forms: 0 when they are the same, else the number of differences, named in diff
+ * ("[data] n: '1000' -> '2000'; ..."). */
+size_t run_config_compare(const char *stored, const cfg *c, int data_only, char *diff, size_t len);
+/* The same for two stored texts. */
+size_t run_config_compare_texts(const char *stored, const char *now, int data_only, char *diff, size_t len);
+/* Make the layout carry the file's own identity text (one run_config_compare found
+ * the same), so that the store, which compares texts, resumes it. */
+int run_layout_adopt_identity(run_layout *l, const char *stored, ps_msg *m);
+/* Seconds one cell takes, timing the sweep's first and last cells (which span the
+ * grid's corners); NaN when it cannot tell.  Writes nothing. */
+double run_estimate_cell_seconds(const experiment *e);
+/* The worker threads a run with these options uses. */
+int run_threads(const run_options *o);
 void run_layout_free(run_layout *l);
 
 /* Root attributes every results file carries (version, git revision, library
