@@ -289,7 +289,7 @@ int pl_fit(const rank_data *d, const pref_features *f, const pl_options *o, pl_r
   }
   if (d->n == 0) return res->status = ps_fail(m, PS_EINVAL, "no rankings");
   size_t D = dim_of(d, f);
-  pl_problem p = {.d = d, .f = f, .l2 = o->l2, .D = D, .items = !(f && f->phi), .dense = D <= PL_DENSE_MAX};
+  pl_problem p = {.d = d, .f = f, .l2 = o->l2, .D = D, .items = !(f && f->phi), .dense = D <= (o->dense_max ? o->dense_max : PL_DENSE_MAX)};
   res->d = D;
   res->theta = calloc(D, sizeof *res->theta);
   if (p.dense) p.H = malloc(D * D * sizeof *p.H);

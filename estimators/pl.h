@@ -36,6 +36,7 @@ typedef struct {
   double tol;       /* gradient tolerance relative to the total weight (1e-10) */
   int max_iter;     /* Newton iterations (100) */
   int want_hessian; /* keep the exact Hessian at the solution (dim x dim) */
+  size_t dense_max; /* Cholesky directions up to this dim, CG above (0: PL_DENSE_MAX) */
 } pl_options;
 
 typedef struct {
