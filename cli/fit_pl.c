@@ -206,7 +206,7 @@ static int pl_run(const fit_job *j) {
     fputs("# scale\tcentred\n", out);
   }
   fprintf(out, "# items\t%zu\n", m);
-  fprintf(out, "# rankings\t%zu\n", d->n);
+  fprintf(out, "# rows\t%zu\n", d->n);
   fprintf(out, "# weight\t%.12g\n", rank_data_weight(d));
   if (v.status != PS_OK) rc = fit_verdict_report(j, &v);
   rc = fit_finish_output(out, NULL, rc);
@@ -238,7 +238,7 @@ const fit_hook fit_hook_pl = {
               "  # key<TAB>value          then: loglik (sum of count x log P(ranking), no combinatorial\n"
               "                           constant), objective, status, iterations, grad_norm, model,\n"
               "                           l2, tol / max_iter when not the default, scale, items,\n"
-              "                           rankings, weight\n"
+              "                           rows (rankings, or pairs), weight (sum of counts)\n"
               "  Input: a `ranking` column, items best first separated by '>' (a>c>b), and an optional\n"
               "  `set` column, the offered items separated by '|', for a top-k of a larger set; count\n"
               "  and annotator as for pairs.  A winner,loser file is read as rankings of 2 (= bt).\n"
