@@ -72,9 +72,10 @@ static void to_params(const rank_data *d, const pref_features *f, const double *
   }
 }
 
-/* The stage sums of ranking r: e (s), S (s), A (s), B (s); returns its log-likelihood
- * term without the weight. */
-static double stages(const rank_data *d, size_t r, const double *U, double *e, double *S, double *A, double *B) {
+/* The stage sums of ranking r: e (s), S (s), A (s), B (s, or NULL); returns its
+ * log-likelihood term without the weight when want_ll (else 0: no logs). */
+static double stages(const rank_data *d, size_t r, const double *U, double *e, double *S, double *A, double *B,
+                     int want_ll) {
   const int32_t *it = d->item + d->off[r];
   size_t s = rank_size(d, r), T = rank_stages(d, r);
   double mx = -INFINITY, ll = 0;
@@ -86,7 +87,7 @@ static double stages(const rank_data *d, size_t r, const double *U, double *e, d
   double a = 0, b = 0;
   for (size_t v = 0; v < s; v++) {
     if (v < T) {
-      ll += U[it[v]] - mx - log(S[v]);
+      if (want_ll) ll += U[it[v]] - mx - log(S[v]);
       a += 1 / S[v];
       b += 1 / (S[v] * S[v]);
     }
@@ -114,7 +115,7 @@ double pl_objective(const rank_data *d, const pref_features *f, double l2, const
     double c = d->count ? d->count[r] : 1.0;
     const int32_t *it = d->item + d->off[r];
     size_t s = rank_size(d, r), T = rank_stages(d, r);
-    ll += c * stages(d, r, U, e, S, A, B);
+    ll += c * stages(d, r, U, e, S, A, B, 1);
     if (G)
       for (size_t v = 0; v < s; v++) G[it[v]] += c * (e[v] * A[v] - (v < T ? 1.0 : 0.0));
     if (!H) continue;
@@ -170,7 +171,7 @@ int pl_hessian_vector(const rank_data *d, const pref_features *f, double l2, con
     double c = d->count ? d->count[r] : 1.0;
     const int32_t *it = d->item + d->off[r];
     size_t s = rank_size(d, r), T = rank_stages(d, r);
-    stages(d, r, U, e, S, A, NULL);
+    stages(d, r, U, e, S, A, NULL, 0);
     double acc = 0;
     for (size_t x = s; x-- > 0;) X[x] = acc += e[x] * V[it[x]];
     double b = 0;
@@ -187,7 +188,10 @@ int pl_hessian_vector(const rank_data *d, const pref_features *f, double l2, con
 
 int pl_check_items(const rank_data *d, const char *const *item_name, ps_msg *m) {
   pref_data p;
-  int s = rank_data_break(d, RANK_BREAK_FULL, &p, m);
+  /* the adjacent breaking's graph has the full breaking's transitive closure (each full
+   * pair is a path of adjacent ones), hence its strongly connected components, with
+   * (s - 1) pairs per ranking instead of up to s (s - 1) / 2 */
+  int s = rank_data_break(d, RANK_BREAK_ADJACENT, &p, m);
   if (s != PS_OK) return s;
   s = bt_check_items(&p, item_name, m);
   pref_data_free(&p);
@@ -202,14 +206,81 @@ typedef struct {
   double l2;
   size_t D;
   int items; /* add 11^T / m to the Hessian */
-  double *H, *tmp; /* dense: D x D; CG: 4 D scratch */
+  double *H, *tmp; /* dense: D x D; CG: 5 D scratch */
   int dense;
   int cg_iterations;
+  double W;        /* total weight (the CG forcing term is relative to it) */
+  /* CG on items: the curvature at the direction's point, per offered entry, in single
+   * precision (it only steers the inexact direction; the gradient and the stopping test
+   * are in double): e_v, c e_v A_v and, per stage, 1 / S_t^2 */
+  float *ce, *ceA, *is2;
+  /* the line search asks for F at a trial point, then for F and its gradient at the
+   * accepted one: the gradient of the last trial is kept (memo_x, memo_g) and reused */
+  double *memo_x, *memo_g, memo_f;
+  int memo_ok;
 } pl_problem;
+
+/* Fill the CG cache at item scores x: the exps of the whole data once per direction. */
+static void cg_cache(pl_problem *p, const double *x, double *diag, double *w, size_t smax) {
+  const rank_data *d = p->d;
+  for (size_t r = 0; r < d->n; r++) {
+    double c = d->count ? d->count[r] : 1.0;
+    size_t a = d->off[r], s = rank_size(d, r), T = rank_stages(d, r);
+    const int32_t *it = d->item + a;
+    stages(d, r, x, w, w + smax, w + 2 * smax, w + 3 * smax, 0);
+    for (size_t v = 0; v < s; v++) {
+      double e = w[v], A = w[2 * smax + v], B = w[3 * smax + v];
+      p->ce[a + v] = (float)(c * e);
+      p->ceA[a + v] = (float)(c * e * A);
+      p->is2[a + v] = v < T ? (float)(1 / (w[smax + v] * w[smax + v])) : 0.0f;
+      diag[it[v]] += c * (e * A - e * e * B);
+    }
+  }
+}
+
+/* H v from the cache (items): (H v)_v = c e_v (A_v v_v - sum_{t <= min(v, T-1)} X_t / S_t^2) */
+static void cg_hv(const pl_problem *p, const double *v, double *Hv) {
+  const rank_data *d = p->d;
+  memset(Hv, 0, p->D * sizeof *Hv);
+  double X[64], *Xb = X;
+  for (size_t r = 0; r < d->n; r++) {
+    size_t a = d->off[r], s = rank_size(d, r);
+    const int32_t *it = d->item + a;
+    const float *ce = p->ce + a, *ceA = p->ceA + a, *is2 = p->is2 + a;
+    if (s > 64) { /* rare: long rankings recompute the suffix sums without the stack buffer */
+      double b = 0;
+      for (size_t x = 0; x < s; x++) {
+        double acc = 0, c = d->count ? d->count[r] : 1.0;
+        for (size_t y = x; y < s; y++) acc += (double)ce[y] * v[it[y]]; /* X_x = c sum_{y >= x} e_y v_y */
+        b += acc * is2[x];
+        Hv[it[x]] += ceA[x] * v[it[x]] - ce[x] * b / c;
+      }
+      continue;
+    }
+    double acc = 0;
+    double c = d->count ? d->count[r] : 1.0;
+    for (size_t x = s; x-- > 0;) Xb[x] = acc += (double)ce[x] * v[it[x]]; /* c sum e_w v_w */
+    double b = 0;
+    for (size_t x = 0; x < s; x++) {
+      b += Xb[x] * is2[x];
+      Hv[it[x]] += ceA[x] * v[it[x]] - ce[x] * b / c;
+    }
+  }
+}
 
 static double pl_fdf(void *par, const double *x, double *g) {
   pl_problem *p = par;
-  return pl_objective(p->d, p->f, p->l2, x, g, NULL, NULL);
+  if (!p->memo_x) return pl_objective(p->d, p->f, p->l2, x, g, NULL, NULL);
+  if (g && p->memo_ok && !memcmp(x, p->memo_x, p->D * sizeof *x)) {
+    memcpy(g, p->memo_g, p->D * sizeof *g);
+    return p->memo_f;
+  }
+  double f = pl_objective(p->d, p->f, p->l2, x, p->memo_g, NULL, NULL);
+  memcpy(p->memo_x, x, p->D * sizeof *x);
+  p->memo_f = f;
+  p->memo_ok = !isnan(f);
+  if (g) memcpy(g, p->memo_g, p->D * sizeof *g);
+  return f;
 }
 
 static int pl_direction(void *par, const double *x, const double *g, double *dir, ps_msg *m) {
@@ -233,19 +304,14 @@ static int pl_direction(void *par, const double *x, const double *g, double *dir
   }
   /* preconditioned CG on (H + J 11^T) dir = -g, Jacobi from the exact diagonal */
   double *r = p->tmp, *z = r + D, *q = z + D, *Hq = q + D, *diag = Hq + D;
-  /* the diagonal: H e_i summed per ranking is e_v A_v - e_v^2 B_v; items only (features: identity) */
+  /* items: the curvature cached once (cg_cache), its exact diagonal the preconditioner;
+   * features: Hessian-vector products through pl_hessian_vector, no preconditioner */
   if (p->items) {
     size_t smax = max_size(p->d);
     double *w = malloc(4 * (smax ? smax : 1) * sizeof *w);
     if (!w) return ps_fail(m, PS_ENOMEM, "out of memory");
     for (size_t i = 0; i < D; i++) diag[i] = p->l2 + J;
-    for (size_t rr = 0; rr < p->d->n; rr++) {
-      double c = p->d->count ? p->d->count[rr] : 1.0;
-      const int32_t *it = p->d->item + p->d->off[rr];
-      size_t s = rank_size(p->d, rr);
-      stages(p->d, rr, x, w, w + smax, w + 2 * smax, w + 3 * smax);
-      for (size_t v = 0; v < s; v++) diag[it[v]] += c * (w[v] * w[2 * smax + v] - w[v] * w[v] * w[3 * smax + v]);
-    }
+    cg_cache(p, x, diag, w, smax);
     free(w);
   } else {
     for (size_t i = 0; i < D; i++) diag[i] = 1;
@@ -255,9 +321,16 @@ static int pl_direction(void *par, const double *x, const double *g, double *dir
   gn = sqrt(gn);
   double rz = 0;
   for (size_t i = 0; i < D; i++) z[i] = r[i] / diag[i], q[i] = z[i], rz += r[i] * z[i];
-  double eta = fmin(0.5, sqrt(gn)); /* inexact Newton forcing term */
+  /* inexact Newton forcing term (Eisenstat-Walker choice 2 style): superlinear as the
+   * gradient, relative to the total weight, vanishes */
+  double eta = fmin(0.1, sqrt(gn / (p->W > 1 ? p->W : 1)));
   for (int k = 0; k < (int)(2 * D + 10); k++) {
-    if (pl_hessian_vector(p->d, p->f, p->l2, x, q, Hq) != PS_OK) return ps_fail(m, PS_ENOMEM, "out of memory");
+    if (p->items) {
+      cg_hv(p, q, Hq);
+      for (size_t i = 0; i < D; i++) Hq[i] += p->l2 * q[i];
+    } else if (pl_hessian_vector(p->d, p->f, p->l2, x, q, Hq) != PS_OK) {
+      return ps_fail(m, PS_ENOMEM, "out of memory");
+    }
     double sq = 0;
     for (size_t i = 0; i < D; i++) sq += q[i];
     double qHq = 0;
@@ -292,8 +365,28 @@ int pl_fit(const rank_data *d, const pref_features *f, const pl_options *o, pl_r
   pl_problem p = {.d = d, .f = f, .l2 = o->l2, .D = D, .items = !(f && f->phi), .dense = D <= (o->dense_max ? o->dense_max : PL_DENSE_MAX)};
   res->d = D;
   res->theta = calloc(D, sizeof *res->theta);
-  if (p.dense) p.H = malloc(D * D * sizeof *p.H);
-  else p.tmp = malloc(5 * D * sizeof *p.tmp);
+  p.W = rank_data_weight(d);
+  p.memo_x = malloc(D * sizeof *p.memo_x);
+  p.memo_g = malloc(D * sizeof *p.memo_g);
+  if (!p.memo_x || !p.memo_g) { /* the memo is an optimisation: run without it */
+    free(p.memo_x), free(p.memo_g);
+    p.memo_x = p.memo_g = NULL;
+  }
+  if (p.dense) {
+    p.H = malloc(D * D * sizeof *p.H);
+  } else {
+    p.tmp = malloc(5 * D * sizeof *p.tmp);
+    if (p.items) {
+      size_t tot = d->off[d->n] ? d->off[d->n] : 1;
+      p.ce = malloc(tot * sizeof *p.ce);
+      p.ceA = malloc(tot * sizeof *p.ceA);
+      p.is2 = malloc(tot * sizeof *p.is2);
+      if (!p.ce || !p.ceA || !p.is2) {
+        free(p.tmp);
+        p.tmp = NULL; /* reported below */
+      }
+    }
+  }
   newton_solver *ns = newton_alloc(D);
   if (!res->theta || (p.dense ? !p.H : !p.tmp) || !ns) {
     s = ps_fail(m, PS_ENOMEM, "out of memory for %zu parameters", D);
@@ -348,6 +441,11 @@ done:
   newton_free(ns);
   free(p.H);
   free(p.tmp);
+  free(p.ce);
+  free(p.ceA);
+  free(p.is2);
+  free(p.memo_x);
+  free(p.memo_g);
   res->status = s;
   return s;
 }

@@ -16,10 +16,14 @@
  * gradient sums to 0, so p does too), H p = -g for features; by Cholesky on the
  * dense Hessian when dim <= PL_DENSE_MAX, else by Jacobi-preconditioned conjugate
  * gradients with Hessian-vector products computed per ranking in O(size) (no
- * matrix).  Stop at ||grad|| <= tol x total weight.  Existence (items, lambda = 0):
- * the MLE exists iff the "ranked above" graph of the full breaking is strongly
- * connected (Hunter 2004, assumption 1); pl_check_items checks it by bt_check_items
- * on those pairs. */
+ * matrix; for items from the curvature e_v, c e_v A_v, 1/S_t^2 cached once per
+ * direction in single precision, as bt.c keeps its curvature weights: it only steers
+ * the inexact direction, the gradient and the stopping test are in double; forcing
+ * term min(0.1, sqrt(||g|| / weight))).  Stop at ||grad|| <= tol x total weight.
+ * Existence (items, lambda = 0): the MLE exists iff the "ranked above" graph of the
+ * full breaking is strongly connected (Hunter 2004, assumption 1); pl_check_items
+ * checks it by bt_check_items on the adjacent breaking's pairs, whose graph has the
+ * same transitive closure. */
 #ifndef PS_ESTIMATORS_PL_H
 #define PS_ESTIMATORS_PL_H
 
