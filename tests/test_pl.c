@@ -8,7 +8,8 @@
  *   counts, l2) and the Hessian-vector product against the dense Hessian;
  *   the CG path against the Cholesky path;
  *   recovery of a known truth within 4 standard errors of the fit's own covariance;
- *   breaking counts; every error path of the rankings, the fit and the CSV fields. */
+ *   breaking counts; every error path of the rankings, the fit and the CSV fields;
+ *   listwise DPO: finite differences, and on rankings of 2 dpo.h's pairwise DPO fit. */
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 #include <math.h>
@@ -17,6 +18,8 @@
 #include "../cli/csv.h"
 #include "../core/rankdata.h"
 #include "../estimators/bt.h"
+#include "../estimators/dpo.h"
+#include "../estimators/dpo_listwise.h"
 #include "../estimators/pl.h"
 
 /* n random rankings over m items: sets of size s drawn without replacement, the
@@ -298,6 +301,81 @@ static void test_errors(void **state) {
   rank_data_free(&d);
 }
 
+/* listwise DPO: finite differences of F, and on full rankings of 2 the pairwise DPO
+ * fit of dpo.h (features in contexts, and tabular) */
+static void test_dpo_listwise(void **state) {
+  (void)state;
+  gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(g, 21);
+  const size_t C = 6, M = 4, n_items = C * M, dim = 3;
+  double phi[24 * 3], w[3] = {0.5, -0.4, 0.8};
+  int32_t ctx[24];
+  for (size_t i = 0; i < n_items * dim; i++) phi[i] = gsl_ran_gaussian(g, 1);
+  for (size_t i = 0; i < n_items; i++) ctx[i] = (int32_t)(i / M);
+  pref_features f = {.n_items = n_items, .d = dim, .phi = phi, .n_contexts = C, .item_context = ctx};
+  /* 300 full rankings of 3 of a context's 4 responses (for the FD), and 400 pairs */
+  rank_data d;
+  assert_int_equal(rank_data_alloc(&d, 300, 900, n_items, 0, 0), PS_OK);
+  for (size_t r = 0; r < 300; r++) {
+    size_t c0 = gsl_rng_uniform_int(g, C) * M;
+    int32_t base[4] = {(int32_t)c0, (int32_t)c0 + 1, (int32_t)c0 + 2, (int32_t)c0 + 3};
+    gsl_ran_shuffle(g, base, 4, sizeof *base);
+    memcpy(d.item + 3 * r, base, 3 * sizeof *base);
+    d.off[r + 1] = 3 * (r + 1);
+    d.k[r] = 3;
+  }
+  const double beta = 0.5, l2 = 0.3, h = 1e-5;
+  double gr[3], H[9], x[3], gp[3], gm[3];
+  double f0 = dpo_listwise_objective(&d, &f, beta, l2, w, gr, H);
+  for (size_t k = 0; k < dim; k++) {
+    memcpy(x, w, sizeof x);
+    x[k] += h;
+    double fp = dpo_listwise_objective(&d, &f, beta, l2, x, gp, NULL);
+    x[k] -= 2 * h;
+    double fm = dpo_listwise_objective(&d, &f, beta, l2, x, gm, NULL);
+    assert_close(gr[k], (fp - fm) / (2 * h), 1e-6 * (fabs(f0) + 1));
+    for (size_t l = 0; l < dim; l++) assert_close(H[l * dim + k], (gp[l] - gm[l]) / (2 * h), 1e-5 * (fabs(f0) + 1));
+  }
+  rank_data_free(&d);
+  /* pairs within contexts, labelled by P = sigma(beta w^T (phi_a - phi_b)) */
+  pref_data p;
+  assert_int_equal(pref_data_alloc(&p, 400, n_items, 0, 0, 0), PS_OK);
+  for (size_t i = 0; i < 400; i++) {
+    size_t c0 = gsl_rng_uniform_int(g, C) * M, a = gsl_rng_uniform_int(g, M), b = (a + 1 + gsl_rng_uniform_int(g, M - 1)) % M;
+    double z = 0;
+    for (size_t k = 0; k < dim; k++) z += w[k] * (phi[(c0 + a) * dim + k] - phi[(c0 + b) * dim + k]);
+    int aw = gsl_rng_uniform(g) < 1 / (1 + exp(-beta * z));
+    p.winner[i] = (int32_t)(c0 + (aw ? a : b));
+    p.loser[i] = (int32_t)(c0 + (aw ? b : a));
+  }
+  assert_int_equal(rank_data_from_pairs(&p, &d, NULL), PS_OK);
+  for (int tabular = 0; tabular < 2; tabular++) {
+    pref_features ft = f;
+    if (tabular) ft.phi = NULL, ft.d = n_items;
+    dpo_options o = dpo_options_default();
+    o.beta = beta;
+    o.l2 = 0.05;
+    dpo_result dr;
+    assert_int_equal(dpo_fit(&p, &ft, &o, NULL, &dr, NULL), PS_OK);
+    pl_options po = pl_options_default();
+    po.l2 = 0.05;
+    pl_result lr;
+    assert_int_equal(dpo_listwise_fit(&d, &ft, beta, &po, &lr, NULL), PS_OK);
+    assert_int_equal(lr.d, dr.dim);
+    for (size_t k = 0; k < lr.d; k++) assert_close(lr.theta[k], dr.theta[k], 1e-7);
+    assert_close(lr.objective, dr.objective, 1e-7);
+    dpo_result_free(&dr);
+    pl_result_free(&lr);
+  }
+  pl_options po = pl_options_default();
+  pl_result lr;
+  assert_int_equal(dpo_listwise_fit(&d, &f, 0, &po, &lr, NULL), PS_EINVAL);
+  pl_result_free(&lr);
+  rank_data_free(&d);
+  pref_data_free(&p);
+  gsl_rng_free(g);
+}
+
 static int parse(const char *text, csv_comparisons *c, ps_msg *m) {
   return csv_parse_comparisons("t.csv", text, strlen(text), c, m);
 }
@@ -352,7 +430,7 @@ int main(void) {
       cmocka_unit_test(test_information_trace), cmocka_unit_test(test_fd_items_features),
       cmocka_unit_test(test_cg_matches_dense), cmocka_unit_test(test_recovery),
       cmocka_unit_test(test_breaking),         cmocka_unit_test(test_errors),
-      cmocka_unit_test(test_csv),
+      cmocka_unit_test(test_csv),              cmocka_unit_test(test_dpo_listwise),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
