@@ -1,13 +1,15 @@
 /* test_pl.c — Plackett-Luce rankings (core/rankdata, estimators/pl, cli/csv_rank)
  * against oracles:
  *   top-1 choices from the full set: theta_i = log c_i - mean_j log c_j;
- *   rankings of 2 are Bradley-Terry: the same MLE, covariance and log-likelihood as bt;
+ *   rankings of 2 are Bradley-Terry: the same MLE, covariance and log-likelihood as bt
+ *   (items and features);
  *   at theta = 0 the information of one full ranking of k has trace k - H_k (and a
  *   top-m ranking of k: sum_{t<m} (1 - 1/(k - t)));
  *   finite-difference gradients and Hessians (items and features, top-k sets,
  *   counts, l2) and the Hessian-vector product against the dense Hessian;
  *   the CG path against the Cholesky path;
- *   recovery of a known truth within 4 standard errors of the fit's own covariance;
+ *   recovery of a known truth (items, features) within 4 standard errors of the fit's
+ *   own covariance;
  *   breaking counts; every error path of the rankings, the fit and the CSV fields;
  *   listwise DPO: finite differences, and on rankings of 2 dpo.h's pairwise DPO fit. */
 #include <gsl/gsl_randist.h>
@@ -110,6 +112,54 @@ static void test_pairs_are_bt(void **state) {
   pl_result_free(&a);
   bt_result_free(&b);
   pref_data_free(&p);
+  rank_data_free(&d);
+  gsl_rng_free(g);
+}
+
+/* features: rankings of 2 are feature BT (same theta, Hessian, loglik); top-3 of 6
+ * recovery of a known theta within 4 SEs of the inverse observed information */
+static void test_features(void **state) {
+  (void)state;
+  gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(g, 13);
+  const size_t m = 30, dim = 4;
+  double phi[120], w[4] = {0.6, -0.3, 0.9, 0.1}, U[30];
+  for (size_t i = 0; i < m * dim; i++) phi[i] = gsl_ran_gaussian(g, 1);
+  for (size_t i = 0; i < m; i++) {
+    U[i] = 0;
+    for (size_t k = 0; k < dim; k++) U[i] += phi[i * dim + k] * w[k];
+  }
+  pref_features f = {.n_items = m, .d = dim, .phi = phi, .n_contexts = 1};
+  rank_data d;
+  sim_rankings(g, &d, 500, m, 2, 2, U, 1);
+  pref_data p;
+  assert_int_equal(rank_data_break(&d, RANK_BREAK_FULL, &p, NULL), PS_OK);
+  pl_options o = pl_options_default();
+  o.want_hessian = 1;
+  pl_result a;
+  assert_int_equal(pl_fit(&d, &f, &o, &a, NULL), PS_OK);
+  bt_options bo = bt_options_default();
+  bo.want_hessian = 1;
+  bt_result b;
+  assert_int_equal(bt_fit(&p, &f, &bo, &b, NULL), PS_OK);
+  for (size_t k = 0; k < dim; k++) assert_close(a.theta[k], b.theta[k], 1e-9);
+  for (size_t k = 0; k < dim * dim; k++) assert_close(a.hessian[k], b.hessian[k], 1e-7 * (fabs(b.hessian[k]) + 1));
+  assert_close(a.loglik, b.loglik, 1e-9);
+  pl_result_free(&a);
+  bt_result_free(&b);
+  pref_data_free(&p);
+  rank_data_free(&d);
+  sim_rankings(g, &d, 3000, m, 6, 3, U, 0);
+  assert_int_equal(pl_fit(&d, &f, &o, &a, NULL), PS_OK);
+  double C[16];
+  bt_result ba = {.d = dim, .hessian = a.hessian};
+  assert_int_equal(bt_covariance(&ba, &f, C, NULL), PS_OK);
+  for (size_t k = 0; k < dim; k++) {
+    double se = sqrt(C[k * dim + k]);
+    assert_true(se > 0.003 && se < 0.1);
+    assert_close(a.theta[k], w[k], 4 * se);
+  }
+  pl_result_free(&a);
   rank_data_free(&d);
   gsl_rng_free(g);
 }
@@ -431,6 +481,7 @@ int main(void) {
       cmocka_unit_test(test_cg_matches_dense), cmocka_unit_test(test_recovery),
       cmocka_unit_test(test_breaking),         cmocka_unit_test(test_errors),
       cmocka_unit_test(test_csv),              cmocka_unit_test(test_dpo_listwise),
+      cmocka_unit_test(test_features),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
