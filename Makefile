@@ -131,6 +131,7 @@ bench: deps
 	$(MAKE) BENCH=1 MPI=1 build-bench-mpi/prefsim
 	bash bench/run.sh
 	bash bench/sweep.sh
+	bash bench/pl_rank.sh
 	BUILD=build-bench bash bench/nash_fit.sh
 
 clean:

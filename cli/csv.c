@@ -15,6 +15,7 @@
  * (a quote left open at the end of a line is an error, not a multi-line field),
  * so every message can name the one line at fault. */
 #include "csv.h"
+#include "csv_rank.h"
 
 #include <errno.h>
 #include <float.h>
@@ -269,9 +270,9 @@ static int name_is(const field *f, const char *word) {
   return 1;
 }
 
-/* "winner", "loser", "count", "annotator" and "first" columns, -1 when absent. */
-enum { COL_WINNER, COL_LOSER, COL_COUNT, COL_ANNOTATOR, COL_FIRST, N_COLS };
-static const char *const col_name[N_COLS] = {"winner", "loser", "count", "annotator", "first"};
+/* "winner", "loser", "count", "annotator", "first", "ranking" and "set" columns, -1 when absent. */
+enum { COL_WINNER, COL_LOSER, COL_COUNT, COL_ANNOTATOR, COL_FIRST, COL_RANKING, COL_SET, N_COLS };
+static const char *const col_name[N_COLS] = {"winner", "loser", "count", "annotator", "first", "ranking", "set"};
 
 static int find_columns(const reader *r, size_t line, long col[N_COLS], ps_msg *m) {
   for (int c = 0; c < N_COLS; c++) col[c] = -1;
@@ -283,8 +284,15 @@ static int find_columns(const reader *r, size_t line, long col[N_COLS], ps_msg *
                          r->name, line, col_name[c], col[c] + 1, i + 1);
         col[c] = (long)i;
       }
+  if (col[COL_RANKING] >= 0 && (col[COL_WINNER] >= 0 || col[COL_LOSER] >= 0 || col[COL_FIRST] >= 0))
+    return ps_fail(m, PS_EFORMAT,
+                   "%s:%zu: the header has a 'ranking' column and a '%s' column; a file holds either rankings "
+                   "(ranking[,set][,count][,annotator]) or pairs (winner,loser[,count][,annotator][,first])",
+                   r->name, line, col_name[col[COL_WINNER] >= 0 ? COL_WINNER : col[COL_LOSER] >= 0 ? COL_LOSER : COL_FIRST]);
+  if (col[COL_SET] >= 0 && col[COL_RANKING] < 0)
+    return ps_fail(m, PS_EFORMAT, "%s:%zu: the header has a 'set' column but no 'ranking' column", r->name, line);
   for (int c = COL_WINNER; c <= COL_LOSER; c++) {
-    if (col[c] >= 0) continue;
+    if (col[c] >= 0 || col[COL_RANKING] >= 0) continue;
     char found[256];
     size_t k = 0;
     found[0] = 0;
@@ -297,7 +305,7 @@ static int find_columns(const reader *r, size_t line, long col[N_COLS], ps_msg *
     if (k >= sizeof found) snprintf(found + sizeof found - 5, 5, "...");
     return ps_fail(m, PS_EFORMAT,
                    "%s:%zu: the header has no '%s' column (required: winner, loser; optional: count, "
-                   "annotator, first); found %zu column%s: %s",
+                   "annotator, first; or a ranking column instead); found %zu column%s: %s",
                    r->name, line, col_name[c], r->nf, r->nf == 1 ? "" : "s", found);
   }
   return PS_OK;
@@ -376,6 +384,53 @@ static int intern(name_table *t, const reader *r, size_t line, const field *f, c
 
 /* --------------------------------------------------------------- parsing */
 
+static int intern_item(void *t, const char *s, size_t len, int32_t *id) { return names_intern(t, s, len, id); }
+
+/* The data rows of a ranking file (csv.h): out->rank, and out->data empty (no pairs)
+ * with the item and annotator counts; the ranking and set fields are csv_rank.c's. */
+static int parse_rankings(reader *r, size_t header_line, size_t n_fields, const long col[N_COLS], size_t max_rows,
+                          name_table *items, name_table *annotators, csv_comparisons *out, ps_msg *m) {
+  csv_rank_builder b;
+  memset(&b, 0, sizeof b);
+  size_t k = max_rows ? max_rows : 1, line = header_line;
+  int got, st = PS_OK;
+  double *count = col[COL_COUNT] >= 0 ? malloc(k * sizeof *count) : NULL;
+  int32_t *ann = col[COL_ANNOTATOR] >= 0 ? malloc(k * sizeof *ann) : NULL;
+  if ((col[COL_COUNT] >= 0 && !count) || (col[COL_ANNOTATOR] >= 0 && !ann))
+    st = ps_fail(m, PS_ENOMEM, "%s: out of memory for %zu rows", r->name, max_rows);
+  while (st == PS_OK && (st = next_record(r, &got, &line, m)) == PS_OK && got) {
+    if (r->nf != n_fields) {
+      st = ps_fail(m, PS_EFORMAT, "%s:%zu: %zu field%s, but the header (line %zu) has %zu; a name containing a "
+                   "comma must be quoted (\"...\")", r->name, line, r->nf, r->nf == 1 ? "" : "s", header_line, n_fields);
+      break;
+    }
+    size_t i = b.d.n;
+    const field *rk = &r->f[col[COL_RANKING]], *set = col[COL_SET] >= 0 ? &r->f[col[COL_SET]] : NULL;
+    st = csv_rank_row(&b, r->name, line, col[COL_RANKING], rk->s, rk->len, col[COL_SET], set ? set->s : NULL,
+                      set ? set->len : 0, col[COL_RANKING] < col[COL_SET] || !set, intern_item, items, m);
+    if (st == PS_OK && count) st = parse_count(r, line, col[COL_COUNT], &r->f[col[COL_COUNT]], &count[i], m);
+    if (st == PS_OK && ann) st = intern(annotators, r, line, &r->f[col[COL_ANNOTATOR]], "annotator", &ann[i], m);
+  }
+  if (st == PS_OK && b.d.n == 0)
+    st = ps_fail(m, PS_EFORMAT, "%s:%zu: the header is not followed by any data rows", r->name, header_line);
+  csv_rank_builder_done(&b);
+  if (st == PS_OK && pref_data_alloc(&out->data, 0, items->n, 0, 0, 0) != PS_OK)
+    st = ps_fail(m, PS_ENOMEM, "%s: out of memory", r->name);
+  if (st != PS_OK) {
+    free(count), free(ann);
+    rank_data_free(&b.d);
+    pref_data_free(&out->data);
+    return st;
+  }
+  b.d.n_items = items->n;
+  b.d.count = count;
+  b.d.annotator = ann;
+  b.d.n_annotators = ann ? annotators->n : 1;
+  out->data.n_annotators = b.d.n_annotators;
+  out->rank = b.d;
+  return PS_OK;
+}
+
 /* Parse buf[0..len) (modified in place: quoted fields are unescaped), which has
  * at most max_rows lines (scan_lines counted them). */
 static int parse(const char *name, char *buf, size_t len, size_t max_rows, csv_comparisons *out, ps_msg *m) {
@@ -403,6 +458,11 @@ static int parse(const char *name, char *buf, size_t len, size_t max_rows, csv_c
   status = find_columns(&r, line, col, m);
   if (status != PS_OK) goto fail;
 
+  if (col[COL_RANKING] >= 0) {
+    status = parse_rankings(&r, header_line, n_fields, col, max_rows, &items, &annotators, out, m);
+    if (status == PS_OK) goto names;
+    goto fail;
+  }
   if (pref_data_alloc(&d, max_rows, 0, col[COL_ANNOTATOR] >= 0, col[COL_FIRST] >= 0, col[COL_COUNT] >= 0) != PS_OK) {
     status = ps_fail(m, PS_ENOMEM, "%s: out of memory for %zu rows", name, max_rows);
     goto fail;
@@ -471,16 +531,16 @@ static int parse(const char *name, char *buf, size_t len, size_t max_rows, csv_c
   d.n = n;
   d.n_items = items.n;
   d.n_annotators = col[COL_ANNOTATOR] >= 0 ? annotators.n : 1;
+  out->data = d;
+  memset(&d, 0, sizeof d);
+names:
   out->item_name = names_export(&items);
   if (col[COL_ANNOTATOR] >= 0) out->annotator_name = names_export(&annotators);
   if (!out->item_name || (col[COL_ANNOTATOR] >= 0 && !out->annotator_name)) {
-    free(out->item_name);
-    free(out->annotator_name);
-    memset(out, 0, sizeof *out);
+    csv_comparisons_free(out);
     status = ps_fail(m, PS_ENOMEM, "%s: out of memory for the name tables", name);
     goto fail;
   }
-  out->data = d;
   names_free(&items);
   names_free(&annotators);
   free(r.f);
@@ -664,6 +724,7 @@ int csv_parse_comparisons(const char *name, const char *text, size_t len, csv_co
 void csv_comparisons_free(csv_comparisons *c) {
   if (!c) return;
   pref_data_free(&c->data);
+  rank_data_free(&c->rank);
   free(c->item_name);
   free(c->annotator_name);
   memset(c, 0, sizeof *c);

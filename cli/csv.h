@@ -20,6 +20,14 @@
  *     and an optional exponent: 3, 0.5, .25, 1.5e3) in [CSV_COUNT_MIN,
  *     CSV_COUNT_MAX]: hexadecimal (0x10), inf, nan, zero, negative numbers and
  *     subnormal numbers are refused.
+ * Rankings: a `ranking` column instead of winner and loser holds the items best first
+ * separated by '>' (a>c>b); an optional `set` column the offered items separated by
+ * '|' (a|b|c|d) when the ranking is a top-k of a larger set (an empty set field: the
+ * ranking is full); `count` and `annotator` as for pairs (`first` is refused).  Names
+ * are trimmed.  Refused, naming the file, line and column: an empty ranking or name,
+ * an item twice in a ranking or a set, a ranked item outside its set, a set of one
+ * item, a ranking of one item without a set (with one it is a top-1 choice).  Read
+ * into csv_comparisons.rank (core/rankdata.h: the ranked items, then the rest of the set).
  * Limits (each refusal names the limit and the file, and the line where there is
  * one): a line may hold at most CSV_MAX_LINE_BYTES bytes, and the file at most
  * limits->max_file_bytes (CSV_DEFAULT_MAX_FILE_BYTES by default).  Both are checked
@@ -36,6 +44,7 @@
 
 #include "../core/prefdata.h"
 #include "../core/ps.h"
+#include "../core/rankdata.h"
 
 /* Counts: the smallest and the largest accepted.  The fits sum counts (the total
  * weight, log-likelihoods, gradients) and form products of two or three of them
@@ -69,6 +78,8 @@ typedef struct {
   pref_data data;        /* winner, loser; count when the file has a count column (else NULL);
                             annotator and n_annotators when it has an annotator column (else
                             NULL and 1); first_won when it has a first column (else NULL) */
+  rank_data rank;        /* a ranking file's rankings (then data holds no rows, only n_items and
+                            n_annotators); rank.n = 0 for a pair file */
   char **item_name;      /* data.n_items NUL-terminated names, indexed by item id */
   char **annotator_name; /* data.n_annotators labels by annotator id, or NULL */
 } csv_comparisons;

@@ -208,11 +208,14 @@ int fit_check_model(fit_args *a, const est_type *t, const char **hyper, ps_msg *
     int ours = 0;
     for (const fit_option *o = hook ? hook->options : NULL; o && o->name; o++) ours |= !strcmp(o->name, a->opt[i].name);
     if (!ours) {
-      const char *owner = "another model";
+      char owner[200] = "";
       for (size_t h = 0; fit_hooks[h]; h++)
         for (const fit_option *o = fit_hooks[h]->options; o && o->name; o++)
-          if (!strcmp(o->name, a->opt[i].name)) owner = fit_hooks[h]->model;
-      return ps_fail(m, PS_EINVAL, "%s applies to --model %s only, not %s", a->opt[i].name, owner, t->name);
+          if (!strcmp(o->name, a->opt[i].name))
+            snprintf(owner + strlen(owner), sizeof owner - strlen(owner), "%s%s", owner[0] ? " or " : "",
+                     fit_hooks[h]->model);
+      return ps_fail(m, PS_EINVAL, "%s applies to --model %s only, not %s", a->opt[i].name,
+                     owner[0] ? owner : "another model", t->name);
     }
   }
   if (a->annotators_path && !(t->annotator && t->annotator_columns))

@@ -49,7 +49,7 @@
 
 /* Scores and SEs on the requested scale from the centred theta and its
  * covariance C (m x m, or NULL for no SEs). */
-static void transform_scale(const double *theta, const double *C, size_t m, long ref, double *score, double *se) {
+void fit_transform_scale(const double *theta, const double *C, size_t m, long ref, double *score, double *se) {
   if (ref >= 0) {
     size_t r = (size_t)ref;
     for (size_t i = 0; i < m; i++) {
@@ -110,10 +110,12 @@ static void print_table(FILE *out, const fit_job *j, const bt_options *o, const 
   fprintf(out, "# items\t%zu\n", m);
   fprintf(out, "# rows\t%zu\n", c->data.n);
   fprintf(out, "# weight\t%.12g\n", pref_data_weight(&c->data));
+  const char *brk = fit_option_value(j->args, "--breaking");
+  if (brk) fprintf(out, "# breaking\t%s (%zu rankings; naive SEs: the pairs taken as independent)\n", brk, c->rank.n);
 }
 
 /* "'a', 'b', 'c', ... (m items)" for the unknown-reference message. */
-static void list_items(const csv_comparisons *c, char *buf, size_t size) {
+void fit_list_items(const csv_comparisons *c, char *buf, size_t size) {
   size_t k = 0, m = c->data.n_items, shown = m < 8 ? m : 8;
   buf[0] = 0;
   for (size_t i = 0; i < shown && k < size; i++) {
@@ -152,7 +154,7 @@ static int bt_run(const fit_job *j) {
       if (strcmp(c->item_name[i], reference) == 0) ref = (long)i;
     if (ref < 0) {
       char items[400];
-      list_items(c, items, sizeof items);
+      fit_list_items(c, items, sizeof items);
       fprintf(stderr, "prefsim fit: --reference '%s' is not among the %zu items of %s: %s\n", reference, m, file,
               items);
       return FITCLI_EXIT_DATA;
@@ -246,7 +248,7 @@ static int bt_run(const fit_job *j) {
     }
   }
   t_cov = fit_now();
-  transform_scale(r.theta, cov, m, ref, score, se);
+  fit_transform_scale(r.theta, cov, m, ref, score, se);
   const char *status = ps_status_name(r.status);
   fit_verdict v = {0};
   if (r.status == PS_OK) {
@@ -296,6 +298,9 @@ static const fit_option bt_cli_options[] = {
      "report theta_i - theta_ITEM, so ITEM scores 0 with SE 0, and the SEs of those differences "
      "(BradleyTerry2's convention); default: scores centred to sum 0 with the SEs of the centred scores"},
     {"--no-se", NULL, "skip standard errors (they need two items x items matrices; required above 20000 items)"},
+    {"--breaking", "full|adjacent",
+     "ranking data (a `ranking` column): fit BT to the pairs of every ranked item over each item below it "
+     "(full) or over the next one (adjacent); required on ranking data"},
     {"--firth", NULL,
      "Firth's bias-reduced fit (= --param firth=true): maximise log L + (1/2) log det I, finite on "
      "separable data (an item that never loses, a win graph not strongly connected) as long as the "

@@ -401,6 +401,7 @@ int fitcli_main(int argc, char **argv) {
             job.file, c.data.n_items, hook->max_items, t->name, hook->items_why);
     rc = FITCLI_EXIT_DATA;
   }
+  if (rc == FITCLI_EXIT_OK) rc = fit_rankings_prepare(&a, t, &c, job.file);
   if (rc == FITCLI_EXIT_OK && hook && hook->check) rc = hook->check(&job);
   if (rc == FITCLI_EXIT_OK) rc = hook && hook->run ? hook->run(&job) : run_generic(&job);
   csv_comparisons_free(&c);

@@ -104,7 +104,19 @@ extern const fit_hook *const fit_hooks[];
 const fit_hook *fit_hook_find(const char *model);
 
 extern const fit_hook fit_hook_bt, fit_hook_gpm, fit_hook_minimax, fit_hook_mixture, fit_hook_idealpoint,
-    fit_hook_lowrank;
+    fit_hook_lowrank, fit_hook_pl;
+
+/* ---- fit_bt.c / fit_pl.c: item scores with standard errors ---- */
+
+/* Scores and SEs on the centred scale (ref < 0) or relative to item ref, from theta
+ * and its covariance C (m x m; NULL: SEs NaN). */
+void fit_transform_scale(const double *theta, const double *C, size_t m, long ref, double *score, double *se);
+/* "'a', 'b', ... (m items)" for an unknown --reference. */
+void fit_list_items(const csv_comparisons *c, char *buf, size_t size);
+/* Ranking data (c->rank.n > 0): --model pl fits them, --model bt with --breaking gets
+ * them broken into c->data; any other model, or bt without --breaking, is refused, as
+ * is --breaking on pairs.  Prints any message; returns an exit status. */
+int fit_rankings_prepare(const fit_args *a, const est_type *t, csv_comparisons *c, const char *file);
 
 /* ---- fit_args.c ---- */
 

@@ -11,7 +11,7 @@
 
 #define ESTIMATORS(X)                                                                                              \
   /* Bradley-Terry and item rankings */                                                                            \
-  X(bt) X(mm) X(ilsr) X(lsr) X(rank_centrality) X(borda)                                                           \
+  X(bt) X(mm) X(ilsr) X(lsr) X(rank_centrality) X(borda) X(pl)                                                     \
   /* intransitive preferences and games */                                                                         \
   X(gpm) X(minimax) X(nash) X(slhf)                                                                                \
   /* rewards from trajectory segments */                                                                           \

@@ -148,7 +148,7 @@ check "a later setting wins" \
 check "alias of a hyperparameter the model lacks: exit 2" \
   bash -c "test \$('$PREFSIM' fit --model mm --l2 1 '$SMALL' 2>'$TMP/e' >/dev/null; echo \$?) = 2 && grep -q \"^prefsim fit: --l2: --model mm has no hyperparameter 'l2'; allowed: alpha\" '$TMP/e'"
 check "--reference with mm: exit 2" test "$(code --model mm --reference A "$SMALL")" = 2
-check "--reference with mm: names bt" grep -q -- "--reference applies to --model bt only, not mm" "$TMP/err.txt"
+check "--reference with mm: names bt and pl" grep -q -- "--reference applies to --model bt or pl only, not mm" "$TMP/err.txt"
 check "--annotators with a model without per-annotator estimates: exit 2" \
   test "$(code --model lsr --annotators "$TMP/x.tsv" "$SMALL")" = 2
 check "an estimator's own check of its hyperparameters: exit 2 before reading DATA" \

@@ -42,6 +42,7 @@
 #include "../core/numerics.h"
 #include "../core/param.h"
 #include "../core/rng.h"
+#include "../estimators/pl.h"
 #include "../estimators/bt.h"
 #include "../estimators/dpo.h"
 #include "../estimators/gpm.h"
@@ -620,6 +621,20 @@ static double eval_bt(const grad_ctx *c, const double *x, double *g) {
   return bt_objective(c->d, c->f, &c->bt, x, g, NULL, NULL);
 }
 
+/* pl on the scenario's pairs as rankings of 2 (its registry fit); l2 kept in c->bt */
+static size_t setup_pl(grad_ctx *c) {
+  c->bt = bt_options_default();
+  c->bt.l2 = 0.21;
+  return c->f->d;
+}
+static double eval_pl(const grad_ctx *c, const double *x, double *g) {
+  rank_data rd;
+  if (rank_data_from_pairs(c->d, &rd, NULL) != PS_OK) return NAN;
+  double v = pl_objective(&rd, c->f, c->bt.l2, x, g, NULL, NULL);
+  rank_data_free(&rd);
+  return v;
+}
+
 static size_t setup_dpo(grad_ctx *c) {
   c->dpo = dpo_options_default();
   return c->f->d;
@@ -768,6 +783,8 @@ static const grad_case GRAD_CASES[] = {
     {"lowrank", "lowrank_objective free, items", ITEMS, setup_lr_free, eval_lr},
     {"noisybt", "noisybt_objective", FEATURES, setup_nb, eval_nb},
     {"noisybt", "noisybt_objective, items", ITEMS, setup_nb, eval_nb},
+    {"pl", "pl_objective, l2 (pairs as rankings of 2)", ITEMS, setup_pl, eval_pl},
+    {"pl", "pl_objective features, l2 (pairs as rankings of 2)", FEATURES, setup_pl, eval_pl},
 };
 
 /* The registered estimators with no objective gradient in a public header, and why. */
