@@ -260,7 +260,7 @@ int fit_emit(const fit_job *j, fit_report *r, int rc) {
     fit_out_abort(&ann);
     return s == PS_EINVAL ? FITCLI_EXIT_USAGE : FITCLI_EXIT_INTERNAL;
   }
-  rc = fit_finish_output(fp, ann.fp, rc);
+  rc = fit_finish_output(fp, NULL, rc); /* the annotator file: its commit says */
   /* the files replace theirs only once everything is written */
   if (out.fp && rc != FITCLI_EXIT_IO && fit_out_commit(&out, &msg) != PS_OK) {
     fprintf(stderr, "prefsim fit: %s\n", msg.text);
@@ -336,8 +336,7 @@ int fitcli_main(int argc, char **argv) {
   ps_msg msg = {{0}};
   memset(&job, 0, sizeof job);
   if (fit_parse_args(argc, argv, &a, &msg) != PS_OK) {
-    fprintf(stderr, "prefsim fit: %s\n\n", msg.text);
-    fitcli_usage(stderr);
+    fprintf(stderr, "prefsim fit: %s\n  (prefsim fit --help lists the options)\n", msg.text);
     return FITCLI_EXIT_USAGE;
   }
   if (a.list) {

@@ -233,9 +233,10 @@ int fit_verdict_report(const fit_job *j, const fit_verdict *v);
 int fit_same_file(const struct stat *a, const struct stat *b);
 
 /* Refuse, before anything is read or written, an output that is an input: standard
- * output or --annotators FILE being DATA (same path, symbolic or hard link), or
- * --annotators FILE being standard output's file (PS_EINVAL); and a FILE that cannot
- * be written: not writable, or in a directory that does not exist (PS_EIO). */
+ * output (without -o), -o FILE or --annotators FILE being DATA (same path, symbolic or
+ * hard link), --annotators FILE being the main output's file (PS_EINVAL); and a FILE
+ * that cannot be written: not writable, or in a directory that does not exist
+ * (PS_EIO). */
 int fit_check_outputs(const fit_args *a, ps_msg *m);
 
 /* An output file written through a temporary in its directory, then fsync'd and
