@@ -373,6 +373,10 @@ int fitcli_main(int argc, char **argv) {
             msg.text, t->name);
     return FITCLI_EXIT_USAGE;
   }
+  if (a.columns && csv_columns_check(a.columns, &msg) != PS_OK) {
+    fprintf(stderr, "prefsim fit: %s\n", msg.text);
+    return FITCLI_EXIT_USAGE;
+  }
   if (!a.data) {
     fprintf(stderr, "prefsim fit: missing the data file (DATA.csv, or - for stdin)\n");
     return FITCLI_EXIT_USAGE;
@@ -392,7 +396,9 @@ int fitcli_main(int argc, char **argv) {
   if (s != PS_OK) return alloc_failed(t, s, &msg);
 
   csv_comparisons c;
-  csv_limits lim = {.max_file_bytes = a.max_input_size, .size_hint = "--max-input-size SIZE raises it (e.g. 8G)"};
+  csv_limits lim = {.max_file_bytes = a.max_input_size,
+                    .size_hint = "--max-input-size SIZE raises it (e.g. 8G)",
+                    .columns = a.columns};
   job.t0 = fit_now();
   s = csv_read_comparisons_limited(a.data, &lim, &c, &msg);
   if (s != PS_OK) {
