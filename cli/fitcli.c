@@ -234,6 +234,8 @@ void fit_report_data(fit_report *r, const fit_job *j, int annotators) {
   fit_report_int(r, FIT_SEC_DATA, annotators, "annotators", (long long)c->data.n_annotators);
   fit_report_int(r, FIT_SEC_DATA, FIT_BOTH, "rows", (long long)c->data.n);
   fit_report_num(r, FIT_SEC_DATA, FIT_BOTH, "weight", pref_data_weight(&c->data));
+  /* the number of comparisons the fit statistics count: the sum of the counts */
+  fit_report_num(r, FIT_SEC_FIT, FIT_JSON, "n_comparisons", pref_data_weight(&c->data));
 }
 
 int fit_emit(const fit_job *j, fit_report *r, int rc) {
