@@ -10,15 +10,18 @@
  *   score_k      groups(): each group's reward, centred, with its weight as metadata;
  *   policy       policy(0, m): the model's policy over the items;
  *   annotator()  one row per annotator, columns annotator_columns;
- *   metadata     est_fit_info (objective, converged, iterations, grad_norm),
- *                self_estimate(), the hyperparameters, the data's size.
+ *   metadata     est_fit_info (objective, converged, iterations, grad_norm: NA with
+ *                the reason when the estimator has none), self_estimate(), the
+ *                hyperparameters, the data's size.
+ * All of it goes into a fit_report (fit_report.c), printed as --format asks (text:
+ * the item table, the key/value lines, the other tables commented out; tsv; json).
  * A fit that fails prints nothing (the table's contract: the model is queryable only
  * when the fit returned PS_OK) and exits with fit_exit_for(status).  A fit that
  * returns an estimate is checked (fit_check.c): a non-finite value or a failed
  * convergence test prints the table with `# status non-finite` or `not-converged`
- * and exits 6.  --annotators FILE is refused when it is an input and is written
- * through a temporary renamed over FILE only once the whole output is written
- * (fit_io.c).  Before any fit: the hook's item ceiling (unless --allow-large) and
+ * and exits 6.  -o FILE and --annotators FILE are refused when they are an input and
+ * are written through a temporary renamed over FILE only once the whole output is
+ * written (fit_io.c, fit_emit).  Before any fit: the hook's item ceiling (unless --allow-large) and
  * its check of the settings against the data. */
 #include <errno.h>
 #include <math.h>

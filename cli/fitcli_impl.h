@@ -8,7 +8,9 @@
  *                   policy, the per-annotator table, the fit information
  *   fit_check.c     the post-fit check: finite values and the model's optimality
  *                   condition, or `# status not-converged` / `non-finite` and exit 6
- *   fit_io.c        no output is an input; --annotators FILE written atomically
+ *   fit_report.c    the output: one report (tables and key/value lines) per fit, written
+ *                   as --format text, tsv or json
+ *   fit_io.c        no output is an input; -o FILE and --annotators FILE written atomically
  *   fit_hooks.c     the list of per-model hooks
  *   fit_bt.c, fit_gpm.c, fit_minimax.c, fit_mixture.c, fit_embedding.c   the hooks
  *
