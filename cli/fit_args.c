@@ -158,15 +158,23 @@ static size_t edit_distance(const char *a, size_t la, const char *b) {
  * value, a value missing. */
 static int refused(const char *arg, int code, int opt, ps_msg *m) {
   const struct option *o = all_options();
-  if (code == ':') {
-    if (arg[0] == '-' && arg[1] == '-') return ps_fail(m, PS_EINVAL, "%.*s needs a value", (int)strcspn(arg, "="), arg);
-    return ps_fail(m, PS_EINVAL, "-%c needs a value", opt);
-  }
-  if (!(arg[0] == '-' && arg[1] == '-')) return ps_fail(m, PS_EINVAL, "unknown option '-%c'", opt ? opt : '?');
+  /* arg is the word getopt_long last finished: the long option at fault, or (a short
+   * option inside a cluster) possibly the word before it; opt is 0 for an unknown long
+   * option, else the option's code */
   const char *name = arg + 2;
   size_t len = strcspn(name, "=");
-  for (size_t i = 0; o[i].name; i++) /* --flag=value */
-    if (strlen(o[i].name) == len && !strncmp(o[i].name, name, len) && o[i].has_arg == no_argument)
+  int is_long = arg[0] == '-' && arg[1] == '-' && opt == 0;
+  for (size_t i = 0; o[i].name && !is_long; i++)
+    is_long = arg[0] == '-' && arg[1] == '-' && o[i].val == opt && len > 0 && !strncmp(o[i].name, name, len);
+  if (code == ':') {
+    for (size_t i = 0; o[i].name && is_long; i++) /* the full name of an abbreviation */
+      if (o[i].val == opt) return ps_fail(m, PS_EINVAL, "--%s needs a value", o[i].name);
+    if (is_long) return ps_fail(m, PS_EINVAL, "--%.*s needs a value", (int)len, name);
+    return ps_fail(m, PS_EINVAL, "-%c needs a value", opt);
+  }
+  if (!is_long) return ps_fail(m, PS_EINVAL, "unknown option '-%c'", opt > 0 && opt < 128 ? opt : '?');
+  for (size_t i = 0; o[i].name && opt; i++) /* --flag=value */
+    if (o[i].val == opt && o[i].has_arg == no_argument)
       return ps_fail(m, PS_EINVAL, "--%s takes no value ('%s')", o[i].name, arg);
   char cands[400] = "";
   size_t n_prefix = 0;

@@ -374,6 +374,9 @@ expect "unknown option: named, with did you mean" 2 "unknown option '--fromat'; 
 expect "ambiguous prefix: the candidates" 2 "ambiguous option '--a': --annotators, --allow-large" --model bt ann.csv --a x
 expect "a flag given a value: exit 2" 2 "--list takes no value" --list=3
 expect "an option without its value: exit 2" 2 "--seed needs a value" --model bt ann.csv --seed
+expect "an abbreviated option without its value: its full name" 2 "--seed needs a value" --model bt ann.csv --se
+expect "an unknown short option inside a cluster: named (not the word before it)" 2 "unknown option '-x'" --list -vx
+expect "an unknown short option first in a cluster: named" 2 "unknown option '-x'" --list -xv
 expect "-o DATA itself: exit 2" 2 "--output ann.csv is the data file itself" --model bt ann.csv -o ann.csv
 expect "-o in a missing directory: exit 5" 5 "cannot write --output nodir/x.json: its directory" --model bt ann.csv -o nodir/x.json
 check "--model=bt, -oFILE, --format=json: the JSON in FILE" \
