@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 /* Longest name or value quoted back in a message. */
@@ -259,54 +260,182 @@ static int next_record(reader *r, int *got, size_t *line, ps_msg *m) {
 
 /* ------------------------------------------------------------ the columns */
 
-static int name_is(const field *f, const char *word) {
-  size_t k = strlen(word);
+/* The roles a column can play, one row each: the role (the name --columns uses), the
+ * header names that give a column the role by default ("a|b": either), and what it
+ * holds.  Two layouts name the pair and its winner:
+ *   winner, loser               (the default);
+ *   left, right, label          crowd-kit's pairwise layout (worker,left,right,label:
+ *                               label is the name of the winning item, left's or
+ *                               right's), used when the header has no winner/loser.
+ * The other roles are optional in both.  A new role is one row here plus its use in
+ * parse(). */
+enum {
+  COL_WINNER, COL_LOSER, COL_COUNT, COL_ANNOTATOR, COL_FIRST, COL_LEFT, COL_RIGHT, COL_LABEL, COL_RANKING, COL_SET,
+  N_COLS
+};
+static const struct {
+  const char *role, *headers, *doc;
+} col_role[N_COLS] = {
+    [COL_WINNER] = {"winner", "winner", "the winning item"},
+    [COL_LOSER] = {"loser", "loser", "the losing item"},
+    [COL_COUNT] = {"count", "count", "the row's multiplicity or weight"},
+    [COL_ANNOTATOR] = {"annotator", "annotator|worker", "who judged the row"},
+    [COL_FIRST] = {"first", "first", "the item shown first"},
+    [COL_LEFT] = {"left", "left", "one item of the pair (crowd-kit layout)"},
+    [COL_RIGHT] = {"right", "right", "the other item (crowd-kit layout)"},
+    [COL_LABEL] = {"label", "label", "the winning item's name, left's or right's (crowd-kit layout)"},
+    [COL_RANKING] = {"ranking", "ranking", "items best first, separated by '>' (a ranking file)"},
+    [COL_SET] = {"set", "set", "the offered items, separated by '|', when the ranking is a top-k"},
+};
+
+/* "winner, loser, ..." — the roles, for messages. */
+static const char *role_list(void) {
+  static char buf[200];
+  buf[0] = 0;
+  for (int c = 0; c < N_COLS; c++) {
+    if (c) strncat(buf, ", ", sizeof buf - strlen(buf) - 1);
+    strncat(buf, col_role[c].role, sizeof buf - strlen(buf) - 1);
+  }
+  return buf;
+}
+
+/* The header name of each role that spec ("ROLE=NAME,...", may be NULL) maps, as
+ * slices of spec (len 0: not mapped). */
+typedef struct {
+  const char *name[N_COLS];
+  size_t len[N_COLS];
+} col_map;
+
+static int parse_map(const char *spec, col_map *map, ps_msg *m) {
+  memset(map, 0, sizeof *map);
+  if (!spec) return PS_OK;
+  const char *p = spec;
+  for (;;) {
+    size_t n = strcspn(p, ","), k = strcspn(p, "=");
+    if (k >= n || k == 0 || k + 1 == n)
+      return ps_fail(m, PS_EINVAL, "--columns: '%.*s' is not ROLE=COLUMN (e.g. --columns winner=left,loser=right)",
+                     (int)n, p);
+    int c = 0;
+    while (c < N_COLS && !(strlen(col_role[c].role) == k && !strncmp(col_role[c].role, p, k))) c++;
+    if (c == N_COLS)
+      return ps_fail(m, PS_EINVAL, "--columns: unknown role '%.*s'; allowed: %s", (int)k, p, role_list());
+    if (map->name[c])
+      return ps_fail(m, PS_EINVAL, "--columns: role %s is mapped twice ('%.*s' and '%.*s')", col_role[c].role,
+                     (int)map->len[c], map->name[c], (int)(n - k - 1), p + k + 1);
+    for (int o = 0; o < N_COLS; o++)
+      if (map->name[o] && map->len[o] == n - k - 1 && !strncasecmp(map->name[o], p + k + 1, n - k - 1))
+        return ps_fail(m, PS_EINVAL, "--columns: column '%.*s' is mapped to two roles, %s and %s", (int)(n - k - 1),
+                       p + k + 1, col_role[o].role, col_role[c].role);
+    map->name[c] = p + k + 1;
+    map->len[c] = n - k - 1;
+    if (!p[n]) break;
+    p += n + 1;
+  }
+  return PS_OK;
+}
+
+int csv_columns_check(const char *spec, ps_msg *m) {
+  col_map map;
+  return parse_map(spec, &map, m);
+}
+
+static int name_is(const field *f, const char *word, size_t k) {
   if (f->len != k) return 0;
   for (size_t i = 0; i < k; i++) {
-    char c = f->s[i];
+    char c = f->s[i], w = word[i];
     if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
-    if (c != word[i]) return 0;
+    if (w >= 'A' && w <= 'Z') w = (char)(w - 'A' + 'a');
+    if (c != w) return 0;
   }
   return 1;
 }
 
-/* "winner", "loser", "count", "annotator", "first", "ranking" and "set" columns, -1 when absent. */
-enum { COL_WINNER, COL_LOSER, COL_COUNT, COL_ANNOTATOR, COL_FIRST, COL_RANKING, COL_SET, N_COLS };
-static const char *const col_name[N_COLS] = {"winner", "loser", "count", "annotator", "first", "ranking", "set"};
+/* field f is one of the '|'-separated names in names */
+static int name_in(const field *f, const char *names) {
+  for (const char *p = names;;) {
+    size_t k = strcspn(p, "|");
+    if (name_is(f, p, k)) return 1;
+    if (!p[k]) return 0;
+    p += k + 1;
+  }
+}
 
-static int find_columns(const reader *r, size_t line, long col[N_COLS], ps_msg *m) {
+/* "'a', 'b', ..." — the header's fields, for messages. */
+static void header_fields(const reader *r, char *found, size_t size) {
+  size_t k = 0;
+  found[0] = 0;
+  for (size_t i = 0; i < r->nf && k + 8 < size; i++) {
+    int len = r->f[i].len > 40 ? 40 : (int)r->f[i].len;
+    int w = snprintf(found + k, size - k, "%s'%.*s'", i ? ", " : "", len, r->f[i].s);
+    if (w < 0) break;
+    k += (size_t)w;
+  }
+  if (k >= size) snprintf(found + size - 5, 5, "...");
+}
+
+/* The column of each role (-1 when absent) and the layout: *crowd = 1 for
+ * left/right/label.  A role mapped by --columns takes exactly the column named. */
+static int find_columns(const reader *r, size_t line, const col_map *map, long col[N_COLS], int *crowd, ps_msg *m) {
+  char found[256];
   for (int c = 0; c < N_COLS; c++) col[c] = -1;
-  for (size_t i = 0; i < r->nf; i++)
-    for (int c = 0; c < N_COLS; c++)
-      if (name_is(&r->f[i], col_name[c])) {
-        if (col[c] >= 0)
-          return ps_fail(m, PS_EFORMAT, "%s:%zu: the header names column '%s' twice (fields %ld and %zu)",
-                         r->name, line, col_name[c], col[c] + 1, i + 1);
-        col[c] = (long)i;
-      }
-  if (col[COL_RANKING] >= 0 && (col[COL_WINNER] >= 0 || col[COL_LOSER] >= 0 || col[COL_FIRST] >= 0))
-    return ps_fail(m, PS_EFORMAT,
-                   "%s:%zu: the header has a 'ranking' column and a '%s' column; a file holds either rankings "
-                   "(ranking[,set][,count][,annotator]) or pairs (winner,loser[,count][,annotator][,first])",
-                   r->name, line, col_name[col[COL_WINNER] >= 0 ? COL_WINNER : col[COL_LOSER] >= 0 ? COL_LOSER : COL_FIRST]);
-  if (col[COL_SET] >= 0 && col[COL_RANKING] < 0)
-    return ps_fail(m, PS_EFORMAT, "%s:%zu: the header has a 'set' column but no 'ranking' column", r->name, line);
-  for (int c = COL_WINNER; c <= COL_LOSER; c++) {
-    if (col[c] >= 0 || col[COL_RANKING] >= 0) continue;
-    char found[256];
-    size_t k = 0;
-    found[0] = 0;
-    for (size_t i = 0; i < r->nf && k + 8 < sizeof found; i++) {
-      int len = r->f[i].len > 40 ? 40 : (int)r->f[i].len;
-      int w = snprintf(found + k, sizeof found - k, "%s'%.*s'", i ? ", " : "", len, r->f[i].s);
-      if (w < 0) break;
-      k += (size_t)w;
+  for (int c = 0; c < N_COLS; c++) {
+    for (size_t i = 0; i < r->nf; i++) {
+      int is = map->name[c] ? name_is(&r->f[i], map->name[c], map->len[c]) : name_in(&r->f[i], col_role[c].headers);
+      if (!is) continue;
+      if (col[c] >= 0 && name_is(&r->f[i], r->f[col[c]].s, r->f[col[c]].len))
+        return ps_fail(m, PS_EFORMAT, "%s:%zu: the header names column '%.*s' twice (fields %ld and %zu)", r->name,
+                       line, (int)r->f[i].len, r->f[i].s, col[c] + 1, i + 1);
+      if (col[c] >= 0)
+        return ps_fail(m, PS_EFORMAT, "%s:%zu: the header has two %s columns, '%.*s' (field %ld) and '%.*s' (field %zu)",
+                       r->name, line, col_role[c].role, (int)r->f[col[c]].len, r->f[col[c]].s, col[c] + 1,
+                       (int)r->f[i].len, r->f[i].s, i + 1);
+      col[c] = (long)i;
     }
-    if (k >= sizeof found) snprintf(found + sizeof found - 5, 5, "...");
+    if (map->name[c] && col[c] < 0) {
+      header_fields(r, found, sizeof found);
+      return ps_fail(m, PS_EFORMAT, "%s:%zu: --columns %s=%.*s: the header has no column '%.*s'; found %zu column%s: %s",
+                     r->name, line, col_role[c].role, (int)map->len[c], map->name[c], (int)map->len[c], map->name[c],
+                     r->nf, r->nf == 1 ? "" : "s", found);
+    }
+  }
+  /* a column mapped to one role is not also another role by its default name */
+  for (int c = 0; c < N_COLS; c++)
+    for (int o = 0; o < N_COLS; o++)
+      if (o != c && col[c] >= 0 && col[c] == col[o] && map->name[o] && !map->name[c]) col[c] = -1;
+  int pairwise = col[COL_WINNER] >= 0 || col[COL_LOSER] >= 0;
+  if (col[COL_RANKING] >= 0) {
+    for (int c = 0; c < COL_RANKING; c++)
+      if (c != COL_COUNT && c != COL_ANNOTATOR && col[c] >= 0)
+        return ps_fail(m, PS_EFORMAT,
+                       "%s:%zu: the header has a 'ranking' column and a '%s' column; a file holds either rankings "
+                       "(ranking[,set][,count][,annotator]) or pairs (winner,loser[,count][,annotator][,first])",
+                       r->name, line, col_role[c].role);
+    *crowd = 0;
+    return PS_OK;
+  }
+  if (col[COL_SET] >= 0)
+    return ps_fail(m, PS_EFORMAT, "%s:%zu: the header has a 'set' column but no 'ranking' column", r->name, line);
+  *crowd = !pairwise && col[COL_LEFT] >= 0 && col[COL_RIGHT] >= 0 && col[COL_LABEL] >= 0;
+  if (pairwise)
+    for (int c = COL_LEFT; c <= COL_LABEL; c++)
+      if (map->name[c])
+        return ps_fail(m, PS_EFORMAT,
+                       "%s:%zu: --columns maps %s, a role of the left,right,label layout, but the header has the "
+                       "winner,loser layout; map winner and loser, or left, right and label",
+                       r->name, line, col_role[c].role);
+  if (*crowd) return PS_OK;
+  int need[3] = {COL_WINNER, COL_LOSER, -1};
+  if (!pairwise && (col[COL_LEFT] >= 0 || col[COL_RIGHT] >= 0 || col[COL_LABEL] >= 0))
+    need[0] = COL_LEFT, need[1] = COL_RIGHT, need[2] = COL_LABEL;
+  for (int k = 0; k < 3 && need[k] >= 0; k++) {
+    int c = need[k];
+    if (col[c] >= 0) continue;
+    header_fields(r, found, sizeof found);
     return ps_fail(m, PS_EFORMAT,
-                   "%s:%zu: the header has no '%s' column (required: winner, loser; optional: count, "
-                   "annotator, first; or a ranking column instead); found %zu column%s: %s",
-                   r->name, line, col_name[c], r->nf, r->nf == 1 ? "" : "s", found);
+                   "%s:%zu: the header has no '%s' column (required: winner, loser, or crowd-kit's left, right, "
+                   "label, or a ranking column instead; optional: count, annotator (or worker), first; --columns "
+                   "ROLE=NAME names another column); found %zu column%s: %s",
+                   r->name, line, col_role[c].role, r->nf, r->nf == 1 ? "" : "s", found);
   }
   return PS_OK;
 }
@@ -433,7 +562,8 @@ static int parse_rankings(reader *r, size_t header_line, size_t n_fields, const 
 
 /* Parse buf[0..len) (modified in place: quoted fields are unescaped), which has
  * at most max_rows lines (scan_lines counted them). */
-static int parse(const char *name, char *buf, size_t len, size_t max_rows, csv_comparisons *out, ps_msg *m) {
+static int parse(const char *name, char *buf, size_t len, size_t max_rows, const char *columns, csv_comparisons *out,
+                 ps_msg *m) {
   memset(out, 0, sizeof *out);
   reader r = {.name = name, .buf = buf, .len = len, .line = 1};
   name_table items = {0}, annotators = {0};
@@ -442,6 +572,9 @@ static int parse(const char *name, char *buf, size_t len, size_t max_rows, csv_c
   int got, status;
   size_t line = 1, header_line;
   long col[N_COLS];
+  int crowd = 0;
+  col_map map;
+  if ((status = parse_map(columns, &map, m)) != PS_OK) return status;
 
   if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) r.pos = 3;
   status = next_record(&r, &got, &line, m);
@@ -455,7 +588,7 @@ static int parse(const char *name, char *buf, size_t len, size_t max_rows, csv_c
   }
   header_line = line;
   size_t n_fields = r.nf;
-  status = find_columns(&r, line, col, m);
+  status = find_columns(&r, line, &map, col, &crowd, m);
   if (status != PS_OK) goto fail;
 
   if (col[COL_RANKING] >= 0) {
@@ -467,8 +600,6 @@ static int parse(const char *name, char *buf, size_t len, size_t max_rows, csv_c
     status = ps_fail(m, PS_ENOMEM, "%s: out of memory for %zu rows", name, max_rows);
     goto fail;
   }
-  /* intern in the order the two names appear on the line */
-  int first = col[COL_WINNER] < col[COL_LOSER] ? COL_WINNER : COL_LOSER;
   static const char *const what[2] = {"winner name", "loser name"};
   size_t n = 0;
   for (;;) {
@@ -482,22 +613,45 @@ static int parse(const char *name, char *buf, size_t len, size_t max_rows, csv_c
                        name, line, r.nf, r.nf == 1 ? "" : "s", header_line, n_fields);
       goto fail;
     }
+    /* the winner's and the loser's fields: named, or (crowd-kit) the one of left and
+     * right that label names, and the other */
+    const field *f[2];
+    const char *role[2] = {what[0], what[1]};
+    if (crowd) {
+      const field *a = &r.f[col[COL_LEFT]], *b = &r.f[col[COL_RIGHT]], *lab = &r.f[col[COL_LABEL]];
+      int left_won = lab->len == a->len && !memcmp(lab->s, a->s, a->len);
+      if (!left_won && !(lab->len == b->len && !memcmp(lab->s, b->s, b->len))) {
+        status = ps_fail(m, PS_EFORMAT,
+                         "%s:%zu: label '%.*s' (column %ld) is neither left '%.*s' (column %ld) nor right '%.*s' "
+                         "(column %ld); allowed: the name of the winning item, exactly as in left or right",
+                         name, line, lab->len > SHOW ? SHOW : (int)lab->len, lab->s, col[COL_LABEL] + 1,
+                         a->len > SHOW ? SHOW : (int)a->len, a->s, col[COL_LEFT] + 1, b->len > SHOW ? SHOW : (int)b->len,
+                         b->s, col[COL_RIGHT] + 1);
+        goto fail;
+      }
+      f[0] = left_won ? a : b, f[1] = left_won ? b : a;
+      role[0] = left_won ? "left name" : "right name", role[1] = left_won ? "right name" : "left name";
+    } else {
+      f[0] = &r.f[col[COL_WINNER]], f[1] = &r.f[col[COL_LOSER]];
+    }
+    /* intern in the order the two names appear on the line */
+    int first = f[0] < f[1] ? 0 : 1;
     int32_t id[2];
     for (int k = 0; k < 2; k++) {
       int c = k == 0 ? first : 1 - first;
-      status = intern(&items, &r, line, &r.f[col[c]], what[c], &id[c], m);
+      status = intern(&items, &r, line, f[c], role[c], &id[c], m);
       if (status != PS_OK) goto fail;
     }
     if (id[0] == id[1]) {
-      const field *f = &r.f[col[COL_WINNER]];
       status = ps_fail(m, PS_EFORMAT,
-                       "%s:%zu: winner and loser are the same item '%.*s'; an item cannot be compared "
+                       "%s:%zu: %s are the same item '%.*s'; an item cannot be compared "
                        "with itself",
-                       name, line, f->len > SHOW ? SHOW : (int)f->len, f->s);
+                       name, line, crowd ? "left and right" : "winner and loser",
+                       f[0]->len > SHOW ? SHOW : (int)f[0]->len, f[0]->s);
       goto fail;
     }
-    d.winner[n] = id[COL_WINNER];
-    d.loser[n] = id[COL_LOSER];
+    d.winner[n] = id[0];
+    d.loser[n] = id[1];
     if (col[COL_COUNT] >= 0) {
       status = parse_count(&r, line, col[COL_COUNT], &r.f[col[COL_COUNT]], &d.count[n], m);
       if (status != PS_OK) goto fail;
@@ -508,12 +662,12 @@ static int parse(const char *name, char *buf, size_t len, size_t max_rows, csv_c
     }
     if (col[COL_FIRST] >= 0) {
       /* the first-shown item, for position-bias models: the winner's or the loser's name */
-      const field *f = &r.f[col[COL_FIRST]], *w = &r.f[col[COL_WINNER]], *l = &r.f[col[COL_LOSER]];
-      if (f->len == w->len && !memcmp(f->s, w->s, f->len)) d.first_won[n] = 1;
-      else if (f->len == l->len && !memcmp(f->s, l->s, f->len)) d.first_won[n] = 0;
+      const field *fs = &r.f[col[COL_FIRST]], *w = f[0], *l = f[1];
+      if (fs->len == w->len && !memcmp(fs->s, w->s, fs->len)) d.first_won[n] = 1;
+      else if (fs->len == l->len && !memcmp(fs->s, l->s, fs->len)) d.first_won[n] = 0;
       else {
         status = ps_fail(m, PS_EFORMAT, "%s:%zu: first '%.*s' is neither the winner nor the loser of the row", name,
-                         line, f->len > SHOW ? SHOW : (int)f->len, f->s);
+                         line, fs->len > SHOW ? SHOW : (int)fs->len, fs->s);
         goto fail;
       }
     }
@@ -698,7 +852,7 @@ int csv_read_comparisons_limited(const char *path, const csv_limits *lim, csv_co
   int status = read_all(fp, name, lim, &buf, &len, &rows, m);
   if (!from_stdin) fclose(fp);
   if (status != PS_OK) return status;
-  status = parse(name, buf, len, rows, out, m);
+  status = parse(name, buf, len, rows, lim ? lim->columns : NULL, out, m);
   free(buf);
   return status;
 }
@@ -716,7 +870,7 @@ int csv_parse_comparisons(const char *name, const char *text, size_t len, csv_co
   char *buf = malloc(len ? len : 1);
   if (!buf) return ps_fail(m, PS_ENOMEM, "%s: out of memory", name);
   if (len) memcpy(buf, text, len);
-  status = parse(name, buf, len, sc.newlines + 1, out, m);
+  status = parse(name, buf, len, sc.newlines + 1, NULL, out, m);
   free(buf);
   return status;
 }

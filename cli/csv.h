@@ -1,11 +1,23 @@
-/* csv.h — pairwise comparisons from a CSV file ("winner,loser[,count][,annotator][,first]").
+/* csv.h — pairwise comparisons from a CSV file ("winner,loser[,count][,annotator][,first]",
+ * or crowd-kit's "worker,left,right,label").
  *
  * Format (RFC 4180 with a few relaxations):
  *   - The first non-blank line is a header.  Columns are found by name, in any
  *     order, case-insensitively: `winner` and `loser` are required; `count` (the
- *     row's multiplicity or weight, see below), `annotator` (any label) and
- *     `first` (the name of the item shown first: the winner's or the loser's; for
- *     position-bias models) are optional; every other column is ignored.
+ *     row's multiplicity or weight, see below), `annotator` (any label; `worker`
+ *     is accepted as its name) and `first` (the name of the item shown first: the
+ *     winner's or the loser's; for position-bias models) are optional; every other
+ *     column is ignored.
+ *   - crowd-kit's pairwise layout (its BradleyTerry and NoisyBT): a header without
+ *     winner and loser but with `left`, `right` and `label` gives each row the pair
+ *     left, right and its winner label, which must equal left or right exactly (the
+ *     loser is the other one); `worker` is the annotator.
+ *   - csv_limits.columns ("ROLE=NAME,...", the --columns option) names the column of
+ *     a role (winner, loser, count, annotator, first, left, right, label) when the
+ *     header calls it something else: that column, and only it, plays the role.  An
+ *     unknown role, a role mapped twice or a column mapped to two roles is PS_EINVAL
+ *     (csv_columns_check says so before any file is read); a mapped name missing
+ *     from the header is PS_EFORMAT naming the file, the line and the columns found.
  *   - Fields are separated by commas.  A field may be quoted with "..."; inside
  *     quotes a doubled "" stands for one ", and commas, spaces, apostrophes and
  *     any UTF-8 are kept verbatim.  A quoted field must close on its own line.
@@ -72,7 +84,12 @@ typedef struct {
   uint64_t max_file_bytes;  /* 0: CSV_DEFAULT_MAX_FILE_BYTES */
   const char *size_hint;    /* appended to the file-size message (how to raise the
                                limit, e.g. "rerun with --max-input-size SIZE"), or NULL */
+  const char *columns;      /* "ROLE=NAME,...": the header names of mapped roles, or NULL */
 } csv_limits;
+
+/* Check a --columns mapping ("winner=left,loser=right,annotator=worker,count=n"):
+ * PS_OK, or PS_EINVAL with a message naming the bad part and what is allowed. */
+int csv_columns_check(const char *spec, ps_msg *m);
 
 typedef struct {
   pref_data data;        /* winner, loser; count when the file has a count column (else NULL);

@@ -1,14 +1,16 @@
 /* fit_args.c — the command line of `prefsim fit`: options, aliases, hyperparameters.
  *
  * Parsing is in two steps because options may come before --model:
- *   1. fit_parse_args reads the syntax: generic options, --param KEY=VALUE, the alias
- *      options (--l2, --k, ...) and every hook's model-only options, in order;
+ *   1. fit_parse_args reads the syntax with getopt_long: generic options, --param
+ *      KEY=VALUE, the alias options (--l2, --k, ...) and every hook's model-only
+ *      options, in order; an unknown option is named, with the nearest known one;
  *   2. fit_check_model, once the estimator t is known, gives each alias its key,
  *      rejects options of other models, lets t's hook rewrite the settings, and
  *      checks every setting against t's ps_param table (the only validation of a
  *      hyperparameter: its messages are the table's own range or choices).
  * Nothing here prints; messages go to the caller in a ps_msg. */
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,26 +31,6 @@ const char *fit_alias_key(const char *option, const est_type *t) {
     if (!strcmp(fit_aliases[i].option, option) && (!fit_aliases[i].model || !strcmp(fit_aliases[i].model, t->name)))
       return fit_aliases[i].key;
   return NULL;
-}
-
-/* ------------------------------------------------------------ syntax */
-
-/* "--name" or "--name=value" */
-static int is_option(const char *a, const char *name) {
-  size_t k = strlen(name);
-  return strncmp(a, name, k) == 0 && (a[k] == 0 || a[k] == '=');
-}
-
-/* The value of option name at argv[*i]: "--name=value" or "--name value". */
-static const char *option_value(int argc, char **argv, int *i, const char *name, ps_msg *m) {
-  const char *a = argv[*i];
-  size_t k = strlen(name);
-  if (a[k] == '=') return a + k + 1;
-  if (*i + 1 >= argc) {
-    ps_fail(m, PS_EINVAL, "%s needs a value", name);
-    return NULL;
-  }
-  return argv[++*i];
 }
 
 /* --seed: decimal digits only (no sign, no exponent), in [0, ULLONG_MAX]. */
@@ -106,76 +88,172 @@ static int add_setting(fit_args *a, const char *key, size_t key_len, const char 
   return PS_OK;
 }
 
-/* The model-only option that argument s names (in any hook), or NULL. */
-static const fit_option *hook_option(const char *s) {
+/* ------------------------------------------------------------ syntax */
+
+/* The options of the command: the generic ones, then (built at run time) the aliases
+ * and every hook's model-only options.  getopt_long reads them: --name=value or
+ * --name value, -oFILE or -o FILE, clustered flags (-vh), any unambiguous prefix of a
+ * long name, DATA anywhere (and after --). */
+enum {
+  OPT_SEED = 256, OPT_ANNOTATORS, OPT_ALLOW_LARGE, OPT_MAX_INPUT, OPT_FORMAT, OPT_TABLE, OPT_COLUMNS, OPT_LIST,
+  OPT_ALIAS = 1000,  /* + the row of fit_aliases */
+  OPT_HOOK = 2000,   /* + the hook's index x 100 + the option's index */
+};
+static const struct option generic_options[] = {
+    {"model", required_argument, NULL, 'm'},        {"param", required_argument, NULL, 'p'},
+    {"output", required_argument, NULL, 'o'},       {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},               {"list", no_argument, NULL, OPT_LIST},
+    {"seed", required_argument, NULL, OPT_SEED},    {"annotators", required_argument, NULL, OPT_ANNOTATORS},
+    {"allow-large", no_argument, NULL, OPT_ALLOW_LARGE},
+    {"max-input-size", required_argument, NULL, OPT_MAX_INPUT},
+    {"format", required_argument, NULL, OPT_FORMAT}, {"table", required_argument, NULL, OPT_TABLE},
+    {"columns", required_argument, NULL, OPT_COLUMNS}};
+#define N_GENERIC (sizeof generic_options / sizeof generic_options[0])
+#define MAX_OPTIONS 96
+
+/* The table getopt_long reads; NULL-terminated.  Built once. */
+static const struct option *all_options(void) {
+  static struct option o[MAX_OPTIONS];
+  static int built;
+  if (built) return o;
+  size_t n = 0;
+  for (size_t i = 0; i < N_GENERIC; i++) o[n++] = generic_options[i];
+  for (size_t i = 0; fit_aliases[i].option && n + 1 < MAX_OPTIONS; i++) {
+    int seen = 0;
+    for (size_t k = 0; k < i; k++) seen |= !strcmp(fit_aliases[k].option, fit_aliases[i].option);
+    if (!seen) o[n++] = (struct option){fit_aliases[i].option + 2, required_argument, NULL, OPT_ALIAS + (int)i};
+  }
   for (size_t h = 0; fit_hooks[h]; h++)
-    for (const fit_option *o = fit_hooks[h]->options; o && o->name; o++)
-      if (is_option(s, o->name)) return o;
-  return NULL;
+    for (size_t k = 0; fit_hooks[h]->options && fit_hooks[h]->options[k].name && n + 1 < MAX_OPTIONS; k++) {
+      const fit_option *fo = &fit_hooks[h]->options[k];
+      o[n++] = (struct option){fo->name + 2, fo->metavar ? required_argument : no_argument, NULL,
+                               OPT_HOOK + (int)(h * 100 + k)};
+    }
+  o[n] = (struct option){NULL, 0, NULL, 0};
+  built = 1;
+  return o;
 }
 
-/* The alias option that argument s names (as spelt in fit_aliases), or NULL. */
-static const char *alias_option(const char *s) {
-  for (size_t i = 0; fit_aliases[i].option; i++)
-    if (is_option(s, fit_aliases[i].option)) return fit_aliases[i].option;
-  return NULL;
+/* The edit distance of a[0..la) and b (Levenshtein, with transpositions). */
+static size_t edit_distance(const char *a, size_t la, const char *b) {
+  size_t lb = strlen(b), d[3][64];
+  if (la >= 63 || lb >= 63) return 99;
+  for (size_t j = 0; j <= lb; j++) d[0][j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    size_t *cur = d[i % 3], *prev = d[(i - 1) % 3], *pp = d[(i + 1) % 3];
+    cur[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t c = prev[j - 1] + (a[i - 1] != b[j - 1]);
+      if (prev[j] + 1 < c) c = prev[j] + 1;
+      if (cur[j - 1] + 1 < c) c = cur[j - 1] + 1;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && pp[j - 2] + 1 < c) c = pp[j - 2] + 1;
+      cur[j] = c;
+    }
+  }
+  return d[la % 3][lb];
+}
+
+/* The message for an argument getopt_long refused: unknown (with the nearest long
+ * option, when one is near), ambiguous (the options it could be), a flag given a
+ * value, a value missing. */
+static int refused(const char *arg, int code, int opt, ps_msg *m) {
+  const struct option *o = all_options();
+  /* arg is the word getopt_long last finished: the long option at fault, or (a short
+   * option inside a cluster) possibly the word before it; opt is 0 for an unknown long
+   * option, else the option's code */
+  const char *name = arg + 2;
+  size_t len = strcspn(name, "=");
+  int is_long = arg[0] == '-' && arg[1] == '-' && opt == 0;
+  for (size_t i = 0; o[i].name && !is_long; i++)
+    is_long = arg[0] == '-' && arg[1] == '-' && o[i].val == opt && len > 0 && !strncmp(o[i].name, name, len);
+  if (code == ':') {
+    for (size_t i = 0; o[i].name && is_long; i++) /* the full name of an abbreviation */
+      if (o[i].val == opt) return ps_fail(m, PS_EINVAL, "--%s needs a value", o[i].name);
+    if (is_long) return ps_fail(m, PS_EINVAL, "--%.*s needs a value", (int)len, name);
+    return ps_fail(m, PS_EINVAL, "-%c needs a value", opt);
+  }
+  if (!is_long) return ps_fail(m, PS_EINVAL, "unknown option '-%c'", opt > 0 && opt < 128 ? opt : '?');
+  for (size_t i = 0; o[i].name && opt; i++) /* --flag=value */
+    if (o[i].val == opt && o[i].has_arg == no_argument)
+      return ps_fail(m, PS_EINVAL, "--%s takes no value ('%s')", o[i].name, arg);
+  char cands[400] = "";
+  size_t n_prefix = 0;
+  for (size_t i = 0; o[i].name; i++)
+    if (len && !strncmp(o[i].name, name, len)) {
+      n_prefix++;
+      snprintf(cands + strlen(cands), sizeof cands - strlen(cands), "%s--%s", cands[0] ? ", " : "", o[i].name);
+    }
+  if (n_prefix > 1) return ps_fail(m, PS_EINVAL, "ambiguous option '--%.*s': %s", (int)len, name, cands);
+  const char *best = NULL;
+  size_t bd = 99;
+  for (size_t i = 0; o[i].name; i++) {
+    size_t d = edit_distance(name, len, o[i].name);
+    if (d < bd) bd = d, best = o[i].name;
+  }
+  if (best && bd <= (len < 6 ? 1 : len < 10 ? 2 : 3))
+    return ps_fail(m, PS_EINVAL, "unknown option '--%.*s'; did you mean --%s?", (int)len, name, best);
+  return ps_fail(m, PS_EINVAL, "unknown option '--%.*s' (prefsim fit --help lists the options)", (int)len, name);
 }
 
 int fit_parse_args(int argc, char **argv, fit_args *a, ps_msg *m) {
   memset(a, 0, sizeof *a);
   a->seed = 1;
-  int only_files = 0;
-  for (int i = 1; i < argc; i++) {
-    const char *s = argv[i], *v;
-    const fit_option *o;
-    if (only_files || s[0] != '-' || strcmp(s, "-") == 0) {
-      if (a->data) return ps_fail(m, PS_EINVAL, "more than one data file ('%s' and '%s')", a->data, s);
-      a->data = s;
-    } else if (strcmp(s, "--") == 0) {
-      only_files = 1;
-    } else if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
-      a->help = 1;
-    } else if (strcmp(s, "--list") == 0) {
-      a->list = 1;
-    } else if (strcmp(s, "-v") == 0 || strcmp(s, "--verbose") == 0) {
-      a->verbose = 1;
-    } else if (is_option(s, "--model")) {
-      if (!(v = option_value(argc, argv, &i, "--model", m))) return PS_EINVAL;
-      a->model = v;
-    } else if (is_option(s, "--seed")) {
-      if (!(v = option_value(argc, argv, &i, "--seed", m)) || parse_seed(v, &a->seed, m)) return PS_EINVAL;
-    } else if (is_option(s, "--annotators")) {
-      if (!(v = option_value(argc, argv, &i, "--annotators", m))) return PS_EINVAL;
-      a->annotators_path = v;
-    } else if (strcmp(s, "--allow-large") == 0) {
-      a->allow_large = 1;
-    } else if (is_option(s, "--max-input-size")) {
-      if (!(v = option_value(argc, argv, &i, "--max-input-size", m)) || parse_size(v, &a->max_input_size, m))
-        return PS_EINVAL;
-    } else if (is_option(s, "--param")) {
-      if (!(v = option_value(argc, argv, &i, "--param", m))) return PS_EINVAL;
+  const struct option *opts = all_options();
+  optind = 0; /* GNU: start afresh */
+  opterr = 0;
+  int c, idx;
+  while ((c = getopt_long(argc, argv, ":m:p:o:vh", opts, &idx)) != -1) {
+    const char *v = optarg;
+    switch (c) {
+    case 'm': a->model = v; break;
+    case 'o': a->output = v; break;
+    case 'v': a->verbose = 1; break;
+    case 'h': a->help = 1; break;
+    case OPT_LIST: a->list = 1; break;
+    case OPT_SEED:
+      if (parse_seed(v, &a->seed, m)) return PS_EINVAL;
+      break;
+    case OPT_ANNOTATORS: a->annotators_path = v; break;
+    case OPT_ALLOW_LARGE: a->allow_large = 1; break;
+    case OPT_MAX_INPUT:
+      if (parse_size(v, &a->max_input_size, m)) return PS_EINVAL;
+      break;
+    case OPT_FORMAT:
+      if (!strcmp(v, "text")) a->format = FIT_FORMAT_TEXT;
+      else if (!strcmp(v, "tsv")) a->format = FIT_FORMAT_TSV;
+      else if (!strcmp(v, "json")) a->format = FIT_FORMAT_JSON;
+      else return ps_fail(m, PS_EINVAL, "--format %s: allowed: text, tsv, json", v);
+      break;
+    case OPT_TABLE: a->table = v; break;
+    case OPT_COLUMNS: a->columns = v; break;
+    case 'p': {
       const char *eq = strchr(v, '=');
       if (!eq || eq == v) return ps_fail(m, PS_EINVAL, "--param needs KEY=VALUE, not '%s'", v);
       if (add_setting(a, v, (size_t)(eq - v), eq + 1, "--param", m)) return PS_EINVAL;
-    } else if ((o = hook_option(s)) != NULL) {
-      if (a->n_opt == FIT_MAX_MODEL_OPTIONS) return ps_fail(m, PS_EINVAL, "too many options");
-      if (o->metavar) {
-        if (!(v = option_value(argc, argv, &i, o->name, m))) return PS_EINVAL;
+      break;
+    }
+    case ':':
+    case '?': return refused(argv[optind - 1], c, optopt, m);
+    default:
+      if (c >= OPT_HOOK) { /* a model-only option */
+        const fit_option *o = &fit_hooks[(c - OPT_HOOK) / 100]->options[(c - OPT_HOOK) % 100];
+        if (a->n_opt == FIT_MAX_MODEL_OPTIONS) return ps_fail(m, PS_EINVAL, "too many options");
+        a->opt[a->n_opt].name = o->name;
+        a->opt[a->n_opt++].value = o->metavar ? v : "";
+      } else if (c >= OPT_ALIAS) { /* --l2 V, --k V, ...: the key is known once the model is */
+        if (add_setting(a, "", 0, v, fit_aliases[c - OPT_ALIAS].option, m)) return PS_EINVAL;
       } else {
-        if (s[strlen(o->name)] == '=') return ps_fail(m, PS_EINVAL, "%s takes no value", o->name);
-        v = "";
+        return ps_fail(m, PS_EINVAL, "unexpected option code %d", c);
       }
-      a->opt[a->n_opt].name = o->name;
-      a->opt[a->n_opt++].value = v;
-    } else if ((v = alias_option(s)) != NULL) {
-      /* --l2 V, --k V, ...: the key is known once the model is */
-      const char *option = v;
-      if (!(v = option_value(argc, argv, &i, option, m))) return PS_EINVAL;
-      if (add_setting(a, "", 0, v, option, m)) return PS_EINVAL;
-    } else {
-      return ps_fail(m, PS_EINVAL, "unknown option '%s'", s);
     }
   }
+  for (int i = optind; i < argc; i++) {
+    if (a->data) return ps_fail(m, PS_EINVAL, "more than one data file ('%s' and '%s')", a->data, argv[i]);
+    a->data = argv[i];
+  }
+  if (a->table && a->format != FIT_FORMAT_TSV)
+    return ps_fail(m, PS_EINVAL, "--table %s applies to --format tsv only (text prints the first table and the "
+                   "others commented out; json prints every table)", a->table);
   return PS_OK;
 }
 

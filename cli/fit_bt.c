@@ -79,39 +79,98 @@ void fit_transform_scale(const double *theta, const double *C, size_t m, long re
   for (size_t i = 0; i < m; i++) se[i] = sqrt(fmax(0, C[i * m + i] - 2 * se[i] + grand));
 }
 
-static void print_table(FILE *out, const fit_job *j, const bt_options *o, const bt_result *r, const char *status,
-                        const char *reference, const double *score, const double *se) {
+/* Sum over unordered pairs {a, b} of log C(n_ab, w_ab), n_ab the comparisons of a and
+ * b and w_ab a's wins: what BradleyTerry2's logLik (a binomial GLM with one row per
+ * pair, as countsToBinomial makes) adds to loglik.  NaN when a count is not an
+ * integer (R rounds such counts) or memory runs out. */
+typedef struct {
+  int32_t a, b; /* a < b */
+  double wa, n; /* a's wins, all comparisons */
+} pair_count;
+
+static int pair_cmp(const void *x, const void *y) {
+  const pair_count *p = x, *q = y;
+  if (p->a != q->a) return p->a < q->a ? -1 : 1;
+  return p->b < q->b ? -1 : p->b > q->b;
+}
+
+static double binomial_constant(const pref_data *d) {
+  pair_count *p = malloc((d->n ? d->n : 1) * sizeof *p);
+  if (!p) return NAN;
+  for (size_t i = 0; i < d->n; i++) {
+    double c = d->count ? d->count[i] : 1;
+    if (c != floor(c)) {
+      free(p);
+      return NAN;
+    }
+    int32_t w = d->winner[i], l = d->loser[i];
+    p[i] = (pair_count){w < l ? w : l, w < l ? l : w, w < l ? c : 0, c};
+  }
+  qsort(p, d->n, sizeof *p, pair_cmp);
+  double sum = 0;
+  for (size_t i = 0; i < d->n;) {
+    double wa = 0, n = 0;
+    size_t k = i;
+    for (; k < d->n && p[k].a == p[i].a && p[k].b == p[i].b; k++) wa += p[k].wa, n += p[k].n;
+    sum += lgamma(n + 1) - lgamma(wa + 1) - lgamma(n - wa + 1);
+    i = k;
+  }
+  free(p);
+  return sum;
+}
+
+static void report_table(fit_report *rep, const fit_job *j, const bt_options *o, const bt_result *r,
+                         const char *status, const char *reference, const double *score, const double *se) {
   const csv_comparisons *c = j->c;
   size_t m = c->data.n_items;
-  fputs("item\tscore\tse\n", out);
-  for (size_t i = 0; i < m; i++) {
-    fit_put_cell(out, c->item_name[i]);
-    fprintf(out, "\t%.12g\t", score[i]);
-    if (isnan(se[i])) fputs("NA\n", out);
-    else fprintf(out, "%.12g\n", se[i]);
+  fit_table *t = fit_report_table(rep, "items", "item", m, (const char *const *)c->item_name, 2, FIT_BOTH);
+  if (t) {
+    fit_table_column(rep, t, 0, "score", 0);
+    fit_table_column(rep, t, 1, "se", 0);
+    for (size_t i = 0; i < m; i++) t->v[2 * i] = score[i], t->v[2 * i + 1] = se[i];
   }
-  fprintf(out, "# loglik\t%.12g\n", r->loglik);
-  fprintf(out, "# objective\t%.12g\n", r->objective);
-  fprintf(out, "# status\t%s\n", status);
-  fprintf(out, "# iterations\t%d\n", r->iterations);
-  fprintf(out, "# grad_norm\t%.3g\n", r->grad_norm);
-  fprintf(out, "# model\tbt\n");
-  fprintf(out, "# l2\t%.12g\n", o->l2);
-  if (o->firth) fputs("# firth\tyes\n", out);
+  rep->status = status;
+  int penalised = o->l2 > 0 || o->firth;
+  double W = pref_data_weight(&c->data), p = (double)m - 1;
+  fit_report_num(rep, FIT_SEC_FIT, FIT_BOTH, "loglik", r->loglik);
+  fit_report_str(rep, FIT_SEC_FIT, FIT_JSON, "loglik_convention", FIT_LOGLIK_CONVENTION);
+  if (j->args->format == FIT_FORMAT_JSON) {
+    double k = binomial_constant(&c->data);
+    const char *why = "unavailable: a count is not an integer (R's binomial family rounds such counts)";
+    fit_report_num_why(rep, FIT_SEC_FIT, FIT_JSON, "binomial_constant", k, "%.12g", why);
+    fit_report_num_why(rep, FIT_SEC_FIT, FIT_JSON, "loglik_bradleyterry2", r->loglik + k, "%.12g", why);
+  }
+  fit_report_num(rep, FIT_SEC_FIT, FIT_BOTH, "objective", r->objective);
+  fit_report_int(rep, FIT_SEC_FIT, FIT_JSON, "parameters", (long long)(m - 1));
+  const char *pen = "unavailable: a penalised fit (--l2 > 0 or --firth) has no likelihood-based AIC or BIC";
+  fit_report_num_why(rep, FIT_SEC_FIT, FIT_JSON, "aic", penalised ? NAN : -2 * r->loglik + 2 * p, "%.12g", pen);
+  fit_report_num_why(rep, FIT_SEC_FIT, FIT_JSON, "bic", penalised || !(W > 0) ? NAN : -2 * r->loglik + p * log(W),
+                     "%.12g", pen);
+  fit_report_str(rep, FIT_SEC_CONVERGENCE, FIT_BOTH, "status", status);
+  fit_report_bool(rep, FIT_SEC_CONVERGENCE, FIT_JSON, "converged", r->status == PS_OK);
+  fit_report_int(rep, FIT_SEC_CONVERGENCE, FIT_BOTH, "iterations", r->iterations);
+  fit_report_num_why(rep, FIT_SEC_CONVERGENCE, FIT_BOTH, "grad_norm", r->grad_norm, "%.3g",
+                     "unavailable: the fit stopped before its gradient was computed");
+  fit_report_str(rep, FIT_SEC_OPTIONS, FIT_TEXT, "model", "bt");
+  fit_report_num(rep, FIT_SEC_OPTIONS, FIT_BOTH, "l2", o->l2);
+  fit_report_bool(rep, FIT_SEC_OPTIONS, o->firth ? FIT_BOTH : FIT_JSON, "firth", o->firth);
   static const char *const shown[] = {"l2", "firth", NULL};
-  fit_print_hyper(out, j, shown, 1); /* link, tol, max_iter when set to other than the default */
+  fit_report_hyper(rep, j, shown, 1); /* text: link, tol, max_iter when set to other than the default */
   if (reference) {
-    fputs("# scale\treference ", out);
-    fit_put_cell(out, reference);
-    fputc('\n', out);
+    char *s = malloc(strlen(reference) + 16);
+    if (s) sprintf(s, "reference %s", reference);
+    fit_report_str(rep, FIT_SEC_OPTIONS, FIT_BOTH, "scale", s ? s : "reference");
+    free(s);
   } else {
-    fputs("# scale\tcentred\n", out);
+    fit_report_str(rep, FIT_SEC_OPTIONS, FIT_BOTH, "scale", "centred");
   }
-  fprintf(out, "# items\t%zu\n", m);
-  fprintf(out, "# rows\t%zu\n", c->data.n);
-  fprintf(out, "# weight\t%.12g\n", pref_data_weight(&c->data));
+  fit_report_data(rep, j, FIT_JSON);
   const char *brk = fit_option_value(j->args, "--breaking");
-  if (brk) fprintf(out, "# breaking\t%s (%zu rankings; naive SEs: the pairs taken as independent)\n", brk, c->rank.n);
+  if (brk) {
+    char b[200];
+    snprintf(b, sizeof b, "%s (%zu rankings; naive SEs: the pairs taken as independent)", brk, c->rank.n);
+    fit_report_str(rep, FIT_SEC_OPTIONS, FIT_BOTH, "breaking", b);
+  }
 }
 
 /* "'a', 'b', 'c', ... (m items)" for the unknown-reference message. */
@@ -275,9 +334,12 @@ static int bt_run(const fit_job *j) {
     status = fit_verdict_name(&v);
     if (v.status == PS_OK && want_se && !cov) status = ps_status_name(s); /* the covariance's failure */
   }
-  print_table(stdout, j, &o, &r, status, reference, score, se);
+  fit_report rep;
+  fit_report_init(&rep, j);
+  report_table(&rep, j, &o, &r, status, reference, score, se);
   if (v.status != PS_OK) rc = fit_verdict_report(j, &v);
-  rc = fit_finish_output(stdout, NULL, rc);
+  rc = fit_emit(j, &rep, rc);
+  fit_report_free(&rep);
   t_out = fit_now();
   if (j->args->verbose)
     fprintf(stderr,

@@ -56,40 +56,46 @@ static int gpm_run(const fit_job *j) {
                      "its gradient test failed (gradient norm %.3g > tol %g x weight %.6g after %d Adam steps; "
                      "perfectly cyclic data have no finite optimum without l2 > 0)",
                      res.grad_norm, o.tol, pref_data_weight(&c->data), res.iterations);
-  FILE *out = stdout;
-  fputs("item", out);
-  for (size_t y = 0; y < m; y++) {
-    fputc('\t', out);
-    fit_put_cell(out, c->item_name[y]);
+  fit_report rep;
+  fit_report_init(&rep, j);
+  /* JSON's items: the centred mean logit against the other items (the generic score) */
+  fit_table *it = fit_report_table(&rep, "items", "item", m, (const char *const *)c->item_name, 1, FIT_JSON);
+  fit_table *lt = fit_report_table(&rep, "logits", "item", m, (const char *const *)c->item_name, m, FIT_BOTH);
+  if (it && lt) {
+    lt->matrix = 1;
+    fit_table_column(&rep, it, 0, "score", 0);
+    double mean = 0;
+    for (size_t i = 0; i < m; i++) {
+      double acc = 0;
+      fit_table_column(&rep, lt, i, c->item_name[i], 0);
+      for (size_t y = 0; y < m; y++) acc += lt->v[i * m + y] = gpm_logit(&res, i, y);
+      it->v[i] = m > 1 ? acc / (double)(m - 1) : 0;
+      mean += it->v[i];
+    }
+    for (size_t i = 0; i < m; i++) it->v[i] -= mean / (double)m;
   }
-  fputc('\n', out);
-  for (size_t i = 0; i < m; i++) {
-    fit_put_cell(out, c->item_name[i]);
-    for (size_t y = 0; y < m; y++) fprintf(out, "\t%.12g", gpm_logit(&res, i, y));
-    fputc('\n', out);
-  }
-  fprintf(out, "# loss\t%.12g\n", res.loss);
-  fprintf(out, "# objective\t%.12g\n", res.objective);
-  fprintf(out, "# status\t%s\n", fit_verdict_name(&v));
-  fprintf(out, "# converged\t%s\n", res.converged ? "yes" : "no");
-  fprintf(out, "# iterations\t%d\n", res.iterations);
-  fprintf(out, "# grad_norm\t%.3g\n", res.grad_norm);
-  fprintf(out, "# best_restart\t%d\n", res.best_restart);
-  fprintf(out, "# model\tgpm\n");
-  fprintf(out, "# k\t%zu\n", o.k);
-  fprintf(out, "# tau\t%.12g\n", o.tau);
-  fprintf(out, "# lr\t%.12g\n", o.lr);
-  fprintf(out, "# max_iterations\t%d\n", o.iterations);
-  fprintf(out, "# restarts\t%d\n", o.restarts);
-  fprintf(out, "# l2\t%.12g\n", o.l2);
+  rep.status = fit_verdict_name(&v);
+  fit_report_num(&rep, FIT_SEC_FIT, FIT_BOTH, "loss", res.loss);
+  fit_report_num(&rep, FIT_SEC_FIT, FIT_BOTH, "objective", res.objective);
+  fit_report_str(&rep, FIT_SEC_CONVERGENCE, FIT_BOTH, "status", rep.status);
+  fit_report_bool(&rep, FIT_SEC_CONVERGENCE, FIT_BOTH, "converged", res.converged);
+  fit_report_int(&rep, FIT_SEC_CONVERGENCE, FIT_BOTH, "iterations", res.iterations);
+  fit_report_num_fmt(&rep, FIT_SEC_CONVERGENCE, FIT_BOTH, "grad_norm", res.grad_norm, "%.3g");
+  fit_report_int(&rep, FIT_SEC_CONVERGENCE, FIT_BOTH, "best_restart", res.best_restart);
+  fit_report_str(&rep, FIT_SEC_OPTIONS, FIT_TEXT, "model", "gpm");
+  fit_report_int(&rep, FIT_SEC_OPTIONS, FIT_BOTH, "k", (long long)o.k);
+  fit_report_num(&rep, FIT_SEC_OPTIONS, FIT_BOTH, "tau", o.tau);
+  fit_report_num(&rep, FIT_SEC_OPTIONS, FIT_BOTH, "lr", o.lr);
+  fit_report_int(&rep, FIT_SEC_OPTIONS, FIT_BOTH, "max_iterations", o.iterations);
+  fit_report_int(&rep, FIT_SEC_OPTIONS, FIT_BOTH, "restarts", o.restarts);
+  fit_report_num(&rep, FIT_SEC_OPTIONS, FIT_BOTH, "l2", o.l2);
   static const char *const shown[] = {"k", "tau", "lr", "iterations", "restarts", "l2", NULL};
-  fit_print_hyper(out, j, shown, 0); /* any hyperparameter the table gains later */
-  fprintf(out, "# seed\t%llu\n", j->args->seed);
-  fprintf(out, "# items\t%zu\n", m);
-  fprintf(out, "# rows\t%zu\n", c->data.n);
-  fprintf(out, "# weight\t%.12g\n", pref_data_weight(&c->data));
+  fit_report_hyper(&rep, j, shown, 0); /* any hyperparameter the table gains later */
+  fit_report_int(&rep, FIT_SEC_OPTIONS, FIT_BOTH, "seed", (long long)j->args->seed);
+  fit_report_data(&rep, j, FIT_JSON);
   gpm_result_free(&res);
-  int rc = fit_finish_output(out, NULL, fit_verdict_report(j, &v));
+  int rc = fit_emit(j, &rep, fit_verdict_report(j, &v));
+  fit_report_free(&rep);
   if (j->args->verbose)
     fprintf(stderr, "prefsim fit: %zu rows, %zu items: fit %.3f s (%d Adam steps x %d restarts), total %.3f s\n",
             c->data.n, m, t_fit - j->t0, o.iterations, o.restarts, fit_now() - j->t0);

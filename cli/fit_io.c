@@ -40,49 +40,63 @@ static int stat_data(const char *data, struct stat *st) {
   return strcmp(data, "-") == 0 ? fstat(STDIN_FILENO, st) : stat(data, st);
 }
 
+/* One output file named by option opt: not DATA, not a directory, not standard
+ * output's file (when the other output goes there), writable or creatable. */
+static int check_path(const char *opt, const char *path, const fit_args *a, const struct stat *in, int have_in,
+                      const struct stat *so, int have_so, const char *data, ps_msg *m) {
+  struct stat out;
+  if (a->data && strcmp(a->data, "-") && strcmp(a->data, path) == 0)
+    return ps_fail(m, PS_EINVAL, "%s %s is the data file itself; it must name another file", opt, path);
+  if (stat(path, &out) != 0) {
+    /* a new file is no input; its directory must exist (said now, not after the fit) */
+    const char *slash = strrchr(path, '/');
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+    struct stat ds;
+    if (stat(dir, &ds) != 0) return ps_fail(m, PS_EIO, "cannot write %s %s: its directory %s: %s", opt, path, dir, strerror(errno));
+    if (!S_ISDIR(ds.st_mode)) return ps_fail(m, PS_EIO, "cannot write %s %s: %s is not a directory", opt, path, dir);
+    return PS_OK;
+  }
+  if (S_ISDIR(out.st_mode)) return ps_fail(m, PS_EINVAL, "%s %s is a directory; it must name a file", opt, path);
+  if (have_in && fit_same_file(in, &out))
+    return ps_fail(m, PS_EINVAL,
+                   "%s %s is the data file %s (the same file: same device and inode, through a link or "
+                   "the same path); it must name another file, or the table would replace the input",
+                   opt, path, data);
+  if (have_so && S_ISREG(out.st_mode) && fit_same_file(&out, so))
+    return ps_fail(m, PS_EINVAL, "%s %s is the file standard output goes to; the two tables must go to different files",
+                   opt, path);
+  if (access(path, W_OK) != 0) return ps_fail(m, PS_EIO, "cannot write %s %s: %s", opt, path, strerror(errno));
+  return PS_OK;
+}
+
 int fit_check_outputs(const fit_args *a, ps_msg *m) {
-  struct stat in, out, so;
+  struct stat in, so;
   int have_in = a->data && stat_data(a->data, &in) == 0 && !S_ISCHR(in.st_mode) && !S_ISFIFO(in.st_mode) &&
                 !S_ISSOCK(in.st_mode);
   const char *data = a->data && strcmp(a->data, "-") ? a->data : "read from standard input";
-  int have_so = fstat(STDOUT_FILENO, &so) == 0 && S_ISREG(so.st_mode);
+  /* standard output matters only when the output goes there */
+  int have_so = !a->output && fstat(STDOUT_FILENO, &so) == 0 && S_ISREG(so.st_mode);
   if (have_in && have_so && fit_same_file(&in, &so))
     return ps_fail(m, PS_EINVAL,
                    "standard output is the data file %s itself (same device and inode): the table would be "
                    "written into the input%s; redirect the output to another file",
                    data,
                    so.st_size == 0 ? " (it is empty now: a '>' redirection emptied it before prefsim started)" : "");
-  if (!a->annotators_path) return PS_OK;
-  if (a->data && strcmp(a->data, "-") && strcmp(a->data, a->annotators_path) == 0)
-    return ps_fail(m, PS_EINVAL, "--annotators %s is the data file itself; it must name another file",
-                   a->annotators_path);
-  if (stat(a->annotators_path, &out) != 0) {
-    /* a new file is no input; its directory must exist (said now, not after the fit) */
-    const char *slash = strrchr(a->annotators_path, '/');
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - a->annotators_path) + 1 : 1,
-             slash ? a->annotators_path : ".");
-    struct stat ds;
-    if (stat(dir, &ds) != 0)
-      return ps_fail(m, PS_EIO, "cannot write --annotators %s: its directory %s: %s", a->annotators_path, dir,
-                     strerror(errno));
-    if (!S_ISDIR(ds.st_mode))
-      return ps_fail(m, PS_EIO, "cannot write --annotators %s: %s is not a directory", a->annotators_path, dir);
-    return PS_OK;
+  if (a->output && a->annotators_path && !strcmp(a->output, a->annotators_path))
+    return ps_fail(m, PS_EINVAL, "--output and --annotators name the same file %s; the two tables must go to "
+                   "different files", a->output);
+  int s;
+  if (a->output && (s = check_path("--output", a->output, a, &in, have_in, &so, 0, data, m)) != PS_OK) return s;
+  if (a->annotators_path &&
+      (s = check_path("--annotators", a->annotators_path, a, &in, have_in, &so, have_so, data, m)) != PS_OK)
+    return s;
+  if (a->output && a->annotators_path) { /* the same file by another name */
+    struct stat x, y;
+    if (stat(a->output, &x) == 0 && stat(a->annotators_path, &y) == 0 && fit_same_file(&x, &y))
+      return ps_fail(m, PS_EINVAL, "--output %s and --annotators %s are the same file; the two tables must go to "
+                     "different files", a->output, a->annotators_path);
   }
-  if (S_ISDIR(out.st_mode))
-    return ps_fail(m, PS_EINVAL, "--annotators %s is a directory; it must name a file", a->annotators_path);
-  if (have_in && fit_same_file(&in, &out))
-    return ps_fail(m, PS_EINVAL,
-                   "--annotators %s is the data file %s (the same file: same device and inode, through a link or "
-                   "the same path); it must name another file, or the table would replace the input",
-                   a->annotators_path, data);
-  if (have_so && S_ISREG(out.st_mode) && fit_same_file(&out, &so))
-    return ps_fail(m, PS_EINVAL,
-                   "--annotators %s is the file standard output goes to; the two tables must go to different files",
-                   a->annotators_path);
-  if (access(a->annotators_path, W_OK) != 0)
-    return ps_fail(m, PS_EIO, "cannot write --annotators %s: %s", a->annotators_path, strerror(errno));
   return PS_OK;
 }
 

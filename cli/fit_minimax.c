@@ -65,39 +65,52 @@ static int minimax_run(const fit_job *j) {
   if (!(expl <= tol))
     fit_verdict_fail(&v, PS_ENOCONV, "the exploitability %.3g of the lottery exceeds %s %.3g", expl,
                      lp ? "the LP's certificate tolerance" : "Hedge's bound sqrt(ln m / (2T)) =", tol);
-  FILE *out = stdout;
-  fputs("item\tprobability\n", out);
-  for (size_t i = 0; i < m; i++) {
-    fit_put_cell(out, c->item_name[i]);
-    fprintf(out, "\t%.12g\n", p[i]);
+  fit_report rep;
+  fit_report_init(&rep, j);
+  fit_table *it = fit_report_table(&rep, "items", "item", m, (const char *const *)c->item_name, 1, FIT_BOTH);
+  if (it) {
+    fit_table_column(&rep, it, 0, "probability", 0);
+    for (size_t i = 0; i < m; i++) it->v[i] = p[i];
   }
   long cw = minimax_condorcet_winner(M, m);
-  if (isnan(value)) fputs("# value\tNA\n", out);
-  else fprintf(out, "# value\t%.3g\n", value);
-  fprintf(out, "# exploitability\t%.3g\n", expl);
-  fprintf(out, "# status\t%s\n", fit_verdict_name(&v));
-  fputs("# condorcet_winner\t", out);
-  if (cw >= 0) fit_put_cell(out, c->item_name[cw]);
-  else fputs("NA", out);
-  fputc('\n', out);
-  fprintf(out, "# never_compared\t%zu\n", missing);
+  rep.status = fit_verdict_name(&v);
+  fit_report_num_why(&rep, FIT_SEC_FIT, FIT_BOTH, "value", value, "%.3g",
+                     "unavailable: Hedge has no LP game value");
+  fit_report_num_fmt(&rep, FIT_SEC_FIT, FIT_BOTH, "exploitability", expl, "%.3g");
+  fit_report_str(&rep, FIT_SEC_CONVERGENCE, FIT_BOTH, "status", rep.status);
+  if (cw >= 0) {
+    fit_report_str(&rep, FIT_SEC_FIT, FIT_BOTH, "condorcet_winner", c->item_name[cw]);
+  } else {
+    fit_report_str(&rep, FIT_SEC_FIT, FIT_TEXT, "condorcet_winner", "NA");
+    fit_report_num_why(&rep, FIT_SEC_FIT, FIT_JSON, "condorcet_winner", NAN, "%.12g",
+                       "none: no item beats every other with P > 1/2");
+  }
+  fit_report_int(&rep, FIT_SEC_FIT, FIT_BOTH, "never_compared", (long long)missing);
+  /* up to MAX_LISTED_PAIRS pairs: text lines "# never_compared_pair<TAB>A<TAB>B" (a tab
+   * in a name is a space), a table of name pairs in JSON is not kept: the count is */
   size_t listed = 0;
   for (size_t i = 0; i < m && listed < MAX_LISTED_PAIRS; i++)
     for (size_t y = i + 1; y < m && listed < MAX_LISTED_PAIRS; y++)
       if (!seen[i * m + y]) {
-        fputs("# never_compared_pair\t", out);
-        fit_put_cell(out, c->item_name[i]);
-        fputc('\t', out);
-        fit_put_cell(out, c->item_name[y]);
-        fputc('\n', out);
+        size_t la = strlen(c->item_name[i]), lb = strlen(c->item_name[y]);
+        char *pair = malloc(la + lb + 2);
+        if (!pair) {
+          rep.oom = 1;
+          break;
+        }
+        for (size_t k = 0; k < la; k++) pair[k] = c->item_name[i][k] == '\t' ? ' ' : c->item_name[i][k];
+        pair[la] = '\t';
+        for (size_t k = 0; k <= lb; k++) pair[la + 1 + k] = c->item_name[y][k] == '\t' ? ' ' : c->item_name[y][k];
+        fit_report_str(&rep, FIT_SEC_FIT, FIT_TEXT, "never_compared_pair", pair);
+        if (!rep.oom) rep.meta[rep.n_meta - 1].raw = 1; /* keep the tab between the two names */
+        free(pair);
         listed++;
       }
-  fprintf(out, "# model\tminimax\n");
-  fit_print_hyper(out, j, NULL, 1); /* method, T when not the default */
-  fprintf(out, "# items\t%zu\n", m);
-  fprintf(out, "# rows\t%zu\n", c->data.n);
-  fprintf(out, "# weight\t%.12g\n", pref_data_weight(&c->data));
-  rc = fit_finish_output(out, NULL, fit_verdict_report(j, &v));
+  fit_report_str(&rep, FIT_SEC_OPTIONS, FIT_TEXT, "model", "minimax");
+  fit_report_hyper(&rep, j, NULL, 1); /* text: method, T when not the default */
+  fit_report_data(&rep, j, FIT_JSON);
+  rc = fit_emit(j, &rep, fit_verdict_report(j, &v));
+  fit_report_free(&rep);
   if (j->args->verbose)
     fprintf(stderr, "prefsim fit: %zu rows, %zu items: matrix and %s %.3f s, total %.3f s\n", c->data.n, m,
             isnan(value) ? "Hedge" : "LP", t_fit - j->t0, fit_now() - j->t0);

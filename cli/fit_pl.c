@@ -186,35 +186,43 @@ static int pl_run(const fit_job *j) {
     status = fit_verdict_name(&v);
     if (v.status == PS_OK && want_se && !cov) status = ps_status_name(cov_status);
   }
-  FILE *out = stdout;
-  fputs("item\tscore\tse\n", out);
-  for (size_t i = 0; i < m; i++) {
-    fit_put_cell(out, c->item_name[i]);
-    fprintf(out, "\t%.12g\t", score[i]);
-    if (isnan(se[i])) fputs("NA\n", out);
-    else fprintf(out, "%.12g\n", se[i]);
+  fit_report rep;
+  fit_report_init(&rep, j);
+  fit_table *t = fit_report_table(&rep, "items", "item", m, (const char *const *)c->item_name, 2, FIT_BOTH);
+  if (t) {
+    fit_table_column(&rep, t, 0, "score", 0);
+    fit_table_column(&rep, t, 1, "se", 0);
+    for (size_t i = 0; i < m; i++) t->v[2 * i] = score[i], t->v[2 * i + 1] = se[i];
   }
-  fprintf(out, "# loglik\t%.12g\n", r.loglik);
-  fprintf(out, "# objective\t%.12g\n", r.objective);
-  fprintf(out, "# status\t%s\n", status);
-  fprintf(out, "# iterations\t%d\n", r.iterations);
-  fprintf(out, "# grad_norm\t%.3g\n", r.grad_norm);
-  fprintf(out, "# model\tpl\n");
-  fprintf(out, "# l2\t%.12g\n", o.l2);
+  rep.status = status;
+  fit_report_num(&rep, FIT_SEC_FIT, FIT_BOTH, "loglik", r.loglik);
+  fit_report_str(&rep, FIT_SEC_FIT, FIT_JSON, "loglik_convention",
+                 "sum over rankings of count x log P(ranking) under Plackett-Luce (the exploded logit's, as "
+                 "survival::clogit reports it), no combinatorial constant");
+  fit_report_num(&rep, FIT_SEC_FIT, FIT_BOTH, "objective", r.objective);
+  fit_report_str(&rep, FIT_SEC_CONVERGENCE, FIT_BOTH, "status", status);
+  fit_report_bool(&rep, FIT_SEC_CONVERGENCE, FIT_JSON, "converged", r.status == PS_OK);
+  fit_report_int(&rep, FIT_SEC_CONVERGENCE, FIT_BOTH, "iterations", r.iterations);
+  fit_report_num_why(&rep, FIT_SEC_CONVERGENCE, FIT_BOTH, "grad_norm", r.grad_norm, "%.3g",
+                     "unavailable: the fit stopped before its gradient was computed");
+  fit_report_str(&rep, FIT_SEC_OPTIONS, FIT_TEXT, "model", "pl");
+  fit_report_num(&rep, FIT_SEC_OPTIONS, FIT_BOTH, "l2", o.l2);
   static const char *const shown[] = {"l2", NULL};
-  fit_print_hyper(out, j, shown, 1);
+  fit_report_hyper(&rep, j, shown, 1);
   if (reference) {
-    fputs("# scale\treference ", out);
-    fit_put_cell(out, reference);
-    fputc('\n', out);
+    char *sc = malloc(strlen(reference) + 16);
+    if (sc) sprintf(sc, "reference %s", reference);
+    fit_report_str(&rep, FIT_SEC_OPTIONS, FIT_BOTH, "scale", sc ? sc : "reference");
+    free(sc);
   } else {
-    fputs("# scale\tcentred\n", out);
+    fit_report_str(&rep, FIT_SEC_OPTIONS, FIT_BOTH, "scale", "centred");
   }
-  fprintf(out, "# items\t%zu\n", m);
-  fprintf(out, "# rows\t%zu\n", d->n);
-  fprintf(out, "# weight\t%.12g\n", rank_data_weight(d));
+  fit_report_int(&rep, FIT_SEC_DATA, FIT_BOTH, "items", (long long)m);
+  fit_report_int(&rep, FIT_SEC_DATA, FIT_BOTH, "rows", (long long)d->n);
+  fit_report_num(&rep, FIT_SEC_DATA, FIT_BOTH, "weight", rank_data_weight(d));
   if (v.status != PS_OK) rc = fit_verdict_report(j, &v);
-  rc = fit_finish_output(out, NULL, rc);
+  rc = fit_emit(j, &rep, rc);
+  fit_report_free(&rep);
   if (j->args->verbose)
     fprintf(stderr,
             "prefsim fit: %zu rankings, %zu items: fit %.3f s (%.3f s CPU; %d Newton, %d CG iterations%s), total "

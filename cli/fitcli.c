@@ -10,15 +10,18 @@
  *   score_k      groups(): each group's reward, centred, with its weight as metadata;
  *   policy       policy(0, m): the model's policy over the items;
  *   annotator()  one row per annotator, columns annotator_columns;
- *   metadata     est_fit_info (objective, converged, iterations, grad_norm),
- *                self_estimate(), the hyperparameters, the data's size.
+ *   metadata     est_fit_info (objective, converged, iterations, grad_norm: NA with
+ *                the reason when the estimator has none), self_estimate(), the
+ *                hyperparameters, the data's size.
+ * All of it goes into a fit_report (fit_report.c), printed as --format asks (text:
+ * the item table, the key/value lines, the other tables commented out; tsv; json).
  * A fit that fails prints nothing (the table's contract: the model is queryable only
  * when the fit returned PS_OK) and exits with fit_exit_for(status).  A fit that
  * returns an estimate is checked (fit_check.c): a non-finite value or a failed
  * convergence test prints the table with `# status non-finite` or `not-converged`
- * and exits 6.  --annotators FILE is refused when it is an input and is written
- * through a temporary renamed over FILE only once the whole output is written
- * (fit_io.c).  Before any fit: the hook's item ceiling (unless --allow-large) and
+ * and exits 6.  -o FILE and --annotators FILE are refused when they are an input and
+ * are written through a temporary renamed over FILE only once the whole output is
+ * written (fit_io.c, fit_emit).  Before any fit: the hook's item ceiling (unless --allow-large) and
  * its check of the settings against the data. */
 #include <errno.h>
 #include <math.h>
@@ -41,16 +44,6 @@ double fit_now(void) {
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-void fit_put_cell(FILE *out, const char *s) {
-  for (; *s; s++) fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, out);
-}
-
-/* "<TAB>x" with 12 significant digits, or "<TAB>NA" */
-static void put_num(FILE *out, double x) {
-  if (isfinite(x)) fprintf(out, "\t%.12g", x);
-  else fputs("\tNA", out);
-}
-
 const char *fit_hyper(const fit_job *j, const char *key) {
   const ps_param *p = ps_param_find(j->type->params, key);
   return p ? j->hyper[p - j->type->params] : NULL;
@@ -59,18 +52,6 @@ const char *fit_hyper(const fit_job *j, const char *key) {
 double fit_hyper_real(const fit_job *j, const char *key, double dflt) {
   const char *v = fit_hyper(j, key);
   return v ? ps_param_real(v) : dflt;
-}
-
-void fit_print_hyper(FILE *out, const fit_job *j, const char *const *skip, int changed_only) {
-  for (size_t i = 0; j->type->params && j->type->params[i].key; i++) {
-    const ps_param *p = &j->type->params[i];
-    int skipped = 0;
-    for (size_t k = 0; skip && skip[k]; k++) skipped |= !strcmp(skip[k], p->key);
-    if (skipped || (changed_only && p->def && !strcmp(p->def, j->hyper[i]))) continue;
-    fprintf(out, "# %s\t", p->key);
-    fit_put_cell(out, j->hyper[i]);
-    fputc('\n', out);
-  }
 }
 
 int fit_exit_for(int status) {
@@ -125,28 +106,6 @@ static int item_scores(const est_type *t, const est_model *mod, size_t m, double
   return PS_OK;
 }
 
-/* The per-annotator table of a model that has one. */
-static int print_annotators(FILE *at, const fit_job *j, const est_model *mod, size_t nc) {
-  const est_type *t = j->type;
-  const csv_comparisons *c = j->c;
-  double *v = malloc(nc * sizeof *v);
-  if (!v) return PS_ENOMEM;
-  fputs("annotator", at);
-  for (size_t k = 0; k < nc; k++) fprintf(at, "\t%s", t->annotator_columns[k]);
-  fputc('\n', at);
-  for (size_t h = 0; h < c->data.n_annotators; h++) {
-    if (c->annotator_name) fit_put_cell(at, c->annotator_name[h]);
-    else fputs("(all)", at);
-    if (t->annotator(mod, h, v) != PS_OK)
-      for (size_t k = 0; k < nc; k++) fputs("\tNA", at);
-    else
-      for (size_t k = 0; k < nc; k++) put_num(at, v[k]);
-    fputc('\n', at);
-  }
-  free(v);
-  return PS_OK;
-}
-
 /* The estimator refused its hyperparameters (or memory ran out): say so, and
  * return the exit status. */
 static int alloc_failed(const est_type *t, int status, const ps_msg *msg) {
@@ -164,10 +123,9 @@ static int alloc_failed(const est_type *t, int status, const ps_msg *msg) {
  * that is NaN alone, or an infinite one, is a failure.  A per-annotator value may be
  * NaN (a diagnostic the model could not compute for that annotator, printed NA, e.g.
  * grpo's alpha_star), never infinite. */
-static void check_generic(fit_verdict *v, const fit_job *j, const est_model *mod, const est_fit_info *info,
-                          const double *score, int have_scores, const double *policy, int have_policy, size_t K,
-                          const double *R, const double *W, size_t nc) {
-  const est_type *t = j->type;
+static void check_generic(fit_verdict *v, const fit_job *j, const est_type *t, const est_model *mod,
+                          const est_fit_info *info, const double *score, int have_scores, const double *policy,
+                          int have_policy, size_t K, const double *R, const double *W, size_t nc) {
   size_t m = j->c->data.n_items;
   if (isinf(info->objective) || (isnan(info->objective) && !isnan(info->grad_norm)))
     fit_verdict_fail(v, PS_EDOM, "the objective is %g", info->objective);
@@ -197,24 +155,145 @@ static void check_generic(fit_verdict *v, const fit_job *j, const est_model *mod
                      info->iterations, info->grad_norm);
 }
 
+void fit_report_model(fit_report *r, fit_verdict *v, const fit_job *j, const est_type *t, const est_model *mod,
+                      const est_fit_info *info, const char *const *skip) {
+  const csv_comparisons *c = j->c;
+  size_t m = c->data.n_items, nc = 0;
+  while (t->annotator && t->annotator_columns && t->annotator_columns[nc]) nc++;
+  size_t K = 0;
+  const double *R = NULL, *W = NULL;
+  if (t->groups && t->groups(mod, &K, &R, &W) != PS_OK) K = 0;
+  double *score = malloc(m * sizeof *score), *policy = t->policy ? malloc(m * sizeof *policy) : NULL;
+  if (!score || (t->policy && !policy)) {
+    r->oom = 1;
+    free(score);
+    free(policy);
+    return;
+  }
+  int have_scores = item_scores(t, mod, m, score) == PS_OK;
+  int have_policy = policy && t->policy(mod, 0, m, policy) == PS_OK;
+  check_generic(v, j, t, mod, info, score, have_scores, policy, have_policy, K, R, W, nc);
+
+  /* the item table */
+  fit_table *it = fit_report_table(r, "items", "item", m, (const char *const *)c->item_name,
+                                   1 + K + (policy ? 1 : 0), FIT_BOTH);
+  if (it) {
+    char name[32];
+    fit_table_column(r, it, 0, "score", 0);
+    for (size_t k = 0; k < K; k++) {
+      snprintf(name, sizeof name, "score_%zu", k + 1);
+      fit_table_column(r, it, 1 + k, name, 0);
+    }
+    if (policy) fit_table_column(r, it, 1 + K, "policy", 0);
+    for (size_t i = 0; i < m; i++) {
+      double *row = it->v + i * it->cols;
+      row[0] = have_scores ? score[i] : NAN;
+      for (size_t k = 0; k < K; k++) {
+        double mean = 0;
+        for (size_t y = 0; y < m; y++) mean += R[k * m + y];
+        row[1 + k] = R[k * m + i] - mean / (double)m;
+      }
+      if (policy) row[1 + K] = have_policy ? policy[i] : NAN;
+    }
+  }
+  free(score);
+  free(policy);
+
+  /* the per-annotator table */
+  static const char *const all[] = {"(all)"};
+  fit_table *at = nc ? fit_report_table(r, "annotators", "annotator", c->data.n_annotators,
+                                        c->annotator_name ? (const char *const *)c->annotator_name : all, nc, FIT_BOTH)
+                     : NULL;
+  if (at) {
+    for (size_t k = 0; k < nc; k++) fit_table_column(r, at, k, t->annotator_columns[k], 0);
+    for (size_t h = 0; h < c->data.n_annotators; h++)
+      if (t->annotator(mod, h, at->v + h * nc) != PS_OK)
+        for (size_t k = 0; k < nc; k++) at->v[h * nc + k] = NAN;
+  }
+
+  char key[32];
+  for (size_t k = 0; k < K; k++) {
+    snprintf(key, sizeof key, "weight_%zu", k + 1);
+    fit_report_num(r, FIT_SEC_FIT, FIT_BOTH, key, W[k]);
+  }
+  fit_report_num_why(r, FIT_SEC_FIT, FIT_BOTH, "objective", info->objective, "%.12g",
+                     "unavailable: the model has no objective (a closed form, a fixed point or a ranking)");
+  r->status = fit_verdict_name(v);
+  fit_report_str(r, FIT_SEC_CONVERGENCE, FIT_BOTH, "status", r->status);
+  fit_report_bool(r, FIT_SEC_CONVERGENCE, FIT_BOTH, "converged", info->converged);
+  fit_report_int(r, FIT_SEC_CONVERGENCE, FIT_BOTH, "iterations", info->iterations);
+  fit_report_num_why(r, FIT_SEC_CONVERGENCE, FIT_BOTH, "grad_norm", info->grad_norm, "%.3g", fit_grad_norm_why(t));
+  if (t->self_estimate) fit_report_num(r, FIT_SEC_FIT, FIT_BOTH, "self_estimate", t->self_estimate(mod));
+  fit_report_str(r, FIT_SEC_OPTIONS, FIT_TEXT, "model", j->type->name);
+  fit_report_hyper(r, j, skip, 0);
+  fit_report_int(r, FIT_SEC_OPTIONS, FIT_BOTH, "seed", (long long)j->args->seed);
+  fit_report_data(r, j, FIT_BOTH);
+}
+
+void fit_report_data(fit_report *r, const fit_job *j, int annotators) {
+  const csv_comparisons *c = j->c;
+  fit_report_str(r, FIT_SEC_DATA, FIT_JSON, "file", j->file);
+  fit_report_int(r, FIT_SEC_DATA, FIT_BOTH, "items", (long long)c->data.n_items);
+  fit_report_int(r, FIT_SEC_DATA, annotators, "annotators", (long long)c->data.n_annotators);
+  fit_report_int(r, FIT_SEC_DATA, FIT_BOTH, "rows", (long long)c->data.n);
+  fit_report_num(r, FIT_SEC_DATA, FIT_BOTH, "weight", pref_data_weight(&c->data));
+  /* the number of comparisons the fit statistics count: the sum of the counts */
+  fit_report_num(r, FIT_SEC_FIT, FIT_JSON, "n_comparisons", pref_data_weight(&c->data));
+}
+
+int fit_emit(const fit_job *j, fit_report *r, int rc) {
+  const fit_args *a = j->args;
+  ps_msg msg = {{0}};
+  fit_outfile out, ann;
+  memset(&out, 0, sizeof out);
+  memset(&ann, 0, sizeof ann);
+  if (a->output && fit_out_open(&out, a->output, &msg) != PS_OK) {
+    fprintf(stderr, "prefsim fit: %s\n", msg.text);
+    return FITCLI_EXIT_IO;
+  }
+  int with_ann = a->annotators_path && fit_report_find(r, "annotators");
+  if (with_ann && fit_out_open(&ann, a->annotators_path, &msg) != PS_OK) {
+    fprintf(stderr, "prefsim fit: %s\n", msg.text);
+    fit_out_abort(&out);
+    return FITCLI_EXIT_IO;
+  }
+  FILE *fp = out.fp ? out.fp : stdout;
+  int s = fit_report_write(r, fp, ann.fp, &msg);
+  if (s != PS_OK) {
+    fprintf(stderr, "prefsim fit: %s\n", msg.text);
+    fit_out_abort(&out);
+    fit_out_abort(&ann);
+    return s == PS_EINVAL ? FITCLI_EXIT_USAGE : FITCLI_EXIT_INTERNAL;
+  }
+  rc = fit_finish_output(fp, NULL, rc); /* the annotator file: its commit says */
+  /* the files replace theirs only once everything is written */
+  if (out.fp && rc != FITCLI_EXIT_IO && fit_out_commit(&out, &msg) != PS_OK) {
+    fprintf(stderr, "prefsim fit: %s\n", msg.text);
+    rc = FITCLI_EXIT_IO;
+  }
+  if (ann.fp && rc != FITCLI_EXIT_IO && fit_out_commit(&ann, &msg) != PS_OK) {
+    fprintf(stderr, "prefsim fit: %s\n", msg.text);
+    rc = FITCLI_EXIT_IO;
+  }
+  fit_out_abort(&out); /* after a commit: nothing left to do */
+  fit_out_abort(&ann);
+  return rc;
+}
+
 /* Fit through the estimator table and print the generic output.  Returns an exit status. */
 static int run_generic(const fit_job *j) {
   const est_type *t = j->type;
   const csv_comparisons *c = j->c;
-  const fit_args *a = j->args;
-  size_t m = c->data.n_items, nc = 0;
-  while (t->annotator && t->annotator_columns && t->annotator_columns[nc]) nc++;
   ps_msg msg = {{0}};
   est_model *mod = NULL;
   est_fit_info info = {0};
-  pref_features items = {.n_items = m, .d = m, .phi = NULL, .n_contexts = 1, .item_context = NULL, .log_ref = NULL};
+  pref_features items = {.n_items = c->data.n_items, .d = c->data.n_items, .phi = NULL, .n_contexts = 1,
+                         .item_context = NULL, .log_ref = NULL};
   gsl_rng *r = fit_rng(j);
-  double *score = malloc(m * sizeof *score), *policy = t->policy ? malloc(m * sizeof *policy) : NULL;
-  FILE *out = stdout;
-  fit_outfile ann;
-  memset(&ann, 0, sizeof ann);
+  fit_report rep;
+  fit_report_init(&rep, j);
   int rc = FITCLI_EXIT_OK;
-  if (!r || !score || (t->policy && !policy)) {
+  if (!r) {
     fprintf(stderr, "prefsim fit: out of memory\n");
     rc = FITCLI_EXIT_INTERNAL;
     goto done;
@@ -233,76 +312,16 @@ static int run_generic(const fit_job *j) {
     rc = fit_exit_for(s);
     goto done;
   }
-  if (a->annotators_path && fit_out_open(&ann, a->annotators_path, &msg) != PS_OK) {
-    fprintf(stderr, "prefsim fit: %s\n", msg.text);
-    rc = FITCLI_EXIT_IO;
-    goto done;
-  }
-
-  /* the item table */
-  size_t K = 0;
-  const double *R = NULL, *W = NULL;
-  if (t->groups && t->groups(mod, &K, &R, &W) != PS_OK) K = 0;
-  int have_scores = item_scores(t, mod, m, score) == PS_OK;
-  int have_policy = policy && t->policy(mod, 0, m, policy) == PS_OK;
   fit_verdict v = {0};
-  check_generic(&v, j, mod, &info, score, have_scores, policy, have_policy, K, R, W, nc);
-  fputs("item\tscore", out);
-  for (size_t k = 0; k < K; k++) fprintf(out, "\tscore_%zu", k + 1);
-  if (policy) fputs("\tpolicy", out);
-  fputc('\n', out);
-  for (size_t i = 0; i < m; i++) {
-    fit_put_cell(out, c->item_name[i]);
-    put_num(out, have_scores ? score[i] : NAN);
-    for (size_t k = 0; k < K; k++) {
-      double mean = 0;
-      for (size_t y = 0; y < m; y++) mean += R[k * m + y];
-      put_num(out, R[k * m + i] - mean / (double)m);
-    }
-    if (policy) put_num(out, have_policy ? policy[i] : NAN);
-    fputc('\n', out);
-  }
-
-  /* the per-annotator table: to --annotators FILE, or after a blank line */
-  if (nc) {
-    if (!ann.fp) fputc('\n', out);
-    if (print_annotators(ann.fp ? ann.fp : out, j, mod, nc) != PS_OK) {
-      fprintf(stderr, "prefsim fit: out of memory\n");
-      rc = FITCLI_EXIT_INTERNAL;
-      goto done;
-    }
-  }
-
-  for (size_t k = 0; k < K; k++) fprintf(out, "# weight_%zu\t%.12g\n", k + 1, W[k]);
-  fprintf(out, "# objective\t%.12g\n", info.objective);
-  fprintf(out, "# status\t%s\n", fit_verdict_name(&v));
-  fprintf(out, "# converged\t%s\n", info.converged ? "yes" : "no");
-  fprintf(out, "# iterations\t%d\n", info.iterations);
-  fprintf(out, "# grad_norm\t%.3g\n", info.grad_norm);
-  if (t->self_estimate) fprintf(out, "# self_estimate\t%.12g\n", t->self_estimate(mod));
-  fprintf(out, "# model\t%s\n", t->name);
-  fit_print_hyper(out, j, NULL, 0);
-  fprintf(out, "# seed\t%llu\n", a->seed);
-  fprintf(out, "# items\t%zu\n", m);
-  fprintf(out, "# annotators\t%zu\n", c->data.n_annotators);
-  fprintf(out, "# rows\t%zu\n", c->data.n);
-  fprintf(out, "# weight\t%.12g\n", pref_data_weight(&c->data));
-  rc = fit_verdict_report(j, &v);
-  rc = fit_finish_output(out, NULL, rc);
-  /* the annotator file replaces FILE only once everything else is written */
-  if (ann.fp && rc != FITCLI_EXIT_IO && fit_out_commit(&ann, &msg) != PS_OK) {
-    fprintf(stderr, "prefsim fit: %s\n", msg.text);
-    rc = FITCLI_EXIT_IO;
-  }
-  if (a->verbose)
+  fit_report_model(&rep, &v, j, t, mod, &info, NULL);
+  rc = fit_emit(j, &rep, fit_verdict_report(j, &v));
+  if (j->args->verbose)
     fprintf(stderr, "prefsim fit: %zu rows, %zu items, %zu annotators: fit %.3f s (%d iterations), total %.3f s\n",
-            c->data.n, m, c->data.n_annotators, t_fit - j->t0, info.iterations, fit_now() - j->t0);
+            c->data.n, c->data.n_items, c->data.n_annotators, t_fit - j->t0, info.iterations, fit_now() - j->t0);
 done:
-  fit_out_abort(&ann); /* after a commit: nothing left to do */
+  fit_report_free(&rep);
   if (mod) t->free(mod);
   if (r) gsl_rng_free(r);
-  free(score);
-  free(policy);
   return rc;
 }
 
@@ -322,8 +341,7 @@ int fitcli_main(int argc, char **argv) {
   ps_msg msg = {{0}};
   memset(&job, 0, sizeof job);
   if (fit_parse_args(argc, argv, &a, &msg) != PS_OK) {
-    fprintf(stderr, "prefsim fit: %s\n\n", msg.text);
-    fitcli_usage(stderr);
+    fprintf(stderr, "prefsim fit: %s\n  (prefsim fit --help lists the options)\n", msg.text);
     return FITCLI_EXIT_USAGE;
   }
   if (a.list) {
@@ -360,6 +378,10 @@ int fitcli_main(int argc, char **argv) {
             msg.text, t->name);
     return FITCLI_EXIT_USAGE;
   }
+  if (a.columns && csv_columns_check(a.columns, &msg) != PS_OK) {
+    fprintf(stderr, "prefsim fit: %s\n", msg.text);
+    return FITCLI_EXIT_USAGE;
+  }
   if (!a.data) {
     fprintf(stderr, "prefsim fit: missing the data file (DATA.csv, or - for stdin)\n");
     return FITCLI_EXIT_USAGE;
@@ -379,7 +401,9 @@ int fitcli_main(int argc, char **argv) {
   if (s != PS_OK) return alloc_failed(t, s, &msg);
 
   csv_comparisons c;
-  csv_limits lim = {.max_file_bytes = a.max_input_size, .size_hint = "--max-input-size SIZE raises it (e.g. 8G)"};
+  csv_limits lim = {.max_file_bytes = a.max_input_size,
+                    .size_hint = "--max-input-size SIZE raises it (e.g. 8G)",
+                    .columns = a.columns};
   job.t0 = fit_now();
   s = csv_read_comparisons_limited(a.data, &lim, &c, &msg);
   if (s != PS_OK) {

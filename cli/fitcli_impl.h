@@ -8,7 +8,9 @@
  *                   policy, the per-annotator table, the fit information
  *   fit_check.c     the post-fit check: finite values and the model's optimality
  *                   condition, or `# status not-converged` / `non-finite` and exit 6
- *   fit_io.c        no output is an input; --annotators FILE written atomically
+ *   fit_report.c    the output: one report (tables and key/value lines) per fit, written
+ *                   as --format text, tsv or json
+ *   fit_io.c        no output is an input; -o FILE and --annotators FILE written atomically
  *   fit_hooks.c     the list of per-model hooks
  *   fit_bt.c, fit_gpm.c, fit_minimax.c, fit_mixture.c, fit_embedding.c   the hooks
  *
@@ -47,6 +49,8 @@ typedef struct {
   const char *doc;     /* what it does, one or two lines */
 } fit_option;
 
+enum { FIT_FORMAT_TEXT = 0, FIT_FORMAT_TSV = 1, FIT_FORMAT_JSON = 2 };
+
 typedef struct {
   const char *model;          /* --model, NULL when not given */
   const char *data;           /* DATA path, "-" for stdin */
@@ -57,6 +61,10 @@ typedef struct {
   const char *annotators_path; /* --annotators FILE: the per-annotator table goes there */
   int allow_large;            /* --allow-large: lift the item ceilings of the hooks (max_items) */
   uint64_t max_input_size;    /* --max-input-size: DATA's size limit in bytes (0: the default) */
+  int format;                 /* --format: FIT_FORMAT_TEXT (default), _TSV or _JSON */
+  const char *table;          /* --table NAME: the table --format tsv prints (NULL: the first) */
+  const char *output;         /* -o, --output FILE: the output goes there instead of stdout */
+  const char *columns;        /* --columns ROLE=NAME,...: the CSV columns of each role (csv.h) */
   fit_setting set[FIT_MAX_SETTINGS];
   size_t n_set;
   struct {
@@ -65,6 +73,14 @@ typedef struct {
   } opt[FIT_MAX_MODEL_OPTIONS];
   size_t n_opt;
 } fit_args;
+
+/* What prefsim's loglik is, for the JSON document (and fit --help). */
+#define FIT_LOGLIK_CONVENTION                                                                                  \
+  "sum over rows of count x log F(score_winner - score_loser), F the link's CDF: the rows as Bernoulli "     \
+  "trials, no binomial coefficient. BradleyTerry2's logLik(BTm(...)) with one binomial row per pair "         \
+  "(countsToBinomial) is loglik + binomial_constant, binomial_constant = sum over unordered pairs {i, j} of " \
+  "log C(n_ij, w_ij) (n_ij comparisons of i and j, w_ij wins of i); with one row per comparison it is "      \
+  "loglik itself"
 
 /* Everything a fit needs once the command line is checked and DATA is read. */
 typedef struct {
@@ -162,17 +178,10 @@ void fit_list(FILE *out);
 
 double fit_now(void);
 
-/* A name as one TSV cell: tabs (and any stray CR/LF) become spaces. */
-void fit_put_cell(FILE *out, const char *s);
-
 /* The checked text of hyperparameter key, or NULL when the model has none. */
 const char *fit_hyper(const fit_job *j, const char *key);
 /* Its value as a number; dflt when the model has no such key. */
 double fit_hyper_real(const fit_job *j, const char *key, double dflt);
-
-/* "# KEY<TAB>VALUE" for every hyperparameter not in skip (NULL-terminated, may be
- * NULL); only those whose text differs from the default when changed_only. */
-void fit_print_hyper(FILE *out, const fit_job *j, const char *const *skip, int changed_only);
 
 /* The exit status of a failed fit's library status. */
 int fit_exit_for(int status);
@@ -185,13 +194,32 @@ int fit_finish_output(FILE *out, FILE *extra, int rc);
  * out of memory. */
 gsl_rng *fit_rng(const fit_job *j);
 
+/* The generic fit's report from a fitted model of type t (the registry's, or a hook's
+ * view of its own result): the item table (score, score_k, policy), the annotator
+ * table, the group weights, objective, status, convergence, the hyperparameters not in
+ * skip, seed and the data's size; the post-fit check's findings go into v. */
+struct fit_report;
+struct fit_verdict;
+void fit_report_model(struct fit_report *r, struct fit_verdict *v, const fit_job *j, const est_type *t,
+                      const est_model *mod, const est_fit_info *info, const char *const *skip);
+
+/* The data lines: file (JSON), items, annotators (where: FIT_BOTH, or FIT_JSON for a
+ * model that ignores them), rows, weight. */
+void fit_report_data(struct fit_report *r, const fit_job *j, int annotators);
+
+/* Write r as --format asks (fit_report.c) to the command's output (stdout, or -o FILE
+ * through a temporary) and the annotator table to --annotators FILE; then the
+ * verdict's report (fit_verdict_report) and the exit status: rc, or
+ * FITCLI_EXIT_IO / _USAGE when an output fails. */
+int fit_emit(const fit_job *j, struct fit_report *r, int rc);
+
 /* ---- fit_check.c: the post-fit check ---- */
 
 /* What the check found: status PS_OK, PS_ENOCONV (the answer is not stationary: the
  * model's optimality condition fails its tolerance) or PS_EDOM (a value that must be
  * finite is not); why says which value and by how much (the first non-finite value,
  * else the first failed condition). */
-typedef struct {
+typedef struct fit_verdict {
   int status;
   char why[400];
 } fit_verdict;
@@ -219,9 +247,10 @@ int fit_verdict_report(const fit_job *j, const fit_verdict *v);
 int fit_same_file(const struct stat *a, const struct stat *b);
 
 /* Refuse, before anything is read or written, an output that is an input: standard
- * output or --annotators FILE being DATA (same path, symbolic or hard link), or
- * --annotators FILE being standard output's file (PS_EINVAL); and a FILE that cannot
- * be written: not writable, or in a directory that does not exist (PS_EIO). */
+ * output (without -o), -o FILE or --annotators FILE being DATA (same path, symbolic or
+ * hard link), --annotators FILE being the main output's file (PS_EINVAL); and a FILE
+ * that cannot be written: not writable, or in a directory that does not exist
+ * (PS_EIO). */
 int fit_check_outputs(const fit_args *a, ps_msg *m);
 
 /* An output file written through a temporary in its directory, then fsync'd and
@@ -239,5 +268,75 @@ int fit_out_open(fit_outfile *o, const char *path, ps_msg *m);
 int fit_out_commit(fit_outfile *o, ps_msg *m);
 /* Close and remove the temporary: path is left as it was.  Harmless on a zeroed o. */
 void fit_out_abort(fit_outfile *o);
+
+/* ---- fit_report.c: one output, three formats ---- */
+
+/* JSON sections of the key/value lines. */
+enum { FIT_SEC_FIT, FIT_SEC_CONVERGENCE, FIT_SEC_OPTIONS, FIT_SEC_DATA, FIT_N_SEC };
+/* Where a value or table appears: text (and tsv's stats table), JSON, both. */
+enum { FIT_TEXT = 1, FIT_JSON = 2, FIT_BOTH = 3 };
+enum { FIT_V_NUM, FIT_V_INT, FIT_V_STR, FIT_V_BOOL };
+#define FIT_MAX_TABLES 6
+
+typedef struct {
+  char key[48];
+  int sec, where, type;
+  double num;       /* FIT_V_NUM (and json_num) */
+  long long ival;   /* FIT_V_INT, FIT_V_BOOL (and json_bool) */
+  char *str;        /* FIT_V_STR, owned */
+  const char *fmt;  /* text format of num ("%.12g") */
+  char *why;        /* owned: why num is not finite (text KEY_note, JSON KEY_status) */
+  int json_num, json_bool; /* a hyperparameter's text written in JSON as a number / boolean */
+  int raw;          /* text: str written as it is (its tabs kept) */
+} fit_meta;
+
+typedef struct {
+  char name[32];               /* "items", "annotators", "bic", "logits" */
+  const char *row_key;         /* header of the name column ("item"), NULL for none */
+  size_t rows, cols;
+  const char *const *row_name; /* borrowed */
+  char **col_name;             /* owned */
+  unsigned char *col_int;      /* a column of integers */
+  double *v;                   /* rows x cols, row-major; NaN prints NA / null */
+  int where;
+  int matrix;                  /* JSON: {"rows", "columns", "values"} instead of objects */
+} fit_table;
+
+typedef struct fit_report {
+  const fit_job *j;
+  const char *status; /* "ok", "not-converged", ... (static) */
+  fit_table tab[FIT_MAX_TABLES];
+  size_t n_tab;
+  fit_meta *meta;
+  size_t n_meta, cap;
+  int oom;
+} fit_report;
+
+void fit_report_init(fit_report *r, const fit_job *j);
+void fit_report_free(fit_report *r);
+/* A table of rows x cols NaNs (NULL, with r->oom set, when out of memory). */
+fit_table *fit_report_table(fit_report *r, const char *name, const char *row_key, size_t rows,
+                            const char *const *row_name, size_t cols, int where);
+void fit_table_column(fit_report *r, fit_table *t, size_t c, const char *name, int is_int);
+const fit_table *fit_report_find(const fit_report *r, const char *name);
+void fit_report_num(fit_report *r, int sec, int where, const char *key, double x);
+void fit_report_num_fmt(fit_report *r, int sec, int where, const char *key, double x, const char *fmt);
+/* A number that may be unavailable: why (when x is not finite) is printed as KEY_note
+ * in text and KEY_status in JSON. */
+void fit_report_num_why(fit_report *r, int sec, int where, const char *key, double x, const char *fmt,
+                        const char *why);
+void fit_report_int(fit_report *r, int sec, int where, const char *key, long long x);
+void fit_report_str(fit_report *r, int sec, int where, const char *key, const char *s);
+void fit_report_bool(fit_report *r, int sec, int where, const char *key, int yes);
+/* Every hyperparameter not in skip (options section; JSON typed by the table); in
+ * text only those that differ from the default when changed_only. */
+void fit_report_hyper(fit_report *r, const fit_job *j, const char *const *skip, int changed_only);
+void fit_report_param(fit_report *r, int where, const ps_param *p, const char *text);
+/* Print r in --format to out (and the annotator table to ann, NULL when not asked). */
+int fit_report_write(const fit_report *r, FILE *out, FILE *ann, ps_msg *m);
+/* A name as one TSV cell: tabs (and any stray CR/LF) become spaces. */
+void fit_put_cell(FILE *out, const char *s);
+/* Why grad_norm is unavailable for model t ("unavailable: ..."; static buffer). */
+const char *fit_grad_norm_why(const est_type *t);
 
 #endif

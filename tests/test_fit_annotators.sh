@@ -80,8 +80,12 @@ check "noisybt: >= 18 of the 20 lowest competences are careless (got $lowest)" t
 "$PREFSIM" fit --model flipem "$TMP/careless.csv" >"$TMP/fe.out" 2>"$TMP/fe.err"
 check "flipem: exit 0" test $? -eq 0
 gap=$(awk -F'\t' '/^annotator\t/ { t = 1; next } t && /^ann/ { h = substr($1, 4) + 0; if (h < 20) { a += $3; na++ } else { b += $3; nb++ } }
-  END { printf "%.4f", a / na - b / nb }' "$TMP/fe.out")
+  END { printf "%.4f", a / na - b / nb }' <(sed 's/^#| //' "$TMP/fe.out"))
 check "flipem: careless flip rate exceeds careful by > 0.1 (got $gap)" awk -v g="$gap" 'BEGIN { exit !(g > 0.1) }'
+
+# the annotator table is not in the item table's stream: commented out ("#| ") after it
+check "flipem: stdout is one table for pandas (the annotator table commented out)" \
+  "$PYTHON" -c "import sys, pandas as pd; t = pd.read_csv(sys.argv[1], sep='\t', comment='#'); sys.exit(not (list(t.columns) == ['item', 'score'] and len(t) == 40))" "$TMP/fe.out"
 
 # ---------------------------------------------------------------- mixture
 "$PREFSIM" fit --model mixture --k auto --seed 3 "$TMP/opposite.csv" >"$TMP/mx.out" 2>"$TMP/mx.err"
@@ -90,7 +94,7 @@ check "mixture --k auto: BIC chooses K = 2" test "$(grep -c '^# weight_' "$TMP/m
 check "mixture: item table has score_1 and score_2" test "$(head -1 "$TMP/mx.out")" = "$(printf 'item\tscore\tscore_1\tscore_2')"
 split=$(awk -F'\t' '/^annotator\t/ { t = 1; next } t && /^user/ { h = substr($1, 5) + 0; g = h < 20; c[g "," $2] = 1 }
   END { n0 = 0; n1 = 0; for (k in c) { split(k, p, ","); if (p[1] == 0) { n0++; c0 = p[2] } else { n1++; c1 = p[2] } }
-        print (n0 == 1 && n1 == 1 && c0 != c1) ? "yes" : "no" }' "$TMP/mx.out")
+        print (n0 == 1 && n1 == 1 && c0 != c1) ? "yes" : "no" }' <(sed 's/^#| //' "$TMP/mx.out"))
 check "mixture: each group is one cluster, the two differ" test "$split" = yes
 "$PREFSIM" fit --model mixture --k auto --seed 3 "$TMP/opposite.csv" >"$TMP/mx2.out" 2>/dev/null
 check "mixture: the same seed gives the same output" cmp -s "$TMP/mx.out" "$TMP/mx2.out"
@@ -101,13 +105,13 @@ check "mixture: the same seed gives the same output" cmp -s "$TMP/mx.out" "$TMP/
 # at the default tolerance the same fits are not stationary: status not-converged, exit 6
 "$PREFSIM" fit --model idealpoint --k 2 --param iterations=300 --param tol=1e-3 "$TMP/opposite.csv" >"$TMP/ip.out" 2>"$TMP/ip.err"
 check "idealpoint: exit 0, status ok, top_prototype column" \
-  bash -c "test $? -eq 0 && grep -q \$'^annotator\\ttop_prototype' '$TMP/ip.out' && grep -qx \$'# status\\tok' '$TMP/ip.out'"
+  bash -c "test $? -eq 0 && grep -q \$'^#| annotator\\ttop_prototype' '$TMP/ip.out' && grep -qx \$'# status\\tok' '$TMP/ip.out'"
 "$PREFSIM" fit --model idealpoint --k 2 --param iterations=300 --param polish=50 "$TMP/opposite.csv" >"$TMP/ip2.out" 2>"$TMP/ip2.err"
 check "idealpoint, default tolerance not met: exit 6, status not-converged, the table printed" \
-  bash -c "test $? -eq 6 && grep -q \$'^annotator\\ttop_prototype' '$TMP/ip2.out' && grep -qx \$'# status\\tnot-converged' '$TMP/ip2.out' && grep -q 'not stationary' '$TMP/ip2.err'"
+  bash -c "test $? -eq 6 && grep -q \$'^#| annotator\\ttop_prototype' '$TMP/ip2.out' && grep -qx \$'# status\\tnot-converged' '$TMP/ip2.out' && grep -q 'not stationary' '$TMP/ip2.err'"
 "$PREFSIM" fit --model lowrank --k 2 --param iterations=300 --param tol=1e-5 "$TMP/opposite.csv" >"$TMP/lr.out" 2>"$TMP/lr.err"
 check "lowrank: exit 0, status ok, w_norm column" \
-  bash -c "test $? -eq 0 && grep -q \$'^annotator\\tw_norm' '$TMP/lr.out' && grep -qx \$'# status\\tok' '$TMP/lr.out'"
+  bash -c "test $? -eq 0 && grep -q \$'^#| annotator\\tw_norm' '$TMP/lr.out' && grep -qx \$'# status\\tok' '$TMP/lr.out'"
 
 # ------------------------------------------------------------ error paths
 code() { "$PREFSIM" fit "$@" >"$TMP/err.out" 2>"$TMP/err.txt"; echo $?; }
