@@ -269,9 +269,9 @@ static int name_is(const field *f, const char *word) {
   return 1;
 }
 
-/* "winner", "loser", "count", "annotator" and "first" columns, -1 when absent. */
-enum { COL_WINNER, COL_LOSER, COL_COUNT, COL_ANNOTATOR, COL_FIRST, N_COLS };
-static const char *const col_name[N_COLS] = {"winner", "loser", "count", "annotator", "first"};
+/* "winner", "loser", "count", "annotator", "first" and "tie" columns, -1 when absent. */
+enum { COL_WINNER, COL_LOSER, COL_COUNT, COL_ANNOTATOR, COL_FIRST, COL_TIE, N_COLS };
+static const char *const col_name[N_COLS] = {"winner", "loser", "count", "annotator", "first", "tie"};
 
 static int find_columns(const reader *r, size_t line, long col[N_COLS], ps_msg *m) {
   for (int c = 0; c < N_COLS; c++) col[c] = -1;
@@ -297,7 +297,7 @@ static int find_columns(const reader *r, size_t line, long col[N_COLS], ps_msg *
     if (k >= sizeof found) snprintf(found + sizeof found - 5, 5, "...");
     return ps_fail(m, PS_EFORMAT,
                    "%s:%zu: the header has no '%s' column (required: winner, loser; optional: count, "
-                   "annotator, first); found %zu column%s: %s",
+                   "annotator, first, tie); found %zu column%s: %s",
                    r->name, line, col_name[c], r->nf, r->nf == 1 ? "" : "s", found);
   }
   return PS_OK;
@@ -407,6 +407,10 @@ static int parse(const char *name, char *buf, size_t len, size_t max_rows, csv_c
     status = ps_fail(m, PS_ENOMEM, "%s: out of memory for %zu rows", name, max_rows);
     goto fail;
   }
+  if (col[COL_TIE] >= 0 && pref_data_alloc_ties(&d) != PS_OK) {
+    status = ps_fail(m, PS_ENOMEM, "%s: out of memory for %zu rows", name, max_rows);
+    goto fail;
+  }
   /* intern in the order the two names appear on the line */
   int first = col[COL_WINNER] < col[COL_LOSER] ? COL_WINNER : COL_LOSER;
   static const char *const what[2] = {"winner name", "loser name"};
@@ -445,6 +449,17 @@ static int parse(const char *name, char *buf, size_t len, size_t max_rows, csv_c
     if (col[COL_ANNOTATOR] >= 0) {
       status = intern(&annotators, &r, line, &r.f[col[COL_ANNOTATOR]], "annotator", &d.annotator[n], m);
       if (status != PS_OK) goto fail;
+    }
+    if (col[COL_TIE] >= 0) { /* 1: the two items tied (their order is then irrelevant); 0: a strict row */
+      const field *f = &r.f[col[COL_TIE]];
+      if (f->len != 1 || (f->s[0] != '0' && f->s[0] != '1')) {
+        status = ps_fail(m, PS_EFORMAT,
+                         "%s:%zu: tie '%.*s' (column %ld) is not 0 or 1; allowed: 1 (winner and loser tied, "
+                         "their order irrelevant) or 0 (winner preferred to loser)",
+                         name, line, f->len > SHOW ? SHOW : (int)f->len, f->s, col[COL_TIE] + 1);
+        goto fail;
+      }
+      d.tie[n] = (uint8_t)(f->s[0] == '1');
     }
     if (col[COL_FIRST] >= 0) {
       /* the first-shown item, for position-bias models: the winner's or the loser's name */

@@ -1,11 +1,14 @@
-/* csv.h — pairwise comparisons from a CSV file ("winner,loser[,count][,annotator][,first]").
+/* csv.h — pairwise comparisons from a CSV file ("winner,loser[,count][,annotator][,first][,tie]").
  *
  * Format (RFC 4180 with a few relaxations):
  *   - The first non-blank line is a header.  Columns are found by name, in any
  *     order, case-insensitively: `winner` and `loser` are required; `count` (the
  *     row's multiplicity or weight, see below), `annotator` (any label) and
  *     `first` (the name of the item shown first: the winner's or the loser's; for
- *     position-bias models) are optional; every other column is ignored.
+ *     position-bias models) and `tie` (1: winner and loser tied, their order then
+ *     irrelevant; 0: winner preferred; any other text is an error naming the
+ *     file, line and column; pref_data.tie) are optional; every other column is
+ *     ignored.
  *   - Fields are separated by commas.  A field may be quoted with "..."; inside
  *     quotes a doubled "" stands for one ", and commas, spaces, apostrophes and
  *     any UTF-8 are kept verbatim.  A quoted field must close on its own line.
@@ -68,7 +71,8 @@ typedef struct {
 typedef struct {
   pref_data data;        /* winner, loser; count when the file has a count column (else NULL);
                             annotator and n_annotators when it has an annotator column (else
-                            NULL and 1); first_won when it has a first column (else NULL) */
+                            NULL and 1); first_won when it has a first column (else NULL);
+                            tie when it has a tie column (else NULL) */
   char **item_name;      /* data.n_items NUL-terminated names, indexed by item id */
   char **annotator_name; /* data.n_annotators labels by annotator id, or NULL */
 } csv_comparisons;

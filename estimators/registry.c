@@ -37,6 +37,15 @@ const est_type *est_lookup(const char *name) {
   return NULL;
 }
 
+int est_check_ties(const est_type *t, const pref_data *d, ps_msg *m) {
+  size_t k = pref_data_n_ties(d);
+  if (!k || (t->inputs & EST_IN_TIES)) return PS_OK;
+  return ps_fail(m, PS_EINVAL,
+                 "%s does not model ties and the data have %zu tie%s: use a tie model (davidson, raokupper) "
+                 "or bt with ties = drop|half (prefsim fit: --ties drop|half)",
+                 t->name, k, k == 1 ? "" : "s");
+}
+
 const char *est_names(void) {
   static char buf[512];
   buf[0] = 0;
