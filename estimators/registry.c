@@ -12,6 +12,8 @@
 #define ESTIMATORS(X)                                                                                              \
   /* Bradley-Terry and item rankings */                                                                            \
   X(bt) X(mm) X(ilsr) X(lsr) X(rank_centrality) X(borda)                                                           \
+  /* paired comparisons with ties (ties_est.c) */                                                                  \
+  X(davidson) X(raokupper)                                                                                         \
   /* intransitive preferences and games */                                                                         \
   X(gpm) X(minimax)                                                                                                \
   /* rewards from trajectory segments */                                                                           \
