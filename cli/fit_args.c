@@ -21,7 +21,7 @@
 const fit_alias fit_aliases[] = {
     {"--k", "idealpoint", "K"}, {"--k", "lowrank", "B"}, {"--l2", NULL, "l2"},
     {"--k", NULL, "k"},         {"--tau", NULL, "tau"},  {"--lr", NULL, "lr"},
-    {"--iterations", NULL, "iterations"}, {"--restarts", NULL, "restarts"},
+    {"--iterations", NULL, "iterations"}, {"--restarts", NULL, "restarts"}, {"--ties", NULL, "ties"},
     {NULL, NULL, NULL}};
 
 const char *fit_alias_key(const char *option, const est_type *t) {

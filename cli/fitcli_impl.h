@@ -104,7 +104,11 @@ extern const fit_hook *const fit_hooks[];
 const fit_hook *fit_hook_find(const char *model);
 
 extern const fit_hook fit_hook_bt, fit_hook_gpm, fit_hook_minimax, fit_hook_mixture, fit_hook_idealpoint,
-    fit_hook_lowrank;
+    fit_hook_lowrank, fit_hook_davidson, fit_hook_raokupper;
+
+/* fit_bt.c: scores and SEs on the reported scale from centred theta and its m x m
+ * covariance C (NULL: SEs NaN): centred, or relative to item ref >= 0 (fit_ties.c too). */
+void fit_bt_scale(const double *theta, const double *C, size_t m, long ref, double *score, double *se);
 
 /* ---- fit_args.c ---- */
 
