@@ -1,5 +1,5 @@
 /* fit_ties.c — `prefsim fit --model davidson|raokupper`: scores with standard errors and the
- * tie parameter, in fit_bt.c's conventions (estimators/ties.h, docs/theory.md §3.16).
+ * tie parameter, in fit_bt.c's conventions (estimators/ties.h, docs/theory.md §3.17).
  *
  * The hook fits with ties.h directly (the estimator table has no query for the covariance).
  * Scores and SEs on the centred or the --reference scale exactly as bt's (fit_bt_scale, on

@@ -6,7 +6,7 @@
  * feature view), so it is not stored per comparison.  Features are stored once
  * per item (n_items x d, row-major) and never materialised per comparison.
  *
- * Ties (docs/theory.md §3.16): a row with tie[i] = 1 says winner[i] and loser[i] were
+ * Ties (docs/theory.md §3.17): a row with tie[i] = 1 says winner[i] and loser[i] were
  * judged equal; the two names are then just the pair (their order carries no
  * preference; first_won still says which was shown first).  Ties are a per-row flag
  * column rather than a comparison kind of their own, because a tie has everything a

@@ -1,5 +1,5 @@
 /* ties.h — paired comparisons with ties: the Davidson (1970) and Rao–Kupper (1967) models,
- * item scores or linear features (docs/theory.md §3.16).
+ * item scores or linear features (docs/theory.md §3.17).
  *
  * A row is a strict pair (winner w over loser l) or a tie of w and l (pref_data.tie);
  * z = s_w - s_l with s = theta (items) or s = Phi theta (features), and one tie parameter tau:

@@ -1,5 +1,5 @@
 /* test_ties.c — ties: the data layer (pref_data.tie, resolve_ties, est_check_ties), the Davidson
- * and Rao–Kupper likelihoods and fits (estimators/ties.h; docs/theory.md §3.16), the bt
+ * and Rao–Kupper likelihoods and fits (estimators/ties.h; docs/theory.md §3.17), the bt
  * shortcuts.
  *
  * Oracles:
