@@ -31,6 +31,7 @@
 #include "../estimators/bt.h"
 #include "../estimators/estimator.h"
 #include "../estimators/ties.h"
+#include "../sim/sim.h"
 
 /* rows (w, l, tie, count) */
 static void rows(pref_data *d, size_t m, size_t n, const int32_t *w, const int32_t *l, const uint8_t *t,
@@ -340,10 +341,45 @@ static void test_bt_shortcuts(void **state) {
   gsl_rng_free(g);
 }
 
+/* the simulator's tie layer (sim/design.c noise_tie_split) is the estimators' model: at
+ * q = sigma(z) its split equals ties_probs(z, log nu) (Davidson) and ties_probs(z, eta)
+ * (Rao–Kupper); and simulated feature data recover theta* and the tie parameter within 4.5 SE */
+static void test_simulator(void **state) {
+  (void)state;
+  for (int k = 0; k < 2; k++) {
+    noise_spec ns = {.link = LINK_LOGISTIC, .temperature = 1, .flip = 0,
+                     .ties = k ? NOISE_TIES_RAOKUPPER : NOISE_TIES_DAVIDSON, .nu = 0.7, .eta = 0.4};
+    for (double z = -3; z <= 3; z += 0.75) {
+      double pf, pt, pw, ptt, pl;
+      noise_tie_split(&ns, ps_sigmoid(z), &pf, &pt);
+      ties_probs(k ? TIES_RAOKUPPER : TIES_DAVIDSON, z, k ? ns.eta : log(ns.nu), &pw, &ptt, &pl);
+      assert_close(pf, pw, 1e-12);
+      assert_close(pt, ptt, 1e-12);
+    }
+    world_spec ws = {.kind = WORLD_FEATURES, .contexts = 50, .responses = 4, .dim = 3, .feature_scale = 1};
+    population_spec ps = {.kind = POP_BT, .scale = 1, .norm = 1};
+    fixtures_sim sim;
+    fixtures_sim_alloc(&sim, 5 + (uint64_t)k, &ws, &ps, &ns, 20000);
+    assert_non_null(sim.d.tie);
+    size_t nt = pref_data_n_ties(&sim.d);
+    assert_true(nt > 1000 && nt < 19000);
+    ties_options o = ties_options_default(k ? TIES_RAOKUPPER : TIES_DAVIDSON);
+    o.want_cov = 1;
+    ties_result r;
+    ps_msg m = {{0}};
+    assert_int_equal(ties_fit(&sim.d, &sim.f, &o, &r, &m), PS_OK);
+    for (size_t j = 0; j < 3; j++) assert_close(r.theta[j], sim.p.theta[j], 4.5 * sqrt(r.cov[j * 4 + j]));
+    assert_close(r.tau, k ? ns.eta : log(ns.nu), 4.5 * sqrt(r.cov[15]));
+    ties_result_free(&r);
+    fixtures_sim_free(&sim);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_one_pair),   cmocka_unit_test(test_derivatives), cmocka_unit_test(test_recovery),
       cmocka_unit_test(test_errors),     cmocka_unit_test(test_data_layer),  cmocka_unit_test(test_bt_shortcuts),
+      cmocka_unit_test(test_simulator),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
