@@ -208,11 +208,15 @@ int fit_check_model(fit_args *a, const est_type *t, const char **hyper, ps_msg *
     int ours = 0;
     for (const fit_option *o = hook ? hook->options : NULL; o && o->name; o++) ours |= !strcmp(o->name, a->opt[i].name);
     if (!ours) {
-      const char *owner = "another model";
+      char owner[200] = ""; /* every model whose hook takes it */
       for (size_t h = 0; fit_hooks[h]; h++)
         for (const fit_option *o = fit_hooks[h]->options; o && o->name; o++)
-          if (!strcmp(o->name, a->opt[i].name)) owner = fit_hooks[h]->model;
-      return ps_fail(m, PS_EINVAL, "%s applies to --model %s only, not %s", a->opt[i].name, owner, t->name);
+          if (!strcmp(o->name, a->opt[i].name)) {
+            if (owner[0]) strncat(owner, ", ", sizeof owner - strlen(owner) - 1);
+            strncat(owner, fit_hooks[h]->model, sizeof owner - strlen(owner) - 1);
+          }
+      return ps_fail(m, PS_EINVAL, "%s applies to --model %s only, not %s", a->opt[i].name,
+                     owner[0] ? owner : "another model", t->name);
     }
   }
   if (a->annotators_path && !(t->annotator && t->annotator_columns))
