@@ -270,8 +270,8 @@ static int next_record(reader *r, int *got, size_t *line, ps_msg *m) {
  * The other roles are optional in both.  A new role is one row here plus its use in
  * parse(). */
 enum {
-  COL_WINNER, COL_LOSER, COL_COUNT, COL_ANNOTATOR, COL_FIRST, COL_LEFT, COL_RIGHT, COL_LABEL, COL_RANKING, COL_SET,
-  N_COLS
+  COL_WINNER, COL_LOSER, COL_COUNT, COL_ANNOTATOR, COL_FIRST, COL_LEFT, COL_RIGHT, COL_LABEL, COL_TIE, COL_RANKING,
+  COL_SET, N_COLS
 };
 static const struct {
   const char *role, *headers, *doc;
@@ -284,6 +284,7 @@ static const struct {
     [COL_LEFT] = {"left", "left", "one item of the pair (crowd-kit layout)"},
     [COL_RIGHT] = {"right", "right", "the other item (crowd-kit layout)"},
     [COL_LABEL] = {"label", "label", "the winning item's name, left's or right's (crowd-kit layout)"},
+    [COL_TIE] = {"tie", "tie", "1: the two items tied (their order irrelevant); 0: a strict row"},
     [COL_RANKING] = {"ranking", "ranking", "items best first, separated by '>' (a ranking file)"},
     [COL_SET] = {"set", "set", "the offered items, separated by '|', when the ranking is a top-k"},
 };
@@ -433,7 +434,8 @@ static int find_columns(const reader *r, size_t line, const col_map *map, long c
     header_fields(r, found, sizeof found);
     return ps_fail(m, PS_EFORMAT,
                    "%s:%zu: the header has no '%s' column (required: winner, loser, or crowd-kit's left, right, "
-                   "label, or a ranking column instead; optional: count, annotator (or worker), first; --columns "
+                   "label, or a ranking column instead; optional: count, annotator (or worker), first, tie;"
+                   " --columns "
                    "ROLE=NAME names another column); found %zu column%s: %s",
                    r->name, line, col_role[c].role, r->nf, r->nf == 1 ? "" : "s", found);
   }
@@ -600,6 +602,10 @@ static int parse(const char *name, char *buf, size_t len, size_t max_rows, const
     status = ps_fail(m, PS_ENOMEM, "%s: out of memory for %zu rows", name, max_rows);
     goto fail;
   }
+  if (col[COL_TIE] >= 0 && pref_data_alloc_ties(&d) != PS_OK) {
+    status = ps_fail(m, PS_ENOMEM, "%s: out of memory for %zu rows", name, max_rows);
+    goto fail;
+  }
   static const char *const what[2] = {"winner name", "loser name"};
   size_t n = 0;
   for (;;) {
@@ -659,6 +665,17 @@ static int parse(const char *name, char *buf, size_t len, size_t max_rows, const
     if (col[COL_ANNOTATOR] >= 0) {
       status = intern(&annotators, &r, line, &r.f[col[COL_ANNOTATOR]], "annotator", &d.annotator[n], m);
       if (status != PS_OK) goto fail;
+    }
+    if (col[COL_TIE] >= 0) { /* 1: the two items tied (their order is then irrelevant); 0: a strict row */
+      const field *ft = &r.f[col[COL_TIE]];
+      if (ft->len != 1 || (ft->s[0] != '0' && ft->s[0] != '1')) {
+        status = ps_fail(m, PS_EFORMAT,
+                         "%s:%zu: tie '%.*s' (column %ld) is not 0 or 1; allowed: 1 (winner and loser tied, "
+                         "their order irrelevant) or 0 (winner preferred to loser)",
+                         name, line, ft->len > SHOW ? SHOW : (int)ft->len, ft->s, col[COL_TIE] + 1);
+        goto fail;
+      }
+      d.tie[n] = (uint8_t)(ft->s[0] == '1');
     }
     if (col[COL_FIRST] >= 0) {
       /* the first-shown item, for position-bias models: the winner's or the loser's name */

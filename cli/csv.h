@@ -1,4 +1,4 @@
-/* csv.h — pairwise comparisons from a CSV file ("winner,loser[,count][,annotator][,first]",
+/* csv.h — pairwise comparisons from a CSV file ("winner,loser[,count][,annotator][,first][,tie]",
  * or crowd-kit's "worker,left,right,label").
  *
  * Format (RFC 4180 with a few relaxations):
@@ -13,7 +13,8 @@
  *     left, right and its winner label, which must equal left or right exactly (the
  *     loser is the other one); `worker` is the annotator.
  *   - csv_limits.columns ("ROLE=NAME,...", the --columns option) names the column of
- *     a role (winner, loser, count, annotator, first, left, right, label) when the
+ *     a role (winner, loser, count, annotator, first, left, right, label, tie,
+ *     ranking, set) when the
  *     header calls it something else: that column, and only it, plays the role.  An
  *     unknown role, a role mapped twice or a column mapped to two roles is PS_EINVAL
  *     (csv_columns_check says so before any file is read); a mapped name missing
@@ -94,7 +95,8 @@ int csv_columns_check(const char *spec, ps_msg *m);
 typedef struct {
   pref_data data;        /* winner, loser; count when the file has a count column (else NULL);
                             annotator and n_annotators when it has an annotator column (else
-                            NULL and 1); first_won when it has a first column (else NULL) */
+                            NULL and 1); first_won when it has a first column (else NULL);
+                            tie when it has a tie column (else NULL) */
   rank_data rank;        /* a ranking file's rankings (then data holds no rows, only n_items and
                             n_annotators); rank.n = 0 for a pair file */
   char **item_name;      /* data.n_items NUL-terminated names, indexed by item id */

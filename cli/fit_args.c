@@ -23,7 +23,7 @@
 const fit_alias fit_aliases[] = {
     {"--k", "idealpoint", "K"}, {"--k", "lowrank", "B"}, {"--l2", NULL, "l2"},
     {"--k", NULL, "k"},         {"--tau", NULL, "tau"},  {"--lr", NULL, "lr"},
-    {"--iterations", NULL, "iterations"}, {"--restarts", NULL, "restarts"},
+    {"--iterations", NULL, "iterations"}, {"--restarts", NULL, "restarts"}, {"--ties", NULL, "ties"},
     {NULL, NULL, NULL}};
 
 const char *fit_alias_key(const char *option, const est_type *t) {
@@ -286,12 +286,13 @@ int fit_check_model(fit_args *a, const est_type *t, const char **hyper, ps_msg *
     int ours = 0;
     for (const fit_option *o = hook ? hook->options : NULL; o && o->name; o++) ours |= !strcmp(o->name, a->opt[i].name);
     if (!ours) {
-      char owner[200] = "";
+      char owner[200] = ""; /* every model whose hook takes it */
       for (size_t h = 0; fit_hooks[h]; h++)
         for (const fit_option *o = fit_hooks[h]->options; o && o->name; o++)
-          if (!strcmp(o->name, a->opt[i].name))
-            snprintf(owner + strlen(owner), sizeof owner - strlen(owner), "%s%s", owner[0] ? " or " : "",
-                     fit_hooks[h]->model);
+          if (!strcmp(o->name, a->opt[i].name)) {
+            if (owner[0]) strncat(owner, ", ", sizeof owner - strlen(owner) - 1);
+            strncat(owner, fit_hooks[h]->model, sizeof owner - strlen(owner) - 1);
+          }
       return ps_fail(m, PS_EINVAL, "%s applies to --model %s only, not %s", a->opt[i].name,
                      owner[0] ? owner : "another model", t->name);
     }

@@ -154,7 +154,12 @@ static void report_table(fit_report *rep, const fit_job *j, const bt_options *o,
   fit_report_str(rep, FIT_SEC_OPTIONS, FIT_TEXT, "model", "bt");
   fit_report_num(rep, FIT_SEC_OPTIONS, FIT_BOTH, "l2", o->l2);
   fit_report_bool(rep, FIT_SEC_OPTIONS, o->firth ? FIT_BOTH : FIT_JSON, "firth", o->firth);
-  static const char *const shown[] = {"l2", "firth", NULL};
+  if (pref_data_n_ties(&c->data) > 0) {
+    char b[64];
+    snprintf(b, sizeof b, "%s %zu", fit_hyper(j, "ties"), pref_data_n_ties(&c->data));
+    fit_report_str(rep, FIT_SEC_OPTIONS, FIT_BOTH, "ties", b);
+  }
+  static const char *const shown[] = {"l2", "firth", "ties", NULL};
   fit_report_hyper(rep, j, shown, 1); /* text: link, tol, max_iter when set to other than the default */
   if (reference) {
     char *s = malloc(strlen(reference) + 16);
@@ -185,7 +190,38 @@ void fit_list_items(const csv_comparisons *c, char *buf, size_t size) {
   if (m > shown && k < size) snprintf(buf + k, size - k, ", ... (%zu items)", m);
 }
 
+static int bt_run_data(const fit_job *j, const pref_data *data);
+
 static int bt_run(const fit_job *j) {
+  const csv_comparisons *c = j->c;
+  /* data with ties: --ties drop|half (= --param ties=...) reduces them to strict pairs
+   * (pref_data_resolve_ties) before anything else; without it they are refused */
+  const char *ties = fit_hyper(j, "ties");
+  pref_data strict;
+  const pref_data *data = &c->data;
+  if (pref_data_n_ties(&c->data) > 0) {
+    ps_msg tm = {{0}};
+    if (!ties || !strcmp(ties, "refuse")) {
+      fprintf(stderr,
+              "prefsim fit: %s: the data have %zu tied rows, which bt does not model: add --ties drop (fit the "
+              "strict rows only) or --ties half (count a tie as half a win each way, BradleyTerry2's win.adj), "
+              "or fit a tie model (--model davidson|raokupper)\n",
+              j->file, pref_data_n_ties(&c->data));
+      return FITCLI_EXIT_DATA;
+    }
+    if (pref_data_resolve_ties(&c->data, !strcmp(ties, "drop") ? PREF_TIES_DROP : PREF_TIES_HALF, &strict, &tm) !=
+        PS_OK) {
+      fprintf(stderr, "prefsim fit: %s: --ties %s: %s\n", j->file, ties, tm.text);
+      return tm.text[0] && strstr(tm.text, "memory") ? FITCLI_EXIT_INTERNAL : FITCLI_EXIT_DATA;
+    }
+    data = &strict;
+  }
+  int rc = bt_run_data(j, data);
+  if (data != &c->data) pref_data_free(&strict);
+  return rc;
+}
+
+static int bt_run_data(const fit_job *j, const pref_data *data) {
   const csv_comparisons *c = j->c;
   const char *file = j->file, *reference = fit_option_value(j->args, "--reference");
   int want_se = fit_option_value(j->args, "--no-se") == NULL;
@@ -228,7 +264,7 @@ static int bt_run(const fit_job *j) {
   }
   if (o.firth) {
     /* the Firth estimate exists on every connected graph, separable ones included */
-    s = bt_check_connected(&c->data, (const char *const *)c->item_name, &msg);
+    s = bt_check_connected(data, (const char *const *)c->item_name, &msg);
     if (s != PS_OK) {
       if (s == PS_ENOMLE)
         fprintf(stderr,
@@ -241,7 +277,7 @@ static int bt_run(const fit_job *j) {
       return s == PS_ENOMLE ? FITCLI_EXIT_NOMLE : FITCLI_EXIT_INTERNAL;
     }
   } else if (o.l2 == 0) {
-    s = bt_check_items(&c->data, (const char *const *)c->item_name, &msg);
+    s = bt_check_items(data, (const char *const *)c->item_name, &msg);
     if (s != PS_OK) {
       if (s == PS_ENOMLE)
         fprintf(stderr,
@@ -256,7 +292,7 @@ static int bt_run(const fit_job *j) {
   t_check = fit_now();
 
   pref_features items = {.n_items = m, .d = m, .phi = NULL, .n_contexts = 1, .item_context = NULL};
-  s = bt_fit(&c->data, &items, &o, &r, &msg);
+  s = bt_fit(data, &items, &o, &r, &msg);
   t_fit = fit_now();
   if (s == PS_ENOMLE) {
     fprintf(stderr, "prefsim fit: %s: %s.\n  Add a penalty, e.g. --l2 0.1.\n", file, msg.text);
@@ -311,10 +347,10 @@ static int bt_run(const fit_job *j) {
   const char *status = ps_status_name(r.status);
   fit_verdict v = {0};
   if (r.status == PS_OK) {
-    double gn = NAN, W = pref_data_weight(&c->data), tol = 1e3 * o.tol * (W > 1 ? W : 1);
+    double gn = NAN, W = pref_data_weight(data), tol = 1e3 * o.tol * (W > 1 ? W : 1);
     double *g = malloc(m * sizeof *g);
     if (g) {
-      bt_objective(&c->data, &items, &o, r.theta, g, NULL, NULL);
+      bt_objective(data, &items, &o, r.theta, g, NULL, NULL);
       gn = 0;
       for (size_t i = 0; i < m; i++) gn += g[i] * g[i];
       gn = sqrt(gn);

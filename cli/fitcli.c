@@ -410,6 +410,13 @@ int fitcli_main(int argc, char **argv) {
     fprintf(stderr, "prefsim fit: %s\n", msg.text);
     return exit_for_read(s);
   }
+  /* data with ties only for a model that reads them (EST_IN_TIES) */
+  s = est_check_ties(t, &c.data, &msg);
+  if (s != PS_OK) {
+    fprintf(stderr, "prefsim fit: %s: %s\n", strcmp(a.data, "-") == 0 ? "<stdin>" : a.data, msg.text);
+    csv_comparisons_free(&c);
+    return FITCLI_EXIT_DATA;
+  }
   job.args = &a;
   job.type = t;
   job.c = &c;

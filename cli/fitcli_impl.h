@@ -120,9 +120,9 @@ extern const fit_hook *const fit_hooks[];
 const fit_hook *fit_hook_find(const char *model);
 
 extern const fit_hook fit_hook_bt, fit_hook_gpm, fit_hook_minimax, fit_hook_mixture, fit_hook_idealpoint,
-    fit_hook_lowrank, fit_hook_pl;
+    fit_hook_lowrank, fit_hook_pl, fit_hook_davidson, fit_hook_raokupper;
 
-/* ---- fit_bt.c / fit_pl.c: item scores with standard errors ---- */
+/* ---- fit_bt.c / fit_pl.c / fit_ties.c: item scores with standard errors ---- */
 
 /* Scores and SEs on the centred scale (ref < 0) or relative to item ref, from theta
  * and its covariance C (m x m; NULL: SEs NaN). */

@@ -6,9 +6,22 @@
  * feature view), so it is not stored per comparison.  Features are stored once
  * per item (n_items x d, row-major) and never materialised per comparison.
  *
+ * Ties (docs/theory.md §3.17): a row with tie[i] = 1 says winner[i] and loser[i] were
+ * judged equal; the two names are then just the pair (their order carries no
+ * preference; first_won still says which was shown first).  Ties are a per-row flag
+ * column rather than a comparison kind of their own, because a tie has everything a
+ * strict row has (the pair, annotator, count, presentation order) and nothing more:
+ * a separate tie store would duplicate every column.  The column is NULL unless the
+ * data have one (pref_data_alloc_ties), so strict data cost nothing more and every
+ * existing estimator's loops stay as they were.  The guard: an estimator reads tie
+ * only when its est_type.inputs has EST_IN_TIES; data with ties (pref_data_n_ties > 0)
+ * given to any other is refused by its caller (cli/, experiments/), or first reduced
+ * to strict pairs with pref_data_resolve_ties (drop them, or count each as half a win
+ * each way).
+ *
  * Invariants: 0 <= winner[i], loser[i] < n_items and winner[i] != loser[i];
- * annotator, first_won and count may be NULL (one annotator, order unknown,
- * every row counts once); count[i] > 0 when present. */
+ * annotator, first_won, count and tie may be NULL (one annotator, order unknown,
+ * every row counts once, no ties); count[i] > 0 when present; tie[i] in {0, 1}. */
 #ifndef PS_CORE_PREFDATA_H
 #define PS_CORE_PREFDATA_H
 
@@ -26,7 +39,13 @@ typedef struct {
   int32_t *annotator;    /* NULL: one annotator */
   uint8_t *first_won;    /* NULL: presentation order unknown */
   double *count;         /* NULL: every row has multiplicity 1 */
+  uint8_t *tie;          /* NULL: no ties; 1: winner and loser tied (see above) */
 } pref_data;
+
+/* The two shortcuts that turn ties into strict pairs (pref_data_resolve_ties):
+ * drop every tie, or count a tie of weight c as a win of weight c/2 each way (BradleyTerry2's
+ * win.adj; Firth & Turner's "half a win"). */
+typedef enum { PREF_TIES_DROP = 0, PREF_TIES_HALF = 1 } pref_ties_mode;
 
 /* Trajectory-segment worlds: the dynamics, reward features and segments a learner
  * of a reward from segment comparisons sees (defined in core/mdp_env.h). */
@@ -57,11 +76,26 @@ int pref_data_alloc(pref_data *d, size_t n, size_t n_items, int with_annotator,
                     int with_order, int with_count);
 void pref_data_free(pref_data *d);
 
+/* Add a tie column of d->n zeros (d->tie must be NULL).  PS_OK or PS_ENOMEM. */
+int pref_data_alloc_ties(pref_data *d);
+
+/* Number of rows with tie[i] = 1 (0 when tie is NULL) and their total weight. */
+size_t pref_data_n_ties(const pref_data *d);
+double pref_data_tie_weight(const pref_data *d);
+
+/* Strict pairs from data with ties into out (allocated here; tie = NULL, count set
+ * when the input has counts or mode is HALF): DROP keeps the strict rows; HALF keeps
+ * them and writes each tie of weight c as two rows of weight c/2, winner over loser
+ * and loser over winner (first_won flipped on the second, so the first-shown item
+ * stays the same).  Annotators and n_items are kept.  PS_EINVAL when nothing is left
+ * (every row a tie, DROP), PS_ENOMEM. */
+int pref_data_resolve_ties(const pref_data *in, pref_ties_mode mode, pref_data *out, ps_msg *m);
+
 /* Total weight sum_i count[i] (n when count is NULL). */
 double pref_data_weight(const pref_data *d);
 
 /* Check the invariants above (ids in range, winner != loser, finite positive
- * counts).  PS_EINVAL with the offending row otherwise. */
+ * counts, tie flags 0 or 1).  PS_EINVAL with the offending row otherwise. */
 int pref_data_check(const pref_data *d, ps_msg *m);
 
 #endif

@@ -10,6 +10,7 @@
 
 struct est_model {
   bt_options opt;
+  int ties; /* -1 refuse, else a pref_ties_mode */
   bt_result res;
   const pref_features *f;
   int fitted;
@@ -24,6 +25,8 @@ static const ps_param bt_params[] = {
     {"firth", PS_PARAM_BOOL, "false", 0, 0, NULL,
      "Firth's bias-reduced fit: maximise log L + (1/2) log det I (Jeffreys prior; finite on separable data; "
      "logistic link only; with l2 > 0 the Gaussian prior is added)"},
+    {"ties", PS_PARAM_ENUM, "refuse", 0, 0, "refuse|drop|half",
+     "data with ties: refuse them, drop them, or count each as half a win each way (BradleyTerry2's win.adj)"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
 static int bt_alloc(est_model **out, const char *const *h, ps_msg *m) {
@@ -35,6 +38,8 @@ static int bt_alloc(est_model **out, const char *const *h, ps_msg *m) {
   e->opt.tol = ps_param_real(ps_param_text(bt_params, h, "tol"));
   e->opt.max_iter = (int)ps_param_int(ps_param_text(bt_params, h, "max_iter"));
   e->opt.firth = ps_param_bool(ps_param_text(bt_params, h, "firth"));
+  const char *ties = ps_param_text(bt_params, h, "ties");
+  e->ties = !strcmp(ties, "drop") ? PREF_TIES_DROP : !strcmp(ties, "half") ? PREF_TIES_HALF : -1;
   if (e->opt.firth && e->opt.link != BT_LINK_LOGISTIC) {
     free(e);
     return ps_fail(m, PS_EINVAL, "bt: firth = true needs link = logistic (the probit Jeffreys penalty is not "
@@ -49,7 +54,22 @@ static int bt_est_fit(est_model *e, const pref_data *d, const pref_features *f, 
   (void)r;
   bt_result_free(&e->res);
   e->f = f;
-  int s = bt_fit(d, f, &e->opt, &e->res, m);
+  int s;
+  if (pref_data_n_ties(d) > 0) {
+    /* the shortcuts: strict pairs from the ties, then plain BT (the strict rows' loops untouched) */
+    pref_data strict;
+    if (e->ties < 0)
+      s = ps_fail(m, PS_EINVAL,
+                  "bt: the data have %zu ties; set ties = drop or half (prefsim fit: --ties drop|half), or fit a "
+                  "tie model (davidson, raokupper)",
+                  pref_data_n_ties(d));
+    else if ((s = pref_data_resolve_ties(d, (pref_ties_mode)e->ties, &strict, m)) == PS_OK) {
+      s = bt_fit(&strict, f, &e->opt, &e->res, m);
+      pref_data_free(&strict);
+    }
+  } else {
+    s = bt_fit(d, f, &e->opt, &e->res, m);
+  }
   e->fitted = s == PS_OK;
   info->status = s;
   info->converged = s == PS_OK;
@@ -94,12 +114,13 @@ static void bt_free(est_model *e) {
 
 const est_type est_bt = {
     .name = "bt",
-    .inputs = EST_IN_ITEMS | EST_IN_FEATURES,
+    .inputs = EST_IN_ITEMS | EST_IN_FEATURES | EST_IN_TIES,
     .doc = "Bradley-Terry maximum likelihood (Zermelo 1929; Bradley & Terry 1952), item scores or "
            "linear features r = theta^T phi, logistic or probit (Thurstone) link; Newton-CG to "
            "||grad|| <= tol; reports no-mle when the win graph is not strongly connected (Ford 1957; "
            "Hunter 2004) or the data are separable.  firth = true: Firth's (1993) bias-reduced, "
-           "Jeffreys-prior penalised fit, finite on separable data (Kosmidis & Firth 2021).",
+           "Jeffreys-prior penalised fit, finite on separable data (Kosmidis & Firth 2021).  Data with "
+           "ties: refused, or (ties = drop|half) reduced to strict pairs first.",
     .params = bt_params,
     .alloc = bt_alloc,
     .fit = bt_est_fit,

@@ -32,7 +32,10 @@ typedef struct {
  * without features, comparisons of items or responses with features, pairs of
  * trajectory segments.  A configuration that pairs an estimator with a world it
  * cannot fit is an error before any cell runs. */
-enum { EST_IN_ITEMS = 1u, EST_IN_FEATURES = 2u, EST_IN_SEGMENTS = 4u };
+enum { EST_IN_ITEMS = 1u, EST_IN_FEATURES = 2u, EST_IN_SEGMENTS = 4u, EST_IN_TIES = 8u };
+/* EST_IN_TIES: the estimator reads pref_data.tie (a tie model, or a shortcut that resolves
+ * ties itself).  Data with ties (pref_data_n_ties > 0) are refused, before the fit, for an
+ * estimator without it: est_check_ties below, called by every caller of fit. */
 
 typedef struct {
   const char *name;
@@ -121,6 +124,10 @@ extern const est_type *const est_registry[];
 
 /* Look up by name; NULL if absent. */
 const est_type *est_lookup(const char *name);
+
+/* PS_OK when t may fit d: d has no tie rows or t->inputs has EST_IN_TIES; else PS_EINVAL
+ * with a sentence naming the tie count and the remedy. */
+int est_check_ties(const est_type *t, const pref_data *d, ps_msg *m);
 
 /* "bt, ..." — the registered names joined by ", " (static buffer). */
 const char *est_names(void);

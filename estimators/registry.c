@@ -12,6 +12,8 @@
 #define ESTIMATORS(X)                                                                                              \
   /* Bradley-Terry and item rankings */                                                                            \
   X(bt) X(mm) X(ilsr) X(lsr) X(rank_centrality) X(borda) X(pl)                                                     \
+  /* paired comparisons with ties (ties_est.c) */                                                                  \
+  X(davidson) X(raokupper)                                                                                         \
   /* intransitive preferences and games */                                                                         \
   X(gpm) X(minimax) X(nash) X(slhf)                                                                                \
   /* rewards from trajectory segments */                                                                           \
@@ -35,6 +37,15 @@ const est_type *est_lookup(const char *name) {
   for (size_t i = 0; est_registry[i]; i++)
     if (!strcmp(est_registry[i]->name, name)) return est_registry[i];
   return NULL;
+}
+
+int est_check_ties(const est_type *t, const pref_data *d, ps_msg *m) {
+  size_t k = pref_data_n_ties(d);
+  if (!k || (t->inputs & EST_IN_TIES)) return PS_OK;
+  return ps_fail(m, PS_EINVAL,
+                 "%s does not model ties and the data have %zu tie%s: use a tie model (davidson, raokupper) "
+                 "or bt with ties = drop|half (prefsim fit: --ties drop|half)",
+                 t->name, k, k == 1 ? "" : "s");
 }
 
 const char *est_names(void) {

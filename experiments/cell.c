@@ -108,7 +108,8 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
     ev->hyper = hyper;
     est_model *mod = NULL;
     ps_msg fm = {{0}};
-    int fs = x->type->alloc(&mod, hyper, &fm);
+    int fs = est_check_ties(x->type, &sim.train, &fm);
+    if (fs == PS_OK) fs = x->type->alloc(&mod, hyper, &fm);
     double ft0 = cell_now();
     if (fs == PS_OK) {
       ps_rng_reset(rng, e->seed, PS_STREAM_ESTIMATOR, p, rep, k);

@@ -69,7 +69,10 @@ int cell_sim_alloc(cell_sim *s, const experiment *e, size_t p, size_t rep, gsl_r
   if ((st = design_simulate(&s->train, pt->n_train, &s->w, &s->pop, &pt->noise, &pt->design, rng, rj, m))) goto fail;
   ps_rng_reset(rng, e->seed, PS_STREAM_QUERIES, p, rep, 1);
   ps_rng_reset(rj, e->seed, PS_STREAM_JUDGEMENTS, p, rep, 1);
-  if ((st = design_simulate(&s->held, pt->n_heldout, &s->w, &s->pop, &pt->noise, &pt->design, rng, rj, m))) goto fail;
+  /* held-out pairs stay strict (the metrics score P(first > second)); ties are training data */
+  noise_spec strict = pt->noise;
+  strict.ties = NOISE_TIES_NONE;
+  if ((st = design_simulate(&s->held, pt->n_heldout, &s->w, &s->pop, &strict, &pt->design, rng, rj, m))) goto fail;
   /* the reference policy (KL anchor of reward-derived policies; what policy learners see) */
   s->log_ref = malloc(s->w.n_items * sizeof(double));
   s->held_p = malloc((s->held.n ? s->held.n : 1) * sizeof(double));

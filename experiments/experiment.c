@@ -114,6 +114,11 @@ static const ps_param p_noise[] = {
     {"flip", PS_PARAM_REAL, "0", 0, 0.4999, NULL, "symmetric label-flip rate epsilon"},
     {"labeller", PS_PARAM_ENUM, "regret", 0, 0, "regret|partial_return",
      "MDP worlds: segments judged by regret or by partial return"},
+    {"ties", PS_PARAM_ENUM, "none", 0, 0, "none|davidson|raokupper",
+     "training judgements may tie: Davidson (nu) or Rao-Kupper (eta) on the strict probability (held-out "
+     "pairs stay strict)"},
+    {"nu", PS_PARAM_REAL, "1", 1e-6, 1e6, NULL, "ties = davidson: nu in P(tie) = nu sqrt(pi_a pi_b) / (pi_a + pi_b + same)"},
+    {"eta", PS_PARAM_REAL, "0.5", 1e-6, 100, NULL, "ties = raokupper: eta in P(a > b) = sigma(r_a - r_b - eta)"},
     END};
 
 static const ps_param p_design[] = {
@@ -1119,6 +1124,13 @@ int experiment_point(const experiment *e, size_t p, exp_point *o, ps_msg *m) {
   o->noise.link = strcmp(V("noise", "link"), "probit") ? LINK_LOGISTIC : LINK_PROBIT;
   o->noise.temperature = ps_param_real(V("noise", "temperature"));
   o->noise.flip = ps_param_real(V("noise", "flip"));
+  {
+    const char *t = V("noise", "ties");
+    o->noise.ties = !strcmp(t, "davidson") ? NOISE_TIES_DAVIDSON : !strcmp(t, "raokupper") ? NOISE_TIES_RAOKUPPER
+                                                                                            : NOISE_TIES_NONE;
+  }
+  o->noise.nu = ps_param_real(V("noise", "nu"));
+  o->noise.eta = ps_param_real(V("noise", "eta"));
   const char *dk = V("design", "kind");
   o->design.kind = !strcmp(dk, "policy") ? DESIGN_POLICY : !strcmp(dk, "complete") ? DESIGN_COMPLETE : DESIGN_UNIFORM;
   o->design.ref_temperature = ps_param_real(V("design", "ref_temperature"));

@@ -16,7 +16,7 @@ PKGS=(
   liblinear-dev liblinear-tools liblbfgs-dev
   libglpk-dev
   python3 python3-numpy python3-sklearn python3-h5py python3-xarray
-  r-base-core r-cran-bradleyterry2 r-cran-survival r-cran-psychotools
+  r-base-core r-cran-bradleyterry2 r-cran-survival r-cran-psychotools r-cran-ordinal
 )
 
 BENCH_PKGS=(

@@ -5,7 +5,8 @@
  * y, y' ~ pi_ref conditioned on y != y', P(a, b) = pi(a) pi(b) / (1 - sum pi^2),
  * sampled exactly without a rejection loop (which could spin on a near-point
  * mass): a from its marginal ∝ pi(a)(1 - pi(a)), then b ~ pi restricted to b != a.
- * Labels: Bernoulli(noise_prob(first, second)). */
+ * Labels: Bernoulli(noise_prob(first, second)); with ties, the same uniform split three
+ * ways by noise_tie_split. */
 #include "sim.h"
 
 #include <gsl/gsl_randist.h>
@@ -122,6 +123,11 @@ int design_simulate_users(pref_data *out, size_t n, const world *w, const popula
     return ps_fail(m, PS_ENOMEM, "out of memory for %zu comparisons", n);
   }
   if (count) out->n_annotators = first + count;
+  if (ns->ties != NOISE_TIES_NONE && pref_data_alloc_ties(out) != PS_OK) {
+    pref_data_free(out);
+    free(wt);
+    return ps_fail(m, PS_ENOMEM, "out of memory for %zu comparisons", n);
+  }
   size_t P = M * (M - 1) / 2; /* unordered pairs per context, for the complete design */
   for (size_t i = 0; i < n; i++) {
     size_t c, a, b;
@@ -152,7 +158,18 @@ int design_simulate_users(pref_data *out, size_t n, const world *w, const popula
     int32_t ia = (int32_t)(c * M + a), ib = (int32_t)(c * M + b);
     size_t h = count ? first + i % count : 0;
     double q = count ? noise_prob_user(ns, p, h, ia, ib) : noise_prob(ns, p, ia, ib);
-    int first_wins = gsl_rng_uniform(rj) < q;
+    double u = gsl_rng_uniform(rj);
+    int first_wins;
+    if (ns->ties != NOISE_TIES_NONE) {
+      double p_first, p_tie;
+      noise_tie_split(ns, q, &p_first, &p_tie);
+      first_wins = u < p_first;
+      int tie = !first_wins && u < p_first + p_tie;
+      out->tie[i] = (uint8_t)tie;
+      first_wins |= tie; /* a tie is stored first, second */
+    } else {
+      first_wins = u < q;
+    }
     out->winner[i] = first_wins ? ia : ib;
     out->loser[i] = first_wins ? ib : ia;
     out->first_won[i] = (uint8_t)first_wins;
@@ -160,6 +177,22 @@ int design_simulate_users(pref_data *out, size_t n, const world *w, const popula
   }
   free(wt);
   return PS_OK;
+}
+
+void noise_tie_split(const noise_spec *ns, double q, double *p_first, double *p_tie) {
+  if (ns->ties == NOISE_TIES_DAVIDSON) {
+    double r = ns->nu * sqrt(q * (1 - q));
+    *p_first = q / (1 + r);
+    *p_tie = r / (1 + r);
+  } else if (ns->ties == NOISE_TIES_RAOKUPPER) {
+    double z = log(q) - log1p(-q);
+    *p_first = ps_sigmoid(z - ns->eta);
+    *p_tie = 1 - *p_first - ps_sigmoid(-z - ns->eta);
+    if (*p_tie < 0) *p_tie = 0;
+  } else {
+    *p_first = q;
+    *p_tie = 0;
+  }
 }
 
 int design_simulate(pref_data *out, size_t n, const world *w, const population *p,

@@ -192,11 +192,28 @@ typedef struct {
   size_t feat_dim;
 } population;
 
+/* Ties (docs/theory.md §2.11): a layer on the strict probability q = P(first > second) of
+ * everything above (link, temperature, annotators, flips), so it composes with every
+ * population, noise and design.  With pi_a / (pi_a + pi_b) = q:
+ *   davidson    P(first) = q / (1 + nu sqrt(q (1 - q))), P(tie) = nu sqrt(q (1 - q)) / (same)
+ *               (= pi_a / (pi_a + pi_b + nu sqrt(pi_a pi_b)), Davidson 1970);
+ *   raokupper   with z = logit q: P(first) = sigma(z - eta), P(second) = sigma(-z - eta), the rest
+ *               a tie (Rao & Kupper 1967).
+ * Given no tie, Davidson's first item wins with probability q exactly; Rao–Kupper's with
+ * sigma(z - eta) / (sigma(z - eta) + sigma(-z - eta)), which is further from 1/2 than q. */
+typedef enum { NOISE_TIES_NONE = 0, NOISE_TIES_DAVIDSON = 1, NOISE_TIES_RAOKUPPER = 2 } noise_ties;
+
 typedef struct {
   link_kind link;
   double temperature;    /* T > 0 */
   double flip;           /* symmetric label-flip rate eps in [0, 1/2) */
+  noise_ties ties;       /* NONE: strict judgements only */
+  double nu;             /* davidson: nu > 0 */
+  double eta;            /* raokupper: eta > 0 */
 } noise_spec;
+
+/* The tie layer above: from the strict q, the probabilities of "first wins" and "tie". */
+void noise_tie_split(const noise_spec *ns, double q, double *p_first, double *p_tie);
 
 typedef struct {
   design_kind kind;
@@ -240,7 +257,9 @@ double noise_prob_user_clean(const noise_spec *ns, const population *p, size_t h
 
 /* Simulate n comparisons into out (allocated here, with annotator = NULL and
  * first_won set): pairs from the design (stream rq), labels from the noise model
- * (stream rj).  PS_EINVAL when the design cannot produce a pair. */
+ * (stream rj), one uniform per row (ties, when the noise has them, split the same
+ * draw: u < P(first) first wins, then a tie, else the second; the tie column is
+ * allocated only then, so strict worlds draw and store exactly what they did before).  PS_EINVAL when the design cannot produce a pair. */
 int design_simulate(pref_data *out, size_t n, const world *w, const population *p,
                     const noise_spec *ns, const design_spec *ds, gsl_rng *rq, gsl_rng *rj,
                     ps_msg *m);

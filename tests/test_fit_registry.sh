@@ -21,6 +21,7 @@ set -u
 PREFSIM=${PREFSIM:-./prefsim}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SMALL=$HERE/data/small.csv
+SMALL_TIES=$HERE/data/small_ties.csv
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/prefsim-fit-registry-XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 export LC_ALL=C.UTF-8
@@ -73,8 +74,11 @@ check "--list: the item models include bt, mm, gpm, minimax, mixture, dpo" \
 check "--list: the segment models are listed apart" grep -qx regret_model <<<"$others"
 
 for m in $models; do
+  # the tie models' estimates need ties: the same rows with B,C a tie (tests/data/small_ties.csv)
+  data=$SMALL
+  case $m in davidson | raokupper) data=$SMALL_TIES ;; esac
   out=$TMP/$m.out
-  "$PREFSIM" fit --model "$m" "$SMALL" --seed 5 >"$out" 2>"$TMP/$m.err"
+  "$PREFSIM" fit --model "$m" "$data" --seed 5 >"$out" 2>"$TMP/$m.err"
   rc=$?
   if [ $rc -ne 0 ]; then
     ko "$m: exit $rc on small.csv: $(head -c 300 "$TMP/$m.err")"
@@ -83,7 +87,7 @@ for m in $models; do
   check "$m: table (items A, B, C, finite, centred / summing to 1)" sane_table "$out"
   check "$m: # model, # items 3, # rows 6, # weight 11" \
     test "$(meta "$out" model)/$(meta "$out" items)/$(meta "$out" rows)/$(meta "$out" weight)" = "$m/3/6/11"
-  "$PREFSIM" fit --model "$m" "$SMALL" --seed 5 >"$TMP/$m.again" 2>/dev/null
+  "$PREFSIM" fit --model "$m" "$data" --seed 5 >"$TMP/$m.again" 2>/dev/null
   check "$m: the same seed gives the same output" cmp -s "$out" "$TMP/$m.again"
 
   # its help lists its hyperparameters; parse KEY, default, allowed from it
@@ -92,7 +96,7 @@ for m in $models; do
   awk '/^hyperparameters/ { f = 1; next } /^$/ { f = 0 } f && /^  [^ ]+ +default / {
          a = $0; sub(/^  [^ ]+ +default +[^ ]+ +/, "", a); print $1 "\t" $3 "\t" a }' "$TMP/$m.help" >"$TMP/$m.params"
 
-  "$PREFSIM" fit --model "$m" --param no_such_key=1 "$SMALL" >/dev/null 2>"$TMP/err"
+  "$PREFSIM" fit --model "$m" --param no_such_key=1 "$data" >/dev/null 2>"$TMP/err"
   rc=$?
   first=$(head -1 "$TMP/$m.params" | cut -f1)
   check "$m: --param unknown key: exit 2, names it and the allowed keys" \
@@ -108,7 +112,7 @@ for m in $models; do
     *) continue ;;
     esac
     nkeys=$((nkeys + 1))
-    "$PREFSIM" fit --model "$m" --param "$key=$badv" "$SMALL" >"$TMP/err.out" 2>"$TMP/err"
+    "$PREFSIM" fit --model "$m" --param "$key=$badv" "$data" >"$TMP/err.out" 2>"$TMP/err"
     rc=$?
     if [ $rc -ne 2 ] || ! grep -qF -- "--param $key=$badv: $want" "$TMP/err" || [ -s "$TMP/err.out" ]; then
       nbad=$((nbad + 1))
@@ -119,7 +123,7 @@ for m in $models; do
 
   if [ -n "$first" ]; then
     def=$(head -1 "$TMP/$m.params" | cut -f2)
-    "$PREFSIM" fit --model "$m" --param "$first=$def" "$SMALL" >/dev/null 2>&1
+    "$PREFSIM" fit --model "$m" --param "$first=$def" "$data" >/dev/null 2>&1
     check "$m: --param $first=$def (its default) accepted" test $? -eq 0
   fi
 done
@@ -148,7 +152,7 @@ check "a later setting wins" \
 check "alias of a hyperparameter the model lacks: exit 2" \
   bash -c "test \$('$PREFSIM' fit --model mm --l2 1 '$SMALL' 2>'$TMP/e' >/dev/null; echo \$?) = 2 && grep -q \"^prefsim fit: --l2: --model mm has no hyperparameter 'l2'; allowed: alpha\" '$TMP/e'"
 check "--reference with mm: exit 2" test "$(code --model mm --reference A "$SMALL")" = 2
-check "--reference with mm: names bt and pl" grep -q -- "--reference applies to --model bt or pl only, not mm" "$TMP/err.txt"
+check "--reference with mm: names the models that take it" grep -q -- "--reference applies to --model bt, pl, davidson, raokupper only, not mm" "$TMP/err.txt"
 check "--annotators with a model without per-annotator estimates: exit 2" \
   test "$(code --model lsr --annotators "$TMP/x.tsv" "$SMALL")" = 2
 check "an estimator's own check of its hyperparameters: exit 2 before reading DATA" \
