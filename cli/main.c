@@ -36,6 +36,7 @@ enum { EXIT_USAGE = 2, EXIT_DATA = 3, EXIT_INCONCLUSIVE = 4 };
 #define DEFAULT_MAX_CELLS 2000000
 
 static char *join_argv(int argc, char **argv);
+int cmd_export(int argc, char **argv); /* cmd_export.c */
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -53,6 +54,8 @@ static void usage(FILE *f) {
           "                      check the experiment's [claim.*] sections: PASS, FAIL or INCONCLUSIVE\n"
           "  plot RESULTS.h5 [-o DIR] [--format pdf|png|both|cairolatex]\n"
           "                      TSV export + gnuplot figures beside the results (or in DIR)\n"
+          "  export RESULTS.h5 [--format csv|netcdf] [-o FILE] [--partial]\n"
+          "                      a tidy CSV table or a flat netCDF file of every value\n"
           "  fit --model MODEL DATA.csv [options]\n"
           "                      fit real comparisons (CSV winner,loser[,count][,annotator][,first])\n"
           "                      with any registered estimator that fits item comparisons\n"
@@ -706,7 +709,8 @@ static int cmd_info(int argc, char **argv) {
     return EXIT_DATA;
   }
   const char *keys[] = {"schema", "experiment", "description", "status", "shard", "prefsim_version", "git_rev", "created_utc",
-                        "finished_utc", "snapshot_utc", "master_seed", "rng", "gsl_version", "hdf5_version", "argv", NULL};
+                        "finished_utc", "snapshot_utc", "master_seed", "rng", "gsl_version", "hdf5_version", "argv",
+                        "git_dirty", "compiler", "cflags", "blas", "host", "threads", "mpi_ranks", NULL};
   printf("file            %s\n", argv[1]);
   for (size_t i = 0; keys[i]; i++) {
     const char *v = h5read_attr(r, keys[i]);
@@ -780,6 +784,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[2], "fit")) fitcli_usage(stdout);
     else if (!strcmp(argv[2], "info")) usage_info(stdout);
     else if (!strcmp(argv[2], "merge")) usage_merge(stdout);
+    else if (!strcmp(argv[2], "export")) return cmd_export(2, (char *[]){"export", "--help", NULL});
     else usage(stdout);
     return 0;
   }
@@ -790,6 +795,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(cmd, "plot")) rc = cmd_plot(argc - 1, argv + 1);
   else if (!strcmp(cmd, "fit")) rc = fitcli_main(argc - 1, argv + 1);
   else if (!strcmp(cmd, "info")) rc = cmd_info(argc - 1, argv + 1);
+  else if (!strcmp(cmd, "export")) rc = cmd_export(argc - 1, argv + 1);
   else if (!strcmp(cmd, "list")) rc = cmd_list();
   if (rc >= 0) {
     /* a full disk or a closed pipe behind stdout is an error, not a silent success */

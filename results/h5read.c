@@ -29,6 +29,7 @@ struct h5read {
   size_t n_cells;
   name_list estimators;
   name_list *metrics;    /* per estimator */
+  name_list quantities[2]; /* /truth, /theory */
   int sealed;            /* 1: the seal was checked intact; 0: an older file without one */
 };
 
@@ -60,6 +61,8 @@ void h5read_close(h5read *r) {
   }
   for (size_t e = 0; r->metrics && e < r->estimators.n; e++) h5u_name_list_free(&r->metrics[e]);
   h5u_name_list_free(&r->estimators);
+  h5u_name_list_free(&r->quantities[0]);
+  h5u_name_list_free(&r->quantities[1]);
   free(r->metrics);
   free(r->attr_keys);
   free(r->attr_values);
@@ -280,6 +283,14 @@ int h5read_open(const char *path, h5read **out, ps_msg *m) {
     for (size_t i = 0; i < r->n_axes; i++) drop_name(&r->metrics[e], r->axes[i].name);
     drop_name(&r->metrics[e], "replicate");
   }
+  for (int part = 0; part < 2; part++) {
+    if (h5u_group_names(r->file, part ? "theory" : "truth", &r->quantities[part]) < 0) {
+      rc = h5u_io_fail(m, path, part ? "cannot list /theory" : "cannot list /truth");
+      goto fail;
+    }
+    for (size_t i = 0; i < r->n_axes; i++) drop_name(&r->quantities[part], r->axes[i].name);
+    drop_name(&r->quantities[part], "replicate");
+  }
   *out = r;
   return PS_OK;
 fail:
@@ -295,6 +306,17 @@ const char *h5read_attr(const h5read *r, const char *key) {
 }
 
 int h5read_sealed(const h5read *r) { return r ? r->sealed : 0; }
+
+size_t h5read_n_attrs(const h5read *r) { return r ? r->n_attrs : 0; }
+
+const char *h5read_attr_key(const h5read *r, size_t i) { return r && i < r->n_attrs ? r->attr_keys[i] : NULL; }
+
+const char *const *h5read_quantities(const h5read *r, const char *group) {
+  if (!r || !group) return NULL;
+  if (!strcmp(group, "truth")) return (const char *const *)r->quantities[0].names;
+  if (!strcmp(group, "theory")) return (const char *const *)r->quantities[1].names;
+  return NULL;
+}
 
 size_t h5read_n_axes(const h5read *r) { return r ? r->n_axes : 0; }
 

@@ -202,6 +202,9 @@ void h5read_close(h5read *r);
 
 /* Root string attribute (NULL if absent); the string is owned by the reader. */
 const char *h5read_attr(const h5read *r, const char *key);
+/* The root attributes readable as text (integers and floats formatted), by index. */
+size_t h5read_n_attrs(const h5read *r);
+const char *h5read_attr_key(const h5read *r, size_t i);
 
 /* Sweep axes (replicate excluded), in dimension order.  Owned by the reader. */
 size_t h5read_n_axes(const h5read *r);
@@ -212,6 +215,9 @@ size_t h5read_n_replicates(const h5read *r);
  * the reader, NULL-terminated. */
 const char *const *h5read_estimators(const h5read *r);
 const char *const *h5read_metrics(const h5read *r, const char *estimator);
+/* Names of the quantities under /truth or /theory (group "truth" or "theory"), owned by
+ * the reader, NULL-terminated; NULL for another group. */
+const char *const *h5read_quantities(const h5read *r, const char *group);
 
 /* Read a whole [axes..., replicate] array: "metrics/<est>/<metric>", "truth/<q>",
  * "theory/<q>".  *out is malloc'ed (caller frees), length = product of axis sizes ×
@@ -221,6 +227,11 @@ int h5read_array(const h5read *r, const char *path, double **out, ps_msg *m);
 /* String attribute of a dataset (e.g. "units", "long_name"); NULL if absent.  The
  * returned string is malloc'ed; caller frees. */
 char *h5read_dataset_attr(const h5read *r, const char *path, const char *key);
+
+/* The whole file as one flat netCDF-4 dataset (results/h5export.c has its layout: a
+ * dimension "estimator", each metric [estimator, axes..., replicate], truth_<q> and
+ * theory_<q>), built in memory: *image (malloc'ed, caller frees) of *size bytes. */
+int h5read_export_netcdf(const h5read *r, unsigned char **image, size_t *size, ps_msg *m);
 
 /* Count cells by status in /cells. */
 int h5read_cell_counts(const h5read *r, size_t *pending, size_t *done, size_t *failed,
