@@ -346,6 +346,8 @@ static int absent(const h5read *r, const char *path, const char *gpath, const ch
     H5Eclear2(H5E_DEFAULT);
     return ps_fail(m, PS_EINVAL, "%s: no %s (and no group /%s)", r->path, path, gpath);
   }
+  for (size_t i = 0; i < r->n_axes; i++) drop_name(&l, r->axes[i].name); /* coordinates, not data */
+  drop_name(&l, "replicate");
   h5u_join_names((const char *const *)l.names, list, sizeof list);
   h5u_name_list_free(&l);
   return ps_fail(m, PS_EINVAL, "%s: no %s; %s: %s", r->path, path, what, list);

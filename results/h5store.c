@@ -681,9 +681,12 @@ static int check_file_matches(hid_t file, const char *path, const h5store_layout
   if (!rc && !h5u_name_list_has(&axes, "replicate"))
     rc = ps_fail(m, PS_EINVAL, "%s: /replicate is missing", path);
   for (size_t i = 0; i < L->n_axes && !rc; i++) rc = check_axis(file, path, &L->axes[i], m);
-  if (rc) return rc;
+  if (rc) {
+    h5u_name_list_free(&axes);
+    return rc;
+  }
 
-  hid_t ds = H5Dopen2(file, "/axes/replicate", H5P_DEFAULT), space = H5I_INVALID_HID;
+  hid_t ds = H5Dopen2(file, "/replicate", H5P_DEFAULT), space = H5I_INVALID_HID;
   hssize_t n_rep = ds < 0 || (space = H5Dget_space(ds)) < 0
                        ? -1
                        : H5Sget_simple_extent_npoints(space);
