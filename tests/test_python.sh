@@ -144,6 +144,26 @@ PY
 $P export "$T/r.h5" -o"$T/short.csv"
 check "-oFILE works" cmp -s "$T/r.csv" "$T/short.csv"
 
+# R: the snippet of docs/architecture.md ("Reading results elsewhere"), through netCDF-C
+cat >"$T/read.R" <<'R'
+library(ncdf4)
+nc <- nc_open(commandArgs(TRUE)[1])
+err <- ncvar_get(nc, "metrics/bt/param_err")   # R reverses the dimensions: [replicate, ..., n]
+n <- ncvar_get(nc, "n")
+cat(sprintf("%.17g", c(n, apply(err, length(dim(err)), mean))), ncatt_get(nc, 0, "Conventions")$value, "\n")
+nc_close(nc)
+R
+Rscript "$T/read.R" "$T/r.h5" >"$T/r.out" 2>"$T/r.err"
+check "R (ncdf4) reads the file: axes and values as h5py has them" $PY - "$T/r.h5" "$T/r.out" <<'PY'
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+got = open(sys.argv[2]).read().split()
+x = f["metrics/bt/param_err"][()]
+want = [float(v) for v in f["n"][()]] + list(x.reshape(x.shape[0], -1).mean(axis=1))
+assert got[-1] == "CF-1.8", got
+assert np.allclose([float(v) for v in got[:-1]], want, rtol=1e-14, atol=0), (got, want)
+PY
+
 # error paths
 $P export "$T/nope.h5" 2>"$T/e1"; rc=$?
 check "a missing file: exit 3 naming it" sh -c "test $rc -eq 3 && grep -q 'nope.h5' '$T/e1'"
