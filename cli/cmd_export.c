@@ -4,8 +4,8 @@
  * CSV: one row per (estimator, metric, cell), then per (truth or theory quantity,
  * cell); columns estimator, metric, one per sweep axis, replicate, value.  Truth and
  * theory rows have estimator "truth" or "theory".  Numbers are written with the fewest
- * digits that read back to the same double (at most 17), so the table round-trips to
- * the last bit; NaN is "NaN", infinities "Inf" and "-Inf"; integer axes are integers,
+ * digits that read back to the same double (at most 17; with ".0" when integral, so a
+ * float column reads back as float), so the table round-trips to the last bit; NaN is "NaN", infinities "Inf" and "-Inf"; integer axes are integers,
  * text axes text (quoted as RFC 4180 when they hold a comma, quote, line break or
  * edge space).  An axis whose name is a fixed column (estimator, metric, replicate,
  * value) is renamed axis_NAME (axis_axis_NAME, ... while that is taken too).
@@ -66,6 +66,8 @@ static void put_number(FILE *f, double v) {
     snprintf(buf, sizeof buf, "%.*g", digits, v);
     if (strtod(buf, NULL) == v) break;
   }
+  /* a float column reads back as float: "2.0", never "2" */
+  if (!strpbrk(buf, ".e")) strcat(buf, ".0");
   fputs(buf, f);
 }
 

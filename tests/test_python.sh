@@ -208,8 +208,9 @@ assert prefsim.tidy(sys.argv[1], partial=True).equals(c)
 ds = prefsim.open(sys.argv[1], partial=True)
 assert int(ds.param_err.sel(estimator="bt").notnull().sum()) == 5
 PY
+# (from a copy: pip builds in the source tree)
 check "pip installs the package (no network: --no-index, no build isolation)" sh -c \
-  "$PY -m pip install --quiet --no-index --no-deps --no-build-isolation --target '$T/site' '$ROOT/python' >'$T/pip.log' 2>&1 &&
+  "cp -r '$ROOT/python' '$T/src' && $PY -m pip install --quiet --no-index --no-deps --no-build-isolation --target '$T/site' '$T/src' >'$T/pip.log' 2>&1 &&
    cd '$T' && PYTHONPATH='$T/site' $PY -c 'import prefsim, os; assert os.path.dirname(prefsim.__file__).startswith(\"$T/site\"); prefsim.open(\"$T/r.h5\")'"
 
 echo "$pass passed, $fail failed"
