@@ -280,16 +280,16 @@ int h5read_open(const char *path, h5read **out, ps_msg *m) {
       goto fail;
     }
     /* schema 2: the group's links to the axes are coordinates, not metrics */
-    for (size_t i = 0; i < r->n_axes; i++) drop_name(&r->metrics[e], r->axes[i].name);
-    drop_name(&r->metrics[e], "replicate");
+    for (size_t i = 0; i < r->n_axes && !r->v1; i++) drop_name(&r->metrics[e], r->axes[i].name);
+    if (!r->v1) drop_name(&r->metrics[e], "replicate");
   }
   for (int part = 0; part < 2; part++) {
     if (h5u_group_names(r->file, part ? "theory" : "truth", &r->quantities[part]) < 0) {
       rc = h5u_io_fail(m, path, part ? "cannot list /theory" : "cannot list /truth");
       goto fail;
     }
-    for (size_t i = 0; i < r->n_axes; i++) drop_name(&r->quantities[part], r->axes[i].name);
-    drop_name(&r->quantities[part], "replicate");
+    for (size_t i = 0; i < r->n_axes && !r->v1; i++) drop_name(&r->quantities[part], r->axes[i].name);
+    if (!r->v1) drop_name(&r->quantities[part], "replicate");
   }
   *out = r;
   return PS_OK;

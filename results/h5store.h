@@ -16,8 +16,8 @@
  *                         long_name, units (numeric axes);
  *   /replicate            int32 0..R-1, always the last dimension
  *   /metrics/<est>/<metric>  float64 [axis_1, ..., axis_k, replicate], NaN where not
- *                         (yet) computed or the fit failed; attrs units, long_name,
- *                         _FillValue; the root's scales attached (H5DS) to every dimension
+ *                         (yet) computed or the fit failed; attrs units, long_name; the
+ *                         root's scales attached (H5DS) to every dimension
  *   /status/<est>         int32 [axes..., replicate]: the fit's PS_* status code per cell
  *                         (-1 = not run); attr "codes" lists "0=ok,1=invalid,..."
  *   /messages/<est>       variable-length UTF-8 string [axes..., replicate]: the failure
