@@ -42,7 +42,6 @@ _SCHEMA_V1 = "prefsim-results/1"
 _SEAL_BLOCK = 512
 _builtin_open = _builtins.open  # this module's open() is the results reader
 _FIXED_COLUMNS = ("estimator", "metric", "replicate", "value")
-_ROOT_GROUPS = ("metrics", "status", "messages", "truth", "theory", "cells", "verdicts")
 
 try:  # python/prefsim/fit.py: `prefsim fit --format json`, written separately
     from .fit import fit  # noqa: F401
@@ -154,7 +153,6 @@ def open(path, estimator=None, partial=False, engine=None):  # noqa: A001 (the n
     engine = engine or _engine()
     with h5py.File(path, "r") as f:
         estimators = list(f["metrics"].keys())
-        order = {k: i for i, k in enumerate(f["metrics"])}  # creation order as h5py lists it
     if estimator is not None and estimator not in estimators:
         raise ResultsError(f"{path}: no estimator {estimator!r}; estimators: {', '.join(estimators) or 'none'}")
     root = _group(path, None, engine)
@@ -166,7 +164,7 @@ def open(path, estimator=None, partial=False, engine=None):  # noqa: A001 (the n
             out[name] = v
     else:
         names = []
-        for e in sorted(estimators, key=order.get):
+        for e in estimators:
             names += [n for n in per[e].data_vars if n not in names]
         for n in names:
             parts = []
@@ -224,9 +222,8 @@ def tidy(path, partial=False):
                 axes.append(_np.array([_text(x) for x in d[()]], dtype=object))
             elif d.dtype.kind in "iu":
                 axes.append(d[()].astype(_np.int64))
-            else:
-                vals = d[()].astype(_np.float64)
-                axes.append(vals)
+            else:  # schema 1 stored integer axes as float64 too
+                axes.append(d[()].astype(_np.float64))
         shape = tuple(len(a) for a in axes) + (reps,)
         ncell = int(_np.prod(shape))
         index = _np.unravel_index(_np.arange(ncell), shape)
@@ -244,7 +241,6 @@ def tidy(path, partial=False):
             raise ResultsError(f"{path}: an estimator is labelled 'truth' or 'theory', the estimator column's name "
                                "for those rows")
         cols = _axis_columns(axis_names)
-        n = len(arrays) * ncell
         data = {
             "estimator": _np.repeat(_np.array([a[0] for a in arrays], dtype=object), ncell),
             "metric": _np.repeat(_np.array([a[1] for a in arrays], dtype=object), ncell),
@@ -254,7 +250,4 @@ def tidy(path, partial=False):
         data["replicate"] = _np.tile(index[-1].astype(_np.int64), len(arrays))
         data["value"] = (_np.concatenate([_np.asarray(a[2][()], dtype=_np.float64).ravel() for a in arrays])
                          if arrays else _np.zeros(0))
-    df = pd.DataFrame(data)
-    # an axis that is integral in a schema-1 file stays float there (schema 1 did not say)
-    assert len(df) == n
-    return df
+    return pd.DataFrame(data)
