@@ -69,9 +69,9 @@ deps:
 $(BUILD)/%.o: %.c $(wildcard */*.h) | $(BUILD)/dirs
 	$(CC) $(CFLAGS) -c $< -o $@
 
-# version and git revision: rewritten only when they change, so run.o follows HEAD
+# version, git revision and compile flags: rewritten only when they change, so run.o follows HEAD
 $(BUILD)/version.h: FORCE | $(BUILD)/dirs
-	@printf '#define PS_VERSION "%s"\n#define PS_GIT_REV "%s"\n' '$(VERSION)' '$(GIT_REV)' > $@.tmp
+	@printf '#define PS_VERSION "%s"\n#define PS_GIT_REV "%s"\n#define PS_CFLAGS "%s"\n' '$(VERSION)' '$(GIT_REV)' '$(CC) $(CFLAGS)' > $@.tmp
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 
 $(BUILD)/experiments/run.o: experiments/run.c $(BUILD)/version.h $(wildcard */*.h) | $(BUILD)/dirs

@@ -252,6 +252,9 @@ def h5_axes(f):
         names.append(name.decode())
         return None
 
+    if "axes" not in f:  # schema 2: the axes are the root's scales, in the arrays' dimension order
+        names = [d.label for d in f["cells/status"].dims]
+        return [(nm, f[nm][()]) for nm in names if nm != "replicate"]
     g = f["axes"]
     try:
         g.id.links.iterate(cb, idx_type=__import__("h5py").h5.INDEX_CRT_ORDER)
@@ -276,9 +279,10 @@ def fit_share(path, threads):
             fs = f[f"metrics/{est}/fit_seconds"][()]
             tot += float(np.nansum(fs))
             cells = max(cells, int(np.isfinite(fs).sum()))
-        cw = float(np.sum(f["cells"]["wall_seconds"]))
+        v1 = "axes" in f  # schema 1: /axes and the /cells table
+        cw = float(np.nansum(f["cells"]["wall_seconds"][()]))
         grid = " x ".join(f"{a} = {int(v[0])}..{int(v[-1])}" for a, v in h5_axes(f))
-        R = len(f["axes/replicate"])
+        R = len(f["axes/replicate" if v1 else "replicate"])
     print(f"fit_sum {tot:.6f} cells {cells} threads {threads} fit_per_thread {tot / threads:.6f} cell_wall_sum {cw:.6f} "
           f"grid {grid} x {R} replicates")
 

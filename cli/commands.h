@@ -12,4 +12,8 @@ void usage_list(FILE *f);
 int cmd_new(int argc, char **argv);
 void usage_new(FILE *f);
 
+/* prefsim export RESULTS.h5 [--format csv|netcdf] [-o FILE] [--partial] */
+int cmd_export(int argc, char **argv);
+void usage_export(FILE *f);
+
 #endif

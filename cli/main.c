@@ -56,6 +56,8 @@ static void usage(FILE *f) {
           "                      check the experiment's [claim.*] sections: PASS, FAIL or INCONCLUSIVE\n"
           "  plot RESULTS.h5 [-o DIR] [--format pdf|png|both|cairolatex] [--no-gnuplot]\n"
           "                      TSV export + gnuplot figures beside the results (or in DIR)\n"
+          "  export RESULTS.h5 [--format csv|netcdf] [-o FILE] [--partial]\n"
+          "                      a tidy CSV table or a flat netCDF file of every value\n"
           "  fit --model MODEL DATA.csv [options]\n"
           "                      fit real comparisons (CSV winner,loser[,count][,annotator][,first])\n"
           "                      with any registered estimator that fits item comparisons\n"
@@ -823,7 +825,8 @@ static int cmd_info(int argc, char **argv) {
     return EXIT_DATA;
   }
   const char *keys[] = {"schema", "experiment", "description", "status", "shard", "prefsim_version", "git_rev", "created_utc",
-                        "finished_utc", "snapshot_utc", "master_seed", "rng", "gsl_version", "hdf5_version", "argv", NULL};
+                        "finished_utc", "snapshot_utc", "master_seed", "rng", "gsl_version", "hdf5_version", "argv",
+                        "git_dirty", "compiler", "cflags", "blas", "host", "threads", "mpi_ranks", NULL};
   printf("file            %s\n", path);
   for (size_t i = 0; keys[i]; i++) {
     const char *v = h5read_attr(r, keys[i]);
@@ -870,6 +873,7 @@ static int do_fit(int argc, char **argv, int fc, char **fv) { return fitcli_main
 static int do_info(int argc, char **argv, int fc, char **fv) { return cmd_info(argc, argv); }
 static int do_list(int argc, char **argv, int fc, char **fv) { return cmd_list(argc, argv); }
 static int do_new(int argc, char **argv, int fc, char **fv) { return cmd_new(argc, argv); }
+static int do_export(int argc, char **argv, int fc, char **fv) { return cmd_export(argc, argv); }
 
 static const struct {
   const char *name;
@@ -878,7 +882,7 @@ static const struct {
 } commands[] = {
     {"run", do_run, usage_run},       {"merge", do_merge, usage_merge}, {"verify", do_verify, usage_verify},
     {"plot", do_plot, usage_plot},    {"fit", do_fit, fitcli_usage},    {"info", do_info, usage_info},
-    {"list", do_list, usage_list},    {"new", do_new, usage_new},
+    {"list", do_list, usage_list},    {"new", do_new, usage_new},       {"export", do_export, usage_export},
 };
 
 int main(int argc, char **argv) {

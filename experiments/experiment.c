@@ -946,6 +946,8 @@ int experiment_build(experiment *e, cfg *c, const char *default_name, ps_msg *m)
     ax->value = malloc(ax->n * sizeof(double));
     if (!ax->value) goto oom;
     ax->numeric = p->type == PS_PARAM_INT || p->type == PS_PARAM_REAL;
+    ax->integer = p->type == PS_PARAM_INT;
+    ax->doc = p->doc;
     for (size_t j = 0; j < ax->n; j++) {
       ps_msg sub;
       if (ps_param_check(p, ax->text[j], &sub) != PS_OK) {

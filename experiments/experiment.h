@@ -40,6 +40,8 @@ typedef struct {
   char **text;     /* the values as written */
   double *value;   /* numeric values (NaN for text) */
   int numeric;     /* every value is a number */
+  int integer;     /* the key is an integer parameter */
+  const char *doc; /* the key's one-line description (static) */
 } exp_axis;
 
 typedef struct {

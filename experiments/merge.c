@@ -180,7 +180,7 @@ int merge_files(const char *out, const char *const *paths, size_t n, const merge
     in[i].path = paths[i];
     if ((s = h5read_open(paths[i], &in[i].r, m))) break;
     const char *schema = h5read_attr(in[i].r, "schema");
-    if (!schema || strcmp(schema, H5STORE_SCHEMA)) {
+    if (!schema || (strcmp(schema, H5STORE_SCHEMA) && strcmp(schema, H5STORE_SCHEMA_V1))) {
       s = ps_fail(m, PS_EINVAL, "%s is not a prefsim results file (schema '%s')", paths[i], schema ? schema : "");
       break;
     }

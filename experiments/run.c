@@ -6,6 +6,8 @@
  * each written cell is flushed, so an interruption loses at most running cells. */
 #include "run.h"
 
+#include <dlfcn.h>
+#include <gsl/gsl_cblas.h>
 #include <gsl/gsl_version.h>
 #include <math.h>
 #include <pthread.h>
@@ -19,6 +21,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#ifdef PS_MPI
+#include <mpi.h>
+#endif
 
 #include "../core/rng.h"
 #include "cell.h"
@@ -31,8 +36,52 @@
 #define PS_GIT_REV "unknown"
 #endif
 
+#ifndef PS_CFLAGS
+#define PS_CFLAGS "unknown"
+#endif
+
 const char *run_version(void) { return PS_VERSION; }
 const char *run_git_rev(void) { return PS_GIT_REV; }
+
+/* Provenance of the binary, for the results file's root attributes.  The dirty flag is
+ * the working tree's at build time (tracked files differing from HEAD). */
+static const char *git_dirty(void) {
+  size_t n = strlen(PS_GIT_REV);
+  if (!strcmp(PS_GIT_REV, "unknown")) return "unknown";
+  return n > 6 && !strcmp(PS_GIT_REV + n - 6, "-dirty") ? "true" : "false";
+}
+
+static void compiler_text(char *buf, size_t n) {
+#if defined(__clang__)
+  snprintf(buf, n, "clang %s", __clang_version__);
+#elif defined(__GNUC__)
+  snprintf(buf, n, "gcc %s", __VERSION__);
+#else
+  snprintf(buf, n, "unknown C compiler");
+#endif
+}
+
+/* Which BLAS answers GSL's CBLAS calls, found at run time: the shared object that
+ * defines cblas_dgemm (dladdr), and OpenBLAS's own build string when it is OpenBLAS. */
+char *openblas_get_config(void) __attribute__((weak));
+static void blas_text(char *buf, size_t n) {
+  Dl_info info;
+  const char *lib = dladdr((void *)(size_t)&cblas_dgemm, &info) && info.dli_fname ? info.dli_fname : "unknown library";
+  const char *conf = openblas_get_config ? openblas_get_config() : NULL;
+  if (conf && strstr(lib, "openblas"))
+    snprintf(buf, n, "%s (%s)", conf, lib);
+  else if (strstr(lib, "gslcblas"))
+    snprintf(buf, n, "GSL reference CBLAS (%s)", lib);
+  else
+    snprintf(buf, n, "%s", lib);
+}
+
+/* Axis units: prefsim's parameters are counts or dimensionless numbers, except the
+ * angles their description gives in degrees. */
+static const char *axis_units(const exp_axis *a) {
+  if (!a->numeric) return NULL;
+  return a->doc && strstr(a->doc, "degrees") ? "degree" : "1";
+}
 
 /* OpenBLAS (behind GSL's CBLAS calls) runs single-threaded inside sweeps: cells are
  * already parallel, and one thread per call keeps BLAS results independent of the
@@ -54,7 +103,8 @@ static double now_seconds(void) {
 struct run_layout {
   h5store_axis *axes;
   h5store_estimator *est;
-  h5store_attr attrs[12];
+  h5store_attr attrs[20];
+  char compiler[160], blas[512], host[256];
   char *config_text;
   char *data_text;   /* config_text without [claim.*] and [figure.*]: the data's identity */
   char gslv[32];
@@ -186,6 +236,9 @@ int run_layout_build(const experiment *e, const char *argv_text, const char *sha
       L->axes[a].values = e->axes[a].value;
     else
       L->axes[a].labels = (const char *const *)e->axes[a].text;
+    L->axes[a].integer = e->axes[a].integer;
+    L->axes[a].long_name = e->axes[a].doc;
+    L->axes[a].units = axis_units(&e->axes[a]);
   }
   for (size_t k = 0; k < e->n_estimators; k++) {
     L->est[k].label = e->estimators[k].label;
@@ -196,6 +249,15 @@ int run_layout_build(const experiment *e, const char *argv_text, const char *sha
   size_t na = 0;
   L->attrs[na++] = (h5store_attr){"prefsim_version", run_version()};
   L->attrs[na++] = (h5store_attr){"git_rev", run_git_rev()};
+  compiler_text(L->compiler, sizeof L->compiler);
+  blas_text(L->blas, sizeof L->blas);
+  if (gethostname(L->host, sizeof L->host) != 0) snprintf(L->host, sizeof L->host, "unknown");
+  L->host[sizeof L->host - 1] = 0;
+  L->attrs[na++] = (h5store_attr){"git_dirty", git_dirty()};
+  L->attrs[na++] = (h5store_attr){"compiler", L->compiler};
+  L->attrs[na++] = (h5store_attr){"cflags", PS_CFLAGS};
+  L->attrs[na++] = (h5store_attr){"blas", L->blas};
+  L->attrs[na++] = (h5store_attr){"host", L->host};
   L->attrs[na++] = (h5store_attr){"config", L->config_text};
   L->attrs[na++] = (h5store_attr){"config_data", L->data_text};
   L->argv_text = strdup(argv_text ? argv_text : "");
@@ -432,6 +494,22 @@ int run_open(const experiment *e, const run_options *o, run_session *ss, run_sum
   }
   if (s) goto fail;
 listed:
+  /* how this run computes: threads per process and MPI ranks (the last run's, on a resume) */
+  {
+    char text[32];
+    int threads = 1, ranks = 1;
+#ifdef _OPENMP
+    threads = o->threads > 0 ? o->threads : omp_get_max_threads();
+#endif
+#ifdef PS_MPI
+    int mpi_on = 0;
+    if (MPI_Initialized(&mpi_on) == MPI_SUCCESS && mpi_on) MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+#endif
+    snprintf(text, sizeof text, "%d", threads);
+    if ((s = h5store_set_attr(ss->store, "threads", text, m))) goto fail;
+    snprintf(text, sizeof text, "%d", ranks);
+    if ((s = h5store_set_attr(ss->store, "mpi_ranks", text, m))) goto fail;
+  }
   /* the cells still to do: the store's view (the file and its journal) */
   free(finished);
   finished = NULL;

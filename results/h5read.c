@@ -23,10 +23,13 @@ struct h5read {
   char **axis_names;
   double **axis_values;  /* NULL for text axes */
   char ***axis_labels;   /* NULL for numeric axes */
+  char **axis_units, **axis_long; /* attributes units, long_name (NULL when absent) */
+  int v1;                /* schema 1: axes in /axes, /cells a compound table */
   size_t n_replicates;
   size_t n_cells;
   name_list estimators;
   name_list *metrics;    /* per estimator */
+  name_list quantities[2]; /* /truth, /theory */
   int sealed;            /* 1: the seal was checked intact; 0: an older file without one */
 };
 
@@ -53,9 +56,13 @@ void h5read_close(h5read *r) {
     for (size_t j = 0; r->axis_labels && r->axis_labels[i] && j < r->axes[i].n; j++)
       free(r->axis_labels[i][j]);
     if (r->axis_labels) free(r->axis_labels[i]);
+    if (r->axis_units) free(r->axis_units[i]);
+    if (r->axis_long) free(r->axis_long[i]);
   }
   for (size_t e = 0; r->metrics && e < r->estimators.n; e++) h5u_name_list_free(&r->metrics[e]);
   h5u_name_list_free(&r->estimators);
+  h5u_name_list_free(&r->quantities[0]);
+  h5u_name_list_free(&r->quantities[1]);
   free(r->metrics);
   free(r->attr_keys);
   free(r->attr_values);
@@ -63,6 +70,8 @@ void h5read_close(h5read *r) {
   free(r->axis_names);
   free(r->axis_values);
   free(r->axis_labels);
+  free(r->axis_units);
+  free(r->axis_long);
   free(r->path);
   free(r);
 }
@@ -116,14 +125,14 @@ static herr_t load_root_attr(hid_t loc, const char *name, const H5A_info_t *info
   return 0;
 }
 
-/* Read /axes/<name> into r->axes[i]. */
+/* Read the axis <name> (/<name>, or /axes/<name> in schema 1) into r->axes[i]. */
 static int load_axis(h5read *r, size_t i, const char *name, ps_msg *m) {
   char dpath[PATH_LEN];
   hid_t ds = H5I_INVALID_HID, space = H5I_INVALID_HID, type = H5I_INVALID_HID;
   hid_t str = H5I_INVALID_HID;
   char **raw = NULL;
   int rc = PS_OK;
-  snprintf(dpath, sizeof dpath, "/axes/%s", name);
+  snprintf(dpath, sizeof dpath, "%s/%s", r->v1 ? "/axes" : "", name);
   if (!(r->axis_names[i] = h5u_dup_string(name))) goto oom;
   r->axes[i].name = r->axis_names[i];
   hssize_t n;
@@ -134,6 +143,11 @@ static int load_axis(h5read *r, size_t i, const char *name, ps_msg *m) {
   }
   r->axes[i].n = (size_t)n;
   if (H5Tget_class(type) != H5T_STRING) {
+    r->axes[i].integer = H5Tget_class(type) == H5T_INTEGER;
+    r->axis_units[i] = h5u_attr_get_string(ds, "units");
+    r->axes[i].units = r->axis_units[i];
+    r->axis_long[i] = h5u_attr_get_string(ds, "long_name");
+    r->axes[i].long_name = r->axis_long[i];
     if (!(r->axis_values[i] = malloc((size_t)n * sizeof(double)))) goto oom;
     r->axes[i].values = r->axis_values[i];
     if (H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, r->axis_values[i]) < 0)
@@ -157,6 +171,8 @@ static int load_axis(h5read *r, size_t i, const char *name, ps_msg *m) {
       rc = ps_fail(m, PS_ENOMEM, "%s: no memory for axis labels", r->path);
   vlen_reclaim(str, space, raw);
   r->axes[i].labels = (const char *const *)r->axis_labels[i];
+  r->axis_long[i] = h5u_attr_get_string(ds, "long_name");
+  r->axes[i].long_name = r->axis_long[i];
   goto done;
 oom:
   rc = ps_fail(m, PS_ENOMEM, "%s: no memory for axis '%s'", r->path, name);
@@ -172,14 +188,16 @@ done:
 static int load_axes(h5read *r, ps_msg *m) {
   name_list l;
   int rc = PS_OK, have_replicate = 0;
-  if (h5u_group_names(r->file, "axes", &l) < 0) return h5u_io_fail(m, r->path, "cannot list /axes");
+  if (h5u_axis_names(r->file, &l) < 0) return h5u_io_fail(m, r->path, "cannot list the axes");
   size_t n = 0;
   for (size_t i = 0; i < l.n; i++) n += strcmp(l.names[i], "replicate") != 0;
   r->axes = calloc(n ? n : 1, sizeof *r->axes);
   r->axis_names = calloc(n ? n : 1, sizeof *r->axis_names);
   r->axis_values = calloc(n ? n : 1, sizeof *r->axis_values);
   r->axis_labels = calloc(n ? n : 1, sizeof *r->axis_labels);
-  if (!r->axes || !r->axis_names || !r->axis_values || !r->axis_labels) {
+  r->axis_units = calloc(n ? n : 1, sizeof *r->axis_units);
+  r->axis_long = calloc(n ? n : 1, sizeof *r->axis_long);
+  if (!r->axes || !r->axis_names || !r->axis_values || !r->axis_labels || !r->axis_units || !r->axis_long) {
     rc = ps_fail(m, PS_ENOMEM, "%s: no memory for axes", r->path);
     goto done;
   }
@@ -191,21 +209,27 @@ static int load_axes(h5read *r, ps_msg *m) {
     rc = load_axis(r, r->n_axes++, l.names[i], m);
   }
   if (!rc && !have_replicate)
-    rc = ps_fail(m, PS_EIO, "%s: not a prefsim results file: /axes/replicate is missing",
-                 r->path);
+    rc = ps_fail(m, PS_EIO, "%s: not a prefsim results file: %s is missing", r->path,
+                 r->v1 ? "/axes/replicate" : "/replicate");
   if (!rc) {
-    hid_t ds = H5Dopen2(r->file, "/axes/replicate", H5P_DEFAULT), space = H5I_INVALID_HID;
+    hid_t ds = H5Dopen2(r->file, r->v1 ? "/axes/replicate" : "/replicate", H5P_DEFAULT), space = H5I_INVALID_HID;
     hssize_t reps = ds < 0 || (space = H5Dget_space(ds)) < 0
                         ? -1
                         : H5Sget_simple_extent_npoints(space);
     h5u_close_space(&space);
     h5u_close_dataset(&ds);
-    if (reps < 1) rc = h5u_io_fail(m, r->path, "cannot read /axes/replicate");
+    if (reps < 1) rc = h5u_io_fail(m, r->path, "cannot read the replicate axis");
     else r->n_replicates = (size_t)reps;
   }
 done:
   h5u_name_list_free(&l);
   return rc;
+}
+
+static void drop_name(name_list *l, const char *name) {
+  char *one[2] = {(char *)name, NULL};
+  name_list drop = {one, 1, 2, 0};
+  h5u_name_list_drop(l, &drop);
 }
 
 int h5read_open(const char *path, h5read **out, ps_msg *m) {
@@ -231,9 +255,10 @@ int h5read_open(const char *path, h5read **out, ps_msg *m) {
     goto fail;
   }
   const char *schema = h5read_attr(r, "schema");
-  if (!schema || strcmp(schema, H5STORE_SCHEMA) != 0) {
+  r->v1 = schema && strcmp(schema, H5STORE_SCHEMA_V1) == 0;
+  if (!schema || (strcmp(schema, H5STORE_SCHEMA) != 0 && !r->v1)) {
     rc = ps_fail(m, PS_EINVAL, "%s: not a prefsim results file (schema \"%s\", expected "
-                 "\"%s\")", path, schema ? schema : "absent", H5STORE_SCHEMA);
+                 "\"%s\" or \"%s\")", path, schema ? schema : "absent", H5STORE_SCHEMA, H5STORE_SCHEMA_V1);
     goto fail;
   }
   if ((rc = load_axes(r, m))) goto fail;
@@ -254,6 +279,17 @@ int h5read_open(const char *path, h5read **out, ps_msg *m) {
       rc = h5u_io_fail(m, path, "cannot list the metrics of an estimator");
       goto fail;
     }
+    /* schema 2: the group's links to the axes are coordinates, not metrics */
+    for (size_t i = 0; i < r->n_axes && !r->v1; i++) drop_name(&r->metrics[e], r->axes[i].name);
+    if (!r->v1) drop_name(&r->metrics[e], "replicate");
+  }
+  for (int part = 0; part < 2; part++) {
+    if (h5u_group_names(r->file, part ? "theory" : "truth", &r->quantities[part]) < 0) {
+      rc = h5u_io_fail(m, path, part ? "cannot list /theory" : "cannot list /truth");
+      goto fail;
+    }
+    for (size_t i = 0; i < r->n_axes && !r->v1; i++) drop_name(&r->quantities[part], r->axes[i].name);
+    if (!r->v1) drop_name(&r->quantities[part], "replicate");
   }
   *out = r;
   return PS_OK;
@@ -270,6 +306,17 @@ const char *h5read_attr(const h5read *r, const char *key) {
 }
 
 int h5read_sealed(const h5read *r) { return r ? r->sealed : 0; }
+
+size_t h5read_n_attrs(const h5read *r) { return r ? r->n_attrs : 0; }
+
+const char *h5read_attr_key(const h5read *r, size_t i) { return r && i < r->n_attrs ? r->attr_keys[i] : NULL; }
+
+const char *const *h5read_quantities(const h5read *r, const char *group) {
+  if (!r || !group) return NULL;
+  if (!strcmp(group, "truth")) return (const char *const *)r->quantities[0].names;
+  if (!strcmp(group, "theory")) return (const char *const *)r->quantities[1].names;
+  return NULL;
+}
 
 size_t h5read_n_axes(const h5read *r) { return r ? r->n_axes : 0; }
 
@@ -299,6 +346,8 @@ static int absent(const h5read *r, const char *path, const char *gpath, const ch
     H5Eclear2(H5E_DEFAULT);
     return ps_fail(m, PS_EINVAL, "%s: no %s (and no group /%s)", r->path, path, gpath);
   }
+  for (size_t i = 0; i < r->n_axes; i++) drop_name(&l, r->axes[i].name); /* coordinates, not data */
+  drop_name(&l, "replicate");
   h5u_join_names((const char *const *)l.names, list, sizeof list);
   h5u_name_list_free(&l);
   return ps_fail(m, PS_EINVAL, "%s: no %s; %s: %s", r->path, path, what, list);
@@ -411,8 +460,9 @@ int h5read_cell_counts(const h5read *r, size_t *pending, size_t *done, size_t *f
 /* ------------------------------------------------------------- whole-file reads
  * used by `prefsim merge`: every cell's row of /cells, and /status, /messages. */
 
-int h5read_cells(const h5read *r, int8_t **status, int32_t **iterations, double **wall,
-                 ps_msg *m) {
+/* Schema 1's /cells compound table. */
+static int read_cells_v1(const h5read *r, int8_t **status, int32_t **iterations, double **wall,
+                         ps_msg *m) {
   typedef struct {
     int8_t status;
     int32_t iterations;
@@ -471,6 +521,45 @@ done:
   h5u_close_type(&st);
   h5u_close_type(&type);
   h5u_close_dataset(&ds);
+  return rc;
+}
+
+/* One whole [axes..., replicate] array of the file (n_cells values of mtype) into buf. */
+static int read_whole(const h5read *r, const char *dpath, hid_t mtype, void *buf, ps_msg *m) {
+  hid_t ds = H5Dopen2(r->file, dpath, H5P_DEFAULT);
+  int rc = PS_OK;
+  if (ds < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return ps_fail(m, PS_EFORMAT, "%s: no %s", r->path, dpath);
+  }
+  if (!has_cells(ds, r->n_cells))
+    rc = ps_fail(m, PS_EFORMAT, "%s: %s does not have one element per cell", r->path, dpath);
+  else if (r->n_cells && H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+    rc = h5u_io_fail(m, r->path, "cannot read /cells");
+  H5Dclose(ds);
+  return rc;
+}
+
+int h5read_cells(const h5read *r, int8_t **status, int32_t **iterations, double **wall,
+                 ps_msg *m) {
+  h5u_h5_quiet();
+  if (r->v1) return read_cells_v1(r, status, iterations, wall, m);
+  size_t n = r->n_cells ? r->n_cells : 1;
+  *status = malloc(n);
+  *iterations = malloc(n * sizeof(int32_t));
+  *wall = malloc(n * sizeof(double));
+  int rc = !*status || !*iterations || !*wall ? ps_fail(m, PS_ENOMEM, "%s: no memory for /cells", r->path) : PS_OK;
+  if (!rc) rc = read_whole(r, "/cells/status", H5T_NATIVE_INT8, *status, m);
+  if (!rc) rc = read_whole(r, "/cells/iterations", H5T_NATIVE_INT32, *iterations, m);
+  if (!rc) rc = read_whole(r, "/cells/wall_seconds", H5T_NATIVE_DOUBLE, *wall, m);
+  if (rc) {
+    free(*status);
+    free(*iterations);
+    free(*wall);
+    *status = NULL;
+    *iterations = NULL;
+    *wall = NULL;
+  }
   return rc;
 }
 

@@ -2,13 +2,17 @@
  * layout is documented in h5store.h).
  *
  * Invariants a reader of this file must keep:
- *  - Groups track link creation order, so /axes lists the sweep axes in dimension order
- *    (replicate last) and /metrics lists estimators in layout order.  Readers fall back to
- *    name order for files written without it.
+ *  - Groups track link creation order, so the root lists the sweep axes in dimension order
+ *    (replicate last, then the groups) and /metrics lists estimators in layout order.
+ *  - The file is netCDF-4 as well as HDF5: every dimension is a dimension scale at the
+ *    root (netCDF scoping: a group sees its ancestors' dimensions), and each group of
+ *    [axes..., replicate] arrays holds hard links to those scales, because xarray reads
+ *    the coordinate variables of the opened group only.  No dataset without a dimension
+ *    scale on every dimension, no compound or enum type (xarray cannot take them).
  *  - Every [axes..., replicate] array is chunked (blocks of at most CHUNK_ELEMS elements
  *    filled from the replicate dimension outwards) with shuffle, deflate and HDF5's
- *    Fletcher-32 checksum, so h5py and other readers detect a damaged chunk too; /cells
- *    likewise.  Each array is written with one H5Dwrite.
+ *    Fletcher-32 checksum, so h5py and other readers detect a damaged chunk too.  Each
+ *    array is written with one H5Dwrite.
  *  - Root attributes are written last: their variable-length values go to the global
  *    heap, so writing them after every dataset keeps dataset addresses (and with them
  *    the dimension-scale references that h5diff compares) independent of their text.
@@ -96,128 +100,104 @@ static hid_t create_axis(hid_t axes, const char *name, size_t n, hid_t ftype, hi
   return ds;
 }
 
-/* /cells: every row from the state, CELLS_BLOCK rows per write. */
-static int write_cells(const h5state *s, hid_t file) {
-  const cell_layout c = h5u_cell_layout_for((size_t)s->rank - 1);
-  size_t block = s->n_cells < CELLS_BLOCK ? s->n_cells : CELLS_BLOCK;
-  hsize_t n = s->n_cells, chunk = block ? block : 1;
-  hid_t ftype = h5u_cells_type((size_t)s->rank - 1, 0), mtype = h5u_cells_type((size_t)s->rank - 1, 1);
-  hid_t fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, ds = H5I_INVALID_HID;
-  unsigned char *buf = malloc((block ? block : 1) * c.size);
-  int rc = -1;
-  if (!buf || ftype < 0 || mtype < 0 || (fspace = H5Screate_simple(1, &n, NULL)) < 0 ||
-      (dcpl = H5Pcreate(H5P_DATASET_CREATE)) < 0 || H5Pset_chunk(dcpl, 1, &chunk) < 0 ||
-      H5Pset_deflate(dcpl, DEFLATE_LEVEL) < 0 || H5Pset_fletcher32(dcpl) < 0 ||
-      (ds = H5Dcreate2(file, "cells", ftype, fspace, H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0)
-    goto done;
-  for (size_t first = 0; first < s->n_cells; first += block) {
-    size_t rows = s->n_cells - first < block ? s->n_cells - first : block;
-    for (size_t r = 0; r < rows; r++) {
-      unsigned char *row = buf + r * c.size;
-      uint64_t cell = first + r, rest = cell;
-      int64_t id = (int64_t)cell;
-      int32_t coord[H5S_MAX_RANK];
-      for (int d = s->rank - 1; d >= 0; d--) {
-        coord[d] = (int32_t)(rest % s->dims[d]);
-        rest /= s->dims[d];
-      }
-      memcpy(row + c.id, &id, sizeof id);
-      memcpy(row + c.index, coord, 4 * (size_t)(s->rank - 1));
-      memcpy(row + c.replicate, &coord[s->rank - 1], 4);
-      memcpy(row + c.status, &s->cell_status[cell], 1);
-      memcpy(row + c.iterations, &s->iterations[cell], 4);
-      memcpy(row + c.wall_seconds, &s->wall[cell], 8);
-    }
-    hsize_t start = first, count = rows, zero = 0;
-    h5u_close_space(&mspace);
-    if ((mspace = H5Screate_simple(1, &count, NULL)) < 0 ||
-        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, NULL, &count, NULL) < 0 ||
-        H5Sselect_hyperslab(mspace, H5S_SELECT_SET, &zero, NULL, &count, NULL) < 0 ||
-        H5Dwrite(ds, mtype, mspace, fspace, H5P_DEFAULT, buf) < 0)
-      goto done;
+/* Hard links in group grp to the root's scales dim_names[0..rank-1]: xarray reads only
+ * the opened group's variables, so a group's arrays see their coordinates through them
+ * (the same objects: netCDF-C and h5netcdf match dimensions by object). */
+static int link_scales(hid_t file, hid_t grp, const char *const *dim_names, int rank) {
+  char root[NAME_MAX_LEN + 2];
+  for (int d = 0; d < rank; d++) {
+    snprintf(root, sizeof root, "/%s", dim_names[d]);
+    if (H5Lcreate_hard(file, root, grp, dim_names[d], H5P_DEFAULT, H5P_DEFAULT) < 0) return -1;
   }
-  rc = 0;
-done:
+  return 0;
+}
+
+/* One 1-D column of /verdicts along the scale row: n values of memory type mtype. */
+static int verdict_column(hid_t grp, hid_t row, const char *name, hid_t ftype, hid_t mtype, size_t n,
+                          const void *buf, const char *long_name) {
+  hsize_t dim = n;
+  hid_t space = H5Screate_simple(1, &dim, NULL), ds = H5I_INVALID_HID;
+  int rc = -1;
+  if (space >= 0 && (ds = H5Dcreate2(grp, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) >= 0 &&
+      H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0 && H5DSattach_scale(ds, row, 0) >= 0 &&
+      h5u_attr_put_string(ds, "long_name", long_name) >= 0)
+    rc = 0;
   h5u_close_dataset(&ds);
-  h5u_close_plist(&dcpl);
-  h5u_close_space(&mspace);
-  h5u_close_space(&fspace);
-  h5u_close_type(&ftype);
-  h5u_close_type(&mtype);
-  free(buf);
+  h5u_close_space(&space);
   return rc;
 }
 
-/* /verdicts: the claims' evaluation, one row per claim and slice (none: no dataset) */
+/* /verdicts: the claims' evaluation, one row per claim and slice along the dimension
+ * "row" (none: no group); one 1-D dataset per column, so xarray opens it as a table */
 static int write_verdicts(const h5state *s, hid_t file) {
   if (!s->n_verdicts) return 0;
-  typedef struct {
-    const char *claim, *slice, *expect;
-    double value, tol, alternative, bias, measured, ci_low, ci_high;
-    int8_t contains_value;
-    int64_t n, missing;
-    const char *verdict, *note;
-  } row;
-  hid_t str = h5u_vstring_type(H5T_CSET_UTF8), mt = H5I_INVALID_HID, ft = H5I_INVALID_HID;
-  hid_t space = H5I_INVALID_HID, ds = H5I_INVALID_HID;
-  row *rows = calloc(s->n_verdicts, sizeof *rows);
+  size_t n = s->n_verdicts;
+  hid_t str = h5u_vstring_type(H5T_CSET_UTF8), grp = H5I_INVALID_HID, row = H5I_INVALID_HID;
+  const char **text = malloc(n * sizeof *text);
+  double *num = malloc(n * sizeof *num);
+  int64_t *count = malloc(n * sizeof *count);
+  int32_t *index = malloc(n * sizeof *index);
+  int8_t *flag = malloc(n);
   int rc = -1;
-  if (str < 0 || !rows) goto done;
-  for (size_t i = 0; i < s->n_verdicts; i++) {
-    const h5store_verdict *v = &s->verdicts[i];
-    rows[i] = (row){v->claim, v->slice, v->expect, v->value, v->tol, v->alternative, v->bias, v->measured,
-                    v->ci_low, v->ci_high, v->contains_value, v->n, v->missing, v->verdict, v->note};
-  }
-  /* the file type packs the members in the same order with standard types */
-  struct {
-    const char *name;
-    size_t off;
-    hid_t mem, file;
-    size_t fsize;
-  } m[] = {
-      {"claim", offsetof(row, claim), str, str, sizeof(char *)},
-      {"slice", offsetof(row, slice), str, str, sizeof(char *)},
-      {"expect", offsetof(row, expect), str, str, sizeof(char *)},
-      {"value", offsetof(row, value), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 8},
-      {"tol", offsetof(row, tol), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 8},
-      {"alternative", offsetof(row, alternative), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 8},
-      {"bias", offsetof(row, bias), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 8},
-      {"measured", offsetof(row, measured), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 8},
-      {"ci_low", offsetof(row, ci_low), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 8},
-      {"ci_high", offsetof(row, ci_high), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 8},
-      {"contains_value", offsetof(row, contains_value), H5T_NATIVE_INT8, H5T_STD_I8LE, 1},
-      {"n", offsetof(row, n), H5T_NATIVE_INT64, H5T_STD_I64LE, 8},
-      {"missing", offsetof(row, missing), H5T_NATIVE_INT64, H5T_STD_I64LE, 8},
-      {"verdict", offsetof(row, verdict), str, str, sizeof(char *)},
-      {"note", offsetof(row, note), str, str, sizeof(char *)},
-  };
-  size_t nm = sizeof m / sizeof m[0], fsize = 0;
-  for (size_t i = 0; i < nm; i++) fsize += m[i].fsize;
-  if ((mt = H5Tcreate(H5T_COMPOUND, sizeof(row))) < 0 || (ft = H5Tcreate(H5T_COMPOUND, fsize)) < 0) goto done;
-  size_t foff = 0;
-  for (size_t i = 0; i < nm; i++) {
-    if (H5Tinsert(mt, m[i].name, m[i].off, m[i].mem) < 0 || H5Tinsert(ft, m[i].name, foff, m[i].file) < 0) goto done;
-    foff += m[i].fsize;
-  }
-  hsize_t n = s->n_verdicts;
-  if ((space = H5Screate_simple(1, &n, NULL)) < 0 ||
-      (ds = H5Dcreate2(file, "verdicts", ft, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
-      H5Dwrite(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) < 0 ||
-      h5u_attr_put_string(ds, "rule",
+  if (str < 0 || !text || !num || !count || !index || !flag) goto done;
+  for (size_t i = 0; i < n; i++) index[i] = (int32_t)i;
+  if ((grp = create_group(file, "verdicts")) < 0 ||
+      (row = create_axis(grp, "row", n, H5T_STD_I32LE, H5T_NATIVE_INT32, index)) < 0 ||
+      h5u_attr_put_string(row, "long_name", "row of the verdict table (one claim on one slice)") < 0 ||
+      h5u_attr_put_string(grp, "rule",
                           "prefsim verify (experiments/claims.h): slope/ratio/equal PASS when the CI lies inside "
                           "value +- tol (which excludes the alternative) and within bias of value; FAIL when it "
                           "misses the band or excludes value beyond bias; INCONCLUSIVE when it straddles the band's "
                           "edge. below/above/increasing/decreasing against the opposite side; exact: every "
                           "replicate within tol") < 0)
     goto done;
+  /* columns in the order of the schema (h5store.h) */
+#define TEXT_COL(field, doc)                                                            \
+  do {                                                                                  \
+    for (size_t i = 0; i < n; i++) text[i] = s->verdicts[i].field ? s->verdicts[i].field : ""; \
+    if (verdict_column(grp, row, #field, str, str, n, text, doc) < 0) goto done;       \
+  } while (0)
+#define REAL_COL(field, doc)                                                                      \
+  do {                                                                                            \
+    for (size_t i = 0; i < n; i++) num[i] = s->verdicts[i].field;                                 \
+    if (verdict_column(grp, row, #field, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, n, num, doc) < 0) goto done; \
+  } while (0)
+#define INT_COL(field, doc)                                                                     \
+  do {                                                                                          \
+    for (size_t i = 0; i < n; i++) count[i] = s->verdicts[i].field;                             \
+    if (verdict_column(grp, row, #field, H5T_STD_I64LE, H5T_NATIVE_INT64, n, count, doc) < 0) goto done; \
+  } while (0)
+  TEXT_COL(claim, "claim (section claim.NAME)");
+  TEXT_COL(slice, "slice of the sweep the claim was evaluated on");
+  TEXT_COL(expect, "kind of claim");
+  REAL_COL(value, "claimed value");
+  REAL_COL(tol, "tolerance around the claimed value");
+  REAL_COL(alternative, "value the claim rules out");
+  REAL_COL(bias, "allowed bias");
+  REAL_COL(measured, "measured statistic");
+  REAL_COL(ci_low, "lower end of the bootstrap confidence interval");
+  REAL_COL(ci_high, "upper end of the bootstrap confidence interval");
+  for (size_t i = 0; i < n; i++) flag[i] = s->verdicts[i].contains_value;
+  if (verdict_column(grp, row, "contains_value", H5T_STD_I8LE, H5T_NATIVE_INT8, n, flag,
+                     "the interval contains the value (1), does not (0), not a band claim (-1)") < 0)
+    goto done;
+  INT_COL(n, "replicates used");
+  INT_COL(missing, "replicates missing (failed or not run)");
+  TEXT_COL(verdict, "PASS, FAIL or INCONCLUSIVE");
+  TEXT_COL(note, "note");
+#undef TEXT_COL
+#undef REAL_COL
+#undef INT_COL
   rc = 0;
 done:
-  h5u_close_dataset(&ds);
-  h5u_close_space(&space);
-  h5u_close_type(&mt);
-  h5u_close_type(&ft);
+  h5u_close_dataset(&row);
+  h5u_close_group(&grp);
   h5u_close_type(&str);
-  free(rows);
+  free(text);
+  free(num);
+  free(count);
+  free(index);
+  free(flag);
   return rc;
 }
 
@@ -240,14 +220,28 @@ static int write_all(const h5state *s, hid_t file, const char *path, ps_msg *m) 
   const char **texts = NULL;
   for (int d = 0; d < s->rank; d++) scales[d] = H5I_INVALID_HID;
 
-  /* /axes: one dimension scale per sweep axis, then replicate. */
-  fail_what = "cannot write /axes";
-  if ((str = h5u_vstring_type(H5T_CSET_UTF8)) < 0 || (grp = create_group(file, "axes")) < 0) goto fail;
+  /* The root's scales: one per sweep axis, then replicate (netCDF coordinate variables). */
+  fail_what = "cannot write the axes";
+  if ((str = h5u_vstring_type(H5T_CSET_UTF8)) < 0) goto fail;
   for (int d = 0; d < k; d++) {
     const h5store_axis *a = &L->axes[d];
-    scales[d] = a->values ? create_axis(grp, a->name, a->n, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, a->values)
-                          : create_axis(grp, a->name, a->n, str, str, a->labels);
-    if (scales[d] < 0) goto fail;
+    if (a->labels) {
+      scales[d] = create_axis(file, a->name, a->n, str, str, a->labels);
+    } else if (a->integer) {
+      int64_t *iv = malloc(a->n * sizeof *iv);
+      if (!iv) {
+        rc = ps_fail(m, PS_ENOMEM, "%s: no memory to write the file", path);
+        goto done;
+      }
+      for (size_t j = 0; j < a->n; j++) iv[j] = (int64_t)a->values[j];
+      scales[d] = create_axis(file, a->name, a->n, H5T_STD_I64LE, H5T_NATIVE_INT64, iv);
+      free(iv);
+    } else {
+      scales[d] = create_axis(file, a->name, a->n, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, a->values);
+    }
+    if (scales[d] < 0 || h5u_attr_put_string(scales[d], "long_name", a->long_name ? a->long_name : a->name) < 0 ||
+        (!a->labels && h5u_attr_put_string(scales[d], "units", a->units ? a->units : "1") < 0))
+      goto fail;
     dim_names[d] = a->name;
   }
   if (!(replicates = malloc(L->n_replicates * sizeof *replicates)) ||
@@ -256,11 +250,11 @@ static int write_all(const h5state *s, hid_t file, const char *path, ps_msg *m) 
     goto done;
   }
   for (size_t r = 0; r < L->n_replicates; r++) replicates[r] = (int32_t)r;
-  if ((scales[k] = create_axis(grp, "replicate", L->n_replicates, H5T_STD_I32LE, H5T_NATIVE_INT32, replicates)) <
-      0)
+  if ((scales[k] = create_axis(file, "replicate", L->n_replicates, H5T_STD_I32LE, H5T_NATIVE_INT32, replicates)) <
+          0 ||
+      h5u_attr_put_string(scales[k], "long_name", "replicate (independent repetition of the grid point)") < 0)
     goto fail;
   dim_names[k] = "replicate";
-  h5u_close_group(&grp);
 
   /* /metrics/<est>/<metric>, /status/<est>, /messages/<est>. */
   const double nan = NAN;
@@ -270,19 +264,19 @@ static int write_all(const h5state *s, hid_t file, const char *path, ps_msg *m) 
   if ((grp = create_group(file, "metrics")) < 0) goto fail;
   for (size_t e = 0; e < L->n_estimators; e++) {
     const h5store_estimator *est = &L->estimators[e];
-    if ((sub = create_group(grp, est->label)) < 0) goto fail;
+    if ((sub = create_group(grp, est->label)) < 0 || link_scales(file, sub, dim_names, s->rank) < 0) goto fail;
     for (size_t j = 0; j < est->n_metrics; j++) {
       const h5store_quantity *q = &est->metrics[j];
       if (create_array(s, sub, q->name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &nan,
-                       s->val + (s->q0[e] + j) * s->n_cells, scales, dim_names, q->units ? q->units : "",
-                       q->long_name ? q->long_name : "") < 0)
+                       s->val + (s->q0[e] + j) * s->n_cells, scales, dim_names, q->units ? q->units : "1",
+                       q->long_name ? q->long_name : q->name) < 0)
         goto fail;
     }
     h5u_close_group(&sub);
   }
   h5u_close_group(&grp);
   fail_what = "cannot write /status";
-  if ((grp = create_group(file, "status")) < 0) goto fail;
+  if ((grp = create_group(file, "status")) < 0 || link_scales(file, grp, dim_names, s->rank) < 0) goto fail;
   for (size_t e = 0; e < L->n_estimators; e++) {
     snprintf(buf, sizeof buf, "fit status of %s (PS_* code, -1 = not run)", L->estimators[e].label);
     if (create_array(s, grp, L->estimators[e].label, H5T_STD_I32LE, H5T_NATIVE_INT32, &not_run,
@@ -294,7 +288,7 @@ static int write_all(const h5state *s, hid_t file, const char *path, ps_msg *m) 
   }
   h5u_close_group(&grp);
   fail_what = "cannot write /messages";
-  if ((grp = create_group(file, "messages")) < 0) goto fail;
+  if ((grp = create_group(file, "messages")) < 0 || link_scales(file, grp, dim_names, s->rank) < 0) goto fail;
   for (size_t e = 0; e < L->n_estimators; e++) {
     snprintf(buf, sizeof buf, "failure message of %s (empty when the fit succeeded)", L->estimators[e].label);
     for (size_t c = 0; c < s->n_cells; c++) texts[c] = s->msg[e * s->n_cells + c] ? s->msg[e * s->n_cells + c] : "";
@@ -309,22 +303,48 @@ static int write_all(const h5state *s, hid_t file, const char *path, ps_msg *m) 
     size_t n = part ? L->n_theory : L->n_truth, q0 = s->q0[L->n_estimators] + (part ? L->n_truth : 0);
     const h5store_quantity *qs = part ? L->theory : L->truth;
     fail_what = part ? "cannot write /theory" : "cannot write /truth";
-    if ((grp = create_group(file, gname)) < 0) goto fail;
+    if ((grp = create_group(file, gname)) < 0 || link_scales(file, grp, dim_names, s->rank) < 0) goto fail;
     for (size_t j = 0; j < n; j++)
       if (create_array(s, grp, qs[j].name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &nan, s->val + (q0 + j) * s->n_cells,
-                       scales, dim_names, qs[j].units ? qs[j].units : "", qs[j].long_name ? qs[j].long_name : "") <
-          0)
+                       scales, dim_names, qs[j].units ? qs[j].units : "1",
+                       qs[j].long_name ? qs[j].long_name : qs[j].name) < 0)
         goto fail;
     h5u_close_group(&grp);
   }
 
+  /* /cells: the bookkeeping of each cell as [axes..., replicate] arrays (CF flags for
+   * the status) */
   fail_what = "cannot write /cells";
-  if (write_cells(s, file) < 0) goto fail;
+  const int8_t pending = H5STORE_CELL_PENDING, flags[3] = {H5STORE_CELL_PENDING, H5STORE_CELL_DONE,
+                                                            H5STORE_CELL_FAILED};
+  const int32_t zero = 0;
+  hsize_t three = 3;
+  if ((grp = create_group(file, "cells")) < 0 || link_scales(file, grp, dim_names, s->rank) < 0 ||
+      create_array(s, grp, "status", H5T_STD_I8LE, H5T_NATIVE_INT8, &pending, s->cell_status, scales, dim_names,
+                   NULL, "state of the cell") < 0 ||
+      (ds = H5Dopen2(grp, "status", H5P_DEFAULT)) < 0 || (space = H5Screate_simple(1, &three, NULL)) < 0 ||
+      (attr = H5Acreate2(ds, "flag_values", H5T_STD_I8LE, space, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+      H5Awrite(attr, H5T_NATIVE_INT8, flags) < 0 || h5u_attr_put_string(ds, "flag_meanings", "PENDING DONE FAILED") < 0)
+    goto fail;
+  h5u_close_attr(&attr);
+  h5u_close_space(&space);
+  h5u_close_dataset(&ds);
+  if (create_array(s, grp, "iterations", H5T_STD_I32LE, H5T_NATIVE_INT32, &zero, s->iterations, scales, dim_names,
+                   "1", "iterations, summed over the estimators") < 0 ||
+      create_array(s, grp, "wall_seconds", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &nan, s->wall, scales, dim_names, "s",
+                   "wall-clock time of the cell") < 0)
+    goto fail;
+  h5u_close_group(&grp);
+
   fail_what = "cannot write /verdicts";
   if (write_verdicts(s, file) < 0) goto fail;
 
   fail_what = "cannot write root attributes";
-  if (h5u_attr_put_string(file, "schema", H5STORE_SCHEMA) < 0 ||
+  snprintf(buf, sizeof buf, "prefsim results: %s", attr_value(s, "experiment") ? attr_value(s, "experiment") : "");
+  for (size_t i = 0; i < L->n_attrs && !attr_value(s, "experiment"); i++)
+    if (!strcmp(L->attrs[i].key, "experiment")) snprintf(buf, sizeof buf, "prefsim results: %s", L->attrs[i].value);
+  if (h5u_attr_put_string(file, "Conventions", "CF-1.8") < 0 || h5u_attr_put_string(file, "title", buf) < 0 ||
+      h5u_attr_put_string(file, "schema", H5STORE_SCHEMA) < 0 ||
       h5u_attr_put_string(file, "created_utc", s->created_utc) < 0 ||
       h5u_attr_put_string(file, "finished_utc", s->finished_utc) < 0 ||
       h5u_attr_put_string(file, "status", s->status) < 0)

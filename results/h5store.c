@@ -78,6 +78,35 @@ static int check_quantities(const char *path, const char *what, size_t n,
   return PS_OK;
 }
 
+/* An axis's scale lives at the root and is linked into every group of arrays, so its
+ * name must differ from the root's groups, /cells's arrays, the estimators (/status,
+ * /messages) and every metric, truth and theory quantity. */
+static int check_axis_names(const char *path, const h5store_layout *L, ps_msg *m) {
+  for (size_t i = 0; i < L->n_axes; i++) {
+    const char *a = L->axes[i].name, *clash = NULL, *with = NULL;
+    for (size_t j = 0; !clash && H5U_ROOT_GROUPS[j]; j++)
+      if (!strcmp(a, H5U_ROOT_GROUPS[j])) clash = "a group of the file", with = a;
+    for (size_t j = 0; !clash && H5U_CELL_ARRAYS[j]; j++)
+      if (!strcmp(a, H5U_CELL_ARRAYS[j])) clash = "an array of /cells", with = a;
+    for (size_t e = 0; !clash && e < L->n_estimators; e++) {
+      if (!strcmp(a, L->estimators[e].label)) clash = "an estimator", with = a;
+      for (size_t j = 0; !clash && j < L->estimators[e].n_metrics; j++)
+        if (!strcmp(a, L->estimators[e].metrics[j].name)) clash = "a metric of estimator", with = L->estimators[e].label;
+    }
+    for (size_t j = 0; !clash && j < L->n_truth; j++)
+      if (!strcmp(a, L->truth[j].name)) clash = "a truth quantity", with = a;
+    for (size_t j = 0; !clash && j < L->n_theory; j++)
+      if (!strcmp(a, L->theory[j].name)) clash = "a theory quantity", with = a;
+    if (clash)
+      return ps_fail(m, PS_EINVAL, "%s: sweep axis '%s' has the name of %s (%s): the axes are netCDF "
+                     "dimensions shared by every group of the file, so their names must differ from the "
+                     "groups (metrics, status, messages, truth, theory, cells, verdicts), /cells's arrays (status, "
+                     "iterations, wall_seconds), the estimator labels and the stored quantities; rename the one "
+                     "that is not the axis", path, a, clash, with);
+  }
+  return PS_OK;
+}
+
 static int check_layout(const char *path, const h5store_layout *L, ps_msg *m) {
   if (!path || !path[0]) return ps_fail(m, PS_EINVAL, "h5store: empty file path");
   if (!L) return ps_fail(m, PS_EINVAL, "%s: layout is NULL", path);
@@ -128,6 +157,7 @@ static int check_layout(const char *path, const h5store_layout *L, ps_msg *m) {
   int rc = check_quantities(path, "truth quantity", L->n_truth, L->truth, m);
   if (!rc) rc = check_quantities(path, "theory quantity", L->n_theory, L->theory, m);
   if (rc) return rc;
+  if ((rc = check_axis_names(path, L, m))) return rc;
   if (L->n_attrs && !L->attrs) return ps_fail(m, PS_EINVAL, "%s: attribute list is NULL", path);
   int have_config = 0;
   for (size_t i = 0; i < L->n_attrs; i++) {
@@ -512,7 +542,7 @@ static int check_axis(hid_t file, const char *path, const h5store_axis *a, ps_ms
   double *values = NULL;
   char **labels = NULL;
   int rc = PS_OK;
-  snprintf(dpath, sizeof dpath, "/axes/%s", a->name);
+  snprintf(dpath, sizeof dpath, "/%s", a->name);
   if ((ds = H5Dopen2(file, dpath, H5P_DEFAULT)) < 0 || (space = H5Dget_space(ds)) < 0 ||
       (type = H5Dget_type(ds)) < 0) {
     rc = h5u_io_fail(m, path, "cannot open an axis dataset");
@@ -573,13 +603,15 @@ done:
   return rc;
 }
 
-/* The names under group gpath must be exactly names[0..n-1] (in any order). */
+/* The names under group gpath but the links to the axes (skip) must be exactly
+ * names[0..n-1] (in any order). */
 static int check_names(hid_t file, const char *path, const char *gpath, const char *what,
-                       size_t n, const char *const *names, ps_msg *m) {
+                       size_t n, const char *const *names, const name_list *skip, ps_msg *m) {
   name_list l;
   char list[256];
   int rc = PS_OK;
   if (h5u_group_names(file, gpath, &l) < 0) return h5u_io_fail(m, path, "cannot list a group");
+  if (skip) h5u_name_list_drop(&l, skip);
   for (size_t i = 0; i < n && !rc; i++)
     if (!h5u_name_list_has(&l, names[i]))
       rc = ps_fail(m, PS_EINVAL, "%s: %s '%s' is in the layout but not in the file (%s has: "
@@ -598,11 +630,11 @@ static int check_names(hid_t file, const char *path, const char *gpath, const ch
 
 static int check_quantity_names(hid_t file, const char *path, const char *gpath,
                                 const char *what, size_t n, const h5store_quantity *q,
-                                ps_msg *m) {
+                                const name_list *skip, ps_msg *m) {
   const char **names = malloc((n ? n : 1) * sizeof *names);
   if (!names) return ps_fail(m, PS_ENOMEM, "%s: no memory", path);
   for (size_t i = 0; i < n; i++) names[i] = q[i].name;
-  int rc = check_names(file, path, gpath, what, n, names, m);
+  int rc = check_names(file, path, gpath, what, n, names, skip, m);
   free(names);
   return rc;
 }
@@ -612,6 +644,14 @@ static int check_file_matches(hid_t file, const char *path, const h5store_layout
                               ps_msg *m) {
   char *text = h5u_attr_get_string(file, "schema");
   int rc = PS_OK;
+  if (text && strcmp(text, H5STORE_SCHEMA_V1) == 0) {
+    rc = ps_fail(m, PS_EINVAL, "%s was written by an older prefsim (schema \"%s\"; this one writes \"%s\", "
+                 "which xarray and netCDF read) and cannot be resumed: rerun with --force to recompute it, or "
+                 "write to another file with -o (info, verify, plot, merge and export still read it)", path,
+                 text, H5STORE_SCHEMA);
+    free(text);
+    return rc;
+  }
   if (!text || strcmp(text, H5STORE_SCHEMA) != 0) {
     rc = ps_fail(m, PS_EINVAL, "%s: schema is \"%s\", expected \"%s\"", path,
                  text ? text : "(absent)", H5STORE_SCHEMA);
@@ -623,7 +663,7 @@ static int check_file_matches(hid_t file, const char *path, const h5store_layout
   /* Axes: same names in the same order, then the same values. */
   name_list axes;
   char list[256];
-  if (h5u_group_names(file, "axes", &axes) < 0) return h5u_io_fail(m, path, "cannot list /axes");
+  if (h5u_axis_names(file, &axes) < 0) return h5u_io_fail(m, path, "cannot list the axes");
   size_t k = 0;
   for (size_t i = 0; i < axes.n && !rc; i++) {
     if (strcmp(axes.names[i], "replicate") == 0) continue;
@@ -639,39 +679,47 @@ static int check_file_matches(hid_t file, const char *path, const h5store_layout
                  "%s)", path, k, L->n_axes,
                  h5u_join_names((const char *const *)axes.names, list, sizeof list));
   if (!rc && !h5u_name_list_has(&axes, "replicate"))
-    rc = ps_fail(m, PS_EINVAL, "%s: /axes/replicate is missing", path);
-  h5u_name_list_free(&axes);
+    rc = ps_fail(m, PS_EINVAL, "%s: /replicate is missing", path);
   for (size_t i = 0; i < L->n_axes && !rc; i++) rc = check_axis(file, path, &L->axes[i], m);
-  if (rc) return rc;
+  if (rc) {
+    h5u_name_list_free(&axes);
+    return rc;
+  }
 
-  hid_t ds = H5Dopen2(file, "/axes/replicate", H5P_DEFAULT), space = H5I_INVALID_HID;
+  hid_t ds = H5Dopen2(file, "/replicate", H5P_DEFAULT), space = H5I_INVALID_HID;
   hssize_t n_rep = ds < 0 || (space = H5Dget_space(ds)) < 0
                        ? -1
                        : H5Sget_simple_extent_npoints(space);
   h5u_close_space(&space);
   h5u_close_dataset(&ds);
-  if (n_rep < 0) return h5u_io_fail(m, path, "cannot read /axes/replicate");
-  if ((size_t)n_rep != L->n_replicates)
+  if (n_rep < 0 || (size_t)n_rep != L->n_replicates) {
+    h5u_name_list_free(&axes);
+    if (n_rep < 0) return h5u_io_fail(m, path, "cannot read /replicate");
     return ps_fail(m, PS_EINVAL, "%s: the file has %lld replicates, the layout %zu", path,
                    (long long)n_rep, L->n_replicates);
+  }
 
   /* Estimators and their metrics, truth, theory. */
   const char **labels = malloc((L->n_estimators ? L->n_estimators : 1) * sizeof *labels);
-  if (!labels) return ps_fail(m, PS_ENOMEM, "%s: no memory", path);
+  if (!labels) {
+    h5u_name_list_free(&axes);
+    return ps_fail(m, PS_ENOMEM, "%s: no memory", path);
+  }
   for (size_t e = 0; e < L->n_estimators; e++) labels[e] = L->estimators[e].label;
-  rc = check_names(file, path, "metrics", "estimator", L->n_estimators, labels, m);
+  rc = check_names(file, path, "metrics", "estimator", L->n_estimators, labels, NULL, m);
   free(labels);
   for (size_t e = 0; e < L->n_estimators && !rc; e++) {
     char gpath[PATH_LEN], what[NAME_MAX_LEN + 32];
     snprintf(gpath, sizeof gpath, "metrics/%s", L->estimators[e].label);
     snprintf(what, sizeof what, "metric of estimator '%s'", L->estimators[e].label);
     rc = check_quantity_names(file, path, gpath, what, L->estimators[e].n_metrics,
-                              L->estimators[e].metrics, m);
+                              L->estimators[e].metrics, &axes, m);
   }
   if (!rc) rc = check_quantity_names(file, path, "truth", "truth quantity", L->n_truth,
-                                     L->truth, m);
+                                     L->truth, &axes, m);
   if (!rc) rc = check_quantity_names(file, path, "theory", "theory quantity", L->n_theory,
-                                     L->theory, m);
+                                     L->theory, &axes, m);
+  h5u_name_list_free(&axes);
   if (rc) return rc;
 
   const char *key = identity_key(L);
@@ -717,10 +765,9 @@ static int load_file(h5store *s, ps_msg *m) {
   size_t nc = st->n_cells;
   int sealed = 0, rc = seal_check(path, &sealed, m);
   if (rc) return rc;
-  hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), str = H5I_INVALID_HID, ctype = H5I_INVALID_HID;
+  hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), str = H5I_INVALID_HID;
   char dpath[PATH_LEN];
   char **texts = NULL;
-  unsigned char *rows = NULL;
   if (file < 0) return h5u_io_fail(m, path, "cannot open results file to resume");
   if ((rc = check_file_matches(file, path, L, m))) goto done;
   for (size_t e = 0; e < L->n_estimators && !rc; e++) {
@@ -759,42 +806,23 @@ static int load_file(h5store *s, ps_msg *m) {
   }
   if (rc) goto done;
   /* /cells: status, iterations, wall seconds */
-  cell_layout cl = h5u_cell_layout_for(L->n_axes);
-  size_t rows_n = 0;
-  int8_t *status = NULL;
-  if ((rc = h5u_cells_read_status(file, path, &status, &rows_n, m))) goto done;
-  free(status);
-  if (rows_n != nc) {
-    rc = ps_fail(m, PS_EFORMAT, "%s: /cells has %zu rows, the layout %zu cells", path, rows_n, nc);
+  if ((rc = read_array(file, path, st, "/cells/status", H5T_NATIVE_INT8, st->cell_status, m)) ||
+      (rc = read_array(file, path, st, "/cells/iterations", H5T_NATIVE_INT32, st->iterations, m)) ||
+      (rc = read_array(file, path, st, "/cells/wall_seconds", H5T_NATIVE_DOUBLE, st->wall, m)))
     goto done;
-  }
-  hid_t ds = H5Dopen2(file, "cells", H5P_DEFAULT);
-  if (!(rows = malloc((nc ? nc : 1) * cl.size)) || (ctype = h5u_cells_type(L->n_axes, 1)) < 0 || ds < 0 ||
-      (nc && H5Dread(ds, ctype, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) < 0)) {
-    if (ds >= 0) H5Dclose(ds);
-    rc = h5u_io_fail(m, path, "cannot read /cells");
-    goto done;
-  }
-  H5Dclose(ds);
   for (size_t c = 0; c < nc; c++) {
-    int8_t cs;
-    memcpy(&cs, rows + c * cl.size + cl.status, 1);
+    int8_t cs = st->cell_status[c];
     if (cs != H5STORE_CELL_PENDING && cs != H5STORE_CELL_DONE && cs != H5STORE_CELL_FAILED) {
-      rc = ps_fail(m, PS_EFORMAT, "%s: /cells row %zu has status %d", path, c, cs);
+      rc = ps_fail(m, PS_EFORMAT, "%s: /cells/status of cell %zu is %d", path, c, cs);
       goto done;
     }
-    st->cell_status[c] = cs;
-    memcpy(&st->iterations[c], rows + c * cl.size + cl.iterations, 4);
-    memcpy(&st->wall[c], rows + c * cl.size + cl.wall_seconds, 8);
   }
   char *created = h5u_attr_get_string(file, "created_utc");
   if (created) snprintf(st->created_utc, sizeof st->created_utc, "%s", created);
   free(created);
 done:
   free(texts);
-  free(rows);
   h5u_close_type(&str);
-  h5u_close_type(&ctype);
   H5Fclose(file);
   H5Eclear2(H5E_DEFAULT);
   return rc;

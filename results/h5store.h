@@ -1,32 +1,45 @@
 /* h5store.h — the prefsim results file (HDF5), the only code that touches HDF5.
  *
- * Layout (schema "prefsim-results/1"; readable by h5py and xarray unaided):
+ * Layout (schema "prefsim-results/2"; netCDF-4 compatible: xarray.open_dataset(path,
+ * group="metrics/<est>") opens it with engine h5netcdf or netcdf4):
  *
  *   /                     attrs (all variable-length UTF-8 strings unless noted):
- *                         schema, prefsim_version, git_rev, created_utc, finished_utc,
- *                         status (RUNNING|COMPLETED|INTERRUPTED|FAILED), config (resolved
- *                         INI text), argv, rng, gsl_version, hdf5_version, experiment;
- *                         master_seed (uint64 scalar)
- *   /axes/<axis>          1-D dimension scale per sweep axis, in sweep order, float64 for
- *                         numeric axes, variable-length UTF-8 strings for text axes;
- *                         /axes/replicate int32 0..R-1 is always the last dimension
+ *                         Conventions ("CF-1.8"), title, schema, prefsim_version, git_rev,
+ *                         created_utc, finished_utc, snapshot_utc, status (RUNNING|
+ *                         COMPLETED|INTERRUPTED|FAILED), config (resolved INI text), argv,
+ *                         rng, gsl_version, hdf5_version, experiment, provenance (the
+ *                         caller's: git_dirty, compiler, cflags, blas, host, threads,
+ *                         mpi_ranks); master_seed (uint64 scalar)
+ *   /<axis>               1-D dimension scale (netCDF coordinate variable) per sweep axis,
+ *                         created in sweep order: int64 for integer axes, float64 for other
+ *                         numeric axes, variable-length UTF-8 strings for text axes; attrs
+ *                         long_name, units (numeric axes);
+ *   /replicate            int32 0..R-1, always the last dimension
  *   /metrics/<est>/<metric>  float64 [axis_1, ..., axis_k, replicate], NaN where not
- *                         (yet) computed or the fit failed; attrs units, long_name;
- *                         dimension scales attached (H5DS) to every dimension
+ *                         (yet) computed or the fit failed; attrs units, long_name; the
+ *                         root's scales attached (H5DS) to every dimension
  *   /status/<est>         int32 [axes..., replicate]: the fit's PS_* status code per cell
  *                         (-1 = not run); attr "codes" lists "0=ok,1=invalid,..."
  *   /messages/<est>       variable-length UTF-8 string [axes..., replicate]: the failure
  *                         message ("" when the fit succeeded)
  *   /truth/<quantity>     float64 [axes..., replicate] ground-truth values per cell
  *   /theory/<quantity>    float64 [axes..., replicate] predicted values per cell
- *   /verdicts             (COMPLETED sweeps with claims) compound table, one row per claim
- *                         and slice: claim, slice, expect, value, tol, alternative, bias,
- *                         measured, ci_low, ci_high, contains_value (int8: 1, 0, -1 = n/a),
- *                         n, missing, verdict (PASS|FAIL|INCONCLUSIVE), note; attr rule
- *   /cells                compound table, one row per cell in cell-id order:
- *                         id int64, index int32[k] (axis indices), replicate int32,
- *                         status enum int8 {PENDING=0, DONE=1, FAILED=2},
- *                         iterations int32 (summed over estimators), wall_seconds float64
+ *   /cells/status         int8 [axes..., replicate] PENDING=0, DONE=1, FAILED=2 (CF
+ *                         flag_values, flag_meanings); /cells/iterations int32 (summed over
+ *                         estimators), /cells/wall_seconds float64
+ *   /verdicts             (COMPLETED sweeps with claims) one row per claim and slice along
+ *                         dimension "row": 1-D claim, slice, expect, value, tol,
+ *                         alternative, bias, measured, ci_low, ci_high, contains_value (int8:
+ *                         1, 0, -1 = n/a), n, missing, verdict (PASS|FAIL|INCONCLUSIVE),
+ *                         note; attr rule
+ *   Every group holding [axes..., replicate] arrays (each /metrics/<est>, /status,
+ *   /messages, /truth, /theory, /cells) also holds hard links to the root's scales, so
+ *   xarray, which reads one group, sees the coordinates; an axis therefore may not share
+ *   a name with an estimator, a metric, a truth or theory quantity, a /cells column or a
+ *   root group (the layout check refuses it).
+ *
+ * Schema "prefsim-results/1" (prefsim <= 0.3) kept the scales in /axes and /cells as one
+ * compound table; h5read reads both, h5store_open_resume refuses /1 (rerun with --force).
  *
  * Cell ids are the C-order linear index over (axis_1, ..., axis_k, replicate), so the
  * replicate varies fastest.  Datasets of [axes..., replicate] shape and /cells are chunked
@@ -51,7 +64,8 @@
 
 #include "../core/ps.h"
 
-#define H5STORE_SCHEMA "prefsim-results/1"
+#define H5STORE_SCHEMA "prefsim-results/2"
+#define H5STORE_SCHEMA_V1 "prefsim-results/1" /* read, not resumed */
 
 enum { H5STORE_CELL_PENDING = 0, H5STORE_CELL_DONE = 1, H5STORE_CELL_FAILED = 2 };
 
@@ -60,6 +74,9 @@ typedef struct {
   size_t n;                  /* number of values, >= 1 */
   const double *values;      /* numeric values (NULL for a text axis) */
   const char *const *labels; /* text values (NULL for a numeric axis) */
+  int integer;               /* numeric values are integers: stored as int64 */
+  const char *long_name;     /* written as the axis's long_name (NULL: the name) */
+  const char *units;         /* written as its units (numeric axes; NULL: "1") */
 } h5store_axis;
 
 typedef struct {
@@ -185,6 +202,9 @@ void h5read_close(h5read *r);
 
 /* Root string attribute (NULL if absent); the string is owned by the reader. */
 const char *h5read_attr(const h5read *r, const char *key);
+/* The root attributes readable as text (integers and floats formatted), by index. */
+size_t h5read_n_attrs(const h5read *r);
+const char *h5read_attr_key(const h5read *r, size_t i);
 
 /* Sweep axes (replicate excluded), in dimension order.  Owned by the reader. */
 size_t h5read_n_axes(const h5read *r);
@@ -195,6 +215,9 @@ size_t h5read_n_replicates(const h5read *r);
  * the reader, NULL-terminated. */
 const char *const *h5read_estimators(const h5read *r);
 const char *const *h5read_metrics(const h5read *r, const char *estimator);
+/* Names of the quantities under /truth or /theory (group "truth" or "theory"), owned by
+ * the reader, NULL-terminated; NULL for another group. */
+const char *const *h5read_quantities(const h5read *r, const char *group);
 
 /* Read a whole [axes..., replicate] array: "metrics/<est>/<metric>", "truth/<q>",
  * "theory/<q>".  *out is malloc'ed (caller frees), length = product of axis sizes ×
@@ -204,6 +227,11 @@ int h5read_array(const h5read *r, const char *path, double **out, ps_msg *m);
 /* String attribute of a dataset (e.g. "units", "long_name"); NULL if absent.  The
  * returned string is malloc'ed; caller frees. */
 char *h5read_dataset_attr(const h5read *r, const char *path, const char *key);
+
+/* The whole file as one flat netCDF-4 dataset (results/h5export.c has its layout: a
+ * dimension "estimator", each metric [estimator, axes..., replicate], truth_<q> and
+ * theory_<q>), built in memory: *image (malloc'ed, caller frees) of *size bytes. */
+int h5read_export_netcdf(const h5read *r, unsigned char **image, size_t *size, ps_msg *m);
 
 /* Count cells by status in /cells. */
 int h5read_cell_counts(const h5read *r, size_t *pending, size_t *done, size_t *failed,

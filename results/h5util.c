@@ -12,9 +12,15 @@ const char H5U_STATUS_CODES[] =
     "7=non-finite,8=interrupted,9=bad-format";
 
 /* Root attributes the store writes itself; a layout may not set them. */
-const char *const H5U_RESERVED_ATTRS[] = {"schema",       "status",       "created_utc",
-                                             "finished_utc", "hdf5_version", "master_seed", "snapshot_utc",
-                                             NULL};
+const char *const H5U_RESERVED_ATTRS[] = {"schema",       "status",      "created_utc",  "finished_utc",
+                                          "hdf5_version", "master_seed", "snapshot_utc", "Conventions",
+                                          "title",        NULL};
+
+/* The root's groups and /cells's arrays: no sweep axis may take these names, since a
+ * group's links to the root's scales share its namespace (h5store.h). */
+const char *const H5U_ROOT_GROUPS[] = {"metrics", "status", "messages", "truth", "theory", "cells", "verdicts",
+                                       "replicate", NULL};
+const char *const H5U_CELL_ARRAYS[] = {"status", "iterations", "wall_seconds", NULL};
 
 /* ------------------------------------------------------------------ small helpers */
 
@@ -214,6 +220,43 @@ int h5u_group_names(hid_t loc, const char *path, name_list *l) {
   return 0;
 }
 
+int h5u_axes_v1(hid_t file) {
+  htri_t v1 = H5Lexists(file, "axes", H5P_DEFAULT);
+  H5Eclear2(H5E_DEFAULT);
+  return v1 > 0;
+}
+
+/* Schema 2: the root's datasets (its dimension scales) in creation order; schema 1:
+ * the links of /axes. */
+int h5u_axis_names(hid_t file, name_list *l) {
+  if (h5u_axes_v1(file)) return h5u_group_names(file, "axes", l);
+  name_list all;
+  if (h5u_group_names(file, "/", &all) < 0) return -1;
+  memset(l, 0, sizeof *l);
+  int rc = 0;
+  for (size_t i = 0; i < all.n && !rc; i++) {
+    hid_t obj = H5Oopen(file, all.names[i], H5P_DEFAULT);
+    int is_ds = obj >= 0 && H5Iget_type(obj) == H5I_DATASET;
+    if (obj >= 0) H5Oclose(obj);
+    if (obj < 0 || (is_ds && h5u_name_list_add(file, all.names[i], NULL, l) < 0)) rc = -1;
+  }
+  h5u_name_list_free(&all);
+  H5Eclear2(H5E_DEFAULT);
+  if (!rc && !l->names && !(l->names = calloc(1, sizeof *l->names))) rc = -1;
+  if (rc) h5u_name_list_free(l);
+  return rc;
+}
+
+void h5u_name_list_drop(name_list *l, const name_list *drop) {
+  size_t k = 0;
+  for (size_t i = 0; i < l->n; i++) {
+    if (h5u_name_list_has(drop, l->names[i])) free(l->names[i]);
+    else l->names[k++] = l->names[i];
+  }
+  l->n = k;
+  if (l->names) l->names[k] = NULL;
+}
+
 int h5u_name_list_has(const name_list *l, const char *name) {
   for (size_t i = 0; i < l->n; i++)
     if (strcmp(l->names[i], name) == 0) return 1;
@@ -235,20 +278,6 @@ const char *h5u_join_names(const char *const *names, char *buf, size_t size) {
 
 /* ------------------------------------------------------------------- /cells rows */
 
-/* Byte offsets of the packed /cells row for k sweep axes. */
-
-cell_layout h5u_cell_layout_for(size_t k) {
-  cell_layout c;
-  c.id = 0;
-  c.index = 8;
-  c.replicate = c.index + 4 * k;
-  c.status = c.replicate + 4;
-  c.iterations = c.status + 1;
-  c.wall_seconds = c.iterations + 4;
-  c.size = c.wall_seconds + 8;
-  return c;
-}
-
 hid_t h5u_cell_status_enum(int native) {
   hid_t e = H5Tenum_create(native ? H5T_NATIVE_INT8 : H5T_STD_I8LE);
   int8_t v;
@@ -265,38 +294,6 @@ fail:
   return H5I_INVALID_HID;
 }
 
-/* The packed /cells compound: little-endian on disk (native = 0) or native in memory.
- * The index member is omitted when there are no sweep axes (k = 0). */
-hid_t h5u_cells_type(size_t k, int native) {
-  cell_layout c = h5u_cell_layout_for(k);
-  hid_t t = H5Tcreate(H5T_COMPOUND, c.size), arr = H5I_INVALID_HID, st = H5I_INVALID_HID;
-  if (t < 0) return t;
-  if (H5Tinsert(t, "id", c.id, native ? H5T_NATIVE_INT64 : H5T_STD_I64LE) < 0) goto fail;
-  if (k) {
-    hsize_t dim = k;
-    if ((arr = H5Tarray_create2(native ? H5T_NATIVE_INT32 : H5T_STD_I32LE, 1, &dim)) < 0)
-      goto fail;
-    if (H5Tinsert(t, "index", c.index, arr) < 0) goto fail;
-  }
-  if (H5Tinsert(t, "replicate", c.replicate, native ? H5T_NATIVE_INT32 : H5T_STD_I32LE) < 0)
-    goto fail;
-  if ((st = h5u_cell_status_enum(native)) < 0 || H5Tinsert(t, "status", c.status, st) < 0)
-    goto fail;
-  if (H5Tinsert(t, "iterations", c.iterations, native ? H5T_NATIVE_INT32 : H5T_STD_I32LE) < 0)
-    goto fail;
-  if (H5Tinsert(t, "wall_seconds", c.wall_seconds,
-                native ? H5T_NATIVE_DOUBLE : H5T_IEEE_F64LE) < 0)
-    goto fail;
-  h5u_close_type(&arr);
-  h5u_close_type(&st);
-  return t;
-fail:
-  h5u_close_type(&arr);
-  h5u_close_type(&st);
-  H5Tclose(t);
-  return H5I_INVALID_HID;
-}
-
 /* Memory type selecting only the status member, for counting and the done mask. */
 hid_t h5u_cells_status_only_type(void) {
   hid_t st = h5u_cell_status_enum(1), t = H5I_INVALID_HID;
@@ -306,19 +303,28 @@ hid_t h5u_cells_status_only_type(void) {
   return t;
 }
 
-/* One status byte per row of /cells into *out (malloc'ed); *n receives the row count. */
+int h5u_cells_v1(hid_t file) {
+  hid_t obj = H5Oopen(file, "cells", H5P_DEFAULT);
+  int v1 = obj >= 0 && H5Iget_type(obj) == H5I_DATASET;
+  if (obj >= 0) H5Oclose(obj);
+  H5Eclear2(H5E_DEFAULT);
+  return v1;
+}
+
+/* One status byte per cell (/cells/status, or the status column of schema 1's /cells
+ * table) into *out (malloc'ed); *n receives the count. */
 int h5u_cells_read_status(hid_t file, const char *path, int8_t **out, size_t *n,
                              ps_msg *m) {
   hid_t ds = H5I_INVALID_HID, space = H5I_INVALID_HID, type = H5I_INVALID_HID;
   int8_t *status = NULL;
-  int rc = PS_OK;
+  int rc = PS_OK, v1 = h5u_cells_v1(file);
   hssize_t rows;
-  if ((ds = H5Dopen2(file, "cells", H5P_DEFAULT)) < 0) {
-    rc = h5u_io_fail(m, path, "cannot open /cells");
+  if ((ds = H5Dopen2(file, v1 ? "cells" : "cells/status", H5P_DEFAULT)) < 0) {
+    rc = h5u_io_fail(m, path, v1 ? "cannot open /cells" : "cannot open /cells/status");
     goto done;
   }
   if ((space = H5Dget_space(ds)) < 0 || (rows = H5Sget_simple_extent_npoints(space)) < 0 ||
-      (type = h5u_cells_status_only_type()) < 0) {
+      (type = v1 ? h5u_cells_status_only_type() : H5Tcopy(H5T_NATIVE_INT8)) < 0) {
     rc = h5u_io_fail(m, path, "cannot inspect /cells");
     goto done;
   }

@@ -16,7 +16,8 @@ PKGS=(
   liblinear-dev liblinear-tools liblbfgs-dev
   libglpk-dev
   python3 python3-numpy python3-sklearn python3-h5py python3-xarray
-  r-base-core r-cran-bradleyterry2 r-cran-survival r-cran-psychotools r-cran-ordinal
+  python3-pandas python3-h5netcdf python3-netcdf4 python3-pip python3-setuptools
+  r-base-core r-cran-bradleyterry2 r-cran-survival r-cran-psychotools r-cran-ordinal r-cran-ncdf4
 )
 
 BENCH_PKGS=(

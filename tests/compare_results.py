@@ -22,7 +22,7 @@ def datasets(f):
         if top not in f:
             continue
         def visit(name, obj, top=top):
-            if isinstance(obj, h5py.Dataset):
+            if isinstance(obj, h5py.Dataset) and not h5py.h5ds.is_scale(obj.id):  # schema 2 links the axes into groups
                 out[f"{top}/{name}"] = obj
         f[top].visititems(visit)
     return out

@@ -21,8 +21,8 @@
 static const double N_VALUES[] = {100.0, 316.0, 1000.0};
 static const char *const LINKS[] = {"logistic", "probit"};
 static const h5store_axis AXES[] = {
-    {"n", 3, N_VALUES, NULL},
-    {"link", 2, NULL, LINKS},
+    {"n", 3, N_VALUES, NULL, 1, "training comparisons", "1"},
+    {"link", 2, NULL, LINKS, 0, NULL, NULL},
 };
 enum { N_REPLICATES = 4, N_CELLS = 3 * 2 * N_REPLICATES };
 
@@ -223,6 +223,9 @@ static void test_write_and_read(void **state) {
   assert_non_null(n->values);
   assert_null(n->labels);
   for (size_t i = 0; i < 3; i++) assert_true(n->values[i] == N_VALUES[i]);
+  assert_int_equal(n->integer, 1);
+  assert_string_equal(n->long_name, "training comparisons");
+  assert_string_equal(n->units, "1");
   assert_string_equal(link->name, "link");
   assert_int_equal(link->n, 2);
   assert_null(link->values);
@@ -275,15 +278,6 @@ static void test_write_and_read(void **state) {
 }
 
 /* What the reader does not expose, through HDF5 directly. */
-typedef struct {
-  int64_t id;
-  int32_t index[2];
-  int32_t replicate;
-  int8_t status;
-  int32_t iterations;
-  double wall_seconds;
-} cell_row;
-
 static void test_file_format(void **state) {
   test_files *t = *state;
   write_fixture(t->path, NULL);
@@ -305,16 +299,37 @@ static void test_file_format(void **state) {
   H5Dvlen_reclaim(str, space, H5P_DEFAULT, messages);
   H5Sclose(space);
 
-  /* Dimension scales: /axes/n, /axes/link, /axes/replicate on dims 0, 1, 2. */
-  const char *scale_paths[] = {"/axes/n", "/axes/link", "/axes/replicate"};
+  /* Dimension scales: /n, /link, /replicate on dims 0, 1, 2 (netCDF: at the root, seen
+   * by every group), hard-linked into the groups of arrays (xarray's coordinates). */
+  const char *scale_paths[] = {"/n", "/link", "/replicate"};
   hid_t metric = H5Dopen2(file, "/metrics/bt/param_err", H5P_DEFAULT);
   for (unsigned d = 0; d < 3; d++) {
     hid_t scale = H5Dopen2(file, scale_paths[d], H5P_DEFAULT);
     assert_true(H5DSis_scale(scale) > 0);
     assert_true(H5DSis_attached(metric, scale, d) > 0);
     assert_true(H5DSis_attached(ds, scale, d) > 0);
+    char link[64];
+    snprintf(link, sizeof link, "/metrics/bt%s", scale_paths[d]);
+    hid_t linked = H5Dopen2(file, link, H5P_DEFAULT);
+    assert_true(linked >= 0 && H5DSis_attached(metric, linked, d) > 0); /* the same object */
+    H5Dclose(linked);
     H5Dclose(scale);
   }
+  /* an integer axis is int64, a real one float64 */
+  hid_t n_axis = H5Dopen2(file, "/n", H5P_DEFAULT), n_type = H5Dget_type(n_axis);
+  assert_int_equal(H5Tget_class(n_type), H5T_INTEGER);
+  assert_int_equal(H5Tget_size(n_type), 8);
+  H5Tclose(n_type);
+  H5Dclose(n_axis);
+  char conventions[16] = "";
+  hid_t conv = H5Aopen(file, "Conventions", H5P_DEFAULT), conv_type = H5Aget_type(conv);
+  char *conv_text = NULL;
+  assert_true(H5Aread(conv, conv_type, &conv_text) >= 0);
+  snprintf(conventions, sizeof conventions, "%s", conv_text);
+  H5free_memory(conv_text);
+  H5Tclose(conv_type);
+  H5Aclose(conv);
+  assert_string_equal(conventions, "CF-1.8");
   hid_t dcpl = H5Dget_create_plist(metric);
   assert_int_equal(H5Pget_layout(dcpl), H5D_CHUNKED);
   assert_int_equal(H5Pget_nfilters(dcpl), 3); /* shuffle, deflate, fletcher32 */
@@ -330,48 +345,29 @@ static void test_file_format(void **state) {
   for (uint64_t id = 0; id < N_CELLS; id++)
     assert_int_equal(status[id], !was_written(id) ? -1 : id == FAILED_CELL ? PS_ENOCONV : 0);
 
-  /* /cells rows: id, coordinates, status enum, iterations, wall seconds. */
-  hsize_t two = 2;
-  hid_t idx = H5Tarray_create2(H5T_NATIVE_INT32, 1, &two), st = H5Tenum_create(H5T_NATIVE_INT8);
-  int8_t v = 0;
-  H5Tenum_insert(st, "PENDING", &v);
-  v = 1;
-  H5Tenum_insert(st, "DONE", &v);
-  v = 2;
-  H5Tenum_insert(st, "FAILED", &v);
-  hid_t row_type = H5Tcreate(H5T_COMPOUND, sizeof(cell_row));
-  H5Tinsert(row_type, "id", offsetof(cell_row, id), H5T_NATIVE_INT64);
-  H5Tinsert(row_type, "index", offsetof(cell_row, index), idx);
-  H5Tinsert(row_type, "replicate", offsetof(cell_row, replicate), H5T_NATIVE_INT32);
-  H5Tinsert(row_type, "status", offsetof(cell_row, status), st);
-  H5Tinsert(row_type, "iterations", offsetof(cell_row, iterations), H5T_NATIVE_INT32);
-  H5Tinsert(row_type, "wall_seconds", offsetof(cell_row, wall_seconds), H5T_NATIVE_DOUBLE);
-  cell_row rows[N_CELLS];
-  ds = H5Dopen2(file, "/cells", H5P_DEFAULT);
-  assert_true(H5Dread(ds, row_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) >= 0);
+  /* /cells: status, iterations, wall seconds, each [n, link, replicate] (C order = cell id). */
+  int8_t cell_status[N_CELLS];
+  int32_t iterations[N_CELLS];
+  double wall[N_CELLS];
+  ds = H5Dopen2(file, "/cells/status", H5P_DEFAULT);
+  assert_true(H5Dread(ds, H5T_NATIVE_INT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, cell_status) >= 0);
   H5Dclose(ds);
-  for (size_t i_n = 0; i_n < 3; i_n++)
-    for (size_t i_link = 0; i_link < 2; i_link++)
-      for (size_t rep = 0; rep < N_REPLICATES; rep++) {
-        uint64_t id = cell_id(i_n, i_link, rep);
-        const cell_row *row = &rows[id];
-        assert_int_equal(row->id, id);
-        assert_int_equal(row->index[0], i_n);
-        assert_int_equal(row->index[1], i_link);
-        assert_int_equal(row->replicate, rep);
-        if (!was_written(id)) {
-          assert_int_equal(row->status, H5STORE_CELL_PENDING);
-          assert_true(isnan(row->wall_seconds));
-        } else {
-          assert_int_equal(row->status,
-                           id == FAILED_CELL ? H5STORE_CELL_FAILED : H5STORE_CELL_DONE);
-          assert_int_equal(row->iterations, 17 + id);
-          assert_true(row->wall_seconds == 0.0312 * (double)(id + 1));
-        }
-      }
-  H5Tclose(row_type);
-  H5Tclose(st);
-  H5Tclose(idx);
+  ds = H5Dopen2(file, "/cells/iterations", H5P_DEFAULT);
+  assert_true(H5Dread(ds, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, iterations) >= 0);
+  H5Dclose(ds);
+  ds = H5Dopen2(file, "/cells/wall_seconds", H5P_DEFAULT);
+  assert_true(H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, wall) >= 0);
+  H5Dclose(ds);
+  for (uint64_t id = 0; id < N_CELLS; id++) {
+    if (!was_written(id)) {
+      assert_int_equal(cell_status[id], H5STORE_CELL_PENDING);
+      assert_true(isnan(wall[id]));
+    } else {
+      assert_int_equal(cell_status[id], id == FAILED_CELL ? H5STORE_CELL_FAILED : H5STORE_CELL_DONE);
+      assert_int_equal(iterations[id], 17 + id);
+      assert_true(wall[id] == 0.0312 * (double)(id + 1));
+    }
+  }
   H5Tclose(str);
   H5Fclose(file);
   assert_no_open_hdf5_objects();
@@ -554,6 +550,16 @@ static void test_create_errors(void **state) {
   axes[1] = AXES[1];
   axes[1].name = "a/b";
   assert_int_equal(h5store_create(t->path, &L, &s, &m), PS_EINVAL);
+  /* an axis shares the namespace of every group it is linked into (netCDF dimensions) */
+  const char *clash[][2] = {{"logloss", "a metric of estimator (bt)"}, {"dpo", "an estimator"},
+                            {"cells", "a group of the file"}, {"wall_seconds", "an array of /cells"},
+                            {"bayes_logloss", "a truth quantity"}};
+  for (size_t i = 0; i < sizeof clash / sizeof clash[0]; i++) {
+    axes[1] = AXES[1];
+    axes[1].name = clash[i][0];
+    assert_int_equal(h5store_create(t->path, &L, &s, &m), PS_EINVAL);
+    assert_non_null(strstr(m.text, clash[i][1]));
+  }
 
   L = fixture_layout();
   L.n_replicates = 0;
