@@ -709,6 +709,7 @@ static int win_rate_estimate(const est_type *t, const exp_point *pt) {
 #define RPM1 -1, 1
 #define RHALF 0, 0.5
 #define R02 0, 2
+#define RNONE 0, 0 /* no declared range */
 
 const metric_def metric_table[] = {
     {"param_err", "1", "||theta-hat - theta*/T||_2 after normalisation", IF, has_theta, m_param_err, RPOS},
@@ -728,9 +729,9 @@ const metric_def metric_table[] = {
      EST_IN_ITEMS, small_items, m_lp_distance, R02},
     {"return_policy", "1",
      "MDP worlds: scaled true return of the optimal policy of the learned reward (1 optimal, 0 random)",
-     EST_IN_SEGMENTS, NULL, m_return_policy},
+     EST_IN_SEGMENTS, NULL, m_return_policy, RNONE},
     {"return_greedy", "1", "MDP worlds: scaled true return of argmax_a of the learned reward, used as an advantage",
-     EST_IN_SEGMENTS, NULL, m_return_greedy},
+     EST_IN_SEGMENTS, NULL, m_return_greedy, RNONE},
     {"policy_agreement", "1",
      "MDP worlds: share of states where the learned reward's optimal action is optimal (reward recovery up to its "
      "equivalence class)",
@@ -762,13 +763,13 @@ const metric_def metric_table[] = {
      m_fewshot, R01},
     {"worst_group_value", "1",
      "min over true types u of F_u(pi) = E_x[E_pi r_u/T - beta KL(pi||pi_ref)] of the model's policy", FE, NULL,
-     m_worst_group_value},
+     m_worst_group_value, RNONE},
     {"minority_gap", "1", "max over minority types u of F_u(pi*_u) - F_u(pi): the minority's alignment gap", FE,
      mixture_groups, m_minority_gap, RPOS},
     {"max_group_gap", "1", "max over types u of F_u(pi*_u) - F_u(pi)", FE, NULL, m_max_group_gap, RPOS},
     {"policy_value", "1",
      "J(pi) = E_x[E_pi r/T - beta KL(pi||pi_ref)] of the model's policy under the true (mean) reward (feature worlds)",
-     FE, NULL, m_policy_value},
+     FE, NULL, m_policy_value, RNONE},
     {"suboptimality", "1", "J(pi*) - J(pi), pi* ∝ pi_ref exp(r/(T beta)) the KL optimum of the true reward", FE, NULL,
      m_suboptimality, RPOS},
     {"identity_residual", "1",
@@ -795,7 +796,7 @@ const metric_def metric_table[] = {
     {"self_estimate", "1",
      "the estimator's own estimate of its headline quantity (est_type self_estimate; DRPO: its p-hat_DR against "
      "pi_ref)",
-     IF, self_estimate, m_self_estimate},
+     IF, self_estimate, m_self_estimate, RNONE},
     {"bound_holds", "1",
      "1 when unreg_suboptimality <= self_estimate, else 0 (estimators whose self_estimate bounds it: pessimistic)", FE,
      bound, m_bound_holds, R01},

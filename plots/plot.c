@@ -293,13 +293,20 @@ static const struct {
 };
 
 static const char *axis_text(const char *name, int symbol) {
+  /* a swept hyperparameter or section key (estimator.hedge.T, world.kind): its key */
+  const char *dot = strrchr(name, '.');
+  if (dot) {
+    for (size_t i = 0; i < sizeof axis_words / sizeof axis_words[0]; i++)
+      if (!strcmp(axis_words[i].name, dot + 1)) return symbol ? axis_words[i].symbol : axis_words[i].words;
+    return dot + 1;
+  }
   for (size_t i = 0; i < sizeof axis_words / sizeof axis_words[0]; i++)
     if (!strcmp(axis_words[i].name, name)) return symbol ? axis_words[i].symbol : axis_words[i].words;
   return name;
 }
 
 static void words(const char *s, char *out, size_t n) {
-  snprintf(out, n, "%s", s);
+  if (out != s) snprintf(out, n, "%s", s);
   for (char *p = out; *p; p++)
     if (*p == '_') *p = ' ';
 }
@@ -586,6 +593,7 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
       snprintf(est, sizeof est, "%s", fg->metrics[mi]);
       char *sl = strchr(est, '/');
       if (sl) *sl = 0;
+      words(est, est, sizeof est);
       words(slash ? slash + 1 : fg->metrics[mi], nm, sizeof nm);
       if (is_cellq(fg->metrics[mi])) snprintf(mpart, sizeof mpart, "%s: %s", est, nm);
       else if (est_differs && name_differs) snprintf(mpart, sizeof mpart, "%s %s", est, nm);
@@ -632,7 +640,7 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
           snprintf(est, sizeof est, "%s", fg->metrics[mi]);
           char *sl = strchr(est, '/');
           if (sl) *sl = 0;
-          snprintf(S->title, sizeof S->title, "%s", est);
+          words(est, S->title, sizeof S->title);
         }
         for (size_t j = 0; j < X->n; j++) {
           idx[xa] = j;
@@ -751,40 +759,64 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
     to_plain(sv[k].title, plain, sizeof plain);
     if (strlen(plain) > maxlen) maxlen = strlen(plain);
   }
-  if (any_theory && maxlen < 16) maxlen = 16;
-  if (isfinite(anchor_x) && maxlen < 22) maxlen = 22;
+  if (any_theory && maxlen < 15) maxlen = 15; /* "theory (dotted)" */
+  if (isfinite(anchor_x)) {
+    char t[64];
+    snprintf(t, sizeof t, "reference slope %g", fg->slope);
+    if (strlen(t) > maxlen) maxlen = strlen(t);
+  }
   int legend = fg->legend;
   if (entries <= 1 && legend != LEG_INSIDE && legend != LEG_OUTSIDE) legend = LEG_NONE;
   size_t cols = n_panels <= 3 ? n_panels : n_panels == 4 ? 2 : 3, rows = (n_panels + cols - 1) / cols;
-  double pt = 2.54 / 72; /* cm */
-  double gw = (fg->w_cm - 0.3) / (double)cols - 1.6, gh = (fg->h_cm - (fg->title[0] ? 0.55 : 0.1)) / (double)rows - 1.3;
-  if (n_panels > 1) gh -= 0.4;
-  double kw = ((double)maxlen * 0.52 + 4.5) * FONT_PT * pt / gw, kh = ((double)entries * 1.2 + 0.6) * FONT_PT * pt / gh;
+  char title[300];
+  snprintf(title, sizeof title, "%s", fg->title);
+  wrap_label(title, (size_t)((fg->w_cm - 0.5) * 6.3));
+  size_t title_lines = title[0] ? 1 : 0;
+  for (const char *q = title; *q; q++) title_lines += *q == '\n';
+  /* the graph's size in cm (margins measured on 8 pt figures), the key's as a fraction
+   * of it (gnuplot's key: sample, text at ~0.55 em a character, and padding) */
+  double pt = 2.54 / 72;
+  double gw = (fg->w_cm - 0.3) / (double)cols - 2.3;
+  double gh = (fg->h_cm - 0.45 * (double)title_lines) / (double)rows - 1.9 - (n_panels > 1 ? 0.45 : 0);
+  if (gw < 1) gw = 1;
+  if (gh < 1) gh = 1;
+  /* one column of entries, or two when one is too tall */
+  double kw1 = ((double)maxlen * 0.55 + 6) * FONT_PT * pt / gw, kw = kw1, kh = 0;
+  size_t key_rows = entries;
+#define KEY_H(nrows) (((double)(nrows) * 1.25 + 1.0) * FONT_PT * pt / gh)
   char keypos[128] = ""; /* inside: "inside top right" or "at graph X, Y right top" */
   if (legend == LEG_AUTO || legend == LEG_INSIDE) {
     static const char *const corners[] = {"top right", "top left", "bottom right", "bottom left"};
     const view v = {x0, x1, y0, y1, logx, logy, anchor_x, anchor_y, fg->slope, fg->interval != INT_NONE};
-    for (int c = 0; c < 4 && !keypos[0] && kw < 0.95; c++)
-      if (box_free(sv, ns, X, &v, (c & 1) ? 0 : 1 - kw, (c & 2) ? 0 : 1 - kh, kw, kh))
-        snprintf(keypos, sizeof keypos, "inside %s", corners[c]);
-    /* between the curves, right then left, from the top down */
-    for (double top = 0.92; !keypos[0] && kw < 0.95 && top - kh > 0.05; top -= 0.04)
-      for (int side = 0; side < 2 && !keypos[0]; side++)
-        if (box_free(sv, ns, X, &v, side ? 0 : 1 - kw, top - kh, kw, kh))
-          snprintf(keypos, sizeof keypos, "at graph %s, %.3f %s top", side ? "0.02" : "0.98", top,
-                   side ? "left" : "right");
-    if (!keypos[0] && kh < 0.55 && (kw < 0.95 || fg->w_cm < 12 || legend == LEG_INSIDE)) {
-      /* raise the top so that the data stay below the legend */
-      double keep = 1 - kh - 0.05;
-      if (logy) y1 = y0 * pow(y1 / y0, 1 / keep);
-      else y1 = y0 + (y1 - y0) / keep;
-      snprintf(keypos, sizeof keypos, kw < 0.95 ? "inside top right" : "inside top left");
+    for (size_t ncol = 1; ncol <= (entries > 3 ? 2u : 1u) && !keypos[0]; ncol++) {
+      key_rows = (entries + ncol - 1) / ncol, kw = kw1 * (double)ncol, kh = KEY_H(key_rows);
+      for (int c = 0; c < 4 && !keypos[0] && kw < 0.95; c++)
+        if (box_free(sv, ns, X, &v, (c & 1) ? 0 : 1 - kw, (c & 2) ? 0 : 1 - kh, kw, kh))
+          snprintf(keypos, sizeof keypos, "inside %s", corners[c]);
+      /* between the curves, right then left, from the top down */
+      for (double top = 0.92; !keypos[0] && kw < 0.95 && top - kh > 0.05; top -= 0.04)
+        for (int side = 0; side < 2 && !keypos[0]; side++)
+          if (box_free(sv, ns, X, &v, side ? 0 : 1 - kw, top - kh, kw, kh))
+            snprintf(keypos, sizeof keypos, "at graph %s, %.3f %s top", side ? "0.02" : "0.98", top,
+                     side ? "left" : "right");
+    }
+    if (!keypos[0]) {
+      /* no free place: two columns when they fit, and headroom above the data */
+      key_rows = entries > 3 && 2 * kw1 < 0.95 ? (entries + 1) / 2 : entries;
+      kw = kw1 * (double)((entries + key_rows - 1) / key_rows), kh = KEY_H(key_rows);
+      if ((kh < 0.55 || fg->w_cm < 12 || legend == LEG_INSIDE) && kh < 0.8) {
+        double keep = 1 - kh - 0.05;
+        if (logy) y1 = y0 * pow(y1 / y0, 1 / keep);
+        else y1 = y0 + (y1 - y0) / keep;
+        snprintf(keypos, sizeof keypos, kw < 0.95 ? "inside top right" : "inside top left");
+      }
     }
     if (!keypos[0]) {
       if (legend == LEG_INSIDE) snprintf(keypos, sizeof keypos, "inside top right");
-      else legend = LEG_OUTSIDE;
+      else legend = LEG_OUTSIDE, key_rows = entries;
     }
   }
+#undef KEY_H
 
   /* the driver */
   char path[4096];
@@ -818,6 +850,7 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
     char p2[256];
     metric_array_path(fg->metrics[0], p2, sizeof p2);
     char *ln = one ? h5read_dataset_attr(r, p2, "long_name") : NULL, *un = one ? h5read_dataset_attr(r, p2, "units") : NULL;
+    if (ln) ln[strcspn(ln, ";")] = 0; /* the definition's first clause */
     if (ln && un && strcmp(un, "1") && un[0]) snprintf(lab, sizeof lab, "%s (%s)", ln, un);
     else if (ln) snprintf(lab, sizeof lab, "%s", ln);
     else words(n0 ? n0 + 1 : fg->metrics[0], lab, sizeof lab);
@@ -837,27 +870,31 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
     fprintf(drv, ")\nunset mxtics\n");
   }
   if (logy && y1 / y0 < 1000) {
-    /* 1-2-5 steps on log axes that span less than three decades */
-    double lo10 = floor(log10(y0)), hi10 = ceil(log10(y1));
-    fprintf(drv, "set ytics (");
-    int first = 1;
+    /* 1-2-5 steps on log axes that span less than three decades; evenly spaced tics
+     * when fewer than three of those fall in the range */
+    double lo10 = floor(log10(y0)), hi10 = ceil(log10(y1)), t[64];
+    size_t nt = 0;
     for (double e = lo10; e <= hi10; e++)
-      for (int k = 0; k < 3; k++) {
+      for (int k = 0; k < 3 && nt < 64; k++) {
         double v = (k == 0 ? 1 : k == 1 ? 2 : 5) * pow(10, e);
-        if (v < y0 || v > y1) continue;
-        fprintf(drv, "%s%.3g", first ? "" : ", ", v);
-        first = 0;
+        if (v >= y0 && v <= y1) t[nt++] = v;
       }
+    if (nt < 3) {
+      double step = pow(10, floor(log10(y1 - y0)));
+      if ((y1 - y0) / step < 3) step /= 5;
+      else if ((y1 - y0) / step < 6) step /= 2;
+      nt = 0;
+      for (double v = ceil(y0 / step) * step; v <= y1 && nt < 64; v += step) t[nt++] = v;
+    }
+    fprintf(drv, "set ytics (");
+    for (size_t k = 0; k < nt; k++) fprintf(drv, "%s%.3g", k ? ", " : "", t[k]);
     fprintf(drv, ")\nunset mytics\n");
   }
   fprintf(drv, "set xrange [%.10g:%.10g]\nset yrange [%.10g:%.10g]\n", x0, x1, y0, y1);
   fprintf(drv, "ylow = %.10g  # intervals reaching below the axis end there\n", y0);
   if (legend == LEG_NONE) fprintf(drv, "unset key\n");
   else if (legend == LEG_OUTSIDE) fprintf(drv, "set key outside right top vertical Left reverse\n");
-  else fprintf(drv, "set key %s vertical Left reverse\n", keypos);
-  char title[300];
-  snprintf(title, sizeof title, "%s", fg->title);
-  wrap_label(title, (size_t)((fg->w_cm - 0.5) * 6.3));
+  else fprintf(drv, "set key %s vertical Left reverse maxrows %zu\n", keypos, key_rows);
   if (n_panels > 1) {
     fprintf(drv, "set multiplot layout %zu,%zu", rows, cols);
     if (title[0]) {
@@ -930,8 +967,11 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
         gp_squote(drv, S->tsv);
         fprintf(drv, " using 1:2 with linespoints ls %zu title ", ls);
       } else if (fg->interval == INT_BARS) {
+        /* solid bars under the series' dashed line */
         gp_squote(drv, S->tsv);
-        fprintf(drv, " using 1:2:%s:4 with yerrorlines ls %zu title ", lowcol, ls);
+        fprintf(drv, " using 1:2:%s:4 with yerrorbars ls %zu dt 1 lw 1 notitle, \\\n  ", lowcol, ls);
+        gp_squote(drv, S->tsv);
+        fprintf(drv, " using 1:2 with linespoints ls %zu title ", ls);
       } else {
         gp_squote(drv, S->tsv);
         fprintf(drv, " using 1:2 with linespoints ls %zu title ", ls);
@@ -939,13 +979,13 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
       gp_label(drv, S->title);
       fprintf(drv, ", \\\n");
       if (S->th) {
-        if (!theory_titled) fprintf(drv, "  NaN with lines ls 101 title 'theory (dotted)', \\\n");
         fprintf(drv, "  ");
         gp_squote(drv, S->ttsv);
         fprintf(drv, " using 1:2 with lines ls %zu dt 3 lw 1 notitle, \\\n", ls);
         theory_titled = 1;
       }
     }
+    if (theory_titled) fprintf(drv, "  NaN with lines ls 101 title 'theory (dotted)', \\\n");
     if (isfinite(anchor_x))
       fprintf(drv, "  %.10g * (x / %.10g) ** (%.10g) with lines ls 100 title 'reference slope %g', \\\n", anchor_y,
               anchor_x, fg->slope, fg->slope);
