@@ -781,7 +781,7 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
   if (gw < 1) gw = 1;
   if (gh < 1) gh = 1;
   /* one column of entries, or two when one is too tall */
-  double kw1 = ((double)maxlen * 0.55 + 6) * FONT_PT * pt / gw, kw = kw1, kh = 0;
+  double kw1 = ((double)maxlen * 0.6 + 3.5) * FONT_PT * pt / gw, kw = kw1, kh = 0;
   size_t key_rows = entries;
 #define KEY_H(nrows) (((double)(nrows) * 1.25 + 1.0) * FONT_PT * pt / gh)
   char keypos[128] = ""; /* inside: "inside top right" or "at graph X, Y right top" */
@@ -789,7 +789,7 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
     static const char *const corners[] = {"top right", "top left", "bottom right", "bottom left"};
     const view v = {x0, x1, y0, y1, logx, logy, anchor_x, anchor_y, fg->slope, fg->interval != INT_NONE};
     for (size_t ncol = 1; ncol <= (entries > 3 ? 2u : 1u) && !keypos[0]; ncol++) {
-      key_rows = (entries + ncol - 1) / ncol, kw = kw1 * (double)ncol, kh = KEY_H(key_rows);
+      key_rows = (entries + ncol - 1) / ncol, kw = kw1 * (ncol == 1 ? 1 : 1.8), kh = KEY_H(key_rows);
       for (int c = 0; c < 4 && !keypos[0] && kw < 0.95; c++)
         if (box_free(sv, ns, X, &v, (c & 1) ? 0 : 1 - kw, (c & 2) ? 0 : 1 - kh, kw, kh))
           snprintf(keypos, sizeof keypos, "inside %s", corners[c]);
@@ -802,8 +802,8 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
     }
     if (!keypos[0]) {
       /* no free place: two columns when they fit, and headroom above the data */
-      key_rows = entries > 3 && 2 * kw1 < 0.95 ? (entries + 1) / 2 : entries;
-      kw = kw1 * (double)((entries + key_rows - 1) / key_rows), kh = KEY_H(key_rows);
+      key_rows = entries > 3 && 1.8 * kw1 < 0.95 ? (entries + 1) / 2 : entries;
+      kw = kw1 * (key_rows < entries ? 1.8 : 1), kh = KEY_H(key_rows);
       if ((kh < 0.55 || fg->w_cm < 12 || legend == LEG_INSIDE) && kh < 0.8) {
         double keep = 1 - kh - 0.05;
         if (logy) y1 = y0 * pow(y1 / y0, 1 / keep);
