@@ -51,6 +51,8 @@ void cmd_plot_usage(FILE *f) {
           "      --size single|double|WxH\n"
           "                            8.5 cm (one journal column, default), 17.8 cm (two) or W x H cm\n"
           "  -h, --help                this text\n"
+          "[figure.NAME] also takes kind = rate|line (rate: log-log), slope (a reference line on a rate\n"
+          "figure) and xscale = log|linear.\n"
           "\n"
           "Errors (exit 2): an unknown option, key value, metric or axis, named with what is allowed.\n"
           "A file that is still running or was stopped is drawn as it is, with a warning.\n");
@@ -204,10 +206,16 @@ int cmd_plot(int argc, char **argv) {
       goto out;
     }
   {
-    /* a running or stopped sweep's file is plotted as it is, with a warning */
+    /* an unreadable or damaged file is a data error (exit 3), whatever the options; a
+     * running or stopped sweep's file is plotted as it is, with a warning */
     h5read *r = NULL;
     char partial[512] = "";
-    if (h5read_open(in, &r, NULL) == PS_OK) describe_partial(in, r, partial, sizeof partial);
+    if (h5read_open(in, &r, &m) != PS_OK) {
+      fprintf(stderr, "prefsim plot: %s\n", m.text);
+      rc = EXIT_DATA;
+      goto out;
+    }
+    describe_partial(in, r, partial, sizeof partial);
     h5read_close(r);
     if (partial[0]) fprintf(stderr, "prefsim plot: warning: %s is %s; figures show the cells finished so far\n", in, partial);
   }

@@ -890,6 +890,22 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
     for (size_t k = 0; k < nt; k++) fprintf(drv, "%s%.3g", k ? ", " : "", t[k]);
     fprintf(drv, ")\nunset mytics\n");
   }
+  {
+    /* a label of two or more lines: gnuplot's automatic margin leaves room for one, so
+     * the margin is set from the widest tic label and the label's lines */
+    size_t lines = 1, tic = 0;
+    for (const char *q = lab; *q; q++) lines += *q == '\n';
+    if (lines > 1) {
+      double probe[3] = {y0, y1, (y0 + y1) / 2};
+      for (int k = 0; k < 3; k++) {
+        char b[32];
+        snprintf(b, sizeof b, "%.3g", probe[k]);
+        if (strlen(b) > tic) tic = strlen(b);
+      }
+      if (logy && tic < 6) tic = 6;
+      fprintf(drv, "set lmargin %zu\nset ylabel offset %.1f, 0\n", tic + 2 * lines + 2, -1.1 * (double)(lines - 1));
+    }
+  }
   fprintf(drv, "set xrange [%.10g:%.10g]\nset yrange [%.10g:%.10g]\n", x0, x1, y0, y1);
   fprintf(drv, "ylow = %.10g  # intervals reaching below the axis end there\n", y0);
   if (legend == LEG_NONE) fprintf(drv, "unset key\n");
