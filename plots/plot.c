@@ -778,10 +778,11 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
   double pt = 2.54 / 72;
   double gw = (fg->w_cm - 0.3) / (double)cols - 2.3;
   double gh = (fg->h_cm - 0.45 * (double)title_lines) / (double)rows - 1.9 - (n_panels > 1 ? 0.45 : 0);
+  if (strlen(fg->ylabel) > (size_t)(fg->h_cm / (double)rows * 5.2)) gw -= 0.4; /* a two-line y label */
   if (gw < 1) gw = 1;
   if (gh < 1) gh = 1;
   /* one column of entries, or two when one is too tall */
-  double kw1 = ((double)maxlen * 0.6 + 3.5) * FONT_PT * pt / gw, kw = kw1, kh = 0;
+  double kw1 = ((double)maxlen * 0.64 + 4.8) * FONT_PT * pt / gw, kw = kw1, kh = 0;
   size_t key_rows = entries;
 #define KEY_H(nrows) (((double)(nrows) * 1.25 + 1.0) * FONT_PT * pt / gh)
   char keypos[128] = ""; /* inside: "inside top right" or "at graph X, Y right top" */
@@ -789,12 +790,12 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
     static const char *const corners[] = {"top right", "top left", "bottom right", "bottom left"};
     const view v = {x0, x1, y0, y1, logx, logy, anchor_x, anchor_y, fg->slope, fg->interval != INT_NONE};
     for (size_t ncol = 1; ncol <= (entries > 3 ? 2u : 1u) && !keypos[0]; ncol++) {
-      key_rows = (entries + ncol - 1) / ncol, kw = kw1 * (ncol == 1 ? 1 : 1.8), kh = KEY_H(key_rows);
-      for (int c = 0; c < 4 && !keypos[0] && kw < 0.95; c++)
+      key_rows = (entries + ncol - 1) / ncol, kw = kw1 * (ncol == 1 ? 1 : 1.75), kh = KEY_H(key_rows);
+      for (int c = 0; c < 4 && !keypos[0] && kw < 0.98; c++)
         if (box_free(sv, ns, X, &v, (c & 1) ? 0 : 1 - kw, (c & 2) ? 0 : 1 - kh, kw, kh))
           snprintf(keypos, sizeof keypos, "inside %s", corners[c]);
       /* between the curves, right then left, from the top down */
-      for (double top = 0.92; !keypos[0] && kw < 0.95 && top - kh > 0.05; top -= 0.04)
+      for (double top = 0.92; !keypos[0] && kw < 0.98 && top - kh > 0.05; top -= 0.04)
         for (int side = 0; side < 2 && !keypos[0]; side++)
           if (box_free(sv, ns, X, &v, side ? 0 : 1 - kw, top - kh, kw, kh))
             snprintf(keypos, sizeof keypos, "at graph %s, %.3f %s top", side ? "0.02" : "0.98", top,
@@ -802,8 +803,8 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
     }
     if (!keypos[0]) {
       /* no free place: two columns when they fit, and headroom above the data */
-      key_rows = entries > 3 && 1.8 * kw1 < 0.95 ? (entries + 1) / 2 : entries;
-      kw = kw1 * (key_rows < entries ? 1.8 : 1), kh = KEY_H(key_rows);
+      key_rows = entries > 3 && 1.75 * kw1 < 0.98 ? (entries + 1) / 2 : entries;
+      kw = kw1 * (key_rows < entries ? 1.75 : 1), kh = KEY_H(key_rows);
       if ((kh < 0.55 || fg->w_cm < 12 || legend == LEG_INSIDE) && kh < 0.8) {
         double keep = 1 - kh - 0.05;
         if (logy) y1 = y0 * pow(y1 / y0, 1 / keep);
