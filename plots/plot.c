@@ -852,9 +852,15 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
     metric_array_path(fg->metrics[0], p2, sizeof p2);
     char *ln = one ? h5read_dataset_attr(r, p2, "long_name") : NULL, *un = one ? h5read_dataset_attr(r, p2, "units") : NULL;
     if (ln) ln[strcspn(ln, ";")] = 0; /* the definition's first clause */
-    if (ln && un && strcmp(un, "1") && un[0]) snprintf(lab, sizeof lab, "%s (%s)", ln, un);
-    else if (ln) snprintf(lab, sizeof lab, "%s", ln);
-    else words(n0 ? n0 + 1 : fg->metrics[0], lab, sizeof lab);
+    /* a definition longer than two lines of the axis: the metric's name in words */
+    if (ln && strlen(ln) > (size_t)(fg->h_cm / (double)rows * 10)) ln[0] = 0;
+    char unit[64] = "";
+    if (un && strcmp(un, "1") && un[0]) snprintf(unit, sizeof unit, " (%s)", un);
+    if (ln && ln[0]) snprintf(lab, sizeof lab, "%s%s", ln, unit);
+    else {
+      words(n0 ? n0 + 1 : fg->metrics[0], lab, sizeof lab);
+      strncat(lab, unit, sizeof lab - strlen(lab) - 1);
+    }
     free(ln);
     free(un);
   }
