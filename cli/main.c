@@ -22,7 +22,6 @@
 #include "cmd_plot.h"
 #include "fitcli.h"
 #include "../experiments/merge.h"
-#include "../plots/plot.h"
 #include "../experiments/run.h"
 #ifdef PS_MPI
 #include <mpi.h>
