@@ -716,14 +716,27 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
                 fg->name);
     goto fail;
   }
-  /* the reference slope through the first series' geometric mean, drawn 0.6x below it */
+  /* the reference slope through the geometric mean of the series whose own log-log
+   * slope is nearest to it (first panel), drawn 0.6x below it */
   double anchor_x = NAN, anchor_y = NAN;
   if (logx && logy && isfinite(fg->slope) && ns) {
-    double gx = 0, gy = 0;
-    size_t gk = 0;
-    for (size_t j = 0; j < X->n; j++)
-      if (sv[0].mu[j] > 0) gx += log(X->values[j]), gy += log(sv[0].mu[j]), gk++;
-    if (gk) anchor_x = exp(gx / (double)gk), anchor_y = 0.6 * exp(gy / (double)gk);
+    double best = INFINITY;
+    for (size_t k = 0; k < ns; k++) {
+      if (sv[k].panel || is_cellq(fg->metrics[sv[k].metric])) continue;
+      double gx = 0, gy = 0, sxx = 0, sxy = 0;
+      size_t gk = 0;
+      for (size_t j = 0; j < X->n; j++)
+        if (sv[k].mu[j] > 0) gx += log(X->values[j]), gy += log(sv[k].mu[j]), gk++;
+      if (gk < 2) continue;
+      gx /= (double)gk, gy /= (double)gk;
+      for (size_t j = 0; j < X->n; j++)
+        if (sv[k].mu[j] > 0) {
+          double dx = log(X->values[j]) - gx;
+          sxx += dx * dx, sxy += dx * (log(sv[k].mu[j]) - gy);
+        }
+      double d = sxx > 0 ? fabs(sxy / sxx - fg->slope) : INFINITY;
+      if (d < best) best = d, anchor_x = exp(gx), anchor_y = 0.6 * exp(gy);
+    }
   }
 #define REF_Y(xv) (anchor_y * pow((xv) / anchor_x, fg->slope))
   /* vertical range: every mean, interval and curve drawn */
