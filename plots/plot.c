@@ -783,7 +783,7 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
   size_t cols = n_panels <= 3 ? n_panels : n_panels == 4 ? 2 : 3, rows = (n_panels + cols - 1) / cols;
   char title[300];
   snprintf(title, sizeof title, "%s", fg->title);
-  wrap_label(title, (size_t)((fg->w_cm - 0.5) * 6.3));
+  wrap_label(title, (size_t)((fg->w_cm - 1.5) * 5.5)); /* centred on the graph, not the canvas */
   size_t title_lines = title[0] ? 1 : 0;
   for (const char *q = title; *q; q++) title_lines += *q == '\n';
   /* the graph's size in cm (margins measured on 8 pt figures), the key's as a fraction
