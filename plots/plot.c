@@ -716,8 +716,8 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
                 fg->name);
     goto fail;
   }
-  /* the reference slope through the geometric mean of the series whose own log-log
-   * slope is nearest to it (first panel), drawn 0.6x below it */
+  /* the reference slope beside the series whose own log-log slope is nearest to it
+   * (first panel), 0.6x below it */
   double anchor_x = NAN, anchor_y = NAN;
   if (logx && logy && isfinite(fg->slope) && ns) {
     double best = INFINITY;
@@ -735,7 +735,13 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
           sxx += dx * dx, sxy += dx * (log(sv[k].mu[j]) - gy);
         }
       double d = sxx > 0 ? fabs(sxy / sxx - fg->slope) : INFINITY;
-      if (d < best) best = d, anchor_x = exp(gx), anchor_y = 0.6 * exp(gy);
+      if (d < best) {
+        /* 0.6x below the series' lowest point relative to the line: below it everywhere */
+        double lowest = INFINITY;
+        for (size_t j = 0; j < X->n; j++)
+          if (sv[k].mu[j] > 0) lowest = fmin(lowest, sv[k].mu[j] / pow(X->values[j] / exp(gx), fg->slope));
+        best = d, anchor_x = exp(gx), anchor_y = 0.6 * lowest;
+      }
     }
   }
 #define REF_Y(xv) (anchor_y * pow((xv) / anchor_x, fg->slope))
