@@ -707,7 +707,7 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
       }
     }
   if (!isfinite(mmin)) {
-    s = ps_fail(m, PS_EINVAL, "figure %s: no finite values to draw (no cell finished, or every fit failed)", fg->name);
+    s = ps_fail(m, PS_EDOM, "figure %s: no finite values to draw (no cell finished, or every fit failed)", fg->name);
     goto fail;
   }
   int logy = fg->logy >= 0 ? fg->logy : (fg->rate && all_pos) || (all_pos && mmax / mmin >= 20);
