@@ -84,7 +84,7 @@ $(BUILD)/dirs: Makefile
 	@touch $@
 
 # the gnuplot sources are compiled into the binary (plot.c writes them beside figures)
-$(BUILD)/plots_embed.c: plots/style.gp plots/fig_rate.gp plots/fig_line.gp | $(BUILD)/dirs
+$(BUILD)/plots_embed.c: plots/style.gp | $(BUILD)/dirs
 	@for f in $^; do n=$$(basename $$f .gp | tr -c 'a-z0-9_\n' '_'); \
 	  printf 'const char plot_%s_gp[] =\n' "$$n"; \
 	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/  "/' -e 's/$$/\\n"/' $$f; echo '  ;'; done > $@

@@ -20,9 +20,9 @@
 #include "../experiments/config.h"
 #include "../experiments/experiment.h"
 #include "commands.h"
+#include "cmd_plot.h"
 #include "fitcli.h"
 #include "../experiments/merge.h"
-#include "../plots/plot.h"
 #include "../experiments/run.h"
 #include "opts.h"
 #ifdef PS_MPI
@@ -54,7 +54,7 @@ static void usage(FILE *f) {
           "                      join the files of `run --shard K/N` into one, equal to a single run\n"
           "  verify RESULTS.h5 [--json|--tsv]\n"
           "                      check the experiment's [claim.*] sections: PASS, FAIL or INCONCLUSIVE\n"
-          "  plot RESULTS.h5 [-o DIR] [--format pdf|png|both|cairolatex] [--no-gnuplot]\n"
+          "  plot RESULTS.h5 [-o DIR] [--format pdf|png|both|cairolatex] [--metric M --x AXIS ...]\n"
           "                      TSV export + gnuplot figures beside the results (or in DIR)\n"
           "  export RESULTS.h5 [--format csv|netcdf] [-o FILE] [--partial]\n"
           "                      a tidy CSV table or a flat netCDF file of every value\n"
@@ -144,15 +144,6 @@ static void usage_verify(FILE *f) {
           "(slope/ratio/equal: required); bias; other = EST/METRIC (ratio); compare = ratio|difference;\n"
           "at = 'axis=v, ...'; level (0.95); bootstrap (2000); statistic = mean|median|rms|max;\n"
           "max_missing (0: a claim with any failed fit or unfinished cell among its values FAILs).\n");
-}
-
-static void usage_plot(FILE *f) {
-  fprintf(f,
-          "usage: prefsim plot RESULTS.h5 [-o DIR] [--format pdf|png|both|cairolatex] [--no-gnuplot]\n"
-          "\n"
-          "Writes, per figure, TSV files (x, mean, CI low, CI high, replicates), a gnuplot driver and\n"
-          "the figure.  Figures: each [figure.NAME] section, each slope claim (with its reference\n"
-          "slope and the Cramer-Rao theory curve when one exists), else param_err per estimator.\n");
 }
 
 static void usage_info(FILE *f) {
@@ -539,7 +530,7 @@ static int run_dry(const experiment *e, const run_options *o, const char *ini) {
 
 /* One line on a file that is not COMPLETED: who writes it, how fresh it is, what the
  * journal holds beyond it.  Empty for a COMPLETED file. */
-static void describe_partial(const char *path, h5read *r, char *buf, size_t n) {
+void describe_partial(const char *path, h5read *r, char *buf, size_t n) {
   const char *status = h5read_attr(r, "status"), *snap = h5read_attr(r, "snapshot_utc");
   buf[0] = 0;
   if (!status || !strcmp(status, "COMPLETED")) return;
@@ -743,48 +734,6 @@ static int cmd_verify(int argc, char **argv) {
   return fails ? 1 : unsure ? EXIT_INCONCLUSIVE : 0;
 }
 
-static int cmd_plot(int argc, char **argv) {
-  plot_options o = {.format = "both", .run_gnuplot = 1, .log = stdout};
-  const char *in = NULL;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      usage_plot(stdout);
-      return 0;
-    } else if (!strcmp(argv[i], "-o") && i + 1 < argc) o.outdir = argv[++i];
-    else if (!strcmp(argv[i], "--format") && i + 1 < argc) {
-      o.format = argv[++i];
-      if (strcmp(o.format, "pdf") && strcmp(o.format, "png") && strcmp(o.format, "both") &&
-          strcmp(o.format, "cairolatex")) {
-        fprintf(stderr, "prefsim plot: --format takes pdf, png, both or cairolatex, not '%s'\n", o.format);
-        return EXIT_USAGE;
-      }
-    } else if (!strcmp(argv[i], "--no-gnuplot")) o.run_gnuplot = 0;
-    else if (argv[i][0] != '-' && !in) in = argv[i];
-    else {
-      usage_plot(stderr);
-      return EXIT_USAGE;
-    }
-  }
-  if (!in) {
-    usage_plot(stderr);
-    return EXIT_USAGE;
-  }
-  ps_msg m = {{0}};
-  {
-    /* a running or stopped sweep's file is plotted as it is, with a warning */
-    h5read *r = NULL;
-    char partial[512] = "";
-    if (h5read_open(in, &r, NULL) == PS_OK) describe_partial(in, r, partial, sizeof partial);
-    h5read_close(r);
-    if (partial[0]) fprintf(stderr, "prefsim plot: warning: %s is %s; figures show the cells finished so far\n", in, partial);
-  }
-  if (plot_results(in, &o, &m) != PS_OK) {
-    fprintf(stderr, "prefsim plot: %s\n", m.text);
-    return EXIT_DATA;
-  }
-  return 0;
-}
-
 /* a command whose only option is --help and which takes exactly one argument */
 static int one_file(const char *prog, const char *what, int argc, char **argv, void (*usage_fn)(FILE *),
                     const char **file) {
@@ -881,7 +830,7 @@ static const struct {
   void (*usage)(FILE *f);
 } commands[] = {
     {"run", do_run, usage_run},       {"merge", do_merge, usage_merge}, {"verify", do_verify, usage_verify},
-    {"plot", do_plot, usage_plot},    {"fit", do_fit, fitcli_usage},    {"info", do_info, usage_info},
+    {"plot", do_plot, cmd_plot_usage},    {"fit", do_fit, fitcli_usage},    {"info", do_info, usage_info},
     {"list", do_list, usage_list},    {"new", do_new, usage_new},       {"export", do_export, usage_export},
 };
 

@@ -193,6 +193,18 @@ const ps_param exp_figure_params[] = {
     {"title", PS_PARAM_TEXT, "", 0, 0, NULL, "figure title"},
     {"ylabel", PS_PARAM_TEXT, "", 0, 0, NULL, "vertical axis label (default: the metric's long name)"},
     {"at", PS_PARAM_TEXT, "", 0, 0, NULL, "only the series at these axis values, e.g. 'flip=0.2, kind=features'"},
+    {"by", PS_PARAM_TEXT, "", 0, 0, NULL,
+     "comma list of axes whose values make the series (default: every axis with more than one value left)"},
+    {"facet", PS_PARAM_TEXT, "", 0, 0, NULL, "axis whose values make small multiples, one panel each"},
+    {"xlabel", PS_PARAM_TEXT, "", 0, 0, NULL, "horizontal axis label (default: the axis in words, with units)"},
+    {"labels", PS_PARAM_TEXT, "", 0, 0, NULL, "series titles in drawing order, separated by '|'"},
+    {"logx", PS_PARAM_ENUM, "auto", 0, 0, "auto|yes|no",
+     "log horizontal axis (auto: rate figures, xscale = log, or positive values spanning max/min >= 20)"},
+    {"logy", PS_PARAM_ENUM, "auto", 0, 0, "auto|yes|no", "log vertical axis (auto: rate figures, or as logx)"},
+    {"interval", PS_PARAM_ENUM, "bars", 0, 0, "bars|band|none", "95% CI as error bars or a shaded band"},
+    {"legend", PS_PARAM_ENUM, "auto", 0, 0, "auto|inside|outside|none",
+     "auto: inside in a corner free of data (headroom added if needed), else outside right"},
+    {"size", PS_PARAM_TEXT, "single", 0, 0, NULL, "single (8.5 cm), double (17.8 cm) or WxH in cm, e.g. 12x8"},
     END};
 
 /* claim's expect choices are given here to keep the table above readable */

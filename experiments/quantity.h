@@ -34,6 +34,8 @@ typedef struct {
    * estimators of type t at a point with settings pt */
   int (*applies)(const est_type *t, const exp_point *pt);
   double (*compute)(metric_eval *ev); /* NaN when the cell gives no value */
+  double lo, hi; /* the range [lo, hi] its values lie in (lo == hi: none declared); figures
+                  * clip confidence intervals to it */
 } metric_def;
 
 typedef struct {

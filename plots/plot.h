@@ -14,18 +14,30 @@
 
 #include "../core/ps.h"
 
+#define PLOT_MAX_KEYS 32
+
 typedef struct {
   const char *outdir;   /* NULL: the results file's directory */
   const char *format;   /* "pdf", "png", "cairolatex" or "both" (pdf + png; default) */
   int run_gnuplot;      /* 0: write TSV and drivers only */
   FILE *log;            /* where to list the files written (NULL: nowhere) */
+  /* [figure] keys given on the command line (NULL: unset), checked against
+   * exp_figure_params: each overrides that key of every figure drawn.  With
+   * fig[metric] set, one figure of these keys alone is drawn, named `name` (default:
+   * the first metric with '/' as '_'). */
+  const char *key[PLOT_MAX_KEYS];
+  const char *value[PLOT_MAX_KEYS];
+  size_t n_keys;
+  const char *name;
 } plot_options;
+
+/* Check one [figure] key and value as a command-line option (PS_EINVAL naming what is
+ * allowed); the same check the config applies. */
+int plot_check_key(const char *key, const char *value, ps_msg *m);
 
 int plot_results(const char *h5path, const plot_options *o, ps_msg *m);
 
-/* The embedded gnuplot sources (generated from plots/ *.gp at build time). */
+/* The embedded gnuplot style (generated from plots/style.gp at build time). */
 extern const char plot_style_gp[];
-extern const char plot_fig_rate_gp[];
-extern const char plot_fig_line_gp[];
 
 #endif
