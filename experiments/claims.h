@@ -54,6 +54,8 @@ typedef struct {
   int verdict;         /* CLAIM_PASS / CLAIM_FAIL / CLAIM_INCONCLUSIVE */
   int pass;            /* verdict == CLAIM_PASS */
   int contains_value;  /* the CI contains value (band claims; -1 elsewhere) */
+  double level;        /* this row's confidence level: the claim's level shared by its family */
+  size_t family_rows;  /* rows of the claim's family (docs/theory.md §5.1; 0 for exact checks) */
   char note[256];      /* why it failed to evaluate or what decided, or "" */
 } claim_row;
 
