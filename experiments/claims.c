@@ -170,7 +170,7 @@ static void eval_row(const grid *g, const double *A, const double *B, int diff, 
   /* `bootstrap` counts resamples for a 95% interval; a narrower tail (a higher level,
    * or a family's share of alpha) gets proportionally more, so that as many resamples
    * lie beyond each end of the interval as at 95% (its percentiles are as precise) */
-  if (level > 0.95) nboot = (size_t)ceil((double)nboot * 0.05 / (1 - level));
+  if (level > 0.95) nboot = (size_t)ceil((double)nboot * expanded_tail(0.95, R) / tail);
   if (npts > EXP_MAX_AXIS_VALUES) {
     snprintf(row->note, sizeof row->note, "axis has more than %d values", EXP_MAX_AXIS_VALUES);
     return;

@@ -174,7 +174,7 @@ const ps_param exp_claim_params[] = {
      "comment), or a NAME shared by several claims testing one statement (all their rows)"},
     {"bootstrap", PS_PARAM_INT, "2000", 100, 1e6, NULL,
      "bootstrap resamples over replicates for a 95% interval; a row's narrower interval gets proportionally "
-     "more (x 0.05 / (1 - row level))"},
+     "more, so that as many lie beyond each end of the interval"},
     {"statistic", PS_PARAM_ENUM, "mean", 0, 0, "mean|median|rms|max",
      "summary over replicates (rms = sqrt(mean x^2); max: a bound that must hold for every replicate)"},
     {"max_missing", PS_PARAM_INT, "0", 0, 1e12, NULL,
