@@ -297,11 +297,14 @@ static void test_label_switching(void **state) {
   gsl_rng_free(g);
 }
 
-/* Opposite groups, r_2 = -r_1 (items, 12 scores): after a single EM iteration from a
- * random partition (max_iter = 1: init M-step, one E-step, one M-step) every user is
- * already on the right side (§5 row 25), because any imbalance of the random partition
- * tilts each cluster's fit toward one of +-r_1 and the E-step then separates users by
- * the sign of their own data, whose evidence (25 comparisons) is large. */
+/* Opposite groups, r_2 = -r_1 (items, 12 scores; §5 row 25).  The yardstick is the
+ * oracle: the side each user's own data favour under the true scores (its
+ * log-likelihood ratio).  After a single EM iteration from a random partition
+ * (max_iter = 1: init M-step, one E-step, one M-step) nearly every user is already on
+ * that side, because any imbalance of the random partition tilts each cluster's fit
+ * toward one of +-r_1 and the E-step then separates users by the sign of their own
+ * data, whose evidence (25 comparisons) is large; run to convergence, every user is, in
+ * every run (5 random starts x soft and hard), and the objective never decreases. */
 static void test_opposite_groups(void **state) {
   (void)state;
   gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
@@ -320,21 +323,48 @@ static void test_opposite_groups(void **state) {
   p.weight = malloc(2 * sizeof(double));
   p.weight[0] = p.weight[1] = 0.5;
   planted_sample(&p, g);
-  for (int hard = 0; hard < 2; hard++) {
-    int correct_runs = 0;
+  /* the oracle: each user's log-likelihood ratio of type 1 against type 2 under the
+   * true scores, sum over its rows of log sigma(x) - log sigma(-x) = x, x = r1_w - r1_l */
+  double llr[100] = {0};
+  for (size_t i = 0; i < p.data.n; i++)
+    llr[p.data.annotator[i]] += p.theta[p.data.winner[i]] - p.theta[p.data.loser[i]];
+  for (int run = 0; run < 4; run++) {
+    int hard = run % 2, one_step = run < 2;
     for (int rep = 0; rep < 5; rep++) {
       mixture_options o = opts(2, hard ? MIXTURE_HARD : MIXTURE_SOFT, 1);
-      o.max_iter = 1;
+      if (one_step) o.max_iter = 1;
       mixture_result r;
       assert_int_equal(mixture_fit(&p.data, &p.f, &o, g, &r, NULL), PS_OK);
-      size_t agree = 0;
+      size_t agree = 0, oracle = 0, wrong_clear = 0;
+      double worst = 0;
       for (size_t h = 0; h < p.H; h++) agree += r.assign[h] == p.z[h];
-      size_t acc = agree > p.H - agree ? agree : p.H - agree;
-      if (getenv("PS_VERBOSE")) fprintf(stderr, "%s rep %d: %zu/%zu correct\n", hard ? "hard" : "soft", rep, acc, p.H);
-      correct_runs += acc >= p.H - 1;
+      int flip = agree < p.H - agree; /* label switching */
+      for (size_t h = 0; h < p.H; h++) {
+        int got = flip ? 1 - r.assign[h] : r.assign[h], best = llr[h] < 0; /* type 1 when llr > 0 */
+        oracle += got == best;
+        if (got != best) worst = fmax(worst, fabs(llr[h])), wrong_clear += fabs(llr[h]) > 3;
+      }
+      if (getenv("PS_VERBOSE"))
+        fprintf(stderr, "%s %s rep %d: %zu/%zu as planted, %zu/%zu as the oracle (largest |llr| missed %.3g)\n",
+                one_step ? "one step" : "converged", hard ? "hard" : "soft", rep, flip ? p.H - agree : agree, p.H,
+                oracle, p.H, worst);
+      /* every run puts every user on the side its own data favour under the true
+       * scores, except users whose evidence is weak: |llr| <= 3 (posterior odds e^3 = 20) */
+      if (one_step) {
+        /* one EM step from a random partition: ~100% (row 25); a user or two may stay on
+         * the wrong side of the still-noisy first estimates (measured: 99-100 of 100 in
+         * each of these ten runs; a broken E- or M-step gives ~50) */
+        assert_true(oracle >= p.H - 2);
+      } else {
+        /* converged: every user on the side its own data favour under the true scores
+         * (the Bayes classifier with the truth known; measured: all ten runs), and the
+         * objective trace non-decreasing (row 25's other half) */
+        assert_int_equal(oracle, p.H);
+        assert_int_equal(wrong_clear, 0);
+        assert_monotone(&r);
+      }
       mixture_result_free(&r);
     }
-    assert_true(correct_runs >= 4);
   }
   planted_free(&p);
   gsl_rng_free(g);
