@@ -373,6 +373,7 @@ static claim_row *evaluate6(synth6 *s, const char *claims, uint64_t seed, size_t
  *  - family = claim (the default: each row's CI at 1 - alpha/6, Bonferroni): the
  *    family-wise false-FAIL rate (some row FAILs) is at most alpha = 0.05;
  *  - family = row (each row at 95%): it is about 1 - 0.95^6 = 0.26, far above alpha.
+ * (A rate above alpha by more than twice its Monte Carlo standard error fails.)
  * The rows are independent here, the case where Bonferroni is nearly exact (Sidak's
  * 1 - 0.95^(1/6) would be 0.0085 per row against Bonferroni's 0.0083). */
 static void test_family_wise_error(void **state) {
@@ -414,7 +415,10 @@ static void test_family_wise_error(void **state) {
   print_message("family-wise false-FAIL over %d true claims of %d rows: Bonferroni %.3f (se %.3f), per row %.3f\n",
                 trials, KROWS, ff, sqrt(alpha * (1 - alpha) / trials), fr);
   assert_int_equal(inconclusive, 0);
-  assert_true(ff <= alpha);
+  /* <= alpha up to Monte Carlo error: Bonferroni with independent rows gives
+   * 1 - (1 - alpha/6)^6 = 0.049, and the bootstrap's own coverage error adds a little
+   * (4000 experiments on another seed: 0.049, se 0.0034); this seed gives 0.045 */
+  assert_true(ff <= alpha + 2 * sqrt(alpha * (1 - alpha) / trials));
   assert_true(fr >= 0.18); /* 1 - 0.95^6 = 0.265: per-row intervals do not control the family */
   gsl_rng_free(r);
   free(s);
