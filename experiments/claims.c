@@ -167,6 +167,10 @@ static void eval_row(const grid *g, const double *A, const double *B, int diff, 
   size_t R = g->R;
   size_t npts = against >= 0 ? g->dims[against] : 1;
   const double tail = expanded_tail(level, R);
+  /* `bootstrap` counts resamples for a 95% interval; a narrower tail (a higher level,
+   * or a family's share of alpha) gets proportionally more, so that as many resamples
+   * lie beyond each end of the interval as at 95% (its percentiles are as precise) */
+  if (level > 0.95) nboot = (size_t)ceil((double)nboot * expanded_tail(0.95, R) / tail);
   if (npts > EXP_MAX_AXIS_VALUES) {
     snprintf(row->note, sizeof row->note, "axis has more than %d values", EXP_MAX_AXIS_VALUES);
     return;
@@ -383,6 +387,48 @@ void claims_decide(claim_row *row) {
   row->pass = row->verdict == CLAIM_PASS;
 }
 
+/* The rows a claim will have: one per combination of its free axes (those neither
+ * fixed by `at` nor the slope's or ordering's own axis); 0 for an exact check, which has
+ * no interval; 1 for a claim that cannot be evaluated (it becomes one failing row).
+ * fixed is scratch of n_axes entries. */
+static size_t claim_row_count(const grid *g, const cfg *config, const char *sec, long *fixed) {
+  const char *expect = cfg_get(config, sec, "expect"), *against = cfg_get(config, sec, "against");
+  char note[256];
+  if (expect && !strcmp(expect, "exact")) return 0;
+  if (parse_at(g, cfg_get(config, sec, "at"), fixed, note, sizeof note)) return 1;
+  int ordering = expect && (!strcmp(expect, "increasing") || !strcmp(expect, "decreasing"));
+  if (expect && (!strcmp(expect, "slope") || ordering)) {
+    long ag = -1;
+    for (size_t a = 0; a < g->n_axes; a++)
+      if (against && !strcmp(g->axes[a].name, against)) ag = (long)a;
+    if (ag < 0 || fixed[ag] >= 0 || (g->axes[ag].labels && !ordering)) return 1;
+    fixed[ag] = -2;
+  }
+  size_t k = 1;
+  for (size_t a = 0; a < g->n_axes; a++)
+    if (fixed[a] == -1) k *= g->dims[a];
+  return k;
+}
+
+/* A claim's family (docs/theory.md §5.1): the rows whose verdicts are read together, so
+ * that a claim that holds FAILs somewhere among them with probability at most
+ * alpha = 1 - level.  family = claim (the default): the claim's own rows; family = NAME:
+ * the rows of every claim naming NAME; family = row: each row alone.  A family of k rows
+ * gives each row's interval the level 1 - alpha/k (Bonferroni). */
+static size_t claim_family_rows(const grid *g, const cfg *config, const char *sec, long *fixed) {
+  const char *fam = cfg_get(config, sec, "family");
+  size_t own = claim_row_count(g, config, sec, fixed);
+  if (!fam || !*fam || !strcmp(fam, "claim") || own == 0) return own;
+  if (!strcmp(fam, "row")) return 1;
+  size_t k = 0;
+  for (size_t i = 0; i < cfg_size(config); i++) {
+    const cfg_entry *e = cfg_at(config, i);
+    if (strncmp(e->section, "claim.", 6) || strcmp(e->key, "family") || strcmp(e->value, fam)) continue;
+    k += claim_row_count(g, config, e->section, fixed);
+  }
+  return k ? k : own;
+}
+
 static int push_row(claim_row **rows, size_t *n, size_t *cap, const claim_row *r) {
   if (*n == *cap) {
     size_t c = *cap ? 2 * *cap : 16;
@@ -455,6 +501,11 @@ int claims_evaluate_source(const claim_source *src, const cfg *config, claim_row
     const char *st = cfg_get(config, sec, "statistic");
     int stat = !st ? CLAIM_STAT_MEAN : !strcmp(st, "median") ? CLAIM_STAT_MEDIAN : !strcmp(st, "rms") ? CLAIM_STAT_RMS : !strcmp(st, "max") ? CLAIM_STAT_MAX : CLAIM_STAT_MEAN;
     double level = cfg_get(config, sec, "level") ? strtod(cfg_get(config, sec, "level"), NULL) : 0.95;
+    const char *family = cfg_get(config, sec, "family");
+    size_t family_rows = claim_family_rows(&g, config, sec, fixed), own_rows = claim_row_count(&g, config, sec, fixed);
+    double row_level = family_rows > 1 ? 1 - (1 - level) / (double)family_rows : level;
+    base.level = row_level;
+    base.family_rows = family_rows;
     size_t nboot = cfg_get(config, sec, "bootstrap") ? (size_t)strtod(cfg_get(config, sec, "bootstrap"), NULL) : 2000;
     size_t max_missing =
         cfg_get(config, sec, "max_missing") ? (size_t)strtod(cfg_get(config, sec, "max_missing"), NULL) : 0;
@@ -547,8 +598,19 @@ int claims_evaluate_source(const claim_source *src, const cfg *config, claim_row
         snprintf(part, sizeof part, "%s%s=%s", row.slice[0] ? ", " : "", g.axes[a].name, v);
         strncat(row.slice, part, sizeof row.slice - strlen(row.slice) - 1);
       }
-      eval_row(&g, A, B, diff, base.expect, against_axis, idx, stat, nboot, level, seed, claim_index, row_index++,
-               max_missing, &row);
+      eval_row(&g, A, B, diff, base.expect, against_axis, idx, stat, nboot, row_level, seed, claim_index,
+               row_index++, max_missing, &row);
+      if (family_rows > 1 || own_rows > 1) {
+        /* say which interval was printed: not a 95% one when the family shares alpha */
+        size_t len = strlen(row.note);
+        if (family_rows > 1)
+          snprintf(row.note + len, sizeof row.note - len, "%s%.4g%% CI: Bonferroni over %zu rows%s%s", len ? "; " : "",
+                   100 * row_level, family_rows, family && strcmp(family, "claim") ? " of family " : "",
+                   family && strcmp(family, "claim") ? family : "");
+        else
+          snprintf(row.note + len, sizeof row.note - len, "%s%.4g%% CI per row (family = row)", len ? "; " : "",
+                   100 * row_level);
+      }
       if (push_row(&rows, &n, &cap, &row)) goto oom;
       /* advance odometer over free axes (fixed >= 0 and the slope axis stay) */
       long a;

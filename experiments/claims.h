@@ -27,6 +27,12 @@
  *     is the opposite side.  PASS when the CI is entirely on the claimed side, FAIL when
  *     it is entirely on the other, INCONCLUSIVE when it straddles.
  *   exact: PASS when every replicate is within tol of value, else FAIL.
+ * Families (docs/theory.md §5.1): `level` is the confidence of the claim's family of
+ * rows — its own rows (family = claim, the default), the rows of every claim naming the
+ * same family = NAME, or each row alone (family = row).  Each of a family's k rows gets
+ * its CI at 1 - (1 - level)/k (Bonferroni), so a true claim FAILs somewhere with
+ * probability <= 1 - level whatever the rows' dependence; `bootstrap` (resamples for a
+ * 95% interval) grows with the narrower tail.
  * The statistic is the mean, median or root mean square over finite replicates; NaN (failed fits) are
  * dropped and counted. */
 #ifndef PS_EXPERIMENTS_CLAIMS_H
@@ -54,6 +60,8 @@ typedef struct {
   int verdict;         /* CLAIM_PASS / CLAIM_FAIL / CLAIM_INCONCLUSIVE */
   int pass;            /* verdict == CLAIM_PASS */
   int contains_value;  /* the CI contains value (band claims; -1 elsewhere) */
+  double level;        /* this row's confidence level: the claim's level shared by its family */
+  size_t family_rows;  /* rows of the claim's family (docs/theory.md §5.1; 0 for exact checks) */
   char note[256];      /* why it failed to evaluate or what decided, or "" */
 } claim_row;
 

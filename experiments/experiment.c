@@ -9,6 +9,7 @@
 
 #include "quantity.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,8 +177,15 @@ const ps_param exp_claim_params[] = {
     {"compare", PS_PARAM_ENUM, "ratio", 0, 0, "ratio|difference",
      "with other: compare statistic(metric) / statistic(other), or their difference (paired replicates)"},
     {"at", PS_PARAM_TEXT, "", 0, 0, NULL, "restrict to axis values, e.g. 'n=1000, dim=16'"},
-    {"level", PS_PARAM_REAL, "0.95", 0.5, 0.9999, NULL, "confidence level of the bootstrap interval"},
-    {"bootstrap", PS_PARAM_INT, "2000", 100, 1e6, NULL, "bootstrap resamples over replicates"},
+    {"level", PS_PARAM_REAL, "0.95", 0.5, 0.9999, NULL,
+     "confidence level of the claim's family: its k rows' intervals are each at 1 - (1 - level)/k (Bonferroni), "
+     "so a claim that holds FAILs on some row with probability at most 1 - level"},
+    {"family", PS_PARAM_TEXT, "claim", 0, 0, NULL,
+     "the rows that share 1 - level: claim (its own rows), row (each row alone: an opt-out to justify in a "
+     "comment), or a NAME shared by several claims testing one statement (all their rows)"},
+    {"bootstrap", PS_PARAM_INT, "2000", 100, 1e6, NULL,
+     "bootstrap resamples over replicates for a 95% interval; a row's narrower interval gets proportionally "
+     "more, so that as many lie beyond each end of the interval"},
     {"statistic", PS_PARAM_ENUM, "mean", 0, 0, "mean|median|rms|max",
      "summary over replicates (rms = sqrt(mean x^2); max: a bound that must hold for every replicate)"},
     {"max_missing", PS_PARAM_INT, "0", 0, 1e12, NULL,
@@ -816,6 +824,30 @@ static int validate_outputs(const experiment *e, const cfg *c, ps_msg *m) {
       return entry_error(m, cfg_find(c, x->section, "alternative"),
                          "only slope, ratio and equal claims take 'alternative': a bound's or an ordering's "
                          "alternative is the opposite side, and an exact check has none");
+    const char *fam = cfg_get(c, x->section, "family");
+    if (fam && *fam) {
+      int ok = 1;
+      for (const char *q = fam; *q; q++)
+        if (!(isalnum((unsigned char)*q) || *q == '_' || *q == '-')) ok = 0;
+      if (!ok)
+        return entry_error(m, cfg_find(c, x->section, "family"),
+                           "family is claim, row, or a name (letters, digits, '_', '-') shared by the claims whose "
+                           "rows test one statement");
+      if (strcmp(fam, "claim") && strcmp(fam, "row")) {
+        /* a named family shares one alpha: its claims must state the same level */
+        const char *lv = cfg_get(c, x->section, "level");
+        for (size_t j = 0; j < cfg_size(c); j++) {
+          const cfg_entry *y = cfg_at(c, j);
+          if (strncmp(y->section, "claim.", 6) || strcmp(y->key, "family") || strcmp(y->value, fam)) continue;
+          const char *lw = cfg_get(c, y->section, "level");
+          if (strtod(lv ? lv : "0.95", NULL) != strtod(lw ? lw : "0.95", NULL)) {
+            snprintf(cwhy, sizeof cwhy, "the claims of family '%s' share one alpha: [%s] and [%s] state different levels",
+                     fam, x->section, y->section);
+            return entry_error(m, cfg_find(c, x->section, "family"), cwhy);
+          }
+        }
+      }
+    }
     int ordering = !strcmp(x->value, "increasing") || !strcmp(x->value, "decreasing");
     if (ordering && (!against || !*against))
       return entry_error(m, x, "an ordering needs 'against = AXIS'");

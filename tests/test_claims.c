@@ -338,6 +338,125 @@ static void test_missing_values(void **state) {
   free(s);
 }
 
+/* ------------------------------------------------- families of rows (§5.1) */
+
+enum { KROWS = 6, FAMR = 30 };
+static const double GS[KROWS] = {1, 2, 3, 4, 5, 6};
+
+typedef struct {
+  double a[KROWS * FAMR]; /* "metrics/x/a" over axis g (6 values) x replicate */
+} synth6;
+
+static int synth6_array(void *ctx, const char *path, double **out, ps_msg *m) {
+  synth6 *s = ctx;
+  if (strcmp(path, "metrics/x/a")) return ps_fail(m, PS_EINVAL, "no %s", path);
+  *out = malloc(sizeof s->a);
+  memcpy(*out, s->a, sizeof s->a);
+  return PS_OK;
+}
+
+static claim_row *evaluate6(synth6 *s, const char *claims, uint64_t seed, size_t *n) {
+  h5store_axis ax = {.name = "g", .n = KROWS, .values = GS};
+  claim_source src = {.n_axes = 1, .axes = &ax, .R = FAMR, .seed = seed, .array = synth6_array, .ctx = s};
+  cfg *c = cfg_alloc();
+  ps_msg m = {{0}};
+  assert_int_equal(cfg_load_string(c, "test", claims, &m), PS_OK);
+  claim_row *rows = NULL;
+  assert_int_equal(claims_evaluate_source(&src, c, &rows, n, &m), PS_OK);
+  cfg_free(c);
+  return rows;
+}
+
+/* A true claim evaluated on k = 6 rows (one per value of a free axis; each row the mean
+ * of 30 replicates of N(0, 1), the claim "equal 0" with a band far wider than any CI, so
+ * it FAILs only when a CI excludes the true value).  Over many synthetic experiments:
+ *  - family = claim (the default: each row's CI at 1 - alpha/6, Bonferroni): the
+ *    family-wise false-FAIL rate (some row FAILs) is at most alpha = 0.05;
+ *  - family = row (each row at 95%): it is about 1 - 0.95^6 = 0.26, far above alpha.
+ * (A rate above alpha by more than twice its Monte Carlo standard error fails.)
+ * The rows are independent here, the case where Bonferroni is nearly exact (Sidak's
+ * 1 - 0.95^(1/6) would be 0.0085 per row against Bonferroni's 0.0083). */
+static void test_family_wise_error(void **state) {
+  (void)state;
+  synth6 *s = calloc(1, sizeof *s);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 20261208);
+  const int trials = 1000;
+  const double alpha = 0.05;
+  int fail_family = 0, fail_row = 0, inconclusive = 0;
+  const char *text = "[claim.fam]\nmetric = x/a\nexpect = equal\nvalue = 0\nalternative = 20\ntol = 5\nbootstrap = 400\n"
+                     "[claim.row]\nmetric = x/a\nexpect = equal\nvalue = 0\nalternative = 20\ntol = 5\nbootstrap = 400\n"
+                     "family = row\n";
+  for (int t = 0; t < trials; t++) {
+    for (size_t k = 0; k < KROWS * FAMR; k++) s->a[k] = gsl_ran_gaussian(r, 1);
+    size_t n;
+    claim_row *rows = evaluate6(s, text, (uint64_t)t + 1, &n);
+    assert_int_equal(n, 2 * KROWS);
+    int any_f = 0, any_r = 0;
+    for (size_t j = 0; j < KROWS; j++) {
+      any_f |= rows[j].verdict == CLAIM_FAIL;
+      any_r |= rows[KROWS + j].verdict == CLAIM_FAIL;
+      inconclusive += rows[j].verdict == CLAIM_INCONCLUSIVE;
+    }
+    if (t == 0) {
+      /* the per-row levels the verifier used, and the note that says so */
+      assert_true(fabs(rows[0].level - (1 - alpha / KROWS)) < 1e-12);
+      assert_int_equal(rows[0].family_rows, KROWS);
+      assert_non_null(strstr(rows[0].note, "Bonferroni over 6 rows"));
+      assert_true(fabs(rows[KROWS].level - 0.95) < 1e-12);
+      assert_int_equal(rows[KROWS].family_rows, 1);
+      assert_non_null(strstr(rows[KROWS].note, "family = row"));
+    }
+    fail_family += any_f;
+    fail_row += any_r;
+    free(rows);
+  }
+  double ff = (double)fail_family / trials, fr = (double)fail_row / trials;
+  print_message("family-wise false-FAIL over %d true claims of %d rows: Bonferroni %.3f (se %.3f), per row %.3f\n",
+                trials, KROWS, ff, sqrt(alpha * (1 - alpha) / trials), fr);
+  assert_int_equal(inconclusive, 0);
+  /* <= alpha up to Monte Carlo error: Bonferroni with independent rows gives
+   * 1 - (1 - alpha/6)^6 = 0.049, and the bootstrap's own coverage error adds a little
+   * (4000 experiments on another seed: 0.049, se 0.0034); this seed gives 0.045 */
+  assert_true(ff <= alpha + 2 * sqrt(alpha * (1 - alpha) / trials));
+  assert_true(fr >= 0.18); /* 1 - 0.95^6 = 0.265: per-row intervals do not control the family */
+  gsl_rng_free(r);
+  free(s);
+}
+
+/* family = NAME joins the rows of several claims: three one-row claims of one family
+ * get each row's CI at 1 - alpha/3; a claim's level is its family's. */
+static void test_named_family(void **state) {
+  (void)state;
+  synth6 *s = calloc(1, sizeof *s);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  for (size_t k = 0; k < KROWS * FAMR; k++) s->a[k] = gsl_ran_gaussian(r, 1);
+  size_t n;
+  claim_row *rows = evaluate6(s,
+                              "[claim.a]\nmetric = x/a\nexpect = below\nvalue = 5\nat = g=1\nfamily = f\n"
+                              "[claim.b]\nmetric = x/a\nexpect = below\nvalue = 5\nat = g=2\nfamily = f\n"
+                              "[claim.c]\nmetric = x/a\nexpect = below\nvalue = 5\nat = g=3\nfamily = f\n"
+                              "[claim.d]\nmetric = x/a\nexpect = below\nvalue = 5\nat = g=1\n"
+                              "[claim.e]\nmetric = x/a\nexpect = exact\nvalue = 0\ntol = 100\nfamily = f\n",
+                              1, &n);
+  assert_int_equal(n, 4 + KROWS);
+  for (size_t j = 0; j < 3; j++) {
+    assert_int_equal(rows[j].family_rows, 3); /* the exact check adds no row to the family */
+    assert_true(fabs(rows[j].level - (1 - 0.05 / 3)) < 1e-12);
+    assert_non_null(strstr(rows[j].note, "of family f"));
+  }
+  assert_int_equal(rows[3].family_rows, 1);
+  assert_true(fabs(rows[3].level - 0.95) < 1e-12);
+  assert_string_equal(rows[3].note, "");
+  /* the same slice (g = 1) alone and in a family of 3: the family's interval is wider,
+   * by about z(1 - 0.05/6) / z(0.975) = 2.39 / 1.96 = 1.22 */
+  double wide = rows[0].hi - rows[0].lo, alone = rows[3].hi - rows[3].lo;
+  assert_true(wide > 1.1 * alone && wide < 1.4 * alone);
+  free(rows);
+  gsl_rng_free(r);
+  free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_slope_matches_least_squares),
@@ -349,6 +468,8 @@ int main(void) {
       cmocka_unit_test(test_paired_other),
       cmocka_unit_test(test_deterministic),
       cmocka_unit_test(test_missing_values),
+      cmocka_unit_test(test_family_wise_error),
+      cmocka_unit_test(test_named_family),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

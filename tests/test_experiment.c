@@ -94,6 +94,12 @@ static const error_case cases[] = {
      NULL, {"exp.ini:10", "bias = 0.2 is larger than tol = 0.1"}},
     {"[claim.c]\nmetric = bt/param_err\nexpect = below\nvalue = 1\nalternative = 2\n", NULL,
      {"exp.ini:5", "only slope, ratio and equal claims take 'alternative'"}},
+    /* families (docs/theory.md §5.1): a name, and one level per named family */
+    {"[claim.c]\nmetric = bt/param_err\nexpect = below\nvalue = 1\nfamily = two words\n", NULL,
+     {"exp.ini:5", "family is claim, row, or a name"}},
+    {"[claim.c]\nmetric = bt/param_err\nexpect = below\nvalue = 1\nfamily = f\n[claim.d]\nmetric = bt/param_err\n"
+     "expect = below\nvalue = 2\nfamily = f\nlevel = 0.99\n",
+     NULL, {"family 'f' share one alpha", "different levels"}},
 
     {"[sweep]\nn = 100, 200\n[claim.c]\nmetric = bt/param_err\nexpect = increasing\n", NULL,
      {"exp.ini:5", "needs 'against = AXIS'"}},
