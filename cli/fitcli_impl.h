@@ -94,7 +94,7 @@ typedef struct {
 
 /* Fits whose output or work grows with the square of the item count refuse more
  * items than their hook's max_items unless --allow-large is given. */
-#define FIT_MAX_ITEMS_MATRIX 2000     /* gpm (an m x m matrix printed), minimax (dense LP) */
+#define FIT_MAX_ITEMS_MATRIX 2000     /* gpm (an m x m matrix printed), minimax (dense LP), nash */
 #define FIT_MAX_ITEMS_ANNOTATORS 5000 /* mixture, idealpoint, lowrank */
 
 /* What one model adds to the generic command.  Every field but model may be NULL. */
@@ -120,7 +120,7 @@ extern const fit_hook *const fit_hooks[];
 const fit_hook *fit_hook_find(const char *model);
 
 extern const fit_hook fit_hook_bt, fit_hook_gpm, fit_hook_minimax, fit_hook_mixture, fit_hook_idealpoint,
-    fit_hook_lowrank, fit_hook_pl, fit_hook_davidson, fit_hook_raokupper;
+    fit_hook_lowrank, fit_hook_pl, fit_hook_davidson, fit_hook_raokupper, fit_hook_nash;
 
 /* ---- fit_bt.c / fit_pl.c / fit_ties.c: item scores with standard errors ---- */
 

@@ -143,7 +143,10 @@ static void usage_verify(FILE *f) {
           "increasing|decreasing|exact; against = AXIS (slope, orderings); value; tol; alternative\n"
           "(slope/ratio/equal: required); bias; other = EST/METRIC (ratio); compare = ratio|difference;\n"
           "at = 'axis=v, ...'; level (0.95); bootstrap (2000); statistic = mean|median|rms|max;\n"
-          "max_missing (0: a claim with any failed fit or unfinished cell among its values FAILs).\n");
+          "max_missing (0: a claim with any failed fit or unfinished cell among its values FAILs);\n"
+          "family = claim|row|NAME: the rows that share the level (default claim: its k rows get\n"
+          "Bonferroni intervals at 1 - (1 - level)/k each; row: each row alone; NAME: several claims\n"
+          "that test one formula, whose levels must agree).  Each row's note names its interval.\n");
 }
 
 static void usage_info(FILE *f) {

@@ -31,4 +31,8 @@ cp out/rdpo_noise/rdpo_noise_rates.png docs/figures/rdpo_noise_rates.png
 cp out/ties/ties_rate.png docs/figures/ties_rate.png
 cp out/rdpo_noise/rdpo_noise_pair.png docs/figures/rdpo_noise_pair.png
 cp out/dpo_rate/dpo_rate_logpi.png docs/figures/dpo_rate_logpi.png
+cp out/dpo_dynamics/dpo_dynamics_logp.png docs/figures/dpo_dynamics.png
+cp out/nash/nash_nash_kl.png docs/figures/nash.png
+cp out/pooled_bt/pooled_bt_pseudo_true.png docs/figures/pooled_bt.png
+cp out/overoptimisation/overoptimisation_gold.png docs/figures/overoptimisation.png
 exit $status
