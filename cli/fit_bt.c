@@ -79,10 +79,29 @@ void fit_transform_scale(const double *theta, const double *C, size_t m, long re
   for (size_t i = 0; i < m; i++) se[i] = sqrt(fmax(0, C[i * m + i] - 2 * se[i] + grand));
 }
 
-/* Sum over unordered pairs {a, b} of log C(n_ab, w_ab), n_ab the comparisons of a and
- * b and w_ab a's wins: what BradleyTerry2's logLik (a binomial GLM with one row per
- * pair, as countsToBinomial makes) adds to loglik.  NaN when a count is not an
- * integer (R rounds such counts) or memory runs out. */
+fit_table *fit_report_scores(fit_report *rep, const csv_comparisons *c, const double *score, const double *se) {
+  size_t m = c->data.n_items;
+  fit_table *t = fit_report_table(rep, "items", "item", m, (const char *const *)c->item_name, 2, FIT_BOTH);
+  if (t) {
+    fit_table_column(rep, t, 0, "score", 0);
+    fit_table_column(rep, t, 1, "se", 0);
+    for (size_t i = 0; i < m; i++) t->v[2 * i] = score[i], t->v[2 * i + 1] = se[i];
+  }
+  return t;
+}
+
+void fit_report_scale(fit_report *rep, const char *reference) {
+  if (!reference) {
+    fit_report_str(rep, FIT_SEC_OPTIONS, FIT_BOTH, "scale", "centred");
+    return;
+  }
+  char *s = malloc(strlen(reference) + 16);
+  if (s) sprintf(s, "reference %s", reference);
+  fit_report_str(rep, FIT_SEC_OPTIONS, FIT_BOTH, "scale", s ? s : "reference");
+  free(s);
+}
+
+/* the pair counts of binomial_constant */
 typedef struct {
   int32_t a, b; /* a < b */
   double wa, n; /* a's wins, all comparisons */
@@ -94,6 +113,10 @@ static int pair_cmp(const void *x, const void *y) {
   return p->b < q->b ? -1 : p->b > q->b;
 }
 
+/* Sum over unordered pairs {a, b} of log C(n_ab, w_ab), n_ab the comparisons of a and
+ * b and w_ab a's wins: what BradleyTerry2's logLik (a binomial GLM with one row per
+ * pair, as countsToBinomial makes) adds to loglik.  NaN when a count is not an
+ * integer (R rounds such counts) or memory runs out. */
 static double binomial_constant(const pref_data *d) {
   pair_count *p = malloc((d->n ? d->n : 1) * sizeof *p);
   if (!p) return NAN;
@@ -123,12 +146,7 @@ static void report_table(fit_report *rep, const fit_job *j, const bt_options *o,
                          const char *status, const char *reference, const double *score, const double *se) {
   const csv_comparisons *c = j->c;
   size_t m = c->data.n_items;
-  fit_table *t = fit_report_table(rep, "items", "item", m, (const char *const *)c->item_name, 2, FIT_BOTH);
-  if (t) {
-    fit_table_column(rep, t, 0, "score", 0);
-    fit_table_column(rep, t, 1, "se", 0);
-    for (size_t i = 0; i < m; i++) t->v[2 * i] = score[i], t->v[2 * i + 1] = se[i];
-  }
+  fit_report_scores(rep, c, score, se);
   rep->status = status;
   int penalised = o->l2 > 0 || o->firth;
   double W = pref_data_weight(&c->data), p = (double)m - 1;
@@ -161,14 +179,7 @@ static void report_table(fit_report *rep, const fit_job *j, const bt_options *o,
   }
   static const char *const shown[] = {"l2", "firth", "ties", NULL};
   fit_report_hyper(rep, j, shown, 1); /* text: link, tol, max_iter when set to other than the default */
-  if (reference) {
-    char *s = malloc(strlen(reference) + 16);
-    if (s) sprintf(s, "reference %s", reference);
-    fit_report_str(rep, FIT_SEC_OPTIONS, FIT_BOTH, "scale", s ? s : "reference");
-    free(s);
-  } else {
-    fit_report_str(rep, FIT_SEC_OPTIONS, FIT_BOTH, "scale", "centred");
-  }
+  fit_report_scale(rep, reference);
   fit_report_data(rep, j, FIT_JSON);
   const char *brk = fit_option_value(j->args, "--breaking");
   if (brk) {

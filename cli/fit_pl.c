@@ -188,12 +188,7 @@ static int pl_run(const fit_job *j) {
   }
   fit_report rep;
   fit_report_init(&rep, j);
-  fit_table *t = fit_report_table(&rep, "items", "item", m, (const char *const *)c->item_name, 2, FIT_BOTH);
-  if (t) {
-    fit_table_column(&rep, t, 0, "score", 0);
-    fit_table_column(&rep, t, 1, "se", 0);
-    for (size_t i = 0; i < m; i++) t->v[2 * i] = score[i], t->v[2 * i + 1] = se[i];
-  }
+  fit_report_scores(&rep, c, score, se);
   rep.status = status;
   fit_report_num(&rep, FIT_SEC_FIT, FIT_BOTH, "loglik", r.loglik);
   fit_report_str(&rep, FIT_SEC_FIT, FIT_JSON, "loglik_convention",
@@ -209,14 +204,7 @@ static int pl_run(const fit_job *j) {
   fit_report_num(&rep, FIT_SEC_OPTIONS, FIT_BOTH, "l2", o.l2);
   static const char *const shown[] = {"l2", NULL};
   fit_report_hyper(&rep, j, shown, 1);
-  if (reference) {
-    char *sc = malloc(strlen(reference) + 16);
-    if (sc) sprintf(sc, "reference %s", reference);
-    fit_report_str(&rep, FIT_SEC_OPTIONS, FIT_BOTH, "scale", sc ? sc : "reference");
-    free(sc);
-  } else {
-    fit_report_str(&rep, FIT_SEC_OPTIONS, FIT_BOTH, "scale", "centred");
-  }
+  fit_report_scale(&rep, reference);
   fit_report_int(&rep, FIT_SEC_DATA, FIT_BOTH, "items", (long long)m);
   fit_report_int(&rep, FIT_SEC_DATA, FIT_BOTH, "rows", (long long)d->n);
   fit_report_num(&rep, FIT_SEC_DATA, FIT_BOTH, "weight", rank_data_weight(d));

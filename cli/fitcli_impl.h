@@ -127,6 +127,13 @@ extern const fit_hook fit_hook_bt, fit_hook_gpm, fit_hook_minimax, fit_hook_mixt
 /* Scores and SEs on the centred scale (ref < 0) or relative to item ref, from theta
  * and its covariance C (m x m; NULL: SEs NaN). */
 void fit_transform_scale(const double *theta, const double *C, size_t m, long ref, double *score, double *se);
+struct fit_report;
+struct fit_table;
+/* The item table "item, score, se" of a scores-with-SEs model (bt, pl, davidson,
+ * raokupper), and the scale line: "centred", or "reference ITEM". */
+struct fit_table *fit_report_scores(struct fit_report *rep, const csv_comparisons *c, const double *score,
+                                    const double *se);
+void fit_report_scale(struct fit_report *rep, const char *reference);
 /* "'a', 'b', ... (m items)" for an unknown --reference. */
 void fit_list_items(const csv_comparisons *c, char *buf, size_t size);
 /* Ranking data (c->rank.n > 0): --model pl fits them, --model bt with --breaking gets
@@ -290,7 +297,7 @@ typedef struct {
   int raw;          /* text: str written as it is (its tabs kept) */
 } fit_meta;
 
-typedef struct {
+typedef struct fit_table {
   char name[32];               /* "items", "annotators", "bic", "logits" */
   const char *row_key;         /* header of the name column ("item"), NULL for none */
   size_t rows, cols;

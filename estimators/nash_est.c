@@ -7,7 +7,14 @@
  * exactly (Newton, certified), or by T steps of Nash-MD, its last iterate or the
  * average of its iterates.  As tau -> 0 the exact policy tends to a minimax winner;
  * at tau = beta, against BT's fitted rewards instead of M, it would be RLHF's tilted
- * policy — the difference between the two is what nash.ini measures. */
+ * policy.
+ *
+ * slhf: the same model; its policy is SLHF's leader pi* proportional to
+ * mu exp(V / tau_leader), the follower's soft best response folded into
+ * V(y) = -tau_follower log E_{y' ~ mu} exp(-P(y > y') / tau_follower), both references
+ * uniform (nash.h).  As both temperatures vanish the leader plays the item whose worst
+ * pairwise preference is best — the Condorcet winner when there is one, and never a
+ * lottery: the difference from the Nash equilibrium on a cycle. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +29,7 @@ struct est_model {
   nash_method method;
   double tau, eta;
   long T;
+  double tau_l, tau_f; /* slhf */
   double *M, *p; /* margins (m x m) and the policy */
   size_t m;
 };
@@ -48,35 +56,51 @@ static int nash_alloc(est_model **out, const char *const *h, ps_msg *m) {
   return PS_OK;
 }
 
-static int nash_fit(est_model *e, const pref_data *d, const pref_features *f, gsl_rng *r, est_fit_info *info,
-                    ps_msg *m) {
-  (void)r;
+/* The empirical game of d (item worlds) into e->M, e->p allocated, mu uniform (m doubles,
+ * the caller's): PS_OK or the failure, in info and m, named after the estimator. */
+static int game_prepare(est_model *e, const char *name, const pref_data *d, const pref_features *f, double **mu,
+                        est_fit_info *info, ps_msg *m) {
   info->objective = info->grad_norm = NAN;
-  if (f->phi) return info->status = ps_fail(m, PS_EINVAL, "nash fits item worlds only (world.kind = items)");
-  if (!d->n) return info->status = ps_fail(m, PS_EINVAL, "nash: no comparisons to fit");
+  *mu = NULL;
+  if (f->phi) return info->status = ps_fail(m, PS_EINVAL, "%s fits item worlds only (world.kind = items)", name);
+  if (!d->n) return info->status = ps_fail(m, PS_EINVAL, "%s: no comparisons to fit", name);
   size_t M = d->n_items;
-  if (M > 2000) return info->status = ps_fail(m, PS_EINVAL, "nash: %zu items (at most 2000)", M);
-  if (e->method != NASH_EXACT && !(e->eta * e->tau <= 1))
-    return info->status = ps_fail(m, PS_EINVAL, "nash: eta * tau = %g must be at most 1", e->eta * e->tau);
+  if (M > 2000) return info->status = ps_fail(m, PS_EINVAL, "%s: %zu items (at most 2000)", name, M);
   free(e->M);
   free(e->p);
   e->m = M;
   e->M = malloc(M * M * sizeof(double));
   e->p = malloc(M * sizeof(double));
-  double *mu = malloc(M * sizeof(double));
-  if (!e->M || !e->p || !mu) {
-    free(mu);
+  *mu = malloc(M * sizeof(double));
+  if (!e->M || !e->p || !*mu) {
+    free(*mu);
+    *mu = NULL;
     return info->status = ps_fail(m, PS_ENOMEM, "out of memory");
   }
-  for (size_t y = 0; y < M; y++) mu[y] = 1.0 / (double)M;
-  int s = minimax_empirical(d, e->M, NULL, NULL, m), iters = 0;
-  if (!s) {
-    if (e->method == NASH_EXACT)
-      s = nash_solve(e->M, M, mu, e->tau, e->p, &iters, m);
-    else
-      s = nash_md(e->M, M, mu, e->tau, e->eta, e->T, e->method == NASH_MD_LAST ? e->p : NULL,
-                  e->method == NASH_MD_AVG ? e->p : NULL, NULL, NULL, m);
+  for (size_t y = 0; y < M; y++) (*mu)[y] = 1.0 / (double)M;
+  int s = minimax_empirical(d, e->M, NULL, NULL, m);
+  if (s) {
+    free(*mu);
+    *mu = NULL;
+    info->status = s;
   }
+  return s;
+}
+
+static int nash_fit(est_model *e, const pref_data *d, const pref_features *f, gsl_rng *r, est_fit_info *info,
+                    ps_msg *m) {
+  (void)r;
+  if (e->method != NASH_EXACT && !(e->eta * e->tau <= 1))
+    return info->status = ps_fail(m, PS_EINVAL, "nash: eta * tau = %g must be at most 1", e->eta * e->tau);
+  double *mu;
+  int s = game_prepare(e, "nash", d, f, &mu, info, m), iters = 0;
+  if (s) return s;
+  size_t M = e->m;
+  if (e->method == NASH_EXACT)
+    s = nash_solve(e->M, M, mu, e->tau, e->p, &iters, m);
+  else
+    s = nash_md(e->M, M, mu, e->tau, e->eta, e->T, e->method == NASH_MD_LAST ? e->p : NULL,
+                e->method == NASH_MD_AVG ? e->p : NULL, NULL, NULL, m);
   info->status = s;
   info->converged = s == PS_OK;
   info->iterations = e->method == NASH_EXACT ? iters : (int)(e->T < 2147483647 ? e->T : 2147483647);
@@ -119,6 +143,50 @@ const est_type est_nash = {
     .params = nash_params,
     .alloc = nash_alloc,
     .fit = nash_fit,
+    .logit = nash_logit,
+    .theta = nash_theta,
+    .policy = nash_policy,
+    .free = nash_free,
+};
+
+static const ps_param slhf_params[] = {
+    {"tau_leader", PS_PARAM_REAL, "0.1", 1e-3, 1e6, NULL, "leader's KL regularisation towards the uniform reference"},
+    {"tau_follower", PS_PARAM_REAL, "0.1", 1e-3, 1e6, NULL,
+     "follower's KL regularisation towards the uniform reference"},
+    {NULL, 0, NULL, 0, 0, NULL, NULL}};
+
+static int slhf_alloc(est_model **out, const char *const *h, ps_msg *m) {
+  est_model *e = calloc(1, sizeof *e);
+  if (!e) return ps_fail(m, PS_ENOMEM, "out of memory");
+  e->tau_l = ps_param_real(ps_param_text(slhf_params, h, "tau_leader"));
+  e->tau_f = ps_param_real(ps_param_text(slhf_params, h, "tau_follower"));
+  *out = e;
+  return PS_OK;
+}
+
+static int slhf_fit(est_model *e, const pref_data *d, const pref_features *f, gsl_rng *r, est_fit_info *info,
+                    ps_msg *m) {
+  (void)r;
+  double *mu;
+  int s = game_prepare(e, "slhf", d, f, &mu, info, m);
+  if (s) return s;
+  s = nash_slhf(e->M, e->m, mu, mu, e->tau_l, e->tau_f, e->p, NULL, NULL, m);
+  free(mu);
+  info->status = s;
+  info->converged = s == PS_OK;
+  info->iterations = 1;
+  return s;
+}
+
+const est_type est_slhf = {
+    .name = "slhf",
+    .inputs = EST_IN_ITEMS,
+    .doc = "Stackelberg learning from human feedback: the leader's policy of the empirical preference matrix, "
+           "pi proportional to mu exp(V / tau_leader) with the follower's soft best response in V "
+           "(docs/theory.md §3.13a); uniform references; item worlds only.",
+    .params = slhf_params,
+    .alloc = slhf_alloc,
+    .fit = slhf_fit,
     .logit = nash_logit,
     .theta = nash_theta,
     .policy = nash_policy,
