@@ -190,7 +190,7 @@ static void report_table(fit_report *rep, const fit_job *j, const bt_options *o,
 }
 
 /* "'a', 'b', 'c', ... (m items)" for the unknown-reference message. */
-void fit_list_items(const csv_comparisons *c, char *buf, size_t size) {
+static void fit_list_items(const csv_comparisons *c, char *buf, size_t size) {
   size_t k = 0, m = c->data.n_items, shown = m < 8 ? m : 8;
   buf[0] = 0;
   for (size_t i = 0; i < shown && k < size; i++) {
@@ -199,6 +199,22 @@ void fit_list_items(const csv_comparisons *c, char *buf, size_t size) {
     k += (size_t)w;
   }
   if (m > shown && k < size) snprintf(buf + k, size - k, ", ... (%zu items)", m);
+}
+
+int fit_reference_index(const fit_job *j, long *ref) {
+  const csv_comparisons *c = j->c;
+  const char *reference = fit_option_value(j->args, "--reference");
+  size_t m = c->data.n_items;
+  *ref = -1;
+  if (!reference) return FITCLI_EXIT_OK;
+  for (size_t i = 0; i < m && *ref < 0; i++)
+    if (strcmp(c->item_name[i], reference) == 0) *ref = (long)i;
+  if (*ref >= 0) return FITCLI_EXIT_OK;
+  char items[400];
+  fit_list_items(c, items, sizeof items);
+  fprintf(stderr, "prefsim fit: --reference '%s' is not among the %zu items of %s: %s\n", reference, m, j->file,
+          items);
+  return FITCLI_EXIT_DATA;
 }
 
 static int bt_run_data(const fit_job *j, const pref_data *data);
@@ -254,18 +270,9 @@ static int bt_run_data(const fit_job *j, const pref_data *data) {
   o.firth = firth && ps_param_bool(firth);
   o.want_hessian = want_se;
 
-  long ref = -1;
-  if (reference) {
-    for (size_t i = 0; i < m && ref < 0; i++)
-      if (strcmp(c->item_name[i], reference) == 0) ref = (long)i;
-    if (ref < 0) {
-      char items[400];
-      fit_list_items(c, items, sizeof items);
-      fprintf(stderr, "prefsim fit: --reference '%s' is not among the %zu items of %s: %s\n", reference, m, file,
-              items);
-      return FITCLI_EXIT_DATA;
-    }
-  }
+  long ref;
+  int rrc = fit_reference_index(j, &ref);
+  if (rrc != FITCLI_EXIT_OK) return rrc;
   if (want_se && m > MAX_SE_ITEMS) {
     fprintf(stderr,
             "prefsim fit: %s: standard errors for %zu items need two %zux%zu matrices (%.0f GB); "

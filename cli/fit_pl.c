@@ -83,18 +83,9 @@ static int pl_run(const fit_job *j) {
   o.max_iter = (int)fit_hyper_real(j, "max_iter", o.max_iter);
   o.want_hessian = want_se;
 
-  long ref = -1;
-  if (reference) {
-    for (size_t i = 0; i < m && ref < 0; i++)
-      if (strcmp(c->item_name[i], reference) == 0) ref = (long)i;
-    if (ref < 0) {
-      char items[400];
-      fit_list_items(c, items, sizeof items);
-      fprintf(stderr, "prefsim fit: --reference '%s' is not among the %zu items of %s: %s\n", reference, m, file,
-              items);
-      return FITCLI_EXIT_DATA;
-    }
-  }
+  long ref;
+  int rrc = fit_reference_index(j, &ref);
+  if (rrc != FITCLI_EXIT_OK) return rrc;
   if (want_se && m > MAX_SE_ITEMS) {
     fprintf(stderr, "prefsim fit: %s: standard errors for %zu items need two %zux%zu matrices; rerun with --no-se\n",
             file, m, m, m);

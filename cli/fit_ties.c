@@ -38,15 +38,9 @@ static int ties_run(const fit_job *j) {
   o.max_iter = (int)fit_hyper_real(j, "max_iter", o.max_iter);
   o.want_cov = 1;
 
-  long ref = -1;
-  if (reference) {
-    for (size_t i = 0; i < m && ref < 0; i++)
-      if (strcmp(c->item_name[i], reference) == 0) ref = (long)i;
-    if (ref < 0) {
-      fprintf(stderr, "prefsim fit: --reference '%s' is not among the %zu items of %s\n", reference, m, file);
-      return FITCLI_EXIT_DATA;
-    }
-  }
+  long ref;
+  int rrc = fit_reference_index(j, &ref);
+  if (rrc != FITCLI_EXIT_OK) return rrc;
   if (m > MAX_SE_ITEMS) {
     fprintf(stderr, "prefsim fit: %s: %zu items: the %s fit keeps (items + 1)^2 matrices; at most %d items\n",
             file, m, j->type->name, MAX_SE_ITEMS);

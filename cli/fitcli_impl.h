@@ -134,8 +134,9 @@ struct fit_table;
 struct fit_table *fit_report_scores(struct fit_report *rep, const csv_comparisons *c, const double *score,
                                     const double *se);
 void fit_report_scale(struct fit_report *rep, const char *reference);
-/* "'a', 'b', ... (m items)" for an unknown --reference. */
-void fit_list_items(const csv_comparisons *c, char *buf, size_t size);
+/* The index of --reference ITEM among the data's items into *ref (-1 without the option):
+ * FITCLI_EXIT_OK, or FITCLI_EXIT_DATA after a message listing the items. */
+int fit_reference_index(const fit_job *j, long *ref);
 /* Ranking data (c->rank.n > 0): --model pl fits them, --model bt with --breaking gets
  * them broken into c->data; any other model, or bt without --breaking, is refused, as
  * is --breaking on pairs.  Prints any message; returns an exit status. */

@@ -149,3 +149,18 @@ void fixtures_random_rows(pref_data *d, gsl_rng *r, size_t n, size_t n_items, si
     d->count[i] = 0.5 + 2 * gsl_rng_uniform(r);
   }
 }
+
+void fixtures_cycle3(double *M, double m01, double m12, double m20) {
+  const double v[9] = {0, m01, -m20, -m01, 0, m12, m20, -m12, 0};
+  memcpy(M, v, sizeof v);
+}
+
+void fixtures_random_margins(gsl_rng *r, double *M, size_t m) {
+  for (size_t i = 0; i < m; i++) {
+    M[i * m + i] = 0;
+    for (size_t j = i + 1; j < m; j++) {
+      M[i * m + j] = gsl_rng_uniform(r) - 0.5;
+      M[j * m + i] = -M[i * m + j];
+    }
+  }
+}

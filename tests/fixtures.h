@@ -41,6 +41,13 @@ void fixtures_rows(pref_data *d, size_t n_items, const int32_t *winner, const in
  * (at most cap). */
 size_t fixtures_default_hyper(const est_type *t, const char **hyper, size_t cap);
 
+/* ---- games (margin matrices M = P - 1/2, row-major) ---- */
+
+/* The 3-cycle 0 > 1 > 2 > 0 with margins M01 = m01, M12 = m12, M20 = m20. */
+void fixtures_cycle3(double *M, double m01, double m12, double m20);
+/* A random skew-symmetric m x m margin matrix, entries uniform in (-1/2, 1/2). */
+void fixtures_random_margins(gsl_rng *r, double *M, size_t m);
+
 /* ---- the project's simulator ---- */
 
 typedef struct {

@@ -5,9 +5,11 @@
 #include <gsl/gsl_rng.h>
 #include <math.h>
 
+#include "fixtures.h"
 #include "test_util.h"
 #include "../core/numerics.h"
 #include "../estimators/minimax.h"
+#include "../estimators/policy.h"
 
 #define SEED 2385ul
 
@@ -15,35 +17,11 @@
  * error is a few ulps. */
 #define LP_TOL 1e-12
 
-static void cycle3(double *M, double m01, double m12, double m20) {
-  double v[9] = {0, m01, -m20, -m01, 0, m12, m20, -m12, 0};
-  memcpy(M, v, sizeof v);
-}
-
-/* KL(p || q) over m entries, 0 log 0 = 0 */
-static double kl(const double *p, const double *q, size_t m) {
-  double s = 0;
-  for (size_t i = 0; i < m; i++)
-    if (p[i] > 0) s += p[i] * log(p[i] / q[i]);
-  return s;
-}
-
-/* A random skew-symmetric margin matrix with entries uniform in (-1/2, 1/2). */
-static void random_margins(gsl_rng *r, double *M, size_t m) {
-  for (size_t i = 0; i < m; i++) {
-    M[i * m + i] = 0;
-    for (size_t j = i + 1; j < m; j++) {
-      M[i * m + j] = gsl_rng_uniform(r) - 0.5;
-      M[j * m + i] = -M[i * m + j];
-    }
-  }
-}
-
 /* O12: M01 = 0.3, M12 = 0.4, M20 = 0.2 give p = (4/9, 2/9, 1/3) with M^T p = 0. */
 static void test_o12_lp(void **state) {
   (void)state;
   double M[9], p[3], v;
-  cycle3(M, 0.3, 0.4, 0.2);
+  fixtures_cycle3(M, 0.3, 0.4, 0.2);
   const double want[3] = {4.0 / 9, 2.0 / 9, 1.0 / 3};
   assert_int_equal(minimax_lp(M, 3, p, &v, NULL), PS_OK);
   for (int i = 0; i < 3; i++) assert_close(p[i], want[i], LP_TOL);
@@ -57,7 +35,7 @@ static void test_o12_lp(void **state) {
 static void test_o12_hedge(void **state) {
   (void)state;
   double M[9], avg[3], last[3];
-  cycle3(M, 0.3, 0.4, 0.2);
+  fixtures_cycle3(M, 0.3, 0.4, 0.2);
   struct {
     long T;
     double bound;
@@ -81,15 +59,15 @@ static void test_o12_hedge(void **state) {
 static void test_last_iterate_cycles(void **state) {
   (void)state;
   double M[9], avg[3], last[3];
-  cycle3(M, 0.3, 0.4, 0.2);
+  fixtures_cycle3(M, 0.3, 0.4, 0.2);
   const double star[3] = {4.0 / 9, 2.0 / 9, 1.0 / 3}, unif[3] = {1.0 / 3, 1.0 / 3, 1.0 / 3};
-  double kl0 = kl(star, unif, 3);
+  double kl0 = policy_kl(star, unif, 3);
   const long Ts[] = {1000, 4000, 16000, 64000};
   double worst_last = INFINITY;
   for (size_t k = 0; k < 4; k++) {
     assert_int_equal(minimax_hedge(M, 3, Ts[k], 0, avg, last, NULL), PS_OK);
     double b = sqrt(log(3.0) / (2.0 * (double)Ts[k]));
-    assert_true(kl(star, last, 3) >= kl0 - 1e-12);
+    assert_true(policy_kl(star, last, 3) >= kl0 - 1e-12);
     double el = minimax_exploitability(M, 3, last), ea = minimax_exploitability(M, 3, avg);
     assert_true(ea <= b);
     worst_last = fmin(worst_last, el);
@@ -111,7 +89,7 @@ static void test_three_cycle_closed_form(void **state) {
   for (int trial = 0; trial < 500; trial++) {
     double a = 0.5 * gsl_rng_uniform_pos(r), b = 0.5 * gsl_rng_uniform_pos(r), c = 0.5 * gsl_rng_uniform_pos(r);
     double M[9], p[3];
-    cycle3(M, a, b, c);
+    fixtures_cycle3(M, a, b, c);
     assert_int_equal(minimax_lp(M, 3, p, NULL, NULL), PS_OK);
     double z = a + b + c;
     /* the ratio's condition: margins near 0 make p sensitive in proportion 1/z */
@@ -135,7 +113,7 @@ static void test_condorcet_winner(void **state) {
   for (int trial = 0; trial < 200; trial++) {
     size_t m = 2 + gsl_rng_uniform_int(r, 11);
     size_t c = gsl_rng_uniform_int(r, m);
-    random_margins(r, M, m);
+    fixtures_random_margins(r, M, m);
     for (size_t j = 0; j < m; j++)
       if (j != c) {
         M[c * m + j] = 0.5 * gsl_rng_uniform_pos(r);
@@ -151,9 +129,9 @@ static void test_condorcet_winner(void **state) {
   }
   /* a tie with the would-be winner blocks it */
   double T[9];
-  cycle3(T, 0.2, 0.1, -0.3); /* 0 beats 1 and 2 */
+  fixtures_cycle3(T, 0.2, 0.1, -0.3); /* 0 beats 1 and 2 */
   assert_int_equal(minimax_condorcet_winner(T, 3), 0);
-  cycle3(T, 0.2, 0.1, 0);
+  fixtures_cycle3(T, 0.2, 0.1, 0);
   assert_int_equal(minimax_condorcet_winner(T, 3), -1);
   double one = 0;
   assert_int_equal(minimax_condorcet_winner(&one, 1), 0);
@@ -236,7 +214,7 @@ static void test_random_games(void **state) {
   double *M = malloc(30 * 30 * sizeof *M), p[30], avg[30];
   for (size_t k = 0; k < 6; k++) {
     size_t m = sizes[k];
-    random_margins(r, M, m);
+    fixtures_random_margins(r, M, m);
     double v;
     assert_int_equal(minimax_lp(M, m, p, &v, NULL), PS_OK);
     assert_close(v, 0, 1e-12);
@@ -305,19 +283,19 @@ static void test_errors(void **state) {
   (void)state;
   double M[9], p[3] = {-1, -1, -1};
   ps_msg msg = {{0}};
-  cycle3(M, 0.3, 0.4, 0.2);
+  fixtures_cycle3(M, 0.3, 0.4, 0.2);
   M[1] = 0.31; /* M01 + M10 = 0.01 */
   assert_int_equal(minimax_lp(M, 3, p, NULL, &msg), PS_EINVAL);
   assert_non_null(strstr(msg.text, "skew-symmetric"));
   assert_close(p[0], -1, 0); /* unchanged on failure */
-  cycle3(M, 0.3, 0.4, 0.2);
+  fixtures_cycle3(M, 0.3, 0.4, 0.2);
   M[5] = NAN;
   assert_int_equal(minimax_lp(M, 3, p, NULL, &msg), PS_EDOM);
   assert_int_equal(minimax_hedge(M, 3, 10, 0, p, NULL, &msg), PS_EDOM);
-  cycle3(M, 0.7, 0.4, 0.2); /* P = 1.2 */
+  fixtures_cycle3(M, 0.7, 0.4, 0.2); /* P = 1.2 */
   assert_int_equal(minimax_check(M, 3, &msg), PS_EINVAL);
   assert_non_null(strstr(msg.text, "outside"));
-  cycle3(M, 0.3, 0.4, 0.2);
+  fixtures_cycle3(M, 0.3, 0.4, 0.2);
   assert_int_equal(minimax_hedge(M, 3, 0, 0, p, NULL, &msg), PS_EINVAL);
   assert_int_equal(minimax_lp(M, 0, p, NULL, &msg), PS_EINVAL);
   assert_int_equal(minimax_check(M, 3, NULL), PS_OK);

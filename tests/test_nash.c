@@ -6,33 +6,13 @@
 #include <gsl/gsl_rng.h>
 #include <math.h>
 
+#include "fixtures.h"
 #include "test_util.h"
 #include "../estimators/minimax.h"
+#include "../estimators/policy.h"
 #include "../estimators/nash.h"
 
 #define SEED 9071ul
-
-static void cycle3(double *M, double m01, double m12, double m20) {
-  double v[9] = {0, m01, -m20, -m01, 0, m12, m20, -m12, 0};
-  memcpy(M, v, sizeof v);
-}
-
-static double kl(const double *p, const double *q, size_t m) {
-  double s = 0;
-  for (size_t i = 0; i < m; i++)
-    if (p[i] > 0) s += p[i] * log(p[i] / q[i]);
-  return s;
-}
-
-static void random_margins(gsl_rng *r, double *M, size_t m) {
-  for (size_t i = 0; i < m; i++) {
-    M[i * m + i] = 0;
-    for (size_t j = i + 1; j < m; j++) {
-      M[i * m + j] = gsl_rng_uniform(r) - 0.5;
-      M[j * m + i] = -M[i * m + j];
-    }
-  }
-}
 
 /* Two items, P(a > b) = 0.8, mu = (0.3, 0.7), tau = 0.2.  (M pi)_a - (M pi)_b =
  * 0.3 (pi_b + pi_a) = 0.3, so pi_a / pi_b = (3/7) e^{0.3/0.2}: pi_a = 0.657619...
@@ -67,7 +47,7 @@ static void test_fixed_point_random(void **state) {
   double M[m * m], mu[m], pi[m], g[m];
   const double taus[] = {10, 1, 0.1, 0.01, 0.002};
   for (int rep = 0; rep < 5; rep++) {
-    random_margins(r, M, m);
+    fixtures_random_margins(r, M, m);
     double s = 0;
     for (int y = 0; y < m; y++) s += mu[y] = 0.2 + gsl_rng_uniform(r);
     for (int y = 0; y < m; y++) mu[y] /= s;
@@ -98,7 +78,7 @@ static void test_fixed_point_random(void **state) {
 static void test_tau_to_zero(void **state) {
   (void)state;
   double M[9], mu[3] = {1.0 / 3, 1.0 / 3, 1.0 / 3}, pi[3];
-  cycle3(M, 0.4, 0.3, 0.2);
+  fixtures_cycle3(M, 0.4, 0.3, 0.2);
   const double want[3] = {1.0 / 3, 2.0 / 9, 4.0 / 9};
   double err[2];
   const double taus[2] = {2e-3, 1e-3};
@@ -111,7 +91,7 @@ static void test_tau_to_zero(void **state) {
   assert_true(err[0] / err[1] > 1.8 && err[0] / err[1] < 2.2);
   /* a Condorcet winner: the equilibrium concentrates on it as tau -> 0 */
   double C[9];
-  cycle3(C, 0.3, 0.2, -0.1); /* item 0 beats 1 and 2 */
+  fixtures_cycle3(C, 0.3, 0.2, -0.1); /* item 0 beats 1 and 2 */
   assert_int_equal(minimax_condorcet_winner(C, 3), 0);
   assert_int_equal(nash_solve(C, 3, mu, 1e-3, pi, NULL, NULL), PS_OK);
   assert_true(pi[0] > 1 - 1e-6);
@@ -123,7 +103,7 @@ static void test_tau_to_zero(void **state) {
 static void test_nash_md_last_iterate(void **state) {
   (void)state;
   double M[9], mu[3] = {1.0 / 3, 1.0 / 3, 1.0 / 3}, star[3], last[3], avg[3];
-  cycle3(M, 0.4, 0.3, 0.2);
+  fixtures_cycle3(M, 0.4, 0.3, 0.2);
   const double tau = 0.05;
   assert_int_equal(nash_solve(M, 3, mu, tau, star, NULL, NULL), PS_OK);
   enum { T = 4000 };
@@ -131,8 +111,8 @@ static void test_nash_md_last_iterate(void **state) {
   assert_int_equal(nash_md(M, 3, mu, tau, 2.0, T, last, avg, star, tr1, NULL), PS_OK);
   assert_int_equal(nash_md(M, 3, mu, tau, 1.0, T, NULL, NULL, star, tr2, NULL), PS_OK);
   /* Theorem 1 of Munos et al.: KL(pi* || pi_T) <= (1 - eta tau)^T KL(pi* || mu) + 2 eta / tau */
-  assert_true(tr1[T - 1] <= pow(1 - 2.0 * tau, T) * kl(star, mu, 3) + 2 * 2.0 / tau);
-  assert_close(tr1[T - 1], kl(star, last, 3), 1e-12);
+  assert_true(tr1[T - 1] <= pow(1 - 2.0 * tau, T) * policy_kl(star, mu, 3) + 2 * 2.0 / tau);
+  assert_close(tr1[T - 1], policy_kl(star, last, 3), 1e-12);
   /* linear phase: the KL falls by at least (1 - eta tau / 2) per step early on */
   assert_true(tr1[49] < tr1[0] * pow(1 - 2.0 * tau / 2, 49));
   /* a floor set by eta: it falls when eta halves, and is small */
@@ -166,7 +146,7 @@ static void test_slhf(void **state) {
    * (0.4, 0.3, 0.2) the worst cases are 0.3 (a vs c), 0.1 (b vs a), 0.2 (c vs b),
    * so a — a pure item where the Nash equilibrium is a lottery. */
   double C[9], u3[3] = {1.0 / 3, 1.0 / 3, 1.0 / 3}, l3[3];
-  cycle3(C, 0.4, 0.3, 0.2);
+  fixtures_cycle3(C, 0.4, 0.3, 0.2);
   assert_int_equal(nash_slhf(C, 3, u3, u3, 1e-3, 1e-3, l3, NULL, NULL, NULL), PS_OK);
   assert_true(l3[0] > 1 - 1e-6);
 }
