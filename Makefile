@@ -58,6 +58,7 @@ LIB_SRC := $(wildcard core/*.c sim/*.c estimators/*.c experiments/*.c results/*.
 LIB_SRC := $(filter-out cli/main.c,$(LIB_SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/plots_embed.o
 TEST_SRC := $(wildcard tests/test_*.c)
+HDRS := $(wildcard core/*.h sim/*.h estimators/*.h experiments/*.h results/*.h plots/*.h cli/*.h tests/*.h)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps demo test unit-tests bench figures clean FORCE
@@ -66,7 +67,7 @@ all: prefsim
 deps:
 	@bash scripts/install-deps.sh
 
-$(BUILD)/%.o: %.c $(wildcard */*.h) | $(BUILD)/dirs
+$(BUILD)/%.o: %.c $(HDRS) | $(BUILD)/dirs
 	$(CC) $(CFLAGS) -c $< -o $@
 
 # version, git revision and compile flags: rewritten only when they change, so run.o follows HEAD
@@ -74,7 +75,7 @@ $(BUILD)/version.h: FORCE | $(BUILD)/dirs
 	@printf '#define PS_VERSION "%s"\n#define PS_GIT_REV "%s"\n#define PS_CFLAGS "%s"\n' '$(VERSION)' '$(GIT_REV)' '$(CC) $(CFLAGS)' > $@.tmp
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 
-$(BUILD)/experiments/run.o: experiments/run.c $(BUILD)/version.h $(wildcard */*.h) | $(BUILD)/dirs
+$(BUILD)/experiments/run.o: experiments/run.c $(BUILD)/version.h $(HDRS) | $(BUILD)/dirs
 	$(CC) $(CFLAGS) -include $(BUILD)/version.h -c $< -o $@
 
 FORCE:

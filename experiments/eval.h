@@ -112,6 +112,15 @@ struct metric_eval {
  * entries, centred.  PS_OK or the fit's failure. */
 int eval_pooled_bt(const cell_sim *s, double *theta);
 
+/* A Luce population's pooled choice density q-bar = sum_k s_k q_k over the items
+ * (docs/theory.md §2.12), with the type shares s_k that generate the labels (the weights
+ * for per-comparison types, the training annotators' shares otherwise).  PS_OK, or
+ * PS_EINVAL when the population is not of kind luce. */
+int eval_luce_density(const cell_sim *s, double *qbar);
+
+/* KL(q || softmax(theta)) over m items (theta any shift). */
+double eval_density_kl(const double *q, const double *theta, size_t m);
+
 /* MaxMin and its variants (docs/theory.md §3.5) over K group rewards R (K x n_items,
  * logit scale) with weights wt: mode maxmin (the dual), maxmin_iterative,
  * per_sample_min, or pooled (NULL too: the KL optimum of the weighted mean reward).

@@ -72,11 +72,13 @@ void experiment_schema_init(void) {
 }
 
 static const ps_param p_population[] = {
-    {"kind", PS_PARAM_ENUM, "bt", 0, 0, "bt|gpm|cycle|condorcet|mixture|idealpoint|lowrank",
+    {"kind", PS_PARAM_ENUM, "bt", 0, 0, "bt|gpm|cycle|condorcet|mixture|luce|idealpoint|lowrank",
      "bt: one reward; gpm: skew-symmetric embeddings; cycle: items around a circle, each beating the "
      "next; condorcet: three transitive annotator types whose mixture cycles (items worlds); mixture: K "
-     "reward types of users; idealpoint: users with ideal points among prototypes (PAL-A); lowrank: "
-     "per-user weights over a shared reward basis (features worlds)"},
+     "reward types of users; luce: K types choosing by Luce's rule on their own densities q_k ~ "
+     "Dirichlet(concentration) over the items (items worlds, logistic link, T = 1); idealpoint: users with "
+     "ideal points among prototypes (PAL-A); lowrank: per-user weights over a shared reward basis (features "
+     "worlds)"},
     {"scale", PS_PARAM_REAL, "1", 0, 1e6, NULL, "standard deviation of true item scores (bt) or embeddings (gpm)"},
     {"norm", PS_PARAM_REAL, "3", 0, 1e6, NULL, "||theta*|| (features)"},
     {"scores", PS_PARAM_ENUM, "gaussian", 0, 0, "gaussian|grid",
@@ -88,14 +90,15 @@ static const ps_param p_population[] = {
     {"annotators", PS_PARAM_INT, "0", 0, 1e8, NULL,
      "training annotators H (0: no annotator ids); each comparison is judged by one, in turn"},
     {"new_annotators", PS_PARAM_INT, "0", 0, 1e6, NULL, "users never in the training data (few-shot metrics)"},
-    {"types", PS_PARAM_INT, "2", 1, 64, NULL, "mixture: reward types K"},
-    {"minority", PS_PARAM_REAL, "0.3", 0, 0.9999, NULL, "mixture: total weight of types 1..K-1 (type 0 is the majority)"},
+    {"types", PS_PARAM_INT, "2", 1, 64, NULL, "mixture, luce: reward types K"},
+    {"minority", PS_PARAM_REAL, "0.3", 0, 0.9999, NULL, "mixture, luce: total weight of types 1..K-1 (type 0 is the majority)"},
     {"angle", PS_PARAM_REAL, "90", 0, 180, NULL, "mixture: degrees between the majority type's parameter and each minority type's"},
     {"assignment", PS_PARAM_ENUM, "user", 0, 0, "user|comparison|balanced",
-     "mixture: a type per user drawn from the weights, per comparison (MiCRo: the same marginal, no user "
+     "mixture, luce: a type per user drawn from the weights, per comparison (MiCRo: the same marginal, no user "
      "structure), or user h of type h mod K (equal groups; annotators = K makes each annotator id a group)"},
     {"prototypes", PS_PARAM_INT, "3", 1, 64, NULL, "idealpoint: prototypes K"},
-    {"concentration", PS_PARAM_REAL, "1", 1e-6, 1e6, NULL, "idealpoint, lowrank simplex: Dirichlet concentration of user weights"},
+    {"concentration", PS_PARAM_REAL, "1", 1e-6, 1e6, NULL,
+     "idealpoint, lowrank simplex: Dirichlet concentration of user weights; luce: of each type's density over the items"},
     {"distance", PS_PARAM_ENUM, "squared", 0, 0, "squared|euclidean",
      "idealpoint: r_h(y) = -||phi(y) - a_h||^2 (exactly BT) or -||phi(y) - a_h|| (the PAL reference)"},
     {"rank", PS_PARAM_INT, "2", 1, 4096, NULL, "lowrank: basis size B"},
@@ -1065,7 +1068,7 @@ int experiment_build(experiment *e, cfg *c, const char *default_name, ps_msg *m)
   e->config = c;
   for (size_t pt = 0; pt < e->n_points && pt < 100000; pt++) {
     const char *pk = experiment_value(e, pt, "population", "kind"), *wk = experiment_value(e, pt, "world", "kind");
-    int item_only = !strcmp(pk, "gpm") || !strcmp(pk, "cycle") || !strcmp(pk, "condorcet");
+    int item_only = !strcmp(pk, "gpm") || !strcmp(pk, "cycle") || !strcmp(pk, "condorcet") || !strcmp(pk, "luce");
     int feat_only = !strcmp(pk, "idealpoint") || !strcmp(pk, "lowrank");
     const world_type *wt = world_lookup(wk);
     int mdp = wt && wt->kind == WORLD_SEGMENTS;
@@ -1077,6 +1080,13 @@ int experiment_build(experiment *e, cfg *c, const char *default_name, ps_msg *m)
       if (x) cfg_where(x, where, sizeof where);
       s = ps_fail(m, PS_EINVAL, "%s: [population] kind = %s needs [world] kind = %s (a grid point has kind = %s)",
                   where, pk, item_only ? "items" : feat_only ? "features" : "items or features", wk);
+      goto fail;
+    }
+    const char *lk = experiment_value(e, pt, "noise", "link"), *tk = experiment_value(e, pt, "noise", "temperature");
+    if (!strcmp(pk, "luce") && (strcmp(lk, "logistic") || ps_param_real(tk) != 1)) {
+      s = ps_fail(m, PS_EINVAL, "[population] kind = luce is Luce's choice rule: it needs [noise] link = logistic and "
+                  "temperature = 1 (a grid point has link = %s, temperature = %s)", lk, tk);
+      e->config = NULL;
       goto fail;
     }
     exp_point xp;
@@ -1143,7 +1153,7 @@ int experiment_point(const experiment *e, size_t p, exp_point *o, ps_msg *m) {
   const char *pk = V("population", "kind");
   o->population.kind = !strcmp(pk, "gpm") ? POP_GPM : !strcmp(pk, "cycle") ? POP_CYCLE
                        : !strcmp(pk, "condorcet") ? POP_CONDORCET : !strcmp(pk, "mixture") ? POP_MIXTURE
-                       : !strcmp(pk, "idealpoint") ? POP_IDEALPOINT : !strcmp(pk, "lowrank") ? POP_LOWRANK : POP_BT;
+                       : !strcmp(pk, "luce") ? POP_LUCE : !strcmp(pk, "idealpoint") ? POP_IDEALPOINT : !strcmp(pk, "lowrank") ? POP_LOWRANK : POP_BT;
   o->population.annotators = (size_t)ps_param_int(V("population", "annotators"));
   o->population.new_annotators = (size_t)ps_param_int(V("population", "new_annotators"));
   o->population.types = (size_t)ps_param_int(V("population", "types"));

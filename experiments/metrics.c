@@ -418,6 +418,50 @@ int eval_pooled_bt(const cell_sim *s, double *theta) {
   return st;
 }
 
+int eval_luce_density(const cell_sim *s, double *qbar) {
+  const population *pop = &s->pop;
+  size_t M = pop->n_items, K = pop->n_types, H = pop->n_train_users;
+  if (pop->kind != POP_LUCE || !K) return PS_EINVAL;
+  for (size_t y = 0; y < M; y++) qbar[y] = 0;
+  for (size_t k = 0; k < K; k++) {
+    double share = pop->type_weight[k];
+    if (H && !pop->per_comparison) {
+      size_t cnt = 0;
+      for (size_t h = 0; h < H; h++) cnt += pop->user_type[h] == (int32_t)k;
+      share = (double)cnt / (double)H;
+    }
+    const double *r = pop->type_reward + k * M;
+    double mx = r[0], z = 0;
+    for (size_t y = 1; y < M; y++) mx = fmax(mx, r[y]);
+    for (size_t y = 0; y < M; y++) z += exp(r[y] - mx);
+    for (size_t y = 0; y < M; y++) qbar[y] += share * exp(r[y] - mx) / z;
+  }
+  return PS_OK;
+}
+
+double eval_density_kl(const double *q, const double *theta, size_t m) {
+  double mx = theta[0], z = 0, kl = 0;
+  for (size_t y = 1; y < m; y++) mx = fmax(mx, theta[y]);
+  for (size_t y = 0; y < m; y++) z += exp(theta[y] - mx);
+  double lz = mx + log(z);
+  for (size_t y = 0; y < m; y++)
+    if (q[y] > 0) kl += q[y] * (log(q[y]) - (theta[y] - lz));
+  return kl > 0 ? kl : 0; /* >= 0 exactly; rounding can leave -1e-18 */
+}
+
+/* KL(q-bar || softmax(theta-hat)): a Luce population's pooled choice density against the
+ * density an item model's scores define (Dumoulin et al.'s reading of a BT reward as a
+ * log density, docs/theory.md §2.12). */
+static double m_density_kl(metric_eval *ev) {
+  size_t M = ev->sim->w.n_items, dim = 0;
+  const double *th = ev->t->theta(ev->mod, &dim);
+  if (!th || dim != M) return NAN;
+  double *q = malloc(M * sizeof *q), kl = NAN;
+  if (q && eval_luce_density(ev->sim, q) == PS_OK) kl = eval_density_kl(q, th, M);
+  free(q);
+  return kl;
+}
+
 /* ||theta-hat - theta-dagger||: an item model's centred scores against the pooled BT
  * pseudo-true scores (NaN for models without item scores). */
 static double m_pseudo_true_err(metric_eval *ev) {
@@ -836,15 +880,18 @@ static int small_items(const est_type *t, const exp_point *pt) { return pt->worl
 static int equal_pairs(const est_type *t, const exp_point *pt) {
   return small_items(t, pt) && pt->design.kind != DESIGN_POLICY;
 }
+static int luce_items(const est_type *t, const exp_point *pt) {
+  return pt->population.kind == POP_LUCE && t->theta;
+}
 static int nash_items(const est_type *t, const exp_point *pt) {
   return small_items(t, pt) && !strcmp(t->name, "nash");
 }
 static int annotators(const est_type *t, const exp_point *pt) { return pt->population.annotators > 0; }
 static int typed(const est_type *t, const exp_point *pt) {
-  return pt->population.annotators > 0 && (pt->population.kind == POP_BT || pt->population.kind == POP_MIXTURE);
+  return pt->population.annotators > 0 && (pt->population.kind == POP_BT || population_kind_typed(pt->population.kind));
 }
 static int minority_types(const est_type *t, const exp_point *pt) {
-  return pt->population.annotators > 0 && pt->population.kind == POP_MIXTURE && pt->population.types >= 2;
+  return pt->population.annotators > 0 && population_kind_typed(pt->population.kind) && pt->population.types >= 2;
 }
 static int has_column(const est_type *t, const char *name) {
   for (size_t i = 0; t->annotator && t->annotator_columns && t->annotator_columns[i]; i++)
@@ -863,7 +910,7 @@ static int fewshot(const est_type *t, const exp_point *pt) {
   return pt->population.new_annotators > 0 && t->adapt && t->logit_user && t->user_state_len;
 }
 static int mixture_groups(const est_type *t, const exp_point *pt) {
-  return pt->population.kind == POP_MIXTURE && pt->population.types >= 2;
+  return population_kind_typed(pt->population.kind) && pt->population.types >= 2;
 }
 static int policy_param(const est_type *t, const exp_point *pt) {
   return t->theta && t->policy && pt->population.kind == POP_BT;
@@ -924,6 +971,10 @@ const metric_def metric_table[] = {
      "||theta-hat - theta-dagger||: centred item scores vs pooled BT's pseudo-true limit on the population's "
      "preferences, every pair weighted equally (item worlds)",
      EST_IN_ITEMS, equal_pairs, m_pseudo_true_err, RPOS},
+    {"density_kl", "nats",
+     "KL(q-bar || softmax(theta-hat)): a Luce population's pooled choice density against the density the item "
+     "scores define (population luce)",
+     EST_IN_ITEMS, luce_items, m_density_kl, RPOS},
     {"exploitability_model", "1",
      "max_y P-hat(y > policy) - 1/2 under the model's own predictions: the solver's error (item worlds)",
      EST_IN_ITEMS, small_items, m_exploitability_model, RHALF},

@@ -32,10 +32,12 @@ static int bt_truth(const exp_point *pt) { return pt->population.kind == POP_BT;
 static int clean_bt(const exp_point *pt) { return pt->population.kind == POP_BT && !pt->population.annotators; }
 static int clean_bt_logistic(const exp_point *pt) { return clean_bt(pt) && pt->noise.link == LINK_LOGISTIC; }
 static int small_game(const exp_point *pt) { return pt->world.items <= GAME_MAX_ITEMS; }
+static int luce_pop(const exp_point *pt) { return pt->population.kind == POP_LUCE && small_game(pt); }
+static int luce_equal_pairs(const exp_point *pt) { return luce_pop(pt) && pt->design.kind != DESIGN_POLICY; }
 static int user_mixture(const exp_point *pt) {
-  return pt->population.kind == POP_MIXTURE && !pt->population.per_comparison && pt->population.annotators > 0;
+  return population_kind_typed(pt->population.kind) && !pt->population.per_comparison && pt->population.annotators > 0;
 }
-static int mixed_groups(const exp_point *pt) { return pt->population.kind == POP_MIXTURE && pt->population.types >= 2; }
+static int mixed_groups(const exp_point *pt) { return population_kind_typed(pt->population.kind) && pt->population.types >= 2; }
 
 /* ---------------------------------------------------------------- truth */
 
@@ -99,6 +101,24 @@ static double t_bt_misses_condorcet(cell_eval *ev) {
   return v;
 }
 
+/* 1 when pooled BT's pseudo-true scores put a different item first than the Luce
+ * population's pooled choice density q-bar does (its mode), 0 when they agree, NaN
+ * outside population luce (docs/theory.md §2.12). */
+static double t_bt_misses_density_mode(cell_eval *ev) {
+  size_t M = ev->sim->w.n_items;
+  double *td = malloc(2 * M * sizeof *td), v = NAN;
+  if (td && eval_luce_density(ev->sim, td + M) == PS_OK && eval_pooled_bt(ev->sim, td) == PS_OK) {
+    size_t a = 0, b = 0;
+    for (size_t y = 1; y < M; y++) {
+      if (td[y] > td[a]) a = y;
+      if (td[M + y] > td[M + b]) b = y;
+    }
+    v = a != b;
+  }
+  free(td);
+  return v;
+}
+
 static double t_flip_rate(cell_eval *ev) {
   const cell_sim *s = ev->sim;
   const noise_spec *ns = &s->pt.noise;
@@ -110,7 +130,7 @@ static double t_flip_rate(cell_eval *ev) {
 
 static double t_minority_share(cell_eval *ev) {
   const population *pop = &ev->sim->pop;
-  if (!pop->n_users || pop->kind != POP_MIXTURE || pop->per_comparison) return NAN;
+  if (!pop->n_users || !population_kind_typed(pop->kind) || pop->per_comparison) return NAN;
   double minority = 0;
   for (size_t h = 0; h < pop->n_train_users; h++) minority += pop->user_type[h] >= 1;
   return minority / (double)pop->n_train_users;
@@ -222,6 +242,10 @@ const cellq_def truth_table[] = {
     {"fewshot_bayes_accuracy", "1",
      "new users' held-out Bayes accuracy: the full-information ceiling of few-shot accuracy", IF, has_new_users,
      t_fewshot_bayes_accuracy},
+    {"bt_misses_density_mode", "1",
+     "1 when pooled BT's pseudo-true scores rank first another item than the mode of a Luce population's pooled "
+     "choice density, 0 when not (population luce)",
+     EST_IN_ITEMS, luce_equal_pairs, t_bt_misses_density_mode},
     {"bt_misses_condorcet", "1",
      "1 when the true game's Condorcet winner is not pooled BT's pseudo-true top item, 0 when it is, NaN without one",
      EST_IN_ITEMS, NULL, t_bt_misses_condorcet},
@@ -553,6 +577,17 @@ static double th_per_sample_min_value(cell_eval *ev) { return group_theory(ev), 
 static double th_pooled_minority_gap(cell_eval *ev) { return group_theory(ev), ev->group_theory[3]; }
 static double th_maxmin_minority_gap(cell_eval *ev) { return group_theory(ev), ev->group_theory[4]; }
 
+/* KL(q-bar || softmax(theta-dagger)): how far pooled BT's population limit, read as a
+ * density, stays from a Luce population's pooled choice density (0 for one type). */
+static double th_pooled_bt_density_kl(cell_eval *ev) {
+  size_t M = ev->sim->w.n_items;
+  double *td = malloc(2 * M * sizeof *td), v = NAN;
+  if (td && eval_luce_density(ev->sim, td + M) == PS_OK && eval_pooled_bt(ev->sim, td) == PS_OK)
+    v = eval_density_kl(td + M, td, M);
+  free(td);
+  return v;
+}
+
 const cellq_def theory_table[] = {
     {"param_err_crlb", "1", "sqrt(tr I^-1): Cramer-Rao scale of ||theta-hat - theta*/T||_2", IF, clean_bt, th_crlb},
     {"param_err_sigma_crlb", "1", "sqrt(tr(I^-1 Sigma-hat)): Cramer-Rao scale of the Sigma-hat-norm error", IF,
@@ -575,6 +610,10 @@ const cellq_def theory_table[] = {
      EST_IN_FEATURES, mixed_groups, th_pooled_minority_gap},
     {"maxmin_minority_gap", "1", "minority gap of the true MaxMin policy", EST_IN_FEATURES, mixed_groups,
      th_maxmin_minority_gap},
+    {"pooled_bt_density_kl", "nats",
+     "KL(q-bar || softmax(theta-dagger)): pooled BT's population limit read as a density, against a Luce "
+     "population's pooled choice density (population luce; 0 with one type)",
+     EST_IN_ITEMS, luce_equal_pairs, th_pooled_bt_density_kl},
     {"pooled_bt_minority_gap", "1",
      "minority gap of pooled BT's population limit (the BT projection of the mixed preferences, docs/theory.md §3.4)",
      EST_IN_FEATURES, bt_limit_applies, th_pooled_bt_minority_gap},

@@ -35,4 +35,5 @@ cp out/dpo_dynamics/dpo_dynamics_logp.png docs/figures/dpo_dynamics.png
 cp out/nash/nash_nash_kl.png docs/figures/nash.png
 cp out/pooled_bt/pooled_bt_pseudo_true.png docs/figures/pooled_bt.png
 cp out/overoptimisation/overoptimisation_gold.png docs/figures/overoptimisation.png
+cp out/luce/luce_density.png docs/figures/luce.png
 exit $status

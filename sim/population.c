@@ -167,6 +167,44 @@ static int population_mixture(population *p, const world *w, const population_sp
   return PS_OK;
 }
 
+/* Luce-rule types (docs/theory.md §2.12): q_k ~ Dirichlet(concentration 1_M) over the
+ * M items, r_k = log q_k centred (theta_k = r_k: the items' own parameters); the type
+ * weights as for mixture.  A density with a zero entry (the Dirichlet's underflow at
+ * small concentrations) has no finite reward: refused. */
+static int population_luce(population *p, const world *w, const population_spec *spec, gsl_rng *r, ps_msg *m) {
+  size_t K = spec->types, M = w->n_items;
+  if (w->spec.kind != WORLD_ITEMS) return ps_fail(m, PS_EINVAL, "population kind luce needs world.kind = items");
+  if (K < 1) return ps_fail(m, PS_EINVAL, "population.types must be >= 1");
+  if (!(spec->minority >= 0 && spec->minority < 1)) return ps_fail(m, PS_EINVAL, "population.minority must be in [0, 1)");
+  if (!(spec->concentration > 0)) return ps_fail(m, PS_EINVAL, "population.concentration must be > 0");
+  p->n_types = K;
+  p->type_theta = malloc(K * M * sizeof(double));
+  p->type_reward = malloc(K * M * sizeof(double));
+  p->type_weight = malloc(K * sizeof(double));
+  double *alpha = malloc(M * sizeof(double)), *q = malloc(M * sizeof(double));
+  int s = PS_OK;
+  if (!p->type_theta || !p->type_reward || !p->type_weight || !alpha || !q) s = ps_fail(m, PS_ENOMEM, "out of memory");
+  for (size_t y = 0; !s && y < M; y++) alpha[y] = spec->concentration;
+  for (size_t k = 0; !s && k < K; k++) {
+    p->type_weight[k] = K == 1 ? 1.0 : k == 0 ? 1 - spec->minority : spec->minority / (double)(K - 1);
+    gsl_ran_dirichlet(r, M, alpha, q);
+    double mean = 0;
+    for (size_t y = 0; y < M; y++) {
+      if (!(q[y] > 0)) {
+        s = ps_fail(m, PS_EINVAL, "population.concentration = %g drew a Luce density with an exact zero (no finite "
+                    "reward); use a larger concentration", spec->concentration);
+        break;
+      }
+      mean += log(q[y]) / (double)M;
+    }
+    for (size_t y = 0; !s && y < M; y++)
+      p->type_reward[k * M + y] = p->type_theta[k * M + y] = log(q[y]) - mean;
+  }
+  free(alpha);
+  free(q);
+  return s;
+}
+
 /* users: their types or own parameters, then competences and biases */
 static int population_users(population *p, const world *w, const population_spec *spec, gsl_rng *r, ps_msg *m) {
   size_t H = spec->annotators, U = H + spec->new_annotators, M = w->n_items;
@@ -176,9 +214,12 @@ static int population_users(population *p, const world *w, const population_spec
     if (spec->new_annotators) return ps_fail(m, PS_EINVAL, "population.new_annotators needs population.annotators >= 1");
     if (noisy)
       return ps_fail(m, PS_EINVAL, "careless annotators, competence < 1 or a position bias need population.annotators >= 1");
-    if (spec->kind == POP_IDEALPOINT || spec->kind == POP_LOWRANK || (spec->kind == POP_MIXTURE && !spec->per_comparison))
-      return ps_fail(m, PS_EINVAL, "population kind %s needs population.annotators >= 1 (the users)",
-                     spec->kind == POP_IDEALPOINT ? "idealpoint" : spec->kind == POP_LOWRANK ? "lowrank" : "mixture");
+    if (spec->kind == POP_IDEALPOINT || spec->kind == POP_LOWRANK ||
+        (population_kind_typed(spec->kind) && !spec->per_comparison))
+      return ps_fail(m, PS_EINVAL, "population kind %s needs population.annotators >= 1 (the users), or "
+                     "population.assignment = comparison",
+                     spec->kind == POP_IDEALPOINT ? "idealpoint" : spec->kind == POP_LOWRANK ? "lowrank"
+                     : spec->kind == POP_LUCE ? "luce" : "mixture");
     return PS_OK;
   }
   if (!(spec->careless >= 0 && spec->careless <= 1)) return ps_fail(m, PS_EINVAL, "population.careless must be in [0, 1]");
@@ -199,7 +240,7 @@ static int population_users(population *p, const world *w, const population_spec
     memcpy(p->type_reward, p->reward, M * sizeof(double));
     p->type_weight[0] = 1;
     for (size_t h = 0; h < U; h++) p->user_type[h] = 0;
-  } else if (spec->kind == POP_MIXTURE) {
+  } else if (population_kind_typed(spec->kind)) {
     for (size_t h = 0; h < U; h++) {
       if (spec->per_comparison) {
         p->user_type[h] = -1;
@@ -295,18 +336,19 @@ int population_alloc(population *p, const world *w, const population_spec *spec,
     return ps_fail(m, PS_EINVAL, "population.spurious applies to population kind bt in feature worlds");
   p->kind = spec->kind;
   p->n_items = w->n_items;
-  p->per_comparison = spec->kind == POP_MIXTURE && spec->per_comparison;
+  p->per_comparison = population_kind_typed(spec->kind) && spec->per_comparison;
   p->euclidean = spec->euclidean;
   p->phi = w->phi;
   p->feat_dim = w->phi ? w->d : 0;
-  if (spec->kind == POP_MIXTURE || spec->kind == POP_IDEALPOINT || spec->kind == POP_LOWRANK) {
+  if (population_kind_typed(spec->kind) || spec->kind == POP_IDEALPOINT || spec->kind == POP_LOWRANK) {
     int s = PS_OK;
-    if (spec->kind != POP_MIXTURE && w->spec.kind != WORLD_FEATURES)
+    if (!population_kind_typed(spec->kind) && w->spec.kind != WORLD_FEATURES)
       s = ps_fail(m, PS_EINVAL, "population kinds idealpoint and lowrank need world.kind = features");
     if (!s && w->n_items > 50000000 / (spec->annotators + spec->new_annotators + 1))
       s = ps_fail(m, PS_EINVAL, "too many items x annotators");
     if (!s && !(p->reward = calloc(w->n_items, sizeof(double)))) s = ps_fail(m, PS_ENOMEM, "out of memory");
     if (!s && spec->kind == POP_MIXTURE) s = population_mixture(p, w, spec, r, m);
+    if (!s && spec->kind == POP_LUCE) s = population_luce(p, w, spec, r, m);
     if (!s) s = population_users(p, w, spec, r, m);
     if (!s && p->per_comparison)
       for (size_t y = 0; y < w->n_items; y++) {
@@ -459,6 +501,12 @@ static double users_mean(const noise_spec *ns, const population *p, int32_t a, i
 
 double noise_prob_clean(const noise_spec *ns, const population *p, int32_t a, int32_t b) {
   if (p->n_users) return users_mean(ns, p, a, b, 0);
+  if (p->per_comparison) {
+    /* types drawn per comparison, no annotator ids: the label follows the marginal */
+    double q = 0;
+    for (size_t k = 0; k < p->n_types; k++) q += p->type_weight[k] * type_link(ns, p, k, a, b);
+    return q;
+  }
   switch (p->kind) {
   case POP_GPM: return link_cdf(ns, gpm_score(p, a, b) / (p->tau * ns->temperature));
   case POP_CYCLE: {

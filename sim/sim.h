@@ -108,8 +108,11 @@ struct world {
  * Kendall's tau). */
 typedef enum {
   POP_BT = 0, POP_GPM = 1, POP_CYCLE = 2, POP_CONDORCET = 3,
-  POP_MIXTURE = 4, POP_IDEALPOINT = 5, POP_LOWRANK = 6
+  POP_MIXTURE = 4, POP_IDEALPOINT = 5, POP_LOWRANK = 6, POP_LUCE = 7
 } population_kind;
+
+/* Kinds whose annotators come in K reward types with weights (mixture, luce). */
+static inline int population_kind_typed(population_kind k) { return k == POP_MIXTURE || k == POP_LUCE; }
 
 /* Heterogeneous annotators (docs/theory.md §2.4-2.7).  A population may have H annotators
  * (ids 0..H-1, the training users) plus new users (ids H..H+H_new-1, for few-shot
@@ -121,6 +124,10 @@ typedef enum {
  *              from theta_0 (orthonormal directions, equal norms); z_h ~ Cat(w) per
  *              user, or per comparison (assignment = comparison, MiCRo style: the
  *              label then follows the marginal sum_k w_k F(.) and users are alike)
+ *   luce       the same K weighted types (items worlds), each choosing by Luce's rule on
+ *              its own density q_k ~ Dirichlet(concentration 1_m) over the items:
+ *              P_k(a > b) = q_k(a) / (q_k(a) + q_k(b)), i.e. BT with r_k = log q_k
+ *              (centred); needs the logistic link at temperature 1 (docs/theory.md §2.12)
  *   idealpoint K prototypes p_k ~ N(0, scale^2 I_d) in feature space, user weights
  *              w_h ~ Dirichlet(concentration), ideal point a_h = sum_k w_hk p_k,
  *              r_h(y) = -||phi(y) - a_h||^2 (squared: exactly BT with 2 a^T phi - ||phi||^2)

@@ -120,6 +120,15 @@ check "  merge --output=OUT again: nothing left to copy" sh -c "test $rc -eq 0 &
 p info -h
 check "info -h: usage on stdout, exit 0" sh -c "test $rc -eq 0 && grep -qF 'usage: prefsim info' '$T/.out'"
 
+# population luce is Luce's rule: another link or temperature, or a features world, is refused
+# before any cell runs, naming the keys
+printf '[experiment]\nname = lu\n[world]\nkind = items\nitems = 5\n[population]\nkind = luce\nassignment = comparison\n[noise]\nlink = probit\n[estimator.bt]\n' >"$T/lu.ini"
+p run lu.ini --dry-run
+check "luce with link = probit: refused" sh -c "test $rc -ne 0 && grep -qF 'kind = luce is Luce' '$T/.err' && grep -qF 'link = probit' '$T/.err'"
+sed -i 's/kind = items/kind = features/; s/link = probit/link = logistic/' "$T/lu.ini"
+p run lu.ini --dry-run
+check "luce in a features world: refused, naming the kinds" has "kind = luce needs [world] kind = items"
+
 # ---------------------------------------------------------------- 3. run --dry-run
 n0=$(count_files)
 p run --dry-run demo.ini -o dry/x.h5

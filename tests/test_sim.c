@@ -548,6 +548,58 @@ static void test_user_population_errors(void **state) {
   gsl_rng_free(r);
 }
 
+/* population luce (docs/theory.md §2.12): each type is Luce's rule on a density, and
+ * per-comparison types without annotator ids label by the mixture's marginal (not by
+ * the mean reward, which the layer once used when there were no annotators) */
+static void test_luce_population(void **state) {
+  (void)state;
+  gsl_rng *r = ps_rng_alloc();
+  world w;
+  world_spec ws = {.kind = WORLD_ITEMS, .items = 7};
+  assert_int_equal(world_alloc(&w, &ws, r, NULL), PS_OK);
+  population_spec sp = {.kind = POP_LUCE, .types = 3, .minority = 0.5, .concentration = 1.5, .per_comparison = 1};
+  population p;
+  ps_msg m = {{0}};
+  assert_int_equal(population_alloc(&p, &w, &sp, r, &m), PS_OK);
+  assert_int_equal(p.n_types, 3);
+  const double wt[3] = {0.5, 0.25, 0.25};
+  double q[3][7];
+  for (size_t k = 0; k < 3; k++) {
+    assert_close(p.type_weight[k], wt[k], 1e-15);
+    double z = 0, c = 0;
+    for (size_t y = 0; y < 7; y++) z += exp(p.type_reward[k * 7 + y]), c += p.type_reward[k * 7 + y];
+    assert_close(c, 0, 1e-12); /* centred log density */
+    for (size_t y = 0; y < 7; y++) q[k][y] = exp(p.type_reward[k * 7 + y]) / z;
+  }
+  noise_spec ns = {.link = LINK_LOGISTIC, .temperature = 1};
+  double worst_mean_reward = 0;
+  for (int32_t a = 0; a < 7; a++)
+    for (int32_t b = 0; b < 7; b++) {
+      if (a == b) continue;
+      double luce = 0;
+      for (size_t k = 0; k < 3; k++) luce += wt[k] * q[k][a] / (q[k][a] + q[k][b]);
+      assert_close(noise_prob(&ns, &p, a, b), luce, 1e-14);
+      worst_mean_reward = fmax(worst_mean_reward, fabs(ps_sigmoid(p.reward[a] - p.reward[b]) - luce));
+    }
+  assert_true(worst_mean_reward > 1e-3); /* the marginal is not BT on the mean reward */
+  population_free(&p);
+  /* errors: features worlds, a zero concentration, user types without annotators */
+  population_spec no_users = {.kind = POP_LUCE, .types = 2, .minority = 0.3, .concentration = 1};
+  assert_int_equal(population_alloc(&p, &w, &no_users, r, &m), PS_EINVAL);
+  assert_non_null(strstr(m.text, "assignment = comparison"));
+  population_spec zero = {.kind = POP_LUCE, .types = 2, .minority = 0.3, .concentration = 0, .per_comparison = 1};
+  assert_int_equal(population_alloc(&p, &w, &zero, r, &m), PS_EINVAL);
+  assert_non_null(strstr(m.text, "concentration"));
+  world_free(&w);
+  world_spec fs = {.kind = WORLD_FEATURES, .contexts = 3, .responses = 4, .dim = 5, .feature_scale = 1};
+  assert_int_equal(world_alloc(&w, &fs, r, NULL), PS_OK);
+  population_spec feat = {.kind = POP_LUCE, .types = 2, .minority = 0.3, .concentration = 1, .per_comparison = 1};
+  assert_int_equal(population_alloc(&p, &w, &feat, r, &m), PS_EINVAL);
+  assert_non_null(strstr(m.text, "world.kind = items"));
+  world_free(&w);
+  gsl_rng_free(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_numerics),       cmocka_unit_test(test_rng_streams),
@@ -557,7 +609,7 @@ int main(void) {
       cmocka_unit_test(test_reproducible),  cmocka_unit_test(test_intransitive_populations),
       cmocka_unit_test(test_mixture_population), cmocka_unit_test(test_noisybt_layer),
       cmocka_unit_test(test_idealpoint_lowrank), cmocka_unit_test(test_user_design),
-      cmocka_unit_test(test_user_population_errors),
+      cmocka_unit_test(test_user_population_errors), cmocka_unit_test(test_luce_population),
   };
   return cmocka_run_group_tests_name("sim", tests, NULL, NULL);
 }
