@@ -102,7 +102,7 @@ struct metric_eval {
   int user_done;
   user_sums us;
   int game_done;
-  double expl, expl_model, lp_dist;
+  double expl, expl_model, lp_dist, pure_gap, pure_gap_model;
   int groupv_done;
   double worst, mgap, gap;
 };

@@ -319,13 +319,28 @@ static double m_pair_prob(metric_eval *ev) { return ps_sigmoid(ev->t->logit(ev->
 
 /* ------------------------------------------------------------------ games */
 
+/* max_y min_y' P(y > y') - E_{y ~ pi} min_y' P(y > y') on the game G = P - 1/2 (y' ranges
+ * over every item, y itself included: P(y > y) = 1/2): how far pi is from the best
+ * response against a follower who answers each realised y (SLHF's leader limit,
+ * docs/theory.md §3.13a).  >= 0. */
+static double pure_maxmin_gap(const double *G, size_t M, const double *pi) {
+  double best = -INFINITY, mean = 0;
+  for (size_t y = 0; y < M; y++) {
+    double v = 0.5;
+    for (size_t j = 0; j < M; j++) v = fmin(v, 0.5 + G[y * M + j]);
+    best = fmax(best, v);
+    mean += pi[y] * v;
+  }
+  return best - mean;
+}
+
 /* The model's policy over the items (its own, or the minimax winner of its
  * predicted matrix), judged against the true game: exploitability and distance to
  * the true minimax winner (docs/theory.md §3.13, §4). */
 static void game(metric_eval *ev) {
   if (ev->game_done) return;
   ev->game_done = 1;
-  ev->expl = ev->expl_model = ev->lp_dist = NAN;
+  ev->expl = ev->expl_model = ev->lp_dist = ev->pure_gap = ev->pure_gap_model = NAN;
   const double *game_p;
   const double *G = cell_sim_game(ev->sim, &game_p);
   if (!G) return;
@@ -351,6 +366,8 @@ static void game(metric_eval *ev) {
   if (ok) {
     ev->expl = minimax_exploitability(G, Mn, ph);
     ev->expl_model = minimax_exploitability(Mh, Mn, ph);
+    ev->pure_gap = pure_maxmin_gap(G, Mn, ph);
+    ev->pure_gap_model = pure_maxmin_gap(Mh, Mn, ph);
     if (game_p) {
       double dist = 0;
       for (size_t y = 0; y < Mn; y++) dist += fabs(ph[y] - game_p[y]);
@@ -364,16 +381,27 @@ static void game(metric_eval *ev) {
 static double m_exploitability(metric_eval *ev) { return game(ev), ev->expl; }
 static double m_exploitability_model(metric_eval *ev) { return game(ev), ev->expl_model; }
 static double m_lp_distance(metric_eval *ev) { return game(ev), ev->lp_dist; }
+static double m_pure_gap(metric_eval *ev) { return game(ev), ev->pure_gap; }
+static double m_pure_gap_model(metric_eval *ev) { return game(ev), ev->pure_gap_model; }
+
+/* The regularisation temperature an estimator's policy is compared at: nash's tau, or
+ * the beta of a KL-tilted policy (rlhf: pi ∝ mu e^{r/beta} against pi*_beta). */
+static int game_tau(const metric_eval *ev, double *tau) {
+  const ps_param *pt = ps_param_find(ev->t->params, "tau");
+  if (!pt) pt = ps_param_find(ev->t->params, "beta");
+  if (!pt || !ev->hyper) return 0;
+  *tau = ps_param_real(ev->hyper[pt - ev->t->params]);
+  return 1;
+}
 
 /* KL(pi*_tau || pi-hat): the model's policy against the regularised Nash equilibrium of
- * the TRUE game at the estimator's own tau, uniform reference (docs/theory.md §3.13a).
- * Applies to the estimator that defines that tau (nash). */
+ * the TRUE game at the estimator's own tau (nash) or beta (rlhf), uniform reference
+ * (docs/theory.md §3.13a). */
 static double m_nash_kl(metric_eval *ev) {
   const double *game_p;
   const double *G = cell_sim_game(ev->sim, &game_p);
-  const ps_param *pt = ps_param_find(ev->t->params, "tau");
-  if (!G || !pt || !ev->hyper || !ev->t->policy) return NAN;
-  double tau = ps_param_real(ev->hyper[pt - ev->t->params]);
+  double tau;
+  if (!G || !game_tau(ev, &tau) || !ev->t->policy) return NAN;
   size_t Mn = ev->sim->w.n_items;
   double *w = malloc(3 * Mn * sizeof(double)), kl = NAN;
   if (!w) return NAN;
@@ -381,6 +409,27 @@ static double m_nash_kl(metric_eval *ev) {
   for (size_t y = 0; y < Mn; y++) mu[y] = 1.0 / (double)Mn;
   if (nash_solve(G, Mn, mu, tau, star, NULL, NULL) == PS_OK && ev->t->policy(ev->mod, 0, Mn, ph) == PS_OK)
     kl = policy_kl(star, ph, Mn);
+  free(w);
+  return kl;
+}
+
+/* What rlhf's nash_kl converges to: KL(pi*_beta || pi-dagger), pi-dagger ∝ mu e^{theta-dagger
+ * / beta} the KL-tilted policy of pooled BT's population limit (docs/theory.md §3.13a, "RLHF
+ * against the regularised Nash equilibrium").  Positive unless the game is transitive in
+ * the BT sense. */
+static double m_nash_kl_limit(metric_eval *ev) {
+  const double *G = cell_sim_game(ev->sim, NULL);
+  double beta;
+  if (!G || !game_tau(ev, &beta)) return NAN;
+  size_t Mn = ev->sim->w.n_items;
+  double *w = malloc(3 * Mn * sizeof(double)), kl = NAN;
+  if (!w) return NAN;
+  double *mu = w, *star = w + Mn, *td = w + 2 * Mn;
+  for (size_t y = 0; y < Mn; y++) mu[y] = 1.0 / (double)Mn;
+  if (nash_solve(G, Mn, mu, beta, star, NULL, NULL) == PS_OK && eval_pooled_bt(ev->sim, td) == PS_OK) {
+    for (size_t y = 0; y < Mn; y++) td[y] /= beta;
+    kl = eval_density_kl(star, td, Mn);
+  }
   free(w);
   return kl;
 }
@@ -884,7 +933,10 @@ static int luce_items(const est_type *t, const exp_point *pt) {
   return pt->population.kind == POP_LUCE && t->theta;
 }
 static int nash_items(const est_type *t, const exp_point *pt) {
-  return small_items(t, pt) && !strcmp(t->name, "nash");
+  return small_items(t, pt) && (!strcmp(t->name, "nash") || !strcmp(t->name, "rlhf"));
+}
+static int rlhf_items(const est_type *t, const exp_point *pt) {
+  return equal_pairs(t, pt) && !strcmp(t->name, "rlhf");
 }
 static int annotators(const est_type *t, const exp_point *pt) { return pt->population.annotators > 0; }
 static int typed(const est_type *t, const exp_point *pt) {
@@ -965,8 +1017,18 @@ const metric_def metric_table[] = {
      EST_IN_SEGMENTS, NULL, m_policy_agreement, R01},
     {"nash_kl", "nats",
      "KL(pi*_tau || policy): distance to the regularised Nash equilibrium of the true game at the estimator's tau "
-     "(uniform reference; nash)",
+     "(nash) or beta (rlhf), uniform reference",
      EST_IN_ITEMS, nash_items, m_nash_kl, RPOS},
+    {"nash_kl_limit", "nats",
+     "KL(pi*_beta || pi-dagger), pi-dagger ∝ mu e^{theta-dagger/beta} from pooled BT's population limit: the value "
+     "rlhf's nash_kl converges to (rlhf, item worlds)",
+     EST_IN_ITEMS, rlhf_items, m_nash_kl_limit, RPOS},
+    {"maxmin_pure_gap", "1",
+     "max_y min_y' P(y > y') - E_policy min_y' P(y > y') under the truth: distance to the best response against a "
+     "follower who answers each realised y (SLHF's leader limit; item worlds)",
+     EST_IN_ITEMS, small_items, m_pure_gap, RHALF},
+    {"maxmin_pure_gap_model", "1", "maxmin_pure_gap on the model's own predicted game (item worlds)", EST_IN_ITEMS,
+     small_items, m_pure_gap_model, RHALF},
     {"pseudo_true_err", "1",
      "||theta-hat - theta-dagger||: centred item scores vs pooled BT's pseudo-true limit on the population's "
      "preferences, every pair weighted equally (item worlds)",
