@@ -151,6 +151,42 @@ static void test_slhf(void **state) {
   assert_true(l3[0] > 1 - 1e-6);
 }
 
+/* The leader's bound (docs/theory.md §3.13a): with uniform references, 0 <= max_y w(y) -
+ * E_leader w(y) <= (tau_L + tau_F) log m, w(y) = min_y' P(y > y') over every y' (y included),
+ * on random 20-item games over a grid of temperatures; and the bound is not slack by
+ * orders of magnitude where the temperatures are large (the gap reaches a tenth of it). */
+static void test_slhf_leader_bound(void **state) {
+  (void)state;
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, SEED + 7);
+  enum { m = 20 };
+  double M[m * m], u[m], lead[m], w[m];
+  for (int y = 0; y < m; y++) u[y] = 1.0 / m;
+  const double taus[] = {1, 0.3, 0.1, 0.01, 0.003};
+  double worst_share = 0;
+  for (int rep = 0; rep < 5; rep++) {
+    fixtures_random_margins(r, M, m);
+    double best = -1;
+    for (int y = 0; y < m; y++) {
+      w[y] = 0.5;
+      for (int j = 0; j < m; j++) w[y] = fmin(w[y], 0.5 + M[y * m + j]);
+      best = fmax(best, w[y]);
+    }
+    for (size_t a = 0; a < 5; a++)
+      for (size_t b = 0; b < 5; b++) {
+        assert_int_equal(nash_slhf(M, m, u, u, taus[a], taus[b], lead, NULL, NULL, NULL), PS_OK);
+        double mean = 0;
+        for (int y = 0; y < m; y++) mean += lead[y] * w[y];
+        double gap = best - mean, bound = (taus[a] + taus[b]) * log((double)m);
+        assert_true(gap >= -1e-15);
+        assert_true(gap <= bound + 1e-15);
+        worst_share = fmax(worst_share, gap / bound);
+      }
+  }
+  assert_true(worst_share > 0.1);
+  gsl_rng_free(r);
+}
+
 static void test_errors(void **state) {
   (void)state;
   double M[4] = {0, 0.3, -0.3, 0}, mu[2] = {0.3, 0.7}, pi[2] = {-1, -1};
@@ -183,7 +219,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_two_items_closed_form), cmocka_unit_test(test_fixed_point_random),
       cmocka_unit_test(test_tau_to_zero),           cmocka_unit_test(test_nash_md_last_iterate),
-      cmocka_unit_test(test_slhf),                  cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_slhf), cmocka_unit_test(test_slhf_leader_bound),                  cmocka_unit_test(test_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
