@@ -118,6 +118,10 @@ int eval_pooled_bt(const cell_sim *s, double *theta);
  * PS_EINVAL when the population is not of kind luce. */
 int eval_luce_density(const cell_sim *s, double *qbar);
 
+/* The margin at time t of the scalar DPO flow dm/dt = k (p - sigma(m)), m(0) = 0, by its
+ * closed form (docs/theory.md §3.13c). */
+double eval_flow_margin(double k, double p, double t);
+
 /* KL(q || softmax(theta)) over m items (theta any shift). */
 double eval_density_kl(const double *q, const double *theta, size_t m);
 

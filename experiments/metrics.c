@@ -858,6 +858,134 @@ static double m_chosen_logp_change(metric_eval *ev) { return displacement(ev, DI
 static double m_rejected_logp_change(metric_eval *ev) { return displacement(ev, DISP_REJECTED); }
 static double m_chosen_fall_share(metric_eval *ev) { return displacement(ev, DISP_FALL); }
 
+/* ------------------------------------------------------ margins of behaviours */
+
+/* Time (times k) at which the flow dm/dt = k (p - sigma(m)), m(0) = 0, reaches margin m
+ * (docs/theory.md §3.13c): integral of dm / (p - sigma(m)) in closed form,
+ *   t k = m / p - log((p - q e^m) / (p - q)) / (p q),   q = 1 - p,
+ * and m + e^m - 1 at p = 1 (mirrored at p = 0).  m lies between 0 and logit p. */
+static double flow_time(double m, double p) {
+  if (p >= 1) return m + expm1(m);
+  if (p <= 0) return -m + expm1(-m);
+  double q = 1 - p;
+  /* (p - q e^m) / (p - q) = 1 - q (e^m - 1) / (p - q) */
+  return m / p - log1p(-q * expm1(m) / (p - q)) / (p * q);
+}
+
+/* The flow's margin at time t: flow_time inverted by bisection (monotone in |m|). */
+double eval_flow_margin(double k, double p, double t) {
+  double T = k * t;
+  if (!(T > 0) || fabs(p - 0.5) < 1e-15) return 0;
+  int up = p > 0.5;
+  double lo = 0, hi = p >= 1 || p <= 0 ? log1p(T) + 1 : fabs(log(p / (1 - p)));
+  for (int it = 0; it < 200; it++) {
+    double mid = 0.5 * (lo + hi);
+    if (mid == lo || mid == hi) break;
+    if (flow_time(up ? mid : -mid, p) < T) lo = mid;
+    else hi = mid;
+  }
+  double mm = 0.5 * (lo + hi);
+  return up ? mm : -mm;
+}
+
+/* Per-behaviour quantities of a world whose contexts hold 2 responses with mutually
+ * orthogonal difference vectors Delta_c (world behaviours, docs/theory.md §3.13c):
+ * k_c = beta^2 |Delta_c|^2 w_c, p_c, and the fitted margin beta theta-hat^T Delta_c.
+ * 0 when the world or the estimator does not have that structure. */
+typedef struct {
+  size_t C;
+  double *k, *p, *mh;
+  double eta, t;
+} margin_view;
+
+static int hyper_of(const metric_eval *ev, const char *key, double *v) {
+  const ps_param *pp = ps_param_find(ev->t->params, key);
+  if (!pp || !ev->hyper) return 0;
+  *v = ps_param_real(ev->hyper[pp - ev->t->params]);
+  return 1;
+}
+
+static int margin_view_build(metric_eval *ev, margin_view *mv) {
+  const cell_sim *s = ev->sim;
+  const world *w = &s->w;
+  size_t dim = 0, C = w->n_contexts, D = w->d;
+  const double *th = ev->t->theta(ev->mod, &dim);
+  double beta, steps;
+  memset(mv, 0, sizeof *mv);
+  if (!th || !w->phi || w->m != 2 || dim != D || C > 4096 || !hyper_of(ev, "beta", &beta) ||
+      !hyper_of(ev, "lr", &mv->eta) || !hyper_of(ev, "steps", &steps))
+    return 0;
+  mv->t = mv->eta * steps;
+  double *buf = calloc(3 * C + C * D, sizeof *buf);
+  if (!buf) return 0;
+  mv->k = buf, mv->p = buf + C, mv->mh = buf + 2 * C;
+  double *delta = buf + 3 * C, *wc = calloc(2 * C, sizeof *wc);
+  if (!wc) {
+    free(buf);
+    return 0;
+  }
+  for (size_t c = 0; c < C; c++)
+    for (size_t j = 0; j < D; j++) delta[c * D + j] = w->phi[(2 * c) * D + j] - w->phi[(2 * c + 1) * D + j];
+  int ok = 1;
+  for (size_t a = 0; a < C && ok; a++)
+    for (size_t b = a + 1; b < C && ok; b++) {
+      double ab = 0, aa = 0, bb = 0;
+      for (size_t j = 0; j < D; j++)
+        ab += delta[a * D + j] * delta[b * D + j], aa += delta[a * D + j] * delta[a * D + j],
+            bb += delta[b * D + j] * delta[b * D + j];
+      ok = fabs(ab) <= 1e-12 * sqrt(aa * bb);
+    }
+  const pref_data *d = &s->train;
+  double W = 0;
+  for (size_t i = 0; i < d->n && ok; i++) {
+    double cnt = d->count ? d->count[i] : 1.0;
+    size_t c = (size_t)d->winner[i] / 2;
+    wc[c] += cnt;
+    if (d->winner[i] % 2 == 0) wc[C + c] += cnt;
+    W += cnt;
+  }
+  for (size_t c = 0; c < C && ok; c++) {
+    double n2 = 0, m = 0;
+    for (size_t j = 0; j < D; j++) n2 += delta[c * D + j] * delta[c * D + j], m += th[j] * delta[c * D + j];
+    mv->k[c] = beta * beta * n2 * wc[c] / W;
+    mv->p[c] = wc[c] > 0 ? wc[C + c] / wc[c] : 0.5;
+    mv->mh[c] = beta * m;
+  }
+  free(wc);
+  if (!ok || !(W > 0)) {
+    free(buf);
+    memset(mv, 0, sizeof *mv);
+    return 0;
+  }
+  mv->C = C;
+  return 1;
+}
+
+/* max_c |m-hat_c - m_c(lr steps)| / B_c, B_c = eta k_c / 4 + (eta k_c)^2 / 16: gradient descent's
+ * distance from the closed-form flow in units of its Euler bound (§3.13c) */
+static double m_margin_flow_err(metric_eval *ev) {
+  margin_view mv;
+  if (!margin_view_build(ev, &mv)) return NAN;
+  double worst = 0;
+  for (size_t c = 0; c < mv.C; c++) {
+    double ek = mv.eta * mv.k[c], B = ek / 4 + ek * ek / 16;
+    double e = fabs(mv.mh[c] - eval_flow_margin(mv.k[c], mv.p[c], mv.t));
+    worst = fmax(worst, B > 0 ? e / B : (e > 0 ? INFINITY : 0));
+  }
+  free(mv.k);
+  return worst;
+}
+
+/* Kendall tau-b of the behaviours' fitted |margins| against their distinguishabilities k_c */
+static double m_margin_order(metric_eval *ev) {
+  margin_view mv;
+  if (!margin_view_build(ev, &mv)) return NAN;
+  for (size_t c = 0; c < mv.C; c++) mv.mh[c] = fabs(mv.mh[c]);
+  double v = mv.C >= 2 ? kendall_tau_b(mv.mh, mv.k, mv.C) : NAN;
+  free(mv.k);
+  return v;
+}
+
 /* ||theta-hat - theta* / (T beta)||: a log-linear policy's offset from pi_ref against
  * DPO's population target */
 static double m_policy_param_err(metric_eval *ev) {
@@ -931,6 +1059,10 @@ static int equal_pairs(const est_type *t, const exp_point *pt) {
 }
 static int luce_items(const est_type *t, const exp_point *pt) {
   return pt->population.kind == POP_LUCE && t->theta;
+}
+static int gd_behaviours(const est_type *t, const exp_point *pt) {
+  return ps_param_find(t->params, "lr") && ps_param_find(t->params, "steps") && ps_param_find(t->params, "beta") &&
+         pt->world.responses == 2;
 }
 static int nash_items(const est_type *t, const exp_point *pt) {
   return small_items(t, pt) && (!strcmp(t->name, "nash") || !strcmp(t->name, "rlhf"));
@@ -1088,6 +1220,15 @@ const metric_def metric_table[] = {
      m_chosen_logp_change, RNONE},
     {"rejected_logp_change", "nats", "the same for the rejected responses y_l", FE, NULL, m_rejected_logp_change,
      RNONE},
+    {"margin_flow_err", "1",
+     "max over behaviours of |m-hat - m(lr steps)| / (eta k / 4 + (eta k)^2 / 16): gradient descent's distance from "
+     "the closed-form DPO flow in units of its Euler bound (2-response contexts with orthogonal differences, e.g. "
+     "world behaviours; dpo_gd)",
+     FE, gd_behaviours, m_margin_flow_err, RPOS},
+    {"margin_order", "1",
+     "Kendall tau-b of the behaviours' |implicit-reward margins| against their distinguishability beta^2 s^2 w "
+     "(world behaviours; dpo_gd)",
+     FE, gd_behaviours, m_margin_order, RPM1},
     {"chosen_fall_share", "1", "share of training rows whose chosen response has pi(y_w) < pi_ref(y_w)", FE, NULL,
      m_chosen_fall_share, R01},
     {"proxy_gain", "1",

@@ -804,7 +804,9 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
   double kw1 = ((double)maxlen * 0.64 + 4.8) * FONT_PT * pt / gw, kw = kw1, kh = 0;
   size_t key_rows = entries;
 #define KEY_H(nrows) (((double)(nrows) * 1.25 + 1.0) * FONT_PT * pt / gh)
-  char keypos[128] = ""; /* inside: "inside top right" or "at graph X, Y right top" */
+  char keypos[128] = ""; /* inside: "inside top right" or "at graph X, Y right top"; "band" */
+  size_t band_cols = 0;   /* "band": entries per row of a horizontal key above the facets */
+  double band_frac = 0;   /* and its height as a fraction of the figure's */
   if (legend == LEG_AUTO || legend == LEG_INSIDE) {
     static const char *const corners[] = {"top right", "top left", "bottom right", "bottom left"};
     const view v = {x0, x1, y0, y1, logx, logy, anchor_x, anchor_y, fg->slope, fg->interval != INT_NONE};
@@ -819,6 +821,17 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
           if (box_free(sv, ns, X, &v, side ? 0 : 1 - kw, top - kh, kw, kh))
             snprintf(keypos, sizeof keypos, "at graph %s, %.3f %s top", side ? "0.02" : "0.98", top,
                      side ? "left" : "right");
+    }
+    if (!keypos[0] && n_panels > 1 && rows == 1 && kw1 >= 0.98) {
+      /* facets side by side, each too narrow for the key: one horizontal key in a band
+       * under the title, above every panel */
+      double ew = ((double)maxlen * 0.64 + 4.8) * FONT_PT * pt;
+      band_cols = (size_t)((fg->w_cm - 0.6) / ew);
+      if (band_cols < 1) band_cols = 1;
+      if (band_cols > entries) band_cols = entries;
+      key_rows = (entries + band_cols - 1) / band_cols;
+      band_frac = ((double)key_rows * 1.25 + 0.8) * FONT_PT * pt / fg->h_cm;
+      snprintf(keypos, sizeof keypos, "band");
     }
     if (!keypos[0]) {
       /* no free place: two columns when they fit, and headroom above the data */
@@ -887,12 +900,26 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
   fprintf(drv, "\nset ylabel ");
   gp_label(drv, lab);
   fprintf(drv, "\n");
+  char ylab[600];
+  snprintf(ylab, sizeof ylab, "%s", lab);
   if (logx) fprintf(drv, "set logscale x\nset format x '%%g'\n");
   if (logy) fprintf(drv, "set logscale y\nset format y '%%g'\n");
   if (X->n <= 8) {
     /* few sweep values: label each one */
+    /* every value a tic; on a narrow graph every k-th labelled (~0.16 cm a character) */
+    double chars = 0;
+    for (size_t j = 0; j < X->n; j++) {
+      char b[32];
+      chars += snprintf(b, sizeof b, "%.10g", X->values[j]) + 1.5;
+    }
+    size_t every = 1;
+    while (every < X->n && chars * 0.16 / (double)every > gw) every++;
     fprintf(drv, "set xtics (");
-    for (size_t j = 0; j < X->n; j++) fprintf(drv, "%s%.10g", j ? ", " : "", X->values[j]);
+    for (size_t j = 0; j < X->n; j++) {
+      char b[32];
+      snprintf(b, sizeof b, "%.10g", X->values[j]);
+      fprintf(drv, "%s\"%s\" %.10g", j ? ", " : "", j % every ? "" : b, X->values[j]);
+    }
     fprintf(drv, ")\nunset mxtics\n");
   }
   if (logy && y1 / y0 < 1000) {
@@ -936,8 +963,18 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
   fprintf(drv, "ylow = %.10g  # intervals reaching below the axis end there\n", y0);
   if (legend == LEG_NONE) fprintf(drv, "unset key\n");
   else if (legend == LEG_OUTSIDE) fprintf(drv, "set key outside right top vertical Left reverse\n");
+  else if (band_cols) fprintf(drv, "unset key\n"); /* drawn last, across the figure (below) */
   else fprintf(drv, "set key %s vertical Left reverse maxrows %zu\n", keypos, key_rows);
-  if (n_panels > 1) {
+  /* the band layout: panels placed by hand under the title and the key's band */
+  double band_top = 1 - (title[0] ? ((double)title_lines * 1.3 + 0.7) * FONT_PT * pt / fg->h_cm : 0.02);
+  if (band_cols) {
+    fprintf(drv, "set multiplot");
+    if (title[0]) {
+      fprintf(drv, " title ");
+      gp_label(drv, title);
+    }
+    fprintf(drv, "\n");
+  } else if (n_panels > 1) {
     fprintf(drv, "set multiplot layout %zu,%zu", rows, cols);
     if (title[0]) {
       fprintf(drv, " title ");
@@ -951,16 +988,29 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
   }
   size_t file_no = 0;
   for (size_t p = 0; p < n_panels; p++) {
+    if (band_cols)
+      fprintf(drv, "set origin %.4f, 0\nset size %.4f, %.4f\n", (double)p / (double)cols, 1 / (double)cols,
+              band_top - band_frac);
     if (n_panels > 1) {
       const h5store_axis *F = h5read_axis(r, (size_t)fa);
       char v[128], t[400];
       value_text(F, p, v, sizeof v);
-      if (F->labels) snprintf(t, sizeof t, "%s %s", v, axis_text(F->name, 1));
-      else snprintf(t, sizeof t, "%s = %s", axis_text(F->name, 1), v);
+      /* the facet's symbol, or its words when the x axis has the same symbol (n of the
+       * data beside n of best-of-n) */
+      int same = !strcmp(axis_text(F->name, 1), axis_text(fg->x, 1));
+      if (F->labels) snprintf(t, sizeof t, "%s %s", v, axis_text(F->name, same ? 0 : 1));
+      else snprintf(t, sizeof t, "%s = %s", axis_text(F->name, same ? 0 : 1), v);
       fprintf(drv, "set title ");
       gp_label(drv, t);
       fprintf(drv, "\n");
       if (p == 1 && legend != LEG_NONE) fprintf(drv, "unset key\n");
+      /* the vertical label once per row of panels, at its left */
+      if (p % cols) fprintf(drv, "set ylabel ''\n");
+      else if (p) {
+        fprintf(drv, "set ylabel ");
+        gp_label(drv, ylab);
+        fprintf(drv, "\n");
+      }
     }
     fprintf(drv, "plot \\\n");
     int theory_titled = 0;
@@ -1031,6 +1081,21 @@ static int draw(const h5read *r, const figure *fg, const char *dir, const char *
     if (isfinite(anchor_x))
       fprintf(drv, "  %.10g * (x / %.10g) ** (%.10g) with lines ls 100 title 'reference slope %g', \\\n", anchor_y,
               anchor_x, fg->slope, fg->slope);
+    fprintf(drv, "  NaN notitle\n");
+  }
+  if (band_cols) {
+    /* the key: an empty plot across the band, one sample per series of a panel */
+    fprintf(drv, "set origin 0, %.4f\nset size 1, %.4f\nunset title\nunset xlabel\nunset ylabel\nunset border\n"
+            "unset xtics\nunset ytics\nunset logscale\nset xrange [0:1]\nset yrange [0:1]\nset margins 0, 0, 0, 0\n"
+            "set key inside center center horizontal Left reverse maxcols %zu\nplot \\\n",
+            band_top - band_frac, band_frac, band_cols);
+    for (size_t k = 0; k < ns; k++) {
+      if (sv[k].panel) continue;
+      size_t ls = sv[k].style % 8 + 1;
+      fprintf(drv, "  NaN with %s ls %zu title ", is_cellq(fg->metrics[sv[k].metric]) ? "lines" : "linespoints", ls);
+      gp_label(drv, sv[k].title);
+      fprintf(drv, ", \\\n");
+    }
     fprintf(drv, "  NaN notitle\n");
   }
   if (n_panels > 1) fprintf(drv, "unset multiplot\n");

@@ -5,8 +5,8 @@
 #include "sim.h"
 
 #define WORLDS(X)                                                                                                  \
-  /* item and feature worlds (sim/world.c, world_correlated.c, world_spurious.c) */                                \
-  X(items) X(features) X(correlated) X(spurious)                                                                   \
+  /* item and feature worlds (sim/world.c, world_correlated.c, world_spurious.c, world_behaviours.c) */            \
+  X(items) X(features) X(correlated) X(spurious) X(behaviours)                                                     \
   /* trajectory-segment worlds (sim/mdp_worlds.c) */                                                               \
   X(corridor) X(delivery) X(grid)
 

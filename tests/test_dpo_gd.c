@@ -6,6 +6,7 @@
 #include "fixtures.h"
 #include "test_util.h"
 #include "../estimators/estimator.h"
+#include "../experiments/eval.h"
 
 extern const est_type est_dpo_gd;
 
@@ -112,11 +113,42 @@ static void test_errors(void **state) {
   pref_data_free(&d);
 }
 
+/* The closed-form margin of one behaviour, dm/dt = k (p - sigma(m)), m(0) = 0 (metric
+ * margin_flow_err, docs/theory.md §3.13c), against classical RK4 with 20000 steps, over
+ * sure and unsure annotators, both orientations, and early and late times; at p = 1/2
+ * the margin stays 0; at p = 1, m + e^m - 1 = k t exactly. */
+static double rk4(double k, double p, double t) {
+  int N = 20000;
+  double h = t / N, m = 0;
+  for (int i = 0; i < N; i++) {
+    double a = k * (p - 1 / (1 + exp(-m))), b = k * (p - 1 / (1 + exp(-(m + h * a / 2))));
+    double c = k * (p - 1 / (1 + exp(-(m + h * b / 2)))), d = k * (p - 1 / (1 + exp(-(m + h * c))));
+    m += h * (a + 2 * b + 2 * c + d) / 6;
+  }
+  return m;
+}
+
+static void test_flow_margin(void **state) {
+  (void)state;
+  const double ps[] = {0, 0.1, 0.3, 0.49, 0.7, 0.95, 1}, ks[] = {0.05, 1, 4}, ts[] = {0.1, 2, 50};
+  for (size_t a = 0; a < 7; a++)
+    for (size_t b = 0; b < 3; b++)
+      for (size_t c = 0; c < 3; c++) {
+        double m = eval_flow_margin(ks[b], ps[a], ts[c]), ref = rk4(ks[b], ps[a], ts[c]);
+        assert_true(fabs(m - ref) <= 1e-9 * fmax(1, fabs(ref)));
+      }
+  assert_true(eval_flow_margin(3, 0.5, 10) == 0);
+  double m = eval_flow_margin(2, 1, 3);
+  assert_close(m + expm1(m), 6, 1e-12);
+  assert_close(eval_flow_margin(2, 0, 3), -m, 1e-12);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rates_closed_form),
       cmocka_unit_test(test_trajectory),
       cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_flow_margin),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -122,6 +122,11 @@ check "--legend none" has "$T/g/p_bt_param_err.gp" "unset key"
 G --metric bt/param_err --facet link --size double
 check "--facet: one panel per value" has "$T/g/p_bt_param_err.gp" "set multiplot layout 1,2"
 check "--size double: 17.8 cm" has "$T/g/p_bt_param_err.gp" "size_w = 17.8"
+check "--facet: the vertical label once per row" has "$T/g/p_bt_param_err.gp" "set ylabel ''"
+G --metric bt/param_err,ridge/param_err --facet link --labels 'Newton maximum-likelihood estimate, unpenalised|ridge-penalised estimate with l2 = 0.5'
+D=$T/g/p_bt_param_err.gp
+check "--facet, a key wider than a panel: one horizontal key above the panels" sh -c "grep -q 'set key inside center center horizontal' '$D' && grep -q '^set origin 0.5000, 0' '$D' && ! grep -q 'multiplot layout' '$D'"
+check "  narrow panels: every sweep value a tic, labels thinned" has "$D" '"" 800'
 G --metric bt/param_err --by link --labels 'Newton MLE|probit link' --xlabel 'sample size' --title 'T'
 check "--labels replaces the series titles" sh -c "grep -qF '\"Newton MLE\"' '$T/g/p_bt_param_err.gp' && grep -qF '\"probit link\"' '$T/g/p_bt_param_err.gp'"
 check "--xlabel" has "$T/g/p_bt_param_err.gp" '"sample size"'

@@ -600,6 +600,33 @@ static void test_luce_population(void **state) {
   gsl_rng_free(r);
 }
 
+/* world behaviours: orthogonal two-response behaviours with geometric separations, and
+ * its errors (docs/theory.md §3.13c) */
+static void test_behaviours_world(void **state) {
+  (void)state;
+  gsl_rng *r = ps_rng_alloc();
+  world w;
+  world_spec ws = {.kind = WORLD_FEATURES, .type = world_lookup("behaviours"), .contexts = 3, .responses = 2, .dim = 3};
+  assert_non_null(ws.type);
+  ws.own[0] = 0.5, ws.own[1] = 2; /* separation_min, separation_max */
+  assert_int_equal(world_alloc(&w, &ws, r, NULL), PS_OK);
+  const double sep[3] = {0.5, 1, 2};
+  for (size_t c = 0; c < 3; c++)
+    for (size_t j = 0; j < 3; j++) {
+      assert_close(w.phi[(2 * c) * 3 + j] - w.phi[(2 * c + 1) * 3 + j], j == c ? sep[c] : 0, 1e-15);
+      assert_close(w.phi[(2 * c) * 3 + j] + w.phi[(2 * c + 1) * 3 + j], 0, 1e-15);
+    }
+  world_free(&w);
+  ps_msg m = {{0}};
+  ws.responses = 3;
+  assert_int_equal(world_alloc(&w, &ws, r, &m), PS_EINVAL);
+  assert_non_null(strstr(m.text, "responses = 2"));
+  ws.responses = 2, ws.dim = 4;
+  assert_int_equal(world_alloc(&w, &ws, r, &m), PS_EINVAL);
+  assert_non_null(strstr(m.text, "dim must equal contexts"));
+  gsl_rng_free(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_numerics),       cmocka_unit_test(test_rng_streams),
@@ -610,6 +637,7 @@ int main(void) {
       cmocka_unit_test(test_mixture_population), cmocka_unit_test(test_noisybt_layer),
       cmocka_unit_test(test_idealpoint_lowrank), cmocka_unit_test(test_user_design),
       cmocka_unit_test(test_user_population_errors), cmocka_unit_test(test_luce_population),
+      cmocka_unit_test(test_behaviours_world),
   };
   return cmocka_run_group_tests_name("sim", tests, NULL, NULL);
 }
