@@ -36,4 +36,5 @@ cp out/nash/nash_nash_kl.png docs/figures/nash.png
 cp out/pooled_bt/pooled_bt_pseudo_true.png docs/figures/pooled_bt.png
 cp out/overoptimisation/overoptimisation_gold.png docs/figures/overoptimisation.png
 cp out/luce/luce_density.png docs/figures/luce.png
+cp out/dpo_margins/dpo_margins_order.png docs/figures/dpo_margins.png
 exit $status
