@@ -831,6 +831,36 @@ static double policy_gain(metric_eval *ev, int gold) {
     }
   return g / (double)C;
 }
+/* The proxy gain against the Gaussian KL frontier (docs/theory.md §3.13b): per context,
+ * (E_pi r-hat - E_ref r-hat) / (sd_ref(r-hat) sqrt(2 KL(pi || pi_ref))), averaged over the
+ * contexts where the policy moved (KL > 0).  Tilting a Gaussian reward attains 1, the most
+ * any policy gains at its KL; best-of-n on a Gaussian attains e_n / sqrt(2 (log n - (n-1)/n)),
+ * e_n = E max of n standard normals. */
+static double m_frontier_ratio(metric_eval *ev) {
+  const cell_sim *s = ev->sim;
+  const world *w = &s->w;
+  size_t C = w->n_contexts, m = w->m, used = 0;
+  const double *pi = model_policy(ev);
+  if (!pi) return NAN;
+  double sum = 0;
+  for (size_t c = 0; c < C; c++) {
+    double mean = 0, var = 0, gain = 0, kl = 0;
+    for (size_t y = 0; y < m; y++) {
+      size_t i = c * m + y;
+      mean += exp(s->log_ref[i]) * ev->t->logit(ev->mod, (int32_t)i, (int32_t)(c * m));
+    }
+    for (size_t y = 0; y < m; y++) {
+      size_t i = c * m + y;
+      double r = ev->t->logit(ev->mod, (int32_t)i, (int32_t)(c * m)), q = exp(s->log_ref[i]);
+      var += q * (r - mean) * (r - mean);
+      gain += (pi[i] - q) * r;
+      if (pi[i] > 0) kl += pi[i] * (log(pi[i]) - s->log_ref[i]);
+    }
+    if (kl > 1e-12 && var > 0) sum += gain / sqrt(2 * kl * var), used++;
+  }
+  return used ? sum / (double)used : NAN;
+}
+
 static double m_gold_gain(metric_eval *ev) { return policy_gain(ev, 1); }
 static double m_proxy_gain(metric_eval *ev) { return policy_gain(ev, 0); }
 
@@ -1234,6 +1264,10 @@ const metric_def metric_table[] = {
     {"proxy_gain", "1",
      "E_x[E_pi r-hat - E_pi_ref r-hat], r-hat the model's own reward (its logits): the gain the policy sees", FE, NULL,
      m_proxy_gain, RNONE},
+    {"frontier_ratio", "1",
+     "E_x[proxy gain / (sd_ref(r-hat) sqrt(2 KL))]: the proxy gain against the Gaussian KL frontier (1: tilting a "
+     "Gaussian reward; best-of-n below it)",
+     FE, NULL, m_frontier_ratio, RNONE},
     {"policy_param_err", "1",
      "||theta-hat - theta*/(T beta)||: a log-linear policy's offset from pi_ref vs DPO's population target", FE,
      policy_param, m_policy_param_err, RPOS},
