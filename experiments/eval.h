@@ -17,6 +17,7 @@
 #include "quantity.h"
 
 #define GAME_MAX_ITEMS 300 /* the exploitability quantities solve an LP over the items */
+#define EVAL_POOLED_MAX_PAIRS 1000000 /* eval_pooled_bt enumerates every pair of every context */
 
 typedef struct {
   const experiment *e;
@@ -107,9 +108,9 @@ struct metric_eval {
   double worst, mgap, gap;
 };
 
-/* The pooled BT pseudo-true item scores of an item world (metrics.c): BT on the
- * population's label probabilities, every pair weighted equally; theta has n_items
- * entries, centred.  PS_OK or the fit's failure. */
+/* The pooled BT pseudo-true parameter (metrics.c): BT on the population's label
+ * probabilities, every pair of every context weighted equally; theta has n_items entries
+ * (item worlds, centred) or dim (feature worlds).  PS_OK or the fit's failure. */
 int eval_pooled_bt(const cell_sim *s, double *theta);
 
 /* A Luce population's pooled choice density q-bar = sum_k s_k q_k over the items

@@ -434,34 +434,40 @@ static double m_nash_kl_limit(metric_eval *ev) {
   return kl;
 }
 
-/* The pooled BT pseudo-true scores of an item world (docs/theory.md §3.1, "what pooled BT
- * learns"): the solution of BT's population score equations on the labels as generated
- * (noise and flips included, the order shown averaged out), every pair weighted equally
- * as the uniform and complete designs ask them: BT fitted to the fractional counts
- * q_ab = (P(a > b | a first) + 1 - P(b > a | b first)) / 2 and 1 - q_ab.  theta (length
- * M) is centred.  PS_OK or the fit's failure. */
+/* The pooled BT pseudo-true parameter (docs/theory.md §3.1, "what pooled BT learns"): the
+ * solution of BT's population score equations on the labels as generated (annotators,
+ * noise, position bias and flips included, the order shown averaged out), every pair of a
+ * context weighted equally as the uniform and complete designs ask them: BT fitted to the
+ * fractional counts q_ab = (P(a > b | a first) + 1 - P(b > a | b first)) / 2 and 1 - q_ab.
+ * Item worlds: theta has n_items entries, centred; feature worlds: dim entries, the linear
+ * BT over every pair of every context (PS_EINVAL beyond EVAL_POOLED_MAX_PAIRS pairs).
+ * PS_OK or the fit's failure. */
 int eval_pooled_bt(const cell_sim *s, double *theta) {
-  size_t M = s->w.n_items, P = M * (M - 1) / 2;
+  const world *w = &s->w;
+  size_t C = w->n_contexts ? w->n_contexts : 1, m = w->phi ? w->m : w->n_items, M = w->n_items;
+  size_t P = C * (m * (m - 1) / 2), dim = w->phi ? w->d : M;
+  if (P > EVAL_POOLED_MAX_PAIRS) return PS_EINVAL;
   pref_data d = {0};
   if (pref_data_alloc(&d, 2 * P, M, 0, 0, 1) != PS_OK) return PS_ENOMEM;
   size_t r = 0;
-  for (size_t a = 0; a < M; a++)
-    for (size_t b = a + 1; b < M; b++) {
-      double q = 0.5 * (noise_prob(&s->pt.noise, &s->pop, (int32_t)a, (int32_t)b) + 1 -
-                        noise_prob(&s->pt.noise, &s->pop, (int32_t)b, (int32_t)a));
-      /* a pair decided with certainty has one row (counts must be positive); if that
-       * leaves the win graph not strongly connected the limit is at infinity and
-       * bt_fit says no-mle */
-      if (q > 0) d.winner[r] = (int32_t)a, d.loser[r] = (int32_t)b, d.count[r++] = q;
-      if (q < 1) d.winner[r] = (int32_t)b, d.loser[r] = (int32_t)a, d.count[r++] = 1 - q;
-    }
+  for (size_t c = 0; c < C; c++)
+    for (size_t i = 0; i < m; i++)
+      for (size_t j = i + 1; j < m; j++) {
+        int32_t a = (int32_t)(c * m + i), b = (int32_t)(c * m + j);
+        double q = 0.5 * (noise_prob(&s->pt.noise, &s->pop, a, b) + 1 - noise_prob(&s->pt.noise, &s->pop, b, a));
+        /* a pair decided with certainty has one row (counts must be positive); if that
+         * leaves the win graph not strongly connected the limit is at infinity and
+         * bt_fit says no-mle */
+        if (q > 0) d.winner[r] = a, d.loser[r] = b, d.count[r++] = q;
+        if (q < 1) d.winner[r] = b, d.loser[r] = a, d.count[r++] = 1 - q;
+      }
   d.n = r;
-  pref_features f = {.n_items = M, .d = M, .n_contexts = 1};
+  pref_features fi = {.n_items = M, .d = M, .n_contexts = 1};
   bt_options o = bt_options_default();
   o.tol = 1e-13;
   bt_result br = {0};
-  int st = bt_fit(&d, &f, &o, &br, NULL);
-  if (st == PS_OK) memcpy(theta, br.theta, M * sizeof *theta);
+  int st = bt_fit(&d, w->phi ? &s->f : &fi, &o, &br, NULL);
+  if (st == PS_OK) memcpy(theta, br.theta, dim * sizeof *theta);
   bt_result_free(&br);
   pref_data_free(&d);
   return st;
@@ -511,17 +517,20 @@ static double m_density_kl(metric_eval *ev) {
   return kl;
 }
 
-/* ||theta-hat - theta-dagger||: an item model's centred scores against the pooled BT
- * pseudo-true scores (NaN for models without item scores). */
+/* ||theta-hat - theta-dagger||: a model's parameter against pooled BT's pseudo-true one —
+ * centred item scores in item worlds, the linear BT parameter in feature worlds (NaN for
+ * models without one of that size). */
 static double m_pseudo_true_err(metric_eval *ev) {
-  size_t M = ev->sim->w.n_items, dim = 0;
+  const world *w = &ev->sim->w;
+  size_t D = w->phi ? w->d : w->n_items, dim = 0;
   const double *th = ev->t->theta(ev->mod, &dim);
-  if (!th || dim != M) return NAN;
-  double *td = malloc(M * sizeof *td), e = NAN;
+  if (!th || dim != D) return NAN;
+  double *td = malloc(D * sizeof *td), e = NAN;
   if (td && eval_pooled_bt(ev->sim, td) == PS_OK) {
     double mh = 0, s2 = 0;
-    for (size_t y = 0; y < M; y++) mh += th[y] / (double)M;
-    for (size_t y = 0; y < M; y++) s2 += (th[y] - mh - td[y]) * (th[y] - mh - td[y]);
+    if (!w->phi)
+      for (size_t y = 0; y < D; y++) mh += th[y] / (double)D;
+    for (size_t y = 0; y < D; y++) s2 += (th[y] - mh - td[y]) * (th[y] - mh - td[y]);
     e = sqrt(s2);
   }
   free(td);
@@ -1087,6 +1096,14 @@ static int small_items(const est_type *t, const exp_point *pt) { return pt->worl
 static int equal_pairs(const est_type *t, const exp_point *pt) {
   return small_items(t, pt) && pt->design.kind != DESIGN_POLICY;
 }
+/* pseudo_true_err: equal pair weights, item worlds with a game, or feature worlds whose
+ * pairs eval_pooled_bt can enumerate */
+static int pooled_limit(const est_type *t, const exp_point *pt) {
+  if (pt->design.kind == DESIGN_POLICY) return 0;
+  if (pt->world.kind == WORLD_ITEMS) return small_items(t, pt);
+  double pairs = (double)pt->world.contexts * (double)pt->world.responses * ((double)pt->world.responses - 1) / 2;
+  return pt->world.kind == WORLD_FEATURES && pairs <= EVAL_POOLED_MAX_PAIRS;
+}
 static int luce_items(const est_type *t, const exp_point *pt) {
   return pt->population.kind == POP_LUCE && t->theta;
 }
@@ -1192,9 +1209,9 @@ const metric_def metric_table[] = {
     {"maxmin_pure_gap_model", "1", "maxmin_pure_gap on the model's own predicted game (item worlds)", EST_IN_ITEMS,
      small_items, m_pure_gap_model, RHALF},
     {"pseudo_true_err", "1",
-     "||theta-hat - theta-dagger||: centred item scores vs pooled BT's pseudo-true limit on the population's "
-     "preferences, every pair weighted equally (item worlds)",
-     EST_IN_ITEMS, equal_pairs, m_pseudo_true_err, RPOS},
+     "||theta-hat - theta-dagger||: the parameter vs pooled BT's pseudo-true limit on the population's "
+     "preferences, every pair weighted equally (centred item scores, or the linear parameter in feature worlds)",
+     IF, pooled_limit, m_pseudo_true_err, RPOS},
     {"density_kl", "nats",
      "KL(q-bar || softmax(theta-hat)): a Luce population's pooled choice density against the density the item "
      "scores define (population luce)",

@@ -586,6 +586,32 @@ static void test_cell_policy_quantities(void **state) {
   assert_true(kl[2] > 0 && kl[2] < kl[1]);
 }
 
+/* pooled BT's pseudo-true parameter in a feature world (metrics.c eval_pooled_bt): for
+ * one BT annotator it is theta* / T exactly, so pseudo_true_err equals param_err on every
+ * cell (to the solver's 1e-13); with a probit link BT is misspecified and they part. */
+static void test_pseudo_true_features(void **state) {
+  (void)state;
+  const char *base = "[world]\nkind = features\ncontexts = 30\nresponses = 5\ndim = 3\n[population]\nnorm = 2\n"
+                     "[data]\nn = 3000\nheldout = 50\n[noise]\ntemperature = 0.7\n[estimator.bt]\n";
+  const char *ov[][2] = {{"noise.link=logistic", NULL}, {"noise.link=probit", NULL}};
+  for (int c = 0; c < 2; c++) {
+    experiment e;
+    ps_msg m = {{0}};
+    int s = build(base, ov[c], &e, &m);
+    if (s) print_error("%s\n", m.text);
+    assert_int_equal(s, PS_OK);
+    cell_result r;
+    assert_int_equal(cell_result_alloc(&r, &e), PS_OK);
+    assert_int_equal(cell_run(&e, 0, 0, &r, &m), PS_OK);
+    double pe = metric_of(&e, &r, 0, "param_err"), pt = metric_of(&e, &r, 0, "pseudo_true_err");
+    assert_true(isfinite(pe) && isfinite(pt) && pe > 0);
+    if (c == 0) assert_true(fabs(pe - pt) <= 1e-8);
+    else assert_true(fabs(pe - pt) > 0.05 * pe);
+    cell_result_free(&r, &e);
+    experiment_free(&e);
+  }
+}
+
 /* Every shipped experiment file builds: its keys, sweeps, claims and figures are valid
  * (a typo in a shipped claim would otherwise surface only after a long run). */
 static void test_shipped_experiments_build(void **state) {
@@ -612,6 +638,7 @@ static void test_shipped_experiments_build(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_pseudo_true_features),
       cmocka_unit_test(test_shipped_experiments_build),
       cmocka_unit_test(test_error_paths),
       cmocka_unit_test(test_unreadable_file),
