@@ -7,7 +7,7 @@
 
 const fit_hook *const fit_hooks[] = {&fit_hook_bt,      &fit_hook_gpm,        &fit_hook_minimax,
                                      &fit_hook_mixture, &fit_hook_idealpoint, &fit_hook_lowrank, &fit_hook_pl,
-                                     &fit_hook_davidson, &fit_hook_raokupper, &fit_hook_nash, NULL};
+                                     &fit_hook_davidson, &fit_hook_raokupper, &fit_hook_nash, &fit_hook_slhf, NULL};
 
 const fit_hook *fit_hook_find(const char *model) {
   for (size_t i = 0; fit_hooks[i]; i++)

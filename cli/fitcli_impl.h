@@ -120,7 +120,7 @@ extern const fit_hook *const fit_hooks[];
 const fit_hook *fit_hook_find(const char *model);
 
 extern const fit_hook fit_hook_bt, fit_hook_gpm, fit_hook_minimax, fit_hook_mixture, fit_hook_idealpoint,
-    fit_hook_lowrank, fit_hook_pl, fit_hook_davidson, fit_hook_raokupper, fit_hook_nash;
+    fit_hook_lowrank, fit_hook_pl, fit_hook_davidson, fit_hook_raokupper, fit_hook_nash, fit_hook_slhf;
 
 /* ---- fit_bt.c / fit_pl.c / fit_ties.c: item scores with standard errors ---- */
 

@@ -60,6 +60,27 @@ assert d['model'] == 'nash' and d['status'] == 'ok'
 assert abs(sum(i['probability'] for i in d['items']) - 1) < 1e-12
 assert d['fit']['condorcet_winner'] is None"
 
+# SLHF (cli/fit_slhf.c): two items, P(a > b) = 0.8, tau_leader 0.3, tau_follower 0.2, uniform
+# references: V(a) = -0.2 log(e^-2.5 / 2 + e^-4 / 2), V(b) = -0.2 log(e^-1 / 2 + e^-2.5 / 2), the
+# leader 1 / (1 + exp((V(b) - V(a)) / 0.3)); the follower answers a with omega(a | a) / omega(b | a) =
+# e^{(0.5 - 0.2) / 0.2}
+"$PREFSIM" fit --model slhf --param tau_leader=0.3 --param tau_follower=0.2 "$TMP/two.csv" >"$TMP/s" 2>"$TMP/e"
+check "slhf two items: exit 0, status ok" test "$?" = 0 -a "$(val "$TMP/s" '# status')" = ok
+va=$(awk 'BEGIN { printf "%.15f", -0.2 * log(exp(-2.5) / 2 + exp(-4) / 2) }')
+vb=$(awk 'BEGIN { printf "%.15f", -0.2 * log(exp(-1) / 2 + exp(-2.5) / 2) }')
+check "slhf two items: V(a), V(b) at the closed form (12 digits)" sh -c "
+  awk -F'\t' -v va=$va -v vb=$vb '\$1 == \"a\" { da = \$3 - va } \$1 == \"b\" { db = \$3 - vb }
+    END { exit !(da < 1e-11 && da > -1e-11 && db < 1e-11 && db > -1e-11) }' '$TMP/s'"
+check "slhf two items: the leader at the closed form" close "$(val "$TMP/s" a)" \
+  "$(awk -v a="$va" -v b="$vb" 'BEGIN { printf "%.12f", 1 / (1 + exp((b - a) / 0.3)) }')" 1e-11
+check "slhf two items: the follower's answer to a, e^1.5 : 1" sh -c "
+  awk -F'\t' '\$1 == \"#|\" || \$1 == \"#| a\" { } \$0 ~ /^#\\| a\t/ { r = \$2 / \$3 } END { d = r - exp(1.5); exit !(d < 1e-9 && d > -1e-9) }' '$TMP/s'"
+check "slhf two items: worst cases 0.5 and 0.2, best item a, gap within its bound" sh -c "
+  test \"\$(awk -F'\t' '\$1 == \"a\" || \$1 == \"b\" { printf \"%s \", \$4 }' '$TMP/s')\" = '0.5 0.2 ' &&
+  test \"\$(awk -F'\t' '\$1 == \"# best_worst_case_item\" { print \$2 }' '$TMP/s')\" = a &&
+  awk -v g=\"\$(awk -F'\t' '\$1 == \"# maxmin_pure_gap\" { print \$2 }' '$TMP/s')\" \
+      -v b=\"\$(awk -F'\t' '\$1 == \"# maxmin_pure_gap_bound\" { print \$2 }' '$TMP/s')\" 'BEGIN { exit !(g >= 0 && g <= b && b > 0.34 && b < 0.35) }'"
+
 # --mu errors: exit 3 naming the file and what is wrong
 mu_err() { # $1 file content, $2 expected text
   printf '%b' "$1" >"$TMP/bad.csv"
