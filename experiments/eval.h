@@ -60,7 +60,7 @@ struct cell_eval {
 };
 
 typedef struct {
-  double J, Jstar, kl, klstar, unreg, lperr, rankacc, idealrank;
+  double J, Jstar, kl, klstar, unreg, lperr, rankacc, idealrank, rankflip;
   int ok;
 } policy_sums;
 

@@ -736,9 +736,10 @@ static const policy_sums *policy(metric_eval *ev) {
   const double *pi = model_policy(ev);
   double *ref = malloc(m * sizeof(double)), *r = malloc(m * sizeof(double));
   double *star = malloc(m * sizeof(double)), *logpi = malloc(M * sizeof(double));
+  double *logstar = malloc(M * sizeof(double));
   double *alpha = malloc((held->n ? held->n : 1) * sizeof(double));
   policy_sums *o = &ev->ps;
-  if (!pi || !ref || !r || !star || !logpi || !alpha) goto done;
+  if (!pi || !ref || !r || !star || !logpi || !logstar || !alpha) goto done;
   double J = 0, Jstar = 0, kl = 0, klstar = 0, unreg = 0, lperr = 0;
   for (size_t c = 0; c < C; c++) {
     const double *p = pi + c * m;
@@ -756,6 +757,7 @@ static const policy_sums *policy(metric_eval *ev) {
     unreg += best - policy_value(p, r, m);
     for (size_t y = 0; y < m; y++) {
       logpi[c * m + y] = p[y] > 0 ? log(p[y]) : -INFINITY;
+      logstar[c * m + y] = log(star[y]);
       lperr = fmax(lperr, fabs(logpi[c * m + y] - log(star[y])));
     }
   }
@@ -766,6 +768,17 @@ static const policy_sums *policy(metric_eval *ev) {
   o->kl = kl / (double)C;
   o->unreg = unreg / (double)C;
   o->rankacc = policy_ranking_accuracy(logpi, held);
+  {
+    /* pairs the policy orders unlike pi* (ties as in ranking_accuracy: >= is "first") */
+    double flip = 0, tot = 0;
+    for (size_t i = 0; i < held->n; i++) {
+      double cnt = held->count ? held->count[i] : 1.0;
+      int32_t a = held->winner[i], b = held->loser[i];
+      flip += cnt * ((logpi[a] >= logpi[b]) != (logstar[a] >= logstar[b]));
+      tot += cnt;
+    }
+    o->rankflip = tot > 0 ? flip / tot : NAN;
+  }
   /* alpha = P(y_w > y_l) of the row's own annotator, from the first-shown truth */
   for (size_t i = 0; i < held->n; i++) {
     int first_won = !held->first_won || held->first_won[i];
@@ -778,6 +791,7 @@ done:
   free(r);
   free(star);
   free(logpi);
+  free(logstar);
   free(alpha);
   return o->ok ? o : NULL;
 }
@@ -820,6 +834,7 @@ POLICY_FIELD(m_unreg_suboptimality, unreg)
 POLICY_FIELD(m_logpi_err, lperr)
 POLICY_FIELD(m_ranking_accuracy, rankacc)
 POLICY_FIELD(m_ideal_ranking_accuracy, idealrank)
+POLICY_FIELD(m_ranking_flip_share, rankflip)
 
 /* Gains over the reference (docs/theory.md §3.13b): E_x[E_pi g - E_pi_ref g] with g the
  * true reward r/T (gold) or the model's own reward, its logit against the context's
@@ -1290,6 +1305,10 @@ const metric_def metric_table[] = {
      policy_param, m_policy_param_err, RPOS},
     {"ranking_accuracy", "1", "held-out mean 1[pi(y_w) >= pi(y_l)], y_w the reported winner (Chen et al. 2024)", FE,
      NULL, m_ranking_accuracy, R01},
+    {"ranking_flip_share", "1",
+     "held-out share of pairs the policy orders unlike pi*, the KL optimum of the true reward at [policy] beta "
+     "(ranking_accuracy - ideal_ranking_accuracy is at most this)",
+     FE, NULL, m_ranking_flip_share, R01},
     {"ideal_ranking_accuracy", "1",
      "the same for the exact KL optimum of the true preference logits: the idealised ranking accuracy R*", FE, NULL,
      m_ideal_ranking_accuracy, R01},
