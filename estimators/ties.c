@@ -90,6 +90,17 @@ static inline double row_eval(ties_model model, int tie, double z, double tau, d
   return -(2 * tau + log(em)) + ps_softplus(-A) + ps_softplus(-B);
 }
 
+void ties_fisher(ties_model model, double z, double tau, double info[3]) {
+  double pw, pt, pl, hw[3], hl[3], ht[3];
+  ties_probs(model, z, tau, &pw, &pt, &pl);
+  row_eval(model, 0, z, tau, NULL, hw);
+  row_eval(model, 0, -z, tau, NULL, hl);
+  row_eval(model, 1, z, tau, NULL, ht);
+  info[0] = pw * hw[0] + pl * hl[0] + pt * ht[0];
+  info[1] = pw * hw[1] - pl * hl[1] + pt * ht[1];
+  info[2] = pw * hw[2] + pl * hl[2] + pt * ht[2];
+}
+
 /* item scores s = Phi theta (or theta) */
 static void item_scores(const pref_features *f, const double *theta, double *s) {
   if (!f->phi) {

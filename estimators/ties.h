@@ -70,6 +70,13 @@ double ties_objective(const pref_data *d, const pref_features *f, ties_model mod
 /* The model's three probabilities (win of the first item, tie, loss) at margin z. */
 void ties_probs(ties_model model, double z, double tau, double *p_win, double *p_tie, double *p_loss);
 
+/* The expected (Fisher) information of one comparison about (z, tau) at the model's own
+ * (z, tau): info[0] = I_zz, info[1] = I_z,tau, info[2] = I_tau,tau, the mean of the row
+ * Hessians above over the three outcomes (win at z, loss: a win at -z with the z
+ * derivative's sign flipped, tie).  Davidson's Hessian is the same for every outcome, so
+ * its information is that Hessian.  I_zz and I_tau,tau are even in z, I_z,tau odd. */
+void ties_fisher(ties_model model, double z, double tau, double info[3]);
+
 /* The existence check above (items): PS_OK or PS_ENOMLE with the reason.  item_name may be NULL. */
 int ties_check_items(const pref_data *d, const char *const *item_name, ps_msg *m);
 

@@ -108,9 +108,14 @@ struct metric_eval {
 };
 
 /* The pooled BT pseudo-true item scores of an item world (metrics.c): BT on the
- * population's label probabilities, every pair weighted equally; theta has n_items
+ * population's label probabilities, every pair weighted equally, ties (when the world
+ * has them) dropped or counted as half a win each way (mode); theta has n_items
  * entries, centred.  PS_OK or the fit's failure. */
-int eval_pooled_bt(const cell_sim *s, double *theta);
+int eval_pooled_bt(const cell_sim *s, pref_ties_mode mode, double *theta);
+
+/* <th, theta* / T> / ||theta* / T||^2 over the population's d parameters, th centred first
+ * when centre (item scores): the slope of th on the truth. */
+double eval_theta_slope(const double *th, const population *pop, double T, int centre);
 
 /* MaxMin and its variants (docs/theory.md §3.5) over K group rewards R (K x n_items,
  * logit scale) with weights wt: mode maxmin (the dual), maxmin_iterative,

@@ -386,25 +386,33 @@ static double m_nash_kl(metric_eval *ev) {
 }
 
 /* The pooled BT pseudo-true scores of an item world (docs/theory.md §3.1, "what pooled BT
- * learns"): the solution of BT's population score equations on the labels as generated
- * (noise and flips included, the order shown averaged out), every pair weighted equally
- * as the uniform and complete designs ask them: BT fitted to the fractional counts
- * q_ab = (P(a > b | a first) + 1 - P(b > a | b first)) / 2 and 1 - q_ab.  theta (length
- * M) is centred.  PS_OK or the fit's failure. */
-int eval_pooled_bt(const cell_sim *s, double *theta) {
+ * learns"; §3.17 for ties): the solution of BT's population score equations on the labels
+ * as generated (noise and flips included, the order shown averaged out), every pair weighted
+ * equally as the uniform and complete designs ask them: BT fitted to the fractional counts
+ * w_ab = (P(a reported over b | a first) + P(a reported over b | b first)) / 2 and w_ba.
+ * With ties (noise.ties) the counts are the ones BT sees after its tie shortcut: dropped,
+ * w_ab and w_ba as they are (they sum to 1 - P(tie), the strict rows' share of the pair);
+ * half, w_ab + t_ab / 2 and w_ba + t_ab / 2, t_ab the pair's tie probability.  Without ties
+ * t_ab = 0 and both modes are pooled BT on q_ab, 1 - q_ab.  theta (length M) is centred.
+ * PS_OK or the fit's failure. */
+int eval_pooled_bt(const cell_sim *s, pref_ties_mode mode, double *theta) {
   size_t M = s->w.n_items, P = M * (M - 1) / 2;
+  const noise_spec *ns = &s->pt.noise;
   pref_data d = {0};
   if (pref_data_alloc(&d, 2 * P, M, 0, 0, 1) != PS_OK) return PS_ENOMEM;
   size_t r = 0;
   for (size_t a = 0; a < M; a++)
     for (size_t b = a + 1; b < M; b++) {
-      double q = 0.5 * (noise_prob(&s->pt.noise, &s->pop, (int32_t)a, (int32_t)b) + 1 -
-                        noise_prob(&s->pt.noise, &s->pop, (int32_t)b, (int32_t)a));
+      double fa, ta, fb, tb;
+      noise_tie_split(ns, noise_prob(ns, &s->pop, (int32_t)a, (int32_t)b), &fa, &ta);
+      noise_tie_split(ns, noise_prob(ns, &s->pop, (int32_t)b, (int32_t)a), &fb, &tb);
+      double t = 0.5 * (ta + tb), q = 0.5 * (fa + (1 - fb - tb)), qb = 1 - q - t;
+      if (mode == PREF_TIES_HALF) q += t / 2, qb += t / 2;
       /* a pair decided with certainty has one row (counts must be positive); if that
        * leaves the win graph not strongly connected the limit is at infinity and
        * bt_fit says no-mle */
       if (q > 0) d.winner[r] = (int32_t)a, d.loser[r] = (int32_t)b, d.count[r++] = q;
-      if (q < 1) d.winner[r] = (int32_t)b, d.loser[r] = (int32_t)a, d.count[r++] = 1 - q;
+      if (qb > 0) d.winner[r] = (int32_t)b, d.loser[r] = (int32_t)a, d.count[r++] = qb;
     }
   d.n = r;
   pref_features f = {.n_items = M, .d = M, .n_contexts = 1};
@@ -418,14 +426,23 @@ int eval_pooled_bt(const cell_sim *s, double *theta) {
   return st;
 }
 
+/* The tie shortcut of an estimator with a `ties` hyperparameter (bt), drop for any other:
+ * in a world without ties the two agree. */
+static pref_ties_mode tie_mode(const metric_eval *ev) {
+  const ps_param *pt = ps_param_find(ev->t->params, "ties");
+  if (!pt || !ev->hyper) return PREF_TIES_DROP;
+  return !strcmp(ev->hyper[pt - ev->t->params], "half") ? PREF_TIES_HALF : PREF_TIES_DROP;
+}
+
 /* ||theta-hat - theta-dagger||: an item model's centred scores against the pooled BT
- * pseudo-true scores (NaN for models without item scores). */
+ * pseudo-true scores, with the estimator's own tie shortcut (NaN for models without item
+ * scores). */
 static double m_pseudo_true_err(metric_eval *ev) {
   size_t M = ev->sim->w.n_items, dim = 0;
   const double *th = ev->t->theta(ev->mod, &dim);
   if (!th || dim != M) return NAN;
   double *td = malloc(M * sizeof *td), e = NAN;
-  if (td && eval_pooled_bt(ev->sim, td) == PS_OK) {
+  if (td && eval_pooled_bt(ev->sim, tie_mode(ev), td) == PS_OK) {
     double mh = 0, s2 = 0;
     for (size_t y = 0; y < M; y++) mh += th[y] / (double)M;
     for (size_t y = 0; y < M; y++) s2 += (th[y] - mh - td[y]) * (th[y] - mh - td[y]);
@@ -433,6 +450,27 @@ static double m_pseudo_true_err(metric_eval *ev) {
   }
   free(td);
   return e;
+}
+
+double eval_theta_slope(const double *th, const population *pop, double T, int centre) {
+  size_t d = pop->d;
+  double mh = 0, dot = 0, nn = 0;
+  for (size_t k = 0; centre && k < d; k++) mh += th[k] / (double)d;
+  for (size_t k = 0; k < d; k++) {
+    double t = pop->theta[k] / T;
+    dot += (th[k] - mh) * t;
+    nn += t * t;
+  }
+  return nn > 0 ? dot / nn : NAN;
+}
+
+/* <theta-hat, theta* / T> / ||theta* / T||^2 (items: theta-hat centred) */
+static double m_theta_slope(metric_eval *ev) {
+  size_t dim = 0;
+  const double *th = ev->t->theta(ev->mod, &dim);
+  const population *pop = &ev->sim->pop;
+  if (!th || dim != pop->d) return NAN;
+  return eval_theta_slope(th, pop, ev->sim->pt.noise.temperature, ev->sim->f.phi == NULL);
 }
 
 /* ------------------------------------------------------------ annotators */
@@ -836,6 +874,12 @@ static int small_items(const est_type *t, const exp_point *pt) { return pt->worl
 static int equal_pairs(const est_type *t, const exp_point *pt) {
   return small_items(t, pt) && pt->design.kind != DESIGN_POLICY;
 }
+/* pooled BT's limit: in a world with ties, only for the models that reduce them to strict
+ * pairs (a `ties` hyperparameter: bt), not for the tie models, whose limit is their own */
+static int pooled_limit(const est_type *t, const exp_point *pt) {
+  return equal_pairs(t, pt) &&
+         (pt->noise.ties == NOISE_TIES_NONE || !(t->inputs & EST_IN_TIES) || ps_param_find(t->params, "ties"));
+}
 static int nash_items(const est_type *t, const exp_point *pt) {
   return small_items(t, pt) && !strcmp(t->name, "nash");
 }
@@ -922,8 +966,12 @@ const metric_def metric_table[] = {
      EST_IN_ITEMS, nash_items, m_nash_kl, RPOS},
     {"pseudo_true_err", "1",
      "||theta-hat - theta-dagger||: centred item scores vs pooled BT's pseudo-true limit on the population's "
-     "preferences, every pair weighted equally (item worlds)",
-     EST_IN_ITEMS, equal_pairs, m_pseudo_true_err, RPOS},
+     "preferences, every pair weighted equally, ties dropped or (ties = half) half a win each way (item worlds)",
+     EST_IN_ITEMS, pooled_limit, m_pseudo_true_err, RPOS},
+    {"theta_slope", "1",
+     "<theta-hat, theta*/T> / ||theta*/T||^2 (items centred): the slope of theta-hat on the truth, 1 unbiased, "
+     "< 1 shrunk, > 1 inflated",
+     IF, has_theta, m_theta_slope, RNONE},
     {"exploitability_model", "1",
      "max_y P-hat(y > policy) - 1/2 under the model's own predictions: the solver's error (item worlds)",
      EST_IN_ITEMS, small_items, m_exploitability_model, RHALF},
