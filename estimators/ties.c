@@ -331,7 +331,8 @@ static double fdf_items(void *par, const double *x, double *g) {
   return c->fc;
 }
 
-/* the dense Hessian at the cached point: the weighted Laplacian, l2, the cross column, htt */
+/* the dense Hessian at the cached point (for the covariance): the weighted Laplacian, l2, the
+ * cross column, htt */
 static void items_hessian(fit_ctx *c) {
   const pref_data *d = c->d;
   size_t D = c->f->n_items, N = D + 1;
@@ -377,6 +378,25 @@ static void hv(const fit_ctx *c, size_t N, const double *v, double *out) {
   double sv = 0, w = 1.0 / (double)c->f->n_items;
   if (c->items)
     for (size_t k = 0; k + 1 < N; k++) sv += v[k];
+  if (c->items) {
+    /* items, from the cached row weights (no dense matrix): the weighted Laplacian by one
+     * scatter over the rows, l2, the cross column and the shift 11^T/m */
+    size_t M = N - 1;
+    const pref_data *d = c->d;
+    double last = c->htt * v[M];
+    for (size_t k = 0; k < M; k++) {
+      out[k] = c->o->l2 * v[k] + c->ac[k] * v[M] + w * sv;
+      last += c->ac[k] * v[k];
+    }
+    for (size_t i = 0; i < d->n; i++) {
+      int32_t a = d->winner[i], b = d->loser[i];
+      double t = c->D[i] * (v[a] - v[b]);
+      out[a] += t;
+      out[b] -= t;
+    }
+    out[M] = last;
+    return;
+  }
   for (size_t r = 0; r < N; r++) {
     const double *h = c->H + r * N;
     /* eight fixed partial sums (as bt.c's to_items): the order of the additions is set
@@ -397,18 +417,26 @@ static void hv(const fit_ctx *c, size_t N, const double *v, double *out) {
 static int direction(void *par, const double *x, const double *g, double *p, ps_msg *m) {
   fit_ctx *c = par;
   size_t N = c->f->d + 1;
-  if (c->items) {
-    if (!c->cached || memcmp(c->xc, x, N * sizeof(double))) item_pass(c, x);
-    items_hessian(c);
-  } else {
-    ties_objective(c->d, c->f, c->o->model, c->o->l2, x, NULL, c->H, NULL);
-  }
-  for (size_t k = 0; k < N * N; k++)
-    if (!isfinite(c->H[k])) return ps_fail(m, PS_EDOM, "the Hessian is not finite");
   /* scratch: r, z, q, dinv in L */
   double *r = c->L, *z = r + N, *q = z + N, *dinv = q + N, gn = 0;
+  if (c->items) {
+    /* the products come from the row weights of the pass at x (hv); the diagonal is the
+     * weighted degree of each item */
+    if (!c->cached || memcmp(c->xc, x, N * sizeof(double))) item_pass(c, x);
+    for (size_t k = 0; k + 1 < N; k++) dinv[k] = c->o->l2;
+    for (size_t i = 0; i < c->d->n; i++) dinv[c->d->winner[i]] += c->D[i], dinv[c->d->loser[i]] += c->D[i];
+    dinv[N - 1] = c->htt;
+    int finite = isfinite(c->htt);
+    for (size_t k = 0; k + 1 < N; k++) finite &= isfinite(dinv[k]) && isfinite(c->ac[k]);
+    if (!finite) return ps_fail(m, PS_EDOM, "the Hessian is not finite");
+  } else {
+    ties_objective(c->d, c->f, c->o->model, c->o->l2, x, NULL, c->H, NULL);
+    for (size_t k = 0; k < N * N; k++)
+      if (!isfinite(c->H[k])) return ps_fail(m, PS_EDOM, "the Hessian is not finite");
+    for (size_t k = 0; k < N; k++) dinv[k] = c->H[k * N + k];
+  }
   for (size_t k = 0; k < N; k++) {
-    double dk = c->H[k * N + k] + (c->items && k + 1 < N ? 1.0 / (double)c->f->n_items : 0);
+    double dk = dinv[k] + (c->items && k + 1 < N ? 1.0 / (double)c->f->n_items : 0);
     if (!(dk > 0)) return ps_fail(m, PS_ESINGULAR, "the Hessian is not positive definite (the design does not identify theta)");
     dinv[k] = 1 / dk;
     p[k] = 0;
@@ -553,7 +581,12 @@ int ties_fit(const pref_data *d, const pref_features *f, const ties_options *o, 
       s = ps_fail(m, PS_ENOMEM, "out of memory for the %zux%zu covariance", N, N);
       goto done;
     }
-    ties_objective(d, f, o->model, o->l2, x0, NULL, c.H, NULL);
+    if (c.items) {
+      item_pass(&c, x0);
+      items_hessian(&c);
+    } else {
+      ties_objective(d, f, o->model, o->l2, x0, NULL, c.H, NULL);
+    }
     s = factor(&c, N, m);
     if (s == PS_OK) {
       gsl_matrix_view L = gsl_matrix_view_array(c.L, N, N);
