@@ -12,9 +12,11 @@
  *
  * The objective is the summed negative log-likelihood f(theta, tau) = -sum_i c_i log P(row i)
  * (no combinatorial constants; l2 > 0 adds (l2/2)||theta||^2).  It is minimised by Newton's
- * method (core/newton) with the exact Hessian, dense in the d + 1 parameters and built through
- * item space (bt_design_hessian), each Newton step solved by Jacobi-preconditioned CG on it
- * (one Cholesky factorisation, for the covariance, at the end).  Davidson's likelihood is an
+ * method (core/newton) with the exact Hessian, each Newton step solved by Jacobi-preconditioned
+ * CG on it: for features the Hessian is dense in the d + 1 parameters, built through item space
+ * (bt_design_hessian); for items CG's products come from per-row weights of one cached pass
+ * (ties.c), and the dense matrix is built once, for the covariance (one Cholesky
+ * factorisation, at the end).  Davidson's likelihood is an
  * exponential family in (theta, log nu), so its Hessian is the Fisher information and f is
  * convex; Rao–Kupper's is the observed information (f is convex in (theta, eta) as well: both
  * log sigma terms are concave in (z, eta) and log expm1(2 eta) is concave).
