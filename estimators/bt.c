@@ -21,16 +21,9 @@
 #include "../core/bigblock.h"
 #include "../core/numerics.h"
 
-/* vectorise a loop whose iterations are independent (no reassociation is implied,
- * so results do not depend on the vector width); a no-op without OpenMP */
-#ifdef _OPENMP
-#define PS_SIMD _Pragma("omp simd")
-#else
-#define PS_SIMD
-#endif
-
 /* Large blocks (the m x m Hessian and covariance of an item fit, 8 MB at m = 1000, and the
  * per-row arrays) come from ps_alloc_large (core/bigblock.h): huge pages, no fault storm. */
+
 bt_options bt_options_default(void) {
   bt_options o = {.l2 = 0, .link = BT_LINK_LOGISTIC, .tol = 1e-10, .max_iter = 100, .want_hessian = 0,
                    .theta0 = NULL};

@@ -34,12 +34,6 @@
 #include "../core/numerics.h"
 #include "bt.h"
 
-#ifdef _OPENMP
-#define PS_SIMD _Pragma("omp simd")
-#else
-#define PS_SIMD
-#endif
-
 ties_options ties_options_default(ties_model model) {
   ties_options o = {.model = model, .l2 = 0, .tol = 1e-10, .max_iter = 100, .want_cov = 0};
   return o;
