@@ -406,7 +406,8 @@ int eval_pooled_bt(const cell_sim *s, pref_ties_mode mode, double *theta) {
       double fa, ta, fb, tb;
       noise_tie_split(ns, noise_prob(ns, &s->pop, (int32_t)a, (int32_t)b), &fa, &ta);
       noise_tie_split(ns, noise_prob(ns, &s->pop, (int32_t)b, (int32_t)a), &fb, &tb);
-      double t = 0.5 * (ta + tb), q = 0.5 * (fa + (1 - fb - tb)), qb = 1 - q - t;
+      /* (fa + 1 - fb - tb): with tb = 0 the very sum the strict worlds always had */
+      double t = 0.5 * (ta + tb), q = 0.5 * (fa + 1 - fb - tb), qb = 1 - q - t;
       if (mode == PREF_TIES_HALF) q += t / 2, qb += t / 2;
       /* a pair decided with certainty has one row (counts must be positive); if that
        * leaves the win graph not strongly connected the limit is at infinity and
