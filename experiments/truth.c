@@ -9,7 +9,9 @@
  * unchanged when z changes sign), so rows of the same unordered pair are
  * aggregated: I = X^T X with one row sqrt(count w) (phi_a - phi_b) per distinct
  * pair, built by BLAS dsyrk.  For items the Laplacian is filled directly (pseudo-
- * inverse on sum theta = 0 through the rank-one shift 11^T/d). */
+ * inverse on sum theta = 0 through the rank-one shift 11^T/d).  In a world with Davidson or
+ * Rao-Kupper ties the well-specified model is the tie model: its information (ties_fisher),
+ * with the tie parameter's Schur complement (crlb_of). */
 #include <gsl/gsl_cblas.h>
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_linalg.h>
