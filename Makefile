@@ -134,6 +134,7 @@ bench: deps
 	bash bench/sweep.sh
 	bash bench/pl_rank.sh
 	BUILD=build-bench bash bench/nash_fit.sh
+	BUILD=build-bench bash bench/ties_fit.sh
 
 clean:
 	rm -rf build build-san build-bench build-mpi build-san-mpi build-bench-mpi prefsim

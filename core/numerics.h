@@ -9,6 +9,14 @@
 #include <math.h>
 #include <stddef.h>
 
+/* vectorise a loop whose iterations are independent (no reassociation is implied, so results
+ * do not depend on the vector width); a no-op without OpenMP */
+#ifdef _OPENMP
+#define PS_SIMD _Pragma("omp simd")
+#else
+#define PS_SIMD
+#endif
+
 /* log(1 + e^t) */
 static inline double ps_softplus(double t) {
   return (t > 0 ? t : 0.0) + log1p(exp(-fabs(t)));

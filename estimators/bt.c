@@ -17,55 +17,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
+#include "../core/bigblock.h"
 #include "../core/numerics.h"
 
-/* vectorise a loop whose iterations are independent (no reassociation is implied,
- * so results do not depend on the vector width); a no-op without OpenMP */
-#ifdef _OPENMP
-#define PS_SIMD _Pragma("omp simd")
-#else
-#define PS_SIMD
-#endif
-
-/* ------------------------------------------------------ large blocks
- *
- * The m x m Hessian and covariance of an item fit (8 MB at m = 1000) and the per-row
- * arrays are written once in full.  Under a hypervisor a first-touch page fault costs
- * microseconds (here 8 MB of fresh 4 KiB pages took 23 ms of CPU time, against 0.7 ms
- * as four 2 MiB pages), which made faulting in the covariance cost as much as
- * inverting it.  So blocks of LARGE_BYTES or more are 2 MiB aligned and advised as
- * transparent huge pages (a hint: no effect on any value, and a no-op where THP is
- * off or the kernel lacks MADV_HUGEPAGE).  They are released with free(). */
-#define HUGE_PAGE ((size_t)2 << 20)
-#define LARGE_BYTES ((size_t)512 << 10)
-
-static void *alloc_large(size_t bytes) {
-#ifdef MADV_HUGEPAGE
-  if (bytes >= LARGE_BYTES) {
-    size_t size = (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-    void *p;
-    if (posix_memalign(&p, HUGE_PAGE, size) != 0) return NULL;
-    madvise(p, size, MADV_HUGEPAGE);
-    return p;
-  }
-#endif
-  return malloc(bytes);
-}
-
-/* The same hint for a caller's block about to be overwritten in full (the 2 MiB
- * aligned part of it; pages already faulted in stay as they are). */
-static void advise_large(void *block, size_t bytes) {
-#ifdef MADV_HUGEPAGE
-  if (bytes < 2 * HUGE_PAGE) return;
-  uintptr_t a = ((uintptr_t)block + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
-  uintptr_t b = ((uintptr_t)block + bytes) & ~(uintptr_t)(HUGE_PAGE - 1);
-  if (b > a) madvise((void *)a, b - a, MADV_HUGEPAGE);
-#else
-  (void)block, (void)bytes;
-#endif
-}
+/* Large blocks (the m x m Hessian and covariance of an item fit, 8 MB at m = 1000, and the
+ * per-row arrays) come from ps_alloc_large (core/bigblock.h): huge pages, no fault storm. */
 
 bt_options bt_options_default(void) {
   bt_options o = {.l2 = 0, .link = BT_LINK_LOGISTIC, .tol = 1e-10, .max_iter = 100, .want_hessian = 0,
@@ -299,8 +256,8 @@ int bt_check_items(const pref_data *d, const char *const *names, ps_msg *m) {
   size_t *wins = calloc(N, sizeof *wins), *losses = calloc(N, sizeof *losses);
   size_t *off_f = calloc(N + 1, sizeof(size_t)), *off_b = calloc(N + 1, sizeof(size_t));
   size_t *off_u = calloc(N + 1, sizeof(size_t));
-  int32_t *adj_f = alloc_large((d->n + 1) * sizeof(int32_t)), *adj_b = alloc_large((d->n + 1) * sizeof(int32_t));
-  int32_t *adj_u = alloc_large((2 * d->n + 1) * sizeof(int32_t)), *queue = malloc(N * sizeof(int32_t));
+  int32_t *adj_f = ps_alloc_large((d->n + 1) * sizeof(int32_t)), *adj_b = ps_alloc_large((d->n + 1) * sizeof(int32_t));
+  int32_t *adj_u = ps_alloc_large((2 * d->n + 1) * sizeof(int32_t)), *queue = malloc(N * sizeof(int32_t));
   unsigned char *seen = malloc(N);
   int status = PS_OK;
   if (!wins || !losses || !off_f || !off_b || !off_u || !adj_f || !adj_b || !adj_u || !queue || !seen) {
@@ -514,7 +471,7 @@ int bt_covariance(const bt_result *res, const pref_features *f, double *cov, ps_
   size_t dim = res->d;
   if (!res->hessian) return ps_fail(m, PS_EINVAL, "bt_covariance: the fit kept no Hessian");
   int items = f->phi == NULL;
-  advise_large(cov, dim * dim * sizeof(double));
+  ps_advise_large(cov, dim * dim * sizeof(double));
   if (items) {
     double J = 1.0 / (double)dim;
     for (size_t i = 0; i < dim * dim; i++) cov[i] = res->hessian[i] + J;
@@ -613,7 +570,7 @@ int bt_fit(const pref_data *d, const pref_features *f, const bt_options *o, bt_r
   double *r = malloc(dim * sizeof(double)), *z = malloc(dim * sizeof(double));
   double *q = malloc(dim * sizeof(double)), *Hp = malloc(dim * sizeof(double));
   double *trial = malloc(dim * sizeof(double));
-  float *D = alloc_large(d->n * sizeof(float));
+  float *D = ps_alloc_large(d->n * sizeof(float));
   double *prec = malloc(dim * sizeof(double));
   double *up = malloc(N * sizeof(double)), *st = malloc(N * sizeof(double));
   double *Dd = NULL; /* double curvature weights for the exact Hessian, at the end */
@@ -767,7 +724,7 @@ done_iter:;
   /* the one pass with logs; when the exact Hessian follows it also gives the double
    * curvature weights that the Hessian wants (D above is single precision) */
   int hessian = status == PS_OK && (o->want_hessian || (o->l2 == 0 && !items));
-  if (hessian) Dd = alloc_large(d->n * sizeof(double));
+  if (hessian) Dd = ps_alloc_large(d->n * sizeof(double));
   fval = eval(&w, o->link, o->l2, theta, NULL, Dd, &loglik);
   res->iterations = it;
   res->objective = fval;
@@ -784,7 +741,7 @@ done_iter:;
               gnorm, tol_abs);
   }
   if (hessian) {
-    res->hessian = alloc_large(dim * dim * sizeof(double));
+    res->hessian = ps_alloc_large(dim * dim * sizeof(double));
     if (!res->hessian) {
       status = ps_fail(m, PS_ENOMEM, "out of memory for the %zux%zu Hessian", dim, dim);
       goto done;
@@ -796,7 +753,7 @@ done_iter:;
     status = bt_design_hessian(d, f, Dd, o->l2, res->hessian, m);
     if (status == PS_OK && o->l2 == 0 && !items) {
       /* uniqueness: the Hessian must be positive definite */
-      double *tmp = alloc_large(dim * dim * sizeof(double));
+      double *tmp = ps_alloc_large(dim * dim * sizeof(double));
       if (!tmp) {
         status = ps_fail(m, PS_ENOMEM, "out of memory");
         goto done;

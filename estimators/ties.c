@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/bigblock.h"
 #include "../core/newton.h"
 #include "../core/numerics.h"
 #include "bt.h"
@@ -60,9 +61,19 @@ void ties_probs(ties_model model, double z, double tau, double *p_win, double *p
 /* One row: negative log-likelihood and derivatives (g: d/dz, d/dtau; h: zz, ztau, tautau). */
 static inline double row_eval(ties_model model, int tie, double z, double tau, double *g, double *h) {
   if (model == TIES_DAVIDSON) {
-    double a = z / 2, mx = fmax(fabs(a), tau);
-    double e1 = exp(a - mx), e2 = exp(-a - mx), e3 = exp(tau - mx), S = e1 + e2 + e3;
-    double D = mx + log(S), p1 = e1 / S, p2 = e2 / S, p3 = e3 / S;
+    /* e^{z/2} + e^{-z/2} + nu = e^{|z|/2} S with S = 1 + u^2 + nu u, u = e^{-|z|/2} (one exp
+     * beyond nu's); at nu overflow (log nu > 709) the scaled three-exp form */
+    double a = z / 2, nu = exp(tau), p1, p2, p3, D;
+    if (isfinite(nu)) {
+      double u = exp(-fabs(a)), S = 1 + u * u + nu * u, r = 1 / S;
+      p1 = a >= 0 ? r : u * u * r;
+      p2 = a >= 0 ? u * u * r : r;
+      p3 = nu * u * r;
+      D = fabs(a) + log(S);
+    } else {
+      double mx = fmax(fabs(a), tau), e1 = exp(a - mx), e2 = exp(-a - mx), e3 = exp(tau - mx), S = e1 + e2 + e3;
+      D = mx + log(S), p1 = e1 / S, p2 = e2 / S, p3 = e3 / S;
+    }
     if (g) {
       g[0] = (p1 - p2 - (tie ? 0.0 : 1.0)) / 2;
       g[1] = p3 - (tie ? 1.0 : 0.0);
@@ -88,6 +99,17 @@ static inline double row_eval(ties_model model, int tie, double z, double tau, d
   if (h) h[0] = dA + dB, h[1] = -dA + dB, h[2] = 4 * exp(-2 * tau) / (em * em) + dA + dB;
   /* log expm1(2 eta) = 2 eta + log(1 - e^{-2 eta}) */
   return -(2 * tau + log(em)) + ps_softplus(-A) + ps_softplus(-B);
+}
+
+void ties_fisher(ties_model model, double z, double tau, double info[3]) {
+  double pw, pt, pl, hw[3], hl[3], ht[3];
+  ties_probs(model, z, tau, &pw, &pt, &pl);
+  row_eval(model, 0, z, tau, NULL, hw);
+  row_eval(model, 0, -z, tau, NULL, hl);
+  row_eval(model, 1, z, tau, NULL, ht);
+  info[0] = pw * hw[0] + pl * hl[0] + pt * ht[0];
+  info[1] = pw * hw[1] - pl * hl[1] + pt * ht[1];
+  info[2] = pw * hw[2] + pl * hl[2] + pt * ht[2];
 }
 
 /* item scores s = Phi theta (or theta) */
@@ -208,11 +230,121 @@ typedef struct {
   const ties_options *o;
   double *H, *L; /* (d+1)^2 each */
   int items;
+  /* items: the last pass (item_pass) and the point it was taken at */
+  int cached;
+  double *xc, *gc;  /* d + 1 each */
+  double *D, *ac;   /* n row weights c d2/dz2; m cross scatter of c d2/dz dtau */
+  double fc, htt;
 } fit_ctx;
 
 static double fdf(void *par, const double *x, double *g) {
   fit_ctx *c = par;
   return ties_objective(c->d, c->f, c->o->model, c->o->l2, x, g, NULL, NULL);
+}
+
+/* Items: one pass over the rows at x = (theta, tau) gives the objective, the gradient and
+ * every Hessian weight, kept with x.  The Newton driver evaluates a trial point, then (once
+ * accepted) the same point again with its gradient, then the direction there: with the
+ * cache each Newton step costs one pass instead of three.  Davidson's rows take one exp
+ * each (row_eval's S = 1 + u^2 + nu u with nu = e^tau computed once) and, without counts,
+ * one log per 16 rows: log S summed as the log of the product of 16 values S <= 2 + nu
+ * (no overflow for nu < 1e6; each row then carries ~16 u of absolute error, below the
+ * rounding of the running sum).  The sums run in row order as ties_objective's, whose
+ * values they equal to rounding. */
+static void item_pass(fit_ctx *c, const double *x) {
+  const pref_data *d = c->d;
+  size_t M = c->f->n_items, n = d->n, N = M + 1;
+  double tau = x[M], l2 = c->o->l2, *a = c->gc, *ac = c->ac, *D = c->D;
+  const int32_t *win = d->winner, *los = d->loser;
+  const uint8_t *tie = d->tie;
+  const double *cnt = d->count;
+  memcpy(c->xc, x, N * sizeof(double));
+  c->cached = 1;
+  if (c->o->model == TIES_RAOKUPPER && !(tau > 0)) {
+    for (size_t k = 0; k < N; k++) c->gc[k] = NAN;
+    c->fc = INFINITY;
+    c->htt = NAN;
+    return;
+  }
+  memset(a, 0, M * sizeof(double));
+  memset(ac, 0, M * sizeof(double));
+  double nll = 0, gt = 0, htt = 0, nu = exp(tau);
+  if (c->o->model == TIES_DAVIDSON && isfinite(nu) && nu < 1e6) {
+    for (size_t i0 = 0; i0 < n; i0 += 16) {
+      size_t i1 = i0 + 16 < n ? i0 + 16 : n;
+      double prod = 1, lin = 0;
+      for (size_t i = i0; i < i1; i++) {
+        int32_t wi = win[i], li = los[i];
+        double cw = cnt ? cnt[i] : 1.0, h = (x[wi] - x[li]) / 2;
+        int t = tie && tie[i];
+        double u = exp(-fabs(h)), S = 1 + u * u + nu * u, r = 1 / S;
+        double p1 = h >= 0 ? r : u * u * r, p2 = h >= 0 ? u * u * r : r, p3 = nu * u * r, q = p1 - p2;
+        double g0 = (q - (t ? 0.0 : 1.0)) / 2, h1 = -p3 * q / 2;
+        if (cnt) nll += cw * (fabs(h) + log(S) - (t ? tau : h));
+        else prod *= S, lin += fabs(h) - (t ? tau : h);
+        a[wi] += cw * g0;
+        a[li] -= cw * g0;
+        gt += cw * (p3 - (t ? 1.0 : 0.0));
+        D[i] = cw * (((p1 + p2) - q * q) / 4);
+        ac[wi] += cw * h1;
+        ac[li] -= cw * h1;
+        htt += cw * (p3 * (1 - p3));
+      }
+      if (!cnt) nll += lin + log(prod);
+    }
+  } else {
+    double g[2], h[3];
+    for (size_t i = 0; i < n; i++) {
+      int32_t wi = win[i], li = los[i];
+      double cw = cnt ? cnt[i] : 1.0;
+      nll += cw * row_eval(c->o->model, tie && tie[i], x[wi] - x[li], tau, g, h);
+      a[wi] += cw * g[0];
+      a[li] -= cw * g[0];
+      gt += cw * g[1];
+      D[i] = cw * h[0];
+      ac[wi] += cw * h[1];
+      ac[li] -= cw * h[1];
+      htt += cw * h[2];
+    }
+  }
+  double pen = 0;
+  for (size_t k = 0; k < M; k++) {
+    a[k] += l2 * x[k];
+    pen += 0.5 * l2 * x[k] * x[k];
+  }
+  c->gc[M] = gt;
+  c->htt = htt;
+  c->fc = nll + pen;
+}
+
+static double fdf_items(void *par, const double *x, double *g) {
+  fit_ctx *c = par;
+  size_t N = c->f->n_items + 1;
+  if (!c->cached || memcmp(c->xc, x, N * sizeof(double))) item_pass(c, x);
+  if (g) memcpy(g, c->gc, N * sizeof(double));
+  return c->fc;
+}
+
+/* the dense Hessian at the cached point (for the covariance): the weighted Laplacian, l2, the
+ * cross column, htt */
+static void items_hessian(fit_ctx *c) {
+  const pref_data *d = c->d;
+  size_t D = c->f->n_items, N = D + 1;
+  double *H = c->H;
+  for (size_t r = 0; r < N; r++) memset(H + r * N, 0, N * sizeof(double));
+  for (size_t i = 0; i < d->n; i++) {
+    size_t wi = (size_t)d->winner[i], li = (size_t)d->loser[i];
+    double w = c->D[i];
+    H[wi * N + wi] += w;
+    H[li * N + li] += w;
+    H[wi * N + li] -= w;
+    H[li * N + wi] -= w;
+  }
+  for (size_t k = 0; k < D; k++) {
+    H[k * N + k] += c->o->l2;
+    H[k * N + D] = H[D * N + k] = c->ac[k];
+  }
+  H[D * N + D] = c->htt;
 }
 
 /* H + v v^T on the theta block (items: v = 1/sqrt(m)), Cholesky-factorised into c->L */
@@ -240,24 +372,65 @@ static void hv(const fit_ctx *c, size_t N, const double *v, double *out) {
   double sv = 0, w = 1.0 / (double)c->f->n_items;
   if (c->items)
     for (size_t k = 0; k + 1 < N; k++) sv += v[k];
+  if (c->items) {
+    /* items, from the cached row weights (no dense matrix): the weighted Laplacian by one
+     * scatter over the rows, l2, the cross column and the shift 11^T/m */
+    size_t M = N - 1;
+    const pref_data *d = c->d;
+    double last = c->htt * v[M];
+    for (size_t k = 0; k < M; k++) {
+      out[k] = c->o->l2 * v[k] + c->ac[k] * v[M] + w * sv;
+      last += c->ac[k] * v[k];
+    }
+    for (size_t i = 0; i < d->n; i++) {
+      int32_t a = d->winner[i], b = d->loser[i];
+      double t = c->D[i] * (v[a] - v[b]);
+      out[a] += t;
+      out[b] -= t;
+    }
+    out[M] = last;
+    return;
+  }
   for (size_t r = 0; r < N; r++) {
     const double *h = c->H + r * N;
-    double acc = 0;
-    for (size_t k = 0; k < N; k++) acc += h[k] * v[k];
-    out[r] = acc + (c->items && r + 1 < N ? w * sv : 0);
+    /* eight fixed partial sums (as bt.c's to_items): the order of the additions is set
+     * here, not by the vector width, so the product is the same on every machine, and the
+     * eight chains hide the latency of one add per element */
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t k = 0;
+    for (; k + 8 <= N; k += 8) {
+      PS_SIMD
+      for (size_t j = 0; j < 8; j++) acc[j] += h[k + j] * v[k + j];
+    }
+    for (; k < N; k++) acc[k & 7] += h[k] * v[k];
+    double sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    out[r] = sum + (c->items && r + 1 < N ? w * sv : 0);
   }
 }
 
 static int direction(void *par, const double *x, const double *g, double *p, ps_msg *m) {
   fit_ctx *c = par;
   size_t N = c->f->d + 1;
-  ties_objective(c->d, c->f, c->o->model, c->o->l2, x, NULL, c->H, NULL);
-  for (size_t k = 0; k < N * N; k++)
-    if (!isfinite(c->H[k])) return ps_fail(m, PS_EDOM, "the Hessian is not finite");
   /* scratch: r, z, q, dinv in L */
   double *r = c->L, *z = r + N, *q = z + N, *dinv = q + N, gn = 0;
+  if (c->items) {
+    /* the products come from the row weights of the pass at x (hv); the diagonal is the
+     * weighted degree of each item */
+    if (!c->cached || memcmp(c->xc, x, N * sizeof(double))) item_pass(c, x);
+    for (size_t k = 0; k + 1 < N; k++) dinv[k] = c->o->l2;
+    for (size_t i = 0; i < c->d->n; i++) dinv[c->d->winner[i]] += c->D[i], dinv[c->d->loser[i]] += c->D[i];
+    dinv[N - 1] = c->htt;
+    int finite = isfinite(c->htt);
+    for (size_t k = 0; k + 1 < N; k++) finite &= isfinite(dinv[k]) && isfinite(c->ac[k]);
+    if (!finite) return ps_fail(m, PS_EDOM, "the Hessian is not finite");
+  } else {
+    ties_objective(c->d, c->f, c->o->model, c->o->l2, x, NULL, c->H, NULL);
+    for (size_t k = 0; k < N * N; k++)
+      if (!isfinite(c->H[k])) return ps_fail(m, PS_EDOM, "the Hessian is not finite");
+    for (size_t k = 0; k < N; k++) dinv[k] = c->H[k * N + k];
+  }
   for (size_t k = 0; k < N; k++) {
-    double dk = c->H[k * N + k] + (c->items && k + 1 < N ? 1.0 / (double)c->f->n_items : 0);
+    double dk = dinv[k] + (c->items && k + 1 < N ? 1.0 / (double)c->f->n_items : 0);
     if (!(dk > 0)) return ps_fail(m, PS_ESINGULAR, "the Hessian is not positive definite (the design does not identify theta)");
     dinv[k] = 1 / dk;
     p[k] = 0;
@@ -335,12 +508,18 @@ int ties_fit(const pref_data *d, const pref_features *f, const ties_options *o, 
   }
   res->d = D;
   res->theta = calloc(D, sizeof(double));
-  fit_ctx c = {.d = d, .f = f, .o = o, .H = malloc(N * N * sizeof(double)),
-               .L = malloc((N * N > 4 * N ? N * N : 4 * N) * sizeof(double)),
+  fit_ctx c = {.d = d, .f = f, .o = o, .H = ps_alloc_large(N * N * sizeof(double)),
+               .L = ps_alloc_large((N * N > 4 * N ? N * N : 4 * N) * sizeof(double)),
                .items = f->phi == NULL};
+  if (c.items) {
+    c.xc = malloc(N * sizeof(double));
+    c.gc = malloc(N * sizeof(double));
+    c.D = ps_alloc_large(d->n * sizeof(double));
+    c.ac = malloc(D * sizeof(double));
+  }
   double *x0 = calloc(N, sizeof(double));
   newton_solver *ns = newton_alloc(N);
-  if (!res->theta || !c.H || !c.L || !x0 || !ns) {
+  if (!res->theta || !c.H || !c.L || !x0 || !ns || (c.items && (!c.xc || !c.gc || !c.D || !c.ac))) {
     s = ps_fail(m, PS_ENOMEM, "out of memory for %zu parameters", N);
     goto done;
   }
@@ -348,7 +527,7 @@ int ties_fit(const pref_data *d, const pref_features *f, const ties_options *o, 
    * nu/(2 + nu) = t, Rao–Kupper 1 - 2 sigma(-eta) = t */
   double t = T / W;
   x0[D] = o->model == TIES_DAVIDSON ? log(2 * t / (1 - t)) : log((1 + t) / (1 - t));
-  newton_function fn = {.n = N, .fdf = fdf, .direction = direction, .params = &c};
+  newton_function fn = {.n = N, .fdf = c.items ? fdf_items : fdf, .direction = direction, .params = &c};
   newton_params par = newton_params_default();
   par.probe_first = 1e-10;
   par.probe = (double)(d->n + 1) * DBL_EPSILON;
@@ -396,7 +575,12 @@ int ties_fit(const pref_data *d, const pref_features *f, const ties_options *o, 
       s = ps_fail(m, PS_ENOMEM, "out of memory for the %zux%zu covariance", N, N);
       goto done;
     }
-    ties_objective(d, f, o->model, o->l2, x0, NULL, c.H, NULL);
+    if (c.items) {
+      item_pass(&c, x0);
+      items_hessian(&c);
+    } else {
+      ties_objective(d, f, o->model, o->l2, x0, NULL, c.H, NULL);
+    }
     s = factor(&c, N, m);
     if (s == PS_OK) {
       gsl_matrix_view L = gsl_matrix_view_array(c.L, N, N);
@@ -414,6 +598,6 @@ int ties_fit(const pref_data *d, const pref_features *f, const ties_options *o, 
   }
 done:
   newton_free(ns);
-  free(x0), free(c.H), free(c.L);
+  free(x0), free(c.H), free(c.L), free(c.xc), free(c.gc), free(c.D), free(c.ac);
   return res->status = s;
 }

@@ -12,9 +12,11 @@
  *
  * The objective is the summed negative log-likelihood f(theta, tau) = -sum_i c_i log P(row i)
  * (no combinatorial constants; l2 > 0 adds (l2/2)||theta||^2).  It is minimised by Newton's
- * method (core/newton) with the exact Hessian, dense in the d + 1 parameters and built through
- * item space (bt_design_hessian), each Newton step solved by Jacobi-preconditioned CG on it
- * (one Cholesky factorisation, for the covariance, at the end).  Davidson's likelihood is an
+ * method (core/newton) with the exact Hessian, each Newton step solved by Jacobi-preconditioned
+ * CG on it: for features the Hessian is dense in the d + 1 parameters, built through item space
+ * (bt_design_hessian); for items CG's products come from per-row weights of one cached pass
+ * (ties.c), and the dense matrix is built once, for the covariance (one Cholesky
+ * factorisation, at the end).  Davidson's likelihood is an
  * exponential family in (theta, log nu), so its Hessian is the Fisher information and f is
  * convex; Rao–Kupper's is the observed information (f is convex in (theta, eta) as well: both
  * log sigma terms are concave in (z, eta) and log expm1(2 eta) is concave).
@@ -69,6 +71,13 @@ double ties_objective(const pref_data *d, const pref_features *f, ties_model mod
 
 /* The model's three probabilities (win of the first item, tie, loss) at margin z. */
 void ties_probs(ties_model model, double z, double tau, double *p_win, double *p_tie, double *p_loss);
+
+/* The expected (Fisher) information of one comparison about (z, tau) at the model's own
+ * (z, tau): info[0] = I_zz, info[1] = I_z,tau, info[2] = I_tau,tau, the mean of the row
+ * Hessians above over the three outcomes (win at z, loss: a win at -z with the z
+ * derivative's sign flipped, tie).  Davidson's Hessian is the same for every outcome, so
+ * its information is that Hessian.  I_zz and I_tau,tau are even in z, I_z,tau odd. */
+void ties_fisher(ties_model model, double z, double tau, double info[3]);
 
 /* The existence check above (items): PS_OK or PS_ENOMLE with the reason.  item_name may be NULL. */
 int ties_check_items(const pref_data *d, const char *const *item_name, ps_msg *m);

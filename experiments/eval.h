@@ -109,9 +109,14 @@ struct metric_eval {
 };
 
 /* The pooled BT pseudo-true parameter (metrics.c): BT on the population's label
- * probabilities, every pair of every context weighted equally; theta has n_items entries
- * (item worlds, centred) or dim (feature worlds).  PS_OK or the fit's failure. */
-int eval_pooled_bt(const cell_sim *s, double *theta);
+ * probabilities, every pair of every context weighted equally, ties (when the world has
+ * them) dropped or counted as half a win each way (mode); theta has n_items entries (item
+ * worlds, centred) or dim (feature worlds).  PS_OK or the fit's failure. */
+int eval_pooled_bt(const cell_sim *s, pref_ties_mode mode, double *theta);
+
+/* <th, theta* / T> / ||theta* / T||^2 over the population's d parameters, th centred first
+ * when centre (item scores): the slope of th on the truth. */
+double eval_theta_slope(const double *th, const population *pop, double T, int centre);
 
 /* A Luce population's pooled choice density q-bar = sum_k s_k q_k over the items
  * (docs/theory.md §2.12), with the type shares s_k that generate the labels (the weights

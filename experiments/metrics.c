@@ -426,7 +426,7 @@ static double m_nash_kl_limit(metric_eval *ev) {
   if (!w) return NAN;
   double *mu = w, *star = w + Mn, *td = w + 2 * Mn;
   for (size_t y = 0; y < Mn; y++) mu[y] = 1.0 / (double)Mn;
-  if (nash_solve(G, Mn, mu, beta, star, NULL, NULL) == PS_OK && eval_pooled_bt(ev->sim, td) == PS_OK) {
+  if (nash_solve(G, Mn, mu, beta, star, NULL, NULL) == PS_OK && eval_pooled_bt(ev->sim, PREF_TIES_DROP, td) == PS_OK) {
     for (size_t y = 0; y < Mn; y++) td[y] /= beta;
     kl = eval_density_kl(star, td, Mn);
   }
@@ -434,16 +434,21 @@ static double m_nash_kl_limit(metric_eval *ev) {
   return kl;
 }
 
-/* The pooled BT pseudo-true parameter (docs/theory.md §3.1, "what pooled BT learns"): the
- * solution of BT's population score equations on the labels as generated (annotators,
- * noise, position bias and flips included, the order shown averaged out), every pair of a
- * context weighted equally as the uniform and complete designs ask them: BT fitted to the
- * fractional counts q_ab = (P(a > b | a first) + 1 - P(b > a | b first)) / 2 and 1 - q_ab.
+/* The pooled BT pseudo-true parameter (docs/theory.md §3.1, "what pooled BT learns"; §3.17
+ * for ties): the solution of BT's population score equations on the labels as generated
+ * (annotators, noise, position bias and flips included, the order shown averaged out), every
+ * pair of a context weighted equally as the uniform and complete designs ask them: BT fitted
+ * to the fractional counts w_ab = (P(a reported over b | a first) + P(a reported over b | b
+ * first)) / 2 and w_ba.  With ties (noise.ties) the counts are the ones BT sees after its tie
+ * shortcut: dropped, w_ab and w_ba as they are (they sum to 1 - P(tie), the strict rows'
+ * share of the pair); half, w_ab + t_ab / 2 and w_ba + t_ab / 2, t_ab the pair's tie
+ * probability.  Without ties t_ab = 0 and both modes are pooled BT on q_ab, 1 - q_ab.
  * Item worlds: theta has n_items entries, centred; feature worlds: dim entries, the linear
  * BT over every pair of every context (PS_EINVAL beyond EVAL_POOLED_MAX_PAIRS pairs).
  * PS_OK or the fit's failure. */
-int eval_pooled_bt(const cell_sim *s, double *theta) {
+int eval_pooled_bt(const cell_sim *s, pref_ties_mode mode, double *theta) {
   const world *w = &s->w;
+  const noise_spec *ns = &s->pt.noise;
   size_t C = w->n_contexts ? w->n_contexts : 1, m = w->phi ? w->m : w->n_items, M = w->n_items;
   size_t P = C * (m * (m - 1) / 2), dim = w->phi ? w->d : M;
   if (P > EVAL_POOLED_MAX_PAIRS) return PS_EINVAL;
@@ -454,12 +459,17 @@ int eval_pooled_bt(const cell_sim *s, double *theta) {
     for (size_t i = 0; i < m; i++)
       for (size_t j = i + 1; j < m; j++) {
         int32_t a = (int32_t)(c * m + i), b = (int32_t)(c * m + j);
-        double q = 0.5 * (noise_prob(&s->pt.noise, &s->pop, a, b) + 1 - noise_prob(&s->pt.noise, &s->pop, b, a));
+        double fa, ta, fb, tb;
+        noise_tie_split(ns, noise_prob(ns, &s->pop, a, b), &fa, &ta);
+        noise_tie_split(ns, noise_prob(ns, &s->pop, b, a), &fb, &tb);
+        /* (fa + 1 - fb - tb): with tb = 0 the very sum the strict worlds always had */
+        double t = 0.5 * (ta + tb), q = 0.5 * (fa + 1 - fb - tb), qb = 1 - q - t;
+        if (mode == PREF_TIES_HALF) q += t / 2, qb += t / 2;
         /* a pair decided with certainty has one row (counts must be positive); if that
          * leaves the win graph not strongly connected the limit is at infinity and
          * bt_fit says no-mle */
         if (q > 0) d.winner[r] = a, d.loser[r] = b, d.count[r++] = q;
-        if (q < 1) d.winner[r] = b, d.loser[r] = a, d.count[r++] = 1 - q;
+        if (qb > 0) d.winner[r] = b, d.loser[r] = a, d.count[r++] = qb;
       }
   d.n = r;
   pref_features fi = {.n_items = M, .d = M, .n_contexts = 1};
@@ -517,16 +527,24 @@ static double m_density_kl(metric_eval *ev) {
   return kl;
 }
 
-/* ||theta-hat - theta-dagger||: a model's parameter against pooled BT's pseudo-true one —
- * centred item scores in item worlds, the linear BT parameter in feature worlds (NaN for
- * models without one of that size). */
+/* The tie shortcut of an estimator with a `ties` hyperparameter (bt), drop for any other:
+ * in a world without ties the two agree. */
+static pref_ties_mode tie_mode(const metric_eval *ev) {
+  const ps_param *pt = ps_param_find(ev->t->params, "ties");
+  if (!pt || !ev->hyper) return PREF_TIES_DROP;
+  return !strcmp(ev->hyper[pt - ev->t->params], "half") ? PREF_TIES_HALF : PREF_TIES_DROP;
+}
+
+/* ||theta-hat - theta-dagger||: a model's parameter against pooled BT's pseudo-true one, with
+ * the estimator's own tie shortcut — centred item scores in item worlds, the linear BT
+ * parameter in feature worlds (NaN for models without one of that size). */
 static double m_pseudo_true_err(metric_eval *ev) {
   const world *w = &ev->sim->w;
   size_t D = w->phi ? w->d : w->n_items, dim = 0;
   const double *th = ev->t->theta(ev->mod, &dim);
   if (!th || dim != D) return NAN;
   double *td = malloc(D * sizeof *td), e = NAN;
-  if (td && eval_pooled_bt(ev->sim, td) == PS_OK) {
+  if (td && eval_pooled_bt(ev->sim, tie_mode(ev), td) == PS_OK) {
     double mh = 0, s2 = 0;
     if (!w->phi)
       for (size_t y = 0; y < D; y++) mh += th[y] / (double)D;
@@ -535,6 +553,27 @@ static double m_pseudo_true_err(metric_eval *ev) {
   }
   free(td);
   return e;
+}
+
+double eval_theta_slope(const double *th, const population *pop, double T, int centre) {
+  size_t d = pop->d;
+  double mh = 0, dot = 0, nn = 0;
+  for (size_t k = 0; centre && k < d; k++) mh += th[k] / (double)d;
+  for (size_t k = 0; k < d; k++) {
+    double t = pop->theta[k] / T;
+    dot += (th[k] - mh) * t;
+    nn += t * t;
+  }
+  return nn > 0 ? dot / nn : NAN;
+}
+
+/* <theta-hat, theta* / T> / ||theta* / T||^2 (items: theta-hat centred) */
+static double m_theta_slope(metric_eval *ev) {
+  size_t dim = 0;
+  const double *th = ev->t->theta(ev->mod, &dim);
+  const population *pop = &ev->sim->pop;
+  if (!th || dim != pop->d) return NAN;
+  return eval_theta_slope(th, pop, ev->sim->pt.noise.temperature, ev->sim->f.phi == NULL);
 }
 
 /* ------------------------------------------------------------ annotators */
@@ -1112,9 +1151,12 @@ static int equal_pairs(const est_type *t, const exp_point *pt) {
   return small_items(t, pt) && pt->design.kind != DESIGN_POLICY;
 }
 /* pseudo_true_err: equal pair weights, item worlds with a game, or feature worlds whose
- * pairs eval_pooled_bt can enumerate */
+ * pairs eval_pooled_bt can enumerate; in a world with ties only for the models that reduce
+ * them to strict pairs (a `ties` hyperparameter: bt), not for the tie models, whose limit
+ * is their own */
 static int pooled_limit(const est_type *t, const exp_point *pt) {
   if (pt->design.kind == DESIGN_POLICY) return 0;
+  if (pt->noise.ties != NOISE_TIES_NONE && (t->inputs & EST_IN_TIES) && !ps_param_find(t->params, "ties")) return 0;
   if (pt->world.kind == WORLD_ITEMS) return small_items(t, pt);
   double pairs = (double)pt->world.contexts * (double)pt->world.responses * ((double)pt->world.responses - 1) / 2;
   return pt->world.kind == WORLD_FEATURES && pairs <= EVAL_POOLED_MAX_PAIRS;
@@ -1225,12 +1267,17 @@ const metric_def metric_table[] = {
      small_items, m_pure_gap_model, RHALF},
     {"pseudo_true_err", "1",
      "||theta-hat - theta-dagger||: the parameter vs pooled BT's pseudo-true limit on the population's "
-     "preferences, every pair weighted equally (centred item scores, or the linear parameter in feature worlds)",
+     "preferences, every pair weighted equally, ties dropped or (ties = half) half a win each way (centred item "
+     "scores, or the linear parameter in feature worlds)",
      IF, pooled_limit, m_pseudo_true_err, RPOS},
     {"density_kl", "nats",
      "KL(q-bar || softmax(theta-hat)): a Luce population's pooled choice density against the density the item "
      "scores define (population luce)",
      EST_IN_ITEMS, luce_items, m_density_kl, RPOS},
+    {"theta_slope", "1",
+     "<theta-hat, theta*/T> / ||theta*/T||^2 (items centred): the slope of theta-hat on the truth, 1 unbiased, "
+     "< 1 shrunk, > 1 inflated",
+     IF, has_theta, m_theta_slope, RNONE},
     {"exploitability_model", "1",
      "max_y P-hat(y > policy) - 1/2 under the model's own predictions: the solver's error (item worlds)",
      EST_IN_ITEMS, small_items, m_exploitability_model, RHALF},

@@ -9,7 +9,9 @@
  * unchanged when z changes sign), so rows of the same unordered pair are
  * aggregated: I = X^T X with one row sqrt(count w) (phi_a - phi_b) per distinct
  * pair, built by BLAS dsyrk.  For items the Laplacian is filled directly (pseudo-
- * inverse on sum theta = 0 through the rank-one shift 11^T/d). */
+ * inverse on sum theta = 0 through the rank-one shift 11^T/d).  In a world with Davidson or
+ * Rao-Kupper ties the well-specified model is the tie model: its information (ties_fisher),
+ * with the tie parameter's Schur complement (crlb_of). */
 #include <gsl/gsl_cblas.h>
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_linalg.h>
@@ -22,6 +24,7 @@
 #include "../estimators/bt.h"
 #include "../estimators/minimax.h"
 #include "../estimators/policy.h"
+#include "../estimators/ties.h"
 #include "eval.h"
 
 /* ------------------------------------------------------------ applicability */
@@ -31,6 +34,17 @@ static int has_new_users(const exp_point *pt) { return pt->population.new_annota
 static int bt_truth(const exp_point *pt) { return pt->population.kind == POP_BT; }
 static int clean_bt(const exp_point *pt) { return pt->population.kind == POP_BT && !pt->population.annotators; }
 static int clean_bt_logistic(const exp_point *pt) { return clean_bt(pt) && pt->noise.link == LINK_LOGISTIC; }
+static int has_ties(const exp_point *pt) { return pt->noise.ties != NOISE_TIES_NONE; }
+/* the tie layer is the Davidson or Rao-Kupper model itself: logistic link, no flips */
+static int tie_model_world(const exp_point *pt) {
+  return has_ties(pt) && clean_bt_logistic(pt) && pt->noise.flip == 0;
+}
+/* a model whose Cramer-Rao scale is computed: BT, or in a world with ties the tie model */
+static int crlb_world(const exp_point *pt) { return clean_bt(pt) && (!has_ties(pt) || tie_model_world(pt)); }
+/* the tie shortcuts' limits: item worlds with a BT truth and ties, pairs weighted equally */
+static int shortcut_world(const exp_point *pt) {
+  return has_ties(pt) && bt_truth(pt) && pt->world.items <= GAME_MAX_ITEMS && pt->design.kind != DESIGN_POLICY;
+}
 static int small_game(const exp_point *pt) { return pt->world.items <= GAME_MAX_ITEMS; }
 static int luce_pop(const exp_point *pt) { return pt->population.kind == POP_LUCE && small_game(pt); }
 static int luce_equal_pairs(const exp_point *pt) { return luce_pop(pt) && pt->design.kind != DESIGN_POLICY; }
@@ -91,7 +105,7 @@ static double t_bt_misses_condorcet(cell_eval *ev) {
   long cw = minimax_condorcet_winner(G, M);
   if (cw < 0) return NAN;
   double *td = malloc(M * sizeof *td), v = NAN;
-  if (td && eval_pooled_bt(ev->sim, td) == PS_OK) {
+  if (td && eval_pooled_bt(ev->sim, PREF_TIES_DROP, td) == PS_OK) {
     size_t top = 0;
     for (size_t y = 1; y < M; y++)
       if (td[y] > td[top]) top = y;
@@ -107,7 +121,7 @@ static double t_bt_misses_condorcet(cell_eval *ev) {
 static double t_bt_misses_density_mode(cell_eval *ev) {
   size_t M = ev->sim->w.n_items;
   double *td = malloc(2 * M * sizeof *td), v = NAN;
-  if (td && eval_luce_density(ev->sim, td + M) == PS_OK && eval_pooled_bt(ev->sim, td) == PS_OK) {
+  if (td && eval_luce_density(ev->sim, td + M) == PS_OK && eval_pooled_bt(ev->sim, PREF_TIES_DROP, td) == PS_OK) {
     size_t a = 0, b = 0;
     for (size_t y = 1; y < M; y++) {
       if (td[y] > td[a]) a = y;
@@ -378,45 +392,141 @@ static double trace_prod(const double *A, const double *B, size_t dim) {
   return t;
 }
 
-/* sqrt(tr I^-1) and sqrt(tr(I^-1 Sigma-hat)) of the well-specified BT model at the
- * truth (Sigma-hat = mean x x^T of the training rows) */
-static void crlb_pair(cell_eval *ev) {
-  if (ev->crlb_done) return;
-  ev->crlb_done = 1;
-  ev->crlb[0] = ev->crlb[1] = NAN;
-  const cell_sim *s = ev->sim;
+/* The tie layer as a model (docs/theory.md §2.11): Davidson with tau = log nu, Rao-Kupper
+ * with tau = eta; the link is logistic without flips wherever these are asked for. */
+static ties_model tie_model(const noise_spec *ns, double *tau) {
+  *tau = ns->ties == NOISE_TIES_DAVIDSON ? log(ns->nu) : ns->eta;
+  return ns->ties == NOISE_TIES_DAVIDSON ? TIES_DAVIDSON : TIES_RAOKUPPER;
+}
+
+/* I_zz of one comparison under the tie model (ties_fisher; tau is estimated too: the
+ * cross terms are added by crlb_of) */
+static double tie_weight(const noise_spec *ns, double z) {
+  double tau, info[3];
+  ties_model tm = tie_model(ns, &tau);
+  ties_fisher(tm, z, tau, info);
+  return info[0];
+}
+
+/* The information about z in a comparison's strict outcome alone, tau known: the row is
+ * strict with probability 1 - P(tie), and then a Bernoulli with s(z) = P(win) / (P(win) +
+ * P(loss)) = sigma(g(z)), g = z (Davidson) or log sigma(z - eta) - log sigma(-z - eta)
+ * (Rao-Kupper, g' = sigma(eta - z) + sigma(eta + z)): (1 - P(tie)) sigma'(g) g'^2.  The
+ * Cramer-Rao scale of an estimator that drops the ties (for Davidson: BT on the strict
+ * rows). */
+static double tie_drop_weight(const noise_spec *ns, double z) {
+  double tau, pw, pt, pl;
+  ties_model tm = tie_model(ns, &tau);
+  ties_probs(tm, z, tau, &pw, &pt, &pl);
+  double g = z, gp = 1;
+  if (tm == TIES_RAOKUPPER) {
+    g = ps_log_sigmoid(z - tau) - ps_log_sigmoid(-z - tau);
+    gp = ps_sigmoid(tau - z) + ps_sigmoid(tau + z);
+  }
+  return (pw + pl) * ps_sigmoid_deriv(g) * gp * gp;
+}
+
+/* sqrt(tr I^-1) and sqrt(tr(I^-1 Sigma-hat)) (Sigma-hat = mean x x^T of the training rows)
+ * for the per-comparison information wf(z) x x^T at the truth.  with_tau: the tie model's
+ * tau is a nuisance estimated alongside, so I is the Schur complement
+ * I_theta,theta - c c^T / I_tau,tau, c = sum_i I_z,tau(z_i) x_i (items: c sums to 0, so the
+ * pseudo-inverse on sum theta = 0 still goes through the shift 11^T/d). */
+static void crlb_of(const cell_sim *s, pair_weight wf, int with_tau, double out[2]) {
+  out[0] = out[1] = NAN;
   const pref_data *d = &s->train;
   const pref_features *f = &s->f;
+  const double *r = s->pop.reward;
+  double T = s->pt.noise.temperature;
   size_t dim = f->d, n = d->n;
   if (dim > 4096 || !n) return;
   double *I = malloc(dim * dim * sizeof(double)), *S = malloc(dim * dim * sizeof(double)), *w = NULL;
-  if (!I || !S) goto done;
+  double *c = calloc(dim, sizeof(double));
+  if (!I || !S || !c) goto done;
   if (f->phi) {
-    if (feature_fisher(s, fisher_weight, I, S)) goto done;
+    if (feature_fisher(s, wf, I, S)) goto done;
     for (size_t k = 0; k < dim * dim; k++) S[k] /= (double)n;
   } else {
     w = malloc(n * sizeof(double));
     if (!w) goto done;
     for (size_t i = 0; i < n; i++)
-      w[i] = fisher_weight(&s->pt.noise, (s->pop.reward[d->winner[i]] - s->pop.reward[d->loser[i]]) /
-                                             s->pt.noise.temperature);
+      w[i] = (d->count ? d->count[i] : 1.0) * wf(&s->pt.noise, (r[d->winner[i]] - r[d->loser[i]]) / T);
     if (bt_design_hessian(d, f, w, 0, I, NULL) != PS_OK) goto done;
     for (size_t i = 0; i < n; i++) w[i] = 1.0 / (double)n;
     if (bt_design_hessian(d, f, w, 0, S, NULL) != PS_OK) goto done;
-    for (size_t k = 0; k < dim * dim; k++) I[k] += 1.0 / (double)dim;
   }
+  if (with_tau) {
+    double tau, info[3], itt = 0;
+    ties_model tm = tie_model(&s->pt.noise, &tau);
+    for (size_t i = 0; i < n; i++) {
+      double cnt = d->count ? d->count[i] : 1.0;
+      int32_t a = d->winner[i], b = d->loser[i];
+      ties_fisher(tm, (r[a] - r[b]) / T, tau, info);
+      itt += cnt * info[2];
+      if (!f->phi) {
+        c[a] += cnt * info[1];
+        c[b] -= cnt * info[1];
+      } else {
+        const double *pa = f->phi + (size_t)a * dim, *pb = f->phi + (size_t)b * dim;
+        for (size_t k = 0; k < dim; k++) c[k] += cnt * info[1] * (pa[k] - pb[k]);
+      }
+    }
+    if (!(itt > 0)) goto done;
+    for (size_t k = 0; k < dim; k++)
+      for (size_t l = 0; l < dim; l++) I[k * dim + l] -= c[k] * c[l] / itt;
+  }
+  if (!f->phi)
+    for (size_t k = 0; k < dim * dim; k++) I[k] += 1.0 / (double)dim;
   if (spd_invert(I, dim)) goto done;
   if (!f->phi)
     for (size_t k = 0; k < dim * dim; k++) I[k] -= 1.0 / (double)dim;
   double tr = 0;
   for (size_t k = 0; k < dim; k++) tr += I[k * dim + k];
-  ev->crlb[0] = sqrt(tr);
-  ev->crlb[1] = sqrt(trace_prod(I, S, dim));
+  out[0] = sqrt(tr);
+  out[1] = sqrt(trace_prod(I, S, dim));
 done:
   free(I);
   free(S);
   free(w);
+  free(c);
 }
+
+/* the well-specified model's: BT (link, flips), or the tie model in a world with ties */
+static void crlb_pair(cell_eval *ev) {
+  if (ev->crlb_done) return;
+  ev->crlb_done = 1;
+  int ties = ev->sim->pt.noise.ties != NOISE_TIES_NONE;
+  crlb_of(ev->sim, ties ? tie_weight : fisher_weight, ties, ev->crlb);
+}
+
+static double th_crlb_drop(cell_eval *ev) {
+  double out[2];
+  crlb_of(ev->sim, tie_drop_weight, 0, out);
+  return out[0];
+}
+
+/* The tie shortcuts' pseudo-true scores theta-dagger (eval_pooled_bt, docs/theory.md
+ * §3.17) against theta* / T: the slope of theta-dagger on the truth (theta_slope's value at
+ * the limit) and the distance ||theta-dagger - theta* / T|| (param_err's limit). */
+static double shortcut_limit(cell_eval *ev, pref_ties_mode mode, int slope) {
+  const cell_sim *s = ev->sim;
+  size_t M = s->w.n_items;
+  double *td = malloc(M * sizeof *td), v = NAN, T = s->pt.noise.temperature;
+  if (td && eval_pooled_bt(s, mode, td) == PS_OK) {
+    if (slope) {
+      v = eval_theta_slope(td, &s->pop, T, 1);
+    } else {
+      double e2 = 0;
+      for (size_t y = 0; y < M; y++) e2 += (td[y] - s->pop.theta[y] / T) * (td[y] - s->pop.theta[y] / T);
+      v = sqrt(e2);
+    }
+  }
+  free(td);
+  return v;
+}
+static double th_half_win_slope(cell_eval *ev) { return shortcut_limit(ev, PREF_TIES_HALF, 1); }
+static double th_half_win_bias(cell_eval *ev) { return shortcut_limit(ev, PREF_TIES_HALF, 0); }
+static double th_drop_ties_slope(cell_eval *ev) { return shortcut_limit(ev, PREF_TIES_DROP, 1); }
+static double th_drop_ties_bias(cell_eval *ev) { return shortcut_limit(ev, PREF_TIES_DROP, 0); }
 
 static double th_crlb(cell_eval *ev) { return crlb_pair(ev), ev->crlb[0]; }
 static double th_crlb_sigma(cell_eval *ev) { return crlb_pair(ev), ev->crlb[1]; }
@@ -582,16 +692,32 @@ static double th_maxmin_minority_gap(cell_eval *ev) { return group_theory(ev), e
 static double th_pooled_bt_density_kl(cell_eval *ev) {
   size_t M = ev->sim->w.n_items;
   double *td = malloc(2 * M * sizeof *td), v = NAN;
-  if (td && eval_luce_density(ev->sim, td + M) == PS_OK && eval_pooled_bt(ev->sim, td) == PS_OK)
+  if (td && eval_luce_density(ev->sim, td + M) == PS_OK && eval_pooled_bt(ev->sim, PREF_TIES_DROP, td) == PS_OK)
     v = eval_density_kl(td + M, td, M);
   free(td);
   return v;
 }
 
 const cellq_def theory_table[] = {
-    {"param_err_crlb", "1", "sqrt(tr I^-1): Cramer-Rao scale of ||theta-hat - theta*/T||_2", IF, clean_bt, th_crlb},
+    {"param_err_crlb", "1",
+     "sqrt(tr I^-1): Cramer-Rao scale of ||theta-hat - theta*/T||_2 (with ties: the tie model's, its tie parameter "
+     "estimated too)",
+     IF, crlb_world, th_crlb},
     {"param_err_sigma_crlb", "1", "sqrt(tr(I^-1 Sigma-hat)): Cramer-Rao scale of the Sigma-hat-norm error", IF,
-     clean_bt, th_crlb_sigma},
+     crlb_world, th_crlb_sigma},
+    {"param_err_crlb_drop", "1",
+     "sqrt(tr I_strict^-1): Cramer-Rao scale of an estimator that drops the ties, I_strict the strict rows' "
+     "information with the tie parameter known (Davidson: BT on the strict rows)",
+     IF, tie_model_world, th_crlb_drop},
+    {"half_win_slope", "1",
+     "theta_slope of theta-dagger, BT's limit with a tie as half a win each way (pairs weighted equally; item worlds)",
+     EST_IN_ITEMS, shortcut_world, th_half_win_slope},
+    {"half_win_bias", "1", "||theta-dagger - theta*/T|| of that limit: the error bt (ties = half) plateaus at",
+     EST_IN_ITEMS, shortcut_world, th_half_win_bias},
+    {"drop_ties_slope", "1", "theta_slope of BT's limit with the ties dropped (Davidson: 1; Rao-Kupper: > 1)",
+     EST_IN_ITEMS, shortcut_world, th_drop_ties_slope},
+    {"drop_ties_bias", "1", "||theta-dagger - theta*/T|| of BT's limit with the ties dropped", EST_IN_ITEMS,
+     shortcut_world, th_drop_ties_bias},
     {"excess_of_half", "nats",
      "log 2 - Bayes log-loss: the excess of predicting 1/2 everywhere (the best BT on a symmetric cycle)", IF, NULL,
      th_excess_of_half},

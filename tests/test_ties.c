@@ -18,6 +18,18 @@
  *     4.5 standard errors of the truth, the SEs being the fitted inverse information (Fisher
  *     information scale; at these n the chance of a 4.5-sigma excursion in any of 6 coordinates
  *     is below 1e-4);
+ *   - the shortcuts' limits (docs/theory.md §3.17): one pair with W wins, L losses and T ties
+ *     counted as half a win each way is BT on W + T/2 and L + T/2 wins, so theta_1 - theta_2 =
+ *     log((W + T/2) / (L + T/2)); in the population (eval_pooled_bt, the theory rows
+ *     half_win_slope and drop_ties_slope) with p_win, p_tie, p_loss of the tie layer:
+ *     log((p_win + p_tie/2) / (p_loss + p_tie/2)) (half) and log(p_win / p_loss) (drop: Delta
+ *     exactly under Davidson, log sigma(Delta - eta) - log sigma(-Delta - eta) under Rao-Kupper);
+ *   - ties_fisher against the negative finite-difference Hessian of the expected
+ *     log-likelihood sum_k p_k(z0, tau0) log p_k(z, tau) at (z0, tau0); the tie model's
+ *     Cramer-Rao scale on one pair asked n times: the centred 2-item Laplacian
+ *     n (I_zz - I_ztau^2 / I_tautau) [[1, -1], [-1, 1]] has pseudo-inverse trace
+ *     1 / (2 n (I_zz - I_ztau^2 / I_tautau)); the strict-rows scale likewise with
+ *     (1 - p_tie) sigma'(g) g'^2, g = Delta (Davidson);
  *   - the error paths: no tie, only ties, a graph not strongly connected (PS_ENOMLE), a tie flag
  *     of 2 (PS_EINVAL), eta <= 0 outside the domain, models without EST_IN_TIES refused, bt's
  *     ties = refuse / drop / half. */
@@ -32,6 +44,7 @@
 #include "../estimators/estimator.h"
 #include "../estimators/ties.h"
 #include "../sim/sim.h"
+#include "../experiments/eval.h"
 
 /* rows (w, l, tie, count) */
 static void rows(pref_data *d, size_t m, size_t n, const int32_t *w, const int32_t *l, const uint8_t *t,
@@ -375,11 +388,149 @@ static void test_simulator(void **state) {
   }
 }
 
+/* one pair, W wins, L losses, T ties counted as half a win each way: log((W + T/2) / (L + T/2)) */
+static void test_half_win_pair(void **state) {
+  (void)state;
+  const double cases[][3] = {{7, 3, 4}, {2, 9, 5}, {1, 1, 10}, {30, 5, 0.5}};
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    double W = cases[k][0], L = cases[k][1], T = cases[k][2];
+    pref_data d, half;
+    int32_t w[3] = {0, 1, 1}, l[3] = {1, 0, 0};
+    uint8_t t[3] = {0, 0, 1};
+    double c[3] = {W, L, T};
+    rows(&d, 2, 3, w, l, t, c);
+    ps_msg m = {{0}};
+    assert_int_equal(pref_data_resolve_ties(&d, PREF_TIES_HALF, &half, &m), PS_OK);
+    pref_features f = fixtures_items_view(2);
+    bt_options o = bt_options_default();
+    o.tol = 1e-13;
+    bt_result r = {0};
+    assert_int_equal(bt_fit(&half, &f, &o, &r, &m), PS_OK);
+    assert_close(r.theta[0] - r.theta[1], log((W + T / 2) / (L + T / 2)), 1e-10);
+    bt_result_free(&r);
+    pref_data_free(&half);
+    pref_data_free(&d);
+  }
+}
+
+/* A 2-item cell with scores (Delta/2, -Delta/2) and the given tie layer, n rows of the pair
+ * (alternating orientation) for the Cramer-Rao rows. */
+typedef struct {
+  cell_sim s;
+  double theta[2];
+} pair_cell;
+
+static void pair_cell_init(pair_cell *pc, noise_ties ties, double nu, double eta, double Delta, size_t n) {
+  memset(pc, 0, sizeof *pc);
+  cell_sim *s = &pc->s;
+  pc->theta[0] = Delta / 2, pc->theta[1] = -Delta / 2;
+  s->pt.world.kind = WORLD_ITEMS;
+  s->pt.world.items = 2;
+  s->pt.population.kind = POP_BT;
+  s->pt.design.kind = DESIGN_UNIFORM;
+  s->pt.noise = (noise_spec){.link = LINK_LOGISTIC, .temperature = 1, .flip = 0, .ties = ties, .nu = nu, .eta = eta};
+  s->w.n_items = 2;
+  s->pop.kind = POP_BT;
+  s->pop.n_items = 2;
+  s->pop.d = 2;
+  s->pop.theta = pc->theta;
+  s->pop.reward = pc->theta;
+  s->f = fixtures_items_view(2);
+  assert_int_equal(pref_data_alloc(&s->train, n, 2, 0, 0, 0), PS_OK);
+  for (size_t i = 0; i < n; i++) s->train.winner[i] = (int32_t)(i % 2), s->train.loser[i] = (int32_t)(1 - i % 2);
+}
+
+static double theory_of(pair_cell *pc, const char *name) {
+  cell_eval ev;
+  memset(&ev, 0, sizeof ev);
+  ev.sim = &pc->s;
+  return theory_value(&ev, name);
+}
+
+/* the population limits of the shortcuts against their closed forms */
+static void test_pseudo_true_pair(void **state) {
+  (void)state;
+  const double deltas[] = {-2.5, -0.3, 0.7, 3.0};
+  for (int model = 0; model < 2; model++)
+    for (size_t k = 0; k < 4; k++) {
+      double Delta = deltas[k], nu = 1.3, eta = 0.6, pw, pt, pl, th[2];
+      ties_model tm = model ? TIES_RAOKUPPER : TIES_DAVIDSON;
+      ties_probs(tm, Delta, model ? eta : log(nu), &pw, &pt, &pl);
+      pair_cell pc;
+      pair_cell_init(&pc, model ? NOISE_TIES_RAOKUPPER : NOISE_TIES_DAVIDSON, nu, eta, Delta, 2);
+      double half = log((pw + pt / 2) / (pl + pt / 2)), drop = log(pw / pl);
+      assert_int_equal(eval_pooled_bt(&pc.s, PREF_TIES_HALF, th), PS_OK);
+      assert_close(th[0] - th[1], half, 1e-10);
+      assert_close(th[0] + th[1], 0, 1e-12);
+      assert_int_equal(eval_pooled_bt(&pc.s, PREF_TIES_DROP, th), PS_OK);
+      assert_close(th[0] - th[1], drop, 1e-10);
+      if (!model) assert_close(drop, Delta, 1e-12); /* Davidson: the strict rows are BT */
+      else assert_close(drop, ps_log_sigmoid(Delta - eta) - ps_log_sigmoid(-Delta - eta), 1e-12);
+      /* the theory rows: slope <theta-dagger, theta*> / ||theta*||^2 = diff / Delta, bias the distance */
+      assert_close(theory_of(&pc, "half_win_slope"), half / Delta, 1e-10);
+      assert_close(theory_of(&pc, "drop_ties_slope"), drop / Delta, 1e-10);
+      assert_close(theory_of(&pc, "half_win_bias"), fabs(half - Delta) / sqrt(2), 1e-10);
+      assert_close(theory_of(&pc, "drop_ties_bias"), fabs(drop - Delta) / sqrt(2), 1e-10);
+      pref_data_free(&pc.s.train);
+    }
+}
+
+/* expected log-likelihood of the outcome distribution p0 under the model at (z, tau) */
+static double expected_ll(ties_model tm, const double *p0, double z, double tau) {
+  double pw, pt, pl;
+  ties_probs(tm, z, tau, &pw, &pt, &pl);
+  return p0[0] * log(pw) + p0[1] * log(pt) + p0[2] * log(pl);
+}
+
+static void test_fisher(void **state) {
+  (void)state;
+  const double zs[] = {-3.1, -0.4, 0, 0.9, 2.5};
+  for (int model = 0; model < 2; model++)
+    for (size_t k = 0; k < 5; k++) {
+      ties_model tm = model ? TIES_RAOKUPPER : TIES_DAVIDSON;
+      double z = zs[k], tau = model ? 0.8 : -0.4, p0[3], info[3], e = 1e-4;
+      ties_probs(tm, z, tau, &p0[0], &p0[1], &p0[2]);
+      ties_fisher(tm, z, tau, info);
+      double f0 = expected_ll(tm, p0, z, tau);
+      double hzz = (expected_ll(tm, p0, z + e, tau) - 2 * f0 + expected_ll(tm, p0, z - e, tau)) / (e * e);
+      double htt = (expected_ll(tm, p0, z, tau + e) - 2 * f0 + expected_ll(tm, p0, z, tau - e)) / (e * e);
+      double hzt = (expected_ll(tm, p0, z + e, tau + e) - expected_ll(tm, p0, z + e, tau - e) -
+                    expected_ll(tm, p0, z - e, tau + e) + expected_ll(tm, p0, z - e, tau - e)) /
+                   (4 * e * e);
+      assert_close(info[0], -hzz, 1e-6);
+      assert_close(info[1], -hzt, 1e-6);
+      assert_close(info[2], -htt, 1e-6);
+      assert_true(info[0] > 0 && info[2] > 0 && info[0] * info[2] > info[1] * info[1]);
+    }
+}
+
+/* the Cramer-Rao rows on one pair asked n times */
+static void test_crlb_pair(void **state) {
+  (void)state;
+  for (int model = 0; model < 2; model++) {
+    double Delta = 1.2, nu = 0.8, eta = 0.5, tau = model ? eta : log(nu), info[3], pw, pt, pl;
+    size_t n = 400;
+    ties_model tm = model ? TIES_RAOKUPPER : TIES_DAVIDSON;
+    pair_cell pc;
+    pair_cell_init(&pc, model ? NOISE_TIES_RAOKUPPER : NOISE_TIES_DAVIDSON, nu, eta, Delta, n);
+    ties_fisher(tm, Delta, tau, info);
+    double a = (double)n * (info[0] - info[1] * info[1] / info[2]);
+    assert_close(theory_of(&pc, "param_err_crlb"), sqrt(1 / (2 * a)), 1e-10);
+    ties_probs(tm, Delta, tau, &pw, &pt, &pl);
+    double g = Delta, gp = 1;
+    if (model) g = ps_log_sigmoid(Delta - eta) - ps_log_sigmoid(-Delta - eta), gp = ps_sigmoid(eta - Delta) + ps_sigmoid(eta + Delta);
+    double as = (double)n * (1 - pt) * ps_sigmoid_deriv(g) * gp * gp;
+    assert_close(theory_of(&pc, "param_err_crlb_drop"), sqrt(1 / (2 * as)), 1e-10);
+    pref_data_free(&pc.s.train);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_one_pair),   cmocka_unit_test(test_derivatives), cmocka_unit_test(test_recovery),
       cmocka_unit_test(test_errors),     cmocka_unit_test(test_data_layer),  cmocka_unit_test(test_bt_shortcuts),
-      cmocka_unit_test(test_simulator),
+      cmocka_unit_test(test_simulator),  cmocka_unit_test(test_half_win_pair), cmocka_unit_test(test_pseudo_true_pair),
+      cmocka_unit_test(test_fisher),     cmocka_unit_test(test_crlb_pair),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
