@@ -61,6 +61,15 @@ check "minimax rps: exploitability 0" near "$(meta "$TMP/rps.out" exploitability
 check "minimax rps: no missing pairs" test "$(meta "$TMP/rps.out" never_compared)" = 0
 check "minimax rps: header" test "$(head -n 1 "$TMP/rps.out")" = "$(printf 'item\tprobability')"
 
+# the shipped Condorcet trap (docs/real_data.md): BT, a Borda count on a balanced design, puts B
+# first; the minimax winner plays the Condorcet winner A
+trap="$(dirname "$0")/../docs/data/condorcet_trap.csv"
+"$PREFSIM" fit --model bt "$trap" >"$TMP/trap_bt.out" 2>&1
+check "condorcet trap: BT's top item is B" test "$(awk -F'\t' 'NR > 1 && !/^#/ { if ($2 > m || b == "") { m = $2; b = $1 } } END { print b }' "$TMP/trap_bt.out")" = B
+"$PREFSIM" fit --model minimax "$trap" >"$TMP/trap_mm.out" 2>&1
+check "condorcet trap: the minimax winner plays A with probability 1" near "$(prob "$TMP/trap_mm.out" A)" 1 1e-12
+check "condorcet trap: A is the Condorcet winner" test "$(meta "$TMP/trap_mm.out" condorcet_winner)" = A
+
 printf 'winner,loser,count\nboss,b,3\nb,boss,1\nboss,c,2\nc,b,5\nb,c,1\nboss,d,1\nd,b,2\nc,d,1\n' >"$TMP/dominant.csv"
 "$PREFSIM" fit --model minimax "$TMP/dominant.csv" >"$TMP/dominant.out" 2>&1
 check "minimax dominant: exit 0" test $? -eq 0
