@@ -21,6 +21,7 @@
 #include "../core/numerics.h"
 #include "../estimators/bt.h"
 #include "../estimators/minimax.h"
+#include "../estimators/pl.h"
 #include "../estimators/policy.h"
 #include "eval.h"
 
@@ -31,6 +32,12 @@ static int has_new_users(const exp_point *pt) { return pt->population.new_annota
 static int bt_truth(const exp_point *pt) { return pt->population.kind == POP_BT; }
 static int clean_bt(const exp_point *pt) { return pt->population.kind == POP_BT && !pt->population.annotators; }
 static int clean_bt_logistic(const exp_point *pt) { return clean_bt(pt) && pt->noise.link == LINK_LOGISTIC; }
+/* rankings that follow Plackett-Luce on the truth exactly: clean BT, logistic, no flips */
+static int pl_rankings(const exp_point *pt) {
+  return pt->design.ranking && clean_bt_logistic(pt) && pt->noise.flip == 0 && !pt->population.spurious;
+}
+/* the Cramer-Rao rows: pairs of clean BT (flips in the weight), or Plackett-Luce rankings */
+static int crlb_applies(const exp_point *pt) { return pt->design.ranking ? pl_rankings(pt) : clean_bt(pt); }
 static int small_game(const exp_point *pt) { return pt->world.items <= GAME_MAX_ITEMS; }
 static int user_mixture(const exp_point *pt) {
   return pt->population.kind == POP_MIXTURE && !pt->population.per_comparison && pt->population.annotators > 0;
@@ -354,8 +361,68 @@ static double trace_prod(const double *A, const double *B, size_t dim) {
   return t;
 }
 
+/* The expected Plackett-Luce Fisher information of the training rankings at the truth
+ * (docs/theory.md §3.18): I = sum_r X_r^T I(u_r) X_r with I(u_r) pl_expected_information's
+ * for ranking r's offered set at u = r/T and X_r its rows of phi (items: the unit vectors).
+ * *trace_u receives the mean over rankings of tr I(u_r).  PS_EINVAL for a set above
+ * PL_INFO_MAX_SET, PS_ENOMEM. */
+static int pl_fisher(const cell_sim *s, double *I, double *trace_u) {
+  const rank_data *d = &s->rank;
+  const pref_features *f = &s->f;
+  size_t dim = f->d, kmax = 0;
+  for (size_t r = 0; r < d->n; r++) kmax = rank_size(d, r) > kmax ? rank_size(d, r) : kmax;
+  if (kmax > PL_INFO_MAX_SET) return PS_EINVAL;
+  double *u = malloc((kmax + 1) * sizeof *u), *Is = malloc((kmax * kmax + 1) * sizeof *Is);
+  double *XI = f->phi ? malloc((kmax * dim + 1) * sizeof *XI) : NULL, tsum = 0;
+  if (!u || !Is || (f->phi && !XI)) {
+    free(u);
+    free(Is);
+    free(XI);
+    return PS_ENOMEM;
+  }
+  memset(I, 0, dim * dim * sizeof *I);
+  for (size_t r = 0; r < d->n; r++) {
+    size_t k = rank_size(d, r);
+    const int32_t *it = d->item + d->off[r];
+    double c = d->count ? d->count[r] : 1;
+    for (size_t j = 0; j < k; j++) u[j] = s->pop.reward[it[j]] / s->pt.noise.temperature;
+    tsum += c * pl_expected_information(u, k, rank_stages(d, r), Is);
+    if (!f->phi) {
+      for (size_t a = 0; a < k; a++)
+        for (size_t b = 0; b < k; b++) I[(size_t)it[a] * dim + (size_t)it[b]] += c * Is[a * k + b];
+      continue;
+    }
+    /* X^T Is X with X the k x dim rows of phi: (Is X) first, then X^T (Is X) */
+    for (size_t a = 0; a < k; a++)
+      for (size_t q = 0; q < dim; q++) {
+        double v = 0;
+        for (size_t b = 0; b < k; b++) v += Is[a * k + b] * f->phi[(size_t)it[b] * dim + q];
+        XI[a * dim + q] = v;
+      }
+    for (size_t a = 0; a < k; a++) {
+      const double *xa = f->phi + (size_t)it[a] * dim;
+      for (size_t p = 0; p < dim; p++)
+        for (size_t q = 0; q < dim; q++) I[p * dim + q] += c * xa[p] * XI[a * dim + q];
+    }
+  }
+  *trace_u = tsum / rank_data_weight(d);
+  free(u);
+  free(Is);
+  free(XI);
+  return PS_OK;
+}
+
+static double th_ranking_info_trace(cell_eval *ev) {
+  size_t dim = ev->sim->f.d;
+  double *I = malloc(dim * dim * sizeof *I), t = NAN;
+  if (I && pl_fisher(ev->sim, I, &t) != PS_OK) t = NAN;
+  free(I);
+  return t;
+}
+
 /* sqrt(tr I^-1) and sqrt(tr(I^-1 Sigma-hat)) of the well-specified BT model at the
- * truth (Sigma-hat = mean x x^T of the training rows) */
+ * truth (Sigma-hat = mean x x^T of the training rows); for rankings the Plackett-Luce
+ * information (pl_fisher), Sigma-hat over the full breaking's pairs */
 static void crlb_pair(cell_eval *ev) {
   if (ev->crlb_done) return;
   ev->crlb_done = 1;
@@ -367,7 +434,16 @@ static void crlb_pair(cell_eval *ev) {
   if (dim > 4096 || !n) return;
   double *I = malloc(dim * dim * sizeof(double)), *S = malloc(dim * dim * sizeof(double)), *w = NULL;
   if (!I || !S) goto done;
-  if (f->phi) {
+  if (s->ranked) {
+    double tu;
+    if (pl_fisher(s, I, &tu) != PS_OK) goto done;
+    w = malloc(n * sizeof(double));
+    if (!w) goto done;
+    for (size_t i = 0; i < n; i++) w[i] = 1.0 / (double)n;
+    if (bt_design_hessian(d, f, w, 0, S, NULL) != PS_OK) goto done;
+    if (!f->phi)
+      for (size_t k = 0; k < dim * dim; k++) I[k] += 1.0 / (double)dim;
+  } else if (f->phi) {
     if (feature_fisher(s, fisher_weight, I, S)) goto done;
     for (size_t k = 0; k < dim * dim; k++) S[k] /= (double)n;
   } else {
@@ -554,9 +630,15 @@ static double th_pooled_minority_gap(cell_eval *ev) { return group_theory(ev), e
 static double th_maxmin_minority_gap(cell_eval *ev) { return group_theory(ev), ev->group_theory[4]; }
 
 const cellq_def theory_table[] = {
-    {"param_err_crlb", "1", "sqrt(tr I^-1): Cramer-Rao scale of ||theta-hat - theta*/T||_2", IF, clean_bt, th_crlb},
+    {"param_err_crlb", "1",
+     "sqrt(tr I^-1): Cramer-Rao scale of ||theta-hat - theta*/T||_2 (rankings: I the exact expected Plackett-Luce "
+     "information of the offered sets)", IF, crlb_applies, th_crlb},
     {"param_err_sigma_crlb", "1", "sqrt(tr(I^-1 Sigma-hat)): Cramer-Rao scale of the Sigma-hat-norm error", IF,
-     clean_bt, th_crlb_sigma},
+     crlb_applies, th_crlb_sigma},
+    {"ranking_info_trace", "1",
+     "mean over training rankings of tr I(u), the exact expected Plackett-Luce information of one ranking in its "
+     "utilities u = r/T (k - H_k for a full ranking of k at theta = 0; a pair at theta = 0: 1/2)",
+     IF, pl_rankings, th_ranking_info_trace},
     {"excess_of_half", "nats",
      "log 2 - Bayes log-loss: the excess of predicting 1/2 everywhere (the best BT on a symmetric cycle)", IF, NULL,
      th_excess_of_half},
