@@ -430,8 +430,8 @@ static int build_estimator(experiment *e, cfg *c, const char *sec, ps_msg *m) {
     if (!p) {
       char list[400], msg[600];
       keys_list(t->params, list, sizeof list);
-      snprintf(msg, sizeof msg, "unknown hyperparameter of estimator '%s'; allowed: type, %s%s", t->name,
-               t->fit_rank ? "" : "breaking, ", list);
+      snprintf(msg, sizeof msg, "unknown hyperparameter of estimator '%s'; allowed: type, %s%s", t->name, list,
+               t->fit_rank ? "" : ", breaking (ranking data)");
       return entry_error(m, x, msg);
     }
     int s = check_entry(p, x, m);
