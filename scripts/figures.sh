@@ -29,6 +29,7 @@ cp out/dr_misspec/dr_misspec_error.png docs/figures/dr_misspec.png
 cp out/grpo_worstgroup/grpo_worstgroup_gap.png docs/figures/grpo_worstgroup.png
 cp out/rdpo_noise/rdpo_noise_rates.png docs/figures/rdpo_noise_rates.png
 cp out/ties/ties_rate.png docs/figures/ties_rate.png
+cp out/rankings/rankings_rankings.png docs/figures/rankings.png
 cp out/rdpo_noise/rdpo_noise_pair.png docs/figures/rdpo_noise_pair.png
 cp out/dpo_rate/dpo_rate_logpi.png docs/figures/dpo_rate_logpi.png
 cp out/dpo_dynamics/dpo_dynamics_logp.png docs/figures/dpo_dynamics.png
