@@ -4,6 +4,8 @@
  *   the simulator's ranking frequencies against the exact Plackett-Luce probabilities of a
  *   4-item world (full, top-1 and top-2 rankings of 3; flips; the complete design), by
  *   Pearson's chi-square at the 1e-6 upper quantile of its chi^2_{J-1} law (J the cells);
+ *   rankings of 2 against the pair model of each noise layer (probit, flips, careless annotators
+ *   with a position bias);
  *   the expected information: k - H_k at u = 0 for full rankings, sum_{t<m} (1 - 1/(k-t))
  *   for top-m, and at random utilities the probability-weighted sum over all k! orders of
  *   pl_objective's Hessian of each (the definition of the expectation);
@@ -117,6 +119,57 @@ static void test_simulator_frequencies(void **state) {
   check_frequencies(2, 0, DESIGN_UNIFORM); /* top-2 of 3: the same information as full */
   check_frequencies(0, 0.1, DESIGN_UNIFORM);
   check_frequencies(0, 0, DESIGN_COMPLETE);
+}
+
+/* Rankings of 2 of a 2-item world: P(item 0 ranked first) against the pair model of every
+ * layer — probit (Thurstone: Phi(Delta/T)), flips (eps + (1 - 2 eps) q), careless annotators with a
+ * position bias (c F + (1 - c)/2 over a uniform presentation order) — within 5 binomial sd
+ * (deterministic seeds; a correct simulator fails one of these with probability ~6e-7). */
+static void check_pair_marginal(link_kind link, double flip, double competence, double bias) {
+  const size_t n = 200000;
+  world_spec ws = {.kind = WORLD_ITEMS, .items = 2};
+  population_spec ps = {.kind = POP_BT, .scale = 1.5, .annotators = competence < 1 ? 3 : 0,
+                        .competence = competence, .bias = bias, .careless_competence = 0.6};
+  noise_spec ns = {.link = link, .temperature = 0.8, .flip = flip};
+  design_spec ds = {.kind = DESIGN_UNIFORM, .ranking = 2};
+  world w;
+  population p;
+  gsl_rng *r = ps_rng_alloc(), *rj = ps_rng_alloc();
+  ps_msg m = {{0}};
+  ps_rng_reset(r, 11, PS_STREAM_WORLD, 0, 0, 0);
+  assert_int_equal(world_alloc(&w, &ws, r, &m), PS_OK);
+  ps_rng_reset(r, 11, PS_STREAM_POPULATION, 0, 0, 0);
+  assert_int_equal(population_alloc(&p, &w, &ps, r, &m), PS_OK);
+  rank_data d;
+  ps_rng_reset(r, 11, PS_STREAM_QUERIES, 0, 0, 0);
+  ps_rng_reset(rj, 11, PS_STREAM_JUDGEMENTS, 0, 0, 0);
+  size_t H = p.n_train_users;
+  assert_int_equal(design_simulate_rankings(&d, n, &w, &p, &ns, &ds, 0, H, r, rj, &m), PS_OK);
+  double z = (p.reward[0] - p.reward[1]) / ns.temperature;
+  double F = link == LINK_PROBIT ? gsl_cdf_ugaussian_P(z) : 1 / (1 + exp(-z)), want = 0, wins = 0;
+  for (size_t h = 0; h < (H ? H : 1); h++) { /* annotators in turn: the mean of their laws */
+    double c = H ? p.competence[h] : 1;
+    want += (flip + (1 - 2 * flip) * (c * F + (1 - c) / 2)) / (double)(H ? H : 1);
+  }
+  for (size_t i = 0; i < n; i++) wins += d.item[d.off[i]] == 0;
+  double sd = sqrt(want * (1 - want) / (double)n);
+  if (!(fabs(wins / (double)n - want) <= 5 * sd))
+    print_error("link %d flip %g competence %g: %g vs %g (sd %g)\n", (int)link, flip, competence, wins / (double)n,
+                want, sd);
+  assert_true(fabs(wins / (double)n - want) <= 5 * sd);
+  rank_data_free(&d);
+  population_free(&p);
+  world_free(&w);
+  gsl_rng_free(r);
+  gsl_rng_free(rj);
+}
+
+static void test_simulator_layers(void **state) {
+  (void)state;
+  check_pair_marginal(LINK_PROBIT, 0, 1, 0);
+  check_pair_marginal(LINK_LOGISTIC, 0.15, 1, 0);
+  check_pair_marginal(LINK_LOGISTIC, 0.1, 0.7, 1.0);
+  check_pair_marginal(LINK_PROBIT, 0, 0.5, 2.0);
 }
 
 static void test_simulator_errors(void **state) {
@@ -429,6 +482,7 @@ static void test_listwise_mlp(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_simulator_frequencies),
+      cmocka_unit_test(test_simulator_layers),
       cmocka_unit_test(test_simulator_errors),
       cmocka_unit_test(test_expected_information),
       cmocka_unit_test(test_listwise_estimator),
