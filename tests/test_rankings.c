@@ -2,7 +2,8 @@
  * exact expected Plackett-Luce information (pl_expected_information) and the ranking
  * estimators behind the registry (fit_rank, se, dpo_listwise), against oracles:
  *   the simulator's ranking frequencies against the exact Plackett-Luce probabilities of a
- *   4-item world (full, top-1 and top-2 rankings of 3; flips; the complete design), by
+ *   4-item world (full, top-1 and top-2 rankings of 3; flips; the complete design; the policy
+ *   design's successive sampling from pi_ref), by
  *   Pearson's chi-square at the 1e-6 upper quantile of its chi^2_{J-1} law (J the cells);
  *   rankings of 2 against the pair model of each noise layer (probit, flips, careless annotators
  *   with a position bias);
@@ -52,7 +53,7 @@ static void check_frequencies(size_t top, double flip, design_kind kind) {
   world_spec ws = {.kind = WORLD_ITEMS, .items = M};
   population_spec ps = {.kind = POP_BT, .scale = 1.0};
   noise_spec ns = {.link = LINK_LOGISTIC, .temperature = 1, .flip = flip};
-  design_spec ds = {.kind = kind, .ranking = k, .top = top};
+  design_spec ds = {.kind = kind, .ranking = k, .top = top, .ref_temperature = 0.7, .ref = REF_REWARD};
   world w;
   population p;
   gsl_rng *r = ps_rng_alloc(), *rj = ps_rng_alloc();
@@ -82,8 +83,23 @@ static void check_frequencies(size_t top, double flip, design_kind kind) {
   if (kind == DESIGN_COMPLETE)
     for (size_t mask = 0; mask < 16; mask++)
       if (set_count[mask] > 0) assert_close(set_count[mask], (double)n / 4, 0.5);
-  /* expected: each set of 3 (uniform: 1/4 each), each ordered prefix with the PL probability of
-   * those choices, mixed with a uniform order at rate 2 flip */
+  /* the offered set's law: 1/4 each (uniform, complete), or successive sampling from pi_ref
+   * (policy: the probability of each order of draws, summed over the orders of the set) */
+  double pset[16] = {0};
+  if (kind == DESIGN_POLICY) {
+    double lr[4], pr[4];
+    assert_int_equal(design_log_ref(&w, &p, &ds, r, lr, &m), PS_OK);
+    for (size_t j = 0; j < 4; j++) pr[j] = exp(lr[j]);
+    for (size_t a = 0; a < 4; a++)
+      for (size_t b = 0; b < 4; b++)
+        for (size_t c = 0; c < 4; c++)
+          if (a != b && a != c && b != c)
+            pset[(1u << a) | (1u << b) | (1u << c)] += pr[a] * pr[b] / (1 - pr[a]) * pr[c] / (1 - pr[a] - pr[b]);
+  } else {
+    for (size_t mask = 0; mask < 16; mask++) pset[mask] = __builtin_popcount((unsigned)mask) == 3 ? 0.25 : 0;
+  }
+  /* expected: each set with its law, each ordered prefix with the PL probability of those
+   * choices, mixed with a uniform order at rate 2 flip */
   double X2 = 0;
   size_t J = 0;
   for (int32_t a = 0; a < 4; a++)
@@ -95,7 +111,7 @@ static void check_frequencies(size_t top, double flip, design_kind kind) {
         if (ranked < 3 && ranked == 1 && b > c) continue;
         double pr = pl_prob(p.reward, it, k, stages);
         double perms = ranked == 1 ? 3 : 6; /* distinct prefixes per set */
-        double q = 0.25 * ((1 - 2 * flip) * pr + 2 * flip / perms);
+        double q = pset[(1u << a) | (1u << b) | (1u << c)] * ((1 - 2 * flip) * pr + 2 * flip / perms);
         size_t cell = cell_of(it, k, ranked);
         double e = (double)n * q;
         X2 += (obs[cell] - e) * (obs[cell] - e) / e;
@@ -119,6 +135,7 @@ static void test_simulator_frequencies(void **state) {
   check_frequencies(2, 0, DESIGN_UNIFORM); /* top-2 of 3: the same information as full */
   check_frequencies(0, 0.1, DESIGN_UNIFORM);
   check_frequencies(0, 0, DESIGN_COMPLETE);
+  check_frequencies(1, 0, DESIGN_POLICY); /* sets by successive sampling from pi_ref */
 }
 
 /* Rankings of 2 of a 2-item world: P(item 0 ranked first) against the pair model of every
