@@ -138,6 +138,8 @@ static void show_estimator(const est_type *t) {
     if (t->inputs & (1u << k)) printf("%s%s", first ? "" : ", ", data_names[k]), first = 0;
   kinds_text(t->inputs, kinds, sizeof kinds);
   printf(" (worlds: %s)\n", kinds[0] ? kinds : "none");
+  printf("  rankings ([design] ranking = k): %s\n",
+         t->fit_rank ? "fitted as rankings" : "fitted as their breaking into pairs ([estimator.LABEL] breaking = full|adjacent)");
   printf("  hyperparameters ([estimator.LABEL] with type = %s; prefsim fit --param KEY=VALUE):\n", t->name);
   if (!t->params || !t->params->key) printf("    (none)\n");
   param_rows(t->params, "    ");
@@ -216,6 +218,9 @@ static void show_special(const char *name) {
   } else if (!strcmp(name, "estimator")) {
     printf("section [estimator.LABEL] — one fitted estimator; results under /metrics/LABEL/\n"
            "  type = NAME (default: LABEL), plus NAME's hyperparameters (prefsim list NAME)\n"
+           "  breaking = full|adjacent (default full): with ranking data ([design] ranking = k), how an estimator\n"
+           "             that fits pairs gets them: every ranked item over every item below it, or each over\n"
+           "             the next (estimators that fit rankings themselves, such as pl, take none)\n"
            "  estimators:");
     for (size_t i = 0; est_registry[i]; i++) printf(" %s", est_registry[i]->name);
     printf("\n");

@@ -1,5 +1,6 @@
 /* fit_pl.c — `prefsim fit --model pl`: Plackett-Luce scores with standard errors, and
- * the routing of ranking data (`--model bt --breaking full|adjacent`).
+ * the routing of ranking data (`--model bt --breaking full|adjacent`; a model with
+ * est_type.fit_rank, such as dpo_listwise, gets the rankings through the generic path).
  *
  * The hook fits with pl.h directly (as fit_bt.c does with bt.h) for the Hessian the
  * standard errors need.  Data: the rankings of a `ranking` CSV (csv.h), or the pairs
@@ -39,7 +40,7 @@ int fit_rankings_prepare(const fit_args *a, const est_type *t, csv_comparisons *
     }
     return FITCLI_EXIT_OK;
   }
-  if (!strcmp(t->name, "pl")) return FITCLI_EXIT_OK;
+  if (!strcmp(t->name, "pl") || t->fit_rank) return FITCLI_EXIT_OK; /* models that fit rankings */
   if (!strcmp(t->name, "bt")) {
     if (!brk) {
       fprintf(stderr,
@@ -59,7 +60,8 @@ int fit_rankings_prepare(const fit_args *a, const est_type *t, csv_comparisons *
     return FITCLI_EXIT_OK;
   }
   fprintf(stderr,
-          "prefsim fit: %s holds %zu rankings; fit them with --model pl, or --model bt --breaking full|adjacent\n",
+          "prefsim fit: %s holds %zu rankings; fit them with --model pl or dpo_listwise, or --model bt --breaking "
+          "full|adjacent\n",
           file, c->rank.n);
   return FITCLI_EXIT_DATA;
 }

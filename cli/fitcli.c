@@ -235,10 +235,13 @@ void fit_report_data(fit_report *r, const fit_job *j, int annotators) {
   fit_report_str(r, FIT_SEC_DATA, FIT_JSON, "file", j->file);
   fit_report_int(r, FIT_SEC_DATA, FIT_BOTH, "items", (long long)c->data.n_items);
   fit_report_int(r, FIT_SEC_DATA, annotators, "annotators", (long long)c->data.n_annotators);
-  fit_report_int(r, FIT_SEC_DATA, FIT_BOTH, "rows", (long long)c->data.n);
-  fit_report_num(r, FIT_SEC_DATA, FIT_BOTH, "weight", pref_data_weight(&c->data));
-  /* the number of comparisons the fit statistics count: the sum of the counts */
-  fit_report_num(r, FIT_SEC_FIT, FIT_JSON, "n_comparisons", pref_data_weight(&c->data));
+  /* a ranking file fitted as rankings: its rankings are the rows (bt --breaking: the pairs) */
+  int ranked = c->rank.n > 0 && j->type->fit_rank;
+  double w = ranked ? rank_data_weight(&c->rank) : pref_data_weight(&c->data);
+  fit_report_int(r, FIT_SEC_DATA, FIT_BOTH, "rows", (long long)(ranked ? c->rank.n : c->data.n));
+  fit_report_num(r, FIT_SEC_DATA, FIT_BOTH, "weight", w);
+  /* the number of comparisons (rankings) the fit statistics count: the sum of the counts */
+  fit_report_num(r, FIT_SEC_FIT, FIT_JSON, "n_comparisons", w);
 }
 
 int fit_emit(const fit_job *j, fit_report *r, int rc) {
@@ -303,7 +306,9 @@ static int run_generic(const fit_job *j) {
     rc = alloc_failed(t, s, &msg);
     goto done;
   }
-  s = t->fit(mod, &c->data, &items, r, &info, &msg);
+  /* a ranking file reaches here only for a model that fits rankings (fit_rankings_prepare) */
+  s = c->rank.n && t->fit_rank ? t->fit_rank(mod, &c->rank, &items, r, &info, &msg)
+                               : t->fit(mod, &c->data, &items, r, &info, &msg);
   double t_fit = fit_now();
   if (s != PS_OK) {
     fprintf(stderr, "prefsim fit: %s: %s\n", j->file, msg.text);

@@ -519,6 +519,17 @@ int bt_covariance(const bt_result *res, const pref_features *f, double *cov, ps_
   return PS_OK;
 }
 
+int bt_standard_errors(const double *H, size_t dim, const pref_features *f, double *se, ps_msg *m) {
+  double *cov = malloc((dim ? dim * dim : 1) * sizeof *cov);
+  if (!cov) return ps_fail(m, PS_ENOMEM, "out of memory");
+  pref_features items = {.n_items = dim, .d = dim, .n_contexts = 1};
+  bt_result view = {.d = dim, .hessian = (double *)H};
+  int s = bt_covariance(&view, f && f->phi ? f : &items, cov, m);
+  for (size_t k = 0; s == PS_OK && k < dim; k++) se[k] = sqrt(fmax(cov[k * dim + k], 0));
+  free(cov);
+  return s;
+}
+
 double bt_objective(const pref_data *d, const pref_features *f, const bt_options *o,
                     const double *theta, double *grad, double *D, double *loglik) {
   if (o->firth) return bt_firth_objective(d, f, o, theta, grad, D, loglik);

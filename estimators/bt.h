@@ -74,6 +74,12 @@ void bt_result_free(bt_result *r);
  * Needs res->hessian.  PS_ESINGULAR when H is not positive definite on that space. */
 int bt_covariance(const bt_result *res, const pref_features *f, double *cov, ps_msg *m);
 
+/* Standard errors sqrt(diag C) with C as bt_covariance's, from the Hessian H (dim x dim) of
+ * any model on the items (f == NULL or f->phi == NULL) or features of f: what the
+ * estimators' se query reports.  PS_ESINGULAR, PS_ENOMEM. */
+#define BT_SE_MAX_DIM 256 /* the estimators keep their Hessian for the se query up to this dim */
+int bt_standard_errors(const double *H, size_t dim, const pref_features *f, double *se, ps_msg *m);
+
 /* H = sum_i w_i x_i x_i^T + diag_add I with x_i = phi(winner) - phi(loser), built
  * per context through the m x m weighted Laplacian of each context (cost
  * O(n + contexts (m^2 d + m d^2))).  w has one weight per row.  H is d x d. */

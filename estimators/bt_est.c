@@ -55,6 +55,8 @@ static int bt_est_fit(est_model *e, const pref_data *d, const pref_features *f, 
   bt_result_free(&e->res);
   e->f = f;
   int s;
+  /* keep the Hessian for the se query when it is small */
+  e->opt.want_hessian = (f && f->phi ? f->d : d->n_items) <= BT_SE_MAX_DIM;
   if (pref_data_n_ties(d) > 0) {
     /* the shortcuts: strict pairs from the ties, then plain BT (the strict rows' loops untouched) */
     pref_data strict;
@@ -106,6 +108,12 @@ static const double *bt_params_get(const est_model *e, size_t *dim) {
   return e->res.theta;
 }
 
+static int bt_se(const est_model *e, double *se, ps_msg *m) {
+  if (!e->fitted || !e->res.hessian)
+    return ps_fail(m, PS_EINVAL, "bt: no Hessian kept (not fitted, or more than %d parameters)", BT_SE_MAX_DIM);
+  return bt_standard_errors(e->res.hessian, e->res.d, e->f, se, m);
+}
+
 static void bt_free(est_model *e) {
   if (!e) return;
   bt_result_free(&e->res);
@@ -127,4 +135,5 @@ const est_type est_bt = {
     .logit = bt_logit,
     .theta = bt_params_get,
     .free = bt_free,
+    .se = bt_se,
 };

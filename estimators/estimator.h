@@ -15,6 +15,7 @@
 
 #include "../core/param.h"
 #include "../core/prefdata.h"
+#include "../core/rankdata.h"
 #include "../core/ps.h"
 
 typedef struct est_model est_model; /* each estimator defines its own */
@@ -115,6 +116,20 @@ typedef struct {
    * MDP in f->traj (env->n_states each; either may be NULL).  PS_EINVAL before a
    * successful fit.  The evaluator scores both under the true reward. */
   int (*state_policy)(const est_model *e, int32_t *policy, int32_t *greedy);
+
+  /* ---- Rankings (docs/theory.md §3.18; core/rankdata.h). ---- */
+
+  /* Optional: fit rankings themselves (Plackett-Luce, listwise DPO), with fit's contract.
+   * NULL: the estimator fits pairs, and ranking data reach it broken into pairs (the
+   * experiment's [estimator.LABEL] breaking = full|adjacent; prefsim fit's --breaking). */
+  int (*fit_rank)(est_model *e, const rank_data *d, const pref_features *f, gsl_rng *r, est_fit_info *info,
+                  ps_msg *m);
+
+  /* Optional: the model's own (naive) standard errors of theta(), one per coordinate, into se:
+   * from the inverse of its observed information at the fit (items: the pseudo-inverse on
+   * sum theta = 0), treating the rows it was fitted on as independent.  PS_EINVAL before a fit
+   * or when the fit kept no information (dim above its limit), PS_ESINGULAR, PS_ENOMEM. */
+  int (*se)(const est_model *e, double *se, ps_msg *m);
 } est_type;
 
 enum { EST_SELF_OTHER = 0, EST_SELF_WIN_RATE = 1, EST_SELF_SUBOPT_BOUND = 2 };

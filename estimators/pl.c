@@ -449,3 +449,40 @@ done:
   res->status = s;
   return s;
 }
+
+double pl_expected_information(const double *u, size_t s, size_t stages, double *I) {
+  if (s > PL_INFO_MAX_SET || s < 1) return NAN;
+  size_t full = ((size_t)1 << s) - 1;
+  double *P = calloc(full + 1, sizeof *P), *pi = malloc(s * sizeof *pi), mx = -INFINITY, tr = 0;
+  if (!P || !pi) {
+    free(P);
+    free(pi);
+    return NAN;
+  }
+  for (size_t j = 0; j < s; j++) mx = fmax(mx, u[j]);
+  for (size_t j = 0; j < s; j++) pi[j] = exp(u[j] - mx);
+  if (I) memset(I, 0, s * s * sizeof *I);
+  P[full] = 1;
+  /* a remaining set's supersets are larger masks: visiting masks downward pushes each P(R)
+   * complete to its subsets */
+  for (size_t R = full; R > 0; R--) {
+    if (P[R] == 0) continue;
+    size_t size = (size_t)__builtin_popcountll((unsigned long long)R);
+    if (size < 2 || s - size >= stages) continue;
+    double Z = 0;
+    for (size_t j = 0; j < s; j++)
+      if (R >> j & 1) Z += pi[j];
+    for (size_t j = 0; j < s; j++) {
+      if (!(R >> j & 1)) continue;
+      double pj = pi[j] / Z;
+      tr += P[R] * pj * (1 - pj);
+      if (I)
+        for (size_t l = 0; l < s; l++)
+          if (R >> l & 1) I[j * s + l] += P[R] * ((j == l ? pj : 0) - pj * pi[l] / Z);
+      P[R & ~((size_t)1 << j)] += P[R] * pj;
+    }
+  }
+  free(P);
+  free(pi);
+  return tr;
+}

@@ -81,4 +81,17 @@ int pl_hessian_vector(const rank_data *d, const pref_features *f, double l2, con
  * bt_check_items' sentence on the full breaking's pairs.  item_name may be NULL. */
 int pl_check_items(const rank_data *d, const char *const *item_name, ps_msg *m);
 
+/* The expected Fisher information, in the utilities, of one ranking of an offered set of s
+ * items with `stages` Plackett-Luce choices (s - 1 for a full ranking, top for a top-m one) at
+ * the utilities u (s of them): I = sum over the remaining sets R (|R| >= 2, reached after fewer
+ * than `stages` choices) of P(R) (diag p_R - p_R p_R^T), p_R the choice probabilities within R
+ * and P(R) the probability that the items outside R were the first chosen (the recursion
+ * P(R) = sum_{x not in R} P(R + x) pi_x / pi(R + x), pi = e^u).  The information does not
+ * depend on the outcome's realisation beyond the remaining sets, so this is exact
+ * (docs/theory.md §3.18): at u = 0 a full ranking of k has tr I = sum_{r=2..k} (1 - 1/r)
+ * = k - H_k.  I (s x s, may be NULL) receives the matrix; returns tr I, NaN for s >
+ * PL_INFO_MAX_SET (2^s subsets) or out of memory. */
+#define PL_INFO_MAX_SET 16
+double pl_expected_information(const double *u, size_t s, size_t stages, double *I);
+
 #endif

@@ -1,11 +1,14 @@
 /* pl_est.c — Plackett-Luce behind the common estimator interface.  The fitting is
- * pl.c; the comparisons an experiment or a pair CSV gives are full rankings of 2
- * (rank_data_from_pairs), on which PL is Bradley-Terry.  Rankings of more items
- * come to pl.c from `prefsim fit --model pl` (cli/fit_pl.c). */
+ * pl.c.  Rankings come through fit_rank (experiments with [design] ranking = k; `prefsim
+ * fit --model pl` fits with pl.c directly, cli/fit_pl.c); pairs through fit, as full
+ * rankings of 2 (rank_data_from_pairs), on which PL is Bradley-Terry.  The Hessian is
+ * kept up to BT_SE_MAX_DIM parameters for the se query (standard errors from the observed
+ * information, as `prefsim fit` reports them). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bt.h"
 #include "estimator.h"
 #include "pl.h"
 
@@ -32,28 +35,52 @@ static int pl_alloc(est_model **out, const char *const *h, ps_msg *m) {
   return PS_OK;
 }
 
-static int pl_est_fit(est_model *e, const pref_data *d, const pref_features *f, gsl_rng *r, est_fit_info *info,
-                      ps_msg *m) {
-  (void)r;
-  pl_result_free(&e->res);
-  e->f = f;
-  rank_data rd;
-  int s = pref_data_check(d, m);
-  if (s == PS_OK && d->n == 0) s = ps_fail(m, PS_EINVAL, "no comparisons");
-  if (s == PS_OK && f && f->n_items != d->n_items)
-    s = ps_fail(m, PS_EINVAL, "the feature view has %zu items, the data %zu", f->n_items, d->n_items);
-  if (s == PS_OK) s = rank_data_from_pairs(d, &rd, m);
-  if (s == PS_OK) {
-    if (e->opt.l2 == 0 && !(f && f->phi)) s = pl_check_items(&rd, NULL, m);
-    if (s == PS_OK) s = pl_fit(&rd, f, &e->opt, &e->res, m);
-    rank_data_free(&rd);
-  }
+static void fit_info(const est_model *e, int s, est_fit_info *info) {
   info->status = s;
   info->converged = s == PS_OK;
   info->iterations = e->res.iterations;
   info->objective = s == PS_OK ? e->res.objective : NAN;
   info->grad_norm = s == PS_OK ? e->res.grad_norm : NAN;
+}
+
+static int pl_est_fit_rank(est_model *e, const rank_data *d, const pref_features *f, gsl_rng *r, est_fit_info *info,
+                           ps_msg *m) {
+  (void)r;
+  pl_result_free(&e->res);
+  e->f = f;
+  int s = rank_data_check(d, m);
+  if (s == PS_OK && d->n == 0) s = ps_fail(m, PS_EINVAL, "no rankings");
+  if (s == PS_OK && f && f->n_items != d->n_items)
+    s = ps_fail(m, PS_EINVAL, "the feature view has %zu items, the data %zu", f->n_items, d->n_items);
+  if (s == PS_OK && e->opt.l2 == 0 && !(f && f->phi)) s = pl_check_items(d, NULL, m);
+  if (s == PS_OK) {
+    e->opt.want_hessian = (f && f->phi ? f->d : d->n_items) <= BT_SE_MAX_DIM;
+    s = pl_fit(d, f, &e->opt, &e->res, m);
+  }
+  fit_info(e, s, info);
   return s;
+}
+
+static int pl_est_fit(est_model *e, const pref_data *d, const pref_features *f, gsl_rng *r, est_fit_info *info,
+                      ps_msg *m) {
+  rank_data rd;
+  int s = pref_data_check(d, m);
+  if (s == PS_OK && d->n == 0) s = ps_fail(m, PS_EINVAL, "no comparisons");
+  if (s == PS_OK) s = rank_data_from_pairs(d, &rd, m);
+  if (s != PS_OK) {
+    pl_result_free(&e->res);
+    fit_info(e, s, info);
+    return s;
+  }
+  s = pl_est_fit_rank(e, &rd, f, r, info, m);
+  rank_data_free(&rd);
+  return s;
+}
+
+static int pl_se(const est_model *e, double *se, ps_msg *m) {
+  if (!e->res.theta || !e->res.hessian)
+    return ps_fail(m, PS_EINVAL, "pl: no Hessian kept (not fitted, or more than %d parameters)", BT_SE_MAX_DIM);
+  return bt_standard_errors(e->res.hessian, e->res.d, e->f, se, m);
 }
 
 static double pl_logit(const est_model *e, int32_t a, int32_t b) {
@@ -82,12 +109,14 @@ const est_type est_pl = {
     .doc = "Plackett-Luce maximum likelihood for rankings, full or top-k of an offered set (Plackett 1975; Luce "
            "1959; Hunter 2004), item scores or linear features; damped Newton to ||grad|| <= tol x weight, "
            "standard errors from the observed information.  `prefsim fit --model pl` reads a `ranking` column "
-           "(a>c>b, best first) with an optional `set` column (a|b|c|d); pairs are rankings of 2, where it is "
-           "Bradley-Terry.  Reports no-mle when the ranked-above graph is not strongly connected.",
+           "(a>c>b, best first) with an optional `set` column (a|b|c|d); in experiments it fits the rankings of [design] ranking = k; pairs are rankings of 2, "
+           "where it is Bradley-Terry.  Reports no-mle when the ranked-above graph is not strongly connected.",
     .params = pl_params,
     .alloc = pl_alloc,
     .fit = pl_est_fit,
     .logit = pl_logit,
     .theta = pl_theta,
     .free = pl_free,
+    .fit_rank = pl_est_fit_rank,
+    .se = pl_se,
 };

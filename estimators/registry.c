@@ -21,7 +21,7 @@
   /* heterogeneous annotators */                                                                                   \
   X(mixture) X(noisybt) X(flipem) X(idealpoint) X(lowrank)                                                         \
   /* policy learners */                                                                                            \
-  X(dpo) X(dpo_gd) X(hypo) X(rlhf) X(bon) X(drpo) X(grpo) X(pessimistic) X(greedy_mle)
+  X(dpo) X(dpo_listwise) X(dpo_gd) X(hypo) X(rlhf) X(bon) X(drpo) X(grpo) X(pessimistic) X(greedy_mle)
 
 #define DECLARE(name) extern const est_type est_##name;
 ESTIMATORS(DECLARE)

@@ -3,7 +3,9 @@
  * The simulation is cellsim.c's; every estimator is allocated with its
  * hyperparameters at this grid point (looked up by name when the experiment was
  * built, exp_estimator.hyper, or the swept value), fitted on the training data
- * with its own random stream (PS_STREAM_ESTIMATOR, substream k), and evaluated on
+ * with its own random stream (PS_STREAM_ESTIMATOR, substream k) — on the rankings when
+ * the data are rankings and it fits them (est_type.fit_rank), else on their breaking
+ * (exp_estimator.breaking) — and evaluated on
  * exactly the metrics the experiment stores for it (experiment.h), each computed
  * only where it applies (quantity.h).  Truth and theory values are computed once
  * per cell, before the fits. */
@@ -108,12 +110,15 @@ int cell_run(const experiment *e, size_t p, size_t rep, cell_result *r, ps_msg *
     ev->hyper = hyper;
     est_model *mod = NULL;
     ps_msg fm = {{0}};
-    int fs = est_check_ties(x->type, &sim.train, &fm);
+    /* rankings go to an estimator that fits them, else their breaking into pairs */
+    const pref_data *pairs = sim.ranked && x->breaking == RANK_BREAK_ADJACENT ? &sim.train_adjacent : &sim.train;
+    int fs = est_check_ties(x->type, pairs, &fm);
     if (fs == PS_OK) fs = x->type->alloc(&mod, hyper, &fm);
     double ft0 = cell_now();
     if (fs == PS_OK) {
       ps_rng_reset(rng, e->seed, PS_STREAM_ESTIMATOR, p, rep, k);
-      fs = x->type->fit(mod, &sim.train, &sim.f, rng, &ev->info, &fm);
+      fs = sim.ranked && x->type->fit_rank ? x->type->fit_rank(mod, &sim.rank, &sim.f, rng, &ev->info, &fm)
+                                           : x->type->fit(mod, pairs, &sim.f, rng, &ev->info, &fm);
     }
     ev->fit_seconds = cell_now() - ft0;
     ev->fit_status = fs;

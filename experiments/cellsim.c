@@ -6,7 +6,7 @@
  * Streams: world and population are keyed by point 0 when common_world is set
  * (replicate r sees the same truth at every grid point, so curves along an axis
  * are paired), else by the point index; queries, judgements and estimator streams
- * always by (point, replicate).  Training pairs use substream 0, held-out pairs 1,
+ * always by (point, replicate).  Training pairs (or rankings, [design] ranking = k) use substream 0, held-out pairs 1,
  * new user j's shots 16 + 2j and its held-out comparisons 17 + 2j (so fewer shots
  * are a prefix of more).  The order of the draws is part of the file format:
  * changing it changes every stored number. */
@@ -45,6 +45,8 @@ void cell_sim_free(cell_sim *s) {
   free(s->shots);
   free(s->shot_held);
   pref_data_free(&s->train);
+  pref_data_free(&s->train_adjacent);
+  rank_data_free(&s->rank);
   pref_data_free(&s->held);
   population_free(&s->pop);
   world_free(&s->w);
@@ -66,7 +68,17 @@ int cell_sim_alloc(cell_sim *s, const experiment *e, size_t p, size_t rep, gsl_r
   if ((st = population_alloc(&s->pop, &s->w, &pt->population, rng, m))) goto fail;
   ps_rng_reset(rng, e->seed, PS_STREAM_QUERIES, p, rep, 0);
   ps_rng_reset(rj, e->seed, PS_STREAM_JUDGEMENTS, p, rep, 0);
-  if ((st = design_simulate(&s->train, pt->n_train, &s->w, &s->pop, &pt->noise, &pt->design, rng, rj, m))) goto fail;
+  if (pt->design.ranking) {
+    /* rankings, and the two breakings the pair estimators and pair metrics see */
+    s->ranked = 1;
+    if ((st = design_simulate_rankings(&s->rank, pt->n_train, &s->w, &s->pop, &pt->noise, &pt->design, 0,
+                                       s->pop.n_train_users, rng, rj, m)) ||
+        (st = rank_data_break(&s->rank, RANK_BREAK_FULL, &s->train, m)) ||
+        (st = rank_data_break(&s->rank, RANK_BREAK_ADJACENT, &s->train_adjacent, m)))
+      goto fail;
+  } else if ((st = design_simulate(&s->train, pt->n_train, &s->w, &s->pop, &pt->noise, &pt->design, rng, rj, m))) {
+    goto fail;
+  }
   ps_rng_reset(rng, e->seed, PS_STREAM_QUERIES, p, rep, 1);
   ps_rng_reset(rj, e->seed, PS_STREAM_JUDGEMENTS, p, rep, 1);
   /* held-out pairs stay strict (the metrics score P(first > second)); ties are training data */

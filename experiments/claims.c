@@ -147,6 +147,8 @@ static int metric_path(const char *metric, char *path, size_t len) {
  * 93.2-93.6% in tests/test_claims.c.  Using the quantiles
  *   alpha'/2 = Phi(-sqrt(R/(R-1)) t_{R-1, 1-alpha/2})
  * instead brings the coverage to the nominal level. */
+#define CLAIM_MAX_BOOT 1e6 /* the `bootstrap` key's own maximum */
+
 static double expanded_tail(double level, size_t R) {
   double a = (1 - level) / 2;
   if (R < 2) return a;
@@ -169,8 +171,14 @@ static void eval_row(const grid *g, const double *A, const double *B, int diff, 
   const double tail = expanded_tail(level, R);
   /* `bootstrap` counts resamples for a 95% interval; a narrower tail (a higher level,
    * or a family's share of alpha) gets proportionally more, so that as many resamples
-   * lie beyond each end of the interval as at 95% (its percentiles are as precise) */
-  if (level > 0.95) nboot = (size_t)ceil((double)nboot * expanded_tail(0.95, R) / tail);
+   * lie beyond each end of the interval as at 95% (its percentiles are as precise), up to
+   * CLAIM_MAX_BOOT: with a handful of replicates the t tail makes the expanded tail so small
+   * (R = 4 at a family level of 99.4%: ~1e-17) that the count would not fit in memory, and
+   * such an interval's end is the extreme resample anyway */
+  if (level > 0.95) {
+    double want = ceil((double)nboot * expanded_tail(0.95, R) / tail);
+    nboot = want < CLAIM_MAX_BOOT ? (size_t)want : (size_t)CLAIM_MAX_BOOT;
+  }
   if (npts > EXP_MAX_AXIS_VALUES) {
     snprintf(row->note, sizeof row->note, "axis has more than %d values", EXP_MAX_AXIS_VALUES);
     return;

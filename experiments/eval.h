@@ -25,7 +25,11 @@ typedef struct {
   exp_point pt;
   world w;
   population pop;
-  pref_data train, held;
+  pref_data train, held;   /* with rankings, train is their full breaking (every ranked item over every
+                             * item below it), the pairs the pair metrics and pair estimators see */
+  int ranked;               /* [design] ranking = k: the training data are rankings */
+  rank_data rank;           /* the rankings (ranked only) */
+  pref_data train_adjacent; /* their adjacent breaking (ranked only) */
   double *log_ref;          /* n_items: log pi_ref, the KL anchor (design_log_ref) */
   double *held_p, *held_pu; /* held.n: truth for an unknown annotator / the row's own */
   size_t n_new;             /* new users (few-shot) */

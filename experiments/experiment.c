@@ -134,10 +134,16 @@ static const ps_param p_design[] = {
     {"ref_direction", PS_PARAM_ENUM, "reward", 0, 0, "reward|random|anti",
      "pi_ref scores: the true reward, a random one, or minus the reward (the optimal response is the least "
      "covered; coverage shrinks with ref_temperature)"},
+    {"ranking", PS_PARAM_INT, "0", 0, 4096, NULL,
+     "0: pairs; k >= 2: each training query offers k items of one context (from the design: uniform, pi_ref "
+     "without replacement, or every k-subset in turn) and the annotator ranks them by Plackett-Luce on its reward "
+     "(probit link: Thurstone); [data] n counts rankings (docs/theory.md §2.13)"},
+    {"top", PS_PARAM_INT, "0", 0, 4096, NULL,
+     "rankings: rank only the best top = m of the k offered items (1 <= m < k: a top-m ranking); 0 = all"},
     END};
 
 static const ps_param p_data[] = {
-    {"n", PS_PARAM_INT, "1000", 1, 2e9, NULL, "training comparisons"},
+    {"n", PS_PARAM_INT, "1000", 1, 2e9, NULL, "training comparisons (rankings when [design] ranking = k)"},
     {"heldout", PS_PARAM_INT, "2000", 1, 2e9, NULL, "held-out comparisons (evaluated against true probabilities)"},
     {"per_annotator", PS_PARAM_INT, "0", 0, 1e9, NULL,
      "training comparisons per annotator; when > 0, n = annotators x per_annotator"},
@@ -155,7 +161,7 @@ const exp_section_schema exp_schema[] = {
     {"world", p_world, "items or contexts x responses with Gaussian features"},
     {"population", p_population, "the annotators' true preferences"},
     {"noise", p_noise, "link, temperature and label flips"},
-    {"design", p_design, "which pairs are queried"},
+    {"design", p_design, "which pairs (or sets, for rankings) are queried"},
     {"data", p_data, "sample sizes"},
     {"policy", p_policy, "policies built from fitted rewards and their KL anchor"},
     {NULL, NULL, NULL}};
@@ -405,14 +411,30 @@ static int build_estimator(experiment *e, cfg *c, const char *sec, ps_msg *m) {
                    label, est_names());
   }
   if (!te && cfg_set(c, sec, "type", tname, "default", 0) != PS_OK) return ps_fail(m, PS_ENOMEM, "out of memory");
+  int breaking = RANK_BREAK_FULL;
   for (size_t i = 0; i < cfg_size(c); i++) {
     const cfg_entry *x = cfg_at(c, i);
     if (strcmp(x->section, sec) || !strcmp(x->key, "type")) continue;
+    if (!strcmp(x->key, "breaking")) {
+      /* not a hyperparameter: how the experiment gives ranking data to a pair estimator */
+      if (t->fit_rank) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "estimator '%s' fits rankings themselves; breaking is for estimators that fit pairs",
+                 t->name);
+        return entry_error(m, x, msg);
+      }
+      if (strcmp(x->value, "full") && strcmp(x->value, "adjacent"))
+        return entry_error(m, x, "breaking is full (every ranked item over every item below it) or adjacent (each "
+                                 "ranked item over the next)");
+      breaking = strcmp(x->value, "full") ? RANK_BREAK_ADJACENT : RANK_BREAK_FULL;
+      continue;
+    }
     const ps_param *p = ps_param_find(t->params, x->key);
     if (!p) {
       char list[400], msg[600];
       keys_list(t->params, list, sizeof list);
-      snprintf(msg, sizeof msg, "unknown hyperparameter of estimator '%s'; allowed: type, %s", t->name, list);
+      snprintf(msg, sizeof msg, "unknown hyperparameter of estimator '%s'; allowed: type, %s%s", t->name, list,
+               t->fit_rank ? "" : ", breaking (ranking data)");
       return entry_error(m, x, msg);
     }
     int s = check_entry(p, x, m);
@@ -426,6 +448,7 @@ static int build_estimator(experiment *e, cfg *c, const char *sec, ps_msg *m) {
   exp_estimator *x = &e->estimators[e->n_estimators++];
   memset(x, 0, sizeof *x);
   x->type = t;
+  x->breaking = breaking;
   x->label = strdup(label);
   x->section = strdup(sec);
   size_t np = 0;
@@ -583,9 +606,11 @@ static int build_outputs(experiment *e, const cfg *c, ps_msg *m) {
   char why[700];
   if (!wm || !wt || !wth || !am || !at || !ath) goto oom;
   /* 1. applicability over every grid point, and estimators against worlds */
+  int any_ranking = 0;
   for (size_t p = 0; p < e->n_points; p++) {
     exp_point pt;
     if ((s = experiment_point(e, p, &pt, m))) goto done;
+    any_ranking |= pt.design.ranking > 0;
     unsigned data = exp_point_data(&pt);
     for (size_t k = 0; k < ne; k++) {
       const est_type *t = e->estimators[k].type;
@@ -611,6 +636,13 @@ static int build_outputs(experiment *e, const cfg *c, ps_msg *m) {
     }
     for (size_t i = 0; i < ntr; i++) at[i] |= (unsigned char)truth_applies(i, &pt);
     for (size_t i = 0; i < nth; i++) ath[i] |= (unsigned char)theory_applies(i, &pt);
+  }
+  for (size_t k = 0; k < ne && !any_ranking; k++) {
+    const cfg_entry *x = cfg_find(c, e->estimators[k].section, "breaking");
+    if (x) {
+      s = entry_error(m, x, "breaking applies to ranking data, and no grid point has [design] ranking = k >= 2");
+      goto done;
+    }
   }
   /* 2. what the experiment asks for: its list, and what claims and figures name */
   const cfg_entry *list = cfg_find(c, "experiment", "metrics");
@@ -1192,6 +1224,36 @@ int experiment_point(const experiment *e, size_t p, exp_point *o, ps_msg *m) {
   o->design.ref_temperature = ps_param_real(V("design", "ref_temperature"));
   const char *rd = V("design", "ref_direction");
   o->design.ref = !strcmp(rd, "random") ? REF_RANDOM : !strcmp(rd, "anti") ? REF_ANTI : REF_REWARD;
+  o->design.ranking = (size_t)ps_param_int(V("design", "ranking"));
+  o->design.top = (size_t)ps_param_int(V("design", "top"));
+  {
+    const cfg_entry *x = cfg_find(e->config, "design", o->design.top && !o->design.ranking ? "top" : "ranking");
+    char wr[300] = "config";
+    if (x) cfg_where(x, wr, sizeof wr);
+    size_t per = wt->kind == WORLD_ITEMS ? o->world.items : o->world.responses;
+    if (o->design.ranking == 1)
+      return ps_fail(m, PS_EINVAL, "%s: [design] ranking = 1: a ranking offers k >= 2 items (0 = pairs)", wr);
+    if (o->design.top && !o->design.ranking)
+      return ps_fail(m, PS_EINVAL, "%s: [design] top = %zu applies to rankings: set [design] ranking = k", wr,
+                     o->design.top);
+    if (o->design.ranking) {
+      if (wt->kind == WORLD_SEGMENTS)
+        return ps_fail(m, PS_EINVAL, "%s: [design] ranking = %zu: rankings are of items or responses, not of the "
+                       "trajectory segments of [world] kind = %s", wr, o->design.ranking, wt->name);
+      if (o->design.ranking > per)
+        return ps_fail(m, PS_EINVAL, "%s: [design] ranking = %zu is more than the %zu %s per context", wr,
+                       o->design.ranking, per, wt->kind == WORLD_ITEMS ? "items" : "responses");
+      if (o->design.top >= o->design.ranking)
+        return ps_fail(m, PS_EINVAL, "%s: [design] top = %zu: a top-m ranking of %zu items has 1 <= m <= %zu (0 = all)",
+                       wr, o->design.top, o->design.ranking, o->design.ranking - 1);
+      if (strcmp(V("noise", "ties"), "none"))
+        return ps_fail(m, PS_EINVAL, "%s: [design] ranking = %zu with [noise] ties = %s: ties are a pair model; "
+                       "rankings take ties = none", wr, o->design.ranking, V("noise", "ties"));
+      if (!strcmp(pk, "gpm") || !strcmp(pk, "cycle"))
+        return ps_fail(m, PS_EINVAL, "%s: [design] ranking = %zu with [population] kind = %s: it has no reward to "
+                       "rank by (rankings take bt, condorcet, mixture, idealpoint or lowrank)", wr, o->design.ranking, pk);
+    }
+  }
   o->n_train = (size_t)ps_param_int(V("data", "n"));
   o->n_heldout = (size_t)ps_param_int(V("data", "heldout"));
   size_t per = (size_t)ps_param_int(V("data", "per_annotator"));

@@ -7,7 +7,8 @@
  *   [world] [population] [noise] [design] [data]   the synthetic world (sim/)
  *   [sweep]  key = v1, v2, ...   one axis per key; the key is a bare key name
  *            unique across the world sections (n, dim, flip, ...) or section.key
- *   [estimator.LABEL]  type = NAME (default LABEL) plus NAME's hyperparameters;
+ *   [estimator.LABEL]  type = NAME (default LABEL) plus NAME's hyperparameters, and
+ *            breaking = full|adjacent (ranking data, an estimator that fits pairs);
  *            results go to /metrics/LABEL/
  *   [claim.NAME]  checked by `prefsim verify` (claims.c)
  *   [figure.NAME] extra figures for `prefsim plot` (plot.c)
@@ -49,6 +50,8 @@ typedef struct {
   char *section;             /* "estimator.<label>" */
   const est_type *type;
   char **hyper;              /* one text value per type->params entry */
+  int breaking;              /* rank_breaking of ranking data for an estimator that fits pairs:
+                              * [estimator.LABEL] breaking = full (default) | adjacent */
 } exp_estimator;
 
 typedef struct {

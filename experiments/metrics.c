@@ -1095,6 +1095,26 @@ static double m_policy_param_err(metric_eval *ev) {
   return sqrt(e2);
 }
 
+/* share of the coordinates of theta whose naive 95% interval theta-hat_k +- 1.96 se_k (the
+ * estimator's own standard errors, est_type.se) covers theta*_k / T: near 0.95 for an MLE of
+ * a well-specified model, below it when the rows it treats as independent are not (ranking
+ * breaking, docs/theory.md §3.18) */
+static double m_ci_coverage(metric_eval *ev) {
+  const population *pop = &ev->sim->pop;
+  size_t dim = 0;
+  const double *th = ev->t->theta(ev->mod, &dim);
+  if (!th || dim != pop->d || !dim) return NAN;
+  double *se = malloc(dim * sizeof *se), cov = NAN;
+  ps_msg m;
+  if (se && ev->t->se(ev->mod, se, &m) == PS_OK) {
+    double hit = 0;
+    for (size_t k = 0; k < dim; k++) hit += fabs(th[k] - pop->theta[k] / ev->sim->pt.noise.temperature) <= 1.959963984540054 * se[k];
+    cov = hit / (double)dim;
+  }
+  free(se);
+  return cov;
+}
+
 static double m_self_estimate(metric_eval *ev) { return ev->t->self_estimate(ev->mod); }
 
 /* compare the estimator's own estimate with the truth it estimates */
@@ -1204,6 +1224,7 @@ static int policy_param(const est_type *t, const exp_point *pt) {
   return t->theta && t->policy && pt->population.kind == POP_BT;
 }
 static int self_estimate(const est_type *t, const exp_point *pt) { return t->self_estimate != NULL; }
+static int reward_se(const est_type *t, const exp_point *pt) { return t->se && !t->policy && has_theta(t, pt); }
 static int bound(const est_type *t, const exp_point *pt) {
   return t->self_estimate && t->self_estimate_of == EST_SELF_SUBOPT_BOUND;
 }
@@ -1227,6 +1248,9 @@ const metric_def metric_table[] = {
     {"param_err", "1", "||theta-hat - theta*/T||_2 after normalisation", IF, has_theta, m_param_err, RPOS},
     {"param_err_sigma", "1", "||theta-hat - theta*/T|| in the empirical design norm Sigma-hat", IF, has_theta,
      m_param_err_sigma, RPOS},
+    {"ci_coverage", "1",
+     "share of coordinates whose naive 95% interval theta-hat +- 1.96 se (the model's own information) covers "
+     "theta*/T", IF, reward_se, m_ci_coverage, R01},
     {"heldout_logloss", "nats", "held-out cross-entropy against the true probabilities", IF, NULL, m_logloss, RPOS},
     {"excess_logloss", "nats", "held-out cross-entropy minus the Bayes log-loss", IF, NULL, m_excess, RPOS},
     {"accuracy", "1", "held-out agreement with the truly more likely side", IF, NULL, m_accuracy, R01},

@@ -23,6 +23,7 @@
 #include "../core/numerics.h"
 #include "../estimators/bt.h"
 #include "../estimators/minimax.h"
+#include "../estimators/pl.h"
 #include "../estimators/policy.h"
 #include "../estimators/ties.h"
 #include "eval.h"
@@ -39,8 +40,16 @@ static int has_ties(const exp_point *pt) { return pt->noise.ties != NOISE_TIES_N
 static int tie_model_world(const exp_point *pt) {
   return has_ties(pt) && clean_bt_logistic(pt) && pt->noise.flip == 0;
 }
-/* a model whose Cramer-Rao scale is computed: BT, or in a world with ties the tie model */
-static int crlb_world(const exp_point *pt) { return clean_bt(pt) && (!has_ties(pt) || tie_model_world(pt)); }
+/* rankings that follow Plackett-Luce on the truth exactly: clean BT, logistic, no flips */
+static int pl_rankings(const exp_point *pt) {
+  return pt->design.ranking && clean_bt_logistic(pt) && pt->noise.flip == 0 && !pt->population.spurious;
+}
+/* a model whose Cramer-Rao scale is computed: BT pairs (flips in the weight), in a world
+ * with ties the tie model, or Plackett-Luce rankings */
+static int crlb_world(const exp_point *pt) {
+  if (pt->design.ranking) return pl_rankings(pt);
+  return clean_bt(pt) && (!has_ties(pt) || tie_model_world(pt));
+}
 /* the tie shortcuts' limits: item worlds with a BT truth and ties, pairs weighted equally */
 static int shortcut_world(const exp_point *pt) {
   return has_ties(pt) && bt_truth(pt) && pt->world.items <= GAME_MAX_ITEMS && pt->design.kind != DESIGN_POLICY;
@@ -392,6 +401,65 @@ static double trace_prod(const double *A, const double *B, size_t dim) {
   return t;
 }
 
+/* The expected Plackett-Luce Fisher information of the training rankings at the truth
+ * (docs/theory.md §3.18): I = sum_r X_r^T I(u_r) X_r with I(u_r) pl_expected_information's
+ * for ranking r's offered set at u = r/T and X_r its rows of phi (items: the unit vectors).
+ * *trace_u receives the mean over rankings of tr I(u_r).  PS_EINVAL for a set above
+ * PL_INFO_MAX_SET, PS_ENOMEM. */
+static int pl_fisher(const cell_sim *s, double *I, double *trace_u) {
+  const rank_data *d = &s->rank;
+  const pref_features *f = &s->f;
+  size_t dim = f->d, kmax = 0;
+  for (size_t r = 0; r < d->n; r++) kmax = rank_size(d, r) > kmax ? rank_size(d, r) : kmax;
+  if (kmax > PL_INFO_MAX_SET) return PS_EINVAL;
+  double *u = malloc((kmax + 1) * sizeof *u), *Is = malloc((kmax * kmax + 1) * sizeof *Is);
+  double *XI = f->phi ? malloc((kmax * dim + 1) * sizeof *XI) : NULL, tsum = 0;
+  if (!u || !Is || (f->phi && !XI)) {
+    free(u);
+    free(Is);
+    free(XI);
+    return PS_ENOMEM;
+  }
+  memset(I, 0, dim * dim * sizeof *I);
+  for (size_t r = 0; r < d->n; r++) {
+    size_t k = rank_size(d, r);
+    const int32_t *it = d->item + d->off[r];
+    double c = d->count ? d->count[r] : 1;
+    for (size_t j = 0; j < k; j++) u[j] = s->pop.reward[it[j]] / s->pt.noise.temperature;
+    tsum += c * pl_expected_information(u, k, rank_stages(d, r), Is);
+    if (!f->phi) {
+      for (size_t a = 0; a < k; a++)
+        for (size_t b = 0; b < k; b++) I[(size_t)it[a] * dim + (size_t)it[b]] += c * Is[a * k + b];
+      continue;
+    }
+    /* X^T Is X with X the k x dim rows of phi: (Is X) first, then X^T (Is X) */
+    for (size_t a = 0; a < k; a++)
+      for (size_t q = 0; q < dim; q++) {
+        double v = 0;
+        for (size_t b = 0; b < k; b++) v += Is[a * k + b] * f->phi[(size_t)it[b] * dim + q];
+        XI[a * dim + q] = v;
+      }
+    for (size_t a = 0; a < k; a++) {
+      const double *xa = f->phi + (size_t)it[a] * dim;
+      for (size_t p = 0; p < dim; p++)
+        for (size_t q = 0; q < dim; q++) I[p * dim + q] += c * xa[p] * XI[a * dim + q];
+    }
+  }
+  *trace_u = tsum / rank_data_weight(d);
+  free(u);
+  free(Is);
+  free(XI);
+  return PS_OK;
+}
+
+static double th_ranking_info_trace(cell_eval *ev) {
+  size_t dim = ev->sim->f.d;
+  double *I = malloc(dim * dim * sizeof *I), t = NAN;
+  if (I && pl_fisher(ev->sim, I, &t) != PS_OK) t = NAN;
+  free(I);
+  return t;
+}
+
 /* The tie layer as a model (docs/theory.md §2.11): Davidson with tau = log nu, Rao-Kupper
  * with tau = eta; the link is logistic without flips wherever these are asked for. */
 static ties_model tie_model(const noise_spec *ns, double *tau) {
@@ -442,7 +510,16 @@ static void crlb_of(const cell_sim *s, pair_weight wf, int with_tau, double out[
   double *I = malloc(dim * dim * sizeof(double)), *S = malloc(dim * dim * sizeof(double)), *w = NULL;
   double *c = calloc(dim, sizeof(double));
   if (!I || !S || !c) goto done;
-  if (f->phi) {
+  if (s->ranked) {
+    /* Plackett-Luce rankings: their exact expected information; Sigma-hat over the full
+     * breaking's pairs (the sum-zero shift for items comes below) */
+    double tu;
+    if (pl_fisher(s, I, &tu) != PS_OK) goto done;
+    w = malloc(n * sizeof(double));
+    if (!w) goto done;
+    for (size_t i = 0; i < n; i++) w[i] = 1.0 / (double)n;
+    if (bt_design_hessian(d, f, w, 0, S, NULL) != PS_OK) goto done;
+  } else if (f->phi) {
     if (feature_fisher(s, wf, I, S)) goto done;
     for (size_t k = 0; k < dim * dim; k++) S[k] /= (double)n;
   } else {
@@ -701,7 +778,7 @@ static double th_pooled_bt_density_kl(cell_eval *ev) {
 const cellq_def theory_table[] = {
     {"param_err_crlb", "1",
      "sqrt(tr I^-1): Cramer-Rao scale of ||theta-hat - theta*/T||_2 (with ties: the tie model's, its tie parameter "
-     "estimated too)",
+     "estimated too; rankings: I the exact expected Plackett-Luce information of the offered sets)",
      IF, crlb_world, th_crlb},
     {"param_err_sigma_crlb", "1", "sqrt(tr(I^-1 Sigma-hat)): Cramer-Rao scale of the Sigma-hat-norm error", IF,
      crlb_world, th_crlb_sigma},
@@ -718,6 +795,10 @@ const cellq_def theory_table[] = {
      EST_IN_ITEMS, shortcut_world, th_drop_ties_slope},
     {"drop_ties_bias", "1", "||theta-dagger - theta*/T|| of BT's limit with the ties dropped", EST_IN_ITEMS,
      shortcut_world, th_drop_ties_bias},
+    {"ranking_info_trace", "1",
+     "mean over training rankings of tr I(u), the exact expected Plackett-Luce information of one ranking in its "
+     "utilities u = r/T (k - H_k for a full ranking of k at theta = 0; a pair at theta = 0: 1/2)",
+     IF, pl_rankings, th_ranking_info_trace},
     {"excess_of_half", "nats",
      "log 2 - Bayes log-loss: the excess of predicting 1/2 everywhere (the best BT on a symmetric cycle)", IF, NULL,
      th_excess_of_half},

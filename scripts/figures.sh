@@ -32,6 +32,7 @@ cp out/ties/ties_rate.png docs/figures/ties_rate.png
 cp out/ties/ties_shrinkage.png docs/figures/ties_shrinkage.png
 cp out/ties_rk/ties_rk_rate.png docs/figures/ties_rk_rate.png
 cp out/ties_rk/ties_rk_inflation.png docs/figures/ties_rk_inflation.png
+cp out/rankings/rankings_rankings.png docs/figures/rankings.png
 cp out/rdpo_noise/rdpo_noise_pair.png docs/figures/rdpo_noise_pair.png
 cp out/dpo_rate/dpo_rate_logpi.png docs/figures/dpo_rate_logpi.png
 cp out/dpo_dynamics/dpo_dynamics_logp.png docs/figures/dpo_dynamics.png

@@ -12,6 +12,7 @@
 #include <gsl/gsl_randist.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../core/numerics.h"
 
@@ -199,4 +200,161 @@ int design_simulate(pref_data *out, size_t n, const world *w, const population *
                     const noise_spec *ns, const design_spec *ds, gsl_rng *rq, gsl_rng *rj,
                     ps_msg *m) {
   return design_simulate_users(out, n, w, p, ns, ds, 0, p->n_train_users, rq, rj, m);
+}
+
+/* ---------------------------------------------------------------- rankings */
+
+/* The utility of item y for the judge of one ranking: annotator h's reward (a type drawn
+ * per ranking, uniform u_type, for per-comparison mixtures and condorcet), with the
+ * spurious label offset of a population without users. */
+static double judge_reward(const population *p, size_t h, int type, int32_t y) {
+  if (p->kind == POP_CONDORCET) return p->mix[(size_t)type * p->n_items + (size_t)y];
+  if (p->n_users && p->per_comparison) return p->type_reward[(size_t)type * p->n_items + (size_t)y];
+  if (p->n_users) return population_user_reward(p, h, y);
+  return p->reward[y] + (p->label_offset ? p->label_offset[y] : 0);
+}
+
+/* the type of one ranking's judge from a uniform u (per-comparison mixtures, condorcet) */
+static int judge_type(const population *p, double u) {
+  if (p->kind == POP_CONDORCET) return u < 1.0 / 3 ? 0 : u < 2.0 / 3 ? 1 : 2;
+  if (!(p->n_users && p->per_comparison)) return 0;
+  double acc = 0;
+  for (size_t k = 0; k + 1 < p->n_types; k++)
+    if (u < (acc += p->type_weight[k])) return (int)k;
+  return (int)p->n_types - 1;
+}
+
+/* C(n, k) as a double (exact below 2^53 for the sizes a design can enumerate) */
+static double choose(size_t n, size_t k) {
+  double c = 1;
+  for (size_t j = 1; j <= k; j++) c = c * (double)(n - k + j) / (double)j;
+  return c;
+}
+
+/* the idx-th k-subset of {0..M-1} in lexicographic order (combinatorial number system) */
+static void unrank_subset(size_t idx, size_t M, size_t k, size_t *out) {
+  size_t a = 0;
+  for (size_t j = 0; j < k; j++) {
+    for (;; a++) {
+      size_t c = (size_t)choose(M - a - 1, k - j - 1);
+      if (idx < c) break;
+      idx -= c;
+    }
+    out[j] = a++;
+  }
+}
+
+int design_simulate_rankings(rank_data *out, size_t n, const world *w, const population *p, const noise_spec *ns,
+                             const design_spec *ds, size_t first, size_t count, gsl_rng *rq, gsl_rng *rj,
+                             ps_msg *m) {
+  size_t M = w->m, k = ds->ranking, top = ds->top;
+  memset(out, 0, sizeof *out);
+  if (k < 2 || k > M)
+    return ps_fail(m, PS_EINVAL, "[design] ranking = %zu: a ranking offers 2..%zu items (the %s per context)", k, M,
+                   w->spec.kind == WORLD_ITEMS ? "items" : "responses");
+  if (top >= k)
+    return ps_fail(m, PS_EINVAL, "[design] top = %zu: a top-m ranking ranks 1..%zu of its %zu items (0 = all)", top,
+                   k - 1, k);
+  if (ns->ties != NOISE_TIES_NONE)
+    return ps_fail(m, PS_EINVAL, "[noise] ties = %s: ties are a pair model; rankings take ties = none",
+                   ns->ties == NOISE_TIES_DAVIDSON ? "davidson" : "raokupper");
+  if (p->kind == POP_GPM || p->kind == POP_CYCLE)
+    return ps_fail(m, PS_EINVAL, "[population] kind = %s has no reward to rank by; rankings need bt, condorcet, "
+                   "mixture, idealpoint or lowrank", p->kind == POP_GPM ? "gpm" : "cycle");
+  if (!(ns->temperature > 0) || !(ns->flip >= 0 && ns->flip < 0.5))
+    return ps_fail(m, PS_EINVAL, "noise needs temperature > 0 and flip in [0, 0.5)");
+  if (count && first + count > p->n_users)
+    return ps_fail(m, PS_EINVAL, "annotators %zu..%zu do not exist (the population has %zu)", first,
+                   first + count - 1, p->n_users);
+  double n_subsets = choose(M, k);
+  if (ds->kind == DESIGN_COMPLETE && !(n_subsets < 9e15))
+    return ps_fail(m, PS_EINVAL, "[design] kind = complete: C(%zu, %zu) subsets per context are too many to enumerate",
+                   M, k);
+  double *wt = NULL, *key = malloc(k * sizeof *key), *cw = malloc(M * sizeof *cw);
+  size_t *pick = malloc((M > k ? M : k) * sizeof *pick), *ord = malloc(k * sizeof *ord);
+  int st = PS_OK;
+  if (!key || !cw || !pick || !ord) goto oom;
+  if (ds->kind == DESIGN_POLICY) {
+    if (!(wt = malloc(w->n_items * sizeof *wt))) goto oom;
+    if ((st = reference_weights(w, p, ds, rq, wt, m))) goto done;
+  }
+  if (rank_data_alloc(out, n, n * k, w->n_items, count > 0, 0) != PS_OK) {
+    st = ps_fail(m, PS_ENOMEM, "out of memory for %zu rankings of %zu", n, k);
+    goto done;
+  }
+  if (count) out->n_annotators = first + count;
+  double sd_noise = ns->link == LINK_PROBIT ? sqrt(0.5) : 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t c;
+    /* the offered items, in presentation order: pick[0..k) */
+    if (ds->kind == DESIGN_COMPLETE) {
+      size_t P = (size_t)n_subsets;
+      c = (i / P) % w->n_contexts;
+      unrank_subset(i % P, M, k, pick);
+      for (size_t j = k; j-- > 1;) { /* shown in a uniform order */
+        size_t r = gsl_rng_uniform_int(rq, j + 1), t = pick[j];
+        pick[j] = pick[r];
+        pick[r] = t;
+      }
+    } else {
+      c = w->n_contexts > 1 ? gsl_rng_uniform_int(rq, w->n_contexts) : 0;
+      if (ds->kind == DESIGN_POLICY) {
+        memcpy(cw, wt + c * M, M * sizeof *cw);
+        for (size_t j = 0; j < k; j++) {
+          pick[j] = draw_weighted(rq, cw, M, -1);
+          cw[pick[j]] = 0;
+        }
+      } else {
+        /* a partial Fisher-Yates shuffle of 0..M-1: k distinct, uniformly ordered */
+        for (size_t j = 0; j < M; j++) pick[j] = j;
+        for (size_t j = 0; j < k; j++) {
+          size_t r = j + gsl_rng_uniform_int(rq, M - j), t = pick[j];
+          pick[j] = pick[r];
+          pick[r] = t;
+        }
+      }
+    }
+    size_t h = count ? first + i % count : 0;
+    double u_flip = gsl_rng_uniform(rj), u_care = gsl_rng_uniform(rj), u_type = gsl_rng_uniform(rj);
+    int flipped = u_flip < 2 * ns->flip;
+    int careless = !flipped && count && u_care >= p->competence[h];
+    int type = judge_type(p, u_type);
+    for (size_t j = 0; j < k; j++) {
+      int32_t y = (int32_t)(c * M + pick[j]);
+      double u = flipped ? 0 : careless ? -p->bias[h] * (double)j : judge_reward(p, h, type, y) / ns->temperature;
+      double e = (sd_noise > 0 && !flipped && !careless) ? gsl_ran_gaussian_ziggurat(rj, sd_noise)
+                                                          : -log(-log(gsl_rng_uniform_pos(rj)));
+      key[j] = u + e;
+      ord[j] = j;
+    }
+    /* best first: insertion sort of the positions by key, descending (k is small) */
+    for (size_t j = 1; j < k; j++) {
+      size_t t = ord[j], q = j;
+      while (q > 0 && key[ord[q - 1]] < key[t]) ord[q] = ord[q - 1], q--;
+      ord[q] = t;
+    }
+    size_t ranked = top ? top : k, o = out->off[i];
+    unsigned char *taken = (unsigned char *)cw; /* reuse: k flags */
+    memset(taken, 0, k);
+    for (size_t j = 0; j < ranked; j++) {
+      out->item[o + j] = (int32_t)(c * M + pick[ord[j]]);
+      taken[ord[j]] = 1;
+    }
+    for (size_t j = 0, q = ranked; j < k; j++)
+      if (!taken[j]) out->item[o + q++] = (int32_t)(c * M + pick[j]);
+    out->k[i] = (int32_t)ranked;
+    out->off[i + 1] = o + k;
+    if (count) out->annotator[i] = (int32_t)h;
+  }
+  goto done;
+oom:
+  st = ps_fail(m, PS_ENOMEM, "out of memory");
+done:
+  if (st) rank_data_free(out);
+  free(wt);
+  free(key);
+  free(cw);
+  free(pick);
+  free(ord);
+  return st;
 }

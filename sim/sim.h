@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "../core/prefdata.h"
+#include "../core/rankdata.h"
 #include "../core/param.h"
 #include "../core/ps.h"
 
@@ -226,6 +227,9 @@ typedef struct {
   design_kind kind;
   double ref_temperature; /* DESIGN_POLICY: softmax temperature > 0 */
   ref_direction ref;
+  size_t ranking;         /* 0: pairs; k >= 2: each query offers k items and the annotator ranks them
+                           * (design_simulate_rankings) */
+  size_t top;             /* rankings: items ranked, 1 <= top < k (a top-m ranking), 0 = all (full) */
 } design_spec;
 
 /* Build a world from spec with draws from r (stream PS_STREAM_WORLD).  PS_EINVAL on
@@ -278,6 +282,33 @@ int design_simulate(pref_data *out, size_t n, const world *w, const population *
 int design_simulate_users(pref_data *out, size_t n, const world *w, const population *p,
                           const noise_spec *ns, const design_spec *ds, size_t first, size_t count,
                           gsl_rng *rq, gsl_rng *rj, ps_msg *m);
+
+/* Rankings (docs/theory.md §2.13): n queries, each offering ds->ranking = k distinct items of
+ * one context and ranking all of them (ds->top = 0) or the best ds->top, into out (allocated
+ * here; item ids as the world's; annotator column when the population has users).  The
+ * offered set: uniform (a uniform context, k distinct responses uniformly, in a uniform
+ * order), policy (k responses drawn one after another from pi_ref without replacement:
+ * successive sampling), or complete (the k-subsets of every context in turn, in
+ * lexicographic order, shown in a random order).  The judgement, for annotator h =
+ * first + i % count (0 when count = 0):
+ *   with probability 2 eps (noise.flip) a uniformly random order (the pair flip's "fair
+ *   coin": every pairwise marginal of a full ranking is then eps + (1 - 2 eps) F);
+ *   else, with probability 1 - c_h (careless), Plackett-Luce on u_j = -q_h j (j the
+ *   presentation position: the pair case is sigma(q_h) for the first-shown item);
+ *   else the items sorted by u_y / T + noise with u the annotator's reward (population_user_reward,
+ *   a type drawn per ranking for per-comparison mixtures and condorcet) and i.i.d. standard
+ *   Gumbel noise for the logistic link (Gumbel-max: exactly Plackett-Luce on u/T) or
+ *   N(0, 1/2) for the probit link (Thurstone case V: every pair difference is N(0, 1), so
+ *   a ranking of 2 is the pair design's Phi).
+ * Every ranking draws from rq (context and items) and from rj (the flip and careless
+ * uniforms, the type uniform, then one noise draw per offered item, in presentation
+ * order), whatever the branch, so the streams stay aligned.  The unranked items of a
+ * top-m ranking follow the ranked ones in presentation order.  PS_EINVAL for k < 2, k above
+ * the responses per context, top >= k, ties, or a population without rewards (gpm,
+ * cycle). */
+int design_simulate_rankings(rank_data *out, size_t n, const world *w, const population *p, const noise_spec *ns,
+                             const design_spec *ds, size_t first, size_t count, gsl_rng *rq, gsl_rng *rj,
+                             ps_msg *m);
 
 /* log pi_ref(y|x) of the design's reference policy for every item (normalised per
  * context): uniform for the uniform design, the softmax of the reward (or of a

@@ -138,6 +138,17 @@ static const error_case cases[] = {
     {"[world]\r\ndim = 4\r\ndim = 5\r\n", NULL, {"exp.ini:3", "given twice", "line 2"}},
     {"[world]\rdim = 4\rcolour = red\r", NULL, {"exp.ini:3", "[world] colour", "unknown key"}},
     {"[world]\ndim = 4\n", "world.dim=4\n[world]", {"override", "line break is not allowed"}},
+    /* rankings (docs/theory.md §2.13) */
+    {"[design]\nranking = 9\n[estimator.pl]\n", NULL, {"[design] ranking = 9", "8 responses"}},
+    {"[design]\nranking = 1\n[estimator.pl]\n", NULL, {"ranking = 1", "k >= 2"}},
+    {"[design]\ntop = 2\n[estimator.pl]\n", NULL, {"top = 2", "set [design] ranking"}},
+    {"[design]\nranking = 4\ntop = 4\n[estimator.pl]\n", NULL, {"top = 4", "1 <= m <= 3"}},
+    {"[design]\nranking = 4\n[noise]\nties = davidson\n[estimator.pl]\n", NULL, {"ties = davidson", "ties = none"}},
+    {"[world]\nkind = items\n[population]\nkind = cycle\n[design]\nranking = 3\n[estimator.pl]\n", NULL,
+     {"kind = cycle", "no reward to rank by"}},
+    {"[design]\nranking = 4\n[estimator.pl]\nbreaking = full\n", NULL, {"breaking", "fits rankings themselves"}},
+    {"[design]\nranking = 4\n[estimator.bt]\nbreaking = all\n", NULL, {"breaking", "full", "adjacent"}},
+    {"[estimator.bt]\nbreaking = full\n", NULL, {"breaking applies to ranking data"}},
 };
 
 static void test_error_paths(void **state) {

@@ -174,7 +174,16 @@ expect 2 "needs --breaking full" "$PREFSIM" fit --model bt "$R"
 expect 2 "--breaking must be full or adjacent, not 'all'" "$PREFSIM" fit --model bt --breaking all "$R"
 expect 2 "--breaking applies to rankings" "$PREFSIM" fit --model bt --breaking full "$HERE/data/small.csv"
 expect 2 "--breaking applies to --model bt only" "$PREFSIM" fit --model pl --breaking full "$R"
-expect 3 "fit them with --model pl, or --model bt --breaking full|adjacent" "$PREFSIM" fit --model mm "$R"
+expect 3 "fit them with --model pl or dpo_listwise, or --model bt --breaking full|adjacent" "$PREFSIM" fit --model mm "$R"
+# listwise DPO on the rankings: the policy offset is PL's centred scores over beta (docs/theory.md §3.18)
+"$PREFSIM" fit --model pl --no-se "$R" | grep -v '^#' | tail -n +2 | sort > "$TMP/pl_scores"
+"$PREFSIM" fit --model dpo_listwise --param beta=0.5 "$R" | grep -v '^#' | tail -n +2 | sort > "$TMP/lw_scores"
+if join "$TMP/pl_scores" "$TMP/lw_scores" | awk '{ d = $4 - 2 * $2; if (d < 0) d = -d; if (d > 1e-7) bad = 1; n++ }
+    END { exit !(n == 6 && !bad) }'; then
+  ok "dpo_listwise (beta 0.5) on rankings = 2 x pl's scores"
+else
+  ko "dpo_listwise (beta 0.5) is not 2 x pl's scores: $(join "$TMP/pl_scores" "$TMP/lw_scores" | head -3)"
+fi
 expect 3 "--reference 'nobody' is not among the 6 items" "$PREFSIM" fit --model pl --reference nobody "$R"
 printf 'ranking\na>b>c\nb>a>a\n' > "$TMP/dup.csv"
 expect 3 "dup.csv:3: ranking 'b>a>a' (column 1) repeats an item" "$PREFSIM" fit --model pl "$TMP/dup.csv"
