@@ -38,6 +38,12 @@ double claims_statistic(const double *x, size_t n, size_t stride, int kind) {
     s = 0;
     for (size_t i = 0; i < k; i++) s += v[i] * v[i];
     s = sqrt(s / (double)k);
+  } else if (k && (kind == CLAIM_STAT_Q90 || kind == CLAIM_STAT_Q95 || kind == CLAIM_STAT_Q99)) {
+    double p = kind == CLAIM_STAT_Q90 ? 0.90 : kind == CLAIM_STAT_Q95 ? 0.95 : 0.99;
+    qsort(v, k, sizeof(double), cmp_double);
+    double h = (double)(k - 1) * p, fl = floor(h);
+    size_t lo = (size_t)fl, hi = lo + 1 < k ? lo + 1 : lo;
+    s = v[lo] + (h - fl) * (v[hi] - v[lo]);
   } else if (k && kind == CLAIM_STAT_MEDIAN) {
     qsort(v, k, sizeof(double), cmp_double);
     s = k % 2 ? v[k / 2] : 0.5 * (v[k / 2 - 1] + v[k / 2]);
@@ -507,7 +513,14 @@ int claims_evaluate_source(const claim_source *src, const cfg *config, claim_row
     base.contains_value = -1;
     base.measured = base.lo = base.hi = NAN;
     const char *st = cfg_get(config, sec, "statistic");
-    int stat = !st ? CLAIM_STAT_MEAN : !strcmp(st, "median") ? CLAIM_STAT_MEDIAN : !strcmp(st, "rms") ? CLAIM_STAT_RMS : !strcmp(st, "max") ? CLAIM_STAT_MAX : CLAIM_STAT_MEAN;
+    int stat = !st                  ? CLAIM_STAT_MEAN
+               : !strcmp(st, "median") ? CLAIM_STAT_MEDIAN
+               : !strcmp(st, "rms")    ? CLAIM_STAT_RMS
+               : !strcmp(st, "max")    ? CLAIM_STAT_MAX
+               : !strcmp(st, "q90")    ? CLAIM_STAT_Q90
+               : !strcmp(st, "q95")    ? CLAIM_STAT_Q95
+               : !strcmp(st, "q99")    ? CLAIM_STAT_Q99
+                                       : CLAIM_STAT_MEAN;
     double level = cfg_get(config, sec, "level") ? strtod(cfg_get(config, sec, "level"), NULL) : 0.95;
     const char *family = cfg_get(config, sec, "family");
     size_t family_rows = claim_family_rows(&g, config, sec, fixed), own_rows = claim_row_count(&g, config, sec, fixed);

@@ -89,11 +89,22 @@ int claims_evaluate_source(const claim_source *src, const cfg *config, claim_row
  * cannot be read or memory runs out. */
 int claims_evaluate(const h5read *r, const cfg *config, claim_row **rows, size_t *n_rows, ps_msg *m);
 
-enum { CLAIM_STAT_MEAN = 0, CLAIM_STAT_MEDIAN = 1, CLAIM_STAT_RMS = 2, CLAIM_STAT_MAX = 3 };
+enum {
+  CLAIM_STAT_MEAN = 0,
+  CLAIM_STAT_MEDIAN = 1,
+  CLAIM_STAT_RMS = 2,
+  CLAIM_STAT_MAX = 3,
+  CLAIM_STAT_Q90 = 4, /* the 0.90, 0.95, 0.99 quantiles (numpy's default linear rule) */
+  CLAIM_STAT_Q95 = 5,
+  CLAIM_STAT_Q99 = 6
+};
 
 /* Statistic (CLAIM_STAT_*) over the finite values of x[0..n-1] at stride `stride`;
  * NaN if none.  rms = sqrt(mean x^2), the natural summary of an error norm whose
- * square has a known expectation (e.g. tr I^-1). */
+ * square has a known expectation (e.g. tr I^-1).  qP = the P% quantile by linear
+ * interpolation between order statistics: with v sorted and h = (k - 1) p, v[floor h] +
+ * (h - floor h)(v[floor h + 1] - v[floor h]) (numpy.quantile's default, Hyndman-Fan 7):
+ * the (1 - delta) quantile of a high-probability bound. */
 double claims_statistic(const double *x, size_t n, size_t stride, int kind);
 
 #endif

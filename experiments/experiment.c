@@ -195,8 +195,9 @@ const ps_param exp_claim_params[] = {
     {"bootstrap", PS_PARAM_INT, "2000", 100, 1e6, NULL,
      "bootstrap resamples over replicates for a 95% interval; a row's narrower interval gets proportionally "
      "more, so that as many lie beyond each end of the interval"},
-    {"statistic", PS_PARAM_ENUM, "mean", 0, 0, "mean|median|rms|max",
-     "summary over replicates (rms = sqrt(mean x^2); max: a bound that must hold for every replicate)"},
+    {"statistic", PS_PARAM_ENUM, "mean", 0, 0, "mean|median|rms|max|q90|q95|q99",
+     "summary over replicates (rms = sqrt(mean x^2); max: a bound that must hold for every replicate; qP: the P% "
+     "quantile, linear between order statistics as numpy.quantile)"},
     {"max_missing", PS_PARAM_INT, "0", 0, 1e12, NULL,
      "values (failed fits, unfinished cells) that may be missing before the claim FAILs"},
     END};

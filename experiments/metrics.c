@@ -1163,6 +1163,19 @@ static double m_policy_agreement(metric_eval *ev) {
   return live ? (double)agree / (double)live : NAN;
 }
 
+/* the same share for the one-step greedy policy argmax_a r_w(s, a): with (state, action)
+ * features r_w can be A* + c, and this says in how many states its argmax is optimal */
+static double m_greedy_agreement(metric_eval *ev) {
+  const mdp_env *env = &ev->mdp->md->env;
+  size_t live = 0, agree = 0;
+  for (size_t st = 0; st < env->n_states; st++) {
+    if (!mdp_is_start(env, st)) continue;
+    live++;
+    agree += ev->mdp->sol->adv[st * env->n_actions + (size_t)ev->mdp->greedy[st]] >= -1e-9;
+  }
+  return live ? (double)agree / (double)live : NAN;
+}
+
 /* ------------------------------------------------------- applicability */
 
 static int has_theta(const est_type *t, const exp_point *pt) { return t->theta && pt->population.kind == POP_BT; }
@@ -1275,6 +1288,9 @@ const metric_def metric_table[] = {
      "MDP worlds: share of states where the learned reward's optimal action is optimal (reward recovery up to its "
      "equivalence class)",
      EST_IN_SEGMENTS, NULL, m_policy_agreement, R01},
+    {"greedy_agreement", "1",
+     "MDP worlds: share of states where argmax_a of the learned reward (its greedy use) is an optimal action",
+     EST_IN_SEGMENTS, NULL, m_greedy_agreement, R01},
     {"nash_kl", "nats",
      "KL(pi*_tau || policy): distance to the regularised Nash equilibrium of the true game at the estimator's tau "
      "(nash) or beta (rlhf), uniform reference",

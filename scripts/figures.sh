@@ -14,11 +14,13 @@ done
 mkdir -p docs/figures
 cp out/bt_rate/bt_rate_rate_n.png docs/figures/bt_rate_n.png
 cp out/bt_rate/bt_rate_rate_d.png docs/figures/bt_rate_d.png
+cp out/mle_quantile/mle_quantile_quantile.png docs/figures/mle_quantile.png
 cp out/bt_items/bt_items_rate.png docs/figures/bt_items.png
 cp out/condorcet/condorcet_exploitability.png docs/figures/condorcet.png
 cp out/cyclic/cyclic_accuracy.png docs/figures/cyclic.png
 cp out/minimax/minimax_hedge.png docs/figures/minimax.png
 cp out/regret_identifiability/regret_identifiability_returns.png docs/figures/regret_identifiability.png
+cp out/regret_identifiability/regret_identifiability_greedy.png docs/figures/regret_identifiability_greedy.png
 cp out/maxmin_gap/maxmin_gap_minority_gap.png docs/figures/maxmin_gap.png
 cp out/mixture_irreducible/mixture_irreducible_excess.png docs/figures/mixture_irreducible.png
 cp out/noisy_annotators/noisy_annotators_param_err.png docs/figures/noisy_annotators.png

@@ -4,6 +4,7 @@
  * decision rule, exact checks, and determinism. */
 #include <gsl/gsl_fit.h>
 #include <gsl/gsl_randist.h>
+#include <gsl/gsl_statistics_double.h>
 #include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdarg.h>
@@ -52,6 +53,11 @@ static claim_row *evaluate(synth *s, const char *claims, size_t *n) {
 static void power_law(synth *s, gsl_rng *r, double slope, double sigma, double *dst) {
   for (size_t j = 0; j < NPTS; j++)
     for (size_t i = 0; i < s->R; i++) dst[j * s->R + i] = 3.0 * pow(XS[j], slope) * exp(sigma * gsl_ran_gaussian(r, 1));
+}
+
+static int cmp_dbl(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
 }
 
 /* ------------------------------------------------------------------ the tests */
@@ -267,6 +273,51 @@ static void test_exact(void **state) {
 /* With other: an exact check holds replicate by replicate on metric - other, and the
  * max (or median) of a difference is that of the paired differences, not
  * max(A) - max(B). */
+/* statistic = q90 | q95 | q99: the linear-interpolation quantile of the finite values,
+ * against numbers from numpy.quantile (default method) on the same array and against
+ * GSL's gsl_stats_quantile_from_sorted_data (the same rule, an independent code path);
+ * then a claim on a column of known quantile reports exactly that quantile. */
+static void test_quantile_statistic(void **state) {
+  (void)state;
+  double x[12] = {3.5, -1.0, 7.25, 0.5, 2.0, 11.0, 4.0, NAN, -3.5, 9.0, 6.5, 1.25};
+  /* numpy.quantile([3.5, -1, 7.25, 0.5, 2, 11, 4, -3.5, 9, 6.5, 1.25], p) */
+  assert_true(fabs(claims_statistic(x, 12, 1, CLAIM_STAT_Q90) - 9.0) < 1e-12);
+  assert_true(fabs(claims_statistic(x, 12, 1, CLAIM_STAT_Q95) - 10.0) < 1e-12);
+  assert_true(fabs(claims_statistic(x, 12, 1, CLAIM_STAT_Q99) - 10.8) < 1e-12);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  double y[257], z[257];
+  for (size_t i = 0; i < 257; i++) y[i] = z[i] = gsl_ran_exponential(r, 2.0);
+  qsort(z, 257, sizeof(double), cmp_dbl);
+  const int kinds[3] = {CLAIM_STAT_Q90, CLAIM_STAT_Q95, CLAIM_STAT_Q99};
+  const double ps[3] = {0.90, 0.95, 0.99};
+  for (int k = 0; k < 3; k++)
+    assert_true(fabs(claims_statistic(y, 257, 1, kinds[k]) - gsl_stats_quantile_from_sorted_data(z, 1, 257, ps[k])) <
+                1e-12);
+  /* a claim: Exp(mean 2) has q95 = 2 ln 20 = 5.99 (q80 = 2 ln 5 = 3.22 the alternative);
+   * 400 replicates per point: the 95% CI of q95 is about +-0.85 */
+  synth *s = calloc(1, sizeof *s);
+  s->R = 400;
+  for (size_t k = 0; k < NPTS * s->R; k++) s->a[k] = gsl_ran_exponential(r, 2.0);
+  double col[400];
+  memcpy(col, s->a, sizeof col); /* the point n = 100 */
+  qsort(col, 400, sizeof(double), cmp_dbl);
+  size_t n;
+  claim_row *rows = evaluate(s,
+                             "[claim.q]\nmetric = x/a\nexpect = equal\nstatistic = q95\nvalue = 5.9915\n"
+                             "alternative = 3.2189\ntol = 1.3\nat = n=100\n"
+                             "[claim.alt]\nmetric = x/a\nexpect = equal\nstatistic = q95\nvalue = 3.2189\n"
+                             "alternative = 5.9915\ntol = 1.3\nat = n=100\n",
+                             &n);
+  assert_int_equal(n, 2);
+  assert_true(fabs(rows[0].measured - gsl_stats_quantile_from_sorted_data(col, 1, 400, 0.95)) < 1e-12);
+  assert_true(rows[0].lo < rows[0].measured && rows[0].measured < rows[0].hi);
+  assert_int_equal(rows[0].verdict, CLAIM_PASS);
+  assert_int_not_equal(rows[1].verdict, CLAIM_PASS); /* q80's value 2 ln 5 claimed as q95 */
+  free(rows);
+  free(s);
+  gsl_rng_free(r);
+}
+
 static void test_paired_other(void **state) {
   (void)state;
   synth *s = calloc(1, sizeof *s);
@@ -465,6 +516,7 @@ int main(void) {
       cmocka_unit_test(test_inconclusive_when_noisy),
       cmocka_unit_test(test_decide),
       cmocka_unit_test(test_exact),
+      cmocka_unit_test(test_quantile_statistic),
       cmocka_unit_test(test_paired_other),
       cmocka_unit_test(test_deterministic),
       cmocka_unit_test(test_missing_values),

@@ -223,7 +223,7 @@ rp = f["metrics/regret_model/return_policy"][()]
 assert np.all(rp == 1.0), rp                    # corridor: the optimal policy, exactly
 assert np.all(np.isfinite(f["metrics/partial_return/return_policy"][()]))
 data = lambda g: [k for k in g if not h5py.h5ds.is_scale(g[k].id)]   # a group's links to the axes are coordinates
-assert sorted(data(f["metrics/regret_model"])) == sorted(["return_policy", "return_greedy", "policy_agreement",
+assert sorted(data(f["metrics/regret_model"])) == sorted(["return_policy", "return_greedy", "policy_agreement", "greedy_agreement",
     "fit_seconds", "iterations", "converged"]), list(f["metrics/regret_model"])
 assert "truth" not in f or len(data(f["truth"])) == 0
 PY
