@@ -860,6 +860,40 @@ static double m_win_rate(metric_eval *ev) {
   return wr / (double)C;
 }
 
+/* DRPO's bias at its own policy when both nuisances are fixed (docs/theory.md §3.11):
+ * E p_DR(pi) - p*(pi) = E_x sum_y pi(y|x) (pi_ref(y|x) / pi-hat_ref(y|x) - 1) sum_b pi_ref(b|x)
+ * (g*(x,y,b) - g-hat(x,y,b)), evaluated at the fitted policy for g-hat = 1/2 (preference =
+ * constant) and pi-hat_ref uniform or known (reference); g* the labels' probability
+ * (noise_prob, the order shown averaged out; g*(y,y) = 1/2), contexts equally weighted as
+ * win_rate weights them.  NaN for the fitted nuisances, whose g-hat or pi-hat_ref the
+ * metric cannot see.  The distinct-pair rows do not change it (§3.11: the tie correction's
+ * terms are direct-method terms, and their expectation cancels against the rows'). */
+static double m_dr_bilinear_bias(metric_eval *ev) {
+  const ps_param *pp = ps_param_find(ev->t->params, "preference"), *pr = ps_param_find(ev->t->params, "reference");
+  if (!pp || !pr || !ev->hyper) return NAN;
+  const char *pref = ev->hyper[pp - ev->t->params], *ref = ev->hyper[pr - ev->t->params];
+  int uniform = !strcmp(ref, "uniform");
+  if (strcmp(pref, "constant") || (!uniform && strcmp(ref, "known"))) return NAN;
+  const cell_sim *s = ev->sim;
+  size_t C = s->w.n_contexts, m = s->w.m;
+  const double *pi = model_policy(ev);
+  if (!pi) return NAN;
+  double bias = 0;
+  for (size_t c = 0; c < C; c++)
+    for (size_t y = 0; y < m; y++) {
+      int32_t a = (int32_t)(c * m + y);
+      double ry = exp(s->log_ref[a]), inner = 0;
+      for (size_t b = 0; b < m; b++) {
+        if (b == y) continue;
+        int32_t bb = (int32_t)(c * m + b);
+        double g = 0.5 * (noise_prob(&s->pt.noise, &s->pop, a, bb) + 1 - noise_prob(&s->pt.noise, &s->pop, bb, a));
+        inner += exp(s->log_ref[bb]) * (g - 0.5);
+      }
+      bias += pi[a] * (uniform ? ry * (double)m - 1 : 0) * inner;
+    }
+  return bias / (double)C;
+}
+
 #define POLICY_FIELD(fn, field)                                                                                    \
   static double fn(metric_eval *ev) {                                                                              \
     const policy_sums *ps = policy(ev);                                                                            \
@@ -1128,6 +1162,11 @@ static double m_self_estimate_err(metric_eval *ev) {
   return isfinite(se) && isfinite(wr) ? fabs(se - wr) : NAN;
 }
 
+static double m_self_estimate_diff(metric_eval *ev) {
+  double se = metric_value(ev, "self_estimate"), wr = metric_value(ev, "win_rate");
+  return isfinite(se) && isfinite(wr) ? se - wr : NAN;
+}
+
 /* ---------------------------------------------------------- fit records */
 
 static double m_fit_seconds(metric_eval *ev) { return ev->fit_seconds; }
@@ -1200,6 +1239,9 @@ static int luce_items(const est_type *t, const exp_point *pt) {
 static int gd_behaviours(const est_type *t, const exp_point *pt) {
   return ps_param_find(t->params, "lr") && ps_param_find(t->params, "steps") && ps_param_find(t->params, "beta") &&
          pt->world.responses == 2;
+}
+static int drpo_fixed(const est_type *t, const exp_point *pt) {
+  return ps_param_find(t->params, "preference") && ps_param_find(t->params, "reference");
 }
 static int nash_items(const est_type *t, const exp_point *pt) {
   return small_items(t, pt) && (!strcmp(t->name, "nash") || !strcmp(t->name, "rlhf"));
@@ -1383,6 +1425,10 @@ const metric_def metric_table[] = {
     {"proxy_gain", "1",
      "E_x[E_pi r-hat - E_pi_ref r-hat], r-hat the model's own reward (its logits): the gain the policy sees", FE, NULL,
      m_proxy_gain, RNONE},
+    {"dr_bilinear_bias", "1",
+     "DRPO's bias at its own policy with both nuisances fixed: E_x sum_y pi (pi_ref / pi-hat_ref - 1) sum_b pi_ref "
+     "(g* - g-hat), for preference = constant and reference = uniform or known (drpo)",
+     FE, drpo_fixed, m_dr_bilinear_bias, RNONE},
     {"frontier_ratio", "1",
      "E_x[proxy gain / (sd_ref(r-hat) sqrt(2 KL))]: the proxy gain against the Gaussian KL frontier (1: tilting a "
      "Gaussian reward; best-of-n below it)",
@@ -1415,6 +1461,8 @@ const metric_def metric_table[] = {
      "|self_estimate - win_rate|: the error of a self_estimate that estimates the policy's win rate against pi_ref "
      "(DRPO)",
      FE, win_rate_estimate, m_self_estimate_err, RPOS},
+    {"self_estimate_diff", "1", "self_estimate - win_rate: the signed error (bias) of that self_estimate (DRPO)", FE,
+     win_rate_estimate, m_self_estimate_diff, RNONE},
     {"group_loss_spread", "1",
      "max - min over annotator groups of the model's own group loss (annotator column loss) among the groups active "
      "at its min-max point (column alpha_star > 1e-4; GRPO)",
