@@ -247,6 +247,12 @@ static void eval_row(const grid *g, const double *A, const double *B, int diff, 
   int incr = !strcmp(expect, "increasing");
   /* the statistic for a given resample (identity when bidx is the identity) */
 #define STAT(J, RES) stat_resample(A + offs[J], (RES), R, stat, scratch)
+  /* an ordering of a paired comparison: statistic(A) - statistic(B), or their ratio, on
+   * the same resample */
+#define PAIRED(J, RES)                                                                                               \
+  (B ? (diff ? STAT(J, RES) - stat_resample(B + offs[J], (RES), R, stat, scratch)                                    \
+             : STAT(J, RES) / stat_resample(B + offs[J], (RES), R, stat, scratch))                                   \
+     : STAT(J, RES))
   for (size_t r = 0; r < R; r++) bidx[r] = r;
   double point = NAN;
   if (is_order) {
@@ -261,9 +267,9 @@ static void eval_row(const grid *g, const double *A, const double *B, int diff, 
     for (size_t b = 0; b <= nboot; b++) {
       if (b > 0)
         for (size_t r = 0; r < R; r++) bidx[r] = gsl_rng_uniform_int(rng, R);
-      double ext = incr ? INFINITY : -INFINITY, prev = STAT(0, bidx);
+      double ext = incr ? INFINITY : -INFINITY, prev = PAIRED(0, bidx);
       for (size_t j = 1; j < npts; j++) {
-        double cur = STAT(j, bidx), d = cur - prev;
+        double cur = PAIRED(j, bidx), d = cur - prev;
         ext = incr ? fmin(ext, d) : fmax(ext, d);
         prev = cur;
       }
@@ -351,6 +357,7 @@ static void eval_row(const grid *g, const double *A, const double *B, int diff, 
     row->hi = percentile(boot, nb, 1 - tail);
   }
 #undef STAT
+#undef PAIRED
   claims_decide(row);
 done:
   free(idx);

@@ -182,7 +182,8 @@ const ps_param exp_claim_params[] = {
     {"bias", PS_PARAM_REAL, "0", 0, 1e300, NULL,
      "slope/ratio/equal: a finite-sample bias bound derived in the claim's comment; PASS needs the CI within "
      "bias of value (0: the CI must contain value)"},
-    {"other", PS_PARAM_TEXT, "", 0, 0, NULL, "ratio (and below/above of a ratio): the denominator ESTIMATOR/METRIC"},
+    {"other", PS_PARAM_TEXT, "", 0, 0, NULL,
+     "ratio (and equal/below/above/increasing/decreasing of a paired comparison): the second ESTIMATOR/METRIC"},
     {"compare", PS_PARAM_ENUM, "ratio", 0, 0, "ratio|difference",
      "with other: compare statistic(metric) / statistic(other), or their difference (paired replicates)"},
     {"at", PS_PARAM_TEXT, "", 0, 0, NULL, "restrict to axis values, e.g. 'n=1000, dim=16'"},
@@ -887,8 +888,6 @@ static int validate_outputs(const experiment *e, const cfg *c, ps_msg *m) {
     int ordering = !strcmp(x->value, "increasing") || !strcmp(x->value, "decreasing");
     if (ordering && (!against || !*against))
       return entry_error(m, x, "an ordering needs 'against = AXIS'");
-    if (ordering && other && *other)
-      return entry_error(m, x, "an ordering takes no 'other'");
   }
   return PS_OK;
 }

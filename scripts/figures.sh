@@ -43,4 +43,5 @@ cp out/pooled_bt/pooled_bt_pseudo_true.png docs/figures/pooled_bt.png
 cp out/overoptimisation/overoptimisation_gold.png docs/figures/overoptimisation.png
 cp out/luce/luce_density.png docs/figures/luce.png
 cp out/dpo_margins/dpo_margins_order.png docs/figures/dpo_margins.png
+cp out/personalised/personalised_fewshot.png docs/figures/personalised.png
 exit $status

@@ -165,6 +165,46 @@ static void test_ratio_and_difference(void **state) {
   free(s);
 }
 
+/* An ordering of a paired comparison (other + compare = difference): the steps of
+ * statistic(a) - statistic(b) along the axis, on shared resamples.  a rises with n but a - b
+ * falls, so "a - b decreasing" PASSes and "a - b increasing" FAILs, while "a increasing"
+ * alone PASSes; the point step equals the plain means' smallest difference. */
+static void test_paired_ordering(void **state) {
+  (void)state;
+  synth *s = calloc(1, sizeof *s);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  s->R = 100;
+  for (size_t j = 0; j < NPTS; j++)
+    for (size_t i = 0; i < s->R; i++) {
+      s->b[j * s->R + i] = 1.0 + 0.2 * (double)j + 0.01 * gsl_ran_gaussian(r, 1);
+      s->a[j * s->R + i] = s->b[j * s->R + i] + 0.5 - 0.1 * (double)j + 0.01 * gsl_ran_gaussian(r, 1);
+    }
+  size_t n;
+  claim_row *rows = evaluate(s,
+                             "[claim.dec]\nmetric = x/a\nother = x/b\ncompare = difference\nexpect = decreasing\n"
+                             "against = n\n"
+                             "[claim.inc]\nmetric = x/a\nother = x/b\ncompare = difference\nexpect = increasing\n"
+                             "against = n\n"
+                             "[claim.alone]\nmetric = x/a\nexpect = increasing\nagainst = n\n",
+                             &n);
+  assert_int_equal(n, 3);
+  double worst = -INFINITY, prev = 0;
+  for (size_t j = 0; j < NPTS; j++) {
+    double ma = 0, mb = 0;
+    for (size_t i = 0; i < s->R; i++) ma += s->a[j * s->R + i], mb += s->b[j * s->R + i];
+    double d = (ma - mb) / (double)s->R;
+    if (j) worst = fmax(worst, d - prev);
+    prev = d;
+  }
+  assert_true(fabs(rows[0].measured - worst) < 1e-12);
+  assert_int_equal(rows[0].verdict, CLAIM_PASS);
+  assert_int_equal(rows[1].verdict, CLAIM_FAIL);
+  assert_int_equal(rows[2].verdict, CLAIM_PASS);
+  free(rows);
+  gsl_rng_free(r);
+  free(s);
+}
+
 /* A CI that straddles the band's edge: INCONCLUSIVE, not PASS and not FAIL.  The band
  * is put with its lower edge at the measured slope, so the CI (which contains the
  * point) cannot lie inside it nor outside it. */
@@ -512,7 +552,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_slope_matches_least_squares),
       cmocka_unit_test(test_coverage),
-      cmocka_unit_test(test_ratio_and_difference),
+      cmocka_unit_test(test_ratio_and_difference), cmocka_unit_test(test_paired_ordering),
       cmocka_unit_test(test_inconclusive_when_noisy),
       cmocka_unit_test(test_decide),
       cmocka_unit_test(test_exact),

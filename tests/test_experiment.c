@@ -103,8 +103,6 @@ static const error_case cases[] = {
 
     {"[sweep]\nn = 100, 200\n[claim.c]\nmetric = bt/param_err\nexpect = increasing\n", NULL,
      {"exp.ini:5", "needs 'against = AXIS'"}},
-    {"[sweep]\nn = 100, 200\n[claim.c]\nmetric = bt/param_err\nexpect = decreasing\nagainst = n\nother = bt/accuracy\n",
-     NULL, {"exp.ini:5", "takes no 'other'"}},
     {"[claim.c]\nmetric = bt/param_err\nexpect = below\nvalue = 1\nother = bt/accuracy\ncompare = sum\n", NULL,
      {"exp.ini:6", "[claim.c] compare", "ratio|difference"}},
     {"[population]\nkind = idealpoint\nannotators = 10\n[world]\nkind = items\n", NULL,
