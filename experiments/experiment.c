@@ -6,6 +6,7 @@
  * types exist and their hyperparameters are valid; claim and figure sections have
  * their required keys.  The first error is reported. */
 #include "experiment.h"
+#include "../core/rng.h"
 
 #include "quantity.h"
 
@@ -1098,6 +1099,8 @@ int experiment_build(experiment *e, cfg *c, const char *default_name, ps_msg *m)
   }
   /* 6. combinations that no grid point may have */
   e->config = c;
+  world_spec prev_world;
+  memset(&prev_world, 0, sizeof prev_world);
   for (size_t pt = 0; pt < e->n_points && pt < 100000; pt++) {
     const char *pk = experiment_value(e, pt, "population", "kind"), *wk = experiment_value(e, pt, "world", "kind");
     int item_only = !strcmp(pk, "gpm") || !strcmp(pk, "cycle") || !strcmp(pk, "condorcet") || !strcmp(pk, "luce");
@@ -1125,6 +1128,34 @@ int experiment_build(experiment *e, cfg *c, const char *default_name, ps_msg *m)
     if ((s = experiment_point(e, pt, &xp, m))) {
       e->config = NULL;
       goto fail;
+    }
+    /* the world's own checks (a behaviours world's responses, a spurious world's tail):
+     * built once per distinct world setting of the grid, so that a bad setting is an error
+     * here, naming the section, and not a sweep of silently failed cells */
+    if (xp.world.type && xp.world.type->alloc &&
+        (pt == 0 || memcmp(&xp.world, &prev_world, sizeof xp.world))) {
+      prev_world = xp.world;
+      double size = (double)(xp.world.kind == WORLD_ITEMS ? xp.world.items
+                                                          : (double)xp.world.contexts * (double)xp.world.responses) *
+                    (double)(xp.world.dim ? xp.world.dim : 1);
+      if (size <= 1e7) {
+        gsl_rng *wr = ps_rng_alloc();
+        world w;
+        ps_msg wm = {{0}};
+        int ws = wr ? world_alloc(&w, &xp.world, wr, &wm) : PS_ENOMEM;
+        if (wr) gsl_rng_free(wr);
+        if (ws == PS_OK) {
+          world_free(&w);
+        } else {
+          e->config = NULL;
+          const cfg_entry *x = cfg_find(c, "world", "kind");
+          char where[300] = "[world]";
+          if (x) cfg_where(x, where, sizeof where);
+          s = ps_fail(m, ws, "%s: [world] kind = %s: %s", where, xp.world.type->name,
+                      ws == PS_ENOMEM ? "out of memory" : wm.text);
+          goto fail;
+        }
+      }
     }
   }
   /* 7. estimators against worlds; what is computed and stored */

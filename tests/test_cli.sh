@@ -129,6 +129,15 @@ sed -i 's/kind = items/kind = features/; s/link = probit/link = logistic/' "$T/l
 p run lu.ini --dry-run
 check "luce in a features world: refused, naming the kinds" has "kind = luce needs [world] kind = items"
 
+# a world's own checks run before any cell (not a sweep of silently failed cells)
+printf '[experiment]\nname = wb\n[world]\nkind = behaviours\ncontexts = 3\nresponses = 3\ndim = 3\n[estimator.bt]\n' >"$T/wb.ini"
+p run wb.ini --dry-run
+check "behaviours world with 3 responses: refused before the run, naming file, line and rule" \
+  sh -c "test $rc -ne 0 && grep -qF 'wb.ini:4: [world] kind = behaviours' '$T/.err' && grep -qF 'responses = 2' '$T/.err'"
+printf '[experiment]\nname = ws\n[world]\nkind = spurious\nspurious_df = 1.5\n[estimator.bt]\n' >"$T/ws.ini"
+p run ws.ini --dry-run
+check "spurious world with df 1.5: refused, the allowed values named" has "0 (Gaussian) or > 2"
+
 # ---------------------------------------------------------------- 3. run --dry-run
 n0=$(count_files)
 p run --dry-run demo.ini -o dry/x.h5
