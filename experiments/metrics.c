@@ -317,6 +317,18 @@ static double m_spearman(metric_eval *ev) {
 }
 static double m_pair_prob(metric_eval *ev) { return ps_sigmoid(ev->t->logit(ev->mod, 0, 1)); }
 
+/* The estimator's hyperparameter `key` at this grid point, as text (NULL when it has none)
+ * or as a number (0 when it has none). */
+static const char *hyper_text(const metric_eval *ev, const char *key) {
+  const ps_param *pp = ps_param_find(ev->t->params, key);
+  return pp && ev->hyper ? ev->hyper[pp - ev->t->params] : NULL;
+}
+static int hyper_of(const metric_eval *ev, const char *key, double *v) {
+  const char *t = hyper_text(ev, key);
+  if (t) *v = ps_param_real(t);
+  return t != NULL;
+}
+
 /* ------------------------------------------------------------------ games */
 
 /* max_y min_y' P(y > y') - E_{y ~ pi} min_y' P(y > y') on the game G = P - 1/2 (y' ranges
@@ -386,13 +398,7 @@ static double m_pure_gap_model(metric_eval *ev) { return game(ev), ev->pure_gap_
 
 /* The regularisation temperature an estimator's policy is compared at: nash's tau, or
  * the beta of a KL-tilted policy (rlhf: pi ∝ mu e^{r/beta} against pi*_beta). */
-static int game_tau(const metric_eval *ev, double *tau) {
-  const ps_param *pt = ps_param_find(ev->t->params, "tau");
-  if (!pt) pt = ps_param_find(ev->t->params, "beta");
-  if (!pt || !ev->hyper) return 0;
-  *tau = ps_param_real(ev->hyper[pt - ev->t->params]);
-  return 1;
-}
+static int game_tau(const metric_eval *ev, double *tau) { return hyper_of(ev, "tau", tau) || hyper_of(ev, "beta", tau); }
 
 /* KL(pi*_tau || pi-hat): the model's policy against the regularised Nash equilibrium of
  * the TRUE game at the estimator's own tau (nash) or beta (rlhf), uniform reference
@@ -530,9 +536,8 @@ static double m_density_kl(metric_eval *ev) {
 /* The tie shortcut of an estimator with a `ties` hyperparameter (bt), drop for any other:
  * in a world without ties the two agree. */
 static pref_ties_mode tie_mode(const metric_eval *ev) {
-  const ps_param *pt = ps_param_find(ev->t->params, "ties");
-  if (!pt || !ev->hyper) return PREF_TIES_DROP;
-  return !strcmp(ev->hyper[pt - ev->t->params], "half") ? PREF_TIES_HALF : PREF_TIES_DROP;
+  const char *t = hyper_text(ev, "ties");
+  return t && !strcmp(t, "half") ? PREF_TIES_HALF : PREF_TIES_DROP;
 }
 
 /* ||theta-hat - theta-dagger||: a model's parameter against pooled BT's pseudo-true one, with
@@ -869,9 +874,8 @@ static double m_win_rate(metric_eval *ev) {
  * metric cannot see.  The distinct-pair rows do not change it (§3.11: the tie correction's
  * terms are direct-method terms, and their expectation cancels against the rows'). */
 static double m_dr_bilinear_bias(metric_eval *ev) {
-  const ps_param *pp = ps_param_find(ev->t->params, "preference"), *pr = ps_param_find(ev->t->params, "reference");
-  if (!pp || !pr || !ev->hyper) return NAN;
-  const char *pref = ev->hyper[pp - ev->t->params], *ref = ev->hyper[pr - ev->t->params];
+  const char *pref = hyper_text(ev, "preference"), *ref = hyper_text(ev, "reference");
+  if (!pref || !ref) return NAN;
   int uniform = !strcmp(ref, "uniform");
   if (strcmp(pref, "constant") || (!uniform && strcmp(ref, "known"))) return NAN;
   const cell_sim *s = ev->sim;
@@ -938,23 +942,25 @@ static double m_frontier_ratio(metric_eval *ev) {
   const world *w = &s->w;
   size_t C = w->n_contexts, m = w->m, used = 0;
   const double *pi = model_policy(ev);
-  if (!pi) return NAN;
-  double sum = 0;
+  double *r = pi ? malloc(m * sizeof *r) : NULL, sum = 0;
+  if (!r) return NAN;
   for (size_t c = 0; c < C; c++) {
     double mean = 0, var = 0, gain = 0, kl = 0;
     for (size_t y = 0; y < m; y++) {
       size_t i = c * m + y;
-      mean += exp(s->log_ref[i]) * ev->t->logit(ev->mod, (int32_t)i, (int32_t)(c * m));
+      r[y] = ev->t->logit(ev->mod, (int32_t)i, (int32_t)(c * m));
+      mean += exp(s->log_ref[i]) * r[y];
     }
     for (size_t y = 0; y < m; y++) {
       size_t i = c * m + y;
-      double r = ev->t->logit(ev->mod, (int32_t)i, (int32_t)(c * m)), q = exp(s->log_ref[i]);
-      var += q * (r - mean) * (r - mean);
-      gain += (pi[i] - q) * r;
+      double q = exp(s->log_ref[i]);
+      var += q * (r[y] - mean) * (r[y] - mean);
+      gain += (pi[i] - q) * r[y];
       if (pi[i] > 0) kl += pi[i] * (log(pi[i]) - s->log_ref[i]);
     }
     if (kl > 1e-12 && var > 0) sum += gain / sqrt(2 * kl * var), used++;
   }
+  free(r);
   return used ? sum / (double)used : NAN;
 }
 
@@ -1024,13 +1030,6 @@ typedef struct {
   double *k, *p, *mh;
   double eta, t;
 } margin_view;
-
-static int hyper_of(const metric_eval *ev, const char *key, double *v) {
-  const ps_param *pp = ps_param_find(ev->t->params, key);
-  if (!pp || !ev->hyper) return 0;
-  *v = ps_param_real(ev->hyper[pp - ev->t->params]);
-  return 1;
-}
 
 static int margin_view_build(metric_eval *ev, margin_view *mv) {
   const cell_sim *s = ev->sim;
